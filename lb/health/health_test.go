@@ -1,0 +1,279 @@
+package health
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"netsim/lb/backend"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
+	}
+	return time.Since(start)
+}
+
+type changes struct {
+	mu            sync.Mutex
+	log           []string
+	checks        *atomic.Int64
+	checksAtFirst atomic.Int64
+}
+
+func (c *changes) StateChanged(b *backend.Backend, from, to backend.State, reason string) {
+	c.mu.Lock()
+	if len(c.log) == 0 && c.checks != nil {
+		c.checksAtFirst.Store(c.checks.Load())
+	}
+	c.log = append(c.log, from.String()+">"+to.String())
+	c.mu.Unlock()
+}
+
+func (c *changes) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.log, " ")
+}
+
+func TestHTTPRiseFall(t *testing.T) {
+	var healthy atomic.Bool
+	var checks atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		checks.Add(1)
+		if r.URL.Path != "/healthz" || r.Header.Get("User-Agent") != "lbd-health-check" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(strings.Repeat("x", 200<<10))) // more than the cap
+	}))
+	defer srv.Close()
+	healthy.Store(true)
+	ch := &changes{checks: &checks}
+	b := backend.New(backend.Options{ID: "b1", Address: srv.Listener.Addr().String(), Weight: 1, Observer: ch})
+	var results atomic.Int64
+	m := NewMonitor(Config{Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3},
+		NewHTTP("/healthz", "", 200), nil, nil, func(*backend.Backend, error, time.Duration) { results.Add(1) })
+	defer m.Stop()
+	m.Add(b)
+	waitFor(t, 5*time.Second, "first check brings a new backend up", b.Healthy)
+	if n := ch.checksAtFirst.Load(); n != 1 {
+		t.Fatalf("up after %d checks, want the first one", n)
+	}
+	healthy.Store(false)
+	before := checks.Load()
+	waitFor(t, 5*time.Second, "down after fall", func() bool { return !b.Healthy() })
+	if n := checks.Load() - before; n < 3 {
+		t.Fatalf("down after %d failed checks, want fall=3", n)
+	}
+	healthy.Store(true)
+	before = checks.Load()
+	waitFor(t, 5*time.Second, "up after rise", b.Healthy)
+	if n := checks.Load() - before; n < 2 {
+		t.Fatalf("up after %d good checks, want rise=2", n)
+	}
+	if got := ch.String(); got != "down>up up>down down>up" {
+		t.Fatalf("transitions %q", got)
+	}
+	if results.Load() < 6 {
+		t.Fatalf("result callback ran %d times", results.Load())
+	}
+}
+
+func TestHTTPExpect(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String()})
+	tests := []struct {
+		path   string
+		expect int
+		ok     bool
+	}{
+		{"/healthz", 0, true},
+		{"/healthz", 204, true},
+		{"/healthz", 200, false},
+		{"/moved", 0, true}, // 3xx counts, and is not followed
+		{"/moved", 302, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			err := NewHTTP(tt.path, "", tt.expect).Check(context.Background(), b)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Check = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	b := backend.New(backend.Options{ID: "b", Address: addr})
+	if err := (&TCP{}).Check(context.Background(), b); err != nil {
+		t.Fatalf("open port: %v", err)
+	}
+	ln.Close()
+	if err := (&TCP{}).Check(context.Background(), b); err == nil {
+		t.Fatal("closed port passed")
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String(), Healthy: true, Weight: 1})
+	m := NewMonitor(Config{Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2}, NewHTTP("/", "", 0), nil, nil, nil)
+	defer m.Stop()
+	m.Add(b)
+	waitFor(t, 5*time.Second, "a hanging backend to go down", func() bool { return !b.Healthy() })
+}
+
+func TestPassiveCooldown(t *testing.T) {
+	tests := []struct {
+		name  string
+		check Checker
+	}{
+		{"active check readmits", &TCP{}},
+		{"no check: cooldown readmits", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			defer srv.Close()
+			b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String(), Healthy: true, Weight: 1})
+			cool := 300 * time.Millisecond
+			m := NewMonitor(Config{Interval: 20 * time.Millisecond, Rise: 1, Cooldown: cool}, tt.check, nil, nil, nil)
+			defer m.Stop()
+			m.Add(b)
+			for range 3 {
+				b.Failure(3, "connection refused")
+			}
+			if b.Healthy() {
+				t.Fatal("not ejected")
+			}
+			took := waitFor(t, 5*time.Second, "readmission", b.Healthy)
+			if took < cool-50*time.Millisecond {
+				t.Fatalf("readmitted after %v, before the %v cooldown", took, cool)
+			}
+		})
+	}
+}
+
+func TestRemoveAndStop(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
+	defer srv.Close()
+	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String()})
+	m := NewMonitor(Config{Interval: 10 * time.Millisecond}, NewHTTP("/", "", 0), nil, nil, nil)
+	m.Add(b)
+	waitFor(t, 5*time.Second, "checks", func() bool { return n.Load() >= 3 })
+	m.Remove(b)
+	m.Stop()
+	m.Add(b) // after Stop: ignored
+	m.mu.Lock()
+	running := len(m.runs)
+	m.mu.Unlock()
+	if running != 0 {
+		t.Fatalf("%d checkers started after Stop", running)
+	}
+}
+
+func TestAgent(t *testing.T) {
+	var body atomic.Value
+	body.Store("up 70%\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String(), Weight: 1})
+	ag := &Agent{Client: srv.Client(), Path: "/load?format=agent"}
+	m := NewMonitor(Config{Interval: 10 * time.Millisecond}, NewHTTP("/", "", 0), ag, nil, nil)
+	defer m.Stop()
+	m.Add(b)
+	waitFor(t, 5*time.Second, "load 30", func() bool { return b.Load() == 30 })
+	body.Store(`{"load": 81.6}`)
+	waitFor(t, 5*time.Second, "load 82", func() bool { return b.Load() == 82 })
+	body.Store("garbage")
+	waitFor(t, 5*time.Second, "unknown load", func() bool { return b.Load() == -1 })
+}
+
+var loadCases = []struct {
+	in   string
+	want int
+	ok   bool
+}{
+	{"up 63%", 37, true},
+	{"ready 100%\n", 0, true},
+	{"0%", 100, true},
+	{`{"load": 12.4, "in_flight": 3}`, 12, true},
+	{`{"load": 101}`, 0, false},
+	{`{"in_flight": 3}`, 0, false},
+	{"up", 0, false},
+	{"up 120%", 0, false},
+	{"up x%", 0, false},
+	{"", 0, false},
+}
+
+func TestParseLoad(t *testing.T) {
+	for _, tc := range loadCases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseLoad([]byte(tc.in))
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("ParseLoad(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func FuzzParseLoad(f *testing.F) {
+	for _, tc := range loadCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := ParseLoad(b)
+		if err == nil && (n < 0 || n > 100) {
+			t.Fatalf("ParseLoad(%q) = %d out of range", b, n)
+		}
+	})
+}
