@@ -1,0 +1,168 @@
+// Package dnsd assembles the DNS daemon: typed config (YAML + DNSD_ env +
+// flags through viper), zones, listeners, the admin API and reload. Both
+// cmd/dnsd and cmd/netsim run it.
+package dnsd
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"netsim/configs"
+	"netsim/zones"
+)
+
+// Config is dnsd's whole configuration (configs/dnsd.yaml documents it).
+type Config struct {
+	Log struct {
+		Format string `mapstructure:"format"`
+		Level  string `mapstructure:"level"`
+	} `mapstructure:"log"`
+	Admin struct {
+		Listen string `mapstructure:"listen"`
+		Token  string `mapstructure:"token"`
+		Pprof  bool   `mapstructure:"pprof"`
+	} `mapstructure:"admin"`
+	Zones struct {
+		Dir   string         `mapstructure:"dir"`
+		Files []zones.Source `mapstructure:"files"`
+	} `mapstructure:"zones"`
+	Servers []ServerConfig `mapstructure:"servers"`
+}
+
+// ServerConfig is one listener.
+type ServerConfig struct {
+	Listen    string   `mapstructure:"listen"`
+	Zones     []string `mapstructure:"zones"`
+	Recursion bool     `mapstructure:"recursion"`
+}
+
+// DefaultYAML is the embedded default config.
+func DefaultYAML() []byte {
+	b, err := configs.Read("dnsd.yaml")
+	if err != nil {
+		panic("configs/dnsd.yaml is not embedded: " + err.Error()) // a build defect
+	}
+	return b
+}
+
+// BindFlags declares dnsd's flags on fs, each overriding one config key.
+func BindFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML config file (default: the embedded configs/dnsd.yaml)")
+	fs.String("log-format", "", "log format: console or json (log.format)")
+	fs.String("log-level", "", "log level: debug, info, warn, error (log.level)")
+	fs.String("admin-listen", "", "admin API address (admin.listen)")
+	fs.String("zones-dir", "", "directory of <origin>.zone files (zones.dir)")
+}
+
+var flagKeys = map[string]string{
+	"log-format":   "log.format",
+	"log-level":    "log.level",
+	"admin-listen": "admin.listen",
+	"zones-dir":    "zones.dir",
+}
+
+// Load builds the config: embedded defaults, then the file (if any), then
+// DNSD_ environment variables, then flags that were set. Unknown keys and
+// bad values are errors naming the key.
+func Load(path string, fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(DefaultYAML())); err != nil {
+		return Config{}, fmt.Errorf("embedded config: %w", err)
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		// a file's lists (servers, zones.files) replace the defaults; its
+		// maps are merged key by key
+		if err := v.MergeConfig(bytes.NewReader(data)); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	v.SetEnvPrefix("DNSD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if fs != nil {
+		for flag, key := range flagKeys {
+			if f := fs.Lookup(flag); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+	var c Config
+	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true })
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), err)
+	}
+	return c, nil
+}
+
+func orEmbedded(path string) string {
+	if path == "" {
+		return "(embedded)"
+	}
+	return path
+}
+
+// Validate checks values, naming the key, the value and why.
+func (c *Config) Validate() error {
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		return fmt.Errorf("log.format: %q: must be console or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q: must be debug, info, warn or error", c.Log.Level)
+	}
+	if _, err := netip.ParseAddrPort(c.Admin.Listen); err != nil {
+		return fmt.Errorf("admin.listen: %q: %v (want ip:port)", c.Admin.Listen, err)
+	}
+	if len(c.Servers) == 0 {
+		return fmt.Errorf("servers: empty: at least one listener is needed")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Servers {
+		key := fmt.Sprintf("servers[%d]", i)
+		ap, err := netip.ParseAddrPort(s.Listen)
+		if err != nil {
+			return fmt.Errorf("%s.listen: %q: %v (want ip:port)", key, s.Listen, err)
+		}
+		if seen[ap.String()] {
+			return fmt.Errorf("%s.listen: %q: listed twice", key, s.Listen)
+		}
+		seen[ap.String()] = true
+		if len(s.Zones) == 0 && !s.Recursion {
+			return fmt.Errorf("%s: %s has no zones and no recursion: it could only answer REFUSED", key, s.Listen)
+		}
+	}
+	return nil
+}
+
+// LoadZones loads the zones the config names: a directory, a list of
+// files, or the embedded demo set.
+func (c *Config) LoadZones() ([]*zones.Zone, error) {
+	switch {
+	case c.Zones.Dir != "" && len(c.Zones.Files) > 0:
+		return nil, fmt.Errorf("zones: set dir or files, not both")
+	case c.Zones.Dir != "":
+		return zones.LoadDir(c.Zones.Dir)
+	case len(c.Zones.Files) > 0:
+		return zones.LoadFiles(c.Zones.Files)
+	default:
+		return zones.LoadEmbedded()
+	}
+}

@@ -1,0 +1,324 @@
+package dnsd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"netsim/dns/auth"
+	"netsim/dns/server"
+	"netsim/internal/api"
+	"netsim/zones"
+)
+
+// Daemon is a running dnsd: listeners, zones and the admin API.
+type Daemon struct {
+	log     *zap.Logger
+	reg     *prometheus.Registry
+	metrics *server.Metrics
+	token   string
+	// Recursor, when set before Run, serves listeners with recursion: true.
+	Recursor server.Recursor
+	// Routes, when set before Run, adds admin endpoints (resolver, geo).
+	Routes []func(*http.ServeMux)
+
+	mu        sync.Mutex
+	cfg       Config
+	zones     []*zones.Zone
+	listeners map[string]*running // by configured listen address
+	ctx       context.Context
+	wg        sync.WaitGroup
+	admin     *http.Server
+	adminAddr string
+	ready     chan struct{}
+	reloads   prometheus.Counter
+	reloadErr prometheus.Counter
+}
+
+type running struct {
+	l      *server.Listener
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New checks the config and loads the zones; nothing is bound until Run.
+func New(cfg Config, log *zap.Logger) (*Daemon, error) {
+	zs, err := cfg.LoadZones()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkServerZones(cfg, zs); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d := &Daemon{
+		log: log, reg: reg, metrics: server.NewMetrics(reg), cfg: cfg, zones: zs,
+		listeners: map[string]*running{}, ready: make(chan struct{}),
+		token: cfg.Admin.Token,
+		reloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dnsd", Name: "reloads_total", Help: "Successful config and zone reloads."}),
+		reloadErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dnsd", Name: "reload_failures_total", Help: "Reloads refused; the old config kept serving."}),
+	}
+	reg.MustRegister(d.reloads, d.reloadErr)
+	if d.token == "" {
+		d.token = api.NewToken()
+	}
+	if err := api.CheckBind(cfg.Admin.Listen, cfg.Admin.Token); err != nil {
+		return nil, fmt.Errorf("admin.listen: %w", err)
+	}
+	return d, nil
+}
+
+// Registry is the daemon's metrics registry, for components (resolver, geo)
+// to register on.
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Token is the admin bearer token (configured or generated).
+func (d *Daemon) Token() string { return d.token }
+
+// Ready is closed once every listener and the admin API are bound.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// AdminAddr is the bound admin address (after Ready).
+func (d *Daemon) AdminAddr() string { return d.adminAddr }
+
+// Listeners returns the bound address of each configured listener (after Ready).
+func (d *Daemon) Listeners() map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]string{}
+	for k, r := range d.listeners {
+		out[k] = r.l.Addr
+	}
+	return out
+}
+
+func checkServerZones(cfg Config, zs []*zones.Zone) error {
+	have := map[string]bool{}
+	for _, z := range zs {
+		have[z.Origin] = true
+	}
+	for i, s := range cfg.Servers {
+		for _, name := range s.Zones {
+			if !have[dns.Fqdn(strings.ToLower(name))] {
+				return fmt.Errorf("servers[%d].zones: %q is not a loaded zone (loaded: %s)", i, name, strings.Join(origins(zs), ", "))
+			}
+		}
+	}
+	return nil
+}
+
+func origins(zs []*zones.Zone) []string {
+	out := make([]string, len(zs))
+	for i, z := range zs {
+		out[i] = z.Origin
+	}
+	return out
+}
+
+func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
+	var pick []*zones.Zone
+	for _, name := range s.Zones {
+		name = dns.Fqdn(strings.ToLower(name))
+		for _, z := range zs {
+			if z.Origin == name {
+				pick = append(pick, z)
+			}
+		}
+	}
+	return auth.NewSet(pick)
+}
+
+// Run binds the listeners and the admin API and serves until ctx is done;
+// then it stops accepting, lets in-flight queries finish and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	d.ctx = ctx
+	for _, s := range d.cfg.Servers {
+		if err := d.startListener(s); err != nil {
+			d.mu.Unlock()
+			d.stopAll()
+			return err
+		}
+	}
+	d.mu.Unlock()
+	ln, err := net.Listen("tcp", d.cfg.Admin.Listen)
+	if err != nil {
+		d.stopAll()
+		return fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
+	}
+	d.adminAddr = ln.Addr().String()
+	d.admin = &http.Server{Handler: d.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- d.admin.Serve(ln) }()
+	close(d.ready)
+	select {
+	case <-ctx.Done():
+	case err := <-adminDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("admin server stopped", zap.Error(err))
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.admin.Shutdown(sctx)
+	d.stopAll()
+	return nil
+}
+
+// startListener binds one configured listener; d.mu is held.
+func (d *Daemon) startListener(s ServerConfig) error {
+	var rec server.Recursor
+	if s.Recursion {
+		if d.Recursor == nil {
+			return fmt.Errorf("servers: %s has recursion: true but no resolver is configured", s.Listen)
+		}
+		rec = d.Recursor
+	}
+	h := server.NewHandler(s.Listen, setFor(s, d.zones), rec, d.metrics)
+	l, err := server.Listen(s.Listen, h, s.Recursion, server.Limits{}, d.log)
+	if err != nil {
+		return fmt.Errorf("servers: %w", err)
+	}
+	lctx, cancel := context.WithCancel(d.ctx)
+	r := &running{l: l, cancel: cancel, done: make(chan struct{})}
+	d.listeners[s.Listen] = r
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(r.done)
+		l.Serve(lctx)
+	}()
+	d.log.Info("listening", zap.String("addr", l.Addr), zap.Strings("zones", s.Zones), zap.Bool("recursion", s.Recursion))
+	return nil
+}
+
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	for _, r := range d.listeners {
+		r.cancel()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// Reload swaps in a new config and zones. Zones are loaded and checked
+// before anything changes; on any error the old config keeps serving.
+// Listeners whose address stays keep their sockets (no query is lost); new
+// addresses are bound and removed ones closed.
+func (d *Daemon) Reload(cfg Config) error {
+	err := d.reload(cfg)
+	if err != nil {
+		d.reloadErr.Inc()
+		d.log.Error("reload refused; the old config keeps serving", zap.Error(err))
+		return err
+	}
+	d.reloads.Inc()
+	d.log.Info("reloaded", zap.Int("zones", len(d.zones)), zap.Int("servers", len(cfg.Servers)))
+	return nil
+}
+
+func (d *Daemon) reload(cfg Config) error {
+	zs, err := cfg.LoadZones()
+	if err != nil {
+		return err
+	}
+	if err := checkServerZones(cfg, zs); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil {
+		return errors.New("reload before Run")
+	}
+	if cfg.Admin != d.cfg.Admin {
+		d.log.Warn("admin settings changed; they take effect at the next restart")
+		cfg.Admin = d.cfg.Admin
+	}
+	want := map[string]ServerConfig{}
+	for _, s := range cfg.Servers {
+		want[s.Listen] = s
+	}
+	// bind new listeners first, so a failure changes nothing
+	var started []string
+	for _, s := range cfg.Servers {
+		if _, ok := d.listeners[s.Listen]; ok {
+			continue
+		}
+		if err := d.startListener(s); err != nil {
+			for _, a := range started {
+				d.listeners[a].cancel()
+				<-d.listeners[a].done
+				delete(d.listeners, a)
+			}
+			return err
+		}
+		started = append(started, s.Listen)
+	}
+	for addr, r := range d.listeners {
+		s, ok := want[addr]
+		if !ok {
+			r.cancel()
+			delete(d.listeners, addr)
+			continue
+		}
+		h := r.l.Handler()
+		h.SetZones(setFor(s, zs))
+		if s.Recursion {
+			h.SetRecursor(d.Recursor)
+		} else {
+			h.SetRecursor(nil)
+		}
+	}
+	d.cfg, d.zones = cfg, zs
+	return nil
+}
+
+// Zones returns the loaded zones.
+func (d *Daemon) Zones() []*zones.Zone {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.zones
+}
+
+// Config returns the config in force.
+func (d *Daemon) Config() Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if d.cfg.Admin.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	d.registerZoneRoutes(mux)
+	for _, f := range d.Routes {
+		f(mux)
+	}
+	mux.HandleFunc("/", api.NotFound)
+	return api.Auth(d.token, mux)
+}

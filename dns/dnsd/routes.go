@@ -1,0 +1,140 @@
+package dnsd
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"netsim/internal/api"
+	"netsim/zones"
+)
+
+type zoneView struct {
+	Origin  string   `json:"origin"`
+	File    string   `json:"file"`
+	Serial  uint32   `json:"serial"`
+	Records int      `json:"records"`
+	Servers []string `json:"servers"`
+}
+
+type recordView struct {
+	Name string `json:"name"`
+	TTL  uint32 `json:"ttl"`
+	Type string `json:"type"`
+	Data string `json:"data"`
+	Text string `json:"text"`
+}
+
+type serverView struct {
+	Listen    string   `json:"listen"`
+	Bound     string   `json:"bound"`
+	Zones     []string `json:"zones"`
+	Recursion bool     `json:"recursion"`
+}
+
+func (d *Daemon) zoneViews() []zoneView {
+	cfg := d.Config()
+	var out []zoneView
+	for _, z := range d.Zones() {
+		v := zoneView{Origin: z.Origin, File: z.File, Serial: z.SOA.Serial, Records: z.Len(), Servers: []string{}}
+		for _, s := range cfg.Servers {
+			for _, name := range s.Zones {
+				if dns.Fqdn(strings.ToLower(name)) == z.Origin {
+					v.Servers = append(v.Servers, s.Listen)
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (d *Daemon) findZone(name string) *zones.Zone {
+	name = dns.Fqdn(strings.ToLower(name))
+	for _, z := range d.Zones() {
+		if z.Origin == name {
+			return z
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
+	mux.Handle("/api/v1/zones", api.Methods(map[string]http.HandlerFunc{
+		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			p, prob := api.ParsePage(r)
+			if prob != nil {
+				api.WriteError(w, r, prob)
+				return
+			}
+			api.WritePage(w, r, p, d.zoneViews())
+		},
+	}))
+	mux.Handle("/api/v1/zones/{zone}", api.Methods(map[string]http.HandlerFunc{
+		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			name := dns.Fqdn(strings.ToLower(r.PathValue("zone")))
+			for _, v := range d.zoneViews() {
+				if v.Origin == name {
+					api.WriteData(w, r, http.StatusOK, v)
+					return
+				}
+			}
+			api.WriteError(w, r, api.Errorf(http.StatusNotFound, "zone_not_found", "no zone %q is loaded; GET /api/v1/zones lists them", name))
+		},
+	}))
+	mux.Handle("/api/v1/zones/{zone}/records", api.Methods(map[string]http.HandlerFunc{
+		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			z := d.findZone(r.PathValue("zone"))
+			if z == nil {
+				api.WriteError(w, r, api.Errorf(http.StatusNotFound, "zone_not_found", "no zone %q is loaded; GET /api/v1/zones lists them", r.PathValue("zone")))
+				return
+			}
+			p, prob := api.ParsePage(r)
+			if prob != nil {
+				api.WriteError(w, r, prob)
+				return
+			}
+			q := r.URL.Query()
+			wantName := ""
+			if n := q.Get("name"); n != "" {
+				wantName = dns.Fqdn(strings.ToLower(n))
+			}
+			var wantType uint16
+			if t := q.Get("type"); t != "" {
+				tt, ok := dns.StringToType[strings.ToUpper(t)]
+				if !ok {
+					api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "bad_type", "type %q is not a DNS record type (try A, AAAA, MX, NS, TXT…)", t).With("field", "type"))
+					return
+				}
+				wantType = tt
+			}
+			var out []recordView
+			for _, rr := range z.Records() {
+				h := rr.Header()
+				if wantName != "" && h.Name != wantName || wantType != 0 && h.Rrtype != wantType {
+					continue
+				}
+				text := rr.String()
+				data := strings.TrimPrefix(text, h.String())
+				out = append(out, recordView{Name: h.Name, TTL: h.Ttl, Type: dns.TypeToString[h.Rrtype], Data: data, Text: text})
+			}
+			api.WritePage(w, r, p, out)
+		},
+	}))
+	mux.Handle("/api/v1/servers", api.Methods(map[string]http.HandlerFunc{
+		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+			bound := d.Listeners()
+			var out []serverView
+			for _, s := range d.Config().Servers {
+				out = append(out, serverView{Listen: s.Listen, Bound: bound[s.Listen], Zones: s.Zones, Recursion: s.Recursion})
+			}
+			p, prob := api.ParsePage(r)
+			if prob != nil {
+				api.WriteError(w, r, prob)
+				return
+			}
+			api.WritePage(w, r, p, out)
+		},
+	}))
+}

@@ -1,0 +1,275 @@
+// Package server runs dnsd's listeners: UDP and TCP sockets per address,
+// each with its own set of authoritative zones and, optionally, recursion.
+// The query path is bytes in, bytes out (Handler.ServePacket), so the socket
+// loops stay thin and every decision is testable without a socket.
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/auth"
+)
+
+// Recursor answers queries for names outside the listener's zones. The
+// resolver package implements it.
+type Recursor interface {
+	Allowed(client netip.Addr) bool
+	Answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg
+}
+
+// Geo answers names managed by GeoDNS before the zone data is consulted.
+// It returns handled=false for names it does not manage.
+// It fills resp (already a reply to req) and may add EDNS options (Client
+// Subnet) to opt, the reply's OPT record, which is nil when the query had none.
+type Geo interface {
+	Answer(req, resp *dns.Msg, qname string, client netip.Addr, opt *dns.OPT) (handled bool)
+}
+
+// Protocol of a query.
+type Protocol uint8
+
+// Protocols.
+const (
+	UDP Protocol = iota
+	TCP
+)
+
+func (p Protocol) String() string {
+	if p == TCP {
+		return "tcp"
+	}
+	return "udp"
+}
+
+const (
+	// advertisedUDPSize is what we tell clients we accept (DNS flag day 2020).
+	advertisedUDPSize = 1232
+	// maxUDPSize caps what we send over UDP even if a client offers more.
+	maxUDPSize = 4096
+	headerLen  = 12
+)
+
+// Handler answers one listener's queries. Its zones and recursor can be
+// swapped at run time (reload) without pausing readers.
+type Handler struct {
+	Name    string // listen address, used in metrics and logs
+	zones   atomic.Pointer[auth.Set]
+	rec     atomic.Pointer[recursorBox]
+	geo     atomic.Pointer[geoBox]
+	metrics *Metrics
+	// Timeout bounds a recursive answer.
+	Timeout time.Duration
+}
+
+type recursorBox struct{ Recursor }
+type geoBox struct{ Geo }
+
+// NewHandler returns a handler for one listener.
+func NewHandler(name string, set *auth.Set, rec Recursor, m *Metrics) *Handler {
+	h := &Handler{Name: name, metrics: m, Timeout: 10 * time.Second}
+	h.SetZones(set)
+	h.SetRecursor(rec)
+	return h
+}
+
+// SetZones swaps in a new zone set.
+func (h *Handler) SetZones(s *auth.Set) {
+	if s == nil {
+		s = auth.NewSet(nil)
+	}
+	h.zones.Store(s)
+}
+
+// Zones returns the current zone set.
+func (h *Handler) Zones() *auth.Set { return h.zones.Load() }
+
+// SetRecursor swaps the recursor (nil turns recursion off).
+func (h *Handler) SetRecursor(r Recursor) {
+	if r == nil {
+		h.rec.Store(nil)
+		return
+	}
+	h.rec.Store(&recursorBox{r})
+}
+
+// SetGeo installs the GeoDNS hook (nil removes it).
+func (h *Handler) SetGeo(g Geo) {
+	if g == nil {
+		h.geo.Store(nil)
+		return
+	}
+	h.geo.Store(&geoBox{g})
+}
+
+// ServePacket answers one wire-format query. It returns the wire-format
+// reply appended to out[:0], or nil when the packet must be dropped
+// (a response, or too short to carry a header).
+func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte) []byte {
+	start := time.Now()
+	resp, size := h.serve(ctx, pkt, client, proto)
+	if resp == nil {
+		h.metrics.dropped(h.Name)
+		return nil
+	}
+	if proto == UDP {
+		resp.Truncate(size)
+	}
+	b, err := resp.PackBuffer(out[:cap(out)])
+	if err != nil {
+		// cannot happen for messages we built; answer SERVFAIL rather than nothing
+		fail := new(dns.Msg)
+		fail.Id, fail.Response, fail.Rcode = resp.Id, true, dns.RcodeServerFailure
+		fail.Question = resp.Question
+		b, _ = fail.PackBuffer(out[:cap(out)])
+		resp = fail
+	}
+	h.metrics.observe(h.Name, proto, resp.Rcode, start)
+	return b
+}
+
+// serve decodes and answers; size is the UDP payload limit for the reply.
+func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol) (*dns.Msg, int) {
+	if len(pkt) < headerLen {
+		return nil, 0
+	}
+	id := binary.BigEndian.Uint16(pkt)
+	flags := binary.BigEndian.Uint16(pkt[2:])
+	if flags&(1<<15) != 0 { // QR: a response, never answer it
+		return nil, 0
+	}
+	opcode := int(flags>>11) & 0xF
+	req := new(dns.Msg)
+	if err := req.Unpack(pkt); err != nil {
+		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize
+	}
+	if opcode != dns.OpcodeQuery {
+		r := errorReply(id, opcode, dns.RcodeNotImplemented)
+		if len(req.Question) == 1 {
+			r.Question = req.Question
+		}
+		return r, dns.MinMsgSize
+	}
+	if len(req.Question) != 1 || len(req.Answer) > 0 || len(req.Ns) > 0 {
+		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize
+	}
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionDesired = req.RecursionDesired
+	resp.CheckingDisabled = req.CheckingDisabled
+
+	size := dns.MinMsgSize
+	var ropt *dns.OPT
+	opt := req.IsEdns0()
+	if opt != nil {
+		if len(req.Extra) > 1 && countOPT(req.Extra) > 1 {
+			return formerrWithQuestion(resp), dns.MinMsgSize
+		}
+		size = max(int(opt.UDPSize()), dns.MinMsgSize)
+		size = min(size, maxUDPSize)
+		ropt = new(dns.OPT)
+		ropt.Hdr.Name = "."
+		ropt.Hdr.Rrtype = dns.TypeOPT
+		ropt.SetUDPSize(advertisedUDPSize)
+		ropt.SetDo(opt.Do()) // RFC 3225 §3: copy DO
+		if opt.Version() != 0 {
+			resp.Rcode = dns.RcodeBadVers // RFC 6891 §6.1.3
+			resp.Extra = []dns.RR{ropt}
+			return resp, size
+		}
+		defer func() { resp.Extra = append(resp.Extra, ropt) }()
+	}
+	answered := h.answer(ctx, req, resp, client, ropt)
+	if answered != resp { // the recursor built its own reply
+		answered.Id = req.Id
+		answered.Question = req.Question
+		answered.Extra = removeOPT(answered.Extra)
+		resp.MsgHdr = answered.MsgHdr
+		resp.Answer, resp.Ns, resp.Extra = answered.Answer, answered.Ns, answered.Extra
+	}
+	return resp, size
+}
+
+// answer decides who answers: GeoDNS, our zones, the recursor, or nobody.
+func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT) *dns.Msg {
+	q := req.Question[0]
+	rec := h.rec.Load()
+	allowed := rec != nil && rec.Allowed(client)
+	resp.RecursionAvailable = allowed
+	switch q.Qclass {
+	case dns.ClassINET, dns.ClassANY:
+	default:
+		resp.Rcode = dns.RcodeRefused // we serve class IN only
+		return resp
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
+		resp.Rcode = dns.RcodeRefused // zone transfer is not offered
+		return resp
+	case dns.TypeOPT:
+		resp.Rcode = dns.RcodeFormatError
+		return resp
+	}
+	qname := strings.ToLower(q.Name)
+	set := h.zones.Load()
+	if z := set.Find(qname); z != nil {
+		if g := h.geo.Load(); g != nil {
+			if g.Answer(req, resp, qname, client, ropt) {
+				return resp
+			}
+		}
+		set.Answer(resp, q, qname, z)
+		return resp
+	}
+	if !allowed {
+		resp.Rcode = dns.RcodeRefused
+		return resp
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	r := rec.Answer(ctx, req, client)
+	if r == nil {
+		resp.Rcode = dns.RcodeServerFailure
+		return resp
+	}
+	r.RecursionAvailable = true
+	return r
+}
+
+func errorReply(id uint16, opcode, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id, m.Response, m.Opcode, m.Rcode = id, true, opcode, rcode
+	return m
+}
+
+func formerrWithQuestion(resp *dns.Msg) *dns.Msg {
+	resp.Rcode = dns.RcodeFormatError
+	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
+	return resp
+}
+
+func countOPT(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
+}
+
+func removeOPT(rrs []dns.RR) []dns.RR {
+	out := rrs[:0:0]
+	for _, rr := range rrs {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			out = append(out, rr)
+		}
+	}
+	return out
+}

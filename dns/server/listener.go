@@ -1,0 +1,222 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Limits of one listener.
+type Limits struct {
+	// TCPIdle closes a TCP connection with no query for this long (RFC 7766 §6.2.3).
+	TCPIdle time.Duration
+	// TCPConns caps concurrent TCP connections; more are closed at accept.
+	TCPConns int
+	// Inflight caps queries answered concurrently by the recursor; past it
+	// queries are dropped (the client retries) rather than queued without bound.
+	Inflight int
+}
+
+// DefaultLimits are used for zero fields.
+var DefaultLimits = Limits{TCPIdle: 10 * time.Second, TCPConns: 1024, Inflight: 4096}
+
+// Listener serves one address over UDP and TCP.
+type Listener struct {
+	Addr    string // the bound address (with the real port when :0 was asked)
+	handler *Handler
+	log     *zap.Logger
+	limits  Limits
+	udp     *net.UDPConn
+	tcp     *net.TCPListener
+	// async: answer each UDP query in its own goroutine (needed when a
+	// recursor may take seconds); auth-only listeners answer inline.
+	async bool
+	sem   chan struct{}
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// Listen binds UDP and TCP on addr (the same port for both; with port 0 a
+// free port is chosen for UDP and then taken for TCP too).
+func Listen(addr string, h *Handler, async bool, limits Limits, log *zap.Logger) (*Listener, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if limits.TCPIdle <= 0 {
+		limits.TCPIdle = DefaultLimits.TCPIdle
+	}
+	if limits.TCPConns <= 0 {
+		limits.TCPConns = DefaultLimits.TCPConns
+	}
+	if limits.Inflight <= 0 {
+		limits.Inflight = DefaultLimits.Inflight
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %v (want ip:port)", addr, err)
+	}
+	var lastErr error
+	for try := 0; try < 10; try++ {
+		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port))))
+		if err != nil {
+			udp.Close()
+			lastErr = err
+			if ap.Port() == 0 {
+				continue // the port was free for UDP only; try another
+			}
+			return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+		return &Listener{
+			Addr: netip.AddrPortFrom(ap.Addr(), uint16(port)).String(), handler: h, log: log, limits: limits,
+			udp: udp, tcp: tcp, async: async, sem: make(chan struct{}, limits.Inflight),
+			conns: map[net.Conn]struct{}{},
+		}, nil
+	}
+	return nil, fmt.Errorf("listen %s: no port free for both UDP and TCP: %v", addr, lastErr)
+}
+
+// Handler returns the listener's handler.
+func (l *Listener) Handler() *Handler { return l.handler }
+
+// Serve runs the read loops until ctx is done, then closes the sockets and
+// waits for in-flight queries to finish.
+func (l *Listener) Serve(ctx context.Context) {
+	readers := max(1, runtime.GOMAXPROCS(0))
+	for i := 0; i < readers; i++ {
+		l.wg.Add(1)
+		go l.serveUDP(ctx)
+	}
+	l.wg.Add(1)
+	go l.serveTCP(ctx)
+	<-ctx.Done()
+	l.udp.Close()
+	l.tcp.Close()
+	l.mu.Lock()
+	for c := range l.conns {
+		// let a query being answered finish; the read side stops at once
+		_ = c.SetReadDeadline(time.Now())
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+const maxPacket = 65535
+
+func (l *Listener) serveUDP(ctx context.Context) {
+	defer l.wg.Done()
+	buf := make([]byte, maxPacket)
+	out := make([]byte, 0, maxPacket)
+	for {
+		n, from, err := l.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
+			continue
+		}
+		client := from.Addr().Unmap()
+		if !l.async {
+			if reply := l.handler.ServePacket(ctx, buf[:n], client, UDP, out); reply != nil {
+				_, _ = l.udp.WriteToUDPAddrPort(reply, from)
+			}
+			continue
+		}
+		select {
+		case l.sem <- struct{}{}:
+		default:
+			l.handler.metrics.dropped(l.handler.Name)
+			continue // overloaded: drop, the client will retry
+		}
+		pkt := append([]byte(nil), buf[:n]...)
+		l.wg.Add(1)
+		go func() {
+			defer func() { <-l.sem; l.wg.Done() }()
+			if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
+				_, _ = l.udp.WriteToUDPAddrPort(reply, from)
+			}
+		}()
+	}
+}
+
+func (l *Listener) serveTCP(ctx context.Context) {
+	defer l.wg.Done()
+	for {
+		c, err := l.tcp.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			l.log.Warn("tcp accept", zap.String("listener", l.Addr), zap.Error(err))
+			continue
+		}
+		l.mu.Lock()
+		if len(l.conns) >= l.limits.TCPConns {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		l.conns[c] = struct{}{}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go l.serveConn(ctx, c)
+	}
+}
+
+// serveConn answers length-prefixed queries on one TCP connection until
+// the client closes it, it idles out, or the listener stops.
+func (l *Listener) serveConn(ctx context.Context, c *net.TCPConn) {
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, c)
+		l.mu.Unlock()
+		c.Close()
+		l.wg.Done()
+	}()
+	client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	var lenBuf [2]byte
+	buf := make([]byte, 0, 512)
+	out := make([]byte, 2, 4096)
+	for ctx.Err() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(l.limits.TCPIdle))
+		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		if n < headerLen {
+			return // cannot even carry a header: the stream is broken
+		}
+		buf = append(buf[:0], make([]byte, n)...)
+		_ = c.SetReadDeadline(time.Now().Add(l.limits.TCPIdle))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		reply := l.handler.ServePacket(ctx, buf, client, TCP, out[2:2])
+		if reply == nil {
+			continue
+		}
+		msg := append(out[:2], reply...) // reply was packed in place after the prefix
+		binary.BigEndian.PutUint16(msg, uint16(len(reply)))
+		_ = c.SetWriteDeadline(time.Now().Add(l.limits.TCPIdle))
+		if _, err := c.Write(msg); err != nil {
+			return
+		}
+		out = msg[:2]
+	}
+}

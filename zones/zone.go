@@ -1,0 +1,247 @@
+// Package zones holds zone data: RFC 1035 master files (the demo hierarchy
+// is embedded), their loading and semantic checks, and the lookup that
+// authoritative answers are built from (RFC 1034 §4.3.2, RFC 4592).
+//
+// A loaded Zone is immutable; a reload builds a new one and swaps it in.
+// The only state that changes after load is the rotation counter of each
+// RRset, used for round-robin answers without touching the records.
+package zones
+
+import (
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// RRset is the records of one name and type.
+type RRset struct {
+	Type uint16
+	RRs  []dns.RR
+	rot  atomic.Uint32
+}
+
+// Rotated returns the records starting at the next rotation offset. The
+// returned slice is a fresh copy; the RRs themselves are shared and must not
+// be modified.
+func (s *RRset) Rotated() []dns.RR {
+	n := len(s.RRs)
+	out := make([]dns.RR, n)
+	if n <= 1 {
+		copy(out, s.RRs)
+		return out
+	}
+	k := int((s.rot.Add(1) - 1) % uint32(n))
+	copy(out, s.RRs[k:])
+	copy(out[n-k:], s.RRs[:k])
+	return out
+}
+
+// TTL is the TTL of the set (RFC 2181 §5.2: one TTL per RRset; the loader
+// makes them equal).
+func (s *RRset) TTL() uint32 {
+	if len(s.RRs) == 0 {
+		return 0
+	}
+	return s.RRs[0].Header().Ttl
+}
+
+// Node is one owner name in a zone. A node with no RRsets is an empty
+// non-terminal: it exists because names below it do.
+type Node struct {
+	Name   string // lower-case, fully qualified
+	RRsets map[uint16]*RRset
+	// Cut is set on a delegation point (NS records at a name other than the apex).
+	Cut bool
+}
+
+// Empty reports whether the node is an empty non-terminal.
+func (n *Node) Empty() bool { return len(n.RRsets) == 0 }
+
+// Types lists the types present at the node, in numeric order.
+func (n *Node) Types() []uint16 {
+	ts := make([]uint16, 0, len(n.RRsets))
+	for t := range n.RRsets {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	return ts
+}
+
+// Zone is one loaded zone.
+type Zone struct {
+	Origin string // lower-case, fully qualified
+	File   string // where it came from, for messages
+	SOA    *dns.SOA
+	// NegSOA is the SOA to put in the authority section of negative answers:
+	// its TTL is min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+	NegSOA *dns.SOA
+	nodes  map[string]*Node
+	labels int // label count of the origin
+}
+
+// Node returns the node for a lower-case fully qualified name, or nil.
+func (z *Zone) Node(name string) *Node { return z.nodes[name] }
+
+// Names returns every owner name in canonical order (for listings).
+func (z *Zone) Names() []string {
+	names := make([]string, 0, len(z.nodes))
+	for n := range z.nodes {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return canonicalLess(names[i], names[j]) })
+	return names
+}
+
+// Records returns all records of the zone in canonical order.
+func (z *Zone) Records() []dns.RR {
+	var out []dns.RR
+	for _, name := range z.Names() {
+		n := z.nodes[name]
+		for _, t := range n.Types() {
+			out = append(out, n.RRsets[t].RRs...)
+		}
+	}
+	return out
+}
+
+// Len is the number of records.
+func (z *Zone) Len() int {
+	c := 0
+	for _, n := range z.nodes {
+		for _, s := range n.RRsets {
+			c += len(s.RRs)
+		}
+	}
+	return c
+}
+
+// canonicalLess orders names as RFC 4034 §6.1 does: by labels from the right.
+func canonicalLess(a, b string) bool {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if la[i] != lb[j] {
+			return la[i] < lb[j]
+		}
+	}
+	return len(la) < len(lb)
+}
+
+// Contains reports whether name (lower-case, fully qualified) is at or below
+// the zone's origin.
+func (z *Zone) Contains(name string) bool { return dns.IsSubDomain(z.Origin, name) }
+
+// Kind says what a lookup found.
+type Kind int
+
+const (
+	// Success: the name exists and has data of the type (Answer holds it).
+	Success Kind = iota
+	// NoData: the name exists (possibly as an empty non-terminal, or as a
+	// wildcard match) but has no data of the type.
+	NoData
+	// NXDomain: the name does not exist.
+	NXDomain
+	// Delegation: the name is at or below a zone cut; Cut holds the NS set.
+	Delegation
+	// CNAME: the name has a CNAME and the question asked for another type;
+	// Answer holds the CNAME (owner rewritten if synthesised from a wildcard).
+	CNAME
+)
+
+func (k Kind) String() string {
+	return [...]string{"success", "nodata", "nxdomain", "delegation", "cname"}[k]
+}
+
+// Result of a lookup.
+type Result struct {
+	Kind Kind
+	// Set is the matching RRset (Success, CNAME) or the delegation NS set.
+	Set *RRset
+	// Node is the node matched (the cut node for Delegation).
+	Node *Node
+	// Wildcard is set when the answer was synthesised from a wildcard; the
+	// caller must rewrite owner names to the query name.
+	Wildcard bool
+}
+
+// Lookup finds qname (lower-case, fully qualified, inside the zone) for
+// qtype. It follows RFC 1034 §4.3.2 step 3 and RFC 4592: zone cuts first,
+// then exact match, then the wildcard at the closest encloser.
+func (z *Zone) Lookup(qname string, qtype uint16) Result {
+	// Walk down from the label under the origin towards qname, stopping at
+	// the first cut: a name below a cut is not ours.
+	offs := dns.Split(qname)
+	// offs[i] starts the name with len(offs)-i labels. Ancestors strictly
+	// between origin and qname are offs[1 .. len(offs)-z.labels-1], deepest first.
+	depth := len(offs) - z.labels // labels of qname below the origin
+	for i := depth - 1; i >= 1; i-- {
+		if n := z.nodes[qname[offs[i]:]]; n != nil && n.Cut {
+			return Result{Kind: Delegation, Set: n.RRsets[dns.TypeNS], Node: n}
+		}
+	}
+	if n := z.nodes[qname]; n != nil {
+		if n.Cut && qtype != dns.TypeDS {
+			return Result{Kind: Delegation, Set: n.RRsets[dns.TypeNS], Node: n}
+		}
+		return z.answerAt(n, qtype, false)
+	}
+	// Closest encloser: the deepest existing ancestor. Since every ancestor
+	// of a node exists (as an empty non-terminal if need be), it is found by
+	// walking up.
+	for i := 1; i <= depth; i++ {
+		enc := qname[offs[i]:]
+		if i == depth {
+			enc = z.Origin
+		}
+		if _, ok := z.nodes[enc]; !ok {
+			continue
+		}
+		if w := z.nodes["*."+enc]; w != nil {
+			return z.answerAt(w, qtype, true)
+		}
+		break
+	}
+	return Result{Kind: NXDomain}
+}
+
+func (z *Zone) answerAt(n *Node, qtype uint16, wild bool) Result {
+	if s, ok := n.RRsets[qtype]; ok {
+		return Result{Kind: Success, Set: s, Node: n, Wildcard: wild}
+	}
+	if s, ok := n.RRsets[dns.TypeCNAME]; ok {
+		return Result{Kind: CNAME, Set: s, Node: n, Wildcard: wild}
+	}
+	return Result{Kind: NoData, Node: n, Wildcard: wild}
+}
+
+// Glue returns the address records for name held in this zone, whether
+// authoritative or glue below a cut. Used for the additional section.
+func (z *Zone) Glue(name string) []dns.RR {
+	n := z.nodes[strings.ToLower(name)]
+	if n == nil {
+		return nil
+	}
+	var out []dns.RR
+	if s := n.RRsets[dns.TypeA]; s != nil {
+		out = append(out, s.RRs...)
+	}
+	if s := n.RRsets[dns.TypeAAAA]; s != nil {
+		out = append(out, s.RRs...)
+	}
+	return out
+}
+
+// Occluded reports whether name lies strictly below a zone cut of this zone
+// (data there is glue, not authoritative).
+func (z *Zone) Occluded(name string) bool {
+	offs := dns.Split(name)
+	depth := len(offs) - z.labels
+	for i := depth - 1; i >= 1; i-- {
+		if n := z.nodes[name[offs[i]:]]; n != nil && n.Cut {
+			return true
+		}
+	}
+	return false
+}
