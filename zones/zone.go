@@ -191,9 +191,9 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 	// of a node exists (as an empty non-terminal if need be), it is found by
 	// walking up.
 	for i := 1; i <= depth; i++ {
-		enc := qname[offs[i]:]
-		if i == depth {
-			enc = z.Origin
+		enc := z.Origin
+		if i < depth {
+			enc = qname[offs[i]:]
 		}
 		if _, ok := z.nodes[enc]; !ok {
 			continue

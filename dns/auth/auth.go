@@ -17,7 +17,7 @@ import (
 // Set is the immutable group of zones one listener is authoritative for.
 // A reload builds a new Set and swaps it in.
 type Set struct {
-	zones []*zones.Zone // most labels first, so the closest zone wins
+	zones  []*zones.Zone // most labels first, so the closest zone wins
 	byName map[string]*zones.Zone
 }
 

@@ -66,6 +66,9 @@ type Handler struct {
 	metrics *Metrics
 	// Timeout bounds a recursive answer.
 	Timeout time.Duration
+	// OnPanic, if set, is told about a query whose answering panicked (the
+	// query gets SERVFAIL and the server goes on).
+	OnPanic func(p any, pkt []byte)
 }
 
 type recursorBox struct{ Recursor }
@@ -111,13 +114,28 @@ func (h *Handler) SetGeo(g Geo) {
 // ServePacket answers one wire-format query. It returns the wire-format
 // reply appended to out[:0], or nil when the packet must be dropped
 // (a response, or too short to carry a header).
-func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte) []byte {
+func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte) {
 	start := time.Now()
+	defer func() {
+		// a defect in answering one query must not take the server down
+		if p := recover(); p != nil {
+			h.metrics.panicked(h.Name)
+			if h.OnPanic != nil {
+				h.OnPanic(p, pkt)
+			}
+			reply = nil
+			if len(pkt) >= headerLen {
+				fail := errorReply(binary.BigEndian.Uint16(pkt), 0, dns.RcodeServerFailure)
+				reply, _ = fail.PackBuffer(out[:cap(out)])
+			}
+		}
+	}()
 	resp, size := h.serve(ctx, pkt, client, proto)
 	if resp == nil {
 		h.metrics.dropped(h.Name)
 		return nil
 	}
+	resp.Compress = true
 	if proto == UDP {
 		resp.Truncate(size)
 	}

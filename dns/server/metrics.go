@@ -13,6 +13,7 @@ type Metrics struct {
 	queries  *prometheus.CounterVec
 	dropPkts *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	panics   *prometheus.CounterVec
 }
 
 // NewMetrics registers the server metrics on reg (nil: not registered).
@@ -32,8 +33,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"server", "proto"}),
 	}
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dnsd", Name: "panics_total",
+		Help: "Queries whose answering panicked (answered SERVFAIL; a defect to report).",
+	}, []string{"server"})
 	if reg != nil {
-		reg.MustRegister(m.queries, m.dropPkts, m.duration)
+		reg.MustRegister(m.queries, m.dropPkts, m.duration, m.panics)
 	}
 	return m
 }
@@ -58,4 +63,11 @@ func (m *Metrics) dropped(server string) {
 		return
 	}
 	m.dropPkts.WithLabelValues(server).Inc()
+}
+
+func (m *Metrics) panicked(server string) {
+	if m == nil {
+		return
+	}
+	m.panics.WithLabelValues(server).Inc()
 }

@@ -1,0 +1,268 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/auth"
+	"netsim/dns/dnstest"
+	"netsim/dns/server"
+	"netsim/zones"
+)
+
+// bigZone has an RRset too large for 512 bytes.
+func bigZone(t testing.TB) *zones.Zone {
+	var b strings.Builder
+	b.WriteString("$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 127.0.0.1\n")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "big TXT \"record number %02d with some padding to make it long\"\n", i)
+	}
+	return dnstest.Zone(t, "big.test.", b.String())
+}
+
+func TestTruncationAndTCP(t *testing.T) {
+	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{bigZone(t)}, nil)
+	q := func(edns uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion("big.big.test.", dns.TypeTXT)
+		if edns > 0 {
+			m.SetEdns0(edns, false)
+		}
+		return m
+	}
+	cases := []struct {
+		name     string
+		network  string
+		edns     uint16
+		tc       bool
+		maxBytes int
+	}{
+		{"no EDNS: 512 bytes, TC", "udp", 0, true, 512},
+		{"EDNS 1232: TC", "udp", 1232, true, 1232},
+		{"EDNS 4096: fits", "udp", 4096, false, 4096},
+		{"TCP: whole answer", "tcp", 0, false, 65535},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := dnstest.Exchange(t, srv.Addr, c.network, q(c.edns))
+			if r.Truncated != c.tc {
+				t.Errorf("TC = %v, want %v", r.Truncated, c.tc)
+			}
+			r.Compress = true
+			if n := r.Len(); n > c.maxBytes {
+				t.Errorf("reply is %d bytes, over the limit %d", n, c.maxBytes)
+			}
+			if !c.tc && len(r.Answer) != 40 {
+				t.Errorf("got %d records, want all 40", len(r.Answer))
+			}
+			if c.edns > 0 && r.IsEdns0() == nil {
+				t.Error("OPT not echoed")
+			}
+			if c.edns == 0 && r.IsEdns0() != nil {
+				t.Error("OPT in a reply to a query without EDNS")
+			}
+		})
+	}
+}
+
+func TestEDNS(t *testing.T) {
+	zs := dnstest.Embedded(t)
+	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{zs["example.test."]}, nil)
+
+	t.Run("DO copied, size advertised", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.test.", dns.TypeA)
+		m.SetEdns0(4096, true)
+		r := dnstest.Exchange(t, srv.Addr, "udp", m)
+		opt := r.IsEdns0()
+		if opt == nil || !opt.Do() || opt.UDPSize() != 1232 || opt.Version() != 0 {
+			t.Fatalf("OPT = %v", opt)
+		}
+	})
+	t.Run("unknown version: BADVERS", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.test.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().SetVersion(1)
+		r := dnstest.Exchange(t, srv.Addr, "udp", m)
+		if r.Rcode != dns.RcodeBadVers || len(r.Answer) != 0 {
+			t.Fatalf("rcode %s answers %d, want BADVERS and none", dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	zs := dnstest.Embedded(t)
+	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{zs["example.test."]}, nil)
+	good := func() *dns.Msg { m := new(dns.Msg); m.SetQuestion("www.example.test.", dns.TypeA); return m }
+	pack := func(m *dns.Msg) []byte {
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	twoQ := good()
+	twoQ.Question = append(twoQ.Question, twoQ.Question[0])
+	noQ := good()
+	noQ.Question = nil
+	update := good()
+	update.Opcode = dns.OpcodeUpdate
+	notify := good()
+	notify.Opcode = dns.OpcodeNotify
+	resp := good()
+	resp.Response = true
+	chaos := good()
+	chaos.Question[0].Qclass = dns.ClassCHAOS
+	axfr := good()
+	axfr.Question[0].Qtype = dns.TypeAXFR
+	// a name whose compression pointer points at itself
+	loop := append(pack(good())[:12], 0xC0, 12, 0, 1, 0, 1)
+	longName := pack(good())[:12]
+	for i := 0; i < 100; i++ {
+		longName = append(longName, 3, 'a', 'b', 'c')
+	}
+	longName = append(longName, 0, 0, 1, 0, 1)
+
+	cases := []struct {
+		name  string
+		pkt   []byte
+		rcode int // -1: no reply expected
+	}{
+		{"empty", nil, -1},
+		{"runt", []byte{1, 2, 3}, -1},
+		{"header only, no question", pack(noQ), dns.RcodeFormatError},
+		{"two questions", pack(twoQ), dns.RcodeFormatError},
+		{"truncated question", pack(good())[:20], dns.RcodeFormatError},
+		{"compression loop", loop, dns.RcodeFormatError},
+		{"UPDATE", pack(update), dns.RcodeNotImplemented},
+		{"NOTIFY", pack(notify), dns.RcodeNotImplemented},
+		{"a response", pack(resp), -1},
+		{"class CHAOS", pack(chaos), dns.RcodeRefused},
+		{"AXFR over UDP", pack(axfr), dns.RcodeRefused},
+		{"name over 255 octets", longName, dns.RcodeFormatError},
+		{"trailing bytes after a whole query are ignored", append(pack(good()), make([]byte, 3000)...), dns.RcodeSuccess},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wait := 2 * time.Second
+			if c.rcode < 0 {
+				wait = 200 * time.Millisecond
+			}
+			raw := dnstest.Raw(t, srv.Addr, c.pkt, wait)
+			if c.rcode < 0 {
+				if raw != nil {
+					t.Fatalf("got a reply, want none")
+				}
+				return
+			}
+			if raw == nil {
+				t.Fatal("no reply")
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(raw); err != nil {
+				t.Fatalf("reply does not parse: %v", err)
+			}
+			if r.Rcode != c.rcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+	// and the server still answers
+	c := dnstest.Case{Qname: "www.example.test.", Qtype: dns.TypeA, AA: true, Answer: []string{
+		"www.example.test. 300 IN A 127.0.10.1", "www.example.test. 300 IN A 127.0.20.1", "www.example.test. 300 IN A 127.0.30.1"}}
+	c.Check(t, dnstest.Exchange(t, srv.Addr, "udp", c.Msg()))
+}
+
+type fakeRecursor struct{ allow bool }
+
+func (f fakeRecursor) Allowed(netip.Addr) bool { return f.allow }
+func (f fakeRecursor) Answer(_ context.Context, req *dns.Msg, _ netip.Addr) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: []byte{192, 0, 2, 1}}}
+	return m
+}
+
+func TestDispatch(t *testing.T) {
+	zs := dnstest.Embedded(t)
+	cases := []struct {
+		name  string
+		rec   server.Recursor
+		qname string
+		rcode int
+		aa    bool
+		ra    bool
+	}{
+		{"own zone, no recursion", nil, "www.example.test.", dns.RcodeSuccess, true, false},
+		{"other name, no recursion", nil, "www.example.org.", dns.RcodeRefused, false, false},
+		{"other name, allowed client", fakeRecursor{true}, "www.example.org.", dns.RcodeSuccess, false, true},
+		{"other name, client not allowed", fakeRecursor{false}, "www.example.org.", dns.RcodeRefused, false, false},
+		{"own zone still answers a refused client", fakeRecursor{false}, "www.example.test.", dns.RcodeSuccess, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := server.NewHandler("test", auth.NewSet([]*zones.Zone{zs["example.test."]}), c.rec, nil)
+			m := new(dns.Msg)
+			m.SetQuestion(c.qname, dns.TypeA)
+			pkt, _ := m.Pack()
+			out := h.ServePacket(context.Background(), pkt, netip.MustParseAddr("127.0.0.1"), server.UDP, nil)
+			r := new(dns.Msg)
+			if err := r.Unpack(out); err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != c.rcode || r.Authoritative != c.aa || r.RecursionAvailable != c.ra {
+				t.Errorf("rcode %s aa %v ra %v, want %s %v %v", dns.RcodeToString[r.Rcode], r.Authoritative, r.RecursionAvailable,
+					dns.RcodeToString[c.rcode], c.aa, c.ra)
+			}
+			if r.Id != m.Id {
+				t.Errorf("id %d, want %d", r.Id, m.Id)
+			}
+		})
+	}
+}
+
+// FuzzServePacket: any bytes in give a reply that parses, or no reply;
+// never a panic.
+func FuzzServePacket(f *testing.F) {
+	zs, err := zones.LoadEmbedded()
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := server.NewHandler("fuzz", auth.NewSet(zs), nil, nil)
+	h.OnPanic = func(p any, pkt []byte) { panic(fmt.Sprintf("%v on %x", p, pkt)) }
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"www.example.test.", dns.TypeA}, {"alias.example.test.", dns.TypeMX}, {"x.apps.example.test.", dns.TypeANY},
+		{"www.sub.example.test.", dns.TypeA}, {"nope.test.", dns.TypeNS}, {".", dns.TypeNS}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		b, _ := m.Pack()
+		f.Add(b)
+		m.SetEdns0(1232, true)
+		b, _ = m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		out := h.ServePacket(context.Background(), pkt, netip.MustParseAddr("127.0.0.1"), server.UDP, nil)
+		if out == nil {
+			return
+		}
+		if len(out) > 4096 {
+			t.Fatalf("UDP reply of %d bytes", len(out))
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(out); err != nil {
+			t.Fatalf("reply does not parse: %v", err)
+		}
+	})
+}
