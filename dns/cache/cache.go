@@ -150,10 +150,16 @@ func New(cfg Config, now func() time.Time) (*Cache, error) {
 		return nil, fmt.Errorf("max_entries: %d is below the shard count %d", cfg.MaxEntries, cfg.Shards)
 	case cfg.MaxBytes < int64(cfg.Shards)*4096:
 		return nil, fmt.Errorf("max_bytes: %d leaves under 4 KiB per shard (%d shards)", cfg.MaxBytes, cfg.Shards)
-	case cfg.MinTTL < 0 || cfg.MaxTTL < 0 || cfg.NegativeMaxTTL < 0 || cfg.StaleWindow < 0:
-		return nil, errors.New("TTL bounds and the stale window must not be negative")
+	case cfg.MinTTL < 0:
+		return nil, fmt.Errorf("min_ttl: %s is negative", cfg.MinTTL)
+	case cfg.MaxTTL < 0:
+		return nil, fmt.Errorf("max_ttl: %s is negative", cfg.MaxTTL)
+	case cfg.NegativeMaxTTL < 0:
+		return nil, fmt.Errorf("negative_max_ttl: %s is negative", cfg.NegativeMaxTTL)
+	case cfg.StaleWindow < 0:
+		return nil, fmt.Errorf("stale_window: %s is negative", cfg.StaleWindow)
 	case cfg.MaxTTL > 0 && cfg.MinTTL > cfg.MaxTTL:
-		return nil, fmt.Errorf("min_ttl %s is above max_ttl %s", cfg.MinTTL, cfg.MaxTTL)
+		return nil, fmt.Errorf("min_ttl: %s is above max_ttl %s", cfg.MinTTL, cfg.MaxTTL)
 	case cfg.Jitter < 0 || cfg.Jitter > 0.5:
 		return nil, fmt.Errorf("jitter: %v is outside 0..0.5", cfg.Jitter)
 	}

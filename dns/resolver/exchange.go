@@ -1,0 +1,329 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// serverStat is what the resolver remembers about one upstream address:
+// smoothed RTT for choosing among servers, consecutive failures for backing
+// off from dead ones (Unbound's infra cache does the same), and whether it
+// mishandles EDNS.
+type serverStat struct {
+	addr      netip.AddrPort
+	srtt      atomic.Int64 // nanoseconds; 0 = unknown
+	fails     atomic.Int32 // consecutive timeouts/errors
+	downUntil atomic.Int64 // unix ns; skip (try last) until then
+	noEDNS    atomic.Bool
+	queries   atomic.Uint64
+	errors    atomic.Uint64
+	lastErr   atomic.Pointer[string]
+}
+
+type serverSet struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[netip.AddrPort]*serverStat
+}
+
+func newServerSet(now func() time.Time) *serverSet {
+	return &serverSet{now: now, m: make(map[netip.AddrPort]*serverStat)}
+}
+
+// maxServers bounds the table: addresses learnt from referrals on the
+// internet are unbounded; the oldest half is dropped past this.
+const maxServers = 10000
+
+func (s *serverSet) get(a netip.AddrPort) *serverStat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[a]
+	if !ok {
+		if len(s.m) >= maxServers {
+			i := 0
+			for k := range s.m {
+				if i%2 == 0 {
+					delete(s.m, k)
+				}
+				i++
+			}
+		}
+		st = &serverStat{addr: a}
+		s.m[a] = st
+	}
+	return st
+}
+
+func (s *serverSet) all() []*serverStat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*serverStat, 0, len(s.m))
+	for _, st := range s.m {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].addr.String() < out[j].addr.String() })
+	return out
+}
+
+func (st *serverStat) success(rtt time.Duration) {
+	st.fails.Store(0)
+	st.downUntil.Store(0)
+	old := st.srtt.Load()
+	if old == 0 {
+		st.srtt.Store(int64(rtt))
+		return
+	}
+	st.srtt.Store(old + (int64(rtt)-old)/8) // RFC 6298 α = 1/8
+}
+
+func (st *serverStat) failure(now time.Time, err error) {
+	st.errors.Add(1)
+	msg := err.Error()
+	st.lastErr.Store(&msg)
+	n := st.fails.Add(1)
+	if n >= 3 {
+		// back off exponentially from 1 s up to 60 s
+		back := time.Second << min(n-3, 6)
+		if back > time.Minute {
+			back = time.Minute
+		}
+		st.downUntil.Store(now.Add(back).UnixNano())
+	}
+}
+
+func (st *serverStat) down(now time.Time) bool {
+	return now.UnixNano() < st.downUntil.Load()
+}
+
+// order sorts candidates for trying: servers not backed off first, then by
+// smoothed RTT with unknown servers given a middling estimate, after a
+// shuffle so equals share the load.
+func (s *serverSet) order(addrs []netip.AddrPort) []netip.AddrPort {
+	out := append([]netip.AddrPort(nil), addrs...)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	now := s.now()
+	type scored struct {
+		down  bool
+		score int64
+	}
+	sc := make(map[netip.AddrPort]scored, len(out))
+	for _, a := range out {
+		st := s.get(a)
+		v := st.srtt.Load()
+		if v == 0 {
+			v = int64(50 * time.Millisecond)
+		}
+		sc[a] = scored{down: st.down(now), score: v}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := sc[out[i]], sc[out[j]]
+		if a.down != b.down {
+			return !a.down
+		}
+		// only a clear RTT difference reorders (within 2 ms counts as equal)
+		return a.score+int64(2*time.Millisecond) < b.score
+	})
+	return out
+}
+
+var (
+	errTimeout   = errors.New("timeout")
+	errMalformed = errors.New("malformed reply")
+)
+
+// exchangeResult is one upstream query as the trace reports it.
+type exchangeResult struct {
+	msg       *dns.Msg
+	transport string
+	rtt       time.Duration
+	edns      bool
+}
+
+// exchange sends one question to server with a random ID from a fresh
+// socket (random source port), drops replies whose ID or question differ,
+// retries over TCP when the reply is truncated, and falls back to plain
+// DNS when the server rejects EDNS.
+func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPort, qname string, qtype uint16, rd bool) (exchangeResult, error) {
+	stat := r.servers.get(server)
+	q := new(dns.Msg)
+	q.Id = uint16(rand.Uint32())
+	q.RecursionDesired = rd
+	q.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}}
+	edns := !stat.noEDNS.Load()
+	if edns {
+		q.SetEdns0(uint16(r.cfg.EDNSBufferSize), false)
+	}
+	res := exchangeResult{transport: "udp", edns: edns}
+	start := time.Now()
+	if err := st.spend(); err != nil {
+		return res, err
+	}
+	msg, err := r.exchangeUDP(ctx, server, q)
+	if err == nil && edns && msg.IsEdns0() == nil &&
+		(msg.Rcode == dns.RcodeFormatError || msg.Rcode == dns.RcodeNotImplemented || msg.Rcode == dns.RcodeServerFailure) {
+		// RFC 6891 §7: a server that does not understand EDNS; retry plain.
+		r.m.upstream.WithLabelValues("udp", "edns_fallback").Inc()
+		stat.noEDNS.Store(true)
+		q.Extra = nil
+		res.edns = false
+		q.Id = uint16(rand.Uint32())
+		if err = st.spend(); err != nil {
+			return res, err
+		}
+		msg, err = r.exchangeUDP(ctx, server, q)
+	}
+	if err == nil && msg.Truncated {
+		r.m.upstream.WithLabelValues("udp", "truncated").Inc()
+		res.transport = "tcp"
+		q.Id = uint16(rand.Uint32())
+		if err = st.spend(); err != nil {
+			return res, err
+		}
+		msg, err = r.exchangeTCP(ctx, server, q)
+	}
+	res.rtt = time.Since(start)
+	stat.queries.Add(1)
+	if err != nil {
+		kind := "error"
+		if errors.Is(err, errTimeout) {
+			kind = "timeout"
+		}
+		r.m.upstream.WithLabelValues(res.transport, kind).Inc()
+		if !errors.Is(err, context.Canceled) {
+			stat.failure(r.now(), err)
+		}
+		return res, err
+	}
+	r.m.upstream.WithLabelValues(res.transport, "ok").Inc()
+	r.m.upstreamDuration.WithLabelValues(res.transport).Observe(res.rtt.Seconds())
+	stat.success(res.rtt)
+	res.msg = msg
+	return res, nil
+}
+
+func (r *Resolver) deadline(ctx context.Context) time.Time {
+	d := time.Now().Add(r.cfg.UpstreamTimeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	return d
+}
+
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
+
+func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dns.Msg) (*dns.Msg, error) {
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", server.String())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = conn.SetDeadline(r.deadline(ctx))
+	if _, err := conn.Write(wire); err != nil {
+		return nil, err
+	}
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil, errTimeout
+			}
+			return nil, err // e.g. ICMP port unreachable: connection refused
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			r.m.dropped.WithLabelValues("malformed").Inc()
+			continue
+		}
+		if reason := mismatch(q, m); reason != "" {
+			r.m.dropped.WithLabelValues(reason).Inc()
+			continue
+		}
+		return m, nil
+	}
+}
+
+// mismatch says why m is not the reply to q ("" when it is).
+func mismatch(q, m *dns.Msg) string {
+	switch {
+	case m.Id != q.Id:
+		return "id"
+	case !m.Response:
+		return "not_response"
+	case len(m.Question) != 1:
+		// a FORMERR/NOTIMP may legitimately carry no question
+		if len(m.Question) == 0 && (m.Rcode == dns.RcodeFormatError || m.Rcode == dns.RcodeNotImplemented) {
+			return ""
+		}
+		return "question"
+	case m.Question[0].Qtype != q.Question[0].Qtype,
+		m.Question[0].Qclass != q.Question[0].Qclass,
+		!strings.EqualFold(m.Question[0].Name, q.Question[0].Name):
+		return "question"
+	}
+	return ""
+}
+
+func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dns.Msg) (*dns.Msg, error) {
+	var d net.Dialer
+	dctx, cancel := context.WithDeadline(ctx, r.deadline(ctx))
+	defer cancel()
+	conn, err := d.DialContext(dctx, "tcp", server.String())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if dctx.Err() != nil {
+			return nil, errTimeout
+		}
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = conn.SetDeadline(r.deadline(ctx))
+	co := &dns.Conn{Conn: conn}
+	if err := co.WriteMsg(q); err != nil {
+		return nil, err
+	}
+	m, err := co.ReadMsg()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, errTimeout
+		}
+		return nil, fmt.Errorf("tcp: %w", err)
+	}
+	if reason := mismatch(q, m); reason != "" {
+		r.m.dropped.WithLabelValues(reason).Inc()
+		return nil, fmt.Errorf("tcp reply does not match the query (%s)", reason)
+	}
+	return m, nil
+}

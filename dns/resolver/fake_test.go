@@ -1,0 +1,298 @@
+package resolver
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"netsim/dns/auth"
+	"netsim/dns/cache"
+	"netsim/dns/dnstest"
+	"netsim/dns/server"
+	"netsim/zones"
+)
+
+// hook lets a test misbehave: it sees each query (and whether it came over
+// TCP) and returns a reply to send as is, drop=true to send nothing, or
+// (nil, false) to answer from the zones.
+type hook func(req *dns.Msg, tcp bool) (reply *dns.Msg, drop bool)
+
+// fake is an in-process authoritative server for tests: real answers from
+// the lead's auth package over zone text, plus counting and fault hooks.
+type fake struct {
+	addr    netip.AddrPort
+	h       *server.Handler
+	hook    atomic.Pointer[hook]
+	queries atomic.Int64
+	mu      sync.Mutex
+	byName  map[string]int
+	udp     *dns.Server
+	tcp     *dns.Server
+	pc      net.PacketConn
+	ln      net.Listener
+	stopped atomic.Bool
+}
+
+func (f *fake) setHook(h hook) { f.hook.Store(&h) }
+
+func (f *fake) count(name string, qtype uint16) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byName[strings.ToLower(name)+"/"+dns.TypeToString[qtype]]
+}
+
+func (f *fake) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	f.queries.Add(1)
+	_, tcp := w.RemoteAddr().(*net.TCPAddr)
+	if len(req.Question) == 1 {
+		f.mu.Lock()
+		f.byName[strings.ToLower(req.Question[0].Name)+"/"+dns.TypeToString[req.Question[0].Qtype]]++
+		f.mu.Unlock()
+	}
+	if hp := f.hook.Load(); hp != nil && *hp != nil {
+		reply, drop := (*hp)(req, tcp)
+		if drop {
+			return
+		}
+		if reply != nil {
+			_ = w.WriteMsg(reply)
+			return
+		}
+	}
+	pkt, err := req.Pack()
+	if err != nil {
+		return
+	}
+	proto := server.UDP
+	if tcp {
+		proto = server.TCP
+	}
+	out := f.h.ServePacket(context.Background(), pkt, netip.MustParseAddr("127.0.0.1"), proto, make([]byte, 0, 65535))
+	if out != nil {
+		_, _ = w.Write(out)
+	}
+}
+
+func (f *fake) stop() {
+	if f.stopped.Swap(true) {
+		return
+	}
+	_ = f.udp.Shutdown()
+	_ = f.tcp.Shutdown()
+}
+
+// world is a set of fake servers sharing one port on different loopback
+// addresses, as the simulated hierarchy does on port 1053.
+type world struct {
+	port    uint16
+	servers map[string]*fake // by IP
+}
+
+// startWorld serves zones: ip → zone texts (origin → text). All servers
+// share a free port found by binding the first one on :0.
+func startWorld(t *testing.T, spec map[string]map[string]string) *world {
+	t.Helper()
+	w := &world{servers: map[string]*fake{}}
+	ips := make([]string, 0, len(spec))
+	for ip := range spec {
+		ips = append(ips, ip)
+	}
+	for attempt := 0; ; attempt++ {
+		ok := true
+		w.port = 0
+		for _, ip := range ips {
+			f, err := startFake(t, ip, w.port, spec[ip])
+			if err != nil {
+				ok = false
+				for _, s := range w.servers {
+					s.stop()
+				}
+				w.servers = map[string]*fake{}
+				break
+			}
+			w.port = f.addr.Port()
+			w.servers[ip] = f
+		}
+		if ok {
+			break
+		}
+		if attempt > 10 {
+			t.Fatal("no port free on every address of the test world")
+		}
+	}
+	t.Cleanup(func() {
+		for _, s := range w.servers {
+			s.stop()
+		}
+	})
+	return w
+}
+
+func startFake(t *testing.T, ip string, port uint16, zoneText map[string]string) (*fake, error) {
+	t.Helper()
+	var zs []*zones.Zone
+	for origin, text := range zoneText {
+		zs = append(zs, dnstest.Zone(t, origin, text))
+	}
+	return startFakeZones(ip, port, zs)
+}
+
+func startFakeZones(ip string, port uint16, zs []*zones.Zone) (*fake, error) {
+	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), port)
+	pc, err := net.ListenPacket("udp", ap.String())
+	if err != nil {
+		return nil, err
+	}
+	ap = netip.AddrPortFrom(ap.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+	ln, err := net.Listen("tcp", ap.String())
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	f := &fake{addr: ap, byName: map[string]int{}, pc: pc, ln: ln}
+	f.h = server.NewHandler(ap.String(), auth.NewSet(zs), nil, server.NewMetrics(nil))
+	f.udp = &dns.Server{PacketConn: pc, Handler: f}
+	f.tcp = &dns.Server{Listener: ln, Handler: f}
+	started := make(chan struct{}, 2)
+	f.udp.NotifyStartedFunc = func() { started <- struct{}{} }
+	f.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
+	go func() { _ = f.udp.ActivateAndServe() }()
+	go func() { _ = f.tcp.ActivateAndServe() }()
+	<-started
+	<-started
+	return f, nil
+}
+
+// embeddedWorld serves the real demo hierarchy (zones/) on its addresses.
+func embeddedWorld(t *testing.T) *world {
+	t.Helper()
+	zs := dnstest.Embedded(t)
+	layout := map[string][]string{
+		"127.0.1.1": {"."},
+		"127.0.2.1": {"test."},
+		"127.0.3.1": {"example.test."},
+		"127.0.3.2": {"example.test."},
+		"127.0.4.1": {"sub.example.test."},
+	}
+	w := &world{servers: map[string]*fake{}}
+	for attempt := 0; ; attempt++ {
+		ok := true
+		w.port = 0
+		for _, ip := range []string{"127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1"} {
+			var list []*zones.Zone
+			for _, o := range layout[ip] {
+				list = append(list, zs[o])
+			}
+			f, err := startFakeZones(ip, w.port, list)
+			if err != nil {
+				ok = false
+				for _, s := range w.servers {
+					s.stop()
+				}
+				w.servers = map[string]*fake{}
+				break
+			}
+			w.port = f.addr.Port()
+			w.servers[ip] = f
+		}
+		if ok {
+			break
+		}
+		if attempt > 10 {
+			t.Fatal("no port free on every address of the demo hierarchy")
+		}
+	}
+	t.Cleanup(func() {
+		for _, s := range w.servers {
+			s.stop()
+		}
+	})
+	return w
+}
+
+func (w *world) total() int64 {
+	var n int64
+	for _, s := range w.servers {
+		n += s.queries.Load()
+	}
+	return n
+}
+
+// testClock is a manual clock.
+type testClock struct{ t atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.t.Store(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.t.Add(int64(d)) }
+
+// newTestResolver points a resolver at w with fast limits.
+func newTestResolver(t *testing.T, w *world, root string, mod func(*Config), opts ...Option) (*Resolver, *prometheus.Registry) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.RootHints = []string{root}
+	cfg.Port = int(w.port)
+	cfg.Timeout = 2 * time.Second
+	cfg.UpstreamTimeout = 300 * time.Millisecond
+	cfg.StaleClientTimeout = 200 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	r, err := New(cfg, nil, reg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(context.Background())
+	t.Cleanup(func() { _ = r.Close() })
+	return r, reg
+}
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func query(name string, qtype uint16) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = true
+	return m
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func cacheKey(name string, qtype uint16) cache.Key {
+	return cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
+}
+
+// value reads a counter or gauge.
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}

@@ -1,0 +1,111 @@
+package resolver
+
+import (
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/dns/cache"
+)
+
+type metrics struct {
+	queries          *prometheus.CounterVec // by rcode
+	byRcode          [24]prometheus.Counter
+	cacheHits        prometheus.Counter
+	cacheMisses      prometheus.Counter
+	stale            prometheus.Counter
+	coalesced        prometheus.Counter
+	prefetches       prometheus.Counter
+	upstream         *prometheus.CounterVec // transport, result
+	upstreamDuration *prometheus.HistogramVec
+	dropped          *prometheus.CounterVec // reason
+	resolutions      *prometheus.HistogramVec
+	inflight         prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dnsd_resolver_queries_total",
+			Help: "Recursive client queries answered, by response code.",
+		}, []string{"rcode"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dnsd_cache_hits_total",
+			Help: "Client queries answered from fresh cache entries.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dnsd_cache_misses_total",
+			Help: "Client queries with no fresh cache entry (stale entries count as misses).",
+		}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dnsd_resolver_stale_answers_total",
+			Help: "Answers served from expired entries because upstreams failed or were slow (RFC 8767).",
+		}),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dnsd_resolver_coalesced_total",
+			Help: "Client queries that joined an identical resolution already in flight.",
+		}),
+		prefetches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dnsd_resolver_prefetches_total",
+			Help: "Background refreshes of popular entries started shortly before expiry.",
+		}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dnsd_resolver_upstream_queries_total",
+			Help: "Queries sent to authoritative servers or forwarders, by transport and result.",
+		}, []string{"transport", "result"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dnsd_resolver_upstream_duration_seconds",
+			Help:    "Round-trip time of upstream queries that got a reply.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"transport"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dnsd_resolver_upstream_dropped_total",
+			Help: "Upstream replies dropped: wrong ID, wrong question, not a response, or malformed.",
+		}, []string{"reason"}),
+		resolutions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dnsd_resolver_resolution_duration_seconds",
+			Help:    "Time to resolve a cache miss, by outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"result"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dnsd_resolver_inflight_resolutions",
+			Help: "Resolutions in progress (after coalescing).",
+		}),
+	}
+	cols := []prometheus.Collector{
+		m.queries, m.cacheHits, m.cacheMisses, m.stale, m.coalesced, m.prefetches,
+		m.upstream, m.upstreamDuration, m.dropped, m.resolutions, m.inflight,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dnsd_cache_entries",
+			Help: "Entries in the resolver cache, fresh and stale.",
+		}, func() float64 { return float64(c.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dnsd_cache_size_bytes",
+			Help: "Approximate memory held by cache entries.",
+		}, func() float64 { return float64(c.Bytes()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dnsd_cache_evictions_total",
+			Help: "Cache entries evicted to stay within max_entries and max_bytes.",
+		}, func() float64 { return float64(c.Evictions()) }),
+	}
+	if reg != nil {
+		for _, col := range cols {
+			if err := reg.Register(col); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range m.byRcode {
+		if s, ok := dns.RcodeToString[i]; ok {
+			m.byRcode[i] = m.queries.WithLabelValues(s)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) answered(rcode int) {
+	if rcode >= 0 && rcode < len(m.byRcode) && m.byRcode[rcode] != nil {
+		m.byRcode[rcode].Inc()
+		return
+	}
+	m.queries.WithLabelValues(dns.RcodeToString[rcode]).Inc()
+}

@@ -1,0 +1,377 @@
+// Package resolver is dnsd's recursive resolver: iterative resolution from
+// root hints (RFC 1034 §5.3.3) or forwarding, over the message cache in
+// netsim/dns/cache, with coalescing of identical in-flight queries,
+// prefetch of popular entries and serve-stale (RFC 8767).
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"netsim/dns/cache"
+)
+
+// Resolver answers recursive queries. Build it with New, call Start for
+// background work and Close to stop it.
+type Resolver struct {
+	cfg   Config
+	comp  compiled
+	log   *zap.Logger
+	cache *cache.Cache
+	m     *metrics
+	now   func() time.Time
+
+	servers *serverSet
+
+	mu      sync.Mutex
+	flights map[flightKey]*flight
+	recheck map[cache.Key]time.Time // failure-recheck deadlines (RFC 8767)
+
+	ctx    context.Context // cancelled by Close; parent of every resolution
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// Option adjusts a Resolver at construction (tests inject the clock).
+type Option func(*Resolver)
+
+// WithClock replaces time.Now for TTL arithmetic.
+func WithClock(now func() time.Time) Option { return func(r *Resolver) { r.now = now } }
+
+// New validates cfg and builds a resolver. reg may be nil (no metrics
+// registered); log may be nil.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option) (*Resolver, error) {
+	comp, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r := &Resolver{
+		cfg:     cfg,
+		comp:    comp,
+		log:     log,
+		now:     time.Now,
+		flights: make(map[flightKey]*flight),
+		recheck: make(map[cache.Key]time.Time),
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.cache, err = cache.New(cfg.Cache.cache(), r.now)
+	if err != nil {
+		return nil, err
+	}
+	r.servers = newServerSet(r.now)
+	r.m, err = newMetrics(reg, r.cache)
+	if err != nil {
+		return nil, err
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Cache exposes the cache (admin listing, tests).
+func (r *Resolver) Cache() *cache.Cache { return r.cache }
+
+// Start runs the janitor that sweeps dead cache entries and old
+// failure-recheck marks until ctx is cancelled or Close is called.
+func (r *Resolver) Start(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.ctx.Done():
+				return
+			case <-t.C:
+				if n := r.cache.Sweep(); n > 0 {
+					r.log.Debug("cache sweep", zap.Int("removed", n))
+				}
+				now := r.now()
+				r.mu.Lock()
+				for k, until := range r.recheck {
+					if now.After(until) {
+						delete(r.recheck, k)
+					}
+				}
+				r.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// Close cancels resolutions in flight and waits for every background
+// goroutine to end.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// Allowed reports whether client may recurse.
+func (r *Resolver) Allowed(client netip.Addr) bool {
+	client = client.Unmap()
+	for _, p := range r.comp.allow {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
+
+func reply(req *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = req.Id
+	m.Response = true
+	m.Opcode = req.Opcode
+	m.RecursionDesired = req.RecursionDesired
+	m.CheckingDisabled = req.CheckingDisabled
+	m.RecursionAvailable = true
+	m.Rcode = rcode
+	if len(req.Question) > 0 {
+		m.Question = req.Question[:1:1]
+	}
+	return m
+}
+
+// Answer resolves req for client and returns a complete reply: never nil,
+// RA set, the question echoed in the client's case. SERVFAIL when
+// resolution fails within the limits (or a stale answer when one is cached
+// and serve-stale is on). A query with RD=0 is answered from the cache
+// only: the entry if fresh, else a referral to the closest cached zone cut.
+// EDNS of the final reply (OPT, size, truncation) is left to the server.
+func (r *Resolver) Answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg {
+	resp := r.answer(ctx, req, client)
+	r.m.answered(resp.Rcode)
+	return resp
+}
+
+func (r *Resolver) answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg {
+	switch {
+	case req.Response:
+		return reply(req, dns.RcodeFormatError)
+	case req.Opcode != dns.OpcodeQuery:
+		return reply(req, dns.RcodeNotImplemented)
+	case len(req.Question) != 1:
+		return reply(req, dns.RcodeFormatError)
+	}
+	q := req.Question[0]
+	switch {
+	case q.Qclass != dns.ClassINET:
+		return reply(req, dns.RcodeRefused)
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		return reply(req, dns.RcodeRefused)
+	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == 0:
+		return reply(req, dns.RcodeFormatError)
+	}
+	if _, ok := dns.IsDomainName(q.Name); !ok {
+		return reply(req, dns.RcodeFormatError)
+	}
+	if !r.Allowed(client) {
+		return reply(req, dns.RcodeRefused)
+	}
+	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
+	h, hit := r.cache.Lookup(k, client)
+	if hit && !h.Stale {
+		r.m.cacheHits.Inc()
+		out := reply(req, dns.RcodeSuccess)
+		h.Fill(out, r.now(), 0)
+		r.maybePrefetch(k, h)
+		return out
+	}
+	r.m.cacheMisses.Inc()
+	if !req.RecursionDesired {
+		if hit && r.cfg.Cache.StaleWindow > 0 {
+			return r.staleReply(req, h)
+		}
+		return r.referralFromCache(req, k.Name)
+	}
+	var staleWait <-chan time.Time
+	if hit {
+		// expired but within the stale window
+		r.mu.Lock()
+		until, failing := r.recheck[k]
+		r.mu.Unlock()
+		if failing && r.now().Before(until) {
+			return r.staleReply(req, h)
+		}
+		if r.cfg.StaleClientTimeout <= 0 {
+			r.join(k, false) // refresh behind the stale answer
+			return r.staleReply(req, h)
+		}
+		t := time.NewTimer(r.cfg.StaleClientTimeout)
+		defer t.Stop()
+		staleWait = t.C
+	}
+	f := r.join(k, true)
+	select {
+	case <-f.done:
+	case <-staleWait:
+		return r.staleReply(req, h)
+	case <-ctx.Done():
+		if hit {
+			return r.staleReply(req, h)
+		}
+		return reply(req, dns.RcodeServerFailure)
+	}
+	if f.err != nil {
+		if hit {
+			return r.staleReply(req, h)
+		}
+		return reply(req, dns.RcodeServerFailure)
+	}
+	out := reply(req, f.msg.Rcode)
+	out.Answer = copyRRs(f.msg.Answer)
+	out.Ns = copyRRs(f.msg.Ns)
+	return out
+}
+
+func copyRRs(in []dns.RR) []dns.RR {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(in))
+	for i, rr := range in {
+		out[i] = dns.Copy(rr)
+	}
+	return out
+}
+
+func (r *Resolver) staleReply(req *dns.Msg, h cache.Hit) *dns.Msg {
+	r.m.stale.Inc()
+	out := reply(req, dns.RcodeSuccess)
+	h.Stale = true
+	h.Fill(out, r.now(), uint32(r.cfg.StaleAnswerTTL/time.Second))
+	return out
+}
+
+// referralFromCache answers an RD=0 miss the way Unbound does: with the
+// closest zone cut known to the cache, or REFUSED when none is cached.
+func (r *Resolver) referralFromCache(req *dns.Msg, name string) *dns.Msg {
+	for z := name; ; {
+		if h, ok := r.cache.Get(cache.Key{Name: z, Type: dns.TypeNS, Class: dns.ClassINET, Kind: cache.Delegation}); ok && !h.Stale {
+			out := reply(req, dns.RcodeSuccess)
+			h.Fill(out, r.now(), 0)
+			out.Rcode = dns.RcodeSuccess
+			return out
+		}
+		if z == "." {
+			break
+		}
+		z = parent(z)
+	}
+	return reply(req, dns.RcodeRefused)
+}
+
+func (r *Resolver) maybePrefetch(k cache.Key, h cache.Hit) {
+	if !r.cfg.Prefetch || h.TTL < 10*time.Second || h.Negative {
+		return
+	}
+	if h.Remaining > time.Duration(float64(h.TTL)*r.cfg.PrefetchThreshold) {
+		return
+	}
+	if int(h.Hits) < r.cfg.PrefetchMinHits || !h.ClaimPrefetch() {
+		return
+	}
+	r.m.prefetches.Inc()
+	r.join(k, false)
+}
+
+// flightKey identifies one resolution in flight. Scope is reserved for
+// ECS (issue 6): queries from different client subnets will not share one.
+type flightKey struct {
+	name  string
+	qtype uint16
+	scope netip.Prefix
+}
+
+type flight struct {
+	done chan struct{}
+	msg  *dns.Msg
+	err  error
+}
+
+// join attaches to the resolution of k in flight or starts one. counted
+// says whether a joining client counts as coalesced (prefetch does not).
+func (r *Resolver) join(k cache.Key, counted bool) *flight {
+	fk := flightKey{name: k.Name, qtype: k.Type, scope: k.Scope}
+	r.mu.Lock()
+	if f, ok := r.flights[fk]; ok {
+		r.mu.Unlock()
+		if counted {
+			r.m.coalesced.Inc()
+		}
+		return f
+	}
+	f := &flight{done: make(chan struct{})}
+	if r.closed {
+		r.mu.Unlock()
+		f.err = errClosed
+		close(f.done)
+		return f
+	}
+	r.flights[fk] = f
+	r.wg.Add(1)
+	r.mu.Unlock()
+	r.m.inflight.Inc()
+	go func() {
+		defer r.wg.Done()
+		defer r.m.inflight.Dec()
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+		start := time.Now()
+		st := r.newState(nil)
+		msg, err := r.resolve(ctx, st, k.Name, k.Type)
+		cancel()
+		result := "ok"
+		if err == nil {
+			if _, serr := r.cache.Set(k, msg); serr != nil && !errors.Is(serr, cache.ErrNotCacheable) {
+				r.log.Warn("cache set", zap.Stringer("key", k), zap.Error(serr))
+			}
+			r.mu.Lock()
+			delete(r.recheck, k)
+			r.mu.Unlock()
+		} else {
+			result = "fail"
+			if r.cfg.StaleRecheck > 0 {
+				r.mu.Lock()
+				r.recheck[k] = r.now().Add(r.cfg.StaleRecheck)
+				r.mu.Unlock()
+			}
+			if ce := r.log.Check(zap.DebugLevel, "resolution failed"); ce != nil {
+				ce.Write(zap.String("name", k.Name), zap.String("type", dns.TypeToString[k.Type]), zap.Int("upstream_queries", st.queries), zap.Error(err))
+			}
+		}
+		r.m.resolutions.WithLabelValues(result).Observe(time.Since(start).Seconds())
+		f.msg, f.err = msg, err
+		r.mu.Lock()
+		delete(r.flights, fk)
+		r.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+var errClosed = errors.New("resolver closed")

@@ -1,0 +1,342 @@
+package resolver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func rrStrings(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			continue
+		}
+		out = append(out, strings.ToLower(rr.String()))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func want(lines ...string) []string {
+	var out []string
+	for _, l := range lines {
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			panic(l + ": " + err.Error())
+		}
+		out = append(out, strings.ToLower(rr.String()))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sameList(a, b []string) bool {
+	return strings.Join(a, "\n") == strings.Join(b, "\n")
+}
+
+// TestEmbeddedHierarchy resolves through the real demo zones (zones/data)
+// served on their own loopback addresses, as `make run` does.
+func TestEmbeddedHierarchy(t *testing.T) {
+	w := embeddedWorld(t)
+	clk := newTestClock()
+	r, _ := newTestResolver(t, w, "127.0.1.1", nil, WithClock(clk.Now))
+	soa := "example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 2026112701 7200 3600 1209600 300"
+	cases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer []string
+		ns     []string
+	}{
+		{"three addresses", "www.example.test", dns.TypeA, dns.RcodeSuccess, want(
+			"www.example.test. 300 IN A 127.0.10.1", "www.example.test. 300 IN A 127.0.20.1", "www.example.test. 300 IN A 127.0.30.1"), nil},
+		{"aaaa", "WWW.Example.Test", dns.TypeAAAA, dns.RcodeSuccess, want("www.example.test. 300 IN AAAA ::1"), nil},
+		{"cname chain of two", "alias.example.test", dns.TypeA, dns.RcodeSuccess, want(
+			"alias.example.test. 3600 IN CNAME alias2.example.test.", "alias2.example.test. 3600 IN CNAME www.example.test.",
+			"www.example.test. 300 IN A 127.0.10.1", "www.example.test. 300 IN A 127.0.20.1", "www.example.test. 300 IN A 127.0.30.1"), nil},
+		{"cname out of zone to a name that does not exist", "ext.example.test", dns.TypeA, dns.RcodeNameError,
+			want("ext.example.test. 3600 IN CNAME www.example.org."),
+			want(". 86400 IN SOA a.root-servers.test. hostmaster.root-servers.test. 2026112701 1800 900 604800 86400")},
+		{"nxdomain", "nope.example.test", dns.TypeA, dns.RcodeNameError, nil, want(soa)},
+		{"nodata", "www.example.test", dns.TypeMX, dns.RcodeSuccess, nil, want(soa)},
+		{"mx", "mail.example.test", dns.TypeMX, dns.RcodeSuccess, want(
+			"mail.example.test. 3600 IN MX 10 mx1.example.test.", "mail.example.test. 3600 IN MX 20 mx2.example.test."), nil},
+		{"wildcard", "anything.apps.example.test", dns.TypeA, dns.RcodeSuccess, want("anything.apps.example.test. 3600 IN A 127.0.6.1"), nil},
+		{"delegated child", "www.sub.example.test", dns.TypeA, dns.RcodeSuccess, want("www.sub.example.test. 3600 IN A 127.0.4.10"), nil},
+		{"tld itself", "test", dns.TypeNS, dns.RcodeSuccess, want("test. 86400 IN NS a.nic.test."), nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := r.Answer(context.Background(), query(tc.qname, tc.qtype), loopback)
+			if resp.Rcode != tc.rcode || !resp.RecursionAvailable || !resp.Response || resp.Authoritative {
+				t.Fatalf("rcode %s ra=%v aa=%v, want %s\n%v", dns.RcodeToString[resp.Rcode], resp.RecursionAvailable, resp.Authoritative, dns.RcodeToString[tc.rcode], resp)
+			}
+			if resp.Question[0].Name != dns.Fqdn(tc.qname) {
+				t.Fatalf("question case not kept: %s", resp.Question[0].Name)
+			}
+			if got := rrStrings(resp.Answer); !sameList(got, tc.answer) {
+				t.Fatalf("answer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
+			}
+			if got := rrStrings(resp.Ns); !sameList(got, tc.ns) {
+				t.Fatalf("authority:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.ns, "\n"))
+			}
+		})
+	}
+
+	t.Run("second answer from cache with lower TTL", func(t *testing.T) {
+		before := w.total()
+		hits := value(r.m.cacheHits)
+		clk.Advance(7 * time.Second)
+		resp := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+		if w.total() != before {
+			t.Fatalf("cache hit sent %d upstream queries", w.total()-before)
+		}
+		if value(r.m.cacheHits) != hits+1 {
+			t.Fatal("cache hit not counted")
+		}
+		for _, rr := range resp.Answer {
+			if rr.Header().Ttl != 293 {
+				t.Fatalf("TTL %d, want 293", rr.Header().Ttl)
+			}
+		}
+	})
+	t.Run("new name in a known zone asks only its server", func(t *testing.T) {
+		root, tld := w.servers["127.0.1.1"].queries.Load(), w.servers["127.0.2.1"].queries.Load()
+		resp := r.Answer(context.Background(), query("info.example.test", dns.TypeTXT), loopback)
+		if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+			t.Fatalf("%v", resp)
+		}
+		if w.servers["127.0.1.1"].queries.Load() != root || w.servers["127.0.2.1"].queries.Load() != tld {
+			t.Fatal("root or TLD asked again although the delegation is cached")
+		}
+	})
+}
+
+func TestTraceWalksThreeHops(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", nil)
+	// warm the cache first: Trace must still walk from the root
+	r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	res, err := r.Trace(context.Background(), "www.example.test", dns.TypeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rcode != "NOERROR" || len(res.Answer) != 3 {
+		t.Fatalf("trace result %s %v (%s)", res.Rcode, res.Answer, res.Error)
+	}
+	wantHops := []struct{ server, zone, kind string }{
+		{fmt.Sprintf("127.0.1.1:%d", w.port), ".", "referral"},
+		{fmt.Sprintf("127.0.2.1:%d", w.port), "test.", "referral"},
+		{"127.0.3.", "example.test.", "answer"},
+	}
+	if len(res.Hops) != len(wantHops) {
+		t.Fatalf("%d hops, want 3: %+v", len(res.Hops), res.Hops)
+	}
+	for i, wh := range wantHops {
+		h := res.Hops[i]
+		if !strings.HasPrefix(h.Server, wh.server) || h.Zone != wh.zone || h.Kind != wh.kind {
+			t.Errorf("hop %d: %s %s %s, want %s %s %s", i+1, h.Server, h.Zone, h.Kind, wh.server, wh.zone, wh.kind)
+		}
+	}
+	if res.Hops[0].Referral == nil || res.Hops[0].Referral.Zone != "test." || len(res.Hops[0].Referral.Glue) == 0 {
+		t.Errorf("first hop does not show the referral with glue: %+v", res.Hops[0].Referral)
+	}
+	if len(res.Hops[2].Cached) == 0 {
+		t.Error("last hop does not say what was cached")
+	}
+	var buf bytes.Buffer
+	if err := res.Format(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, s := range []string{"127.0.1.1", "127.0.2.1", "referral to test.", "referral to example.test.", "result NOERROR", "www.example.test.\t300\tIN\tA"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("Format output lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+// TestCoalescing: 100 concurrent clients ask one uncached name; the
+// authoritative server sees exactly one query for it.
+func TestCoalescing(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", nil)
+	auth1, auth2 := w.servers["127.0.3.1"], w.servers["127.0.3.2"]
+	release := make(chan struct{})
+	hold := func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
+		<-release // hold the answer until every client has joined
+		return nil, false
+	}
+	auth1.setHook(hold)
+	auth2.setHook(hold)
+	const clients = 100
+	var wg sync.WaitGroup
+	replies := make([]*dns.Msg, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			replies[i] = r.Answer(context.Background(), query("mx1.example.test", dns.TypeA), loopback)
+		}(i)
+	}
+	waitFor(t, "99 clients to join the flight", 5*time.Second, func() bool {
+		return value(r.m.coalesced) >= clients-1
+	})
+	close(release)
+	wg.Wait()
+	for i, m := range replies {
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			t.Fatalf("client %d: %v", i, m)
+		}
+	}
+	n := auth1.count("mx1.example.test.", dns.TypeA) + auth2.count("mx1.example.test.", dns.TypeA)
+	if n != 1 {
+		t.Fatalf("authoritative servers saw %d queries for mx1.example.test, want 1", n)
+	}
+	if got := value(r.m.coalesced); got != clients-1 {
+		t.Fatalf("coalesced %v, want %d", got, clients-1)
+	}
+}
+
+func TestServeStale(t *testing.T) {
+	w := embeddedWorld(t)
+	clk := newTestClock()
+	r, _ := newTestResolver(t, w, "127.0.1.1", func(c *Config) {
+		c.Cache.StaleWindow = time.Hour
+		c.Timeout = time.Second
+		c.UpstreamTimeout = 200 * time.Millisecond
+		c.StaleClientTimeout = 100 * time.Millisecond
+	}, WithClock(clk.Now))
+	if m := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback); len(m.Answer) != 3 {
+		t.Fatalf("warm-up: %v", m)
+	}
+	// the example.test servers go away; the entry expires
+	w.servers["127.0.3.1"].stop()
+	w.servers["127.0.3.2"].stop()
+	clk.Advance(301 * time.Second)
+
+	start := time.Now()
+	m := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 3 || m.Answer[0].Header().Ttl != 30 {
+		t.Fatalf("stale answer: %v", m)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("stale answer took %v", d)
+	}
+	if value(r.m.stale) != 1 {
+		t.Fatal("stale answer not counted")
+	}
+	// an uncached name in the dead zone: SERVFAIL within the limit
+	start = time.Now()
+	m = r.Answer(context.Background(), query("web.example.test", dns.TypeA), loopback)
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("uncached name: %v", m)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("SERVFAIL took %v, limit 1s", d)
+	}
+	// after the failed refresh, stale answers go out at once (failure recheck)
+	waitFor(t, "the refresh to fail", 3*time.Second, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.recheck) > 0 && len(r.flights) == 0
+	})
+	start = time.Now()
+	m = r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	if len(m.Answer) != 3 || time.Since(start) > 50*time.Millisecond {
+		t.Fatalf("stale answer during failure recheck took %v: %v", time.Since(start), m)
+	}
+	// past the stale window, nothing is served
+	clk.Advance(time.Hour)
+	m = r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("past the stale window: %v", m)
+	}
+}
+
+func TestAccessAndRD0(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", nil)
+	if r.Allowed(netip.MustParseAddr("192.0.2.1")) || !r.Allowed(netip.MustParseAddr("::1")) || !r.Allowed(netip.MustParseAddr("::ffff:127.0.0.9")) {
+		t.Fatal("Allowed")
+	}
+	before := w.total()
+	m := r.Answer(context.Background(), query("www.example.test", dns.TypeA), netip.MustParseAddr("192.0.2.1"))
+	if m.Rcode != dns.RcodeRefused || w.total() != before {
+		t.Fatalf("outside client: %v", m)
+	}
+	norec := query("www.example.test", dns.TypeA)
+	norec.RecursionDesired = false
+	if m := r.Answer(context.Background(), norec, loopback); m.Rcode != dns.RcodeRefused || w.total() != before {
+		t.Fatalf("RD=0 on an empty cache: %v", m)
+	}
+	r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	before = w.total()
+	if m := r.Answer(context.Background(), norec, loopback); len(m.Answer) != 3 {
+		t.Fatalf("RD=0 cached: %v", m)
+	}
+	other := query("mail.example.test", dns.TypeMX)
+	other.RecursionDesired = false
+	m = r.Answer(context.Background(), other, loopback)
+	if len(m.Answer) != 0 || len(m.Ns) != 2 || m.Ns[0].Header().Name != "example.test." {
+		t.Fatalf("RD=0 miss: want a referral to example.test from cache, got %v", m)
+	}
+	if w.total() != before {
+		t.Fatal("RD=0 queries went upstream")
+	}
+	bad := []struct {
+		name  string
+		m     *dns.Msg
+		rcode int
+	}{
+		{"notify", func() *dns.Msg { m := query("x.test", dns.TypeA); m.Opcode = dns.OpcodeNotify; return m }(), dns.RcodeNotImplemented},
+		{"no question", func() *dns.Msg { m := query("x.test", dns.TypeA); m.Question = nil; return m }(), dns.RcodeFormatError},
+		{"chaos class", func() *dns.Msg { m := query("x.test", dns.TypeA); m.Question[0].Qclass = dns.ClassCHAOS; return m }(), dns.RcodeRefused},
+		{"axfr", query("example.test", dns.TypeAXFR), dns.RcodeRefused},
+		{"a response", func() *dns.Msg { m := query("x.test", dns.TypeA); m.Response = true; return m }(), dns.RcodeFormatError},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			if m := r.Answer(context.Background(), tc.m, loopback); m.Rcode != tc.rcode || !m.Response {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[m.Rcode], dns.RcodeToString[tc.rcode])
+			}
+		})
+	}
+}
+
+func TestPrefetch(t *testing.T) {
+	w := embeddedWorld(t)
+	clk := newTestClock()
+	r, _ := newTestResolver(t, w, "127.0.1.1", func(c *Config) { c.PrefetchMinHits = 2 }, WithClock(clk.Now))
+	auth := func() int {
+		return w.servers["127.0.3.1"].count("www.example.test.", dns.TypeA) + w.servers["127.0.3.2"].count("www.example.test.", dns.TypeA)
+	}
+	r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
+	if auth() != 1 {
+		t.Fatalf("%d upstream queries before prefetch", auth())
+	}
+	clk.Advance(275 * time.Second) // 25 s of 300 left: under 10%
+	for i := 0; i < 5; i++ {
+		if m := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback); m.Answer[0].Header().Ttl != 25 {
+			t.Fatalf("answer during prefetch: %v", m)
+		}
+	}
+	waitFor(t, "the prefetch to refresh the entry", 3*time.Second, func() bool {
+		h, ok := r.cache.Get(cacheKey("www.example.test.", dns.TypeA))
+		return ok && h.Remaining > 290*time.Second
+	})
+	if auth() != 2 || value(r.m.prefetches) != 1 {
+		t.Fatalf("upstream %d prefetches %v: want one single-flight refresh", auth(), value(r.m.prefetches))
+	}
+}
