@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"netsim/dns/dnsd"
+)
+
+// rootHints is a hints file for `drill -T -r`: the simulated root server.
+const rootHints = `; root hints for the simulated internet (netsim)
+.                        3600000 IN NS a.root-servers.test.
+a.root-servers.test.     3600000 IN A  127.0.1.1
+`
+
+// writeHints writes var/root.hints under the working directory.
+func writeHints() (string, error) {
+	dir := "var"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "root.hints")
+	if err := os.WriteFile(p, []byte(rootHints), 0o644); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+func printBanner(w io.Writer, d *dnsd.Daemon, hints string) {
+	fmt.Fprintf(w, `
+netsim is up: a small internet on loopback. Try, in another terminal:
+
+  dig @127.0.1.1 -p 1053 www.example.test A     # the root: referral to test. with glue
+  dig @127.0.2.1 -p 1053 www.example.test A     # the TLD: referral to example.test. with glue
+  dig @127.0.3.1 -p 1053 www.example.test A     # authoritative: aa, 3 addresses, first one rotating
+  dig @127.0.3.1 -p 1053 nope.example.test A    # NXDOMAIN with the SOA in authority
+  dig @127.0.3.1 -p 1053 alias.example.test A   # a CNAME chain chased inside the zone
+  dig @127.0.3.1 -p 1053 foo.apps.example.test  # a wildcard answer
+  drill -T -p 1053 -r %s www.example.test  # trace root → test. → example.test. (Debian: ldnsutils)
+
+  curl -s 127.0.0.1:9153/api/v1/zones           # zones, servers and serials
+  curl -s 127.0.0.1:9153/metrics | grep ^dnsd_  # Prometheus metrics
+
+Admin token (for calls that change state): %s
+Ctrl-C stops everything.
+`, hints, d.Token())
+}
