@@ -1,0 +1,145 @@
+package dnsd
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+)
+
+func TestEmbeddedConfigLoads(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Servers) < 4 || c.Admin.Listen != "127.0.0.1:9153" {
+		t.Fatalf("unexpected default: %+v", c)
+	}
+	zs, err := c.LoadZones()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkServerZones(c, zs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	p := filepath.Join(t.TempDir(), "dnsd.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown key", "logg:\n  level: info\n", "logg"},
+		{"bad level", "log:\n  level: loud\n", "log.level"},
+		{"bad format", "log:\n  format: xml\n", "log.format"},
+		{"bad admin address", "admin:\n  listen: nowhere\n", "admin.listen"},
+		{"bad listener", "servers:\n  - listen: 127.0.0.1\n    zones: [\".\"]\n", "servers[0].listen"},
+		{"duplicate listener", "servers:\n  - listen: 127.0.0.1:53\n    zones: [\".\"]\n  - listen: 127.0.0.1:53\n    zones: [\".\"]\n", "servers[1].listen"},
+		{"listener with nothing to serve", "servers:\n  - listen: 127.0.0.1:53\n", "servers[0]"},
+		{"not YAML", "servers: [\n", "config"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, c.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one naming %q", err, c.want)
+			}
+		})
+	}
+	t.Run("zone not loaded", func(t *testing.T) {
+		c, err := Load(writeFile(t, "servers:\n  - listen: 127.0.0.1:0\n    zones: [\"nope.test.\"]\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := New(c, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "servers[0].zones") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+func TestEnvAndFlagsOverride(t *testing.T) {
+	t.Setenv("DNSD_LOG_LEVEL", "debug")
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	BindFlags(fs)
+	if err := fs.Parse([]string{"--log-format", "json"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("", fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Level != "debug" || c.Log.Format != "json" {
+		t.Fatalf("level %q format %q", c.Log.Level, c.Log.Format)
+	}
+}
+
+func exchange(t *testing.T, addr, name string) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
+	dir := t.TempDir()
+	zone := func(addr string) {
+		text := "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\nwww A " + addr + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zone("192.0.2.10")
+	cfgText := "admin:\n  listen: 127.0.0.1:0\nzones:\n  dir: " + dir + "\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"
+	path := writeFile(t, cfgText)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-d.Ready()
+	addr := d.Listeners()["127.0.0.1:0"]
+	if r := exchange(t, addr, "www.example.test."); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
+		t.Fatalf("before reload: %v", r.Answer)
+	}
+	zone("192.0.2.20")
+	c2, _ := Load(path, nil)
+	if err := d.Reload(c2); err != nil {
+		t.Fatal(err)
+	}
+	if r := exchange(t, addr, "www.example.test."); r.Answer[0].(*dns.A).A.String() != "192.0.2.20" {
+		t.Fatalf("after reload: %v", r.Answer)
+	}
+	// a broken zone: the reload is refused and the old data keeps serving
+	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte("$TTL 60\n@ SOA ns\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c3, _ := Load(path, nil)
+	if err := d.Reload(c3); err == nil {
+		t.Fatal("a broken zone was accepted")
+	}
+	if r := exchange(t, addr, "www.example.test."); r.Answer[0].(*dns.A).A.String() != "192.0.2.20" {
+		t.Fatalf("after a failed reload: %v", r.Answer)
+	}
+}
