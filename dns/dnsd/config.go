@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 
 	"netsim/configs"
+	"netsim/dns/resolver"
 	"netsim/zones"
 )
 
@@ -33,7 +34,8 @@ type Config struct {
 		Dir   string         `mapstructure:"dir"`
 		Files []zones.Source `mapstructure:"files"`
 	} `mapstructure:"zones"`
-	Servers []ServerConfig `mapstructure:"servers"`
+	Servers  []ServerConfig  `mapstructure:"servers"`
+	Resolver resolver.Config `mapstructure:"resolver"`
 }
 
 // ServerConfig is one listener.
@@ -135,7 +137,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("servers: empty: at least one listener is needed")
 	}
 	seen := map[string]bool{}
+	recursion := false
 	for i, s := range c.Servers {
+		recursion = recursion || s.Recursion
 		key := fmt.Sprintf("servers[%d]", i)
 		ap, err := netip.ParseAddrPort(s.Listen)
 		if err != nil {
@@ -147,6 +151,11 @@ func (c *Config) Validate() error {
 		seen[ap.String()] = true
 		if len(s.Zones) == 0 && !s.Recursion {
 			return fmt.Errorf("%s: %s has no zones and no recursion: it could only answer REFUSED", key, s.Listen)
+		}
+	}
+	if recursion {
+		if err := c.Resolver.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/auth"
+	"netsim/dns/resolver"
 	"netsim/dns/server"
 	"netsim/internal/api"
 	"netsim/zones"
@@ -29,8 +31,9 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *server.Metrics
 	token   string
-	// Recursor, when set before Run, serves listeners with recursion: true.
-	Recursor server.Recursor
+	// Recursor serves listeners with recursion: true; New builds it from
+	// the resolver section when any listener recurses.
+	Recursor *resolver.Resolver
 	// Routes, when set before Run, adds admin endpoints (resolver, geo).
 	Routes []func(*http.ServeMux)
 
@@ -80,6 +83,14 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 	if err := api.CheckBind(cfg.Admin.Listen, cfg.Admin.Token); err != nil {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
+	if cfg.recursion() {
+		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg)
+		if err != nil {
+			return nil, err
+		}
+		d.Recursor = r
+		d.Routes = append(d.Routes, r.RegisterRoutes)
+	}
 	return d, nil
 }
 
@@ -105,6 +116,15 @@ func (d *Daemon) Listeners() map[string]string {
 		out[k] = r.l.Addr
 	}
 	return out
+}
+
+func (c Config) recursion() bool {
+	for _, s := range c.Servers {
+		if s.Recursion {
+			return true
+		}
+	}
+	return false
 }
 
 func checkServerZones(cfg Config, zs []*zones.Zone) error {
@@ -146,6 +166,10 @@ func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 // Run binds the listeners and the admin API and serves until ctx is done;
 // then it stops accepting, lets in-flight queries finish and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.Recursor != nil {
+		d.Recursor.Start(ctx)
+		defer d.Recursor.Close()
+	}
 	d.mu.Lock()
 	d.ctx = ctx
 	for _, s := range d.cfg.Servers {
@@ -184,7 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) startListener(s ServerConfig) error {
 	var rec server.Recursor
 	if s.Recursion {
-		if d.Recursor == nil {
+		if d.Recursor == nil { // a reload turned recursion on: restart needed
 			return fmt.Errorf("servers: %s has recursion: true but no resolver is configured", s.Listen)
 		}
 		rec = d.Recursor
@@ -249,6 +273,9 @@ func (d *Daemon) reload(cfg Config) error {
 		d.log.Warn("admin settings changed; they take effect at the next restart")
 		cfg.Admin = d.cfg.Admin
 	}
+	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
+		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
+	}
 	want := map[string]ServerConfig{}
 	for _, s := range cfg.Servers {
 		want[s.Listen] = s
@@ -278,7 +305,7 @@ func (d *Daemon) reload(cfg Config) error {
 		}
 		h := r.l.Handler()
 		h.SetZones(setFor(s, zs))
-		if s.Recursion {
+		if s.Recursion && d.Recursor != nil {
 			h.SetRecursor(d.Recursor)
 		} else {
 			h.SetRecursor(nil)

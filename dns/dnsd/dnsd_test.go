@@ -2,6 +2,7 @@ package dnsd
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
+
+	"netsim/dns/resolver"
 )
 
 func TestEmbeddedConfigLoads(t *testing.T) {
@@ -27,6 +30,11 @@ func TestEmbeddedConfigLoads(t *testing.T) {
 	}
 	if err := checkServerZones(c, zs); err != nil {
 		t.Fatal(err)
+	}
+	// the documented YAML and the resolver's code defaults say the same
+	// (printed, so that an empty YAML list equals a nil slice)
+	if want := resolver.DefaultConfig(); fmt.Sprintf("%+v", c.Resolver) != fmt.Sprintf("%+v", want) {
+		t.Errorf("configs/dnsd.yaml resolver section\n got %+v\nwant %+v", c.Resolver, want)
 	}
 }
 
