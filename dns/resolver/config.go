@@ -279,7 +279,7 @@ func (c Config) compile() (compiled, error) {
 		out.allow = append(out.allow, p)
 	}
 	ints := []struct {
-		key      string
+		key       string
 		v, lo, hi int
 	}{
 		{"max_referrals", c.MaxReferrals, 1, 64},

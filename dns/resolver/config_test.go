@@ -1,0 +1,189 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string // substring of the error; "" = valid
+	}{
+		{"default", func(*Config) {}, ""},
+		{"real root hints", func(c *Config) { c.RootHints = RealRootHints; c.Port = 53 }, ""},
+		{"stub with unbound port syntax", func(c *Config) {
+			c.Stubs = []Zone{{Name: "example.test", Addrs: []string{"127.0.3.1@1053", "[::1]:1053"}}}
+		}, ""},
+		{"forwarders", func(c *Config) { c.Forwarders = []string{"192.0.2.53", "192.0.2.54:5353"} }, ""},
+		{"bad port", func(c *Config) { c.Port = 0 }, "resolver.port: 0"},
+		{"bad root hint", func(c *Config) { c.RootHints = []string{"a.root-servers.net"} }, "resolver.root_hints[0]: a.root-servers.net"},
+		{"no root hints", func(c *Config) { c.RootHints = nil }, "resolver.root_hints"},
+		{"stub without addrs", func(c *Config) { c.Stubs = []Zone{{Name: "x.test"}} }, "resolver.stubs[0].addrs"},
+		{"stub bad name", func(c *Config) { c.Stubs = []Zone{{Name: "a..b", Addrs: []string{"127.0.0.1"}}} }, "resolver.stubs[0].name"},
+		{"stub bad port", func(c *Config) { c.Stubs = []Zone{{Name: "x.test", Addrs: []string{"127.0.0.1@99999"}}} }, "resolver.stubs[0].addrs[0]"},
+		{"zone twice", func(c *Config) {
+			c.Stubs = []Zone{{Name: "x.test", Addrs: []string{"127.0.0.1"}}}
+			c.ForwardZones = []Zone{{Name: "X.test.", Addrs: []string{"127.0.0.1"}}}
+		}, "resolver.forward_zones[0].name"},
+		{"bad allow", func(c *Config) { c.Allow = []string{"10.0.0.0/33"} }, "resolver.allow[0]"},
+		{"timeout too short", func(c *Config) { c.Timeout = time.Millisecond }, "resolver.timeout"},
+		{"upstream timeout over total", func(c *Config) { c.UpstreamTimeout = 10 * time.Second }, "resolver.upstream_timeout"},
+		{"cname chain", func(c *Config) { c.MaxCNAMEChain = 100 }, "resolver.max_cname_chain: 100"},
+		{"edns size", func(c *Config) { c.EDNSBufferSize = 100 }, "resolver.edns_buffer_size"},
+		{"prefetch threshold", func(c *Config) { c.PrefetchThreshold = 0.9 }, "resolver.prefetch_threshold"},
+		{"cache shards", func(c *Config) { c.Cache.Shards = 3 }, "resolver.cache.shards: 3"},
+		{"cache stale window", func(c *Config) { c.Cache.StaleWindow = -time.Second }, "resolver.cache.stale_window"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseServer(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string
+	}{
+		{"127.0.3.1", "127.0.3.1:1053"},
+		{"127.0.3.1@53", "127.0.3.1:53"},
+		{"127.0.3.1:5353", "127.0.3.1:5353"},
+		{"::1", "[::1]:1053"},
+		{"::1@53", "[::1]:53"},
+		{"[2001:db8::1]:53", "[2001:db8::1]:53"},
+		{"::ffff:127.0.0.1", "127.0.0.1:1053"},
+		{"localhost", ""},
+		{"127.0.0.1@0", ""},
+		{"127.0.0.1:0", ""},
+		{"", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			ap, err := parseServer(tc.in, 1053)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("accepted as %v", ap)
+				}
+				return
+			}
+			if err != nil || ap.String() != tc.want {
+				t.Fatalf("%v %v, want %s", ap, err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseServer(f *testing.F) {
+	for _, s := range []string{"127.0.3.1", "127.0.3.1@53", "[::1]:53", "::1@1", "x@y", "@", "1.2.3.4:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ap, err := parseServer(s, 53)
+		if err == nil && (!ap.IsValid() || ap.Port() == 0) {
+			t.Fatalf("%q parsed to invalid %v", s, ap)
+		}
+	})
+}
+
+// TestForwarders: a forward zone with a dead first forwarder; the live one
+// answers, and after repeated failures the dead one is backed off (tried
+// last), so answers stop waiting for it.
+func TestForwarders(t *testing.T) {
+	w := faultWorld(t)
+	dead := "127.0.101.240"
+	live := "127.0.101.3"
+	r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
+		c.ForwardZones = []Zone{{Name: "fwd.test", Addrs: []string{dead, live}}}
+	})
+	for _, n := range []string{"a", "b", "c", "d"} {
+		m := r.Answer(context.Background(), query(n+".fwd.test", dns.TypeA), loopback)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			t.Fatalf("%s.fwd.test: %v", n, m)
+		}
+	}
+	var deadStat, liveStat *Upstream
+	for _, u := range r.Upstreams() {
+		u := u
+		switch netip.MustParseAddrPort(u.Address).Addr().String() {
+		case dead:
+			deadStat = &u
+		case live:
+			liveStat = &u
+		}
+	}
+	if liveStat == nil || liveStat.Queries != 4 || liveStat.Errors != 0 {
+		t.Fatalf("live forwarder: %+v", liveStat)
+	}
+	if deadStat != nil && deadStat.Queries > 3 {
+		t.Fatalf("dead forwarder asked %d times: its failures are not remembered", deadStat.Queries)
+	}
+	// the root and TLD were never asked: forwarding, not iteration
+	if w.servers["127.0.101.1"].queries.Load() != 0 || w.servers["127.0.101.2"].queries.Load() != 0 {
+		t.Fatal("forward zone iterated from the root")
+	}
+}
+
+func TestStubZone(t *testing.T) {
+	w := faultWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.101.250", func(c *Config) { // the root hint is dead
+		c.Stubs = []Zone{{Name: "good.test", Addrs: []string{"127.0.101.3@" + strconv.Itoa(int(w.port))}}}
+	})
+	m := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+		t.Fatalf("stub zone: %v", m)
+	}
+}
+
+func TestServerBackoff(t *testing.T) {
+	clk := newTestClock()
+	set := newServerSet(clk.Now)
+	a := netip.MustParseAddrPort("192.0.2.1:53")
+	b := netip.MustParseAddrPort("192.0.2.2:53")
+	set.get(a).success(time.Millisecond)
+	set.get(b).success(20 * time.Millisecond)
+	if got := set.order([]netip.AddrPort{b, a}); got[0] != a {
+		t.Fatalf("faster server not first: %v", got)
+	}
+	for i := 0; i < 3; i++ {
+		set.get(a).failure(clk.Now(), errTimeout)
+	}
+	if !set.get(a).down(clk.Now()) {
+		t.Fatal("three failures did not back the server off")
+	}
+	if got := set.order([]netip.AddrPort{a, b}); got[0] != b {
+		t.Fatalf("backed-off server not last: %v", got)
+	}
+	clk.Advance(1500 * time.Millisecond)
+	if set.get(a).down(clk.Now()) {
+		t.Fatal("backoff did not end after 1 s")
+	}
+	set.get(a).failure(clk.Now(), errTimeout) // 4th: 2 s
+	clk.Advance(1500 * time.Millisecond)
+	if !set.get(a).down(clk.Now()) {
+		t.Fatal("backoff does not grow")
+	}
+	set.get(a).success(time.Millisecond)
+	if set.get(a).down(clk.Now()) || set.get(a).fails.Load() != 0 {
+		t.Fatal("success did not clear the backoff")
+	}
+}

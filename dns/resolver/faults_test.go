@@ -1,0 +1,281 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	fRoot = `$ORIGIN .
+$TTL 86400
+@ IN SOA a.root. h.root. 1 1800 900 604800 86400
+@ IN NS a.root.
+a.root. IN A 127.0.101.1
+test. IN NS a.nic.test.
+a.nic.test. IN A 127.0.101.2
+`
+	fTLD = `$ORIGIN test.
+$TTL 86400
+@ IN SOA a.nic h 1 1800 900 604800 3600
+@ IN NS a.nic
+a.nic IN A 127.0.101.2
+good IN NS ns.good
+ns.good IN A 127.0.101.3
+bad IN NS ns1.bad
+bad IN NS ns2.bad
+ns1.bad IN A 127.0.101.4
+ns2.bad IN A 127.0.101.5
+glueless IN NS ns.good.test.
+fwd IN NS ns.good.test.
+`
+	fGood = `$ORIGIN good.test.
+$TTL 300
+@ IN SOA ns h 1 7200 3600 1209600 60
+@ IN NS ns
+ns IN A 127.0.101.3
+www IN A 192.0.2.1
+loop1 IN CNAME loop2
+loop2 IN CNAME loop1
+cross IN CNAME x.bad.test.
+long1 IN CNAME long2
+long2 IN CNAME long3
+long3 IN CNAME long4
+long4 IN CNAME www
+`
+	fBad = `$ORIGIN bad.test.
+$TTL 300
+@ IN SOA ns1 h 1 7200 3600 1209600 60
+@ IN NS ns1
+@ IN NS ns2
+ns1 IN A 127.0.101.4
+ns2 IN A 127.0.101.5
+www IN A 192.0.2.2
+x IN CNAME cross.good.test.
+big IN TXT "` + "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" + `"
+`
+	fGlueless = `$ORIGIN glueless.test.
+$TTL 300
+@ IN SOA ns.good.test. h 1 7200 3600 1209600 60
+@ IN NS ns.good.test.
+www IN A 192.0.2.3
+`
+	fFwd = `$ORIGIN fwd.test.
+$TTL 300
+@ IN SOA ns.good.test. h 1 7200 3600 1209600 60
+@ IN NS ns.good.test.
+a IN A 192.0.2.10
+b IN A 192.0.2.11
+c IN A 192.0.2.12
+d IN A 192.0.2.13
+`
+)
+
+func faultWorld(t *testing.T) *world {
+	return startWorld(t, map[string]map[string]string{
+		"127.0.101.1": {".": fRoot},
+		"127.0.101.2": {"test.": fTLD},
+		"127.0.101.3": {"good.test.": fGood, "glueless.test.": fGlueless, "fwd.test.": fFwd},
+		"127.0.101.4": {"bad.test.": fBad},
+		"127.0.101.5": {"bad.test.": fBad},
+	})
+}
+
+func badHook(w *world, h hook) {
+	w.servers["127.0.101.4"].setHook(h)
+	w.servers["127.0.101.5"].setHook(h)
+}
+
+// TestFaults: each misbehaviour ends in SERVFAIL within the time limit,
+// and the resolver keeps answering other names.
+func TestFaults(t *testing.T) {
+	w := faultWorld(t)
+	const limit = time.Second
+	cases := []struct {
+		name  string
+		hook  hook
+		mod   func(*Config)
+		qname string
+		qtype uint16
+		ok    bool   // NOERROR expected; otherwise SERVFAIL
+		why   string // for SERVFAIL: what Trace must name as the cause
+		check func(t *testing.T, r *Resolver, m *dns.Msg)
+	}{
+		{name: "never answers", why: "timeout", hook: func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true }},
+		{name: "wrong id", why: "timeout", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Id++
+			m.Authoritative = true
+			m.Answer = []dns.RR{mustRR("www.bad.test. 300 IN A 198.51.100.66")}
+			return m, false
+		}, check: func(t *testing.T, r *Resolver, _ *dns.Msg) {
+			if value(r.m.dropped.WithLabelValues("id")) == 0 {
+				t.Error("wrong-ID replies not counted as dropped")
+			}
+		}},
+		{name: "wrong question", why: "timeout", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Question[0].Name = "evil.bad.test."
+			m.Authoritative = true
+			m.Answer = []dns.RR{mustRR("evil.bad.test. 300 IN A 198.51.100.66")}
+			return m, false
+		}, check: func(t *testing.T, r *Resolver, _ *dns.Msg) {
+			if value(r.m.dropped.WithLabelValues("question")) == 0 {
+				t.Error("wrong-question replies not counted as dropped")
+			}
+		}},
+		{name: "refused (lame)", why: "REFUSED", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			m := new(dns.Msg)
+			m.SetRcode(req, dns.RcodeRefused)
+			return m, false
+		}},
+		{name: "answer without aa (lame)", why: "without the AA flag", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Answer = []dns.RR{mustRR("www.bad.test. 300 IN A 198.51.100.66")}
+			return m, false
+		}},
+		{name: "referral upward (loop)", why: "does not lead below bad.test.", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Ns = []dns.RR{mustRR("test. 300 IN NS a.nic.test.")}
+			m.Extra = []dns.RR{mustRR("a.nic.test. 300 IN A 127.0.101.2")}
+			return m, false
+		}},
+		{name: "referral to itself (loop)", why: "does not lead below bad.test.", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Ns = []dns.RR{mustRR("bad.test. 300 IN NS ns1.bad.test.")}
+			m.Extra = []dns.RR{mustRR("ns1.bad.test. 300 IN A 127.0.101.4")}
+			return m, false
+		}},
+		{name: "endless deeper referrals", why: "referral limit", qname: "a.b.c.d.e.f.g.h.i.j.www.bad.test", mod: func(c *Config) { c.MaxReferrals = 4 },
+			hook: deeperReferrals()},
+		{name: "cname loop in one zone", why: "CNAME loop", qname: "loop1.good.test"},
+		{name: "cname loop across zones", why: "CNAME loop", qname: "cross.good.test"},
+		{name: "cname chain over the limit", why: "CNAME chain too long", qname: "long1.good.test", mod: func(c *Config) { c.MaxCNAMEChain = 3 }},
+		{name: "cname chain within the limit", qname: "long1.good.test", ok: true, check: func(t *testing.T, _ *Resolver, m *dns.Msg) {
+			if len(m.Answer) != 5 {
+				t.Errorf("want 4 CNAMEs and an A, got %v", m.Answer)
+			}
+		}},
+		{name: "truncated over udp, tcp retry", qname: "www.bad.test", ok: true, hook: func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
+			if tcp {
+				return nil, false
+			}
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Authoritative = true
+			m.Truncated = true
+			return m, false
+		}, check: func(t *testing.T, r *Resolver, m *dns.Msg) {
+			if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
+				t.Errorf("answer after TCP retry: %v", m.Answer)
+			}
+			if value(r.m.upstream.WithLabelValues("tcp", "ok")) == 0 {
+				t.Error("no TCP query counted")
+			}
+		}},
+		{name: "edns rejected, plain retry", qname: "www.bad.test", ok: true, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			if req.IsEdns0() == nil {
+				return nil, false
+			}
+			m := new(dns.Msg)
+			m.SetRcode(req, dns.RcodeFormatError)
+			return m, false
+		}, check: func(t *testing.T, r *Resolver, m *dns.Msg) {
+			if len(m.Answer) != 1 {
+				t.Errorf("answer after EDNS fallback: %v", m.Answer)
+			}
+			for _, u := range r.Upstreams() {
+				if strings.HasPrefix(u.Address, "127.0.101.4") || strings.HasPrefix(u.Address, "127.0.101.5") {
+					if u.EDNS && u.Queries > 0 {
+						t.Errorf("%s still marked as EDNS-capable", u.Address)
+					}
+				}
+			}
+		}},
+		{name: "all upstreams down", why: "no server for the zone", mod: func(c *Config) { c.RootHints = []string{"127.0.101.250", "127.0.101.251"} }},
+		{name: "glueless delegation", qname: "www.glueless.test", ok: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			badHook(w, tc.hook)
+			defer badHook(w, nil)
+			r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
+				c.Timeout = limit
+				c.UpstreamTimeout = 150 * time.Millisecond
+				if tc.mod != nil {
+					tc.mod(c)
+				}
+			})
+			qname, qtype, rcode := tc.qname, tc.qtype, dns.RcodeServerFailure
+			if qname == "" {
+				qname = "www.bad.test"
+			}
+			if qtype == 0 {
+				qtype = dns.TypeA
+			}
+			if tc.ok {
+				rcode = dns.RcodeSuccess
+			}
+			start := time.Now()
+			m := r.Answer(context.Background(), query(qname, qtype), loopback)
+			took := time.Since(start)
+			if m.Rcode != rcode {
+				t.Fatalf("rcode %s, want %s: %v", dns.RcodeToString[m.Rcode], dns.RcodeToString[rcode], m)
+			}
+			if took > limit+500*time.Millisecond {
+				t.Fatalf("took %v, limit %v", took, limit)
+			}
+			if tc.check != nil {
+				tc.check(t, r, m)
+			}
+			if !tc.ok {
+				res, err := r.Trace(context.Background(), qname, qtype)
+				if err != nil || res.Rcode != "SERVFAIL" || !strings.Contains(res.Error, tc.why) {
+					t.Fatalf("trace: %v rcode %s error %q, want it to name %q", err, res.Rcode, res.Error, tc.why)
+				}
+			}
+			if tc.name == "all upstreams down" {
+				return
+			}
+			// the resolver keeps serving other names
+			if ok := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback); ok.Rcode != dns.RcodeSuccess || len(ok.Answer) != 1 {
+				t.Fatalf("good name after the fault: %v", ok)
+			}
+		})
+	}
+}
+
+// deeperReferrals refers the n-th query to a zone cut n labels below
+// bad.test., served by the same server: a referral chain that never ends.
+func deeperReferrals() hook {
+	var n atomic.Int32
+	return func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+		labels := dns.SplitDomainName(strings.ToLower(req.Question[0].Name))
+		k := int(n.Add(1))
+		idx := max(0, len(labels)-2-k)
+		cut := strings.Join(labels[idx:], ".") + "."
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Ns = []dns.RR{mustRR(cut + " 300 IN NS ns." + cut)}
+		m.Extra = []dns.RR{mustRR("ns." + cut + " 300 IN A 127.0.101.4")}
+		return m, false
+	}
+}
+
+func mustRR(s string) dns.RR {
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", s, err))
+	}
+	return rr
+}
