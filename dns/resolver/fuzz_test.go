@@ -50,7 +50,11 @@ func FuzzAnswer(f *testing.F) {
 		query("mail.example.test", dns.TypeMX),
 		query("example.test", dns.TypeAXFR),
 		func() *dns.Msg { m := query("x.test", dns.TypeA); m.Opcode = dns.OpcodeNotify; return m }(),
-		func() *dns.Msg { m := query("x.test", dns.TypeA); m.Question = append(m.Question, m.Question[0]); return m }(),
+		func() *dns.Msg {
+			m := query("x.test", dns.TypeA)
+			m.Question = append(m.Question, m.Question[0])
+			return m
+		}(),
 		func() *dns.Msg { m := query("x.test", dns.TypeA); m.SetEdns0(1232, true); return m }(),
 	}
 	for _, m := range seeds {
