@@ -59,6 +59,7 @@ type Monitor struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	runs   map[*backend.Backend]context.CancelFunc
+	first  map[*backend.Backend]chan struct{} // closed after the first probe
 	wg     sync.WaitGroup
 }
 
@@ -70,7 +71,7 @@ func NewMonitor(cfg Config, check Checker, agent *Agent, log *zap.Logger, result
 		log = zap.NewNop()
 	}
 	return &Monitor{cfg: cfg.withDefaults(), check: check, agent: agent, log: log, result: result, now: time.Now,
-		ctx: ctx, cancel: cancel, runs: map[*backend.Backend]context.CancelFunc{}}
+		ctx: ctx, cancel: cancel, runs: map[*backend.Backend]context.CancelFunc{}, first: map[*backend.Backend]chan struct{}{}}
 }
 
 // Config returns the effective configuration (defaults filled in).
@@ -86,11 +87,31 @@ func (m *Monitor) Add(b *backend.Backend) {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.runs[b] = cancel
+	done := make(chan struct{})
+	m.first[b] = done
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.run(ctx, b)
+		m.run(ctx, b, done)
 	}()
+}
+
+// WaitFirst waits until every backend added so far has had its first
+// probe, or ctx ends.
+func (m *Monitor) WaitFirst(ctx context.Context) {
+	m.mu.Lock()
+	chans := make([]chan struct{}, 0, len(m.first))
+	for _, c := range m.first {
+		chans = append(chans, c)
+	}
+	m.mu.Unlock()
+	for _, c := range chans {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Remove stops checking b.
@@ -98,6 +119,7 @@ func (m *Monitor) Remove(b *backend.Backend) {
 	m.mu.Lock()
 	cancel := m.runs[b]
 	delete(m.runs, b)
+	delete(m.first, b)
 	m.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -113,12 +135,13 @@ func (m *Monitor) Stop() {
 	}
 }
 
-func (m *Monitor) run(ctx context.Context, b *backend.Backend) {
-	// First check at once; then on a ticker whose phase is spread so
+func (m *Monitor) run(ctx context.Context, b *backend.Backend, done chan struct{}) {
+	// First check at once; then on a timer whose phase is spread so
 	// backends are not all checked in the same instant.
 	ok, fail := 0, 0
 	first := true
 	m.probe(ctx, b, &ok, &fail, &first)
+	close(done)
 	jitter := time.Duration(rand.Int64N(int64(m.cfg.Interval)/10 + 1))
 	t := time.NewTimer(m.cfg.Interval + jitter)
 	defer t.Stop()

@@ -1,0 +1,610 @@
+package lb
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"netsim/internal/api"
+	"netsim/internal/logging"
+	"netsim/lb/policy"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Config is lbd's whole configuration. configs/lbd.yaml documents every key.
+type Config struct {
+	Log       LogConfig        `mapstructure:"log"`
+	Admin     AdminConfig      `mapstructure:"admin"`
+	AccessLog AccessLogConfig  `mapstructure:"access_log"`
+	Runtime   RuntimeConfig    `mapstructure:"runtime"`
+	Frontends []FrontendConfig `mapstructure:"frontends"`
+	Pools     []PoolConfig     `mapstructure:"pools"`
+}
+
+// LogConfig selects the zap logger.
+type LogConfig struct {
+	Format string `mapstructure:"format"` // console | json
+	Level  string `mapstructure:"level"`  // debug | info | warn | error
+}
+
+// AdminConfig is the admin API / metrics listener.
+type AdminConfig struct {
+	Listen string `mapstructure:"listen"`
+	Token  string `mapstructure:"token"`
+	Pprof  bool   `mapstructure:"pprof"`
+}
+
+// AccessLogConfig turns on the per-request log line.
+type AccessLogConfig struct {
+	Enabled    bool    `mapstructure:"enabled"`
+	SampleRate float64 `mapstructure:"sample_rate"` // 1 = every request, 0.01 = one in 100
+}
+
+// RuntimeConfig holds process-wide Go runtime knobs. lb.New never applies
+// them (they are global); cmd/lbd does.
+type RuntimeConfig struct {
+	GCPercent   int    `mapstructure:"gc_percent"`
+	MemoryLimit string `mapstructure:"memory_limit"`
+}
+
+// FrontendConfig is one HTTP listener in front of one pool.
+type FrontendConfig struct {
+	Name              string        `mapstructure:"name"`
+	Listen            string        `mapstructure:"listen"`
+	Pool              string        `mapstructure:"pool"`
+	H2C               bool          `mapstructure:"h2c"`
+	MaxConnections    int           `mapstructure:"max_connections"`
+	MaxBodyBytes      int64         `mapstructure:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
+	BackendHeader     bool          `mapstructure:"backend_header"`
+}
+
+// PoolConfig is a named group of backends and how to balance them.
+type PoolConfig struct {
+	Name              string          `mapstructure:"name"`
+	Policy            string          `mapstructure:"policy"`
+	HashKey           string          `mapstructure:"hash_key"`
+	DialTimeout       time.Duration   `mapstructure:"dial_timeout"`
+	ResponseTimeout   time.Duration   `mapstructure:"response_timeout"`
+	Retries           *int            `mapstructure:"retries"`
+	SlowStart         time.Duration   `mapstructure:"slow_start"`
+	MaxIdlePerBackend int             `mapstructure:"max_idle_per_backend"`
+	Sticky            StickyConfig    `mapstructure:"sticky"`
+	Health            HealthConfig    `mapstructure:"health"`
+	Passive           PassiveConfig   `mapstructure:"passive"`
+	Backends          []BackendConfig `mapstructure:"backends"`
+}
+
+// StickyConfig pins a client to a backend.
+type StickyConfig struct {
+	Mode     string        `mapstructure:"mode"` // none | cookie | source_ip
+	Cookie   string        `mapstructure:"cookie"`
+	TTL      time.Duration `mapstructure:"ttl"`
+	SameSite string        `mapstructure:"same_site"` // lax | strict | none
+	Secret   string        `mapstructure:"secret"`
+	MaxTable int           `mapstructure:"max_table"` // source_ip entries
+}
+
+// HealthConfig is the active check.
+type HealthConfig struct {
+	Type         string        `mapstructure:"type"` // http | tcp | none
+	Path         string        `mapstructure:"path"`
+	Host         string        `mapstructure:"host"`
+	ExpectStatus int           `mapstructure:"expect_status"`
+	Interval     time.Duration `mapstructure:"interval"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+	Rise         int           `mapstructure:"rise"`
+	Fall         int           `mapstructure:"fall"`
+	AgentPath    string        `mapstructure:"agent_path"`
+}
+
+// PassiveConfig ejects a backend after consecutive failures.
+type PassiveConfig struct {
+	ConsecutiveFailures int           `mapstructure:"consecutive_failures"`
+	Cooldown            time.Duration `mapstructure:"cooldown"`
+}
+
+// BackendConfig is one upstream server.
+type BackendConfig struct {
+	ID             string `mapstructure:"id" json:"id"`
+	Address        string `mapstructure:"address" json:"address"`
+	Weight         *int   `mapstructure:"weight" json:"weight,omitempty"`
+	MaxConnections int64  `mapstructure:"max_connections" json:"max_connections,omitempty"`
+}
+
+// scalar keys that LBD_ environment variables and flags may set (lists of
+// pools and frontends come from the file).
+var envKeys = []string{
+	"log.format", "log.level",
+	"admin.listen", "admin.token", "admin.pprof",
+	"access_log.enabled", "access_log.sample_rate",
+	"runtime.gc_percent", "runtime.memory_limit",
+}
+
+// DefaultConfig is the embedded default: pool "web" (round_robin, HTTP
+// health checks on /healthz) over b1..b3 at 127.0.0.1:9001-9003, the HTTP
+// frontend on 127.0.0.1:8080 and the admin API on 127.0.0.1:8404.
+func DefaultConfig() Config {
+	cfg, err := parse(defaultYAML, "embedded default", nil, false)
+	if err != nil {
+		panic("lb: embedded default config is invalid: " + err.Error())
+	}
+	return cfg
+}
+
+// LoadConfig reads path (the embedded default when empty), then applies LBD_
+// environment variables (LBD_ADMIN_TOKEN, LBD_LOG_LEVEL, …), fills in
+// defaults and validates. Errors name the key, the value and the reason.
+func LoadConfig(path string) (Config, error) { return LoadConfigFlags(path, nil) }
+
+// LoadConfigFlags is LoadConfig with flags on top of the environment: a
+// changed flag whose name is a config key ("admin.listen", "log.level", …)
+// overrides it.
+func LoadConfigFlags(path string, flags *pflag.FlagSet) (Config, error) {
+	data, name := defaultYAML, "embedded default"
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		data, name = b, path
+	}
+	return parse(data, name, flags, true)
+}
+
+// ParseConfig parses YAML text (no environment, no flags).
+func ParseConfig(yaml []byte) (Config, error) { return parse(yaml, "config", nil, false) }
+
+func parse(data []byte, name string, flags *pflag.FlagSet, env bool) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return Config{}, fmt.Errorf("%s: not valid YAML: %v", name, err)
+	}
+	if env {
+		v.SetEnvPrefix("LBD")
+		v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+		for _, k := range envKeys {
+			_ = v.BindEnv(k)
+		}
+	}
+	if flags != nil {
+		for _, k := range envKeys {
+			if f := flags.Lookup(k); f != nil && f.Changed {
+				_ = v.BindPFlag(k, f)
+			}
+		}
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return Config{}, fmt.Errorf("%s: %v", name, cleanDecodeError(err))
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+func cleanDecodeError(err error) string {
+	s := err.Error()
+	s = strings.ReplaceAll(s, "decoding failed due to the following error(s):\n\n", "")
+	s = strings.ReplaceAll(s, "'' has invalid keys:", "unknown keys:")
+	return strings.TrimSpace(s)
+}
+
+func (c *Config) applyDefaults() {
+	if c.Log.Format == "" {
+		c.Log.Format = "console"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:8404"
+	}
+	if c.AccessLog.SampleRate == 0 {
+		c.AccessLog.SampleRate = 1
+	}
+	for i := range c.Frontends {
+		f := &c.Frontends[i]
+		if f.Name == "" {
+			f.Name = "http"
+			if i > 0 {
+				f.Name = "http" + strconv.Itoa(i+1)
+			}
+		}
+		if f.MaxConnections == 0 {
+			f.MaxConnections = 10000
+		}
+		if f.MaxBodyBytes == 0 {
+			f.MaxBodyBytes = 10 << 20
+		}
+		if f.ReadHeaderTimeout == 0 {
+			f.ReadHeaderTimeout = 10 * time.Second
+		}
+		if f.IdleTimeout == 0 {
+			f.IdleTimeout = 60 * time.Second
+		}
+		if f.ShutdownTimeout == 0 {
+			f.ShutdownTimeout = 30 * time.Second
+		}
+	}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		if p.Policy == "" {
+			p.Policy = "round_robin"
+		}
+		if p.DialTimeout == 0 {
+			p.DialTimeout = 2 * time.Second
+		}
+		if p.ResponseTimeout == 0 {
+			p.ResponseTimeout = 30 * time.Second
+		}
+		if p.Retries == nil {
+			one := 1
+			p.Retries = &one
+		}
+		if p.MaxIdlePerBackend == 0 {
+			p.MaxIdlePerBackend = 256
+		}
+		s := &p.Sticky
+		if s.Mode == "" {
+			s.Mode = "none"
+		}
+		if s.Cookie == "" {
+			s.Cookie = "lb_" + p.Name
+		}
+		if s.SameSite == "" {
+			s.SameSite = "lax"
+		}
+		if s.MaxTable == 0 {
+			s.MaxTable = 100000
+		}
+		h := &p.Health
+		if h.Type == "" {
+			h.Type = "http"
+		}
+		if h.Path == "" && h.Type == "http" {
+			h.Path = "/healthz"
+		}
+		if h.Interval == 0 {
+			h.Interval = 2 * time.Second
+		}
+		if h.Timeout == 0 {
+			h.Timeout = time.Second
+		}
+		if h.Rise == 0 {
+			h.Rise = 2
+		}
+		if h.Fall == 0 {
+			h.Fall = 3
+		}
+		if p.Passive.Cooldown == 0 {
+			p.Passive.Cooldown = 10 * time.Second
+		}
+		for j := range p.Backends {
+			if p.Backends[j].Weight == nil {
+				one := 1
+				p.Backends[j].Weight = &one
+			}
+		}
+	}
+}
+
+// fieldErr is one invalid value.
+type fieldErr struct {
+	key    string
+	value  any
+	reason string
+}
+
+func (e fieldErr) String() string { return fmt.Sprintf("%s: %v: %s", e.key, fmtValue(e.value), e.reason) }
+
+func fmtValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case *int:
+		if x == nil {
+			return "null"
+		}
+		return strconv.Itoa(*x)
+	}
+	return fmt.Sprint(v)
+}
+
+// ConfigError lists every invalid key of a config.
+type ConfigError struct{ errs []fieldErr }
+
+func (e *ConfigError) Error() string {
+	parts := make([]string, len(e.errs))
+	for i, f := range e.errs {
+		parts[i] = f.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Validate checks every value and names the key, the value and the reason.
+func (c *Config) Validate() error {
+	var errs []fieldErr
+	bad := func(key string, v any, reason string, args ...any) {
+		errs = append(errs, fieldErr{key, v, fmt.Sprintf(reason, args...)})
+	}
+	if _, err := logging.New(c.Log.Format, c.Log.Level); err != nil {
+		bad("log", c.Log.Format+"/"+c.Log.Level, "%v", err)
+	}
+	if err := checkHostPort(c.Admin.Listen); err != nil {
+		bad("admin.listen", c.Admin.Listen, "%v", err)
+	} else if err := api.CheckBind(c.Admin.Listen, c.Admin.Token); err != nil {
+		bad("admin.listen", c.Admin.Listen, "%v", err)
+	}
+	if r := c.AccessLog.SampleRate; r <= 0 || r > 1 || r != r {
+		bad("access_log.sample_rate", r, "must be in (0, 1]")
+	}
+	if c.Runtime.GCPercent < -1 {
+		bad("runtime.gc_percent", c.Runtime.GCPercent, "must be -1 (off), 0 (Go default) or a positive percentage")
+	}
+	if c.Runtime.MemoryLimit != "" {
+		if _, err := ParseBytes(c.Runtime.MemoryLimit); err != nil {
+			bad("runtime.memory_limit", c.Runtime.MemoryLimit, "%v", err)
+		}
+	}
+	pools := map[string]bool{}
+	for i, p := range c.Pools {
+		k := fmt.Sprintf("pools[%d]", i)
+		if !validName(p.Name) {
+			bad(k+".name", p.Name, "must be 1-63 characters of a-z, 0-9, '-', '_' and start with a letter or digit")
+		} else if pools[p.Name] {
+			bad(k+".name", p.Name, "duplicate pool name")
+		}
+		pools[p.Name] = true
+		if _, err := policy.New(p.Policy, nil); err != nil {
+			bad(k+".policy", p.Policy, "%v", err)
+		}
+		if (p.Policy == "header_hash" || p.Policy == "cookie_hash") && p.HashKey == "" {
+			bad(k+".hash_key", p.HashKey, "policy %s needs the name of the %s to hash", p.Policy, strings.TrimSuffix(p.Policy, "_hash"))
+		}
+		if p.DialTimeout < 0 {
+			bad(k+".dial_timeout", p.DialTimeout, "must not be negative")
+		}
+		if p.ResponseTimeout < 0 {
+			bad(k+".response_timeout", p.ResponseTimeout, "must not be negative")
+		}
+		if *p.Retries < 0 || *p.Retries > 3 {
+			bad(k+".retries", *p.Retries, "must be 0 to 3")
+		}
+		if p.SlowStart < 0 {
+			bad(k+".slow_start", p.SlowStart, "must not be negative")
+		}
+		if p.MaxIdlePerBackend < 0 {
+			bad(k+".max_idle_per_backend", p.MaxIdlePerBackend, "must not be negative")
+		}
+		switch p.Sticky.Mode {
+		case "none", "cookie", "source_ip":
+		default:
+			bad(k+".sticky.mode", p.Sticky.Mode, "must be none, cookie or source_ip")
+		}
+		if !validCookieName(p.Sticky.Cookie) {
+			bad(k+".sticky.cookie", p.Sticky.Cookie, "not a valid cookie name (RFC 6265 token)")
+		}
+		if p.Sticky.TTL < 0 {
+			bad(k+".sticky.ttl", p.Sticky.TTL, "must not be negative (0 = session cookie)")
+		}
+		if _, err := parseSameSite(p.Sticky.SameSite); err != nil {
+			bad(k+".sticky.same_site", p.Sticky.SameSite, "%v", err)
+		}
+		if p.Sticky.Secret != "" && len(p.Sticky.Secret) < 16 {
+			bad(k+".sticky.secret", "(hidden)", "must be at least 16 characters")
+		}
+		h := p.Health
+		switch h.Type {
+		case "http", "tcp", "none":
+		default:
+			bad(k+".health.type", h.Type, "must be http, tcp or none")
+		}
+		if h.Type == "http" && !strings.HasPrefix(h.Path, "/") {
+			bad(k+".health.path", h.Path, "must start with /")
+		}
+		if h.ExpectStatus != 0 && (h.ExpectStatus < 100 || h.ExpectStatus > 599) {
+			bad(k+".health.expect_status", h.ExpectStatus, "must be an HTTP status 100-599 (0 = any 2xx/3xx)")
+		}
+		if h.Interval < 10*time.Millisecond {
+			bad(k+".health.interval", h.Interval, "must be at least 10ms")
+		}
+		if h.Timeout <= 0 || h.Timeout > h.Interval {
+			bad(k+".health.timeout", h.Timeout, "must be positive and at most the interval (%v)", h.Interval)
+		}
+		if h.Rise < 1 || h.Rise > 100 {
+			bad(k+".health.rise", h.Rise, "must be 1 to 100")
+		}
+		if h.Fall < 1 || h.Fall > 100 {
+			bad(k+".health.fall", h.Fall, "must be 1 to 100")
+		}
+		if h.AgentPath != "" && !strings.HasPrefix(h.AgentPath, "/") {
+			bad(k+".health.agent_path", h.AgentPath, "must start with /")
+		}
+		if p.Passive.ConsecutiveFailures < 0 {
+			bad(k+".passive.consecutive_failures", p.Passive.ConsecutiveFailures, "must not be negative (0 = off)")
+		}
+		if p.Passive.Cooldown < 0 {
+			bad(k+".passive.cooldown", p.Passive.Cooldown, "must not be negative")
+		}
+		ids := map[string]bool{}
+		for j, b := range p.Backends {
+			bk := fmt.Sprintf("%s.backends[%d]", k, j)
+			if err := checkBackend(b); err != nil {
+				bad(bk+"."+err.key, err.value, "%s", err.reason)
+			}
+			if ids[b.ID] {
+				bad(bk+".id", b.ID, "duplicate backend id in pool %q", p.Name)
+			}
+			ids[b.ID] = true
+		}
+	}
+	listens := map[string]bool{}
+	names := map[string]bool{}
+	if len(c.Frontends) == 0 {
+		bad("frontends", "[]", "at least one frontend is needed")
+	}
+	for i, f := range c.Frontends {
+		k := fmt.Sprintf("frontends[%d]", i)
+		if !validName(f.Name) {
+			bad(k+".name", f.Name, "must be 1-63 characters of a-z, 0-9, '-', '_'")
+		} else if names[f.Name] {
+			bad(k+".name", f.Name, "duplicate frontend name")
+		}
+		names[f.Name] = true
+		if err := checkHostPort(f.Listen); err != nil {
+			bad(k+".listen", f.Listen, "%v", err)
+		} else if !strings.HasSuffix(f.Listen, ":0") && (listens[f.Listen] || f.Listen == c.Admin.Listen) {
+			bad(k+".listen", f.Listen, "address already used by another listener")
+		}
+		listens[f.Listen] = true
+		if !pools[f.Pool] {
+			bad(k+".pool", f.Pool, "no pool with this name")
+		}
+		if f.MaxConnections < 0 {
+			bad(k+".max_connections", f.MaxConnections, "must not be negative (0 = default 10000)")
+		}
+		if f.MaxBodyBytes < 0 {
+			bad(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"read_header_timeout", f.ReadHeaderTimeout}, {"read_timeout", f.ReadTimeout}, {"write_timeout", f.WriteTimeout}, {"idle_timeout", f.IdleTimeout}, {"shutdown_timeout", f.ShutdownTimeout}} {
+			if d.v < 0 {
+				bad(k+"."+d.key, d.v, "must not be negative")
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return &ConfigError{errs}
+	}
+	return nil
+}
+
+// checkBackend validates one backend definition (config or API); key is
+// relative to the backend.
+func checkBackend(b BackendConfig) *fieldErr {
+	if !validName(b.ID) {
+		return &fieldErr{"id", b.ID, "must be 1-63 characters of a-z, 0-9, '-', '_', '.' and start with a letter or digit"}
+	}
+	if err := checkHostPort(b.Address); err != nil {
+		return &fieldErr{"address", b.Address, err.Error()}
+	}
+	if b.Weight != nil && (*b.Weight < 0 || *b.Weight > MaxWeight) {
+		return &fieldErr{"weight", *b.Weight, fmt.Sprintf("must be 0 to %d", MaxWeight)}
+	}
+	if b.MaxConnections < 0 {
+		return &fieldErr{"max_connections", b.MaxConnections, "must not be negative (0 = no limit)"}
+	}
+	return nil
+}
+
+// MaxWeight is the largest backend weight, as in HAProxy.
+const MaxWeight = 256
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
+		case (c == '-' || c == '_' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not 0-65535", port)
+	}
+	if host == "" {
+		return errors.New("host is empty; use 127.0.0.1 or an explicit address")
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+		if !validHostname(host) {
+			return fmt.Errorf("host %q is neither an IP address nor a host name", host)
+		}
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ParseBytes parses a size such as "512MiB", "1GiB", "300MB" or "1048576".
+func ParseBytes(s string) (int64, error) {
+	units := []struct {
+		suf  string
+		mult int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a positive size such as 512MiB or 1GiB")
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,306 @@
+package lb
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"netsim/internal/webd"
+)
+
+// webdProc is one in-process webd backend that can be stopped and started
+// again on the same address (a restart, a new version).
+type webdProc struct {
+	t      *testing.T
+	id     string
+	addr   string
+	srv    *webd.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startWebd(t *testing.T, id, version, addr string) *webdProc {
+	t.Helper()
+	w := &webdProc{t: t, id: id}
+	w.start(version, addr)
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *webdProc) start(version, addr string) {
+	w.t.Helper()
+	w.srv = webd.New(webd.Options{ID: w.id, Version: version, DrainTimeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	srv := w.srv
+	go func() { done <- srv.ListenAndServe(ctx, addr, func(a net.Addr) { ready <- a }) }()
+	select {
+	case a := <-ready:
+		w.addr = a.String()
+	case err := <-done:
+		cancel()
+		w.t.Fatalf("webd %s on %s: %v", w.id, addr, err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		w.t.Fatalf("webd %s did not start", w.id)
+	}
+	w.cancel, w.done = cancel, done
+}
+
+// stop shuts the server down gracefully (in-flight requests finish).
+func (w *webdProc) stop() {
+	if w.cancel == nil {
+		return
+	}
+	w.cancel()
+	select {
+	case <-w.done:
+	case <-time.After(15 * time.Second):
+		w.t.Errorf("webd %s did not stop", w.id)
+	}
+	w.cancel = nil
+}
+
+// restart stops the server and starts it again on the same address.
+func (w *webdProc) restart(version string) {
+	w.t.Helper()
+	w.stop()
+	w.start(version, w.addr)
+}
+
+type harness struct {
+	t     *testing.T
+	srv   *Server
+	reg   *prometheus.Registry
+	cfg   Config
+	base  string
+	admin string
+	webds []*webdProc
+	errc  chan error
+	stop  context.CancelFunc
+}
+
+// testConfig is a pool "web" over the given backends with fast checks.
+func testConfig(addrs ...string) Config {
+	cfg := DefaultConfig()
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Frontends[0].Listen = "127.0.0.1:0"
+	cfg.Frontends[0].ShutdownTimeout = 5 * time.Second
+	p := &cfg.Pools[0]
+	p.Health.Interval = 100 * time.Millisecond
+	p.Health.Timeout = 100 * time.Millisecond
+	p.SlowStart = 0
+	p.Backends = nil
+	for i, a := range addrs {
+		one := 1
+		p.Backends = append(p.Backends, BackendConfig{ID: fmt.Sprintf("b%d", i+1), Address: a, Weight: &one})
+	}
+	return cfg
+}
+
+// newHarness starts n webd backends and an lbd in front of them; mutate
+// may change the config first.
+func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t}
+	var addrs []string
+	for i := 1; i <= n; i++ {
+		w := startWebd(t, fmt.Sprintf("b%d", i), "v1", "127.0.0.1:0")
+		h.webds = append(h.webds, w)
+		addrs = append(addrs, w.addr)
+	}
+	h.cfg = testConfig(addrs...)
+	if mutate != nil {
+		mutate(&h.cfg)
+	}
+	h.reg = prometheus.NewRegistry()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	srv, err := New(h.cfg, log, h.reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.srv = srv
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	h.errc = make(chan error, 1)
+	go func() { h.errc <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-h.errc:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("lbd not ready")
+	}
+	h.base = "http://" + srv.Addr("http").String()
+	h.admin = "http://" + srv.AdminAddr().String()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-h.errc:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	h.waitAll("up")
+	return h
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+	return time.Since(start)
+}
+
+func (h *harness) backendState(id string) BackendView {
+	var v BackendView
+	h.adminJSON(http.MethodGet, "/api/v1/pools/web/backends/"+id, nil, http.StatusOK, &v)
+	return v
+}
+
+func (h *harness) waitAll(state string) {
+	h.t.Helper()
+	waitFor(h.t, 10*time.Second, "all backends "+state, func() bool {
+		for _, m := range h.srv.pool("web").snap.Load().order {
+			if m.b.State().String() != state {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// adminJSON calls the admin API with the token and decodes data into out.
+func (h *harness) adminJSON(method, path string, body any, want int, out any) http.Header {
+	h.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, h.admin+path, rd)
+	req.Header.Set("Authorization", "Bearer "+h.srv.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		h.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, data)
+	}
+	if out != nil {
+		env := struct{ Data json.RawMessage }{}
+		if err := json.Unmarshal(data, &env); err != nil {
+			h.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			h.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return resp.Header
+}
+
+func newClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
+}
+
+// get fetches path and returns the backend id that answered ("" on error).
+func (h *harness) get(c *http.Client, path string, hdr ...string) (string, *http.Response, error) {
+	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", resp, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", resp, fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
+	return id, resp, nil
+}
+
+// loadResult counts what a load loop saw.
+type loadResult struct {
+	mu     sync.Mutex
+	ok     int
+	failed int
+	errs   []string
+	by     map[string]int
+}
+
+func (r *loadResult) add(id string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failed++
+		if len(r.errs) < 5 {
+			r.errs = append(r.errs, err.Error())
+		}
+		return
+	}
+	r.ok++
+	r.by[id]++
+}
+
+func (r *loadResult) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprintf("ok=%d failed=%d by=%v errs=%v", r.ok, r.failed, r.by, r.errs)
+}
+
+// load runs workers GETting / until stop is closed, at most maxReqs
+// requests and maxDur in all (bounded in count and time).
+func (h *harness) load(workers, maxReqs int, maxDur time.Duration, stop <-chan struct{}) (*loadResult, func()) {
+	res := &loadResult{by: map[string]int{}}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(maxDur)
+	c := newClient()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n.Add(1) <= int64(maxReqs) && time.Now().Before(deadline) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id, _, err := h.get(c, "/")
+				res.add(id, err)
+			}
+		}()
+	}
+	return res, wg.Wait
+}

@@ -1,0 +1,332 @@
+package lb
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"netsim/lb/backend"
+	"netsim/lb/health"
+	"netsim/lb/policy"
+)
+
+// hashSource says what a hash policy hashes.
+type hashSource int
+
+const (
+	hashNone hashSource = iota
+	hashClient
+	hashHeader
+	hashCookie
+)
+
+// pool is the runtime form of a PoolConfig. Its backend set is an
+// immutable snapshot swapped atomically (copy-on-write), so the request
+// path reads it without locks and policies can cache per snapshot.
+type pool struct {
+	name     string
+	cfg      PoolConfig
+	srv      *Server
+	pol      policy.Policy
+	hashFrom hashSource
+	signer   *cookieSigner // sticky.mode cookie
+	table    *stickTable   // sticky.mode source_ip
+	monitor  *health.Monitor
+
+	mu   sync.Mutex // serialises membership changes
+	snap atomic.Pointer[snapshot]
+}
+
+// member is a backend plus what the L7 proxy keeps per backend.
+type member struct {
+	b      *backend.Backend
+	tr     *http.Transport
+	met    backendMetrics
+	source string        // "config" or "api"
+	cfg    BackendConfig // as last configured
+}
+
+type snapshot struct {
+	list  []*backend.Backend // what policies see
+	byPtr map[*backend.Backend]*member
+	byID  map[string]*member
+	order []*member
+}
+
+func newSnapshot(ms []*member) *snapshot {
+	s := &snapshot{
+		list:  make([]*backend.Backend, len(ms)),
+		byPtr: make(map[*backend.Backend]*member, len(ms)),
+		byID:  make(map[string]*member, len(ms)),
+		order: ms,
+	}
+	for i, m := range ms {
+		s.list[i] = m.b
+		s.byPtr[m.b] = m
+		s.byID[m.b.ID()] = m
+	}
+	return s
+}
+
+// newTransport is the connection pool to one backend. Proxy from the
+// environment is deliberately off: HTTP_PROXY must not capture backend
+// traffic.
+func newTransport(pc PoolConfig) *http.Transport {
+	d := &net.Dialer{Timeout: pc.DialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    pc.MaxIdlePerBackend,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  pc.ResponseTimeout,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      false,
+		MaxResponseHeaderBytes: 64 << 10,
+		WriteBufferSize:        16 << 10,
+		ReadBufferSize:         16 << 10,
+	}
+}
+
+func sameTransportConfig(a, b PoolConfig) bool {
+	return a.DialTimeout == b.DialTimeout && a.ResponseTimeout == b.ResponseTimeout && a.MaxIdlePerBackend == b.MaxIdlePerBackend
+}
+
+// buildPool makes the runtime pool for pc. old, when not nil, is the pool
+// of the same name in the running config: its backends with the same id
+// and address are carried over with their state, counters, health and
+// connections; API-added backends are kept; a value changed in the config
+// file wins over one set through the API, an unchanged one does not.
+func (s *Server) buildPool(pc PoolConfig, old *pool) (*pool, error) {
+	pol, err := policy.New(pc.Policy, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &pool{name: pc.Name, cfg: pc, srv: s, pol: pol}
+	switch pc.Policy {
+	case "source_ip_hash":
+		p.hashFrom = hashClient
+	case "header_hash":
+		p.hashFrom = hashHeader
+	case "cookie_hash":
+		p.hashFrom = hashCookie
+	}
+	switch pc.Sticky.Mode {
+	case "cookie":
+		ss, _ := parseSameSite(pc.Sticky.SameSite)
+		key := s.cookieKey
+		if pc.Sticky.Secret != "" {
+			key = []byte(pc.Sticky.Secret)
+		}
+		p.signer = &cookieSigner{pool: pc.Name, name: pc.Sticky.Cookie, key: key, ttl: pc.Sticky.TTL, sameSite: ss}
+	case "source_ip":
+		if old != nil && old.table != nil && old.cfg.Sticky.TTL == pc.Sticky.TTL {
+			p.table = old.table
+			p.table.max = pc.Sticky.MaxTable
+		} else {
+			p.table = newStickTable(pc.Sticky.TTL, pc.Sticky.MaxTable)
+		}
+	}
+
+	var oldSnap *snapshot
+	if old != nil {
+		oldSnap = old.snap.Load()
+	}
+	var ms []*member
+	seen := map[string]bool{}
+	for _, bc := range pc.Backends {
+		seen[bc.ID] = true
+		var prev *member
+		if oldSnap != nil {
+			prev = oldSnap.byID[bc.ID]
+		}
+		if prev != nil && prev.b.Address() == bc.Address {
+			ms = append(ms, s.carryOver(p, prev, bc, old.cfg, "config"))
+			continue
+		}
+		if prev != nil {
+			s.log.Info("backend address changed: replaced", zap.String("pool", pc.Name), zap.String("backend", bc.ID),
+				zap.String("from", prev.b.Address()), zap.String("to", bc.Address))
+		}
+		ms = append(ms, s.newMember(p, bc, "config"))
+	}
+	if oldSnap != nil {
+		for _, m := range oldSnap.order {
+			if m.source == "api" && !seen[m.b.ID()] {
+				ms = append(ms, s.carryOver(p, m, m.cfg, old.cfg, "api"))
+			}
+		}
+	}
+	p.snap.Store(newSnapshot(ms))
+	return p, nil
+}
+
+func (s *Server) newMember(p *pool, bc BackendConfig, source string) *member {
+	b := backend.New(backend.Options{
+		ID: bc.ID, Address: bc.Address, Weight: *bc.Weight, MaxConns: bc.MaxConnections,
+		SlowStart: p.cfg.SlowStart,
+		// With active checks a new backend waits for its first check;
+		// without, the monitor marks it up at once.
+		Healthy:  false,
+		Observer: s.observer(p.name),
+		Now:      s.now,
+	})
+	return &member{b: b, tr: newTransport(p.cfg), met: s.met.forBackend(p.name, bc.ID), source: source, cfg: bc}
+}
+
+func (s *Server) carryOver(p *pool, prev *member, bc BackendConfig, oldPC PoolConfig, source string) *member {
+	m := &member{b: prev.b, tr: prev.tr, met: prev.met, source: source, cfg: bc}
+	if *bc.Weight != *prev.cfg.Weight {
+		m.b.SetWeight(*bc.Weight)
+	}
+	if bc.MaxConnections != prev.cfg.MaxConnections {
+		m.b.SetMaxConns(bc.MaxConnections)
+	}
+	m.b.SetSlowStart(p.cfg.SlowStart)
+	if !sameTransportConfig(oldPC, p.cfg) {
+		m.tr = newTransport(p.cfg)
+		prev.tr.CloseIdleConnections()
+	}
+	return m
+}
+
+// startMonitor starts active checks for every backend of p.
+func (s *Server) startMonitor(p *pool) {
+	h := p.cfg.Health
+	var chk health.Checker
+	switch h.Type {
+	case "http":
+		chk = health.NewHTTP(h.Path, h.Host, h.ExpectStatus)
+	case "tcp":
+		chk = &health.TCP{Dialer: net.Dialer{}}
+	}
+	var agent *health.Agent
+	if h.AgentPath != "" {
+		agent = &health.Agent{Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}, Path: h.AgentPath}
+	}
+	ok := s.met.checks
+	dur := s.met.checkTime.WithLabelValues(p.name)
+	p.monitor = health.NewMonitor(health.Config{
+		Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Cooldown: p.cfg.Passive.Cooldown,
+	}, chk, agent, s.log.With(zap.String("pool", p.name)), func(b *backend.Backend, err error, took time.Duration) {
+		r := "ok"
+		if err != nil {
+			r = "fail"
+		}
+		ok.WithLabelValues(p.name, b.ID(), r).Inc()
+		dur.Observe(took.Seconds())
+	})
+	for _, m := range p.snap.Load().order {
+		p.monitor.Add(m.b)
+	}
+}
+
+// observer logs and counts every state change of a backend in pool.
+func (s *Server) observer(pool string) backend.Observer {
+	return backend.ObserverFunc(func(b *backend.Backend, from, to backend.State, reason string) {
+		s.met.changes.WithLabelValues(pool, b.ID(), to.String()).Inc()
+		lvl := zap.InfoLevel
+		if to == backend.Down {
+			lvl = zap.WarnLevel
+		}
+		if ce := s.log.Check(lvl, "backend state changed"); ce != nil {
+			ce.Write(zap.String("pool", pool), zap.String("backend", b.ID()), zap.String("address", b.Address()),
+				zap.Stringer("from", from), zap.Stringer("to", to), zap.String("reason", reason))
+		}
+	})
+}
+
+// pick chooses a backend for a request, trying a sticky choice first.
+func (p *pool) pick(sn *snapshot, h policy.Hint) *backend.Backend {
+	return p.pol.Pick(sn.list, h)
+}
+
+// pickOther chooses a backend other than those tried, for a retry: the
+// policy's choice when it differs, else the first available untried one
+// from a rotating start.
+func (p *pool) pickOther(sn *snapshot, h policy.Hint, tried []*backend.Backend) *backend.Backend {
+	isTried := func(b *backend.Backend) bool {
+		for _, t := range tried {
+			if t == b {
+				return true
+			}
+		}
+		return false
+	}
+	if b := p.pol.Pick(sn.list, h); b != nil && !isTried(b) {
+		return b
+	}
+	n := len(sn.list)
+	if n == 0 {
+		return nil
+	}
+	start := int(p.srv.retrySeq.Add(1) % uint64(n))
+	for i := 0; i < n; i++ {
+		b := sn.list[(start+i)%n]
+		if b.Available() && !isTried(b) {
+			return b
+		}
+	}
+	return nil
+}
+
+// addBackend adds a backend through the API.
+func (p *pool) addBackend(bc BackendConfig) (*member, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sn := p.snap.Load()
+	if _, ok := sn.byID[bc.ID]; ok {
+		return nil, errExists
+	}
+	m := p.srv.newMember(p, bc, "api")
+	ms := append(append([]*member(nil), sn.order...), m)
+	p.snap.Store(newSnapshot(ms))
+	if p.monitor != nil {
+		p.monitor.Add(m.b)
+	}
+	return m, nil
+}
+
+var errExists = fmt.Errorf("exists")
+
+// removeBackend takes a backend out of the pool. Requests already on it
+// finish: they hold the member; its idle connections close now and the
+// rest as they go idle.
+func (p *pool) removeBackend(id string) (*member, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sn := p.snap.Load()
+	m, ok := sn.byID[id]
+	if !ok {
+		return nil, false
+	}
+	ms := make([]*member, 0, len(sn.order)-1)
+	for _, x := range sn.order {
+		if x != m {
+			ms = append(ms, x)
+		}
+	}
+	p.snap.Store(newSnapshot(ms))
+	if p.monitor != nil {
+		p.monitor.Remove(m.b)
+	}
+	m.tr.CloseIdleConnections()
+	return m, true
+}
+
+// summary describes why nothing is available, for 503 bodies.
+func (sn *snapshot) summary() []map[string]string {
+	out := make([]map[string]string, 0, len(sn.order))
+	for _, m := range sn.order {
+		out = append(out, map[string]string{"id": m.b.ID(), "state": m.b.State().String()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["id"] < out[j]["id"] })
+	return out
+}
