@@ -1,0 +1,212 @@
+package tls
+
+import (
+	"context"
+	ctls "crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"time"
+)
+
+// Test fixtures are made by the code under test (CA.Issue) in t.TempDir();
+// nothing is checked in.
+
+type fixture struct {
+	t   *testing.T
+	dir string
+	ca  *CA
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ca, err := NewCA("test CA", time.Now().Add(-time.Hour), 24*time.Hour*365)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, dir: t.TempDir(), ca: ca}
+	if err := os.WriteFile(f.path("ca.pem"), ca.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) path(name string) string { return filepath.Join(f.dir, name) }
+
+// issue writes name.pem and name-key.pem and returns the Pair.
+func (f *fixture) issue(name string, o LeafOptions) Pair {
+	f.t.Helper()
+	if o.NotBefore.IsZero() {
+		o.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if o.NotAfter.IsZero() {
+		o.NotAfter = time.Now().Add(30 * 24 * time.Hour)
+	}
+	certPEM, keyPEM, err := f.ca.Issue(o)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p := Pair{Cert: f.path(name + ".pem"), Key: f.path(name + "-key.pem")}
+	f.write(p.Cert, certPEM)
+	f.write(p.Key, keyPEM)
+	return p
+}
+
+func (f *fixture) write(file string, data []byte) {
+	f.t.Helper()
+	if err := writeFile(file, data, 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) roots() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(f.ca.Cert)
+	return p
+}
+
+// server runs an echo server behind NewListener and returns its address.
+type server struct {
+	addr string
+	ln   *Listener
+	wg   sync.WaitGroup
+}
+
+func startServer(t *testing.T, cfg *ctls.Config, o ListenerOptions) *server {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{addr: inner.Addr().String(), ln: NewListener(inner, cfg, o)}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := s.ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = s.ln.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+// dial handshakes, does one echo round trip (which also reads TLS 1.3
+// session tickets) and returns the connection.
+func dial(t *testing.T, addr string, cfg *ctls.Config) (*ctls.Conn, error) {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := ctls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if err := echo(c, "ping"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+func echo(c net.Conn, msg string) error {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg); err != nil {
+		return err
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != msg {
+		return errors.New("echo mismatch: " + string(buf))
+	}
+	return nil
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+// value reads a counter or gauge child.
+func value(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	r := prometheus.NewRegistry()
+	if err := r.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	return gatherValue(t, r, "", nil)
+}
+
+// gatherValue sums the samples of family name (any when empty) whose labels
+// include want; histograms count observations.
+func gatherValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if name != "" && mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue metrics
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
