@@ -87,6 +87,77 @@ else
   skip "dig checks (dig missing)"
 fi
 
+# --- the resolver on 127.0.0.1:1053 -------------------------------------------
+metric() { curl -s 127.0.0.1:9153/metrics | awk -v m="$1" '$1==m {s+=$2} END {print s+0}'; }
+if command -v dig >/dev/null; then
+  R="dig +time=3 +tries=1 -p 1053 @127.0.0.1"
+  out=$($R www.example.test A)
+  check "resolver: rd ra flags" has "$out" "flags: qr rd ra;"
+  check "resolver: three addresses resolved from the root" test "$(grep -cE $'^www\.example\.test\.\s+[0-9]+\s+IN\s+A\s' <<<"$out")" -eq 3
+  ttl1=$(awk '$1=="www.example.test." && $4=="A" {print $2; exit}' <<<"$out")
+  hits1=$(metric dnsd_cache_hits_total)
+  sleep 1.2   # let one second of TTL pass
+  out=$($R www.example.test A)
+  ttl2=$(awk '$1=="www.example.test." && $4=="A" {print $2; exit}' <<<"$out")
+  hits2=$(metric dnsd_cache_hits_total)
+  check "resolver: second answer from cache, TTL lower ($ttl1 → $ttl2)" test -n "$ttl2" -a "${ttl2:-0}" -lt "${ttl1:-0}"
+  check "resolver: cache-hit counter rose ($hits1 → $hits2)" test "${hits2%.*}" -gt "${hits1%.*}"
+  out=$($R alias.example.test A)
+  check "resolver: CNAME chain" has "$out" "ANSWER: 5"
+  out=$($R nope.example.test A)
+  check "resolver: NXDOMAIN with SOA" has "$out" "status: NXDOMAIN"
+  out=$($R www.sub.example.test A)
+  check "resolver: follows the delegation to sub.example.test" has "$out" "127.0.4.10"
+  out=$($R mail.example.test MX)
+  check "resolver: MX" has "$out" "ANSWER: 2"
+fi
+out=$("$BIN/dnsd" trace www.example.test 2>&1)
+check "dnsd trace: three hops root → test. → example.test." bash -c "grep -qE '^1 +127\.0\.1\.1' <<<'$out' && grep -qE '^2 +127\.0\.2\.1' <<<'$out' && grep -qE '^3 +127\.0\.3\.[12]' <<<'$out'"
+out=$(curl -s '127.0.0.1:9153/api/v1/cache?name=www.example.test')
+check "admin: cache entry with remaining TTL" has "$out" '"remaining_ttl"'
+out=$(curl -s '127.0.0.1:9153/api/v1/resolutions?name=mail.example.test&type=MX')
+check "admin: a resolution explained, hop by hop" bash -c "grep -q '\"hops\"' <<<'$out' && grep -q '127.0.2.1:1053' <<<'$out'"
+
+# --- access control and serve-stale, on a second dnsd -------------------------
+# dnsd #3 serves example.test. alone on 127.0.13.1; dnsd #2 is a resolver on
+# 127.0.0.9 for 127.0.0.1 only, reaching example.test. through a stub, with a
+# 1 s TTL cap so entries expire quickly.
+mkdir -p "$WORK/ex"
+cp zones/data/example.test.zone "$WORK/ex/"
+cat > "$WORK/auth.yaml" <<YAML
+admin: {listen: 127.0.0.1:19154}
+zones: {dir: $WORK/ex}
+servers: [{listen: 127.0.13.1:1053, zones: [example.test.]}]
+YAML
+cat > "$WORK/res.yaml" <<YAML
+admin: {listen: 127.0.0.1:19155}
+servers: [{listen: 127.0.0.9:1053, recursion: true}]
+resolver:
+  allow: [127.0.0.1/32]
+  stubs: [{name: example.test., addrs: ["127.0.13.1@1053"]}]
+  cache: {max_ttl: 1s}
+YAML
+"$BIN/dnsd" --config "$WORK/auth.yaml" >"$WORK/auth.log" 2>&1 & AUTH=$!
+"$BIN/dnsd" --config "$WORK/res.yaml" >"$WORK/res.log" 2>&1 & RES=$!
+for i in $(seq 1 50); do curl -sf 127.0.0.1:19155/healthz >/dev/null && curl -sf 127.0.0.1:19154/healthz >/dev/null && break; sleep 0.1; done
+if command -v dig >/dev/null; then
+  R2="dig +time=6 +tries=1 -p 1053 @127.0.0.9"
+  out=$($R2 -b 127.0.0.2 www.example.test A)
+  check "access control: client 127.0.0.2 outside allow gets REFUSED" has "$out" "status: REFUSED"
+  out=$($R2 -b 127.0.0.1 www.example.test A)
+  check "access control: allowed client resolves" has "$out" "ANSWER: 3"
+  kill $AUTH; wait $AUTH 2>/dev/null
+  sleep 1.5   # past the 1 s TTL cap: the entry is expired, not gone
+  t0=$(date +%s%N)
+  out=$($R2 -b 127.0.0.1 www.example.test A)
+  check "serve-stale: example.test. server stopped, cached name still answers" has "$out" "ANSWER: 3"
+  out=$($R2 -b 127.0.0.1 uncached.example.test A)
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  check "serve-stale: uncached name gets SERVFAIL" has "$out" "status: SERVFAIL"
+  check "serve-stale: both within the time limit (${ms} ms ≤ 2×4 s)" test $ms -le 8000
+fi
+kill $RES 2>/dev/null; wait $RES 2>/dev/null
+
 if command -v drill >/dev/null; then
   out=$(drill -T -p 1053 -r "$WORK/var/root.hints" www.example.test 2>&1)
   check "drill -T walks root → test. → example.test." bash -c "grep -q '^test\.' <<<'$out' && grep -q '^example\.test\.' <<<'$out' && grep -q '^www\.example\.test\.' <<<'$out'"

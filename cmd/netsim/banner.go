@@ -32,6 +32,9 @@ func printBanner(w io.Writer, d *dnsd.Daemon, hints string) {
 	fmt.Fprintf(w, `
 netsim is up: a small internet on loopback. Try, in another terminal:
 
+  dig @127.0.0.1 -p 1053 www.example.test       # the resolver: walks root → test. → example.test.
+  dig @127.0.0.1 -p 1053 www.example.test       # again: from the cache, TTL lower
+  go run ./cmd/dnsd trace www.example.test      # every hop of a fresh resolution, timed
   dig @127.0.1.1 -p 1053 www.example.test A     # the root: referral to test. with glue
   dig @127.0.2.1 -p 1053 www.example.test A     # the TLD: referral to example.test. with glue
   dig @127.0.3.1 -p 1053 www.example.test A     # authoritative: aa, 3 addresses, first one rotating
@@ -40,6 +43,8 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   dig @127.0.3.1 -p 1053 foo.apps.example.test  # a wildcard answer
   drill -T -p 1053 -r %s www.example.test  # trace root → test. → example.test. (Debian: ldnsutils)
 
+  curl -s '127.0.0.1:9153/api/v1/cache?name=www.example.test'     # cached entries, remaining TTL
+  curl -s '127.0.0.1:9153/api/v1/resolutions?name=mail.example.test&type=MX'   # a resolution explained
   curl -s 127.0.0.1:9153/api/v1/zones           # zones, servers and serials
   curl -s 127.0.0.1:9153/metrics | grep ^dnsd_  # Prometheus metrics
 
