@@ -6,10 +6,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metricValue returns the value of the counter or gauge name whose labels
-// include the given name/value pairs (0 when absent).
+// metricValue returns the sum of the counters or gauges called name whose
+// labels include the given name/value pairs (0 when absent).
 func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
+	var sum float64
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -31,11 +32,11 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...
 			}
 			switch {
 			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
+				sum += m.GetGauge().GetValue()
 			}
 		}
 	}
-	return 0
+	return sum
 }

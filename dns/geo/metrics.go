@@ -1,0 +1,90 @@
+package geo
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the engine's Prometheus series:
+//
+//	dnsd_geo_answers_total{name,pool,decision}   answers given; decision is matched, default, failover, fail_open, fail_closed
+//	dnsd_geo_probes_total{target,result}         health probes by result (ok, fail)
+//	dnsd_geo_probe_duration_seconds              health probe latency
+//	dnsd_geo_member_state_changes_total{target,state}  transitions into state (up, down)
+//	dnsd_geo_member_up{name,pool,member}         1 when the member may be answered (up, or not yet probed), else 0
+type metrics struct {
+	answers      *prometheus.CounterVec
+	probes       *prometheus.CounterVec
+	changes      *prometheus.CounterVec
+	probeSeconds prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
+	m := &metrics{
+		answers: registerCounterVec(reg, prometheus.CounterOpts{
+			Name: "dnsd_geo_answers_total",
+			Help: "GeoDNS answers by name, pool and decision (matched, default, failover, fail_open, fail_closed).",
+		}, "name", "pool", "decision"),
+		probes: registerCounterVec(reg, prometheus.CounterOpts{
+			Name: "dnsd_geo_probes_total",
+			Help: "GeoDNS health probes by target and result (ok, fail).",
+		}, "target", "result"),
+		changes: registerCounterVec(reg, prometheus.CounterOpts{
+			Name: "dnsd_geo_member_state_changes_total",
+			Help: "GeoDNS health state changes by target and new state (up, down).",
+		}, "target", "state"),
+		probeSeconds: registerHistogram(reg, prometheus.HistogramOpts{
+			Name:    "dnsd_geo_probe_duration_seconds",
+			Help:    "GeoDNS health probe duration.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	if reg != nil {
+		sc := &stateCollector{e: e}
+		// The newest engine reports member state: replace the collector
+		// of a previous engine (collectors with equal descriptors are
+		// equal to Unregister).
+		reg.Unregister(sc)
+		_ = reg.Register(sc)
+	}
+	return m
+}
+
+func registerHistogram(reg prometheus.Registerer, opts prometheus.HistogramOpts) prometheus.Histogram {
+	h := prometheus.NewHistogram(opts)
+	if reg == nil {
+		return h
+	}
+	if err := reg.Register(h); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(prometheus.Histogram); ok {
+				return existing
+			}
+		}
+	}
+	return h
+}
+
+var memberUpDesc = prometheus.NewDesc("dnsd_geo_member_up",
+	"1 when a GeoDNS pool member may be answered (healthy or not yet probed), 0 when its health check says down.",
+	[]string{"name", "pool", "member"}, nil)
+
+type stateCollector struct{ e *Engine }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- memberUpDesc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, n := range c.e.ordered {
+		for _, p := range n.pools {
+			for _, m := range p.members {
+				v := 1.0
+				if m.mon != nil && !m.mon.Available() {
+					v = 0
+				}
+				ch <- prometheus.MustNewConstMetric(memberUpDesc, prometheus.GaugeValue, v, n.name, p.name, m.addr.String())
+			}
+		}
+	}
+}
