@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -192,7 +193,7 @@ func parse(data []byte, name string, flags *pflag.FlagSet, env bool) (Config, er
 		}
 	}
 	var cfg Config
-	if err := v.UnmarshalExact(&cfg); err != nil {
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(durationHook)); err != nil {
 		return Config{}, fmt.Errorf("%s: %v", name, cleanDecodeError(err))
 	}
 	cfg.applyDefaults()
@@ -200,6 +201,22 @@ func parse(data []byte, name string, flags *pflag.FlagSet, env bool) (Config, er
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// durationHook decodes "2s"-style strings into durations with an error
+// that quotes the value.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType || from.Kind() != reflect.String {
+		return data, nil
+	}
+	s := data.(string)
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration such as 500ms, 2s or 1m", s)
+	}
+	return d, nil
 }
 
 func cleanDecodeError(err error) string {
@@ -315,7 +332,9 @@ type fieldErr struct {
 	reason string
 }
 
-func (e fieldErr) String() string { return fmt.Sprintf("%s: %v: %s", e.key, fmtValue(e.value), e.reason) }
+func (e fieldErr) String() string {
+	return fmt.Sprintf("%s: %v: %s", e.key, fmtValue(e.value), e.reason)
+}
 
 func fmtValue(v any) string {
 	switch x := v.(type) {

@@ -47,7 +47,7 @@ type Server struct {
 
 	accessLog atomic.Pointer[accessLog]
 	accessN   atomic.Uint64
-	retrySeq atomic.Uint64
+	retrySeq  atomic.Uint64
 
 	started atomic.Bool
 	ready   chan struct{}

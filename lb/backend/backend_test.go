@@ -130,8 +130,7 @@ func TestSlowStart(t *testing.T) {
 		after time.Duration
 		want  int
 	}{{0, 1}, {5 * time.Second, 6}, {9 * time.Second, 10}, {10 * time.Second, 10}} {
-		c2 := *c
-		c2.t = c.t.Add(tc.after)
+		c2 := &clock{t: c.now().Add(tc.after)}
 		b.now = c2.now
 		if got := b.EffectiveWeight(); got != tc.want {
 			t.Errorf("after %v: effective weight %d, want %d", tc.after, got, tc.want)
