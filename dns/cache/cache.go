@@ -109,6 +109,7 @@ type entry struct {
 	visited    atomic.Bool
 	hits       atomic.Uint32
 	prefetched atomic.Bool
+	rendered   atomic.Pointer[rendering]
 
 	prev, next *entry // toward head (newer) / toward tail (older)
 }
@@ -449,9 +450,13 @@ func (c *Cache) hit(e *entry, now int64) Hit {
 // Get returns the entry under exactly k (Name must be lower case). An
 // entry past expiry is returned flagged Stale while within the stale
 // window; past it, the entry is removed and Get misses.
-func (c *Cache) Get(k Key) (Hit, bool) {
+func (c *Cache) Get(k Key) (Hit, bool) { return c.get(k, c.now().UnixNano()) }
+
+// GetAt is Get with the caller's reading of the clock (saves one).
+func (c *Cache) GetAt(k Key, now time.Time) (Hit, bool) { return c.get(k, now.UnixNano()) }
+
+func (c *Cache) get(k Key, now int64) (Hit, bool) {
 	s := c.shard(k.Name)
-	now := c.now().UnixNano()
 	s.mu.RLock()
 	e, ok := s.m[k]
 	if !ok {
@@ -480,8 +485,14 @@ func (c *Cache) Get(k Key) (Hit, bool) {
 // else a scoped one whose scope contains client, most specific first.
 // k.Scope is ignored.
 func (c *Cache) Lookup(k Key, client netip.Addr) (Hit, bool) {
+	return c.LookupAt(k, client, c.now())
+}
+
+// LookupAt is Lookup with the caller's reading of the clock.
+func (c *Cache) LookupAt(k Key, client netip.Addr, at time.Time) (Hit, bool) {
+	now := at.UnixNano()
 	k.Scope = netip.Prefix{}
-	if h, ok := c.Get(k); ok {
+	if h, ok := c.get(k, now); ok {
 		return h, true
 	}
 	if !client.IsValid() {
@@ -505,7 +516,7 @@ func (c *Cache) Lookup(k Key, client netip.Addr) (Hit, bool) {
 			continue
 		}
 		k.Scope = p
-		if h, ok := c.Get(k); ok {
+		if h, ok := c.get(k, now); ok {
 			return h, true
 		}
 	}
@@ -518,19 +529,91 @@ func (h Hit) ClaimPrefetch() bool {
 	return h.e != nil && h.e.prefetched.CompareAndSwap(false, true)
 }
 
-// Fill copies the cached sections into reply with TTLs counted down to now.
+// rendering is an entry's records with TTLs counted down to one second
+// (or set to the stale TTL), shared by every reply in that second.
+type rendering struct {
+	dec             uint32
+	stale           bool
+	staleTTL        uint32
+	answer, ns, ext []dns.RR
+}
+
+// Fill puts the cached sections into reply with TTLs counted down to now.
 // A stale hit gets staleTTL on every record (RFC 8767 §4 suggests 30 s).
-// Records whose own TTL has run out show 0.
+// Records whose own TTL has run out show 0. Each RRset of more than one
+// record in the answer comes out rotated (round-robin, as Unbound's
+// rrset-roundrobin).
+//
+// The records are shared between replies of the same second and must be
+// treated as read-only; the section slices are the reply's own.
 func (h Hit) Fill(reply *dns.Msg, now time.Time, staleTTL uint32) {
 	elapsed := now.Sub(h.Stored)
 	if elapsed < 0 {
 		elapsed = 0
 	}
 	dec := uint32(elapsed / time.Second)
+	var r *rendering
+	if h.e != nil {
+		if cur := h.e.rendered.Load(); cur != nil && cur.dec == dec && cur.stale == h.Stale && (!h.Stale || cur.staleTTL == staleTTL) {
+			r = cur
+		}
+	}
+	if r == nil {
+		r = &rendering{
+			dec: dec, stale: h.Stale, staleTTL: staleTTL,
+			answer: copyRRs(nil, h.Msg.Answer, dec, h.Stale, staleTTL),
+			ns:     copyRRs(nil, h.Msg.Ns, dec, h.Stale, staleTTL),
+			ext:    copyRRs(nil, h.Msg.Extra, dec, h.Stale, staleTTL),
+		}
+		if h.e != nil {
+			h.e.rendered.Store(r)
+		}
+	}
 	reply.Rcode = h.Msg.Rcode
-	reply.Answer = copyRRs(reply.Answer[:0], h.Msg.Answer, dec, h.Stale, staleTTL)
-	reply.Ns = copyRRs(reply.Ns[:0], h.Msg.Ns, dec, h.Stale, staleTTL)
-	reply.Extra = copyRRs(reply.Extra[:0], h.Msg.Extra, dec, h.Stale, staleTTL)
+	reply.Answer = append(reply.Answer[:0], r.answer...)
+	rotate(reply.Answer, h.Hits)
+	reply.Ns = append(reply.Ns[:0], r.ns...)
+	reply.Extra = append(reply.Extra[:0], r.ext...)
+	if len(reply.Answer) == 0 {
+		reply.Answer = nil
+	}
+	if len(reply.Ns) == 0 {
+		reply.Ns = nil
+	}
+	if len(reply.Extra) == 0 {
+		reply.Extra = nil
+	}
+}
+
+// rotate turns each run of records of one RRset (same owner and type) left
+// by off, in place.
+func rotate(rrs []dns.RR, off uint32) {
+	for i := 0; i < len(rrs); {
+		hi := rrs[i].Header()
+		j := i + 1
+		for j < len(rrs) {
+			hj := rrs[j].Header()
+			if hj.Rrtype != hi.Rrtype || !strings.EqualFold(hj.Name, hi.Name) {
+				break
+			}
+			j++
+		}
+		if n := j - i; n > 1 {
+			if k := int(off % uint32(n)); k > 0 {
+				run := rrs[i:j]
+				reverse(run[:k])
+				reverse(run[k:])
+				reverse(run)
+			}
+		}
+		i = j
+	}
+}
+
+func reverse(s []dns.RR) {
+	for a, b := 0, len(s)-1; a < b; a, b = a+1, b-1 {
+		s[a], s[b] = s[b], s[a]
+	}
 }
 
 func copyRRs(dst, src []dns.RR, dec uint32, stale bool, staleTTL uint32) []dns.RR {

@@ -432,3 +432,35 @@ func BenchmarkGetFill(b *testing.B) {
 		}
 	})
 }
+
+func TestFillRotatesRRsets(t *testing.T) {
+	clk := newClock()
+	c := newCache(t, DefaultConfig(), clk)
+	k := key("alias.example.test.", dns.TypeA)
+	c.Set(k, answer(t, 0, []string{
+		"alias.example.test. 300 IN CNAME www.example.test.",
+		"www.example.test. 300 IN A 192.0.2.1",
+		"www.example.test. 300 IN A 192.0.2.2",
+		"www.example.test. 300 IN A 192.0.2.3",
+	}, nil))
+	firsts := map[string]bool{}
+	for i := 0; i < 6; i++ {
+		h, _ := c.Get(k)
+		var r dns.Msg
+		h.Fill(&r, clk.Now(), 0)
+		if len(r.Answer) != 4 || r.Answer[0].Header().Rrtype != dns.TypeCNAME {
+			t.Fatalf("CNAME must stay first: %v", r.Answer)
+		}
+		seen := map[string]bool{}
+		for _, rr := range r.Answer[1:] {
+			seen[rr.(*dns.A).A.String()] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("rotation lost records: %v", r.Answer)
+		}
+		firsts[r.Answer[1].(*dns.A).A.String()] = true
+	}
+	if len(firsts) != 3 {
+		t.Fatalf("first address did not rotate through all three: %v", firsts)
+	}
+}

@@ -194,11 +194,12 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg, client netip.Addr) 
 		return reply(req, dns.RcodeRefused)
 	}
 	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
-	h, hit := r.cache.Lookup(k, client)
+	now := r.now()
+	h, hit := r.cache.LookupAt(k, client, now)
 	if hit && !h.Stale {
 		r.m.cacheHits.Inc()
 		out := reply(req, dns.RcodeSuccess)
-		h.Fill(out, r.now(), 0)
+		h.Fill(out, now, 0)
 		r.maybePrefetch(k, h)
 		return out
 	}
