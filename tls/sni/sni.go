@@ -218,8 +218,10 @@ func (r *reader) u16(what string) int {
 }
 
 // vec8/vec16 read a length-prefixed vector as a sub-reader.
-func (r *reader) vec8(what string) *reader  { return &reader{b: r.bytes(r.u8(what), what), err: r.err} }
-func (r *reader) vec16(what string) *reader { return &reader{b: r.bytes(r.u16(what), what), err: r.err} }
+func (r *reader) vec8(what string) *reader { return &reader{b: r.bytes(r.u8(what), what), err: r.err} }
+func (r *reader) vec16(what string) *reader {
+	return &reader{b: r.bytes(r.u16(what), what), err: r.err}
+}
 
 const (
 	extServerName        = 0
