@@ -64,6 +64,7 @@ type Handler struct {
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
 	metrics *Metrics
+	sm      *serverMetrics
 	// Timeout bounds a recursive answer.
 	Timeout time.Duration
 	// OnPanic, if set, is told about a query whose answering panicked (the
@@ -76,7 +77,7 @@ type geoBox struct{ Geo }
 
 // NewHandler returns a handler for one listener.
 func NewHandler(name string, set *auth.Set, rec Recursor, m *Metrics) *Handler {
-	h := &Handler{Name: name, metrics: m, Timeout: 10 * time.Second}
+	h := &Handler{Name: name, metrics: m, sm: m.forServer(name), Timeout: 10 * time.Second}
 	h.SetZones(set)
 	h.SetRecursor(rec)
 	return h
@@ -148,7 +149,7 @@ func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr
 		b, _ = fail.PackBuffer(out[:cap(out)])
 		resp = fail
 	}
-	h.metrics.observe(h.Name, proto, resp.Rcode, start)
+	h.metrics.observe(h.sm, h.Name, proto, resp.Rcode, start)
 	return b
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Limits of one listener.
@@ -118,7 +120,86 @@ func (l *Listener) Serve(ctx context.Context) {
 
 const maxPacket = 65535
 
+// batch is how many datagrams one recvmmsg/sendmmsg moves.
+const batch = 64
+
+// batchConn is what x/net's ipv4 and ipv6 PacketConns offer on Linux:
+// recvmmsg and sendmmsg, so one system call moves many datagrams.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func (l *Listener) batchConn() batchConn {
+	if runtime.GOOS != "linux" {
+		return nil // elsewhere ReadBatch reads one datagram a call: no gain
+	}
+	if l.udp.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
+		return ipv4.NewPacketConn(l.udp)
+	}
+	return ipv6.NewPacketConn(l.udp)
+}
+
+// serveUDPBatch answers inline, a batch at a time: read up to 64 queries
+// with one recvmmsg, answer each, send the replies with one sendmmsg.
+func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
+	defer l.wg.Done()
+	in := make([]ipv4.Message, batch)
+	out := make([]ipv4.Message, 0, batch)
+	bufs := make([][]byte, batch)
+	replies := make([][]byte, batch)
+	for i := range in {
+		bufs[i] = make([]byte, maxPacket)
+		in[i].Buffers = [][]byte{bufs[i]}
+		replies[i] = make([]byte, 0, 4096)
+	}
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
+			continue
+		}
+		out = out[:0]
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			from, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			client, _ := netip.AddrFromSlice(from.IP)
+			reply := l.handler.ServePacket(ctx, bufs[i][:m.N], client.Unmap(), UDP, replies[i])
+			if reply == nil {
+				continue
+			}
+			if cap(reply) > cap(replies[i]) {
+				replies[i] = reply[:0] // keep the bigger buffer for next time
+			}
+			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr})
+		}
+		for sent := 0; sent < len(out); {
+			k, err := bc.WriteBatch(out[sent:], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				sent++ // skip the datagram that failed (e.g. the client went away)
+				continue
+			}
+			sent += k
+		}
+	}
+}
+
 func (l *Listener) serveUDP(ctx context.Context) {
+	if !l.async {
+		if bc := l.batchConn(); bc != nil {
+			l.serveUDPBatch(ctx, bc)
+			return
+		}
+	}
 	defer l.wg.Done()
 	buf := make([]byte, maxPacket)
 	out := make([]byte, 0, maxPacket)

@@ -50,12 +50,40 @@ func rcodeName(rc int) string {
 	return strconv.Itoa(rc)
 }
 
-func (m *Metrics) observe(server string, p Protocol, rcode int, start time.Time) {
+// serverMetrics holds one listener's metric children, looked up once so the
+// per-query path does no label hashing.
+type serverMetrics struct {
+	responses [2][24]prometheus.Counter // by protocol, by rcode (0..23)
+	other     [2]*prometheus.CounterVec
+	duration  [2]prometheus.Observer
+}
+
+func (m *Metrics) forServer(server string) *serverMetrics {
+	if m == nil {
+		return nil
+	}
+	s := &serverMetrics{}
+	for _, p := range []Protocol{UDP, TCP} {
+		for rc := range s.responses[p] {
+			if _, ok := dns.RcodeToString[rc]; ok {
+				s.responses[p][rc] = m.queries.WithLabelValues(server, p.String(), rcodeName(rc))
+			}
+		}
+		s.duration[p] = m.duration.WithLabelValues(server, p.String())
+	}
+	return s
+}
+
+func (m *Metrics) observe(s *serverMetrics, server string, p Protocol, rcode int, start time.Time) {
 	if m == nil {
 		return
 	}
-	m.queries.WithLabelValues(server, p.String(), rcodeName(rcode)).Inc()
-	m.duration.WithLabelValues(server, p.String()).Observe(time.Since(start).Seconds())
+	if rcode >= 0 && rcode < len(s.responses[p]) && s.responses[p][rcode] != nil {
+		s.responses[p][rcode].Inc()
+	} else {
+		m.queries.WithLabelValues(server, p.String(), rcodeName(rcode)).Inc()
+	}
+	s.duration[p].Observe(time.Since(start).Seconds())
 }
 
 func (m *Metrics) dropped(server string) {
