@@ -375,8 +375,9 @@ func parseVersions(r *reader) ([]uint16, error) {
 }
 
 // Conn replays the peeked bytes, then reads from the connection. Its
-// WriteTo hands the rest of the stream to the destination's ReadFrom, so
-// io.Copy(backendTCP, conn) still uses splice(2) after the peeked prefix.
+// WriteTo hands the rest of the stream to io.Copy on the inner connection,
+// so io.Copy(backendTCP, conn) still uses splice(2) after the prefix. A
+// proxy that wants its own loop can take Peeked() and the embedded Conn.
 type Conn struct {
 	net.Conn
 	peeked []byte
@@ -395,8 +396,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// WriteTo writes the peeked bytes to w, then copies the connection to w,
-// through w's ReadFrom when it has one (splice between TCP sockets).
+// WriteTo writes the peeked bytes to w, then copies the connection to w
+// with io.Copy, which lets a *net.TCPConn source and destination splice.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	if len(c.peeked) > 0 {
@@ -406,10 +407,6 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-	}
-	if rf, ok := w.(io.ReaderFrom); ok {
-		n, err := rf.ReadFrom(c.Conn)
-		return total + n, err
 	}
 	n, err := io.Copy(w, c.Conn)
 	return total + n, err
