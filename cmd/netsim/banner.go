@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"netsim/dns/dnsd"
+	"netsim/lb"
 )
 
 // rootHints is a hints file for `drill -T -r`: the simulated root server.
@@ -28,7 +29,7 @@ func writeHints() (string, error) {
 	return p, nil
 }
 
-func printBanner(w io.Writer, d *dnsd.Daemon, hints string) {
+func printBanner(w io.Writer, d *dnsd.Daemon, l *lb.Server, hints string) {
 	fmt.Fprintf(w, `
 netsim is up: a small internet on loopback. Try, in another terminal:
 
@@ -41,14 +42,20 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   dig @127.0.3.1 -p 1053 nope.example.test A    # NXDOMAIN with the SOA in authority
   dig @127.0.3.1 -p 1053 alias.example.test A   # a CNAME chain chased inside the zone
   dig @127.0.3.1 -p 1053 foo.apps.example.test  # a wildcard answer
-  drill -T -p 1053 -r %s www.example.test  # trace root → test. → example.test. (Debian: ldnsutils)
+  drill -T -p 1053 -r %[1]s www.example.test  # trace root → test. → example.test. (Debian: ldnsutils)
+
+  curl -s 127.0.0.1:8080/                       # lbd in front of b1..b3 (v1): "b1 v1", then b2, b3 …
+  curl -s -c jar -b jar 127.0.0.1:8080/         # sticky cookie: the same backend every time
+  curl -s 127.0.0.1:8404/api/v1/pools/web/backends    # state, weight, health, in-flight, counters
+  curl -s -X PATCH -H "Authorization: Bearer %[3]s" -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2
+  curl -s --resolve www.example.test:8080:127.0.0.1 http://www.example.test:8080/
 
   curl -s '127.0.0.1:9153/api/v1/cache?name=www.example.test'     # cached entries, remaining TTL
   curl -s '127.0.0.1:9153/api/v1/resolutions?name=mail.example.test&type=MX'   # a resolution explained
   curl -s 127.0.0.1:9153/api/v1/zones           # zones, servers and serials
   curl -s 127.0.0.1:9153/metrics | grep ^dnsd_  # Prometheus metrics
 
-Admin token (for calls that change state): %s
+Admin tokens (for calls that change state): dnsd %[2]s, lbd %[3]s
 Ctrl-C stops everything.
-`, hints, d.Token())
+`, hints, d.Token(), l.AdminToken())
 }

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -17,13 +18,21 @@ import (
 
 	"netsim/dns/dnsd"
 	"netsim/internal/logging"
+	"netsim/internal/webd"
+	"netsim/lb"
 )
+
+// webServers are the sample backends lbd's default pool points at.
+var webServers = []struct{ id, addr string }{
+	{"b1", "127.0.0.1:9001"}, {"b2", "127.0.0.1:9002"}, {"b3", "127.0.0.1:9003"},
+}
 
 func main() {
 	fs := pflag.NewFlagSet("netsim", pflag.ExitOnError)
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	dnsConfig := fs.String("dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
+	lbConfig := fs.String("lb-config", "", "lbd config file (default: embedded configs/lbd.yaml)")
 	_ = fs.Parse(os.Args[1:])
 
 	log, err := logging.New(*logFormat, *logLevel)
@@ -31,7 +40,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "netsim:", err)
 		os.Exit(2)
 	}
-	if err := run(log, *dnsConfig); err != nil {
+	if err := run(log, *dnsConfig, *lbConfig); err != nil {
 		log.Error("netsim stopped", zap.Error(err))
 		os.Exit(1)
 	}
@@ -43,7 +52,7 @@ type component struct {
 	run  func(ctx context.Context) error
 }
 
-func run(log *zap.Logger, dnsConfig string) error {
+func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -57,6 +66,34 @@ func run(log *zap.Logger, dnsConfig string) error {
 	}
 	comps := []component{{name: "dnsd", run: d.Run}}
 
+	// sample web servers b1..b3, v1, on 127.0.0.1:9001-9003
+	webReady := make(chan struct{}, len(webServers))
+	for _, ws := range webServers {
+		srv := webd.New(webd.Options{ID: ws.id, Version: "v1", Log: log.Named("webd").With(zap.String("id", ws.id))})
+		comps = append(comps, component{name: "webd " + ws.id, run: func(ctx context.Context) error {
+			return srv.ListenAndServe(ctx, ws.addr, func(net.Addr) { webReady <- struct{}{} })
+		}})
+	}
+	lcfg, err := lb.LoadConfig(lbConfig)
+	if err != nil {
+		return err
+	}
+	lbs, err := lb.New(lcfg, log.Named("lbd"), nil)
+	if err != nil {
+		return err
+	}
+	comps = append(comps, component{name: "lbd", run: func(ctx context.Context) error {
+		// start after the web servers listen, so the first health checks pass
+		for range webServers {
+			select {
+			case <-webReady:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return lbs.Run(ctx)
+	}})
+
 	// SIGHUP reloads every part's config; a bad one is refused and logged
 	// while the old one keeps serving.
 	hup := make(chan os.Signal, 1)
@@ -68,6 +105,11 @@ func run(log *zap.Logger, dnsConfig string) error {
 				log.Error("dnsd reload refused; the old config keeps serving", zap.Error(err))
 			} else {
 				_ = d.Reload(next)
+			}
+			if next, err := lb.LoadConfig(lbConfig); err != nil {
+				log.Error("lbd reload refused; the old config keeps serving", zap.Error(err))
+			} else {
+				_ = lbs.Reload(next)
 			}
 		}
 	}()
@@ -86,14 +128,20 @@ func run(log *zap.Logger, dnsConfig string) error {
 			}
 		}()
 	}
-	select {
-	case <-d.Ready():
+	ready := true
+	for _, ch := range []<-chan struct{}{d.Ready(), lbs.Ready()} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			ready = false
+		}
+	}
+	if ready {
 		hints, err := writeHints()
 		if err != nil {
 			log.Warn("root hints file not written", zap.Error(err))
 		}
-		printBanner(os.Stdout, d, hints)
-	case <-ctx.Done():
+		printBanner(os.Stdout, d, lbs, hints)
 	}
 	<-ctx.Done()
 	log.Info("stopping")
