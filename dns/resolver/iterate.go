@@ -316,7 +316,13 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			d = nd
 		case vAnswer:
 			out := r.inBailiwick(d, qname, m)
-			r.store(st, cache.Key{Name: qname, Type: qtype, Class: dns.ClassINET}, out)
+			// Cache only a complete answer for qname: data, NXDOMAIN or
+			// NODATA. A CNAME chain that leaves this zone is cached by the
+			// caller once the whole chain is resolved; stored here, it would
+			// be served as if it were the whole answer.
+			if _, next, done, err := followChain(out.Answer, qname, qtype); err == nil && (done || next == qname) {
+				r.store(st, cache.Key{Name: qname, Type: qtype, Class: dns.ClassINET}, out)
+			}
 			return out, nil
 		}
 	}

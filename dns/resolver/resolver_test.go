@@ -340,3 +340,34 @@ func TestPrefetch(t *testing.T) {
 		t.Fatalf("upstream %d prefetches %v: want one single-flight refresh", auth(), value(r.m.prefetches))
 	}
 }
+
+// TestPartialChainNotCached: a CNAME leaving the zone is not cached as the
+// whole answer while (or if) the rest of the chain fails.
+func TestPartialChainNotCached(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", nil)
+	m := r.Answer(context.Background(), query("ext.example.test", dns.TypeA), loopback)
+	if m.Rcode != dns.RcodeNameError || len(m.Answer) != 1 {
+		t.Fatalf("ext.example.test: %v", m)
+	}
+	// the root now fails: the chain cannot complete, and the cached
+	// CNAME-only hop must not be served as a NOERROR answer
+	r.cache.Flush()
+	w.servers["127.0.1.1"].setHook(func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+		if strings.HasSuffix(strings.ToLower(req.Question[0].Name), ".org.") {
+			x := new(dns.Msg)
+			x.SetRcode(req, dns.RcodeServerFailure)
+			return x, false
+		}
+		return nil, false
+	})
+	if m := r.Answer(context.Background(), query("ext.example.test", dns.TypeA), loopback); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("chain with a failing hop: %v", m)
+	}
+	if m := r.Answer(context.Background(), query("ext.example.test", dns.TypeA), loopback); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("second ask served a partial chain from cache: %v", m)
+	}
+	if _, ok := r.cache.Get(cacheKey("ext.example.test.", dns.TypeA)); ok {
+		t.Fatal("partial chain cached under the question")
+	}
+}
