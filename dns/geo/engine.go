@@ -709,7 +709,7 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 		return ms[0].one
 	}
 	if k == 1 {
-		return pickOne(ms, total, e.rand(total)).one
+		return pickOne(ms, e.rand(total)).one
 	}
 	k = min(k, len(ms))
 	out := make([]dns.RR, 0, k)
@@ -739,8 +739,8 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 	return out
 }
 
-func pickOne(ms []*member, total, r uint64) *member {
-	_ = total
+// pickOne returns the member whose cumulative weight range holds r.
+func pickOne(ms []*member, r uint64) *member {
 	for _, m := range ms {
 		if r < m.weight {
 			return m
