@@ -27,6 +27,8 @@ type BackendView struct {
 	DrainedAt           *time.Time `json:"drained_at"`
 	EjectedAt           *time.Time `json:"ejected_at"`
 	Load                *int       `json:"load_percent"`
+	LastCheckAt         *time.Time `json:"last_check_at"`
+	LastCheckOK         bool       `json:"last_check_ok"`
 	ResponseTimeEWMAms  float64    `json:"response_time_ewma_ms"`
 	Requests            uint64     `json:"requests"`
 	Failures            uint64     `json:"failures"`
@@ -37,16 +39,15 @@ type BackendView struct {
 
 // PoolView is a pool as the admin API shows it.
 type PoolView struct {
-	Name      string       `json:"name"`
-	Policy    string       `json:"policy"`
-	HashKey   string       `json:"hash_key,omitempty"`
-	Sticky    string       `json:"sticky"`
-	Health    HealthConfig `json:"-"`
-	HealthV   healthView   `json:"health"`
-	Backends  int          `json:"backends"`
-	Available int          `json:"available"`
-	InFlight  int64        `json:"in_flight"`
-	Frontends []string     `json:"frontends"`
+	Name      string     `json:"name"`
+	Policy    string     `json:"policy"`
+	HashKey   string     `json:"hash_key,omitempty"`
+	Sticky    string     `json:"sticky"`
+	HealthV   healthView `json:"health"`
+	Backends  int        `json:"backends"`
+	Available int        `json:"available"`
+	InFlight  int64      `json:"in_flight"`
+	Frontends []string   `json:"frontends"`
 }
 
 type healthView struct {
@@ -79,6 +80,8 @@ func viewBackend(m *member) BackendView {
 	if l := b.Load(); l >= 0 {
 		v.Load = &l
 	}
+	at, ok := b.LastCheck()
+	v.LastCheckAt, v.LastCheckOK = timePtr(at), ok
 	return v
 }
 
@@ -255,6 +258,9 @@ func (s *Server) patchBackend(w http.ResponseWriter, r *http.Request) {
 	}
 	if patch.State != nil {
 		m.b.SetAdminState(st, "admin API")
+		if st == backend.Maintenance {
+			m.tr.CloseIdleConnections()
+		}
 	}
 	api.WriteData(w, r, http.StatusOK, viewBackend(m))
 }

@@ -629,3 +629,78 @@ func TestWebdIsTheBackend(t *testing.T) {
 		t.Fatalf("answer %+v", a)
 	}
 }
+
+// TestRollingDeployUnderLoad is the deploy rehearsal in small: ~200
+// requests/s while b1, b2, b3 are drained, restarted as v2 and undrained
+// one by one through the admin API. bench/lb-deploy-demo is the full one.
+func TestRollingDeployUnderLoad(t *testing.T) {
+	h := newHarness(t, 3, nil)
+	res := &loadResult{by: map[string]int{}}
+	versions := map[string]int{}
+	var vmu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	c := newClient()
+	wg.Add(1)
+	go func() { // paced ~200/s, at most 4000 requests
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		var inner sync.WaitGroup
+		defer inner.Wait()
+		for i := 0; i < 4000; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			inner.Add(1)
+			go func() {
+				defer inner.Done()
+				req, _ := http.NewRequest(http.MethodGet, h.base+"/", nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					res.add("", err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
+				}
+				id, ver, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
+				res.add(id, err)
+				vmu.Lock()
+				versions[ver]++
+				vmu.Unlock()
+			}()
+		}
+	}()
+	for i, w := range h.webds {
+		id := fmt.Sprintf("b%d", i+1)
+		h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+id, map[string]string{"state": "draining"}, http.StatusOK, nil)
+		waitFor(t, 10*time.Second, id+" drained", func() bool { v := h.backendState(id); return v.InFlight == 0 && v.DrainedAt != nil })
+		w.restart("v2")
+		restarted := time.Now()
+		waitFor(t, 10*time.Second, id+" v2 checked healthy", func() bool {
+			v := h.backendState(id)
+			return v.Healthy && v.LastCheckOK && v.LastCheckAt != nil && v.LastCheckAt.After(restarted)
+		})
+		h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+id, map[string]string{"state": "up"}, http.StatusOK, nil)
+	}
+	res.mu.Lock()
+	at := res.ok
+	res.mu.Unlock()
+	waitFor(t, 10*time.Second, "load after the deploy", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+200 })
+	close(stop)
+	wg.Wait()
+	t.Logf("rolling deploy: %v versions %v", res, versions)
+	if res.failed != 0 {
+		t.Fatalf("failed requests during the deploy: %v", res)
+	}
+	for _, w := range h.webds {
+		if w.srv.Version() != "v2" {
+			t.Fatalf("%s on %s", w.id, w.srv.Version())
+		}
+	}
+}

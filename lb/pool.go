@@ -174,9 +174,10 @@ func (s *Server) newMember(p *pool, bc BackendConfig, source string) *member {
 		SlowStart: p.cfg.SlowStart,
 		// With active checks a new backend waits for its first check;
 		// without, the monitor marks it up at once.
-		Healthy:  false,
-		Observer: s.observer(p.name),
-		Now:      s.now,
+		Healthy:   false,
+		Observer:  s.observer(p.name),
+		OnDrained: s.closeIdle(p.name),
+		Now:       s.now,
 	})
 	return &member{b: b, tr: newTransport(p.cfg), met: s.met.forBackend(p.name, bc.ID), source: source, cfg: bc}
 }
@@ -225,6 +226,20 @@ func (s *Server) startMonitor(p *pool) {
 	})
 	for _, m := range p.snap.Load().order {
 		p.monitor.Add(m.b)
+	}
+}
+
+// closeIdle returns the OnDrained hook of backends in pool: once a
+// draining backend has nothing in flight, its kept-alive connections are
+// closed so that it can shut down at once (an idle keep-alive connection
+// that never carried a request keeps Go's http.Server.Shutdown waiting 5s).
+func (s *Server) closeIdle(pool string) func(*backend.Backend) {
+	return func(b *backend.Backend) {
+		if p := s.pool(pool); p != nil {
+			if m := p.snap.Load().byPtr[b]; m != nil {
+				m.tr.CloseIdleConnections()
+			}
+		}
 	}
 }
 

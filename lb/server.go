@@ -24,7 +24,6 @@ import (
 	"golang.org/x/net/netutil"
 
 	"netsim/internal/api"
-	"netsim/lb/backend"
 )
 
 // Server is a running (or ready to run) load balancer.
@@ -424,6 +423,3 @@ func jsonIndent(v any) []byte {
 	}
 	return append(b, '\n')
 }
-
-// stateNames for the API.
-func stateOf(b *backend.Backend) string { return b.State().String() }

@@ -80,7 +80,11 @@ type Options struct {
 	// check passes".
 	Healthy  bool
 	Observer Observer
-	Now      func() time.Time
+	// OnDrained, when set, runs once each time a draining backend's
+	// in-flight count reaches zero (an L7 proxy closes its idle
+	// connections there, so the backend can stop at once).
+	OnDrained func(*Backend)
+	Now       func() time.Time
 }
 
 // Backend is one upstream. Create with New; the zero value is not usable.
@@ -89,6 +93,7 @@ type Backend struct {
 	addr string
 	now  func() time.Time
 	obs  Observer
+	onDr func(*Backend)
 
 	weight    atomic.Int32
 	maxConns  atomic.Int64
@@ -103,6 +108,8 @@ type Backend struct {
 	upSince   atomic.Int64 // unix nanos when it last became available
 	drainedAt atomic.Int64 // unix nanos when in-flight reached 0 while draining
 	load      atomic.Int32 // agent-reported load percent, -1 unknown
+	lastCheck atomic.Int64 // unix nanos of the last active check, 0 = none
+	checkOK   atomic.Bool  // result of that check
 
 	// peak-EWMA of response time
 	ewmaMu   sync.Mutex
@@ -118,7 +125,7 @@ type Backend struct {
 
 // New returns a backend in administrative state Up.
 func New(o Options) *Backend {
-	b := &Backend{id: o.ID, addr: o.Address, now: o.Now, obs: o.Observer}
+	b := &Backend{id: o.ID, addr: o.Address, now: o.Now, obs: o.Observer, onDr: o.OnDrained}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -185,8 +192,8 @@ func (b *Backend) SetAdminState(s State, reason string) bool {
 			switch s {
 			case Draining:
 				b.drainedAt.Store(0)
-				if b.inflight.Load() == 0 {
-					b.drainedAt.CompareAndSwap(0, b.now().UnixNano())
+				if b.inflight.Load() == 0 && b.drainedAt.CompareAndSwap(0, b.now().UnixNano()) && b.onDr != nil {
+					defer b.onDr(b)
 				}
 			case Up:
 				b.drainedAt.Store(0)
@@ -269,7 +276,9 @@ func (b *Backend) Acquire() { b.inflight.Add(1); b.requests.Add(1) }
 // records the time.
 func (b *Backend) Release() {
 	if b.inflight.Add(-1) == 0 && b.admin.Load() == int32(Draining) {
-		b.drainedAt.CompareAndSwap(0, b.now().UnixNano())
+		if b.drainedAt.CompareAndSwap(0, b.now().UnixNano()) && b.onDr != nil {
+			b.onDr(b)
+		}
 	}
 }
 
@@ -325,6 +334,22 @@ func (b *Backend) EjectedAt() time.Time {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
+}
+
+// RecordCheck notes the time and result of an active health check.
+func (b *Backend) RecordCheck(ok bool) {
+	b.checkOK.Store(ok)
+	b.lastCheck.Store(b.now().UnixNano())
+}
+
+// LastCheck returns when the last active check ran (zero if none) and
+// whether it passed.
+func (b *Backend) LastCheck() (time.Time, bool) {
+	n := b.lastCheck.Load()
+	if n == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), b.checkOK.Load()
 }
 
 // Load is the agent-reported load percent, or -1 when unknown.

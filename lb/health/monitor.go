@@ -177,6 +177,7 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, 
 	if ctx.Err() != nil {
 		return // stopping: the result means nothing
 	}
+	b.RecordCheck(err == nil)
 	if m.result != nil {
 		m.result(b, err, took)
 	}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# lbd vs HAProxy, same three webd backends, round robin, HTTP/1.1 keep-alive.
+#
+#   bash bench/lb-http.sh            # 3 runs of 15 s each per proxy, medians
+#   RUNS=1 DURATION=5s bash bench/lb-http.sh
+#
+# The proxy under test is pinned to CPU 0; wrk and the backends share CPU 1
+# (BENCHMARKING.md). requests/s is therefore a whole-machine figure; the fair
+# comparison is the proxy's CPU time per request, read from /proc/PID/stat
+# (utime+stime) before and after each run. HAProxy runs with one thread and
+# "http-reuse always"; lbd with its default GC setting (runtime.gc_percent 400)
+# and GOMAXPROCS=1, like HAProxy's single thread. Needs: go, wrk, haproxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-15s}
+CONNS=${CONNS:-64}
+PORT_BASE=${PORT_BASE:-19001}     # webd on PORT_BASE..+2
+LBD_PORT=${LBD_PORT:-18080}
+HAP_PORT=${HAP_PORT:-18081}
+ADMIN_PORT=${ADMIN_PORT:-18404}
+
+for cmd in go wrk haproxy taskset; do
+  command -v "$cmd" >/dev/null || { echo "lb-http: $cmd not found (apt-get install wrk haproxy)"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/lb-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/lbd" ./cmd/lbd
+go build -o "$work/webd" ./cmd/webd
+
+b1=127.0.0.1:$PORT_BASE; b2=127.0.0.1:$((PORT_BASE+1)); b3=127.0.0.1:$((PORT_BASE+2))
+
+cat >"$work/lbd.yaml" <<YAML
+log: {level: warn}
+admin: {listen: 127.0.0.1:$ADMIN_PORT}
+runtime: {gc_percent: 400}
+frontends:
+  - {name: http, listen: 127.0.0.1:$LBD_PORT, pool: web, backend_header: false}
+pools:
+  - name: web
+    policy: round_robin
+    health: {type: http, path: /healthz, interval: 2s, timeout: 1s}
+    backends:
+      - {id: b1, address: "$b1"}
+      - {id: b2, address: "$b2"}
+      - {id: b3, address: "$b3"}
+YAML
+
+cat >"$work/haproxy.cfg" <<CFG
+global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 30s
+    option http-keep-alive
+frontend fe
+    bind 127.0.0.1:$HAP_PORT
+    default_backend web
+backend web
+    balance roundrobin
+    http-reuse always
+    option httpchk GET /healthz
+    server b1 $b1 check inter 2s
+    server b2 $b2 check inter 2s
+    server b3 $b3 check inter 2s
+CFG
+
+taskset -c 1 "$work/webd" --count 3 --base-port "$PORT_BASE" --log-level warn &
+pids+=($!)
+GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd.yaml" &
+lbd_pid=$!; pids+=($lbd_pid)
+taskset -c 0 haproxy -f "$work/haproxy.cfg" -db &
+hap_pid=$!; pids+=($hap_pid)
+
+wait_up() { # url
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "lb-http: $1 did not come up"; exit 1
+}
+wait_up "http://$b3/healthz"
+wait_up "http://127.0.0.1:$LBD_PORT/"
+wait_up "http://127.0.0.1:$HAP_PORT/"
+
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+# run NAME PID PORT -> "rps p99_ms cpu_us_per_req"
+run() {
+  local name=$1 pid=$2 port=$3 before after out reqs rps p99
+  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null   # warm-up
+  before=$(cpu_ticks "$pid")
+  out=$(taskset -c 1 wrk -t2 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/")
+  after=$(cpu_ticks "$pid")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}' <<<"$out")
+  errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+  [ -n "$errs" ] && echo "  $name: $errs" >&2
+  awk -v t="$((after-before))" -v hz="$hz" -v n="$reqs" -v r="$rps" -v p="$p99" \
+    'BEGIN {printf "%s %s %.1f\n", r, p, t*1e6/hz/n}'
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+: >"$work/lbd.txt"; : >"$work/hap.txt"
+for i in $(seq "$RUNS"); do
+  l=$(run lbd "$lbd_pid" "$LBD_PORT"); echo "run $i lbd:     rps p99_ms cpu_us/req = $l"; echo "$l" >>"$work/lbd.txt"
+  h=$(run haproxy "$hap_pid" "$HAP_PORT"); echo "run $i haproxy: rps p99_ms cpu_us/req = $h"; echo "$h" >>"$work/hap.txt"
+done
+
+col() { awk -v c="$2" '{print $c}' "$1" | median; }
+lr=$(col "$work/lbd.txt" 1); lp=$(col "$work/lbd.txt" 2); lc=$(col "$work/lbd.txt" 3)
+hr=$(col "$work/hap.txt" 1); hp=$(col "$work/hap.txt" 2); hc=$(col "$work/hap.txt" 3)
+echo
+printf "%-8s %12s %10s %14s\n" proxy "req/s" "p99 ms" "CPU µs/req"
+printf "%-8s %12s %10s %14s\n" lbd "$lr" "$lp" "$lc"
+printf "%-8s %12s %10s %14s\n" haproxy "$hr" "$hp" "$hc"
+awk -v lr="$lr" -v hr="$hr" -v lp="$lp" -v hp="$hp" -v lc="$lc" -v hc="$hc" 'BEGIN {
+  printf "ratios lbd/haproxy: rps %.2f (target >= 0.70), p99 %.2f (target <= 1.50), CPU per request %.2f\n", lr/hr, lp/hp, lc/hc }'
+echo "(median of $RUNS runs of $DURATION, $CONNS connections; proxy on CPU 0, wrk and webd on CPU 1)"
