@@ -1,0 +1,679 @@
+// Package l4 is lbd's TCP load balancer: per-connection balancing with the
+// shared policies (lb/policy), TCP health checks, drain with a deadline,
+// idle timeout, connection limits, PROXY protocol v1/v2 in and out, and SNI
+// passthrough routing that reads the ClientHello without terminating TLS.
+// Bytes are copied between *net.TCPConn with io.Copy, so Linux splices
+// them in the kernel.
+package l4
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"netsim/lb/backend"
+	"netsim/lb/health"
+	"netsim/lb/policy"
+	"netsim/tls/sni"
+)
+
+// Options are the injected dependencies; all optional.
+type Options struct {
+	Log        *zap.Logger
+	Registerer prometheus.Registerer
+	// Dial connects to backends; default a net.Dialer with the pool's
+	// dial timeout.
+	Dial func(ctx context.Context, address string) (net.Conn, error)
+}
+
+// Server runs the L4 frontends of one configuration.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	met   *metrics
+	dial  func(ctx context.Context, address string) (net.Conn, error)
+	pools map[string]*pool
+	order []string // pool names in config order
+	fes   []*frontend
+
+	ctx     context.Context // cancelled to abort everything
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // accept loops and connections
+	active  atomic.Int64
+	started atomic.Bool
+}
+
+// New validates cfg and builds the pools; nothing listens until Serve.
+func New(cfg Config, o Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: o.Log, dial: o.Dial, pools: map[string]*pool{}}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	met, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.met = met
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, pc := range cfg.Pools {
+		p, err := newPool(pc, s)
+		if err != nil {
+			return nil, err
+		}
+		s.pools[pc.Name] = p
+		s.order = append(s.order, pc.Name)
+	}
+	for _, fc := range cfg.Frontends {
+		s.fes = append(s.fes, newFrontend(fc, s))
+	}
+	return s, nil
+}
+
+// Serve listens on every frontend, starts the health checks, calls ready
+// for each bound address, and serves until ctx is cancelled. Then it stops
+// accepting, lets open connections finish for DrainTimeout, closes the rest
+// and returns nil.
+func (s *Server) Serve(ctx context.Context, ready func(frontend string, addr net.Addr)) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("l4: Serve called twice")
+	}
+	var lc net.ListenConfig
+	for _, f := range s.fes {
+		ln, err := lc.Listen(ctx, "tcp", f.cfg.Listen)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("l4 frontend %s: %w", f.cfg.Name, err)
+		}
+		f.ln = ln
+	}
+	for _, name := range s.order {
+		s.pools[name].start(ctx)
+	}
+	for _, f := range s.fes {
+		s.log.Info("tcp frontend listening", zap.String("frontend", f.cfg.Name), zap.Stringer("addr", f.ln.Addr()),
+			zap.String("pool", f.cfg.Pool), zap.Int("sni_routes", len(f.cfg.SNI)))
+		if ready != nil {
+			ready(f.cfg.Name, f.ln.Addr())
+		}
+		s.wg.Add(1)
+		go f.acceptLoop()
+	}
+	<-ctx.Done()
+	return s.shutdown()
+}
+
+func (s *Server) closeListeners() {
+	for _, f := range s.fes {
+		if f.ln != nil {
+			_ = f.ln.Close()
+		}
+	}
+}
+
+// shutdown drains: no new connections, open ones get DrainTimeout.
+func (s *Server) shutdown() error {
+	s.closeListeners()
+	start := time.Now()
+	deadline := time.NewTimer(s.cfg.DrainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for s.active.Load() > 0 {
+		select {
+		case <-deadline.C:
+			s.log.Warn("tcp drain deadline passed; closing connections", zap.Int64("open", s.active.Load()))
+			s.cancel()
+			for _, p := range s.pools {
+				p.abortAll()
+			}
+			break wait
+		case <-tick.C:
+		}
+	}
+	s.cancel()
+	s.wg.Wait()
+	for _, p := range s.pools {
+		p.stop()
+	}
+	s.log.Info("tcp frontends stopped", zap.Duration("drained_in", time.Since(start)))
+	return nil
+}
+
+// SetBackendState sets a backend to up, draining or maintenance. Draining
+// takes no new connections; its open ones run until they close or the
+// pool's drain timeout passes. Maintenance closes them at once.
+func (s *Server) SetBackendState(poolName, id string, st backend.State) error {
+	p, ok := s.pools[poolName]
+	if !ok {
+		return fmt.Errorf("no pool %q", poolName)
+	}
+	return p.setState(id, st)
+}
+
+// frontend is one listener and its routing.
+type frontend struct {
+	s       *Server
+	cfg     Frontend
+	ln      net.Listener
+	def     *pool
+	exact   map[string]*pool
+	wild    map[string]*pool
+	trusted []netip.Prefix
+	sem     chan struct{}
+
+	mu        sync.Mutex
+	perClient map[netip.Addr]int
+}
+
+func newFrontend(fc Frontend, s *Server) *frontend {
+	f := &frontend{s: s, cfg: fc, exact: map[string]*pool{}, wild: map[string]*pool{},
+		sem: make(chan struct{}, fc.MaxConns), perClient: map[netip.Addr]int{}}
+	if fc.Pool != "" {
+		f.def = s.pools[fc.Pool]
+	}
+	for _, r := range fc.SNI {
+		if rest, ok := strings.CutPrefix(r.Name, "*."); ok {
+			f.wild[rest] = s.pools[r.Pool]
+		} else {
+			f.exact[r.Name] = s.pools[r.Pool]
+		}
+	}
+	for _, a := range fc.AcceptProxy {
+		p, _ := parsePrefix(a) // validated
+		f.trusted = append(f.trusted, p)
+	}
+	return f
+}
+
+// route picks the pool for a server name: exact, then wildcard (one
+// label), then the default.
+func (f *frontend) route(name string) *pool {
+	if p := f.exact[name]; p != nil {
+		return p
+	}
+	if _, rest, ok := strings.Cut(name, "."); ok {
+		if p := f.wild[rest]; p != nil {
+			return p
+		}
+	}
+	return f.def
+}
+
+func (f *frontend) isTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range f.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *frontend) acceptLoop() {
+	defer f.s.wg.Done()
+	var backoff time.Duration
+	for {
+		// The connection limit: stop accepting when full; the kernel
+		// backlog holds the rest.
+		select {
+		case f.sem <- struct{}{}:
+		case <-f.s.ctx.Done():
+			return
+		}
+		c, err := f.ln.Accept()
+		if err != nil {
+			<-f.sem
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			f.s.log.Warn("tcp accept error", zap.String("frontend", f.cfg.Name), zap.Error(err), zap.Duration("retry_in", backoff))
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-f.s.ctx.Done():
+				return
+			}
+		}
+		backoff = 0
+		f.s.wg.Add(1)
+		f.s.active.Add(1)
+		go func() {
+			defer f.s.wg.Done()
+			defer f.s.active.Add(-1)
+			defer func() { <-f.sem }()
+			f.handle(c.(*net.TCPConn))
+		}()
+	}
+}
+
+// clientIn counts a connection from a; false when over the per-client cap.
+func (f *frontend) clientIn(a netip.Addr) bool {
+	if f.cfg.MaxConnsPerClient <= 0 {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.perClient[a] >= f.cfg.MaxConnsPerClient {
+		return false
+	}
+	f.perClient[a]++
+	return true
+}
+
+func (f *frontend) clientOut(a netip.Addr) {
+	if f.cfg.MaxConnsPerClient <= 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.perClient[a] <= 1 {
+		delete(f.perClient, a)
+	} else {
+		f.perClient[a]--
+	}
+}
+
+// Outcomes of a connection (label values of lbd_l4_connections_total).
+const (
+	resultOK          = "ok"
+	resultClientLimit = "client_limit"
+	resultBadProxy    = "bad_proxy_header"
+	resultBadHello    = "bad_client_hello"
+	resultNoRoute     = "no_route"
+	resultNoBackend   = "no_backend"
+	resultDialError   = "dial_error"
+)
+
+func (f *frontend) handle(c *net.TCPConn) {
+	client := addrPort(c.RemoteAddr()).Addr().Unmap()
+	clientAP := netip.AddrPortFrom(client, addrPort(c.RemoteAddr()).Port())
+	localAP := addrPort(c.LocalAddr())
+	f.s.met.frontActive.WithLabelValues(f.cfg.Name).Inc()
+	defer f.s.met.frontActive.WithLabelValues(f.cfg.Name).Dec()
+	fail := func(result string, err error) {
+		f.s.met.conns.WithLabelValues(f.cfg.Name, result).Inc()
+		if ce := f.s.log.Check(zap.DebugLevel, "tcp connection refused"); ce != nil {
+			ce.Write(zap.String("frontend", f.cfg.Name), zap.Stringer("client", clientAP), zap.String("result", result), zap.Error(err))
+		}
+		_ = c.Close()
+	}
+
+	var prefix []byte
+	if len(f.trusted) > 0 && f.isTrusted(client) {
+		_ = c.SetReadDeadline(time.Now().Add(f.cfg.HelloTimeout))
+		h, rest, err := ReadProxyHeader(c)
+		if err != nil {
+			fail(resultBadProxy, err)
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		if !h.Local {
+			clientAP, localAP = h.Src, h.Dst
+		}
+		prefix = rest
+	}
+	if !f.clientIn(clientAP.Addr()) {
+		fail(resultClientLimit, nil)
+		return
+	}
+	defer f.clientOut(clientAP.Addr())
+
+	p := f.def
+	sniName := ""
+	if len(f.cfg.SNI) > 0 {
+		pc := &prefixConn{TCPConn: c, prefix: prefix}
+		hello, sc, err := sni.Peek(pc, sni.Options{Timeout: f.cfg.HelloTimeout})
+		prefix = append(sc.Peeked(), pc.prefix...)
+		switch {
+		case err == nil:
+			sniName = hello.ServerName
+			p = f.route(hello.ServerName)
+		case errors.Is(err, sni.ErrNotTLS) && f.def != nil:
+			// Not TLS at all: the default pool takes it as plain TCP.
+		default:
+			fail(resultBadHello, err)
+			return
+		}
+		if p == nil {
+			fail(resultNoRoute, fmt.Errorf("no route for server name %q", hello.ServerName))
+			return
+		}
+	}
+
+	b, bc, err := p.connect(f.s.ctx, clientAP.Addr())
+	if err != nil {
+		if errors.Is(err, errNoBackend) {
+			fail(resultNoBackend, err)
+		} else {
+			fail(resultDialError, err)
+		}
+		return
+	}
+	defer b.Release()
+	f.s.met.conns.WithLabelValues(f.cfg.Name, resultOK).Inc()
+
+	if p.cfg.SendProxy != ProxyNone {
+		prefix = append(AppendProxyHeader(nil, p.cfg.SendProxy, clientAP, localAP), prefix...)
+	}
+	sess := &session{client: c, backend: bc}
+	if !p.track(b, sess) {
+		sess.abort() // the backend went to maintenance while we dialled
+		return
+	}
+	defer p.untrack(b, sess)
+	start := time.Now()
+	if ce := f.s.log.Check(zap.DebugLevel, "tcp connection"); ce != nil {
+		ce.Write(zap.String("frontend", f.cfg.Name), zap.Stringer("client", clientAP), zap.String("sni", sniName),
+			zap.String("pool", p.cfg.Name), zap.String("backend", b.ID()))
+	}
+	if len(prefix) > 0 {
+		_ = bc.SetWriteDeadline(time.Now().Add(f.cfg.HelloTimeout))
+		if _, err := bc.Write(prefix); err != nil {
+			sess.abort()
+			return
+		}
+		_ = bc.SetWriteDeadline(time.Time{})
+	}
+	in, out := sess.pipe(f.cfg.IdleTimeout)
+	in += int64(len(prefix))
+	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "in").Add(float64(in))
+	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "out").Add(float64(out))
+	f.s.met.duration.WithLabelValues(f.cfg.Name).Observe(time.Since(start).Seconds())
+}
+
+// prefixConn replays prefix before reading the connection.
+type prefixConn struct {
+	*net.TCPConn
+	prefix []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.TCPConn.Read(b)
+}
+
+// session is one proxied connection pair.
+type session struct {
+	client, backend *net.TCPConn
+	once            sync.Once
+}
+
+// abort closes both sides at once.
+func (s *session) abort() {
+	s.once.Do(func() {
+		_ = s.client.Close()
+		_ = s.backend.Close()
+	})
+}
+
+// chunk is how much one io.Copy may move before the idle deadline is
+// re-armed; large enough that the per-chunk cost vanishes at line rate.
+const chunk = 4 << 20
+
+// pipe copies both ways until both directions end (EOF is passed on as a
+// half-close) or the connection idles for idle, then closes both.
+func (s *session) pipe(idle time.Duration) (in, out int64) {
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out = copyHalf(s.client, s.backend, &last, idle, s.abort)
+	}()
+	in = copyHalf(s.backend, s.client, &last, idle, s.abort)
+	<-done
+	s.abort()
+	return in, out
+}
+
+// copyHalf moves src to dst. io.Copy between two *net.TCPConn (src behind
+// an io.LimitedReader, which the splice path accepts) splices in the
+// kernel. The read deadline is the idle limit, measured from the last byte
+// in either direction.
+func copyHalf(dst, src *net.TCPConn, last *atomic.Int64, idle time.Duration, abort func()) int64 {
+	var total int64
+	lr := &io.LimitedReader{R: src}
+	for {
+		_ = src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+		lr.N = chunk
+		n, err := io.Copy(dst, lr)
+		total += n
+		if n > 0 {
+			last.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil && n < chunk: // EOF from src: pass the half-close on
+			_ = dst.CloseWrite()
+			return total
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < idle:
+			continue // the other direction is active
+		default: // idle, reset, or aborted
+			abort()
+			return total
+		}
+	}
+}
+
+var errNoBackend = errors.New("no backend available")
+
+// pool is the runtime side of a Pool.
+type pool struct {
+	s        *Server
+	cfg      Pool
+	policy   policy.Policy
+	backends []*backend.Backend
+	byID     map[string]*backend.Backend
+	monitor  *health.Monitor
+
+	mu       sync.Mutex
+	sessions map[*backend.Backend]map[*session]struct{}
+	drains   map[*backend.Backend]*time.Timer
+}
+
+func newPool(pc Pool, s *Server) (*pool, error) {
+	pol, err := newPolicy(pc.Policy)
+	if err != nil {
+		return nil, err
+	}
+	p := &pool{s: s, cfg: pc, policy: pol, byID: map[string]*backend.Backend{},
+		sessions: map[*backend.Backend]map[*session]struct{}{}, drains: map[*backend.Backend]*time.Timer{}}
+	obs := backend.ObserverFunc(func(b *backend.Backend, from, to backend.State, reason string) {
+		s.log.Info("tcp backend state", zap.String("pool", pc.Name), zap.String("backend", b.ID()),
+			zap.Stringer("from", from), zap.Stringer("to", to), zap.String("reason", reason))
+		s.met.changes.WithLabelValues(pc.Name, b.ID(), to.String()).Inc()
+	})
+	for _, bc := range pc.Backends {
+		b := backend.New(backend.Options{ID: bc.ID, Address: bc.Address, Weight: *bc.Weight,
+			MaxConns: bc.MaxConns, Healthy: pc.Health.Disabled, Observer: obs})
+		p.backends = append(p.backends, b)
+		p.byID[bc.ID] = b
+	}
+	var check health.Checker
+	if !pc.Health.Disabled {
+		check = &health.TCP{}
+	}
+	p.monitor = health.NewMonitor(health.Config{Interval: pc.Health.Interval, Timeout: pc.Health.Timeout,
+		Rise: pc.Health.Rise, Fall: pc.Health.Fall}, check, nil, s.log, nil)
+	return p, nil
+}
+
+// start begins health checks and waits (bounded) for their first round so
+// the first connections find healthy backends.
+func (p *pool) start(ctx context.Context) {
+	for _, b := range p.backends {
+		p.monitor.Add(b)
+	}
+	wctx, cancel := context.WithTimeout(ctx, p.monitor.Config().Timeout+time.Second)
+	defer cancel()
+	p.monitor.WaitFirst(wctx)
+}
+
+func (p *pool) stop() {
+	p.monitor.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for b, t := range p.drains {
+		t.Stop()
+		delete(p.drains, b)
+	}
+}
+
+// connect picks a backend and dials it, retrying other backends on a
+// failed dial. The backend is Acquired on success; the caller Releases.
+func (p *pool) connect(ctx context.Context, client netip.Addr) (*backend.Backend, *net.TCPConn, error) {
+	tried := map[*backend.Backend]bool{}
+	var lastErr error
+	for range 1 + *p.cfg.Retries {
+		b := p.policy.Pick(p.backends, policy.Hint{Client: client})
+		if b != nil && tried[b] {
+			b = nil
+			for _, c := range p.backends {
+				if c.Available() && !tried[c] {
+					b = c
+					break
+				}
+			}
+		}
+		if b == nil {
+			break
+		}
+		tried[b] = true
+		b.Acquire() // counted while dialling, so least_connections sees it
+		c, err := p.dialBackend(ctx, b.Address())
+		if err != nil {
+			b.Release()
+			b.Failure(*p.cfg.PassiveFails, "connect: "+err.Error())
+			p.s.met.dialErrors.WithLabelValues(p.cfg.Name, b.ID()).Inc()
+			lastErr = fmt.Errorf("%s: %w", b, err)
+			continue
+		}
+		b.Success()
+		return b, c, nil
+	}
+	if lastErr == nil {
+		return nil, nil, fmt.Errorf("pool %s: %w", p.cfg.Name, errNoBackend)
+	}
+	return nil, nil, lastErr
+}
+
+func (p *pool) dialBackend(ctx context.Context, addr string) (*net.TCPConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	defer cancel()
+	var c net.Conn
+	var err error
+	if p.s.dial != nil {
+		c, err = p.s.dial(ctx, addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("dialer returned %T, not a TCP connection", c)
+	}
+	return tc, nil
+}
+
+func (p *pool) track(b *backend.Backend, s *session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b.AdminState() == backend.Maintenance {
+		return false
+	}
+	m := p.sessions[b]
+	if m == nil {
+		m = map[*session]struct{}{}
+		p.sessions[b] = m
+	}
+	m[s] = struct{}{}
+	p.s.met.backendActive.WithLabelValues(p.cfg.Name, b.ID()).Inc()
+	return true
+}
+
+func (p *pool) untrack(b *backend.Backend, s *session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.sessions[b][s]; ok {
+		delete(p.sessions[b], s)
+		p.s.met.backendActive.WithLabelValues(p.cfg.Name, b.ID()).Dec()
+	}
+}
+
+// abortBackend closes every open connection to b.
+func (p *pool) abortBackend(b *backend.Backend) int {
+	p.mu.Lock()
+	list := make([]*session, 0, len(p.sessions[b]))
+	for s := range p.sessions[b] {
+		list = append(list, s)
+	}
+	p.mu.Unlock()
+	for _, s := range list {
+		s.abort()
+	}
+	return len(list)
+}
+
+func (p *pool) abortAll() {
+	for _, b := range p.backends {
+		p.abortBackend(b)
+	}
+}
+
+func (p *pool) setState(id string, st backend.State) error {
+	b, ok := p.byID[id]
+	if !ok {
+		return fmt.Errorf("no backend %q in pool %q", id, p.cfg.Name)
+	}
+	if st == backend.Down {
+		return errors.New(`"down" is set by health checks; use "maintenance"`)
+	}
+	b.SetAdminState(st, "api")
+	p.mu.Lock()
+	if t := p.drains[b]; t != nil {
+		t.Stop()
+		delete(p.drains, b)
+	}
+	if st == backend.Draining {
+		deadline := p.cfg.DrainTimeout
+		p.drains[b] = time.AfterFunc(deadline, func() {
+			if b.AdminState() != backend.Draining {
+				return
+			}
+			if n := p.abortBackend(b); n > 0 {
+				p.s.log.Warn("tcp drain deadline passed; connections closed", zap.String("pool", p.cfg.Name),
+					zap.String("backend", b.ID()), zap.Int("closed", n), zap.Duration("drain_timeout", deadline))
+			}
+		})
+	}
+	p.mu.Unlock()
+	if st == backend.Maintenance {
+		p.abortBackend(b)
+	}
+	return nil
+}
