@@ -704,3 +704,27 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestH2C(t *testing.T) {
+	h := newHarness(t, 2, func(c *Config) { c.Frontends[0].H2C = true })
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, Protocols: p}}
+	got := map[string]int{}
+	for range 10 {
+		resp, err := c.Get(h.base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Fatalf("proto %s status %d", resp.Proto, resp.StatusCode)
+		}
+		id, _, _ := strings.Cut(string(body), " ")
+		got[id]++
+	}
+	if got["b1"] != 5 || got["b2"] != 5 {
+		t.Fatalf("h2c requests spread %v", got)
+	}
+}

@@ -39,12 +39,15 @@ func main() {
 	fall := flag.Int("fall", 3, "health check fall (default config: 3)")
 	rise := flag.Int("rise", 2, "health check rise (default config: 2)")
 	verbose := flag.Bool("v", false, "log lbd at info level")
+	flag.DurationVar(&latency, "latency", 20*time.Millisecond, "backend latency (jitter up to the same again), so drains have work to wait for")
 	flag.Parse()
 	if err := run(*rate, *duration, *interval, *fall, *rise, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "deploy-demo:", err)
 		os.Exit(1)
 	}
 }
+
+var latency time.Duration
 
 type backendProc struct {
 	id     string
@@ -55,7 +58,7 @@ type backendProc struct {
 }
 
 func (b *backendProc) start(version, addr string) error {
-	b.srv = webd.New(webd.Options{ID: b.id, Version: version, DrainTimeout: 10 * time.Second})
+	b.srv = webd.New(webd.Options{ID: b.id, Version: version, DrainTimeout: 10 * time.Second, Latency: latency, Jitter: latency})
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
