@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# lbd's L4 proxy (netsim/lb/l4) vs HAProxy "mode tcp", same backends, round robin.
+#
+#   bash bench/lb-l4.sh                 # 3 runs each, medians
+#   RUNS=1 BYTES=268435456 bash bench/lb-l4.sh
+#
+# Two figures per proxy: bulk throughput of one BYTES (default 1 GiB) stream
+# through the proxy to a sink, and new connections per second (connect, one
+# byte echoed, close) with 32 concurrent clients for DURATION. The proxy is
+# pinned to CPU 0, load generator and backends to CPU 1 (BENCHMARKING.md).
+# Besides the wall-clock figures, the proxy's CPU time (utime+stime from
+# /proc/PID/stat) per GiB and per 1000 connections is the fair comparison.
+# lbd's side is lb/l4/l4bench (the same l4.Server lbd runs); GOMAXPROCS=1
+# like HAProxy's single thread. HAProxy gets "option splice-auto" so both
+# may use splice(2). Needs: go, haproxy, taskset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+BYTES=${BYTES:-1073741824}
+DURATION=${DURATION:-10s}
+CONC=${CONC:-32}
+BASE=${BASE:-19100}
+LBD_PORT=${LBD_PORT:-19090}
+HAP_PORT=${HAP_PORT:-19091}
+
+for cmd in go haproxy taskset; do
+  command -v "$cmd" >/dev/null || { echo "lb-l4: $cmd not found (apt-get install haproxy)"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/lb-l4.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/l4bench" ./lb/l4/l4bench
+B=$work/l4bench
+
+# Backends on CPU 1: three sinks for the bulk test, three echoes for conn/s.
+sinks=() echoes=()
+for i in 1 2 3; do
+  taskset -c 1 "$B" sink -listen 127.0.0.1:$((BASE+i)) & pids+=($!)
+  taskset -c 1 "$B" echo -listen 127.0.0.1:$((BASE+10+i)) & pids+=($!)
+  sinks+=("127.0.0.1:$((BASE+i))"); echoes+=("127.0.0.1:$((BASE+10+i))")
+done
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
+
+start_lbd() { # $1 = comma-separated backends
+  GOMAXPROCS=1 taskset -c 0 "$B" proxy -listen 127.0.0.1:$LBD_PORT -backends "$1" >/dev/null &
+  proxy_pid=$!; pids+=($proxy_pid); wait_port $LBD_PORT
+}
+start_haproxy() { # $@ = backends
+  {
+    printf 'global\n    nbthread 1\n    maxconn 4000\n'
+    printf 'defaults\n    mode tcp\n    option splice-auto\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+    printf 'frontend f\n    bind 127.0.0.1:%s\n    default_backend b\n' "$HAP_PORT"
+    printf 'backend b\n    balance roundrobin\n'
+    local i=0; for a in "$@"; do i=$((i+1)); printf '    server s%d %s\n' "$i" "$a"; done
+  } >"$work/haproxy.cfg"
+  taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
+  proxy_pid=$!; pids+=($proxy_pid); wait_port $HAP_PORT
+}
+stop_proxy() { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A R
+measure() { # $1 name, $2 port
+  local name=$1 port=$2 t0 t1 out
+  local tp=() cpuB=() cr=() cpuC=()
+  for _ in $(seq "$RUNS"); do
+    t0=$(cpu_ticks "$proxy_pid")
+    out=$(taskset -c 1 "$B" send -addr 127.0.0.1:$port -bytes "$BYTES")
+    t1=$(cpu_ticks "$proxy_pid")
+    tp+=("$(awk '{print $6}' <<<"$out")")
+    cpuB+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v b="$BYTES" 'BEGIN{printf "%.3f", d/hz/(b/1073741824)}')")
+  done
+  R[$name,mibs]=$(printf '%s\n' "${tp[@]}" | median)
+  R[$name,cpu_gib]=$(printf '%s\n' "${cpuB[@]}" | median)
+}
+measure_conns() { # $1 name, $2 port
+  local name=$1 port=$2 t0 t1 out n
+  local cr=() cpuC=()
+  for _ in $(seq "$RUNS"); do
+    t0=$(cpu_ticks "$proxy_pid")
+    out=$(taskset -c 1 "$B" connrate -addr 127.0.0.1:$port -c "$CONC" -d "$DURATION")
+    t1=$(cpu_ticks "$proxy_pid")
+    n=$(awk '{print $2}' <<<"$out")
+    cr+=("$(awk '{print $6}' <<<"$out")")
+    cpuC+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.1f", d/hz*1e6/n}')")
+  done
+  R[$name,cps]=$(printf '%s\n' "${cr[@]}" | median)
+  R[$name,us_conn]=$(printf '%s\n' "${cpuC[@]}" | median)
+}
+
+sink_list=$(IFS=,; echo "${sinks[*]}"); echo_list=$(IFS=,; echo "${echoes[*]}")
+
+echo "== bulk: $BYTES bytes per run, $RUNS runs"
+start_lbd "$sink_list";      measure lbd $LBD_PORT;     stop_proxy
+start_haproxy "${sinks[@]}"; measure haproxy $HAP_PORT; stop_proxy
+echo "== connections: $CONC clients, $DURATION per run, $RUNS runs"
+start_lbd "$echo_list";       measure_conns lbd $LBD_PORT;     stop_proxy
+start_haproxy "${echoes[@]}"; measure_conns haproxy $HAP_PORT; stop_proxy
+
+printf '\n%-8s %12s %14s %12s %16s\n' proxy "MiB/s" "cpu s/GiB" "conns/s" "cpu us/conn"
+for p in lbd haproxy; do
+  printf '%-8s %12s %14s %12s %16s\n' "$p" "${R[$p,mibs]}" "${R[$p,cpu_gib]}" "${R[$p,cps]}" "${R[$p,us_conn]}"
+done
+awk -v a="${R[lbd,mibs]}" -v b="${R[haproxy,mibs]}" -v c="${R[lbd,cps]}" -v d="${R[haproxy,cps]}" \
+  'BEGIN{printf "\nlbd/haproxy: throughput %.2fx (target >= 0.9x), connections/s %.2fx\n", a/b, c/d}'

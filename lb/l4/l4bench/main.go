@@ -1,0 +1,164 @@
+// Command l4bench is the load side and the lbd-L4 side of bench/lb-l4.sh:
+//
+//	l4bench proxy    -listen 127.0.0.1:19000 -backends 127.0.0.1:19101,127.0.0.1:19102
+//	l4bench sink     -listen 127.0.0.1:19101        # discards, closes on EOF
+//	l4bench echo     -listen 127.0.0.1:19101        # echoes
+//	l4bench send     -addr 127.0.0.1:19000 -bytes 1073741824
+//	l4bench connrate -addr 127.0.0.1:19000 -c 32 -d 10s
+//
+// It is a benchmark tool, not part of lbd.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"netsim/lb/l4"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: l4bench proxy|sink|echo|send|connrate [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:19000", "listen address")
+	backends := fs.String("backends", "", "comma-separated backend addresses (proxy)")
+	policy := fs.String("policy", "round_robin", "balancing policy (proxy)")
+	addr := fs.String("addr", "127.0.0.1:19000", "address to load (send, connrate)")
+	n := fs.Int64("bytes", 1<<30, "bytes to send (send)")
+	conc := fs.Int("c", 32, "concurrent connections (connrate)")
+	dur := fs.Duration("d", 10*time.Second, "duration (connrate)")
+	_ = fs.Parse(os.Args[2:])
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "proxy":
+		err = proxy(ctx, *listen, *backends, *policy)
+	case "sink":
+		err = serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	case "echo":
+		err = serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	case "send":
+		err = send(*addr, *n)
+	case "connrate":
+		err = connrate(*addr, *conc, *dur)
+	default:
+		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "l4bench:", err)
+		os.Exit(1)
+	}
+}
+
+func proxy(ctx context.Context, listen, backends, policy string) error {
+	p := l4.Pool{Name: "bench", Policy: policy, Health: l4.Health{Interval: 2 * time.Second}}
+	for i, a := range strings.Split(backends, ",") {
+		p.Backends = append(p.Backends, l4.Backend{ID: fmt.Sprintf("b%d", i+1), Address: strings.TrimSpace(a)})
+	}
+	s, err := l4.New(l4.Config{
+		Pools:        []l4.Pool{p},
+		Frontends:    []l4.Frontend{{Name: "tcp", Listen: listen, Pool: "bench", MaxConns: 4000}},
+		DrainTimeout: time.Second,
+	}, l4.Options{})
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, func(_ string, a net.Addr) { fmt.Println("ready", a) })
+}
+
+func serve(ctx context.Context, listen string, h func(net.Conn)) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go func() {
+			defer c.Close()
+			h(c)
+		}()
+	}
+}
+
+func send(addr string, n int64) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	for sent := int64(0); sent < n; {
+		k := min(int64(len(buf)), n-sent)
+		w, err := c.Write(buf[:k])
+		sent += int64(w)
+		if err != nil {
+			return err
+		}
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	_, _ = io.Copy(io.Discard, c) // the sink closes after reading everything
+	el := time.Since(start)
+	fmt.Printf("bytes %d seconds %.3f MiB/s %.1f\n", n, el.Seconds(), float64(n)/el.Seconds()/(1<<20))
+	return nil
+}
+
+func connrate(addr string, conc int, d time.Duration) error {
+	var ok, failed atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			b := make([]byte, 1)
+			for time.Now().Before(deadline) {
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write([]byte{'x'}); err == nil {
+					_, err = io.ReadFull(c, b)
+					if err == nil {
+						ok.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				} else {
+					failed.Add(1)
+				}
+				if tc, isTCP := c.(*net.TCPConn); isTCP {
+					_ = tc.SetLinger(0) // RST: avoid exhausting ports with TIME_WAIT
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() == 0 {
+		return errors.New("no connection succeeded")
+	}
+	fmt.Printf("conns %d failed %d per_second %.0f\n", ok.Load(), failed.Load(), float64(ok.Load())/d.Seconds())
+	return nil
+}
