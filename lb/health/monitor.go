@@ -169,6 +169,10 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, 
 		m.pollAgent(ctx, b)
 		return
 	}
+	// A backend never checked before (new, not carried over by a reload)
+	// takes its state from its first check; afterwards rise/fall apply.
+	prev, _ := b.LastCheck()
+	never := prev.IsZero()
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	start := m.now()
 	err := m.check.Check(cctx, b)
@@ -187,13 +191,13 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, 
 		if b.Healthy() && *fail >= m.cfg.Fall {
 			reason := "active check failed " + itoa(*fail) + "x: " + err.Error()
 			b.SetHealthy(false, reason)
-		} else if *first {
+		} else if never {
 			m.log.Info("backend failed its first check", zap.String("backend", b.ID()), zap.String("address", b.Address()), zap.Error(err))
 		}
 	} else {
 		*fail = 0
 		*ok++
-		if !b.Healthy() && !cooling && (*ok >= m.cfg.Rise || (*first && ejected.IsZero())) {
+		if !b.Healthy() && !cooling && (*ok >= m.cfg.Rise || (never && ejected.IsZero())) {
 			b.SetHealthy(true, "active check passed "+itoa(*ok)+"x")
 		}
 		m.pollAgent(ctx, b)

@@ -1,0 +1,222 @@
+package lb
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// resetter accepts the request and closes the connection without a byte
+// of response: a backend that crashed mid-request.
+func resetter(t *testing.T) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // RST, not FIN
+			}
+			c.Close()
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestRetryOnResetOnlyWhenSafe(t *testing.T) {
+	bad := resetter(t)
+	h := newHarness(t, 1, func(c *Config) {
+		c.Pools[0].Health.Type = "none"
+		c.Pools[0].Passive.ConsecutiveFailures = 0
+		one := 1
+		c.Pools[0].Backends = append(c.Pools[0].Backends, BackendConfig{ID: "bad", Address: bad.Listener.Addr().String(), Weight: &one})
+	})
+	c := newClient()
+	tests := []struct {
+		method string
+		body   string
+		ok     bool // every request succeeds (retried when it hit "bad")
+	}{
+		{http.MethodGet, "", true},
+		{http.MethodHead, "", true},
+		{http.MethodDelete, "", true},
+		{http.MethodPost, "x", false}, // not idempotent: never replayed
+		{http.MethodPut, "x", false},  // idempotent, but the body was sent
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			fails := 0
+			for range 10 {
+				var body io.Reader
+				if tt.body != "" {
+					body = strings.NewReader(tt.body)
+				}
+				req, _ := http.NewRequest(tt.method, h.base+"/echo", body)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK, http.StatusMethodNotAllowed:
+				case http.StatusBadGateway:
+					fails++
+				default:
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			if tt.ok && fails > 0 {
+				t.Fatalf("%d of 10 %s requests failed; they should be retried", fails, tt.method)
+			}
+			if !tt.ok && fails == 0 {
+				t.Fatalf("no %s request reached the resetting backend or they were replayed", tt.method)
+			}
+		})
+	}
+}
+
+func TestShutdownFinishesInFlight(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	h.webds[0].srv.SetLatency(400*time.Millisecond, 0)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := h.get(newClient(), "/")
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, "request in flight", func() bool { return h.srv.pool("web").snap.Load().byID["b1"].b.InFlight() == 1 })
+	h.stop()
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight request failed during shutdown: %v", err)
+	}
+	select {
+	case err := <-h.errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.errc <- nil // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if _, err := net.DialTimeout("tcp", h.srv.Addr("http").String(), time.Second); err == nil {
+		t.Fatal("frontend still accepting after shutdown")
+	}
+}
+
+func TestAccessLogSampling(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := newHarness(t, 1, nil)
+	// A second server on the same backends with an observed logger.
+	cfg := h.cfg
+	cfg.AccessLog = AccessLogConfig{Enabled: true, SampleRate: 0.25}
+	srv, err := New(cfg, zap.New(core), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run(ctx) }()
+	defer func() { cancel(); <-errc }()
+	<-srv.Ready()
+	c := newClient()
+	for range 40 {
+		resp, err := c.Get("http://" + srv.Addr("http").String() + "/x?y=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	got := logs.FilterMessage("access").All()
+	if len(got) != 10 {
+		t.Fatalf("%d access lines for 40 requests at sample_rate 0.25", len(got))
+	}
+	f := got[0].ContextMap()
+	if f["uri"] != "/x?y=1" || f["status"] != int64(200) || f["backend"] != "b1" || f["method"] != "GET" {
+		t.Fatalf("access line %v", f)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	h := newHarness(t, 1, func(c *Config) { c.Frontends[0].MaxConnections = 2 })
+	h.webds[0].srv.SetLatency(300*time.Millisecond, 0)
+	var inflight, peak atomic.Int64
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			c := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 10 * time.Second}
+			resp, err := c.Get(h.base + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	finished := 0
+	for finished < 4 && time.Now().Before(deadline) {
+		select {
+		case <-done:
+			finished++
+		default:
+			n := h.webds[0].srv.InFlight()
+			inflight.Store(n)
+			if n > peak.Load() {
+				peak.Store(n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if finished != 4 {
+		t.Fatalf("%d of 4 requests finished", finished)
+	}
+	if p := peak.Load(); p > 2 {
+		t.Fatalf("%d requests in flight with max_connections 2", p)
+	}
+}
+
+// TestMetricNames lints names as CoreDNS does: lbd_ prefix, counters end in
+// _total, nothing else does.
+func TestMetricNames(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	if _, _, err := h.get(newClient(), "/"); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.met.retries.WithLabelValues("web", "connect")
+	h.srv.met.errors.WithLabelValues("web", "x")
+	h.srv.met.reloads.WithLabelValues("success")
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) < 15 {
+		t.Fatalf("only %d metric families", len(mfs))
+	}
+	for _, mf := range mfs {
+		n := mf.GetName()
+		if !strings.HasPrefix(n, "lbd_") {
+			t.Errorf("%s: not lbd_", n)
+		}
+		if (mf.GetType() == dto.MetricType_COUNTER) != strings.HasSuffix(n, "_total") {
+			t.Errorf("%s: type %v and _total suffix disagree", n, mf.GetType())
+		}
+		if mf.GetHelp() == "" {
+			t.Errorf("%s: no help", n)
+		}
+	}
+}
