@@ -163,35 +163,55 @@ func reply(req *dns.Msg, rcode int) *dns.Msg {
 // and serve-stale is on). A query with RD=0 is answered from the cache
 // only: the entry if fresh, else a referral to the closest cached zone cut.
 // EDNS of the final reply (OPT, size, truncation) is left to the server.
+//
+// The records in the reply may be shared with the cache and with other
+// replies: treat them as read-only (the section slices are the reply's own).
 func (r *Resolver) Answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg {
-	resp := r.answer(ctx, req, client)
+	resp, done := r.quick(req, client)
+	if !done {
+		resp = r.resolveForClient(ctx, req, client)
+	}
 	r.m.answered(resp.Rcode)
 	return resp
 }
 
-func (r *Resolver) answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg {
+// AnswerCached answers without blocking when it can: fresh cache hits,
+// RD=0 queries, refusals and malformed queries. ok is false when the query
+// needs upstream work; the caller then calls Answer (from a goroutine, as
+// it may take up to the resolver's timeout). A server can so answer cache
+// hits inline on its read loop.
+func (r *Resolver) AnswerCached(req *dns.Msg, client netip.Addr) (resp *dns.Msg, ok bool) {
+	resp, ok = r.quick(req, client)
+	if ok {
+		r.m.answered(resp.Rcode)
+	}
+	return resp, ok
+}
+
+// quick answers what needs no waiting; done=false means resolve.
+func (r *Resolver) quick(req *dns.Msg, client netip.Addr) (*dns.Msg, bool) {
 	switch {
 	case req.Response:
-		return reply(req, dns.RcodeFormatError)
+		return reply(req, dns.RcodeFormatError), true
 	case req.Opcode != dns.OpcodeQuery:
-		return reply(req, dns.RcodeNotImplemented)
+		return reply(req, dns.RcodeNotImplemented), true
 	case len(req.Question) != 1:
-		return reply(req, dns.RcodeFormatError)
+		return reply(req, dns.RcodeFormatError), true
 	}
 	q := req.Question[0]
 	switch {
 	case q.Qclass != dns.ClassINET:
-		return reply(req, dns.RcodeRefused)
+		return reply(req, dns.RcodeRefused), true
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
-		return reply(req, dns.RcodeRefused)
+		return reply(req, dns.RcodeRefused), true
 	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == 0:
-		return reply(req, dns.RcodeFormatError)
+		return reply(req, dns.RcodeFormatError), true
 	}
 	if _, ok := dns.IsDomainName(q.Name); !ok {
-		return reply(req, dns.RcodeFormatError)
+		return reply(req, dns.RcodeFormatError), true
 	}
 	if !r.Allowed(client) {
-		return reply(req, dns.RcodeRefused)
+		return reply(req, dns.RcodeRefused), true
 	}
 	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
 	now := r.now()
@@ -201,14 +221,30 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg, client netip.Addr) 
 		out := reply(req, dns.RcodeSuccess)
 		h.Fill(out, now, 0)
 		r.maybePrefetch(k, h)
-		return out
+		return out, true
 	}
-	r.m.cacheMisses.Inc()
 	if !req.RecursionDesired {
+		r.m.cacheMisses.Inc()
 		if hit && r.cfg.Cache.StaleWindow > 0 {
-			return r.staleReply(req, h)
+			return r.staleReply(req, h), true
 		}
-		return r.referralFromCache(req, k.Name)
+		return r.referralFromCache(req, k.Name), true
+	}
+	return nil, false
+}
+
+// resolveForClient handles a miss (or a stale entry) for an RD=1 query
+// that quick could not answer.
+func (r *Resolver) resolveForClient(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg {
+	r.m.cacheMisses.Inc()
+	q := req.Question[0]
+	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
+	h, hit := r.cache.Lookup(k, client)
+	if hit && !h.Stale {
+		// filled in by a resolution that finished since quick looked
+		out := reply(req, dns.RcodeSuccess)
+		h.Fill(out, r.now(), 0)
+		return out
 	}
 	var staleWait <-chan time.Time
 	if hit {

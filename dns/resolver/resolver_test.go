@@ -371,3 +371,38 @@ func TestPartialChainNotCached(t *testing.T) {
 		t.Fatal("partial chain cached under the question")
 	}
 }
+
+func TestAnswerCached(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", nil)
+	norec := query("www.example.test", dns.TypeA)
+	norec.RecursionDesired = false
+	cases := []struct {
+		name   string
+		before func()
+		req    *dns.Msg
+		client string
+		ok     bool
+		rcode  int
+	}{
+		{"miss needs resolving", nil, query("www.example.test", dns.TypeA), "127.0.0.1", false, 0},
+		{"refused at once", nil, query("www.example.test", dns.TypeA), "192.0.2.1", true, dns.RcodeRefused},
+		{"rd=0 at once", nil, norec, "127.0.0.1", true, dns.RcodeRefused},
+		{"hit at once", func() { r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback) }, query("www.example.test", dns.TypeA), "127.0.0.1", true, dns.RcodeSuccess},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before()
+			}
+			before := w.total()
+			m, ok := r.AnswerCached(tc.req, netip.MustParseAddr(tc.client))
+			if ok != tc.ok || w.total() != before {
+				t.Fatalf("ok=%v (want %v), %d upstream queries", ok, tc.ok, w.total()-before)
+			}
+			if ok && m.Rcode != tc.rcode {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[m.Rcode], dns.RcodeToString[tc.rcode])
+			}
+		})
+	}
+}
