@@ -54,7 +54,7 @@ if command -v dig >/dev/null; then
 
   out=$($D @127.0.3.1 www.example.test A)
   check "auth: aa flag" has "$out" "flags: qr aa;"
-  check "auth: three A records, TTL 300" test "$(grep -cE $'^www\.example\.test\.\s+300\s+IN\s+A\s' <<<"$out")" -eq 3
+  check "auth: three A records (GeoDNS default pool for a client in no region, TTL 20)" test "$(grep -cE $'^www\.example\.test\.\s+20\s+IN\s+A\s' <<<"$out")" -eq 3
   f1=$($D +short @127.0.3.1 www.example.test A | head -1)
   f2=$($D +short @127.0.3.1 www.example.test A | head -1)
   check "auth: first address rotates ($f1 then $f2)" test -n "$f1" -a "$f1" != "$f2"
@@ -157,6 +157,78 @@ if command -v dig >/dev/null; then
   check "serve-stale: both within the time limit (${ms} ms ≤ 2×4 s)" test $ms -le 8000
 fi
 kill $RES 2>/dev/null; wait $RES 2>/dev/null
+
+# --- GeoDNS at the authoritative server --------------------------------------
+if command -v dig >/dev/null; then
+  A="dig +norec +short +time=2 +tries=1 -p 1053 @127.0.3.1"
+  out=$($A -b 127.0.10.5 www.example.test A)
+  check "geo: a client in 127.0.10.0/24 (GB, EU) gets the EU lbd ($out)" test "$out" = "127.0.10.1"
+  out=$($A -b 127.0.20.5 www.example.test A)
+  check "geo: a client in 127.0.20.0/24 (US, NA) gets the NA lbd ($out)" test "$out" = "127.0.20.1"
+  out=$($A -b 127.0.30.5 www.example.test A)
+  check "geo: a client in 127.0.30.0/24 (JP, AS) gets the AS lbd ($out)" test "$out" = "127.0.30.1"
+  out=$($A -b 127.0.99.5 www.example.test A | wc -l)
+  check "geo: a client with no match gets the default pool (3 addresses)" test "$out" -eq 3
+  out=$(dig +norec +time=2 +tries=1 -p 1053 @127.0.3.1 www.example.test A +subnet=81.2.69.142/32)
+  check "geo: ECS 81.2.69.142/32 (London) → EU" has "$out" $'^www\.example\.test\.\s+20\s+IN\s+A\s+127\.0\.10\.1'
+  check "geo: ECS echoed with the database network's scope (/31)" has "$out" "CLIENT-SUBNET: 81.2.69.142/32/31"
+  v2=0; for i in $(seq 1 400); do [ "$($A canary.example.test A)" = 127.0.50.2 ] && v2=$((v2+1)); done
+  check "geo: weighted canary, v2 share $v2/400 (configured 10%, 10k-query test in dns/geo)" test $v2 -ge 16 -a $v2 -le 64
+fi
+out=$(curl -s '127.0.0.1:9153/api/v1/explanations?name=www.example.test&client=127.0.20.5')
+check "admin: explanation names the pool chosen for 127.0.20.5" has "$out" '"pool": "na"'
+out=$(curl -s '127.0.0.1:9153/api/v1/geo/pools?name=www.example.test')
+check "admin: geo pools with member health" has "$out" '127.0.30.1'
+
+# --- GeoDNS with MaxMind's own test databases, and health failover ------------
+GEO=../shared/geoip
+if [ -f "$GEO/GeoLite2-City-Test.mmdb" ]; then
+  GEO=$(cd "$GEO" && pwd)
+  cat > "$WORK/geo.yaml" <<YAML
+admin: {listen: 127.0.0.1:19156}
+servers: [{listen: 127.0.23.1:1053, zones: [example.test.]}]
+geo:
+  database: $GEO/GeoLite2-City-Test.mmdb
+  names:
+    - name: www.example.test.
+      default: other
+      health: {type: tcp, port: 18080, interval: 500ms, timeout: 300ms, rise: 1, fall: 2}
+      pools:
+        - {name: eu, continents: [EU], members: [{address: 127.0.10.1}]}
+        - {name: na, countries: [US], members: [{address: 127.0.20.1}]}
+        - {name: as, continents: [AS], members: [{address: 127.0.30.1}]}
+        - {name: other, members: [{address: 127.0.40.1}]}
+YAML
+  # stand-ins for the regions' load balancers, on the probed port
+  "$BIN/webd" --listen 127.0.10.1:18080,127.0.20.1:18080,127.0.30.1:18080,127.0.40.1:18080 --id eu,na,as,other >"$WORK/geo-webd.log" 2>&1 & GWEB=$!
+  "$BIN/dnsd" --config "$WORK/geo.yaml" >"$WORK/geo.log" 2>&1 & GDNS=$!
+  for i in $(seq 1 50); do curl -sf 127.0.0.1:19156/healthz >/dev/null && curl -sf 127.0.10.1:18080/healthz >/dev/null && break; sleep 0.1; done
+  if command -v dig >/dev/null; then
+    G="dig +norec +short +time=2 +tries=1 -p 1053 @127.0.23.1 www.example.test A"
+    for c in "81.2.69.142/32 127.0.10.1 London" "89.160.20.112/28 127.0.10.1 Linköping" "216.160.83.56/32 127.0.20.1 Milton-US" \
+             "175.16.199.0/24 127.0.30.1 Changchun" "2001:218::/32 127.0.30.1 JP-v6" "8.8.8.8/32 127.0.40.1 not-in-db"; do
+      set -- $c
+      out=$($G +subnet=$1)
+      check "MaxMind test DB: $3 ($1) → $2 (got $out)" test "$out" = "$2"
+    done
+    # stop the EU stand-in: its address leaves the answers within interval×fall + 1 s = 2 s
+    kill $GWEB; wait $GWEB 2>/dev/null
+    "$BIN/webd" --listen 127.0.20.1:18080,127.0.30.1:18080,127.0.40.1:18080 --id na,as,other >>"$WORK/geo-webd.log" 2>&1 & GWEB=$!
+    t0=$(date +%s%N); gone=""
+    while [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ]; do
+      out=$($G +subnet=81.2.69.142/32)
+      [ -n "$out" ] && [ "$out" != 127.0.10.1 ] && { gone=$(( ($(date +%s%N) - t0) / 1000000 )); break; }
+      sleep 0.05
+    done
+    check "geo health: EU down → left out after ${gone:-never} ms (limit 2000 ms; answer now $out, the default pool)" test -n "$gone" -a "${gone:-9999}" -le 2000
+  fi
+  kill $GDNS $GWEB 2>/dev/null; wait $GDNS $GWEB 2>/dev/null
+  out=$(sed 's/GeoLite2-City-Test.mmdb/GeoIP2-City-Test-Broken-Double-Format.mmdb/' "$WORK/geo.yaml" > "$WORK/geo-bad.yaml"; timeout 10 "$BIN/dnsd" --config "$WORK/geo-bad.yaml" 2>&1); rc=$?
+  check "a corrupt MaxMind file is refused at start, naming it (rc=$rc)" test $rc -ne 0 -a $rc -ne 124
+  check "… and the message names the file" has "$out" "Broken-Double-Format.mmdb"
+else
+  echo "skipped: MaxMind test databases not found at ../shared/geoip (GeoDNS on real .mmdb files)"
+fi
 
 if command -v drill >/dev/null; then
   out=$(drill -T -p 1053 -r "$WORK/var/root.hints" www.example.test 2>&1)

@@ -233,6 +233,15 @@ func (z *Zone) Glue(name string) []dns.RR {
 	return out
 }
 
+// Delegated reports whether name is at or below a zone cut of this zone:
+// the zone does not answer for it authoritatively.
+func (z *Zone) Delegated(name string) bool {
+	if n := z.nodes[name]; n != nil && n.Cut {
+		return true
+	}
+	return z.Occluded(name)
+}
+
 // Occluded reports whether name lies strictly below a zone cut of this zone
 // (data there is glue, not authoritative).
 func (z *Zone) Occluded(name string) bool {

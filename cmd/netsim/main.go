@@ -22,6 +22,32 @@ import (
 	"netsim/lb"
 )
 
+// regions are the simulated regions: each has an lbd on its own address
+// (the demo GeoIP database places 127.0.10.0/24 in Europe, and so on).
+var regions = []struct{ name, addr string }{
+	{"eu", "127.0.10.1"}, {"na", "127.0.20.1"}, {"as", "127.0.30.1"},
+}
+
+// regionConfig is the main lbd's config moved to a region's address, with
+// the same admin token.
+func regionConfig(c lb.Config, addr, token string) lb.Config {
+	c.Frontends = append([]lb.FrontendConfig(nil), c.Frontends...)
+	for i := range c.Frontends {
+		_, port, err := net.SplitHostPort(c.Frontends[i].Listen)
+		if err != nil {
+			port = "8080"
+		}
+		c.Frontends[i].Listen = net.JoinHostPort(addr, port)
+	}
+	_, port, err := net.SplitHostPort(c.Admin.Listen)
+	if err != nil {
+		port = "8404"
+	}
+	c.Admin.Listen = net.JoinHostPort(addr, port)
+	c.Admin.Token = token
+	return c
+}
+
 // webServers are the sample backends lbd's default pool points at.
 var webServers = []struct{ id, addr string }{
 	{"b1", "127.0.0.1:9001"}, {"b2", "127.0.0.1:9002"}, {"b3", "127.0.0.1:9003"},
@@ -64,7 +90,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	if err != nil {
 		return err
 	}
-	comps := []component{{name: "dnsd", run: d.Run}}
+	var comps []component
 
 	// sample web servers b1..b3, v1, on 127.0.0.1:9001-9003
 	webReady := make(chan struct{}, len(webServers))
@@ -82,8 +108,19 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	if err != nil {
 		return err
 	}
-	comps = append(comps, component{name: "lbd", run: func(ctx context.Context) error {
-		// start after the web servers listen, so the first health checks pass
+	// one lbd per simulated region, in front of the same sample servers;
+	// GeoDNS sends each region's clients to its own (configs/dnsd.yaml geo:)
+	regional := make([]*lb.Server, 0, len(regions))
+	for _, r := range regions {
+		rc := regionConfig(lcfg, r.addr, lbs.AdminToken())
+		rs, err := lb.New(rc, log.Named("lbd-"+r.name), nil)
+		if err != nil {
+			return fmt.Errorf("lbd %s: %w", r.name, err)
+		}
+		regional = append(regional, rs)
+	}
+	webUp := make(chan struct{})
+	comps = append(comps, component{name: "webd ready", run: func(ctx context.Context) error {
 		for range webServers {
 			select {
 			case <-webReady:
@@ -91,7 +128,36 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 				return nil
 			}
 		}
-		return lbs.Run(ctx)
+		close(webUp)
+		return nil
+	}})
+	for i, s := range append([]*lb.Server{lbs}, regional...) {
+		name := "lbd"
+		if i > 0 {
+			name = "lbd " + regions[i-1].name
+		}
+		comps = append(comps, component{name: name, run: func(ctx context.Context) error {
+			// start after the web servers listen, so the first health checks pass
+			select {
+			case <-webUp:
+			case <-ctx.Done():
+				return nil
+			}
+			return s.Run(ctx)
+		}})
+	}
+
+	// dnsd starts once the load balancers listen, so GeoDNS's first health
+	// probes find them up
+	comps = append(comps, component{name: "dnsd", run: func(ctx context.Context) error {
+		for _, s := range append([]*lb.Server{lbs}, regional...) {
+			select {
+			case <-s.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return d.Run(ctx)
 	}})
 
 	// SIGHUP reloads every part's config; a bad one is refused and logged
@@ -110,6 +176,9 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 				log.Error("lbd reload refused; the old config keeps serving", zap.Error(err))
 			} else {
 				_ = lbs.Reload(next)
+				for i, rs := range regional {
+					_ = rs.Reload(regionConfig(next, regions[i].addr, lbs.AdminToken()))
+				}
 			}
 		}
 	}()
@@ -129,7 +198,11 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 		}()
 	}
 	ready := true
-	for _, ch := range []<-chan struct{}{d.Ready(), lbs.Ready()} {
+	readies := []<-chan struct{}{d.Ready(), lbs.Ready()}
+	for _, s := range regional {
+		readies = append(readies, s.Ready())
+	}
+	for _, ch := range readies {
 		select {
 		case <-ch:
 		case <-ctx.Done():

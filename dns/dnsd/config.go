@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
 	"netsim/configs"
+	"netsim/dns/geo"
 	"netsim/dns/resolver"
 	"netsim/zones"
 )
@@ -36,6 +39,7 @@ type Config struct {
 	} `mapstructure:"zones"`
 	Servers  []ServerConfig  `mapstructure:"servers"`
 	Resolver resolver.Config `mapstructure:"resolver"`
+	Geo      geo.Config      `mapstructure:"geo"`
 }
 
 // ServerConfig is one listener.
@@ -70,23 +74,37 @@ var flagKeys = map[string]string{
 	"zones-dir":    "zones.dir",
 }
 
-// Load builds the config: embedded defaults, then the file (if any), then
-// DNSD_ environment variables, then flags that were set. Unknown keys and
-// bad values are errors naming the key.
+// BaseConfig is what a config file starts from: settings, no demo. Keys a
+// file leaves out take these values; the file's lists are its own (no
+// listeners and no geo names are inherited from the demo).
+func BaseConfig() Config {
+	var c Config
+	c.Log.Format, c.Log.Level = "console", "info"
+	c.Admin.Listen = "127.0.0.1:9153"
+	c.Resolver = resolver.DefaultConfig()
+	c.Geo.ReloadInterval = 5 * time.Second
+	c.Geo.TTL = 20 * time.Second
+	return c
+}
+
+// Load builds the config: with no path, the embedded demo (configs/dnsd.yaml);
+// with a path, BaseConfig overlaid with the file. Then DNSD_ environment
+// variables, then flags that were set. Unknown keys and bad values are
+// errors naming the key.
 func Load(path string, fs *pflag.FlagSet) (Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(DefaultYAML())); err != nil {
-		return Config{}, fmt.Errorf("embedded config: %w", err)
-	}
-	if path != "" {
+	if path == "" {
+		if err := v.ReadConfig(bytes.NewReader(DefaultYAML())); err != nil {
+			return Config{}, fmt.Errorf("embedded config: %w", err)
+		}
+	} else {
+		setDefaults(v, "", reflect.ValueOf(BaseConfig()))
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
-		// a file's lists (servers, zones.files) replace the defaults; its
-		// maps are merged key by key
-		if err := v.MergeConfig(bytes.NewReader(data)); err != nil {
+		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -109,6 +127,29 @@ func Load(path string, fs *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), err)
 	}
 	return c, nil
+}
+
+// setDefaults registers every leaf of a config struct as a viper default
+// under its mapstructure key, so environment variables reach keys a file
+// leaves out.
+func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
+	t := val.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("mapstructure"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		f := val.Field(i)
+		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)) {
+			setDefaults(v, key, f)
+			continue
+		}
+		v.SetDefault(key, f.Interface())
+	}
 }
 
 func orEmbedded(path string) string {
@@ -155,6 +196,11 @@ func (c *Config) Validate() error {
 	}
 	if recursion {
 		if err := c.Resolver.Validate(); err != nil {
+			return err
+		}
+	}
+	if len(c.Geo.Names) > 0 {
+		if err := c.Geo.Validate(); err != nil {
 			return err
 		}
 	}

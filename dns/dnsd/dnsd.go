@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/auth"
+	"netsim/dns/geo"
 	"netsim/dns/resolver"
 	"netsim/dns/server"
 	"netsim/internal/api"
@@ -48,6 +49,7 @@ type Daemon struct {
 	ready     chan struct{}
 	reloads   prometheus.Counter
 	reloadErr prometheus.Counter
+	geo       *geoPart
 }
 
 type running struct {
@@ -90,6 +92,14 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 		}
 		d.Recursor = r
 		d.Routes = append(d.Routes, r.RegisterRoutes)
+	}
+	g, err := d.newGeo(cfg.Geo)
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		d.geo = g
+		d.Routes = append(d.Routes, func(mux *http.ServeMux) { geo.RegisterRoutesFunc(mux, g.hook.Load) })
 	}
 	return d, nil
 }
@@ -170,6 +180,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.Recursor.Start(ctx)
 		defer d.Recursor.Close()
 	}
+	if d.geo != nil {
+		d.geo.start(ctx, d.cfg.Geo, func(f func()) {
+			d.wg.Add(1)
+			go func() { defer d.wg.Done(); f() }()
+		})
+		defer d.geo.close()
+	}
 	d.mu.Lock()
 	d.ctx = ctx
 	for _, s := range d.cfg.Servers {
@@ -214,6 +231,12 @@ func (d *Daemon) startListener(s ServerConfig) error {
 		rec = d.Recursor
 	}
 	h := server.NewHandler(s.Listen, setFor(s, d.zones), rec, d.metrics)
+	h.OnPanic = func(p any, pkt []byte) {
+		d.log.Error("answering a query panicked (SERVFAIL sent); please report", zap.Any("panic", p), zap.Binary("query", pkt))
+	}
+	if d.geo != nil {
+		h.SetGeo(d.geo.hook)
+	}
 	l, err := server.Listen(s.Listen, h, s.Recursion, server.Limits{}, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
@@ -272,6 +295,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if cfg.Admin != d.cfg.Admin {
 		d.log.Warn("admin settings changed; they take effect at the next restart")
 		cfg.Admin = d.cfg.Admin
+	}
+	if err := d.reloadGeo(d.ctx, d.cfg.Geo, cfg.Geo); err != nil {
+		return err
 	}
 	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
 		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")

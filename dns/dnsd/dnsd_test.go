@@ -76,6 +76,23 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	})
 }
 
+func TestFileStartsFromBaseNotDemo(t *testing.T) {
+	t.Setenv("DNSD_RESOLVER_PORT", "5353")
+	c, err := Load(writeFile(t, "servers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Servers) != 1 || len(c.Geo.Names) != 0 {
+		t.Errorf("servers %v geo names %v: a file must not inherit the demo's lists", c.Servers, c.Geo.Names)
+	}
+	if c.Log.Level != "info" || c.Admin.Listen != "127.0.0.1:9153" || c.Resolver.Timeout != resolver.DefaultConfig().Timeout {
+		t.Errorf("base settings missing: %+v", c)
+	}
+	if c.Resolver.Port != 5353 {
+		t.Errorf("DNSD_RESOLVER_PORT not applied to a key the file leaves out: %d", c.Resolver.Port)
+	}
+}
+
 func TestEnvAndFlagsOverride(t *testing.T) {
 	t.Setenv("DNSD_LOG_LEVEL", "debug")
 	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)

@@ -45,6 +45,9 @@ type Engine struct {
 	mu       sync.Mutex // serialises view rebuilds
 
 	m *metrics
+	// rot rotates answers that list every member of an equal-weight pool,
+	// so successive answers lead with a different address (round-robin).
+	rot atomic.Uint32
 
 	startOnce sync.Once
 	cancel    context.CancelFunc
@@ -712,6 +715,15 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 		return pickOne(ms, e.rand(total)).one
 	}
 	k = min(k, len(ms))
+	if k == len(ms) && equalWeights(ms) {
+		// every member goes out: rotate the order instead of drawing it
+		out := make([]dns.RR, k)
+		off := int(e.rot.Add(1)-1) % k
+		for i := range out {
+			out[i] = ms[(off+i)%k].rr
+		}
+		return out
+	}
 	out := make([]dns.RR, 0, k)
 	var usedSmall [16]bool
 	used := usedSmall[:0]
@@ -737,6 +749,15 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 		}
 	}
 	return out
+}
+
+func equalWeights(ms []*member) bool {
+	for _, m := range ms[1:] {
+		if m.weight != ms[0].weight {
+			return false
+		}
+	}
+	return true
 }
 
 // pickOne returns the member whose cumulative weight range holds r.

@@ -42,6 +42,12 @@ func (h *Hook) Load() *Engine { return h.cur.Load() }
 // inside it finish normally).
 func (h *Hook) Swap(e *Engine) *Engine { return h.cur.Swap(e) }
 
+// Manages reports whether qname is a geo name of the engine in use.
+func (h *Hook) Manages(qname string) bool {
+	e := h.cur.Load()
+	return e != nil && e.Manages(qname)
+}
+
 // Answer answers req into resp. qname is the question name (any case);
 // client the query's source address; opt the reply's OPT record (nil when
 // the query had no EDNS), to which the client-subnet reply option is

@@ -29,6 +29,7 @@ type Recursor interface {
 // It fills resp (already a reply to req) and may add EDNS options (Client
 // Subnet) to opt, the reply's OPT record, which is nil when the query had none.
 type Geo interface {
+	Manages(qname string) bool
 	Answer(req, resp *dns.Msg, qname string, client netip.Addr, opt *dns.OPT) (handled bool)
 }
 
@@ -238,7 +239,9 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	qname := strings.ToLower(q.Name)
 	set := h.zones.Load()
 	if z := set.Find(qname); z != nil {
-		if g := h.geo.Load(); g != nil {
+		// a geo name answers only where its zone is authoritative for it,
+		// not from a parent that holds a delegation above it
+		if g := h.geo.Load(); g != nil && g.Manages(qname) && !z.Delegated(qname) {
 			if g.Answer(req, resp, qname, client, ropt) {
 				return resp
 			}

@@ -266,3 +266,48 @@ func FuzzServePacket(f *testing.F) {
 		}
 	})
 }
+
+type fakeGeo struct{ calls int }
+
+func (g *fakeGeo) Manages(qname string) bool { return qname == "www.example.test." }
+func (g *fakeGeo) Answer(req, resp *dns.Msg, qname string, _ netip.Addr, _ *dns.OPT) bool {
+	g.calls++
+	resp.Authoritative = true
+	resp.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 20}, A: []byte{192, 0, 2, 99}}}
+	return true
+}
+
+func TestGeoOnlyWhereAuthoritative(t *testing.T) {
+	zs := dnstest.Embedded(t)
+	cases := []struct {
+		zone   string
+		qname  string
+		geo    bool
+		answer int
+	}{
+		{"example.test.", "www.example.test.", true, 1},
+		{"example.test.", "mail.example.test.", false, 0}, // not a geo name: the zone answers (MX asked as A: NODATA)
+		{".", "www.example.test.", false, 0},              // the root only refers, even for a geo name
+		{"test.", "www.example.test.", false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.zone+" "+c.qname, func(t *testing.T) {
+			g := &fakeGeo{}
+			h := server.NewHandler("t", auth.NewSet([]*zones.Zone{zs[c.zone]}), nil, nil)
+			h.SetGeo(g)
+			m := new(dns.Msg)
+			m.SetQuestion(c.qname, dns.TypeA)
+			pkt, _ := m.Pack()
+			r := new(dns.Msg)
+			if err := r.Unpack(h.ServePacket(context.Background(), pkt, netip.MustParseAddr("127.0.0.1"), server.UDP, nil)); err != nil {
+				t.Fatal(err)
+			}
+			if (g.calls > 0) != c.geo {
+				t.Errorf("geo consulted %d times, want consulted=%v", g.calls, c.geo)
+			}
+			if c.geo && (len(r.Answer) != c.answer || r.Answer[0].(*dns.A).A.String() != "192.0.2.99") {
+				t.Errorf("answer %v", r.Answer)
+			}
+		})
+	}
+}
