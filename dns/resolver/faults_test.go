@@ -279,3 +279,32 @@ func mustRR(s string) dns.RR {
 	}
 	return rr
 }
+
+// TestHangDoesNotBlockOthers: while one zone's servers swallow queries, a
+// name elsewhere is resolved at once, and the stuck client gets SERVFAIL
+// within the limit.
+func TestHangDoesNotBlockOthers(t *testing.T) {
+	w := faultWorld(t)
+	badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
+	r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
+		c.Timeout = 1500 * time.Millisecond
+		c.UpstreamTimeout = 500 * time.Millisecond
+	})
+	stuck := make(chan *dns.Msg, 1)
+	start := time.Now()
+	go func() { stuck <- r.Answer(context.Background(), query("www.bad.test", dns.TypeA), loopback) }()
+	waitFor(t, "the stuck resolution to start", 2*time.Second, func() bool {
+		return w.servers["127.0.101.4"].queries.Load()+w.servers["127.0.101.5"].queries.Load() > 0
+	})
+	t0 := time.Now()
+	if m := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback); m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("good name during the hang: %v", m)
+	}
+	if d := time.Since(t0); d > 400*time.Millisecond {
+		t.Fatalf("good name took %v while another zone hangs", d)
+	}
+	m := <-stuck
+	if m.Rcode != dns.RcodeServerFailure || time.Since(start) > 2*time.Second {
+		t.Fatalf("stuck client: %s after %v", dns.RcodeToString[m.Rcode], time.Since(start))
+	}
+}
