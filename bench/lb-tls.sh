@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# TLS termination: netsim/tls (as lbd's HTTPS frontend uses it) vs HAProxy.
+#
+#   bash bench/lb-tls.sh                # 3 runs each, medians
+#   RUNS=1 DURATION=5s bash bench/lb-tls.sh
+#
+# Both sides terminate TLS with the same ECDSA P-256 certificate (demo PKI)
+# and answer every request themselves with a short 200 ("http-request
+# return" in HAProxy), so the figures are TLS + HTTP serving without a
+# backend hop:
+#   1. new full handshakes per second: tls/tlsbench handshakes, 32 clients,
+#      no session cache (each handshake full; wrk with Connection: close would
+#      resume sessions), TLS 1.3 with X25519 — and TLS 1.2;
+#   2. HTTPS keep-alive requests per second: wrk, 64 connections.
+# The server is pinned to CPU 0, the load to CPU 1; the server's CPU time
+# per handshake / per request (/proc/PID/stat) is the fair comparison.
+# tlsbench runs with GOMAXPROCS=1 like HAProxy's single thread.
+# When lbd's HTTPS frontend is wired, the same client commands apply to it.
+# Needs: go, haproxy, wrk, taskset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10s}
+CONC=${CONC:-32}
+GO_PORT=${GO_PORT:-18443}
+HAP_PORT=${HAP_PORT:-18444}
+
+for cmd in go haproxy wrk taskset; do
+  command -v "$cmd" >/dev/null || { echo "lb-tls: $cmd not found (apt-get install haproxy wrk)"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/lb-tls.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/tlsbench" ./tls/tlsbench
+T=$work/tlsbench
+read -r ca cert key < <("$T" pki -dir "$work/pki")
+cat "$cert" "$key" >"$work/haproxy.pem"
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+start_go() {
+  GOMAXPROCS=1 taskset -c 0 "$T" serve -listen 127.0.0.1:$GO_PORT -cert "$cert" -key "$key" >/dev/null &
+  server_pid=$!; pids+=($server_pid); wait_port $GO_PORT
+}
+start_haproxy() {
+  cat >"$work/haproxy.cfg" <<CFG
+global
+    nbthread 1
+    maxconn 4000
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305
+    ssl-default-bind-curves X25519:P-256
+    tune.ssl.default-dh-param 2048
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend f
+    bind 127.0.0.1:$HAP_PORT ssl crt $work/haproxy.pem alpn h2,http/1.1
+    http-request return status 200 content-type text/plain string "ok"
+CFG
+  taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
+  server_pid=$!; pids+=($server_pid); wait_port $HAP_PORT
+}
+stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+
+declare -A R
+measure() { # $1 name, $2 port
+  local name=$1 port=$2 t0 t1 out n
+  for v in 13 12; do
+    local hs=() cpu=()
+    local flag=true; [ "$v" = 12 ] && flag=false
+    for _ in $(seq "$RUNS"); do
+      t0=$(cpu_ticks "$server_pid")
+      out=$(taskset -c 1 "$T" handshakes -addr 127.0.0.1:$port -ca "$ca" -c "$CONC" -d "$DURATION" -tls13=$flag)
+      t1=$(cpu_ticks "$server_pid")
+      n=$(awk '{print $2}' <<<"$out")
+      hs+=("$(awk '{print $6}' <<<"$out")")
+      cpu+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.0f", d/hz*1e6/n}')")
+    done
+    R[$name,hs$v]=$(printf '%s\n' "${hs[@]}" | median)
+    R[$name,us$v]=$(printf '%s\n' "${cpu[@]}" | median)
+  done
+  local rps=() p99=() cpu=()
+  for _ in $(seq "$RUNS"); do
+    t0=$(cpu_ticks "$server_pid")
+    out=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" --latency "https://127.0.0.1:$port/" 2>&1)
+    t1=$(cpu_ticks "$server_pid")
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    rps+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
+    p99+=("$(awk '$1=="99%" {print $2}' <<<"$out")")
+    cpu+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.1f", d/hz*1e6/n}')")
+  done
+  R[$name,rps]=$(printf '%s\n' "${rps[@]}" | median)
+  R[$name,p99]=$(printf '%s\n' "${p99[@]}" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  R[$name,usreq]=$(printf '%s\n' "${cpu[@]}" | median)
+}
+
+start_go;      measure netsim  $GO_PORT;  stop_server
+start_haproxy; measure haproxy $HAP_PORT; stop_server
+
+printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req"
+for p in netsim haproxy; do
+  printf '%-8s %10s %10s %10s %10s %10s %8s %10s\n' "$p" "${R[$p,hs13]}" "${R[$p,us13]}" "${R[$p,hs12]}" "${R[$p,us12]}" "${R[$p,rps]}" "${R[$p,p99]}" "${R[$p,usreq]}"
+done
+awk -v a="${R[netsim,hs13]}" -v b="${R[haproxy,hs13]}" -v c="${R[netsim,rps]}" -v d="${R[haproxy,rps]}" \
+  'BEGIN{printf "\nnetsim/haproxy: full handshakes/s %.2fx (target >= 1.0x), keep-alive req/s %.2fx (target >= 0.7x)\n", a/b, c/d}'
