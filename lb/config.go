@@ -83,6 +83,7 @@ type PoolConfig struct {
 	HashKey           string          `mapstructure:"hash_key"`
 	DialTimeout       time.Duration   `mapstructure:"dial_timeout"`
 	ResponseTimeout   time.Duration   `mapstructure:"response_timeout"`
+	QueueTimeout      time.Duration   `mapstructure:"queue_timeout"`
 	Retries           *int            `mapstructure:"retries"`
 	SlowStart         time.Duration   `mapstructure:"slow_start"`
 	MaxIdlePerBackend int             `mapstructure:"max_idle_per_backend"`
@@ -274,6 +275,9 @@ func (c *Config) applyDefaults() {
 		if p.ResponseTimeout == 0 {
 			p.ResponseTimeout = 30 * time.Second
 		}
+		if p.QueueTimeout == 0 {
+			p.QueueTimeout = 5 * time.Second
+		}
 		if p.Retries == nil {
 			one := 1
 			p.Retries = &one
@@ -405,6 +409,9 @@ func (c *Config) Validate() error {
 		}
 		if p.ResponseTimeout < 0 {
 			bad(k+".response_timeout", p.ResponseTimeout, "must not be negative")
+		}
+		if p.QueueTimeout > time.Minute {
+			bad(k+".queue_timeout", p.QueueTimeout, "must be at most 1m (negative: no queue, 503 at once)")
 		}
 		if *p.Retries < 0 || *p.Retries > 3 {
 			bad(k+".retries", *p.Retries, "must be 0 to 3")

@@ -220,3 +220,67 @@ func TestMetricNames(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueWhenFull(t *testing.T) {
+	tests := []struct {
+		name         string
+		timeout      time.Duration
+		minOK, maxOK int
+	}{
+		{"queued requests wait for a slot", 5 * time.Second, 6, 6},
+		// 2 slots held 300ms each: with a 50ms queue (or none) most of
+		// the six get 503; a slow scheduler may let a third one in late.
+		{"short queue times out", 50 * time.Millisecond, 2, 4},
+		{"no queue", -1, 2, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, 1, func(c *Config) {
+				c.Pools[0].QueueTimeout = tt.timeout
+				c.Pools[0].Backends[0].MaxConnections = 2
+			})
+			h.webds[0].srv.SetLatency(300*time.Millisecond, 0)
+			type result struct {
+				code int
+				body string
+			}
+			results := make(chan result, 6)
+			for range 6 {
+				go func() {
+					resp, err := newClient().Get(h.base + "/")
+					if err != nil {
+						results <- result{0, err.Error()}
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					results <- result{resp.StatusCode, string(b)}
+				}()
+			}
+			ok := 0
+			for range 6 {
+				r := <-results
+				switch r.code {
+				case 200:
+					ok++
+				case 503:
+					want := "no_backend"
+					if tt.timeout > 0 {
+						want = "queue_timeout"
+					}
+					if !strings.Contains(r.body, want) {
+						t.Fatalf("503 body %s, want %s", r.body, want)
+					}
+				default:
+					t.Fatalf("status %d: %s", r.code, r.body)
+				}
+			}
+			if ok < tt.minOK || ok > tt.maxOK {
+				t.Fatalf("%d of 6 succeeded, want %d to %d", ok, tt.minOK, tt.maxOK)
+			}
+			if n := h.webds[0].srv.InFlight(); n != 0 {
+				t.Fatalf("in flight %d", n)
+			}
+		})
+	}
+}

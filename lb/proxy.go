@@ -194,7 +194,8 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 type lbTransport frontend
 
 var (
-	errNoBackend = errors.New("no backend available")
+	errNoBackend    = errors.New("no backend available")
+	errQueueTimeout = errors.New("queue timeout")
 )
 
 // reqBody wraps the client's request body. Close does nothing, so the
@@ -253,6 +254,12 @@ func (t *lbTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	b := st.sticky
 	if b == nil || !b.Available() {
 		b = p.pick(sn, st.hint)
+	}
+	if b == nil && p.cfg.QueueTimeout > 0 && sn.queueable() {
+		b = p.waitPick(req.Context(), sn, st.hint, p.cfg.QueueTimeout)
+		if b == nil && req.Context().Err() == nil {
+			return nil, errQueueTimeout
+		}
 	}
 	if b == nil {
 		return nil, errNoBackend
@@ -382,6 +389,11 @@ func (f *frontend) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, errNoBackend):
 		status, code = http.StatusServiceUnavailable, "no_backend"
 		msg = fmt.Sprintf("pool %s has no backend able to take the request", pool)
+		extra = map[string]any{"backends": st.snap.summary()}
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, errQueueTimeout):
+		status, code = http.StatusServiceUnavailable, "queue_timeout"
+		msg = fmt.Sprintf("every backend of pool %s stayed at its max_connections for %v", pool, st.pool.cfg.QueueTimeout)
 		extra = map[string]any{"backends": st.snap.summary()}
 		w.Header().Set("Retry-After", "1")
 	case errors.As(err, &mbe):

@@ -47,6 +47,7 @@ type Server struct {
 	accessLog atomic.Pointer[accessLog]
 	accessN   atomic.Uint64
 	retrySeq  atomic.Uint64
+	queued    atomic.Int64 // requests waiting in any pool's queue
 
 	started atomic.Bool
 	ready   chan struct{}

@@ -84,16 +84,21 @@ type Options struct {
 	// in-flight count reaches zero (an L7 proxy closes its idle
 	// connections there, so the backend can stop at once).
 	OnDrained func(*Backend)
+	// OnRelease, when set, runs after every Release (a proxy that queues
+	// requests while every backend is at MaxConns wakes a waiter there).
+	// It must be cheap.
+	OnRelease func(*Backend)
 	Now       func() time.Time
 }
 
 // Backend is one upstream. Create with New; the zero value is not usable.
 type Backend struct {
-	id   string
-	addr string
-	now  func() time.Time
-	obs  Observer
-	onDr func(*Backend)
+	id    string
+	addr  string
+	now   func() time.Time
+	obs   Observer
+	onDr  func(*Backend)
+	onRel func(*Backend)
 
 	weight    atomic.Int32
 	maxConns  atomic.Int64
@@ -125,7 +130,7 @@ type Backend struct {
 
 // New returns a backend in administrative state Up.
 func New(o Options) *Backend {
-	b := &Backend{id: o.ID, addr: o.Address, now: o.Now, obs: o.Observer, onDr: o.OnDrained}
+	b := &Backend{id: o.ID, addr: o.Address, now: o.Now, obs: o.Observer, onDr: o.OnDrained, onRel: o.OnRelease}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -279,6 +284,9 @@ func (b *Backend) Release() {
 		if b.drainedAt.CompareAndSwap(0, b.now().UnixNano()) && b.onDr != nil {
 			b.onDr(b)
 		}
+	}
+	if b.onRel != nil {
+		b.onRel(b)
 	}
 }
 
