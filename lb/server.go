@@ -256,7 +256,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("admin API listening", zap.Stringer("addr", aln.Addr()))
 	if cfg.Admin.Token == "" {
-		s.log.Info("admin token generated (set admin.token or LBD_ADMIN_TOKEN to choose one)", zap.String("token", s.token))
+		// Warn, so that it shows at the usual levels: the operator needs it.
+		s.log.Warn("no admin token configured; generated one for this run (set admin.token or LBD_ADMIN_TOKEN to choose)", zap.String("token", s.token))
 	}
 	close(s.ready)
 
