@@ -284,3 +284,19 @@ func TestQueueWhenFull(t *testing.T) {
 		})
 	}
 }
+
+func TestPassiveEjectionSparesLastBackend(t *testing.T) {
+	h := newHarness(t, 2, func(c *Config) {
+		c.Pools[0].Passive.ConsecutiveFailures = 2
+		c.Pools[0].Passive.Cooldown = time.Minute
+	})
+	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b2", map[string]string{"state": "maintenance"}, http.StatusOK, nil)
+	h.webds[0].srv.SetErrorRate(1)
+	c := newClient()
+	for range 10 {
+		_, _, _ = h.get(c, "/")
+	}
+	if v := h.backendState("b1"); v.State != "up" || v.ConsecutiveFailures < 10 {
+		t.Fatalf("last available backend was ejected or failures not counted: %+v", v)
+	}
+}

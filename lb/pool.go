@@ -415,3 +415,20 @@ func (sn *snapshot) summary() []map[string]string {
 	sort.Slice(out, func(i, j int) bool { return out[i]["id"] < out[j]["id"] })
 	return out
 }
+
+// ejectThreshold is the passive-ejection threshold for b: the configured
+// one, or 0 (never eject) when b is the last available backend — ejecting
+// it would turn a partly failing pool into one that fails everything (the
+// reason for Envoy's max_ejection_percent).
+func (p *pool) ejectThreshold(sn *snapshot, b *backend.Backend) int {
+	n := p.cfg.Passive.ConsecutiveFailures
+	if n <= 0 {
+		return 0
+	}
+	for _, o := range sn.list {
+		if o != b && o.Available() {
+			return n
+		}
+	}
+	return 0
+}

@@ -292,7 +292,7 @@ func (t *lbTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			b.ObserveLatency(t.srv.now().Sub(sent))
 			if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
-				b.Failure(p.cfg.Passive.ConsecutiveFailures, "status "+strconv.Itoa(resp.StatusCode))
+				b.Failure(p.ejectThreshold(sn, b), "status "+strconv.Itoa(resp.StatusCode))
 			} else {
 				b.Success()
 			}
@@ -313,7 +313,7 @@ func (t *lbTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		dial := isDialError(err)
 		timeout := !dial && isTimeout(err)
 		if !timeout {
-			b.Failure(p.cfg.Passive.ConsecutiveFailures, shortErr(err))
+			b.Failure(p.ejectThreshold(sn, b), shortErr(err))
 		}
 		// Retry a refused/unreachable connect for any method (nothing was
 		// sent), and a reset before any response byte for an idempotent
