@@ -3,7 +3,7 @@
 GO        ?= go
 BIN       := bin
 PKGS      := ./...
-STATICCHECK_VERSION := v0.7.0
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all run build test race e2e bench fmt lint vet fuzz clean
 

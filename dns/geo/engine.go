@@ -726,7 +726,7 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 	}
 	out := make([]dns.RR, 0, k)
 	var usedSmall [16]bool
-	used := usedSmall[:0]
+	var used []bool
 	if len(ms) <= len(usedSmall) {
 		used = usedSmall[:len(ms)]
 	} else {

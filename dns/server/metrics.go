@@ -54,7 +54,6 @@ func rcodeName(rc int) string {
 // per-query path does no label hashing.
 type serverMetrics struct {
 	responses [2][24]prometheus.Counter // by protocol, by rcode (0..23)
-	other     [2]*prometheus.CounterVec
 	duration  [2]prometheus.Observer
 }
 
