@@ -120,6 +120,21 @@ perf() { # port file [extra dnsperf args…] → dnsperf output
 qps() { awk '/Queries per second:/ {print $4}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+echo "== cold resolution of www.example.test (caches flushed; root → test. → example.test.), before any load"
+: >"$work/dnsd.cold"
+: >"$work/unbound.cold"
+lat() { awk '/Average Latency/ {printf "%.3f\n", $4 * 1000}'; }
+for run in $(seq "$RUNS"); do
+	curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "http://$ADMIN/api/v1/cache" >/dev/null
+	perf "$SIMPORT" "$work/cold.txt" -n 1 -c 1 -q 1 | lat >>"$work/dnsd.cold"
+	ubc flush_zone . >/dev/null
+	ubc flush_infra all >/dev/null
+	ubc flush_requestlist >/dev/null
+	perf "$UNBOUND_PORT" "$work/cold.txt" -n 1 -c 1 -q 1 | lat >>"$work/unbound.cold"
+done
+dc=$(median <"$work/dnsd.cold")
+uc=$(median <"$work/unbound.cold")
+
 echo "== warming both caches (the whole query file once)"
 for port in "$SIMPORT" "$UNBOUND_PORT"; do
 	out=$(perf "$port" "$work/queries.txt" -n 1 -q 100)
@@ -143,21 +158,6 @@ for run in $(seq "$RUNS"); do
 done
 d=$(median <"$work/dnsd.qps")
 u=$(median <"$work/unbound.qps")
-
-echo "== cold resolution of www.example.test (cache flushed; root → test. → example.test.)"
-: >"$work/dnsd.cold"
-: >"$work/unbound.cold"
-lat() { awk '/Average Latency/ {printf "%.3f\n", $4 * 1000}'; }
-for run in $(seq "$RUNS"); do
-	curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "http://$ADMIN/api/v1/cache" >/dev/null
-	perf "$SIMPORT" "$work/cold.txt" -n 1 -c 1 -q 1 | lat >>"$work/dnsd.cold"
-	ubc flush_zone . >/dev/null
-	ubc flush_infra all >/dev/null
-	ubc flush_requestlist >/dev/null
-	perf "$UNBOUND_PORT" "$work/cold.txt" -n 1 -c 1 -q 1 | lat >>"$work/unbound.cold"
-done
-dc=$(median <"$work/dnsd.cold")
-uc=$(median <"$work/unbound.cold")
 
 echo
 echo "== result (medians of $RUNS; dnsperf on one core tops out near 100-130k q/s)"
