@@ -11,6 +11,7 @@ import (
 
 	"netsim/internal/api"
 	"netsim/lb/backend"
+	nstls "netsim/tls"
 )
 
 // BackendView is a backend as the admin API shows it.
@@ -117,6 +118,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("/api/v1/pools/{pool}/backends/{id}", api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: s.getBackend, http.MethodPatch: s.patchBackend, http.MethodDelete: s.deleteBackend,
 	}))
+	mux.Handle("/api/v1/certificates", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.listCertificates}))
 	mux.Handle("/healthz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	}}))
@@ -333,4 +335,28 @@ func (s *Server) deleteBackend(w http.ResponseWriter, r *http.Request) {
 	s.met.dropBackend(p.name, m.b.ID())
 	s.log.Info("backend removed through the API", zap.String("pool", p.name), zap.String("backend", m.b.ID()), zap.Int64("in_flight", m.b.InFlight()))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// certificateView is one loaded certificate of an HTTPS frontend.
+type certificateView struct {
+	Frontend string `json:"frontend"`
+	nstls.Info
+}
+
+func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
+	pg, prob := api.ParsePage(r)
+	if prob != nil {
+		api.WriteError(w, r, prob)
+		return
+	}
+	views := []certificateView{}
+	for _, f := range s.frontends {
+		if f.store == nil {
+			continue
+		}
+		for _, c := range f.store.Certificates() {
+			views = append(views, certificateView{Frontend: f.name, Info: c})
+		}
+	}
+	api.WritePage(w, r, pg, views)
 }

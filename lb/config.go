@@ -19,6 +19,7 @@ import (
 	"netsim/internal/api"
 	"netsim/internal/logging"
 	"netsim/lb/policy"
+	nstls "netsim/tls"
 )
 
 //go:embed default.yaml
@@ -74,6 +75,19 @@ type FrontendConfig struct {
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
 	BackendHeader     bool          `mapstructure:"backend_header"`
+	// TLS makes this an HTTPS frontend (HTTP/2 by ALPN); nil: plain HTTP.
+	TLS *FrontendTLS `mapstructure:"tls"`
+}
+
+// FrontendTLS terminates TLS on a frontend (package netsim/tls).
+type FrontendTLS struct {
+	// Certs are PEM pairs, chosen per handshake by SNI; one may be the
+	// default. Files are re-read on SIGHUP and when they change.
+	Certs            []nstls.Pair  `mapstructure:"certs"`
+	ClientCA         string        `mapstructure:"client_ca"`   // PEM CAs for client certificates (mTLS)
+	ClientAuth       string        `mapstructure:"client_auth"` // optional | require (default require with client_ca)
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	WatchInterval    time.Duration `mapstructure:"watch_interval"` // poll cert files; negative: off
 }
 
 // PoolConfig is a named group of backends and how to balance them.
@@ -262,6 +276,14 @@ func (c *Config) applyDefaults() {
 		}
 		if f.ShutdownTimeout == 0 {
 			f.ShutdownTimeout = 30 * time.Second
+		}
+		if t := f.TLS; t != nil {
+			if t.HandshakeTimeout == 0 {
+				t.HandshakeTimeout = 10 * time.Second
+			}
+			if t.WatchInterval == 0 {
+				t.WatchInterval = 2 * time.Second
+			}
 		}
 	}
 	for i := range c.Pools {
@@ -511,6 +533,30 @@ func (c *Config) Validate() error {
 		}
 		if f.MaxBodyBytes < 0 {
 			bad(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")
+		}
+		if t := f.TLS; t != nil {
+			if f.H2C {
+				bad(k+".h2c", f.H2C, "h2c is HTTP/2 without TLS; an HTTPS frontend speaks HTTP/2 through ALPN")
+			}
+			if len(t.Certs) == 0 {
+				bad(k+".tls.certs", "[]", "an HTTPS frontend needs at least one cert/key pair")
+			}
+			for j, c := range t.Certs {
+				if c.Cert == "" || c.Key == "" {
+					bad(fmt.Sprintf("%s.tls.certs[%d]", k, j), c.Cert+" "+c.Key, "needs both cert and key file names")
+				}
+			}
+			switch t.ClientAuth {
+			case "", nstls.ClientAuthOptional, nstls.ClientAuthRequire:
+			default:
+				bad(k+".tls.client_auth", t.ClientAuth, "must be optional or require")
+			}
+			if t.ClientAuth != "" && t.ClientCA == "" {
+				bad(k+".tls.client_ca", t.ClientCA, "client_auth needs a client_ca file")
+			}
+			if t.HandshakeTimeout < 0 {
+				bad(k+".tls.handshake_timeout", t.HandshakeTimeout, "must not be negative")
+			}
 		}
 		for _, d := range []struct {
 			key string

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	ctls "crypto/tls"
 	"errors"
 	"fmt"
 	"html"
@@ -18,6 +19,8 @@ import (
 
 	"go.uber.org/zap"
 
+	nstls "netsim/tls"
+
 	"netsim/lb/backend"
 	"netsim/lb/policy"
 )
@@ -30,6 +33,10 @@ type frontend struct {
 	proxy *httputil.ReverseProxy
 	hs    *http.Server
 	ln    net.Listener
+
+	// HTTPS frontends only
+	store  *nstls.Store
+	tlsCfg *ctls.Config
 }
 
 type stateKey struct{}

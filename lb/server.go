@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"netsim/internal/api"
+	nstls "netsim/tls"
 )
 
 // Server is a running (or ready to run) load balancer.
@@ -47,6 +48,8 @@ type Server struct {
 	accessLog atomic.Pointer[accessLog]
 	accessN   atomic.Uint64
 	retrySeq  atomic.Uint64
+	tlsMet    *nstls.Metrics
+	tickets   *nstls.TicketKeys
 	queued    atomic.Int64 // requests waiting in any pool's queue
 
 	started atomic.Bool
@@ -90,8 +93,14 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	if err := s.apply(&cfg, nil); err != nil {
 		return nil, err
 	}
-	for _, fc := range cfg.Frontends {
-		s.frontends = append(s.frontends, newFrontend(s, fc))
+	for i, fc := range cfg.Frontends {
+		f := newFrontend(s, fc)
+		if fc.TLS != nil {
+			if err := s.setupTLS(f, fc.TLS); err != nil {
+				return nil, fmt.Errorf("frontends[%d].tls: %w", i, err)
+			}
+		}
+		s.frontends = append(s.frontends, f)
 	}
 	s.met.reloadStamp.SetToCurrentTime()
 	return s, nil
@@ -216,6 +225,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.addrs.Store(f.name, ln.Addr())
 		f.ln = netutil.LimitListener(ln, fc.MaxConnections)
 		f.hs = s.httpServer(f, fc)
+		if f.tlsCfg != nil {
+			// Handshakes complete (with a timeout) before Accept returns,
+			// so net/http sees *tls.Conn: r.TLS is set and ALPN h2 works.
+			f.ln = nstls.NewListener(f.ln, f.tlsCfg, nstls.ListenerOptions{
+				HandshakeTimeout: fc.TLS.HandshakeTimeout, Metrics: s.tlsMet, Log: s.log.With(zap.String("frontend", f.name)),
+			})
+			f.hs.TLSConfig = f.tlsCfg
+		}
 	}
 	aln, err := lc.Listen(ctx, "tcp", cfg.Admin.Listen)
 	if err != nil {
@@ -236,6 +253,23 @@ func (s *Server) Run(ctx context.Context) error {
 		s.startMonitor(p)
 	}
 	s.mu.Unlock()
+
+	// Goroutines owned by this Run: certificate watching, ticket rotation.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer cancelRun()
+	if s.tickets != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); s.tickets.Run(runCtx) }()
+	}
+	for _, f := range s.frontends {
+		if f.store != nil && f.cfg.Load().TLS.WatchInterval > 0 {
+			bg.Add(1)
+			go func() { defer bg.Done(); f.store.Watch(runCtx, f.cfg.Load().TLS.WatchInterval) }()
+		}
+	}
 
 	errc := make(chan error, len(s.frontends)+1)
 	var wg sync.WaitGroup
@@ -269,6 +303,32 @@ func (s *Server) Run(ctx context.Context) error {
 	s.shutdown()
 	wg.Wait()
 	return runErr
+}
+
+// setupTLS loads a frontend's certificates and builds its TLS config.
+func (s *Server) setupTLS(f *frontend, t *FrontendTLS) error {
+	if s.tlsMet == nil {
+		m, err := nstls.NewMetrics(s.reg)
+		if err != nil {
+			return fmt.Errorf("registering TLS metrics: %w", err)
+		}
+		s.tlsMet = m
+		if s.tickets, err = nstls.NewTicketKeys(time.Hour, 4); err != nil {
+			return err
+		}
+	}
+	store, err := nstls.NewStore(t.Certs, nstls.StoreOptions{Log: s.log.With(zap.String("frontend", f.name)), Metrics: s.tlsMet})
+	if err != nil {
+		return err
+	}
+	cfg, err := nstls.ServerConfig(nstls.ServerOptions{
+		Certs: store, ClientCAFile: t.ClientCA, ClientAuth: t.ClientAuth, Tickets: s.tickets, Metrics: s.tlsMet,
+	})
+	if err != nil {
+		return err
+	}
+	f.store, f.tlsCfg = store, cfg
+	return nil
 }
 
 // waitFirstChecks waits until every backend has had its first check, so
@@ -399,6 +459,29 @@ func (s *Server) reload(cfg *Config) error {
 		if fc.H2C != of.H2C || fc.MaxConnections != of.MaxConnections || fc.ReadHeaderTimeout != of.ReadHeaderTimeout ||
 			fc.ReadTimeout != of.ReadTimeout || fc.WriteTimeout != of.WriteTimeout || fc.IdleTimeout != of.IdleTimeout {
 			s.log.Warn("frontend connection settings (h2c, max_connections, timeouts) take effect on restart", zap.String("frontend", fc.Name))
+		}
+	}
+	for i, fc := range cfg.Frontends {
+		f, of := s.frontends[i], old.Frontends[i]
+		if (fc.TLS == nil) != (of.TLS == nil) {
+			return fmt.Errorf("frontends[%d] (%s): switching between HTTP and HTTPS needs a restart", i, fc.Name)
+		}
+		if fc.TLS == nil {
+			continue
+		}
+		if fc.TLS.ClientCA != of.TLS.ClientCA || fc.TLS.ClientAuth != of.TLS.ClientAuth {
+			s.log.Warn("frontend client_ca and client_auth take effect on restart", zap.String("frontend", fc.Name))
+		}
+		// Re-read the certificate files; a pair that fails keeps its old
+		// certificate and fails the reload.
+		var err error
+		if reflect.DeepEqual(fc.TLS.Certs, of.TLS.Certs) {
+			err = f.store.Reload()
+		} else {
+			err = f.store.Set(fc.TLS.Certs)
+		}
+		if err != nil {
+			return fmt.Errorf("frontends[%d].tls: %w", i, err)
 		}
 	}
 	if cfg.Admin.Listen != old.Admin.Listen || cfg.Admin.Token != old.Admin.Token {
