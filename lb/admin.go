@@ -22,7 +22,7 @@ type BackendView struct {
 	AdminState          string     `json:"admin_state"` // what an operator set: up, draining, maintenance
 	Healthy             bool       `json:"healthy"`
 	Weight              int        `json:"weight"`
-	EffectiveWeight     int        `json:"effective_weight"`
+	EffectiveWeight     float64    `json:"effective_weight"`
 	MaxConnections      int64      `json:"max_connections"`
 	InFlight            int64      `json:"in_flight"`
 	DrainedAt           *time.Time `json:"drained_at"`

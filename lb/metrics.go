@@ -149,7 +149,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, name, id, st.String())
 			}
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(b.Weight()), name, id)
-			ch <- prometheus.MustNewConstMetric(descEffW, prometheus.GaugeValue, float64(b.EffectiveWeight()), name, id)
+			ch <- prometheus.MustNewConstMetric(descEffW, prometheus.GaugeValue, b.EffectiveWeight(), name, id)
 			if l := b.Load(); l >= 0 {
 				ch <- prometheus.MustNewConstMetric(descLoad, prometheus.GaugeValue, float64(l), name, id)
 			}

@@ -254,10 +254,16 @@ func (b *Backend) MaxConns() int64 { return b.maxConns.Load() }
 // SetSlowStart changes the ramp duration.
 func (b *Backend) SetSlowStart(d time.Duration) { b.slowStart.Store(int64(d)) }
 
-// EffectiveWeight is the weight the policies use: during slow start it
-// ramps linearly from a tenth of the weight (at least 1) to the full weight.
-func (b *Backend) EffectiveWeight() int {
-	w := int(b.weight.Load())
+// WeightScale is the resolution of ScaledWeight: a weight of 1 is 16
+// units, so slow start can ramp even a weight-1 backend (HAProxy scales its
+// weights the same way).
+const WeightScale = 16
+
+// ScaledWeight is the weight the policies use, in 1/WeightScale units:
+// during slow start it ramps linearly from a tenth of the weight to the full
+// weight; it is at least 1 for a backend with a positive weight.
+func (b *Backend) ScaledWeight() int {
+	w := int(b.weight.Load()) * WeightScale
 	ss := b.slowStart.Load()
 	since := b.upSince.Load()
 	if w <= 0 || ss <= 0 || since == 0 {
@@ -269,6 +275,12 @@ func (b *Backend) EffectiveWeight() int {
 	}
 	frac := 0.1 + 0.9*float64(el)/float64(ss)
 	return max(1, int(math.Ceil(float64(w)*frac)))
+}
+
+// EffectiveWeight is ScaledWeight in weight units, for display: 2.5 while
+// a weight-5 backend is half-way through slow start.
+func (b *Backend) EffectiveWeight() float64 {
+	return float64(b.ScaledWeight()) / WeightScale
 }
 
 // InFlight is the number of requests (or connections) in progress.

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -119,22 +120,35 @@ func TestDrainedAt(t *testing.T) {
 }
 
 func TestSlowStart(t *testing.T) {
-	c := &clock{t: time.Unix(1000, 0)}
-	b := New(Options{ID: "b", Weight: 10, Healthy: true, SlowStart: 10 * time.Second, Now: c.now})
-	if got := b.EffectiveWeight(); got != 10 {
-		t.Fatalf("at birth effective weight %d, want 10 (no ramp)", got)
+	tests := []struct {
+		weight int
+		after  time.Duration
+		want   int // ScaledWeight
+	}{
+		{10, 0, 16},                 // a tenth of 160
+		{10, 5 * time.Second, 88},   // 0.1 + 0.9*0.5 = 0.55 of 160
+		{10, 10 * time.Second, 160}, // done
+		{1, 0, 2},                   // weight 1 ramps too: ceil(1.6)
+		{1, 5 * time.Second, 9},     // ceil(8.8)
+		{1, 20 * time.Second, 16},
 	}
-	b.SetHealthy(false, "check")
-	b.SetHealthy(true, "check")
-	for _, tc := range []struct {
-		after time.Duration
-		want  int
-	}{{0, 1}, {5 * time.Second, 6}, {9 * time.Second, 10}, {10 * time.Second, 10}} {
-		c2 := &clock{t: c.now().Add(tc.after)}
-		b.now = c2.now
-		if got := b.EffectiveWeight(); got != tc.want {
-			t.Errorf("after %v: effective weight %d, want %d", tc.after, got, tc.want)
-		}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("w%d+%v", tt.weight, tt.after), func(t *testing.T) {
+			c := &clock{t: time.Unix(1000, 0)}
+			b := New(Options{ID: "b", Weight: tt.weight, Healthy: true, SlowStart: 10 * time.Second, Now: c.now})
+			if got := b.ScaledWeight(); got != tt.weight*WeightScale {
+				t.Fatalf("at birth %d, want %d (no ramp)", got, tt.weight*WeightScale)
+			}
+			b.SetHealthy(false, "check")
+			b.SetHealthy(true, "check")
+			c.add(tt.after)
+			if got := b.ScaledWeight(); got != tt.want {
+				t.Fatalf("scaled weight %d, want %d", got, tt.want)
+			}
+			if got, want := b.EffectiveWeight(), float64(tt.want)/WeightScale; got != want {
+				t.Fatalf("effective weight %v, want %v", got, want)
+			}
+		})
 	}
 }
 

@@ -50,7 +50,7 @@ func (p *LeastResponseTime) Pick(bs []*backend.Backend, _ Hint) *backend.Backend
 		if !b.Available() {
 			continue
 		}
-		c := float64(b.LatencyEWMA()) * float64(b.InFlight()+1) / float64(max(b.EffectiveWeight(), 1))
+		c := float64(b.LatencyEWMA()) * float64(b.InFlight()+1) / float64(max(b.ScaledWeight(), 1))
 		if best == nil || c < bestCost {
 			best, bestCost = b, c
 		}

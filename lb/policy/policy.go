@@ -89,6 +89,6 @@ func New(name string, r Rand) (Policy, error) {
 // lessLoaded reports whether a carries less in-flight work per unit of
 // effective weight than b: a.inflight/a.w < b.inflight/b.w without division.
 func lessLoaded(a, b *backend.Backend) bool {
-	wa, wb := int64(max(a.EffectiveWeight(), 1)), int64(max(b.EffectiveWeight(), 1))
+	wa, wb := int64(max(a.ScaledWeight(), 1)), int64(max(b.ScaledWeight(), 1))
 	return (a.InFlight()+1)*wb < (b.InFlight()+1)*wa
 }

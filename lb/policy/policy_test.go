@@ -353,3 +353,16 @@ func BenchmarkPick(b *testing.B) {
 		})
 	}
 }
+
+func TestSlowStartShiftsLoad(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	a := backend.New(backend.Options{ID: "a", Weight: 1, Healthy: true, Now: clock})
+	b := backend.New(backend.Options{ID: "b", Weight: 1, Healthy: true, SlowStart: 10 * time.Second, Now: clock})
+	b.SetHealthy(false, "t")
+	b.SetHealthy(true, "t") // just came back: 2/16 of its weight
+	got := counts(&WeightedRoundRobin{}, []*backend.Backend{a, b}, 1800, nil)
+	if got["b"] != 200 || got["a"] != 1600 {
+		t.Fatalf("slow-starting b got %v, want 200 of 1800", got)
+	}
+}

@@ -28,7 +28,7 @@ func (p *WeightedRoundRobin) Pick(bs []*backend.Backend, _ Hint) *backend.Backen
 		if !b.Available() {
 			continue
 		}
-		w := b.EffectiveWeight()
+		w := b.ScaledWeight()
 		total += w
 		c := p.current[b] + w
 		p.current[b] = c
