@@ -123,8 +123,10 @@ type shard struct {
 	maxEntries int
 	maxBytes   int64
 	// scopes records, per unscoped key, which ECS prefix lengths have been
-	// stored, most specific first, so Lookup tries only those.
+	// stored, most specific first, so Lookup tries only those; scoped says
+	// whether there are any (a lock-free check on the hot path).
 	scopes map[Key][]int
+	scoped atomic.Bool
 }
 
 // Cache is safe for concurrent use.
@@ -367,6 +369,7 @@ func (c *Cache) Set(k Key, msg *dns.Msg) (time.Duration, error) {
 			lens = append(lens, bits)
 			sort.Sort(sort.Reverse(sort.IntSlice(lens)))
 			s.scopes[base] = lens
+			s.scoped.Store(true)
 		}
 	}
 	s.mu.Unlock()
@@ -481,9 +484,9 @@ func (c *Cache) get(k Key, now int64) (Hit, bool) {
 	return h, true
 }
 
-// Lookup finds the answer for k valid for client: an unscoped entry, or
-// else a scoped one whose scope contains client, most specific first.
-// k.Scope is ignored.
+// Lookup finds the answer for k valid for client: the entry with the most
+// specific scope containing client (RFC 7871 §7.3.1), else the unscoped
+// one. k.Scope is ignored.
 func (c *Cache) Lookup(k Key, client netip.Addr) (Hit, bool) {
 	return c.LookupAt(k, client, c.now())
 }
@@ -492,35 +495,32 @@ func (c *Cache) Lookup(k Key, client netip.Addr) (Hit, bool) {
 func (c *Cache) LookupAt(k Key, client netip.Addr, at time.Time) (Hit, bool) {
 	now := at.UnixNano()
 	k.Scope = netip.Prefix{}
-	if h, ok := c.get(k, now); ok {
-		return h, true
-	}
-	if !client.IsValid() {
-		return Hit{}, false
-	}
 	s := c.shard(k.Name)
-	s.mu.RLock()
-	lens := s.scopes[k]
-	s.mu.RUnlock()
-	client = client.Unmap()
-	for _, l := range lens {
-		v6 := l >= 1000
-		if v6 != client.Is6() {
-			continue
-		}
-		if v6 {
-			l -= 1000
-		}
-		p, err := client.Prefix(l)
-		if err != nil {
-			continue
-		}
-		k.Scope = p
-		if h, ok := c.get(k, now); ok {
-			return h, true
+	if client.IsValid() && s.scoped.Load() {
+		s.mu.RLock()
+		lens := s.scopes[k]
+		s.mu.RUnlock()
+		client = client.Unmap()
+		for _, l := range lens {
+			v6 := l >= 1000
+			if v6 != client.Is6() {
+				continue
+			}
+			if v6 {
+				l -= 1000
+			}
+			p, err := client.Prefix(l)
+			if err != nil {
+				continue
+			}
+			sk := k
+			sk.Scope = p
+			if h, ok := c.get(sk, now); ok {
+				return h, true
+			}
 		}
 	}
-	return Hit{}, false
+	return c.get(k, now)
 }
 
 // ClaimPrefetch reports whether the caller is the first to ask to refresh

@@ -290,6 +290,9 @@ func TestScopedLookup(t *testing.T) {
 	if h, ok := c.Lookup(base, netip.MustParseAddr("127.0.30.5")); !ok || h.Key.Scope.IsValid() {
 		t.Fatalf("global entry not found")
 	}
+	if h, ok := c.Lookup(base, netip.MustParseAddr("127.0.10.5")); !ok || h.Key.Scope != eu.Scope {
+		t.Fatalf("the global entry shadowed the client's own scope: %v", h.Key)
+	}
 	if n := c.DeleteName("WWW.example.test"); n != 3 {
 		t.Fatalf("DeleteName removed %d, want 3", n)
 	}

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ import (
 //	DELETE /api/v1/cache                    flush everything
 //	GET    /api/v1/cache/{name}?type=       the entries of one name
 //	DELETE /api/v1/cache/{name}?type=       flush one name (or one type of it)
-//	GET    /api/v1/resolutions?name=&type=  a fresh resolution explained (Trace)
+//	GET    /api/v1/resolutions?name=&type=&client=  a fresh resolution explained (Trace; client: whose ECS subnet to send)
 //	GET    /api/v1/upstreams                servers asked so far: RTT, failures, EDNS
 //
 // Mutating calls are expected to be wrapped with api.Auth by the caller.
@@ -226,7 +227,16 @@ func (r *Resolver) resolution(w http.ResponseWriter, req *http.Request) {
 	if qt == 0 {
 		qt = dns.TypeA
 	}
-	res, err := r.Trace(req.Context(), name, qt)
+	var client netip.Addr
+	if c := q.Get("client"); c != "" {
+		a, err := netip.ParseAddr(c)
+		if err != nil {
+			api.WriteError(w, req, api.Errorf(http.StatusBadRequest, "bad_client", "client %q is not an IP address", c).With("field", "client"))
+			return
+		}
+		client = a.Unmap()
+	}
+	res, err := r.TraceFrom(req.Context(), name, qt, client)
 	if err != nil {
 		api.WriteError(w, req, api.Errorf(http.StatusUnprocessableEntity, "cannot_resolve", "%v", err))
 		return

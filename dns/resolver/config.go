@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/cache"
+	"netsim/dns/geo/ecs"
 )
 
 // Config is the `resolver:` section of configs/dnsd.yaml. Durations are Go
@@ -46,6 +47,10 @@ type Config struct {
 
 	Cache CacheConfig `mapstructure:"cache"`
 
+	// ECS: EDNS Client Subnet sent upstream (RFC 7871), so a GeoDNS
+	// server behind the resolver sees where the client is.
+	ECS ECSConfig `mapstructure:"ecs"`
+
 	// StaleAnswerTTL is the TTL of records served stale (RFC 8767 §4: 30 s).
 	StaleAnswerTTL time.Duration `mapstructure:"stale_answer_ttl"`
 	// StaleClientTimeout is how long a client waits for a refresh of an
@@ -65,6 +70,21 @@ type Config struct {
 type Zone struct {
 	Name  string   `mapstructure:"name"`
 	Addrs []string `mapstructure:"addrs"`
+}
+
+// ECSConfig is the `resolver.ecs:` section. Answers that come back with a
+// SCOPE PREFIX-LENGTH are cached for that network only, so one subnet's
+// answer is never served to another.
+type ECSConfig struct {
+	Enabled    bool `mapstructure:"enabled"`
+	IPv4Prefix int  `mapstructure:"ipv4_prefix"` // source prefix sent for IPv4 clients (RFC 7871 §11.1: 24)
+	IPv6Prefix int  `mapstructure:"ipv6_prefix"` // ... for IPv6 clients (56)
+	// SendTo lists the upstream server networks that receive ECS (Unbound's
+	// send-client-subnet): by default the simulated world on loopback only,
+	// so the client's subnet is not leaked to servers on the internet.
+	SendTo []string `mapstructure:"send_to"`
+	// ExcludeZones: names at or below these zones are resolved without ECS.
+	ExcludeZones []string `mapstructure:"exclude_zones"`
 }
 
 // CacheConfig is the `resolver.cache:` section.
@@ -104,6 +124,12 @@ func DefaultConfig() Config {
 			MaxTTL:         c.MaxTTL,
 			NegativeMaxTTL: c.NegativeMaxTTL,
 			StaleWindow:    c.StaleWindow,
+		},
+		ECS: ECSConfig{
+			Enabled:    true,
+			IPv4Prefix: ecs.DefaultV4Bits,
+			IPv6Prefix: ecs.DefaultV6Bits,
+			SendTo:     []string{"127.0.0.0/8", "::1"},
 		},
 		StaleAnswerTTL:     30 * time.Second,
 		StaleClientTimeout: 1800 * time.Millisecond,
@@ -193,8 +219,11 @@ type zoneServers struct {
 }
 
 type compiled struct {
-	zones []zoneServers // most specific first
-	allow []netip.Prefix
+	zones      []zoneServers // most specific first
+	allow      []netip.Prefix
+	ecsPolicy  ecs.Policy
+	ecsSendTo  []netip.Prefix
+	ecsExclude []string
 }
 
 func keyErr(key string, v any, why string, args ...any) error {
@@ -317,6 +346,28 @@ func (c Config) compile() (compiled, error) {
 	}
 	if c.PrefetchThreshold < 0 || c.PrefetchThreshold > 0.5 {
 		return out, keyErr("prefetch_threshold", c.PrefetchThreshold, "must be a fraction from 0 to 0.5 of the TTL")
+	}
+	if c.ECS.Enabled {
+		if c.ECS.IPv4Prefix < 1 || c.ECS.IPv4Prefix > 32 {
+			return out, keyErr("ecs.ipv4_prefix", c.ECS.IPv4Prefix, "must be from 1 to 32 (24 keeps the client's /24 private)")
+		}
+		if c.ECS.IPv6Prefix < 1 || c.ECS.IPv6Prefix > 128 {
+			return out, keyErr("ecs.ipv6_prefix", c.ECS.IPv6Prefix, "must be from 1 to 128 (56 is usual)")
+		}
+		out.ecsPolicy = ecs.Policy{V4Bits: c.ECS.IPv4Prefix, V6Bits: c.ECS.IPv6Prefix}
+		for i, s := range c.ECS.SendTo {
+			p, err := parsePrefix(s)
+			if err != nil {
+				return out, keyErr(fmt.Sprintf("ecs.send_to[%d]", i), s, "%v", err)
+			}
+			out.ecsSendTo = append(out.ecsSendTo, p)
+		}
+		for i, z := range c.ECS.ExcludeZones {
+			if _, ok := dns.IsDomainName(z); !ok || z == "" {
+				return out, keyErr(fmt.Sprintf("ecs.exclude_zones[%d]", i), z, "is not a domain name")
+			}
+			out.ecsExclude = append(out.ecsExclude, strings.ToLower(dns.Fqdn(z)))
+		}
 	}
 	if _, err := cache.New(c.Cache.cache(), nil); err != nil {
 		return out, fmt.Errorf("resolver.cache.%v", err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/geo/ecs"
 )
 
 // serverStat is what the resolver remembers about one upstream address:
@@ -26,6 +28,7 @@ type serverStat struct {
 	fails     atomic.Int32 // consecutive timeouts/errors
 	downUntil atomic.Int64 // unix ns; skip (try last) until then
 	noEDNS    atomic.Bool
+	noECS     atomic.Bool
 	queries   atomic.Uint64
 	errors    atomic.Uint64
 	lastErr   atomic.Pointer[string]
@@ -148,6 +151,8 @@ type exchangeResult struct {
 	transport string
 	rtt       time.Duration
 	edns      bool
+	ecs       *dns.EDNS0_SUBNET // sent, if any
+	scope     netip.Prefix      // the reply's ECS scope as a cache prefix
 }
 
 // exchange sends one question to server with a random ID from a fresh
@@ -161,15 +166,35 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	q.RecursionDesired = rd
 	q.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}}
 	edns := !stat.noEDNS.Load()
+	var sent *dns.EDNS0_SUBNET
 	if edns {
 		q.SetEdns0(uint16(r.cfg.EDNSBufferSize), false)
+		if st.ecs != nil && r.sendECS(server, qname) && !stat.noECS.Load() {
+			sent = st.ecs
+			opt := q.IsEdns0()
+			opt.Option = append(opt.Option, sent)
+		}
 	}
-	res := exchangeResult{transport: "udp", edns: edns}
+	st.lastScope = netip.Prefix{}
+	res := exchangeResult{transport: "udp", edns: edns, ecs: sent}
 	start := time.Now()
 	if err := st.spend(); err != nil {
 		return res, err
 	}
 	msg, err := r.exchangeUDP(ctx, server, q)
+	if err == nil && sent != nil && msg.Rcode == dns.RcodeFormatError && msg.IsEdns0() != nil {
+		// RFC 7871 §7.1.3: a server that rejects the option; ask again without
+		r.m.upstream.WithLabelValues("udp", "ecs_fallback").Inc()
+		stat.noECS.Store(true)
+		opt := q.IsEdns0()
+		opt.Option = nil
+		sent, res.ecs = nil, nil
+		q.Id = uint16(rand.Uint32())
+		if err = st.spend(); err != nil {
+			return res, err
+		}
+		msg, err = r.exchangeUDP(ctx, server, q)
+	}
 	if err == nil && edns && msg.IsEdns0() == nil &&
 		(msg.Rcode == dns.RcodeFormatError || msg.Rcode == dns.RcodeNotImplemented || msg.Rcode == dns.RcodeServerFailure) {
 		// RFC 6891 §7: a server that does not understand EDNS; retry plain.
@@ -177,6 +202,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		stat.noEDNS.Store(true)
 		q.Extra = nil
 		res.edns = false
+		sent, res.ecs = nil, nil
 		q.Id = uint16(rand.Uint32())
 		if err = st.spend(); err != nil {
 			return res, err
@@ -208,8 +234,41 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	r.m.upstream.WithLabelValues(res.transport, "ok").Inc()
 	r.m.upstreamDuration.WithLabelValues(res.transport).Observe(res.rtt.Seconds())
 	stat.success(res.rtt)
+	if sent != nil {
+		// RFC 7871 §7.3: the reply must echo what was sent; its scope
+		// says which network the answer holds for.
+		p, err := ecs.CachePrefix(sent, ecs.Find(msg))
+		if err != nil {
+			r.m.dropped.WithLabelValues("ecs").Inc()
+			return res, err
+		}
+		res.scope = p
+		st.lastScope = p
+	}
 	res.msg = msg
 	return res, nil
+}
+
+// sendECS says whether a query for qname to server may carry the client's
+// subnet: the server is in ecs.send_to and qname not under an excluded zone.
+func (r *Resolver) sendECS(server netip.AddrPort, qname string) bool {
+	a := server.Addr()
+	ok := false
+	for _, p := range r.comp.ecsSendTo {
+		if p.Contains(a) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, z := range r.comp.ecsExclude {
+		if isSub(strings.ToLower(qname), z) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Resolver) deadline(ctx context.Context) time.Time {

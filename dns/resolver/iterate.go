@@ -33,6 +33,21 @@ type state struct {
 	trace   *Resolution
 	noCache bool            // Trace: walk from the hints, do not read the cache
 	active  map[string]bool // NS names being looked up (breaks glueless cycles)
+
+	ecs       *dns.EDNS0_SUBNET // client subnet to send (nil: none)
+	client    netip.Addr        // address cached answers must hold for
+	lastScope netip.Prefix      // ECS scope of the reply just accepted (zero: global)
+	scope     netip.Prefix      // narrowest ECS scope of the answer so far
+}
+
+// noteScope records the ECS scope of an accepted answer of the main walk.
+func (st *state) noteScope(p netip.Prefix) {
+	if st.depth > 0 || !p.IsValid() || p.Bits() == 0 {
+		return
+	}
+	if !st.scope.IsValid() || p.Bits() > st.scope.Bits() {
+		st.scope = p
+	}
 }
 
 func (r *Resolver) newState(tr *Resolution) *state {
@@ -75,7 +90,8 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 		seen[name] = true
 		var resp *dns.Msg
 		if !st.noCache && hop > 0 {
-			if h, ok := r.cache.Get(cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}); ok && !h.Stale {
+			if h, ok := r.cache.Lookup(cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}, st.client); ok && !h.Stale {
+				st.noteScope(h.Key.Scope)
 				resp = new(dns.Msg)
 				h.Fill(resp, r.now(), 0)
 				st.note("cache: %s %s", name, dns.TypeToString[qtype])
@@ -320,8 +336,13 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			// NODATA. A CNAME chain that leaves this zone is cached by the
 			// caller once the whole chain is resolved; stored here, it would
 			// be served as if it were the whole answer.
+			k := cache.Key{Name: qname, Type: qtype, Class: dns.ClassINET}
+			if st.lastScope.IsValid() && st.lastScope.Bits() > 0 {
+				k.Scope = st.lastScope
+				st.noteScope(st.lastScope)
+			}
 			if _, next, done, err := followChain(out.Answer, qname, qtype); err == nil && (done || next == qname) {
-				r.store(st, cache.Key{Name: qname, Type: qtype, Class: dns.ClassINET}, out)
+				r.store(st, k, out)
 			}
 			return out, nil
 		}
@@ -503,6 +524,12 @@ func (r *Resolver) nsAddrs(ctx context.Context, st *state, ns string) ([]netip.A
 // The error is for bad input only; a failed resolution is described in the
 // Resolution (Rcode SERVFAIL, Error).
 func (r *Resolver) Trace(ctx context.Context, name string, qtype uint16) (*Resolution, error) {
+	return r.TraceFrom(ctx, name, qtype, netip.Addr{})
+}
+
+// TraceFrom is Trace on behalf of client: with ECS on, its subnet is sent
+// upstream as for its own queries (an invalid client sends none).
+func (r *Resolver) TraceFrom(ctx context.Context, name string, qtype uint16, client netip.Addr) (*Resolution, error) {
 	if _, ok := dns.IsDomainName(name); !ok || name == "" {
 		return nil, fmt.Errorf("%q is not a domain name", name)
 	}
@@ -512,6 +539,14 @@ func (r *Resolver) Trace(ctx context.Context, name string, qtype uint16) (*Resol
 	name = strings.ToLower(dns.Fqdn(name))
 	tr := &Resolution{Name: name, Type: dns.TypeToString[qtype], Started: r.now().UTC()}
 	st := r.newState(tr)
+	if client.IsValid() && r.cfg.ECS.Enabled {
+		sub, err := r.subnet(new(dns.Msg), client)
+		if err != nil {
+			return nil, err
+		}
+		st.ecs, st.client = sub.opt, sub.at
+		tr.Client = client.String()
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -524,6 +559,10 @@ func (r *Resolver) Trace(ctx context.Context, name string, qtype uint16) (*Resol
 		return tr, nil
 	}
 	k := cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
+	if st.scope.IsValid() && st.scope.Bits() > 0 {
+		k.Scope = st.scope
+		tr.Scope = st.scope.String()
+	}
 	r.store(st, k, msg)
 	tr.Rcode = dns.RcodeToString[msg.Rcode]
 	for _, rr := range msg.Answer {

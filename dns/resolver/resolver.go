@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/cache"
+	"netsim/dns/geo/ecs"
 )
 
 // Resolver answers recursive queries. Build it with New, call Start for
@@ -213,9 +214,13 @@ func (r *Resolver) quick(req *dns.Msg, client netip.Addr) (*dns.Msg, bool) {
 	if !r.Allowed(client) {
 		return reply(req, dns.RcodeRefused), true
 	}
+	at, bad := r.lookupAddr(req, client)
+	if bad {
+		return reply(req, dns.RcodeFormatError), true
+	}
 	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
 	now := r.now()
-	h, hit := r.cache.LookupAt(k, client, now)
+	h, hit := r.cache.LookupAt(k, at, now)
 	if hit && !h.Stale {
 		r.m.cacheHits.Inc()
 		out := reply(req, dns.RcodeSuccess)
@@ -239,7 +244,11 @@ func (r *Resolver) resolveForClient(ctx context.Context, req *dns.Msg, client ne
 	r.m.cacheMisses.Inc()
 	q := req.Question[0]
 	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
-	h, hit := r.cache.Lookup(k, client)
+	sub, err := r.subnet(req, client)
+	if err != nil {
+		return reply(req, dns.RcodeFormatError)
+	}
+	h, hit := r.cache.Lookup(k, sub.at)
 	if hit && !h.Stale {
 		// filled in by a resolution that finished since quick looked
 		out := reply(req, dns.RcodeSuccess)
@@ -256,14 +265,14 @@ func (r *Resolver) resolveForClient(ctx context.Context, req *dns.Msg, client ne
 			return r.staleReply(req, h)
 		}
 		if r.cfg.StaleClientTimeout <= 0 {
-			r.join(k, false) // refresh behind the stale answer
+			r.join(k, false, sub) // refresh behind the stale answer
 			return r.staleReply(req, h)
 		}
 		t := time.NewTimer(r.cfg.StaleClientTimeout)
 		defer t.Stop()
 		staleWait = t.C
 	}
-	f := r.join(k, true)
+	f := r.join(k, true, sub)
 	select {
 	case <-f.done:
 	case <-staleWait:
@@ -334,15 +343,71 @@ func (r *Resolver) maybePrefetch(k cache.Key, h cache.Hit) {
 		return
 	}
 	r.m.prefetches.Inc()
-	r.join(k, false)
+	var sub subnet
+	if h.Key.Scope.IsValid() {
+		// refresh the entry for the network it holds for
+		sub = subnet{opt: ecs.Option(h.Key.Scope), at: h.Key.Scope.Addr(), scope: h.Key.Scope}
+	}
+	r.join(k, false, sub)
 }
 
-// flightKey identifies one resolution in flight. Scope is reserved for
-// ECS (issue 6): queries from different client subnets will not share one.
+// flightKey identifies one resolution in flight. Scope is the client
+// subnet sent upstream (ECS): clients of different subnets do not share
+// a resolution, as they may get different answers.
 type flightKey struct {
 	name  string
 	qtype uint16
 	scope netip.Prefix
+}
+
+// subnet is what a resolution sends as EDNS Client Subnet and where its
+// answer is looked up: opt is nil when ECS is off; at is the address that
+// locates the client (invalid when it opted out with SOURCE 0).
+type subnet struct {
+	opt   *dns.EDNS0_SUBNET
+	at    netip.Addr
+	scope netip.Prefix
+}
+
+// lookupAddr is the address a cached answer must hold for: the client's,
+// or the one in its own ECS option. bad when that option is malformed
+// (RFC 7871 §7.1.2: FORMERR). Allocation-free for a query without ECS.
+func (r *Resolver) lookupAddr(req *dns.Msg, client netip.Addr) (netip.Addr, bool) {
+	if !r.cfg.ECS.Enabled || len(req.Extra) == 0 {
+		return client, false
+	}
+	o := ecs.Find(req)
+	if o == nil {
+		return client, false
+	}
+	s, err := ecs.Parse(o)
+	if err != nil {
+		return netip.Addr{}, true
+	}
+	if s.OptOut() {
+		return netip.Addr{}, false
+	}
+	return s.Addr(), false
+}
+
+// subnet builds the option to send upstream for this client (the policy's
+// /24 or /56 of its address, or a shorter prefix it sent itself).
+func (r *Resolver) subnet(req *dns.Msg, client netip.Addr) (subnet, error) {
+	if !r.cfg.ECS.Enabled {
+		return subnet{at: client}, nil
+	}
+	opt, err := r.comp.ecsPolicy.Upstream(client, ecs.Find(req))
+	if err != nil {
+		return subnet{}, err
+	}
+	if opt.SourceNetmask == 0 {
+		return subnet{opt: opt}, nil
+	}
+	s, err := ecs.Parse(opt)
+	if err != nil {
+		return subnet{}, err
+	}
+	return subnet{opt: opt, at: s.Addr(), scope: s.Prefix}, nil
 }
 
 type flight struct {
@@ -353,8 +418,8 @@ type flight struct {
 
 // join attaches to the resolution of k in flight or starts one. counted
 // says whether a joining client counts as coalesced (prefetch does not).
-func (r *Resolver) join(k cache.Key, counted bool) *flight {
-	fk := flightKey{name: k.Name, qtype: k.Type, scope: k.Scope}
+func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
+	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope}
 	r.mu.Lock()
 	if f, ok := r.flights[fk]; ok {
 		r.mu.Unlock()
@@ -380,10 +445,15 @@ func (r *Resolver) join(k cache.Key, counted bool) *flight {
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
 		start := time.Now()
 		st := r.newState(nil)
+		st.ecs, st.client = sub.opt, sub.at
 		msg, err := r.resolve(ctx, st, k.Name, k.Type)
 		cancel()
 		result := "ok"
 		if err == nil {
+			k := k
+			if st.scope.IsValid() && st.scope.Bits() > 0 {
+				k.Scope = st.scope // answer tailored to the client's network
+			}
 			if _, serr := r.cache.Set(k, msg); serr != nil && !errors.Is(serr, cache.ErrNotCacheable) {
 				r.log.Warn("cache set", zap.Stringer("key", k), zap.Error(serr))
 			}

@@ -19,6 +19,8 @@ import (
 type Resolution struct {
 	Name      string    `json:"name"`
 	Type      string    `json:"type"`
+	Client    string    `json:"client,omitempty"` // whose subnet was sent (ECS)
+	Scope     string    `json:"scope,omitempty"`  // the network the answer holds for (ECS)
 	Started   time.Time `json:"started"`
 	Rcode     string    `json:"rcode"`
 	Answer    []string  `json:"answer,omitempty"`
@@ -39,6 +41,7 @@ type Hop struct {
 	Question  string    `json:"question"`
 	Transport string    `json:"transport"`
 	EDNS      bool      `json:"edns"`
+	ECS       string    `json:"ecs,omitempty"` // client subnet sent, and the scope of the reply
 	Rcode     string    `json:"rcode,omitempty"`
 	AA        bool      `json:"aa"`
 	Kind      string    `json:"kind"` // referral, answer, cname, nxdomain, nodata, lame, refused, servfail, timeout, error
@@ -92,6 +95,12 @@ func (st *state) hop(server netip.AddrPort, d *delegation, qname string, qtype u
 		Transport: res.transport,
 		EDNS:      res.edns,
 		Duration:  Duration(res.rtt),
+	}
+	if res.ecs != nil {
+		h.ECS = fmt.Sprintf("sent %s/%d", res.ecs.Address, res.ecs.SourceNetmask)
+		if res.scope.IsValid() {
+			h.ECS += fmt.Sprintf(", scope /%d", res.scope.Bits())
+		}
 	}
 	st.trace.Hops = append(st.trace.Hops, h)
 	return h
@@ -195,6 +204,9 @@ func (res *Resolution) Format(w io.Writer) error {
 		if h.EDNS {
 			proto += "+edns"
 		}
+		if h.ECS != "" {
+			proto += " ecs " + strings.TrimPrefix(h.ECS, "sent ")
+		}
 		what := h.Kind
 		switch {
 		case h.Referral != nil:
@@ -225,6 +237,9 @@ func (res *Resolution) Format(w io.Writer) error {
 		fmt.Fprintf(&b, ";; %s\n", n)
 	}
 	fmt.Fprintf(&b, ";; result %s in %s with %d upstream queries\n", res.Rcode, res.Duration, res.Queries)
+	if res.Scope != "" {
+		fmt.Fprintf(&b, ";; answer tailored to %s (ECS scope)\n", res.Scope)
+	}
 	if res.Error != "" {
 		fmt.Fprintf(&b, ";; error: %s\n", res.Error)
 	}
