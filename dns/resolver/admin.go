@@ -172,6 +172,7 @@ func (r *Resolver) getCacheName(w http.ResponseWriter, req *http.Request) {
 
 func (r *Resolver) flushCache(w http.ResponseWriter, req *http.Request) {
 	n := r.cache.Flush()
+	r.forgetFailures("")
 	r.log.Info("cache flushed through the admin API")
 	w.Header().Set("X-Flushed-Count", strconv.Itoa(n))
 	w.WriteHeader(http.StatusNoContent)
@@ -189,6 +190,7 @@ func (r *Resolver) deleteCacheName(w http.ResponseWriter, req *http.Request) {
 		api.WriteError(w, req, badType(qs))
 		return
 	}
+	r.forgetFailures(name)
 	n := 0
 	if qt == 0 {
 		n = r.cache.DeleteName(name)

@@ -60,6 +60,10 @@ type Config struct {
 	// StaleRecheck: after a refresh failed, stale answers for that name go
 	// out at once, without waiting, for this long (RFC 8767 "failure recheck").
 	StaleRecheck time.Duration `mapstructure:"stale_recheck"`
+	// FailureTTL: after a resolution fails, clients asking the same
+	// question get SERVFAIL at once for this long instead of each waiting
+	// for dead servers again (RFC 9520: at least 1 s, at most 5 min).
+	FailureTTL time.Duration `mapstructure:"failure_ttl"`
 
 	Prefetch          bool    `mapstructure:"prefetch"`           // refresh popular entries before they expire
 	PrefetchThreshold float64 `mapstructure:"prefetch_threshold"` // fraction of the TTL left that triggers it
@@ -134,6 +138,7 @@ func DefaultConfig() Config {
 		StaleAnswerTTL:     30 * time.Second,
 		StaleClientTimeout: 1800 * time.Millisecond,
 		StaleRecheck:       30 * time.Second,
+		FailureTTL:         5 * time.Second,
 		Prefetch:           true,
 		PrefetchThreshold:  0.1,
 		PrefetchMinHits:    2,
@@ -334,6 +339,7 @@ func (c Config) compile() (compiled, error) {
 		{"stale_answer_ttl", c.StaleAnswerTTL, 0, time.Hour, "RFC 8767 suggests 30s"},
 		{"stale_client_timeout", c.StaleClientTimeout, 0, c.Timeout, "must not exceed resolver.timeout"},
 		{"stale_recheck", c.StaleRecheck, 0, time.Hour, ""},
+		{"failure_ttl", c.FailureTTL, 0, 5 * time.Minute, "RFC 9520: at most 5 minutes"},
 	}
 	for _, d := range durs {
 		if d.v < d.lo || d.v > d.hi {

@@ -308,3 +308,45 @@ func TestHangDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("stuck client: %s after %v", dns.RcodeToString[m.Rcode], time.Since(start))
 	}
 }
+
+// TestFailureCache: after a failed resolution the same question gets
+// SERVFAIL at once, without upstream queries, for failure_ttl (RFC 9520);
+// then it is tried again. A flush forgets the failure.
+func TestFailureCache(t *testing.T) {
+	w := faultWorld(t)
+	badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
+	clk := newTestClock()
+	r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
+		c.UpstreamTimeout = 100 * time.Millisecond
+		c.FailureTTL = 5 * time.Second
+	}, WithClock(clk.Now))
+	bad := func() int64 { return w.servers["127.0.101.4"].queries.Load() + w.servers["127.0.101.5"].queries.Load() }
+	ask := func() (*dns.Msg, time.Duration) {
+		start := time.Now()
+		m := r.Answer(context.Background(), query("www.bad.test", dns.TypeA), loopback)
+		return m, time.Since(start)
+	}
+	if m, _ := ask(); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("first: %v", m)
+	}
+	n := bad()
+	if n == 0 {
+		t.Fatal("the dead servers were not asked")
+	}
+	m, took := ask()
+	if m.Rcode != dns.RcodeServerFailure || bad() != n || took > 50*time.Millisecond {
+		t.Fatalf("within failure_ttl: %s after %v, %d new upstream queries", dns.RcodeToString[m.Rcode], took, bad()-n)
+	}
+	if value(r.m.failureHits) != 1 {
+		t.Fatal("failure-cache answer not counted")
+	}
+	clk.Advance(6 * time.Second)
+	if ask(); bad() == n {
+		t.Fatal("not retried after failure_ttl")
+	}
+	n = bad()
+	r.forgetFailures("www.bad.test.")
+	if ask(); bad() == n {
+		t.Fatal("not retried after the failure was forgotten")
+	}
+}

@@ -15,6 +15,7 @@ type metrics struct {
 	stale            prometheus.Counter
 	coalesced        prometheus.Counter
 	prefetches       prometheus.Counter
+	failureHits      prometheus.Counter
 	upstream         *prometheus.CounterVec // transport, result
 	upstreamDuration *prometheus.HistogramVec
 	dropped          *prometheus.CounterVec // reason
@@ -48,6 +49,10 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
 			Name: "dnsd_resolver_prefetches_total",
 			Help: "Background refreshes of popular entries started shortly before expiry.",
 		}),
+		failureHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dnsd_resolver_failure_cache_hits_total",
+			Help: "SERVFAIL answered at once because the same question failed within failure_ttl (RFC 9520).",
+		}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dnsd_resolver_upstream_queries_total",
 			Help: "Queries sent to authoritative servers or forwarders, by transport and result.",
@@ -72,7 +77,7 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
 		}),
 	}
 	cols := []prometheus.Collector{
-		m.queries, m.cacheHits, m.cacheMisses, m.stale, m.coalesced, m.prefetches,
+		m.queries, m.cacheHits, m.cacheMisses, m.stale, m.coalesced, m.prefetches, m.failureHits,
 		m.upstream, m.upstreamDuration, m.dropped, m.resolutions, m.inflight,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dnsd_cache_entries",

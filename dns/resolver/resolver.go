@@ -34,7 +34,7 @@ type Resolver struct {
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
-	recheck map[cache.Key]time.Time // failure-recheck deadlines (RFC 8767)
+	failed  map[cache.Key]time.Time // when resolving a question last failed (RFC 9520, RFC 8767 failure recheck)
 
 	ctx    context.Context // cancelled by Close; parent of every resolution
 	cancel context.CancelFunc
@@ -64,7 +64,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option)
 		log:     log,
 		now:     time.Now,
 		flights: make(map[flightKey]*flight),
-		recheck: make(map[cache.Key]time.Time),
+		failed:  make(map[cache.Key]time.Time),
 	}
 	for _, o := range opts {
 		o(r)
@@ -108,11 +108,12 @@ func (r *Resolver) Start(ctx context.Context) {
 				if n := r.cache.Sweep(); n > 0 {
 					r.log.Debug("cache sweep", zap.Int("removed", n))
 				}
+				keep := max(r.cfg.StaleRecheck, r.cfg.FailureTTL)
 				now := r.now()
 				r.mu.Lock()
-				for k, until := range r.recheck {
-					if now.After(until) {
-						delete(r.recheck, k)
+				for k, at := range r.failed {
+					if now.Sub(at) > keep {
+						delete(r.failed, k)
 					}
 				}
 				r.mu.Unlock()
@@ -255,13 +256,20 @@ func (r *Resolver) resolveForClient(ctx context.Context, req *dns.Msg, client ne
 		h.Fill(out, r.now(), 0)
 		return out
 	}
+	r.mu.Lock()
+	failedAt, failed := r.failed[k]
+	r.mu.Unlock()
+	now := r.now()
+	if !hit && failed && now.Sub(failedAt) < r.cfg.FailureTTL {
+		// RFC 9520: a resolution that just failed is not retried for every
+		// client that asks again
+		r.m.failureHits.Inc()
+		return reply(req, dns.RcodeServerFailure)
+	}
 	var staleWait <-chan time.Time
 	if hit {
 		// expired but within the stale window
-		r.mu.Lock()
-		until, failing := r.recheck[k]
-		r.mu.Unlock()
-		if failing && r.now().Before(until) {
+		if failed && now.Sub(failedAt) < r.cfg.StaleRecheck {
 			return r.staleReply(req, h)
 		}
 		if r.cfg.StaleClientTimeout <= 0 {
@@ -458,13 +466,13 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 				r.log.Warn("cache set", zap.Stringer("key", k), zap.Error(serr))
 			}
 			r.mu.Lock()
-			delete(r.recheck, k)
+			delete(r.failed, k)
 			r.mu.Unlock()
 		} else {
 			result = "fail"
-			if r.cfg.StaleRecheck > 0 {
+			if !errors.Is(err, context.Canceled) {
 				r.mu.Lock()
-				r.recheck[k] = r.now().Add(r.cfg.StaleRecheck)
+				r.failed[k] = r.now()
 				r.mu.Unlock()
 			}
 			if ce := r.log.Check(zap.DebugLevel, "resolution failed"); ce != nil {
@@ -482,3 +490,15 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 }
 
 var errClosed = errors.New("resolver closed")
+
+// forgetFailures drops the failure marks of name ("" = all), so that a
+// flush through the admin API makes the next query try upstream again.
+func (r *Resolver) forgetFailures(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.failed {
+		if name == "" || k.Name == name {
+			delete(r.failed, k)
+		}
+	}
+}

@@ -249,7 +249,7 @@ func TestServeStale(t *testing.T) {
 	waitFor(t, "the refresh to fail", 3*time.Second, func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return len(r.recheck) > 0 && len(r.flights) == 0
+		return len(r.failed) > 0 && len(r.flights) == 0
 	})
 	start = time.Now()
 	m = r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
