@@ -567,6 +567,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 		c.Pools[0].Health.Path = "/"
 		one := 1
 		c.Pools[0].Backends = []BackendConfig{{ID: "ws", Address: be.Listener.Addr().String(), Weight: &one}}
+		c.AccessLog.Enabled = true // the counting writer must still let the upgrade hijack
 	})
 	conn, err := net.Dial("tcp", h.srv.Addr("http").String())
 	if err != nil {
@@ -594,7 +595,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 }
 
 func TestStreamingIsNotBuffered(t *testing.T) {
-	h := newHarness(t, 1, nil)
+	h := newHarness(t, 1, func(c *Config) { c.AccessLog.Enabled = true }) // flushing through the counting writer
 	resp, err := newClient().Get(h.base + "/stream?chunks=3&size=10&interval=300ms")
 	if err != nil {
 		t.Fatal(err)

@@ -145,7 +145,7 @@ func TestAccessLogSampling(t *testing.T) {
 		t.Fatalf("%d access lines for 40 requests at sample_rate 0.25", len(got))
 	}
 	f := got[0].ContextMap()
-	if f["uri"] != "/x?y=1" || f["status"] != int64(200) || f["backend"] != "b1" || f["method"] != "GET" {
+	if f["uri"] != "/x?y=1" || f["status"] != int64(200) || f["backend"] != "b1" || f["method"] != "GET" || f["bytes"] != int64(len("b1 v1\n")) {
 		t.Fatalf("access line %v", f)
 	}
 }

@@ -56,6 +56,8 @@ type reqState struct {
 	member   *member
 	failed   *backend.Backend // the last one that failed, for messages
 	body     *reqBody         // the request body, when there is one
+	al       *zap.Logger      // access logger when this request is sampled
+	cw       *countingWriter  // counts response bytes for the access log
 	status   int
 	retries  int
 	reason   string
@@ -103,6 +105,10 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		statePool.Put(st)
 	}()
 
+	if st.al = s.sampledAccessLog(); st.al != nil {
+		st.cw = &countingWriter{ResponseWriter: w}
+		w = st.cw
+	}
 	p := s.pool(fc.Pool)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
@@ -170,11 +176,10 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 	} else if st.pool != nil {
 		s.met.requests.WithLabelValues(st.pool.name, "none", codeClass[classIndex(st.status)]).Inc()
 	}
-	al := s.sampledAccessLog()
-	if al == nil {
+	if st.al == nil {
 		return
 	}
-	if ce := al.Check(zap.InfoLevel, "access"); ce != nil {
+	if ce := st.al.Check(zap.InfoLevel, "access"); ce != nil {
 		id := "-"
 		if st.backend != nil {
 			id = st.backend.ID()
@@ -188,6 +193,7 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 			zap.String("host", r.Host), zap.String("uri", r.RequestURI), zap.String("proto", r.Proto),
 			zap.Int("status", st.status), zap.String("pool", pool), zap.String("backend", id),
 			zap.Duration("duration", took), zap.Int("retries", st.retries),
+			zap.Int64("bytes", st.cw.n), zap.String("user_agent", r.UserAgent()),
 		}
 		if st.reason != "" {
 			fields = append(fields, zap.String("error", st.reason))
@@ -195,6 +201,22 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 		ce.Write(fields...)
 	}
 }
+
+// countingWriter counts the response body bytes for the access log. Unwrap
+// lets http.ResponseController (used by ReverseProxy for flushing and for
+// WebSocket hijacking) reach the real writer.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // lbTransport chooses the backend, sends the request with that backend's
 // connection pool, and retries once elsewhere when that is safe.
