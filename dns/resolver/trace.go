@@ -185,6 +185,11 @@ func (st *state) cached(k cache.Key, ttl time.Duration) {
 	}
 	if n := len(st.trace.Hops); n > 0 {
 		h := st.trace.Hops[n-1]
+		for _, c := range h.Cached {
+			if c == s {
+				return
+			}
+		}
 		h.Cached = append(h.Cached, s)
 		return
 	}
@@ -210,10 +215,7 @@ func (res *Resolution) Format(w io.Writer) error {
 		what := h.Kind
 		switch {
 		case h.Referral != nil:
-			what = "referral to " + h.Referral.Zone + " NS " + strings.Join(h.Referral.NS, ",")
-			if len(h.Referral.Glue) > 0 {
-				what += " glue " + strings.Join(h.Referral.Glue, ", ")
-			}
+			what = fmt.Sprintf("referral to %s (%d NS, %d glue)", h.Referral.Zone, len(h.Referral.NS), len(h.Referral.Glue))
 		case h.Kind == "answer" || h.Kind == "cname":
 			what = h.Kind + " (" + h.Rcode + ", aa)"
 		case h.Detail != "":
@@ -223,6 +225,13 @@ func (res *Resolution) Format(w io.Writer) error {
 	}
 	_ = tw.Flush()
 	for _, h := range res.Hops {
+		if h.Referral != nil {
+			fmt.Fprintf(&b, ";; step %d referral: %s NS %s", h.Step, h.Referral.Zone, strings.Join(h.Referral.NS, " "))
+			if len(h.Referral.Glue) > 0 {
+				fmt.Fprintf(&b, "; glue %s", strings.Join(h.Referral.Glue, ", "))
+			}
+			b.WriteByte('\n')
+		}
 		for _, a := range h.Answer {
 			fmt.Fprintf(&b, ";; step %d answer: %s\n", h.Step, a)
 		}
