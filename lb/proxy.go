@@ -91,6 +91,48 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	pr.Out.Host = pr.In.Host
 	pr.Out.URL.Scheme = "http"
+	// The sticky cookie is lbd's business, not the application's
+	// (HAProxy's "cookie … insert indirect").
+	if st, _ := pr.In.Context().Value(stateKey{}).(*reqState); st != nil && st.pool != nil && st.pool.signer != nil {
+		stripCookie(pr.Out.Header, st.pool.signer.name)
+	}
+}
+
+// stripCookie removes the cookie called name from the Cookie headers of h.
+func stripCookie(h http.Header, name string) {
+	vals := h["Cookie"]
+	found := false
+	for _, v := range vals {
+		if strings.Contains(v, name) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	var out []string
+	for _, v := range vals {
+		var keep []string
+		for _, part := range strings.Split(v, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			if n, _, _ := strings.Cut(p, "="); n == name {
+				continue
+			}
+			keep = append(keep, p)
+		}
+		if len(keep) > 0 {
+			out = append(out, strings.Join(keep, "; "))
+		}
+	}
+	if len(out) == 0 {
+		h.Del("Cookie")
+		return
+	}
+	h["Cookie"] = out
 }
 
 // ServeHTTP is the frontend's handler.
@@ -384,6 +426,11 @@ func (t *lbTransport) decorate(st *reqState, resp *http.Response) {
 			// down or draining: the cookie now names the backend that
 			// actually answered (the Traefik #1299 fix).
 			resp.Header.Add("Set-Cookie", p.signer.cookie(st.backend.ID(), st.start, st.secure).String())
+			// A shared cache must not hand this cookie to other clients
+			// (HAProxy's "nocache").
+			if resp.Header.Get("Cache-Control") == "" {
+				resp.Header.Set("Cache-Control", "private")
+			}
 		}
 	case p.table != nil && st.hint.Client.IsValid():
 		p.table.put(st.hint.Client, st.backend.ID(), st.start)

@@ -91,3 +91,23 @@ func TestStickTable(t *testing.T) {
 		t.Fatalf("table grew to %d, max 4", n)
 	}
 }
+
+func TestStripCookie(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want []string
+	}{
+		{[]string{"lb_web=b1.0.x"}, nil},
+		{[]string{"a=1; lb_web=b1.0.x; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"lb_webx=1; a=2"}, []string{"lb_webx=1; a=2"}},
+		{[]string{"a=1", "lb_web=z"}, []string{"a=1"}},
+		{[]string{"a=lb_web"}, []string{"a=lb_web"}},
+	}
+	for _, tt := range tests {
+		h := http.Header{"Cookie": tt.in}
+		stripCookie(h, "lb_web")
+		if fmt.Sprint(h["Cookie"]) != fmt.Sprint(tt.want) {
+			t.Errorf("stripCookie(%q) = %q, want %q", tt.in, h["Cookie"], tt.want)
+		}
+	}
+}
