@@ -330,6 +330,9 @@ func (c *Cache) Set(k Key, msg *dns.Msg) (time.Duration, error) {
 		size:     int64(stored.Len()+len(k.Name)) + entryOverhead,
 	}
 	s := c.shard(k.Name)
+	if e.size > s.maxBytes/4 {
+		return 0, fmt.Errorf("%w: %d bytes is over a quarter of a shard's %d", ErrNotCacheable, e.size, s.maxBytes)
+	}
 	s.mu.Lock()
 	if old, ok := s.m[k]; ok {
 		c.unlink(s, old)

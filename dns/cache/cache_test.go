@@ -467,3 +467,54 @@ func TestFillRotatesRRsets(t *testing.T) {
 		t.Fatalf("first address did not rotate through all three: %v", firsts)
 	}
 }
+
+// FuzzSetFill stores arbitrary upstream messages and reads them back: no
+// panic, byte accounting holds, and no answered TTL exceeds what was stored.
+func FuzzSetFill(f *testing.F) {
+	seed := []*dns.Msg{
+		answer(f, 0, []string{"a.test. 300 IN A 192.0.2.1", "a.test. 30 IN A 192.0.2.2"}, nil),
+		answer(f, dns.RcodeNameError, nil, []string{fmt.Sprintf(soa, 60)}),
+		answer(f, 0, nil, []string{fmt.Sprintf(soa, 60)}),
+	}
+	for _, m := range seed {
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(0), uint16(10))
+	}
+	clk := newClock()
+	cfg := DefaultConfig()
+	cfg.MaxEntries, cfg.MaxBytes, cfg.Shards = 64, 64*4096, 4
+	c := newCache(f, cfg, clk)
+	f.Fuzz(func(t *testing.T, pkt []byte, kind uint8, advance uint16) {
+		m := new(dns.Msg)
+		if m.Unpack(pkt) != nil {
+			return
+		}
+		k := key("fuzz.test.", dns.TypeA)
+		k.Kind = Kind(kind % 2)
+		ttl, err := c.Set(k, m)
+		if err != nil {
+			return
+		}
+		clk.Advance(time.Duration(advance) * time.Millisecond)
+		h, ok := c.Get(k)
+		if !ok {
+			if time.Duration(advance)*time.Millisecond < ttl {
+				t.Fatalf("entry with TTL %v gone after %dms", ttl, advance)
+			}
+			return
+		}
+		var r dns.Msg
+		h.Fill(&r, clk.Now(), 30)
+		for _, rr := range append(append(r.Answer, r.Ns...), r.Extra...) {
+			if !h.Stale && time.Duration(rr.Header().Ttl)*time.Second > cfg.MaxTTL {
+				t.Fatalf("TTL %d above the cap", rr.Header().Ttl)
+			}
+		}
+		if c.Bytes() > cfg.MaxBytes || c.Len() > cfg.MaxEntries {
+			t.Fatalf("bounds exceeded: %d entries %d bytes", c.Len(), c.Bytes())
+		}
+	})
+}

@@ -56,6 +56,9 @@ func FuzzAnswer(f *testing.F) {
 			return m
 		}(),
 		func() *dns.Msg { m := query("x.test", dns.TypeA); m.SetEdns0(1232, true); return m }(),
+		ecsQuery("www.example.test", "127.0.10.0/24"),
+		ecsQuery("www.example.test", "2001:db8::/56"),
+		ecsQuery("www.example.test", "0.0.0.0/0"),
 	}
 	for _, m := range seeds {
 		b, err := m.Pack()
