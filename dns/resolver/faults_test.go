@@ -350,3 +350,42 @@ func TestFailureCache(t *testing.T) {
 		t.Fatal("not retried after the failure was forgotten")
 	}
 }
+
+// TestCloseStopsResolutions: Close cancels resolutions in flight and
+// returns without waiting for upstream timeouts; waiting clients get
+// SERVFAIL, and later queries do not start new work.
+func TestCloseStopsResolutions(t *testing.T) {
+	w := faultWorld(t)
+	badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
+	cfg := DefaultConfig()
+	cfg.RootHints = []string{"127.0.101.1"}
+	cfg.Port = int(w.port)
+	cfg.Timeout = 10 * time.Second
+	cfg.UpstreamTimeout = 5 * time.Second
+	r, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(context.Background())
+	got := make(chan *dns.Msg, 1)
+	go func() { got <- r.Answer(context.Background(), query("www.bad.test", dns.TypeA), loopback) }()
+	waitFor(t, "the query to reach the silent server", 3*time.Second, func() bool {
+		return w.servers["127.0.101.4"].queries.Load()+w.servers["127.0.101.5"].queries.Load() > 0
+	})
+	start := time.Now()
+	_ = r.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	select {
+	case m := <-got:
+		if m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("waiting client got %v", m)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiting client not answered after Close")
+	}
+	if m := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("after Close: %v", m)
+	}
+}
