@@ -140,10 +140,7 @@ func (s *serverSet) order(addrs []netip.AddrPort) []netip.AddrPort {
 	return out
 }
 
-var (
-	errTimeout   = errors.New("timeout")
-	errMalformed = errors.New("malformed reply")
-)
+var errTimeout = errors.New("timeout")
 
 // exchangeResult is one upstream query as the trace reports it.
 type exchangeResult struct {
