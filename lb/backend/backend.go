@@ -121,6 +121,7 @@ type Backend struct {
 	ewma     float64 // nanoseconds
 	ewmaLast int64   // unix nanos of last update
 	ewmaBits atomic.Uint64
+	ewmaAt   atomic.Int64 // unix nanos of the sample behind ewmaBits
 
 	// counters
 	requests atomic.Uint64
@@ -401,10 +402,22 @@ func (b *Backend) ObserveLatency(d time.Duration) {
 	}
 	b.ewmaLast = now
 	b.ewmaBits.Store(math.Float64bits(b.ewma))
+	b.ewmaAt.Store(now)
 	b.ewmaMu.Unlock()
 }
 
-// LatencyEWMA is the current peak-EWMA response time (0 before any sample).
+// LatencyEWMA is the current peak-EWMA response time (0 before any
+// sample). Between samples it decays towards zero with the same time
+// constant, as Finagle's cost() does, so a backend that was slow once and
+// then got no traffic becomes worth trying again instead of being starved.
 func (b *Backend) LatencyEWMA() time.Duration {
-	return time.Duration(math.Float64frombits(b.ewmaBits.Load()))
+	v := math.Float64frombits(b.ewmaBits.Load())
+	at := b.ewmaAt.Load()
+	if v == 0 || at == 0 {
+		return time.Duration(v)
+	}
+	if idle := b.now().UnixNano() - at; idle > 0 {
+		v *= math.Exp(-float64(idle) / float64(ewmaTau))
+	}
+	return time.Duration(v)
 }

@@ -189,6 +189,9 @@ func TestPeakEWMA(t *testing.T) {
 		t.Fatalf("peak not taken: %v", got)
 	}
 	c.add(10 * time.Second) // one time constant: weight e^-1
+	if got := b.LatencyEWMA(); got < 36*time.Millisecond || got > 38*time.Millisecond {
+		t.Fatalf("idle for one tau: %v, want 100ms/e = 36.8ms (decay towards zero)", got)
+	}
 	b.ObserveLatency(10 * time.Millisecond)
 	got := b.LatencyEWMA()
 	if got < 40*time.Millisecond || got > 50*time.Millisecond {

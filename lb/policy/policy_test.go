@@ -366,3 +366,25 @@ func TestSlowStartShiftsLoad(t *testing.T) {
 		t.Fatalf("slow-starting b got %v, want 200 of 1800", got)
 	}
 }
+
+func TestLeastResponseTimeReprobesIdleSlowBackend(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	slow := backend.New(backend.Options{ID: "slow", Weight: 1, Healthy: true, Now: clock})
+	fast := backend.New(backend.Options{ID: "fast", Weight: 1, Healthy: true, Now: clock})
+	bs := []*backend.Backend{slow, fast}
+	slow.ObserveLatency(100 * time.Millisecond)
+	fast.ObserveLatency(2 * time.Millisecond)
+	p := &LeastResponseTime{Rand: seeded()}
+	for i := 0; i < 60; i++ { // a minute of traffic, all to the fast one
+		if got := p.Pick(bs, Hint{}); got != fast {
+			t.Fatalf("second %d: picked %s", i, got.ID())
+		}
+		now = now.Add(time.Second)
+		fast.ObserveLatency(2 * time.Millisecond)
+	}
+	// 100ms·e^-6 ≈ 0.25ms < 2ms: the idle slow backend is tried again.
+	if got := p.Pick(bs, Hint{}); got != slow {
+		t.Fatalf("after a minute idle the slow backend is still starved (cost %v vs %v)", slow.LatencyEWMA(), fast.LatencyEWMA())
+	}
+}
