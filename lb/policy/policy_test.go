@@ -376,13 +376,15 @@ func TestLeastResponseTimeReprobesIdleSlowBackend(t *testing.T) {
 	slow.ObserveLatency(100 * time.Millisecond)
 	fast.ObserveLatency(2 * time.Millisecond)
 	p := &LeastResponseTime{Rand: seeded()}
-	for i := 0; i < 60; i++ { // a minute of traffic, all to the fast one
+	for i := 0; i < 30; i++ { // 100ms·e^-3 ≈ 5ms: still dearer than 2ms
 		if got := p.Pick(bs, Hint{}); got != fast {
 			t.Fatalf("second %d: picked %s", i, got.ID())
 		}
 		now = now.Add(time.Second)
 		fast.ObserveLatency(2 * time.Millisecond)
 	}
+	now = now.Add(30 * time.Second)
+	fast.ObserveLatency(2 * time.Millisecond)
 	// 100ms·e^-6 ≈ 0.25ms < 2ms: the idle slow backend is tried again.
 	if got := p.Pick(bs, Hint{}); got != slow {
 		t.Fatalf("after a minute idle the slow backend is still starved (cost %v vs %v)", slow.LatencyEWMA(), fast.LatencyEWMA())
