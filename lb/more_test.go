@@ -300,3 +300,34 @@ func TestPassiveEjectionSparesLastBackend(t *testing.T) {
 		t.Fatalf("last available backend was ejected or failures not counted: %+v", v)
 	}
 }
+
+func TestBackendLoadAgent(t *testing.T) {
+	for _, path := range []string{"/load?format=agent", "/load"} {
+		t.Run(path, func(t *testing.T) {
+			h := newHarness(t, 3, func(c *Config) {
+				c.Pools[0].Policy = "backend_load"
+				c.Pools[0].Health.AgentPath = path
+			})
+			h.webds[0].srv.SetLoad(90)
+			h.webds[1].srv.SetLoad(10)
+			h.webds[2].srv.SetLoad(40)
+			waitFor(t, 10*time.Second, "agent reports", func() bool {
+				v1, v2 := h.backendState("b1"), h.backendState("b2")
+				return v1.Load != nil && *v1.Load == 90 && v2.Load != nil && *v2.Load == 10
+			})
+			got := map[string]int{}
+			c := newClient()
+			for range 300 {
+				id, _, err := h.get(c, "/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[id]++
+			}
+			// b2 wins every pair it is in, b3 the pair with b1, b1 never.
+			if got["b1"] != 0 || got["b2"] < 150 {
+				t.Fatalf("backend_load spread %v for loads 90/10/40", got)
+			}
+		})
+	}
+}
