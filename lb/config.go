@@ -426,6 +426,9 @@ func (c *Config) Validate() error {
 		if (p.Policy == "header_hash" || p.Policy == "cookie_hash") && p.HashKey == "" {
 			bad(k+".hash_key", p.HashKey, "policy %s needs the name of the %s to hash", p.Policy, strings.TrimSuffix(p.Policy, "_hash"))
 		}
+		if p.Policy == "backend_load" && p.Health.AgentPath == "" {
+			bad(k+".health.agent_path", p.Health.AgentPath, "policy backend_load needs the backends' load report, e.g. /load?format=agent")
+		}
 		if p.DialTimeout < 0 {
 			bad(k+".dial_timeout", p.DialTimeout, "must not be negative")
 		}

@@ -77,6 +77,8 @@ var badConfigs = []struct {
 	{"no frontends", "pools: [{name: web}]", []string{"frontends", "at least one"}},
 	{"same listen twice", "pools: [{name: web}]\nfrontends: [{name: a, listen: '127.0.0.1:8080', pool: web}, {name: b, listen: '127.0.0.1:8080', pool: web}]",
 		[]string{"frontends[1].listen", "already used"}},
+	{"backend_load without agent", "pools: [{name: web, policy: backend_load}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]",
+		[]string{"pools[0].health.agent_path", "needs the backends' load report"}},
 	{"not yaml", "pools: [", []string{"not valid YAML"}},
 }
 
