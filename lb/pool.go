@@ -217,7 +217,7 @@ func (s *Server) startMonitor(p *pool) {
 	}
 	var agent *health.Agent
 	if h.AgentPath != "" {
-		agent = &health.Agent{Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}, Path: h.AgentPath}
+		agent = &health.Agent{Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: 90 * time.Second}}, Path: h.AgentPath}
 	}
 	ok := s.met.checks
 	dur := s.met.checkTime.WithLabelValues(p.name)

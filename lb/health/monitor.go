@@ -133,6 +133,9 @@ func (m *Monitor) Stop() {
 	if c, ok := m.check.(interface{ Close() }); ok {
 		c.Close()
 	}
+	if m.agent != nil && m.agent.Client != nil {
+		m.agent.Client.CloseIdleConnections()
+	}
 }
 
 func (m *Monitor) run(ctx context.Context, b *backend.Backend, done chan struct{}) {
