@@ -101,8 +101,10 @@ func testConfig(addrs ...string) Config {
 	cfg.Frontends[0].Listen = "127.0.0.1:0"
 	cfg.Frontends[0].ShutdownTimeout = 5 * time.Second
 	p := &cfg.Pools[0]
-	p.Health.Interval = 100 * time.Millisecond
-	p.Health.Timeout = 100 * time.Millisecond
+	// Fast checks, but a timeout generous enough for a loaded 2-core
+	// machine under the race detector.
+	p.Health.Interval = 200 * time.Millisecond
+	p.Health.Timeout = 200 * time.Millisecond
 	p.SlowStart = 0
 	p.Backends = nil
 	for i, a := range addrs {

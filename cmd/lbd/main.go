@@ -25,13 +25,13 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "lbd:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string) error {
 	fs := pflag.NewFlagSet("lbd", pflag.ContinueOnError)
 	path := fs.StringP("config", "c", "", "YAML config file (default: the embedded default config)")
 	check := fs.Bool("check", false, "validate the config and exit")
@@ -43,7 +43,7 @@ func run() error {
 	fs.Bool("access_log.enabled", false, "log every (sampled) request")
 	fs.Float64("access_log.sample_rate", 0, "fraction of requests logged, e.g. 0.01")
 	fs.Int("runtime.gc_percent", 0, "GOGC for the process (runtime.gc_percent)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return nil
 		}
