@@ -44,6 +44,9 @@ type Config struct {
 	Timeout            time.Duration `mapstructure:"timeout"`              // total time for one resolution; past it: SERVFAIL
 	UpstreamTimeout    time.Duration `mapstructure:"upstream_timeout"`     // one try at one server
 	EDNSBufferSize     int           `mapstructure:"edns_buffer_size"`     // advertised upstream (1232, DNS flag day 2020)
+	// QNAMEMinimisation asks each server only for the next label below its
+	// zone (RFC 9156), so the root and TLDs do not see the full name.
+	QNAMEMinimisation bool `mapstructure:"qname_minimisation"`
 
 	Cache CacheConfig `mapstructure:"cache"`
 

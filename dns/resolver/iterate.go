@@ -301,20 +301,58 @@ func classify(d *delegation, qname string, m *dns.Msg) (verdict, string) {
 	return vAnswer, ""
 }
 
+// maxMinimiseSteps bounds the extra queries QNAME minimisation may add for
+// one name (RFC 9156 §2.3, MAX_MINIMISE_COUNT).
+const maxMinimiseSteps = 10
+
 // iterate asks the closest known servers and follows referrals until one
 // gives the answer for exactly qname/qtype (which may be a CNAME).
+//
+// With qname_minimisation (RFC 9156, relaxed like Unbound's default), a
+// server is first asked only about the name one label below its zone
+// (QTYPE A) until the last label is reached; a referral moves down as
+// usual, NOERROR means "no cut here, one label more", and NXDOMAIN, a
+// CNAME or a failure falls back to asking the full name.
 func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, error) {
 	d := r.closest(st, qname)
-	for ref := 0; ; ref++ {
+	minimise := r.cfg.QNAMEMinimisation
+	asked := 0 // labels of the last minimised name that had no cut
+	steps := 0
+	for ref := 0; ; {
 		if ref > r.cfg.MaxReferrals {
 			return nil, fmt.Errorf("%w (%d) at %s", ErrReferralLimit, r.cfg.MaxReferrals, d.zone)
 		}
-		m, v, cut, err := r.askZone(ctx, st, d, qname, qtype)
-		if err != nil {
+		name, typ := qname, qtype
+		if minimise && !d.forward && steps < maxMinimiseSteps {
+			if n := max(asked, dns.CountLabel(d.zone)) + 1; n < dns.CountLabel(qname) {
+				i, _ := dns.PrevLabel(qname, n)
+				name, typ = qname[i:], dns.TypeA
+			}
+		}
+		m, v, cut, err := r.askZone(ctx, st, d, name, typ)
+		if name != qname {
+			steps++
+			if err != nil {
+				if errors.Is(err, ErrQueryLimit) || ctx.Err() != nil {
+					return nil, err
+				}
+				minimise = false // relaxed: ask the full name instead
+				continue
+			}
+			if v == vAnswer {
+				if m.Rcode != dns.RcodeSuccess || hasCNAME(m.Answer, name) {
+					minimise = false
+				} else {
+					asked = dns.CountLabel(name) // exists, no zone cut: one label more
+				}
+				continue
+			}
+		} else if err != nil {
 			return nil, err
 		}
 		switch v {
 		case vReferral:
+			ref++
 			nd := r.delegationFrom(cut, m.Ns, m.Extra, d.zone)
 			if len(nd.ns) == 0 {
 				return nil, fmt.Errorf("%w: empty referral to %s", ErrNoServers, cut)
@@ -330,6 +368,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 			r.store(st, cache.Key{Name: cut, Type: dns.TypeNS, Class: dns.ClassINET, Kind: cache.Delegation}, deleg)
 			d = nd
+			asked = 0
 		case vAnswer:
 			out := r.inBailiwick(d, qname, m)
 			// Cache only a complete answer for qname: data, NXDOMAIN or
@@ -347,6 +386,15 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			return out, nil
 		}
 	}
+}
+
+func hasCNAME(rrs []dns.RR, owner string) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeCNAME && strings.EqualFold(rr.Header().Name, owner) {
+			return true
+		}
+	}
+	return false
 }
 
 func nsRecords(rrs []dns.RR, owner string) []dns.RR {

@@ -406,3 +406,53 @@ func TestAnswerCached(t *testing.T) {
 		})
 	}
 }
+
+// TestQNAMEMinimisation: each server sees only one label more than its
+// zone (RFC 9156); answers are the same as without it.
+func TestQNAMEMinimisation(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", func(c *Config) { c.QNAMEMinimisation = true })
+	cases := []struct {
+		name   string
+		qname  string
+		rcode  int
+		answer int
+		seen   map[string][]string // server → names it must have been asked (type A)
+		unseen map[string][]string // server → names it must not have been asked
+	}{
+		{"three hops", "www.example.test", dns.RcodeSuccess, 3,
+			map[string][]string{"127.0.1.1": {"test."}, "127.0.2.1": {"example.test."}},
+			map[string][]string{"127.0.1.1": {"www.example.test.", "example.test."}, "127.0.2.1": {"www.example.test."}}},
+		{"child zone", "www.sub.example.test", dns.RcodeSuccess, 1,
+			map[string][]string{"127.0.4.1": {"www.sub.example.test."}}, nil},
+		{"empty non-terminals on the way", "x.deep.apps.example.test", dns.RcodeSuccess, 1, nil, nil},
+		{"nxdomain on the way", "a.b.nope.example.test", dns.RcodeNameError, 0, nil, nil},
+		{"cname on the way", "x.alias.example.test", dns.RcodeNameError, 0, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := r.Answer(context.Background(), query(tc.qname, dns.TypeA), loopback)
+			if m.Rcode != tc.rcode || len(m.Answer) != tc.answer {
+				t.Fatalf("rcode %s, %d answers: %v", dns.RcodeToString[m.Rcode], len(m.Answer), m)
+			}
+			for ip, names := range tc.seen {
+				for _, n := range names {
+					if w.servers[ip].count(n, dns.TypeA) == 0 {
+						t.Errorf("%s was not asked %s A", ip, n)
+					}
+				}
+			}
+			for ip, names := range tc.unseen {
+				for _, n := range names {
+					if c := w.servers[ip].count(n, dns.TypeA); c != 0 {
+						t.Errorf("%s was asked %s A %d times", ip, n, c)
+					}
+				}
+			}
+		})
+	}
+	res, err := r.Trace(context.Background(), "www.example.test", dns.TypeA)
+	if err != nil || len(res.Hops) != 3 || res.Hops[0].Question != "test. A" {
+		t.Fatalf("trace with minimisation: %v %+v", err, res)
+	}
+}
