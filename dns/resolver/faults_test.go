@@ -287,8 +287,8 @@ func TestHangDoesNotBlockOthers(t *testing.T) {
 	w := faultWorld(t)
 	badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
 	r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
-		c.Timeout = 1500 * time.Millisecond
-		c.UpstreamTimeout = 500 * time.Millisecond
+		c.Timeout = 2500 * time.Millisecond
+		c.UpstreamTimeout = time.Second
 	})
 	stuck := make(chan *dns.Msg, 1)
 	start := time.Now()
@@ -300,11 +300,11 @@ func TestHangDoesNotBlockOthers(t *testing.T) {
 	if m := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback); m.Rcode != dns.RcodeSuccess {
 		t.Fatalf("good name during the hang: %v", m)
 	}
-	if d := time.Since(t0); d > 400*time.Millisecond {
+	if d := time.Since(t0); d > 700*time.Millisecond { // well under the 1 s upstream timeout
 		t.Fatalf("good name took %v while another zone hangs", d)
 	}
 	m := <-stuck
-	if m.Rcode != dns.RcodeServerFailure || time.Since(start) > 2*time.Second {
+	if m.Rcode != dns.RcodeServerFailure || time.Since(start) > 3500*time.Millisecond {
 		t.Fatalf("stuck client: %s after %v", dns.RcodeToString[m.Rcode], time.Since(start))
 	}
 }
@@ -317,7 +317,7 @@ func TestFailureCache(t *testing.T) {
 	badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
 	clk := newTestClock()
 	r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
-		c.UpstreamTimeout = 100 * time.Millisecond
+		c.UpstreamTimeout = 400 * time.Millisecond
 		c.FailureTTL = 5 * time.Second
 	}, WithClock(clk.Now))
 	bad := func() int64 { return w.servers["127.0.101.4"].queries.Load() + w.servers["127.0.101.5"].queries.Load() }
@@ -334,7 +334,7 @@ func TestFailureCache(t *testing.T) {
 		t.Fatal("the dead servers were not asked")
 	}
 	m, took := ask()
-	if m.Rcode != dns.RcodeServerFailure || bad() != n || took > 50*time.Millisecond {
+	if m.Rcode != dns.RcodeServerFailure || bad() != n || took > 300*time.Millisecond { // not 2 × 400 ms of timeouts
 		t.Fatalf("within failure_ttl: %s after %v, %d new upstream queries", dns.RcodeToString[m.Rcode], took, bad()-n)
 	}
 	if value(r.m.failureHits) != 1 {

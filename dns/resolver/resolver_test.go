@@ -213,9 +213,9 @@ func TestServeStale(t *testing.T) {
 	clk := newTestClock()
 	r, _ := newTestResolver(t, w, "127.0.1.1", func(c *Config) {
 		c.Cache.StaleWindow = time.Hour
-		c.Timeout = time.Second
+		c.Timeout = 2 * time.Second
 		c.UpstreamTimeout = 200 * time.Millisecond
-		c.StaleClientTimeout = 100 * time.Millisecond
+		c.StaleClientTimeout = time.Second
 	}, WithClock(clk.Now))
 	if m := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback); len(m.Answer) != 3 {
 		t.Fatalf("warm-up: %v", m)
@@ -242,8 +242,8 @@ func TestServeStale(t *testing.T) {
 	if m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("uncached name: %v", m)
 	}
-	if d := time.Since(start); d > 1500*time.Millisecond {
-		t.Fatalf("SERVFAIL took %v, limit 1s", d)
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("SERVFAIL took %v, limit 2s", d)
 	}
 	// after the failed refresh, stale answers go out at once (failure recheck)
 	waitFor(t, "the refresh to fail", 3*time.Second, func() bool {
@@ -253,7 +253,7 @@ func TestServeStale(t *testing.T) {
 	})
 	start = time.Now()
 	m = r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
-	if len(m.Answer) != 3 || time.Since(start) > 50*time.Millisecond {
+	if len(m.Answer) != 3 || time.Since(start) > 500*time.Millisecond { // not the 1 s client timeout
 		t.Fatalf("stale answer during failure recheck took %v: %v", time.Since(start), m)
 	}
 	// past the stale window, nothing is served
