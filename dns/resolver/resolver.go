@@ -297,6 +297,13 @@ func (r *Resolver) resolveForClient(ctx context.Context, req *dns.Msg, client ne
 		}
 		return reply(req, dns.RcodeServerFailure)
 	}
+	// Answer from the entry just stored, so the first clients see the same
+	// capped TTLs and rotation as later ones; copy when it was not cacheable.
+	if h, ok := r.cache.Lookup(k, sub.at); ok && !h.Stale {
+		out := reply(req, dns.RcodeSuccess)
+		h.Fill(out, r.now(), 0)
+		return out
+	}
 	out := reply(req, f.msg.Rcode)
 	out.Answer = copyRRs(f.msg.Answer)
 	out.Ns = copyRRs(f.msg.Ns)

@@ -66,7 +66,8 @@ func TestEmbeddedHierarchy(t *testing.T) {
 			"www.example.test. 300 IN A 127.0.10.1", "www.example.test. 300 IN A 127.0.20.1", "www.example.test. 300 IN A 127.0.30.1"), nil},
 		{"cname out of zone to a name that does not exist", "ext.example.test", dns.TypeA, dns.RcodeNameError,
 			want("ext.example.test. 3600 IN CNAME www.example.org."),
-			want(". 86400 IN SOA a.root-servers.test. hostmaster.root-servers.test. 2026112701 1800 900 604800 86400")},
+			// the root's negative TTL (86400) capped by cache.negative_max_ttl (1h)
+			want(". 3600 IN SOA a.root-servers.test. hostmaster.root-servers.test. 2026112701 1800 900 604800 86400")},
 		{"nxdomain", "nope.example.test", dns.TypeA, dns.RcodeNameError, nil, want(soa)},
 		{"nodata", "www.example.test", dns.TypeMX, dns.RcodeSuccess, nil, want(soa)},
 		{"mx", "mail.example.test", dns.TypeMX, dns.RcodeSuccess, want(
@@ -454,5 +455,18 @@ func TestQNAMEMinimisation(t *testing.T) {
 	res, err := r.Trace(context.Background(), "www.example.test", dns.TypeA)
 	if err != nil || len(res.Hops) != 3 || res.Hops[0].Question != "test. A" {
 		t.Fatalf("trace with minimisation: %v %+v", err, res)
+	}
+}
+
+// TestFirstAnswerCapped: the client whose query filled the cache sees the
+// same capped TTL as the next one.
+func TestFirstAnswerCapped(t *testing.T) {
+	w := embeddedWorld(t)
+	r, _ := newTestResolver(t, w, "127.0.1.1", func(c *Config) { c.Cache.MaxTTL = time.Minute })
+	for i := 0; i < 2; i++ {
+		m := r.Answer(context.Background(), query("mail.example.test", dns.TypeMX), loopback)
+		if len(m.Answer) != 2 || m.Answer[0].Header().Ttl > 60 {
+			t.Fatalf("answer %d: TTL above max_ttl: %v", i, m.Answer)
+		}
 	}
 }
