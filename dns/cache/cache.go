@@ -31,15 +31,20 @@ import (
 // resolver starts from. A delegation is never served as an answer.
 type Kind uint8
 
-// Entry kinds.
+// Entry kinds. An NXDomainCut entry (stored under Type 0) records that a
+// name does not exist, so neither does anything below it (RFC 8020).
 const (
 	Answer Kind = iota
 	Delegation
+	NXDomainCut
 )
 
 func (k Kind) String() string {
-	if k == Delegation {
+	switch k {
+	case Delegation:
 		return "delegation"
+	case NXDomainCut:
+		return "nxdomain-cut"
 	}
 	return "answer"
 }
@@ -59,8 +64,8 @@ type Key struct {
 
 func (k Key) String() string {
 	s := fmt.Sprintf("%s %s %s", k.Name, dns.ClassToString[k.Class], dns.TypeToString[k.Type])
-	if k.Kind == Delegation {
-		s += " (delegation)"
+	if k.Kind != Answer {
+		s += " (" + k.Kind.String() + ")"
 	}
 	if k.Scope.IsValid() {
 		s += " scope " + k.Scope.String()

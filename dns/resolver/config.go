@@ -47,6 +47,9 @@ type Config struct {
 	// QNAMEMinimisation asks each server only for the next label below its
 	// zone (RFC 9156), so the root and TLDs do not see the full name.
 	QNAMEMinimisation bool `mapstructure:"qname_minimisation"`
+	// AggressiveNXDomain: a cached NXDOMAIN for a name answers every name
+	// below it too, without asking (RFC 8020; Unbound harden-below-nxdomain).
+	AggressiveNXDomain bool `mapstructure:"aggressive_nxdomain"`
 
 	Cache CacheConfig `mapstructure:"cache"`
 
@@ -123,6 +126,7 @@ func DefaultConfig() Config {
 		Timeout:            4 * time.Second,
 		UpstreamTimeout:    800 * time.Millisecond,
 		EDNSBufferSize:     1232,
+		AggressiveNXDomain: true,
 		Cache: CacheConfig{
 			MaxEntries:     c.MaxEntries,
 			MaxBytes:       c.MaxBytes,

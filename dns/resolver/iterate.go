@@ -97,6 +97,9 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 				st.note("cache: %s %s", name, dns.TypeToString[qtype])
 			}
 		}
+		if resp == nil && !st.noCache {
+			resp = r.nxdomainCut(st, name)
+		}
 		if resp == nil {
 			var err error
 			resp, err = r.iterate(ctx, st, name, qtype)
@@ -383,9 +386,34 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			if _, next, done, err := followChain(out.Answer, qname, qtype); err == nil && (done || next == qname) {
 				r.store(st, k, out)
 			}
+			if r.cfg.AggressiveNXDomain && out.Rcode == dns.RcodeNameError && len(out.Answer) == 0 && k.Scope.Bits() <= 0 {
+				r.store(st, cache.Key{Name: qname, Class: dns.ClassINET, Kind: cache.NXDomainCut}, out)
+			}
 			return out, nil
 		}
 	}
+}
+
+// nxdomainCut answers NXDOMAIN for name when name or an ancestor is known
+// not to exist (RFC 8020), with the SOA that said so.
+func (r *Resolver) nxdomainCut(st *state, name string) *dns.Msg {
+	if !r.cfg.AggressiveNXDomain {
+		return nil
+	}
+	now := r.now()
+	for z := name; z != "."; z = parent(z) {
+		h, ok := r.cache.GetAt(cache.Key{Name: z, Class: dns.ClassINET, Kind: cache.NXDomainCut}, now)
+		if !ok || h.Stale {
+			continue
+		}
+		resp := new(dns.Msg)
+		h.Fill(resp, now, 0)
+		resp.Rcode = dns.RcodeNameError
+		resp.Answer = nil
+		st.note("cache: %s does not exist, so neither does %s (RFC 8020)", z, name)
+		return resp
+	}
+	return nil
 }
 
 func hasCNAME(rrs []dns.RR, owner string) bool {

@@ -470,3 +470,28 @@ func TestFirstAnswerCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestAggressiveNXDomain: once nope.example.test is known not to exist,
+// names below it (and other types at it) are NXDOMAIN without asking
+// (RFC 8020); with the option off they are asked.
+func TestAggressiveNXDomain(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("aggressive=", on), func(t *testing.T) {
+			w := embeddedWorld(t)
+			r, _ := newTestResolver(t, w, "127.0.1.1", func(c *Config) { c.AggressiveNXDomain = on })
+			if m := r.Answer(context.Background(), query("nope.example.test", dns.TypeA), loopback); m.Rcode != dns.RcodeNameError {
+				t.Fatalf("nope: %v", m)
+			}
+			before := w.total()
+			for _, q := range []*dns.Msg{query("a.b.nope.example.test", dns.TypeA), query("nope.example.test", dns.TypeAAAA)} {
+				m := r.Answer(context.Background(), q, loopback)
+				if m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+					t.Fatalf("%s: %v", q.Question[0].Name, m)
+				}
+			}
+			if asked := w.total() - before; (asked == 0) != on {
+				t.Fatalf("aggressive=%v: %d upstream queries", on, asked)
+			}
+		})
+	}
+}
