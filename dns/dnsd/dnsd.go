@@ -237,7 +237,7 @@ func (d *Daemon) startListener(s ServerConfig) error {
 	if d.geo != nil {
 		h.SetGeo(d.geo.hook)
 	}
-	l, err := server.Listen(s.Listen, h, s.Recursion, server.Limits{}, d.log)
+	l, err := server.Listen(s.Listen, h, server.Limits{}, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
 	}

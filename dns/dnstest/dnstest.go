@@ -66,7 +66,7 @@ type Server struct {
 func Start(t testing.TB, addr string, zs []*zones.Zone, rec server.Recursor) *Server {
 	t.Helper()
 	h := server.NewHandler(addr, auth.NewSet(zs), rec, server.NewMetrics(nil))
-	l, err := server.Listen(addr, h, rec != nil, server.Limits{}, nil)
+	l, err := server.Listen(addr, h, server.Limits{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,10 @@ import (
 type Recursor interface {
 	Allowed(client netip.Addr) bool
 	Answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg
+	// AnswerCached answers without waiting on upstreams (a cache hit, a
+	// query without RD, a refusal); ok is false when the query needs a
+	// resolution.
+	AnswerCached(req *dns.Msg, client netip.Addr) (resp *dns.Msg, ok bool)
 }
 
 // Geo answers names managed by GeoDNS before the zone data is consulted.
@@ -116,7 +120,20 @@ func (h *Handler) SetGeo(g Geo) {
 // ServePacket answers one wire-format query. It returns the wire-format
 // reply appended to out[:0], or nil when the packet must be dropped
 // (a response, or too short to carry a header).
-func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte) {
+func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte) []byte {
+	reply, _ := h.servePacket(ctx, pkt, client, proto, out, true)
+	return reply
+}
+
+// TryServePacket is ServePacket that never waits on upstream servers:
+// done is false when the query needs a resolution, and the caller then
+// calls ServePacket from a goroutine of its own.
+func (h *Handler) TryServePacket(pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte, done bool) {
+	reply, pending := h.servePacket(context.Background(), pkt, client, proto, out, false)
+	return reply, !pending
+}
+
+func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte, block bool) (reply []byte, pending bool) {
 	start := time.Now()
 	defer func() {
 		// a defect in answering one query must not take the server down
@@ -130,12 +147,16 @@ func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr
 				fail := errorReply(binary.BigEndian.Uint16(pkt), 0, dns.RcodeServerFailure)
 				reply, _ = fail.PackBuffer(out[:cap(out)])
 			}
+			pending = false
 		}
 	}()
-	resp, size := h.serve(ctx, pkt, client, proto)
+	resp, size, pending := h.serve(ctx, pkt, client, proto, block)
+	if pending {
+		return nil, true
+	}
 	if resp == nil {
 		h.metrics.dropped(h.Name)
-		return nil
+		return nil, false
 	}
 	resp.Compress = true
 	if proto == UDP {
@@ -151,11 +172,17 @@ func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr
 		resp = fail
 	}
 	h.metrics.observe(h.sm, h.Name, proto, resp.Rcode, start)
-	return b
+	return b, false
 }
 
 // serve decodes and answers; size is the UDP payload limit for the reply.
-func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol) (*dns.Msg, int) {
+// With block false, a query that needs a resolution comes back pending.
+func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, block bool) (resp *dns.Msg, size int, pending bool) {
+	resp, size = h.serveMsg(ctx, pkt, client, proto, block, &pending)
+	return resp, size, pending
+}
+
+func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, block bool, pending *bool) (*dns.Msg, int) {
 	if len(pkt) < headerLen {
 		return nil, 0
 	}
@@ -205,7 +232,11 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 		}
 		defer func() { resp.Extra = append(resp.Extra, ropt) }()
 	}
-	answered := h.answer(ctx, req, resp, client, ropt)
+	answered := h.answer(ctx, req, resp, client, ropt, block)
+	if answered == nil {
+		*pending = true
+		return nil, 0
+	}
 	if answered != resp { // the recursor built its own reply
 		answered.Id = req.Id
 		answered.Question = req.Question
@@ -217,7 +248,8 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 }
 
 // answer decides who answers: GeoDNS, our zones, the recursor, or nobody.
-func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT) *dns.Msg {
+// With block false it returns nil instead of waiting on the recursor.
+func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT, block bool) *dns.Msg {
 	q := req.Question[0]
 	rec := h.rec.Load()
 	allowed := rec != nil && rec.Allowed(client)
@@ -252,6 +284,14 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	if !allowed {
 		resp.Rcode = dns.RcodeRefused
 		return resp
+	}
+	if !block {
+		r, ok := rec.AnswerCached(req, client)
+		if !ok {
+			return nil
+		}
+		r.RecursionAvailable = true
+		return r
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()

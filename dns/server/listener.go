@@ -39,10 +39,7 @@ type Listener struct {
 	limits  Limits
 	udp     *net.UDPConn
 	tcp     *net.TCPListener
-	// async: answer each UDP query in its own goroutine (needed when a
-	// recursor may take seconds); auth-only listeners answer inline.
-	async bool
-	sem   chan struct{}
+	sem     chan struct{}
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -51,7 +48,9 @@ type Listener struct {
 
 // Listen binds UDP and TCP on addr (the same port for both; with port 0 a
 // free port is chosen for UDP and then taken for TCP too).
-func Listen(addr string, h *Handler, async bool, limits Limits, log *zap.Logger) (*Listener, error) {
+// Queries are answered inline, a batch at a time; one that needs a
+// resolution (which may take seconds) is handed to a goroutine of its own.
+func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -86,7 +85,7 @@ func Listen(addr string, h *Handler, async bool, limits Limits, log *zap.Logger)
 		}
 		return &Listener{
 			Addr: netip.AddrPortFrom(ap.Addr(), uint16(port)).String(), handler: h, log: log, limits: limits,
-			udp: udp, tcp: tcp, async: async, sem: make(chan struct{}, limits.Inflight),
+			udp: udp, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
 			conns: map[net.Conn]struct{}{},
 		}, nil
 	}
@@ -170,7 +169,13 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 				continue
 			}
 			client, _ := netip.AddrFromSlice(from.IP)
-			reply := l.handler.ServePacket(ctx, bufs[i][:m.N], client.Unmap(), UDP, replies[i])
+			reply, done := l.handler.TryServePacket(bufs[i][:m.N], client.Unmap(), UDP, replies[i])
+			if !done {
+				// a resolution: answered from a goroutine of its own, so
+				// cache hits behind it are not held up
+				l.resolveAsync(ctx, bufs[i][:m.N], client.Unmap(), from.AddrPort())
+				continue
+			}
 			if reply == nil {
 				continue
 			}
@@ -193,12 +198,30 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 	}
 }
 
-func (l *Listener) serveUDP(ctx context.Context) {
-	if !l.async {
-		if bc := l.batchConn(); bc != nil {
-			l.serveUDPBatch(ctx, bc)
-			return
+// resolveAsync answers a query that needs upstream servers in its own
+// goroutine, bounded by the in-flight limit (past it the query is dropped
+// and the client retries).
+func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Addr, to netip.AddrPort) {
+	select {
+	case l.sem <- struct{}{}:
+	default:
+		l.handler.metrics.dropped(l.handler.Name)
+		return
+	}
+	pkt = append([]byte(nil), pkt...)
+	l.wg.Add(1)
+	go func() {
+		defer func() { <-l.sem; l.wg.Done() }()
+		if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
+			_, _ = l.udp.WriteToUDPAddrPort(reply, to)
 		}
+	}()
+}
+
+func (l *Listener) serveUDP(ctx context.Context) {
+	if bc := l.batchConn(); bc != nil {
+		l.serveUDPBatch(ctx, bc)
+		return
 	}
 	defer l.wg.Done()
 	buf := make([]byte, maxPacket)
@@ -213,26 +236,14 @@ func (l *Listener) serveUDP(ctx context.Context) {
 			continue
 		}
 		client := from.Addr().Unmap()
-		if !l.async {
-			if reply := l.handler.ServePacket(ctx, buf[:n], client, UDP, out); reply != nil {
-				_, _ = l.udp.WriteToUDPAddrPort(reply, from)
-			}
+		reply, done := l.handler.TryServePacket(buf[:n], client, UDP, out)
+		if !done {
+			l.resolveAsync(ctx, buf[:n], client, from)
 			continue
 		}
-		select {
-		case l.sem <- struct{}{}:
-		default:
-			l.handler.metrics.dropped(l.handler.Name)
-			continue // overloaded: drop, the client will retry
+		if reply != nil {
+			_, _ = l.udp.WriteToUDPAddrPort(reply, from)
 		}
-		pkt := append([]byte(nil), buf[:n]...)
-		l.wg.Add(1)
-		go func() {
-			defer func() { <-l.sem; l.wg.Done() }()
-			if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
-				_, _ = l.udp.WriteToUDPAddrPort(reply, from)
-			}
-		}()
 	}
 }
 

@@ -182,7 +182,8 @@ func TestBadInput(t *testing.T) {
 
 type fakeRecursor struct{ allow bool }
 
-func (f fakeRecursor) Allowed(netip.Addr) bool { return f.allow }
+func (f fakeRecursor) Allowed(netip.Addr) bool                            { return f.allow }
+func (f fakeRecursor) AnswerCached(*dns.Msg, netip.Addr) (*dns.Msg, bool) { return nil, false }
 func (f fakeRecursor) Answer(_ context.Context, req *dns.Msg, _ netip.Addr) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(req)
@@ -309,5 +310,63 @@ func TestGeoOnlyWhereAuthoritative(t *testing.T) {
 				t.Errorf("answer %v", r.Answer)
 			}
 		})
+	}
+}
+
+// slowRecursor answers "hit." from its cache at once and holds every
+// resolution until release is closed.
+type slowRecursor struct{ release chan struct{} }
+
+func (s slowRecursor) Allowed(netip.Addr) bool { return true }
+func (s slowRecursor) reply(req *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: []byte{192, 0, 2, 7}}}
+	return m
+}
+func (s slowRecursor) AnswerCached(req *dns.Msg, _ netip.Addr) (*dns.Msg, bool) {
+	if req.Question[0].Name == "hit." {
+		return s.reply(req), true
+	}
+	return nil, false
+}
+func (s slowRecursor) Answer(ctx context.Context, req *dns.Msg, _ netip.Addr) *dns.Msg {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return s.reply(req)
+}
+
+// A resolution that takes long does not hold up cache hits behind it.
+func TestSlowResolutionDoesNotBlockHits(t *testing.T) {
+	rec := slowRecursor{release: make(chan struct{})}
+	srv := dnstest.Start(t, "127.0.0.1:0", nil, rec)
+	slow := make(chan *dns.Msg, 1)
+	go func() {
+		m := new(dns.Msg)
+		m.SetQuestion("slow.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, srv.Addr)
+		if err != nil {
+			t.Error(err)
+		}
+		slow <- r
+	}()
+	for i := 0; i < 20; i++ { // all answered while "slow." is still pending
+		m := new(dns.Msg)
+		m.SetQuestion("hit.", dns.TypeA)
+		r := dnstest.Exchange(t, srv.Addr, "udp", m)
+		if len(r.Answer) != 1 || !r.RecursionAvailable {
+			t.Fatalf("hit %d: %v", i, r)
+		}
+	}
+	select {
+	case <-slow:
+		t.Fatal("the slow resolution finished before it was released")
+	default:
+	}
+	close(rec.release)
+	if r := <-slow; r == nil || len(r.Answer) != 1 {
+		t.Fatalf("slow answer %v", r)
 	}
 }
