@@ -288,11 +288,12 @@ func TestDrainUnderLoad(t *testing.T) {
 	if got := h.webds[0].srv.Requests(); got != served {
 		t.Fatalf("draining b1 got %d new requests", got-served)
 	}
+	drainedAt := v.DrainedAt
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "up"}, http.StatusOK, &v)
 	waitFor(t, 10*time.Second, "b1 back in rotation", func() bool { return h.webds[0].srv.Requests() > served })
 	close(stop)
 	wait()
-	t.Logf("drain under load: %v; b1 drained at %v", res, v.DrainedAt)
+	t.Logf("drain under load: %v; b1 drained at %v", res, drainedAt)
 	if res.failed != 0 {
 		t.Fatalf("failed requests while draining: %v", res)
 	}
