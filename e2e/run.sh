@@ -104,6 +104,12 @@ if command -v dig >/dev/null; then
   check "resolver: cache-hit counter rose ($hits1 → $hits2)" test "${hits2%.*}" -gt "${hits1%.*}"
   out=$($R alias.example.test A)
   check "resolver: CNAME chain" has "$out" "ANSWER: 5"
+  out=$(dig +short +time=3 +tries=1 -p 1053 -b 127.0.10.5 @127.0.0.1 www.example.test A)
+  check "resolver + GeoDNS: a client in 127.0.10.0/24 gets the EU lbd through the resolver (ECS upstream) ($out)" test "$out" = 127.0.10.1
+  out=$(dig +short +time=3 +tries=1 -p 1053 -b 127.0.20.5 @127.0.0.1 www.example.test A)
+  check "resolver + GeoDNS: a client in 127.0.20.0/24 gets the NA lbd from the same cache ($out)" test "$out" = 127.0.20.1
+  out=$(curl -s --max-time 5 http://www.example.test:8080/ --resolve "www.example.test:8080:$(dig +short -p 1053 -b 127.0.30.5 @127.0.0.1 www.example.test A)")
+  check "www.example.test resolves to an lbd that serves the sample servers ($out)" has "$out" "^b[123] v1"
   out=$($R nope.example.test A)
   check "resolver: NXDOMAIN with SOA" has "$out" "status: NXDOMAIN"
   out=$($R www.sub.example.test A)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -20,6 +21,7 @@ import (
 // time) — what `dig +trace` cannot do on a hierarchy served on port 1053.
 func addTrace(root *cobra.Command) {
 	var asJSON bool
+	var client string
 	cmd := &cobra.Command{
 		Use:   "trace NAME [TYPE]",
 		Short: "resolve NAME from the root hints and print every hop (needs the hierarchy running: make run)",
@@ -42,7 +44,16 @@ func addTrace(root *cobra.Command) {
 				return err
 			}
 			defer r.Close()
-			res, err := r.Trace(context.Background(), args[0], qtype)
+			var res *resolver.Resolution
+			if client != "" {
+				c, perr := netip.ParseAddr(client)
+				if perr != nil {
+					return fmt.Errorf("--client %q: not an IP address", client)
+				}
+				res, err = r.TraceFrom(context.Background(), args[0], qtype, c)
+			} else {
+				res, err = r.Trace(context.Background(), args[0], qtype)
+			}
 			if err != nil {
 				return err
 			}
@@ -61,5 +72,6 @@ func addTrace(root *cobra.Command) {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the resolution as JSON")
+	cmd.Flags().StringVar(&client, "client", "", "resolve as if for this client address (its subnet goes upstream as EDNS Client Subnet), e.g. 127.0.10.5")
 	root.AddCommand(cmd)
 }
