@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# GeoDNS cost: dnsperf against one dnsd serving example.test. with the demo
+# geo section, ECS on every query (81.2.69.142/32, a London address):
+# www.example.test A (geo-managed: locate, pick a pool, echo ECS with scope)
+# against web.example.test A (a plain zone answer), in the same run.
+# dnsd on CPU 0, dnsperf on CPU 1, 3 runs each (median). Target: geo ≥ 0.8× plain.
+# Usage: bench/dns-geo.sh [seconds per run, default 15]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-15}
+RUNS=${RUNS:-3}
+command -v dnsperf >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq dnsperf >/dev/null; }
+W=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
+go build -o "$W/dnsd" ./cmd/dnsd
+# the embedded demo config, with only the example.test. listener moved to a bench port
+sed -n '/^geo:/,$p' configs/dnsd.yaml > "$W/geo.yaml"
+cat > "$W/dnsd.yaml" <<YAML
+log: {level: warn}
+admin: {listen: 127.0.0.1:19263}
+servers: [{listen: 127.0.0.1:15363, zones: [example.test.]}]
+$(cat "$W/geo.yaml")
+YAML
+for i in $(seq 1 10000); do echo "www.example.test A"; done > "$W/geo.q"
+for i in $(seq 1 10000); do echo "web.example.test A"; done > "$W/plain.q"
+taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 &
+for i in $(seq 1 100); do dig +short +time=1 +tries=1 -p 15363 @127.0.0.1 web.example.test >/dev/null 2>&1 && break; sleep 0.1; done
+ECS=8:000120005102458e   # option 8: family 1, source /32, scope 0, 81.2.69.142
+got=$(dig +short -p 15363 @127.0.0.1 www.example.test +subnet=81.2.69.142/32)
+[ "$got" = 127.0.10.1 ] || { echo "geo answer is $got, want 127.0.10.1"; exit 1; }
+perf() { taskset -c 1 dnsperf -s 127.0.0.1 -p 15363 -d "$1" -l "$SECS" -q 500 -c 4 -e -E "$ECS" 2>&1 | awk '/Queries per second/ {print $4}'; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -a G P
+for r in $(seq 1 "$RUNS"); do
+  P+=("$(perf "$W/plain.q")"); G+=("$(perf "$W/geo.q")")
+  echo "run $r: geo ${G[-1]} q/s, plain ${P[-1]} q/s"
+done
+g=$(printf '%s\n' "${G[@]}" | median); p=$(printf '%s\n' "${P[@]}" | median)
+echo
+echo "geo (www, ECS): $g q/s   plain (web): $p q/s   (median of $RUNS × ${SECS}s; dnsd on CPU 0, dnsperf on CPU 1)"
+awk -v g="$g" -v p="$p" 'BEGIN {printf "ratio geo/plain: %.2f (target >= 0.80)\n", g/p}'
