@@ -17,7 +17,7 @@ func TestAdminAPI(t *testing.T) {
 		header                         map[string]string
 	}{
 		{"pools", "GET", "/api/v1/pools", "", "", 200, []string{`"name": "web"`, `"policy": "round_robin"`, `"available": 3`}, map[string]string{"X-Total-Count": "1"}},
-		{"pool", "GET", "/api/v1/pools/web", "", "", 200, []string{`"frontends": [`, `"http"`, `"interval": "200ms"`}, nil},
+		{"pool", "GET", "/api/v1/pools/web", "", "", 200, []string{`"frontends": [`, `"http"`, `"interval": "300ms"`}, nil},
 		{"unknown pool", "GET", "/api/v1/pools/api", "", "", 404, []string{"pool_not_found", `no pool \"api\"`}, nil},
 		{"backends", "GET", "/api/v1/pools/web/backends", "", "", 200, []string{`"id": "b1"`, `"state": "up"`, `"in_flight": 0`, `"drained_at": null`}, map[string]string{"X-Total-Count": "3"}},
 		{"backends page", "GET", "/api/v1/pools/web/backends?limit=1&offset=1", "", "", 200, []string{`"id": "b2"`}, map[string]string{"Link": `rel="next"`}},

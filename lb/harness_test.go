@@ -103,8 +103,8 @@ func testConfig(addrs ...string) Config {
 	p := &cfg.Pools[0]
 	// Fast checks, but a timeout generous enough for a loaded 2-core
 	// machine under the race detector.
-	p.Health.Interval = 200 * time.Millisecond
-	p.Health.Timeout = 200 * time.Millisecond
+	p.Health.Interval = 300 * time.Millisecond
+	p.Health.Timeout = 300 * time.Millisecond
 	p.SlowStart = 0
 	p.Backends = nil
 	for i, a := range addrs {

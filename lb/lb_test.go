@@ -247,14 +247,14 @@ func TestPassiveEjection(t *testing.T) {
 func TestKillBackendUnderLoad(t *testing.T) {
 	h := newHarness(t, 3, nil)
 	stop := make(chan struct{})
-	res, wait := h.load(8, 20000, 20*time.Second, stop)
-	waitFor(t, 10*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 200 })
+	res, wait := h.load(8, 20000, 60*time.Second, stop)
+	waitFor(t, 30*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
 	h.webds[1].stop() // b2 goes away under load
 	waitFor(t, 10*time.Second, "b2 marked down", func() bool { return h.backendState("b2").State == "down" })
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 10*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+300 })
+	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
 	close(stop)
 	wait()
 	t.Logf("kill under load: %v", res)
@@ -269,8 +269,8 @@ func TestDrainUnderLoad(t *testing.T) {
 		w.srv.SetLatency(20*time.Millisecond, 10*time.Millisecond)
 	}
 	stop := make(chan struct{})
-	res, wait := h.load(12, 20000, 20*time.Second, stop)
-	waitFor(t, 10*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 100 })
+	res, wait := h.load(12, 20000, 60*time.Second, stop)
+	waitFor(t, 30*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
 	var v BackendView
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "draining"}, http.StatusOK, &v)
 	if v.State != "draining" {
@@ -284,7 +284,7 @@ func TestDrainUnderLoad(t *testing.T) {
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 10*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+200 })
+	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
 	if got := h.webds[0].srv.Requests(); got != served {
 		t.Fatalf("draining b1 got %d new requests", got-served)
 	}
@@ -303,7 +303,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	h := newHarness(t, 3, nil)
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b3", map[string]string{"state": "maintenance"}, http.StatusOK, nil)
 	stop := make(chan struct{})
-	res, wait := h.load(8, 20000, 20*time.Second, stop)
+	res, wait := h.load(8, 20000, 60*time.Second, stop)
 	policies := []string{"weighted_round_robin", "least_connections", "random_two_choices", "round_robin", "source_ip_hash"}
 	for i, pol := range policies {
 		cfg := h.cfg
@@ -318,7 +318,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		res.mu.Lock()
 		at := res.ok
 		res.mu.Unlock()
-		waitFor(t, 10*time.Second, "load after reload", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+		waitFor(t, 30*time.Second, "load after reload", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
 	}
 	// A bad reload is refused and the old config keeps serving.
 	bad := h.cfg
@@ -352,7 +352,7 @@ func TestAddRemoveBackendsUnderLoad(t *testing.T) {
 	h := newHarness(t, 2, nil)
 	extra := startWebd(t, "b4", "v1", "127.0.0.1:0")
 	stop := make(chan struct{})
-	res, wait := h.load(8, 20000, 20*time.Second, stop)
+	res, wait := h.load(8, 20000, 60*time.Second, stop)
 	hdr := h.adminJSON(http.MethodPost, "/api/v1/pools/web/backends", map[string]any{"id": "b4", "address": extra.addr}, http.StatusCreated, nil)
 	if hdr.Get("Location") != "/api/v1/pools/web/backends/b4" {
 		t.Fatalf("Location %q", hdr.Get("Location"))
@@ -363,7 +363,7 @@ func TestAddRemoveBackendsUnderLoad(t *testing.T) {
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 10*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+300 })
+	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
 	close(stop)
 	wait()
 	t.Logf("add/remove under load: %v", res)
@@ -693,7 +693,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 10*time.Second, "load after the deploy", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+200 })
+	waitFor(t, 30*time.Second, "load after the deploy", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
 	close(stop)
 	wg.Wait()
 	t.Logf("rolling deploy: %v versions %v", res, versions)

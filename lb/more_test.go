@@ -324,8 +324,10 @@ func TestBackendLoadAgent(t *testing.T) {
 				}
 				got[id]++
 			}
-			// b2 wins every pair it is in, b3 the pair with b1, b1 never.
-			if got["b1"] != 0 || got["b2"] < 150 {
+			// b2 wins every pair it is in, b3 the pair with b1, b1 never
+			// (but for a moment when an agent poll times out on a loaded
+			// machine and its load is unknown).
+			if got["b1"] > 15 || got["b2"] < 150 {
 				t.Fatalf("backend_load spread %v for loads 90/10/40", got)
 			}
 		})
