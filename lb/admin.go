@@ -131,7 +131,14 @@ func (s *Server) adminHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/", api.NotFound)
+	dash := api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.dashboard})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			api.NotFound(w, r)
+			return
+		}
+		dash.ServeHTTP(w, r)
+	})
 	return api.Auth(s.token, mux)
 }
 

@@ -41,6 +41,7 @@ func TestAdminAPI(t *testing.T) {
 		{"metrics", "GET", "/metrics", "", "", 200, []string{"lbd_requests_total", "lbd_backend_in_flight_requests", `lbd_backend_state{backend="b2",pool="web",state="draining"} 1`, "lbd_health_checks_total", "lbd_backend_state_changes_total"}, nil},
 		{"options", "OPTIONS", "/api/v1/pools", "", "", 204, nil, map[string]string{"Allow": "GET"}},
 		{"unknown path", "GET", "/api/v2", "", "", 404, []string{"not_found"}, nil},
+		{"dashboard", "GET", "/", "", "", 200, []string{"<h1>lbd</h1>", "pool web", `<td class="s">draining</td>`, "<code>127.0.0.1:"}, map[string]string{"Content-Type": "text/html"}},
 	}
 	// make some traffic so request metrics exist
 	c := newClient()
