@@ -122,6 +122,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("/healthz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	}}))
+	mux.Handle("/readyz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
 	if s.gather != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))
 	}
@@ -366,4 +367,34 @@ func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	api.WritePage(w, r, pg, views)
+}
+
+// readyz answers 200 when lbd has started and every pool has a backend
+// able to take a request, else 503 naming the pools that cannot: what a
+// GeoDNS health probe or an outer balancer should look at.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.ready:
+	default:
+		api.WriteError(w, r, api.Errorf(http.StatusServiceUnavailable, "starting", "lbd is starting"))
+		return
+	}
+	var empty []string
+	for _, p := range s.sortedPools() {
+		ok := false
+		for _, b := range p.snap.Load().list {
+			if b.Available() {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			empty = append(empty, p.name)
+		}
+	}
+	if len(empty) > 0 {
+		api.WriteError(w, r, api.Errorf(http.StatusServiceUnavailable, "no_backend", "pools with no available backend: %v", empty).With("pools", empty))
+		return
+	}
+	api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }

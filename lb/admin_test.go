@@ -38,6 +38,7 @@ func TestAdminAPI(t *testing.T) {
 		{"delete", "DELETE", "/api/v1/pools/web/backends/b4", "", tok, 204, nil, nil},
 		{"delete again", "DELETE", "/api/v1/pools/web/backends/b4", "", tok, 404, nil, nil},
 		{"healthz", "GET", "/healthz", "", "", 200, []string{`"status": "ok"`}, nil},
+		{"readyz", "GET", "/readyz", "", "", 200, []string{`"status": "ready"`}, nil},
 		{"metrics", "GET", "/metrics", "", "", 200, []string{"lbd_requests_total", "lbd_backend_in_flight_requests", `lbd_backend_state{backend="b2",pool="web",state="draining"} 1`, "lbd_health_checks_total", "lbd_backend_state_changes_total"}, nil},
 		{"options", "OPTIONS", "/api/v1/pools", "", "", 204, nil, map[string]string{"Allow": "GET"}},
 		{"unknown path", "GET", "/api/v2", "", "", 404, []string{"not_found"}, nil},
