@@ -38,6 +38,8 @@ func TestDefaultConfig(t *testing.T) {
 		{"weight default", *p.Backends[0].Weight, 1},
 		{"retries default", *p.Retries, 1},
 		{"cookie name", p.Sticky.Cookie, "lb_web"},
+		{"sticky cookie on (curl -c jar -b jar sticks; plain curl round-robins)", p.Sticky.Mode, "cookie"},
+		{"cookie ttl", p.Sticky.TTL, time.Hour},
 		{"health interval", p.Health.Interval, 2 * time.Second},
 	}
 	for _, c := range checks {

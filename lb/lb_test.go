@@ -18,8 +18,14 @@ import (
 	"netsim/internal/webd"
 )
 
+// TestRoundRobinSpread is the acceptance check on the default config
+// (round_robin, sticky cookie on): clients without cookies spread within
+// ±10%, a client with a cookie jar sticks.
 func TestRoundRobinSpread(t *testing.T) {
 	h := newHarness(t, 3, nil)
+	if p := h.cfg.Pools[0]; p.Policy != "round_robin" || p.Sticky.Mode != "cookie" {
+		t.Fatalf("harness is not on the default policy/sticky: %s/%s", p.Policy, p.Sticky.Mode)
+	}
 	c := newClient()
 	got := map[string]int{}
 	for range 300 {
@@ -35,6 +41,18 @@ func TestRoundRobinSpread(t *testing.T) {
 	for _, id := range []string{"b1", "b2", "b3"} {
 		if math.Abs(float64(got[id])-100) > 10 {
 			t.Fatalf("300 requests spread %v, want 100±10 each", got)
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	withJar := newClient()
+	withJar.Jar = jar
+	first, _, err := h.get(withJar, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if id, _, _ := h.get(withJar, "/"); id != first {
+			t.Fatalf("curl -c jar -b jar style client moved from %s to %s", first, id)
 		}
 	}
 }
