@@ -315,6 +315,10 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	p = s.pool(p.name) // a reload may have replaced it
 	m, err := p.addBackend(bc)
+	if err == errStopped {
+		api.WriteError(w, r, api.Errorf(http.StatusServiceUnavailable, "shutting_down", "lbd is shutting down"))
+		return
+	}
 	if err == errExists {
 		api.WriteError(w, r, api.Errorf(http.StatusConflict, "backend_exists", "pool %s already has a backend %q; PATCH it or DELETE it first", p.name, bc.ID).With("backend", bc.ID))
 		return

@@ -115,6 +115,9 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", h.srv.Addr("http").String(), time.Second); err == nil {
 		t.Fatal("frontend still accepting after shutdown")
 	}
+	if err := h.srv.Reload(h.cfg); err == nil {
+		t.Fatal("Reload after shutdown accepted (it would start health checks nobody stops)")
+	}
 }
 
 func TestAccessLogSampling(t *testing.T) {

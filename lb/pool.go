@@ -370,6 +370,9 @@ func (p *pool) addBackend(bc BackendConfig) (*member, error) {
 	if _, ok := sn.byID[bc.ID]; ok {
 		return nil, errExists
 	}
+	if p.srv.stopped {
+		return nil, errStopped
+	}
 	m := p.srv.newMember(p, bc, "api")
 	ms := append(append([]*member(nil), sn.order...), m)
 	p.snap.Store(newSnapshot(ms))
@@ -379,7 +382,10 @@ func (p *pool) addBackend(bc BackendConfig) (*member, error) {
 	return m, nil
 }
 
-var errExists = fmt.Errorf("exists")
+var (
+	errExists  = fmt.Errorf("exists")
+	errStopped = fmt.Errorf("lbd has shut down")
+)
 
 // removeBackend takes a backend out of the pool. Requests already on it
 // finish: they hold the member; its idle connections close now and the

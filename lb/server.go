@@ -53,6 +53,7 @@ type Server struct {
 	queued    atomic.Int64 // requests waiting in any pool's queue
 
 	started atomic.Bool
+	stopped bool // under mu: Run has shut down; Reload and the API add nothing
 	ready   chan struct{}
 	addrs   sync.Map // frontend name -> net.Addr
 }
@@ -405,6 +406,7 @@ func (s *Server) shutdown() {
 	}
 	wg.Wait()
 	s.mu.Lock()
+	s.stopped = true
 	for _, p := range *s.pools.Load() {
 		if p.monitor != nil {
 			p.monitor.Stop()
@@ -446,6 +448,9 @@ func (s *Server) reload(cfg *Config) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("lbd has shut down")
+	}
 	old := s.cfg.Load()
 	if len(cfg.Frontends) != len(s.frontends) {
 		return fmt.Errorf("frontends: %d configured, %d running: adding or removing frontends needs a restart", len(cfg.Frontends), len(s.frontends))
