@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all run build test race e2e bench fmt lint vet fuzz clean
+.PHONY: all run build test race e2e bench deploy-demo fmt lint vet fuzz clean
 
 all: build
 
@@ -28,6 +28,10 @@ e2e: build
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## deploy-demo: a rolling deploy v1 → v2 behind lbd under 200 req/s, counting failed requests
+deploy-demo:
+	$(GO) run ./bench/lb-deploy-demo
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/dnsd"
+	"netsim/internal/api"
 	"netsim/internal/logging"
 	"netsim/internal/webd"
 	"netsim/lb"
@@ -46,6 +47,18 @@ func regionConfig(c lb.Config, addr, token string) lb.Config {
 	c.Admin.Listen = net.JoinHostPort(addr, port)
 	c.Admin.Token = token
 	return c
+}
+
+// shareStickySecret gives every pool without a configured cookie secret one
+// random secret, shared by the main and the regional lbds (they copy the
+// config), so a sticky cookie set by one region is honoured by another.
+func shareStickySecret(c lb.Config) {
+	secret := api.NewToken()
+	for i := range c.Pools {
+		if c.Pools[i].Sticky.Secret == "" {
+			c.Pools[i].Sticky.Secret = secret
+		}
+	}
 }
 
 // webServers are the sample backends lbd's default pool points at.
@@ -104,6 +117,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	if err != nil {
 		return err
 	}
+	shareStickySecret(lcfg)
 	lbs, err := lb.New(lcfg, log.Named("lbd"), nil)
 	if err != nil {
 		return err
@@ -175,6 +189,13 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 			if next, err := lb.LoadConfig(lbConfig); err != nil {
 				log.Error("lbd reload refused; the old config keeps serving", zap.Error(err))
 			} else {
+				for i := range next.Pools { // keep the cookie key: cookies stay valid
+					for _, p := range lcfg.Pools {
+						if p.Name == next.Pools[i].Name && next.Pools[i].Sticky.Secret == "" {
+							next.Pools[i].Sticky.Secret = p.Sticky.Secret
+						}
+					}
+				}
 				_ = lbs.Reload(next)
 				for i, rs := range regional {
 					_ = rs.Reload(regionConfig(next, regions[i].addr, lbs.AdminToken()))
