@@ -18,10 +18,16 @@ import (
 
 	"netsim/dns/dnsd"
 	"netsim/internal/api"
+	"netsim/internal/echo"
 	"netsim/internal/logging"
 	"netsim/internal/webd"
 	"netsim/lb"
 )
+
+// echoServers are the TCP backends of lbd's default L4 pool.
+var echoServers = []struct{ id, addr string }{
+	{"e1", "127.0.0.1:9101"}, {"e2", "127.0.0.1:9102"}, {"e3", "127.0.0.1:9103"},
+}
 
 // regions are the simulated regions: each has an lbd on its own address
 // (the demo GeoIP database places 127.0.10.0/24 in Europe, and so on).
@@ -111,6 +117,13 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 		srv := webd.New(webd.Options{ID: ws.id, Version: "v1", Log: log.Named("webd").With(zap.String("id", ws.id))})
 		comps = append(comps, component{name: "webd " + ws.id, run: func(ctx context.Context) error {
 			return srv.ListenAndServe(ctx, ws.addr, func(net.Addr) { webReady <- struct{}{} })
+		}})
+	}
+	// TCP echo backends e1..e3 for lbd's L4 frontend
+	for _, es := range echoServers {
+		srv := &echo.Server{ID: es.id}
+		comps = append(comps, component{name: "echo " + es.id, run: func(ctx context.Context) error {
+			return srv.ListenAndServe(ctx, es.addr, nil)
 		}})
 	}
 	lcfg, err := lb.LoadConfig(lbConfig)
