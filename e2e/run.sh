@@ -39,6 +39,10 @@ for i in $(seq 1 100); do
   sleep 0.1
 done
 check "netsim is up (admin /healthz)" curl -sf 127.0.0.1:9153/healthz -o /dev/null
+if ! kill -0 $NETSIM 2>/dev/null; then
+  bad "netsim exited at start (another copy running? its log follows)"; cat "$WORK/netsim.log" | tail -5
+  echo "e2e: $pass passed, $fail failed"; exit 1
+fi
 
 if command -v dig >/dev/null; then
   D="dig +norec +time=2 +tries=1 -p 1053"
