@@ -39,13 +39,21 @@ type Options struct {
 
 // Server runs the L4 frontends of one configuration.
 type Server struct {
-	cfg   Config
-	log   *zap.Logger
-	met   *metrics
-	dial  func(ctx context.Context, address string) (net.Conn, error)
-	pools map[string]*pool
-	order []string // pool names in config order
-	fes   []*frontend
+	log  *zap.Logger
+	met  *metrics
+	dial func(ctx context.Context, address string) (net.Conn, error)
+	gen  atomic.Pointer[generation] // the configuration in force
+	fes  []*frontend
+
+	// mu serialises Reload and guards the open connections and drain
+	// timers. Both are kept per backend, not per pool, because a reload
+	// builds new pools around the same backends: a drain started before a
+	// reload, or a connection opened before it, stays reachable.
+	mu       sync.Mutex
+	serveCtx context.Context // set by Serve: health checks of reloaded pools run under it
+	stopped  bool
+	sessions map[*backend.Backend]map[*session]struct{}
+	drains   map[*backend.Backend]*time.Timer
 
 	ctx     context.Context // cancelled to abort everything
 	cancel  context.CancelFunc
@@ -57,12 +65,22 @@ type Server struct {
 	userspaceCopy bool
 }
 
+// generation is one configuration's pools.
+type generation struct {
+	cfg   Config
+	pools map[string]*pool
+	order []string // pool names in config order
+}
+
+func (s *Server) pool(name string) *pool { return s.gen.Load().pools[name] }
+
 // New validates cfg and builds the pools; nothing listens until Serve.
 func New(cfg Config, o Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.Log, dial: o.Dial, pools: map[string]*pool{}}
+	s := &Server{log: o.Log, dial: o.Dial,
+		sessions: map[*backend.Backend]map[*session]struct{}{}, drains: map[*backend.Backend]*time.Timer{}}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -72,18 +90,96 @@ func New(cfg Config, o Options) (*Server, error) {
 	}
 	s.met = met
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	g, err := s.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.gen.Store(g)
+	for _, fc := range cfg.Frontends {
+		f := &frontend{s: s, cfg: fc, sem: make(chan struct{}, fc.MaxConns), perClient: map[netip.Addr]int{}}
+		f.rt.Store(newRoutes(fc, g))
+		s.fes = append(s.fes, f)
+	}
+	return s, nil
+}
+
+// build makes the pools of cfg. Backends of old with the same pool, id and
+// address are kept (with their state set through the API, health, counters
+// and open connections); weight and max_conns come from cfg.
+func (s *Server) build(cfg Config, old *generation) (*generation, error) {
+	g := &generation{cfg: cfg, pools: map[string]*pool{}}
 	for _, pc := range cfg.Pools {
-		p, err := newPool(pc, s)
+		var prev *pool
+		if old != nil {
+			prev = old.pools[pc.Name]
+		}
+		p, err := newPool(pc, s, prev)
 		if err != nil {
 			return nil, err
 		}
-		s.pools[pc.Name] = p
-		s.order = append(s.order, pc.Name)
+		g.pools[pc.Name] = p
+		g.order = append(g.order, pc.Name)
 	}
-	for _, fc := range cfg.Frontends {
-		s.fes = append(s.fes, newFrontend(fc, s))
+	return g, nil
+}
+
+// Reload swaps in a new configuration without closing connections. Pools
+// are rebuilt; a backend that stays (same pool, id and address) keeps its
+// state set through the API (draining, maintenance, with the drain
+// deadline still running), health and counters. Frontends' pools, SNI
+// routes, trusted PROXY peers, per-client caps and timeouts change for new
+// connections; a frontend's name, listen address and max_conns need a
+// restart (a reload changing the first two, or the number of frontends, is
+// refused). Connections to a backend that the new config drops run until
+// they close. On error the running configuration stays.
+func (s *Server) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
-	return s, nil
+	if len(cfg.Frontends) != len(s.fes) {
+		return fmt.Errorf("l4.frontends: %d configured, %d running: adding or removing TCP frontends needs a restart", len(cfg.Frontends), len(s.fes))
+	}
+	for i, fc := range cfg.Frontends {
+		if of := s.fes[i].cfg; fc.Name != of.Name || fc.Listen != of.Listen {
+			return fmt.Errorf("l4.frontends[%d]: %s on %s → %s on %s: changing a TCP frontend's name or listen address needs a restart",
+				i, of.Name, of.Listen, fc.Name, fc.Listen)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("l4: server has shut down")
+	}
+	old := s.gen.Load()
+	g, err := s.build(cfg, old)
+	if err != nil {
+		return err
+	}
+	if s.serveCtx != nil {
+		for _, name := range g.order {
+			g.pools[name].monitorAll()
+		}
+	}
+	s.gen.Store(g)
+	for i, f := range s.fes {
+		if cfg.Frontends[i].MaxConns != f.cfg.MaxConns {
+			s.log.Warn("tcp frontend max_conns takes effect on restart", zap.String("frontend", f.cfg.Name))
+		}
+		f.rt.Store(newRoutes(cfg.Frontends[i], g))
+	}
+	for _, name := range old.order {
+		op := old.pools[name]
+		op.monitor.Stop()
+		np := g.pools[name]
+		for _, b := range op.backends {
+			if np == nil || np.byID[b.ID()] != b {
+				s.log.Info("tcp backend removed by reload; its open connections run until they close",
+					zap.String("pool", name), zap.String("backend", b.ID()))
+			}
+		}
+	}
+	s.log.Info("tcp configuration reloaded", zap.Int("pools", len(cfg.Pools)), zap.Int("frontends", len(cfg.Frontends)))
+	return nil
 }
 
 // Serve listens on every frontend, starts the health checks, calls ready
@@ -103,12 +199,20 @@ func (s *Server) Serve(ctx context.Context, ready func(frontend string, addr net
 		}
 		f.ln = ln
 	}
-	for _, name := range s.order {
-		s.pools[name].start(ctx)
+	s.mu.Lock()
+	s.serveCtx = ctx
+	g := s.gen.Load()
+	for _, name := range g.order {
+		g.pools[name].monitorAll()
+	}
+	s.mu.Unlock()
+	for _, name := range g.order {
+		g.pools[name].waitFirst(ctx)
 	}
 	for _, f := range s.fes {
+		rt := f.rt.Load()
 		s.log.Info("tcp frontend listening", zap.String("frontend", f.cfg.Name), zap.Stringer("addr", f.ln.Addr()),
-			zap.String("pool", f.cfg.Pool), zap.Int("sni_routes", len(f.cfg.SNI)))
+			zap.String("pool", rt.cfg.Pool), zap.Int("sni_routes", len(rt.cfg.SNI)))
 		if ready != nil {
 			ready(f.cfg.Name, f.ln.Addr())
 		}
@@ -131,7 +235,7 @@ func (s *Server) closeListeners() {
 func (s *Server) shutdown() error {
 	s.closeListeners()
 	start := time.Now()
-	deadline := time.NewTimer(s.cfg.DrainTimeout)
+	deadline := time.NewTimer(s.gen.Load().cfg.DrainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -141,17 +245,23 @@ wait:
 		case <-deadline.C:
 			s.log.Warn("tcp drain deadline passed; closing connections", zap.Int64("open", s.active.Load()))
 			s.cancel()
-			for _, p := range s.pools {
-				p.abortAll()
-			}
+			s.abortAll()
 			break wait
 		case <-tick.C:
 		}
 	}
 	s.cancel()
 	s.wg.Wait()
-	for _, p := range s.pools {
-		p.stop()
+	s.mu.Lock()
+	s.stopped = true
+	g := s.gen.Load()
+	for _, t := range s.drains {
+		t.Stop()
+	}
+	clear(s.drains)
+	s.mu.Unlock()
+	for _, p := range g.pools {
+		p.monitor.Stop()
 	}
 	s.log.Info("tcp frontends stopped", zap.Duration("drained_in", time.Since(start)))
 	return nil
@@ -161,39 +271,45 @@ wait:
 // takes no new connections; its open ones run until they close or the
 // pool's drain timeout passes. Maintenance closes them at once.
 func (s *Server) SetBackendState(poolName, id string, st backend.State) error {
-	p, ok := s.pools[poolName]
-	if !ok {
+	p := s.pool(poolName)
+	if p == nil {
 		return fmt.Errorf("no pool %q", poolName)
 	}
 	return p.setState(id, st)
 }
 
-// frontend is one listener and its routing.
+// frontend is one listener. cfg is the configuration it started with
+// (name, listen and max_conns); rt is what a reload may change.
 type frontend struct {
-	s       *Server
-	cfg     Frontend
-	ln      net.Listener
-	def     *pool
-	exact   map[string]*pool
-	wild    map[string]*pool
-	trusted []netip.Prefix
-	sem     chan struct{}
+	s   *Server
+	cfg Frontend
+	rt  atomic.Pointer[routes]
+	ln  net.Listener
+	sem chan struct{}
 
 	mu        sync.Mutex
 	perClient map[netip.Addr]int
 }
 
-func newFrontend(fc Frontend, s *Server) *frontend {
-	f := &frontend{s: s, cfg: fc, exact: map[string]*pool{}, wild: map[string]*pool{},
-		sem: make(chan struct{}, fc.MaxConns), perClient: map[netip.Addr]int{}}
+// routes are a frontend's settings and pools in one configuration.
+type routes struct {
+	cfg     Frontend
+	def     *pool
+	exact   map[string]*pool
+	wild    map[string]*pool
+	trusted []netip.Prefix
+}
+
+func newRoutes(fc Frontend, g *generation) *routes {
+	f := &routes{cfg: fc, exact: map[string]*pool{}, wild: map[string]*pool{}}
 	if fc.Pool != "" {
-		f.def = s.pools[fc.Pool]
+		f.def = g.pools[fc.Pool]
 	}
 	for _, r := range fc.SNI {
 		if rest, ok := strings.CutPrefix(r.Name, "*."); ok {
-			f.wild[rest] = s.pools[r.Pool]
+			f.wild[rest] = g.pools[r.Pool]
 		} else {
-			f.exact[r.Name] = s.pools[r.Pool]
+			f.exact[r.Name] = g.pools[r.Pool]
 		}
 	}
 	for _, a := range fc.AcceptProxy {
@@ -205,7 +321,7 @@ func newFrontend(fc Frontend, s *Server) *frontend {
 
 // route picks the pool for a server name: exact, then wildcard (one
 // label), then the default.
-func (f *frontend) route(name string) *pool {
+func (f *routes) route(name string) *pool {
 	if p := f.exact[name]; p != nil {
 		return p
 	}
@@ -217,7 +333,7 @@ func (f *frontend) route(name string) *pool {
 	return f.def
 }
 
-func (f *frontend) isTrusted(a netip.Addr) bool {
+func (f *routes) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range f.trusted {
 		if p.Contains(a) {
@@ -265,24 +381,22 @@ func (f *frontend) acceptLoop() {
 	}
 }
 
-// clientIn counts a connection from a; false when over the per-client cap.
-func (f *frontend) clientIn(a netip.Addr) bool {
-	if f.cfg.MaxConnsPerClient <= 0 {
-		return true
+// clientIn counts a connection from a when there is a per-client cap;
+// ok is false when a is over it, counted says whether clientOut is due.
+func (f *frontend) clientIn(a netip.Addr, limit int) (ok, counted bool) {
+	if limit <= 0 {
+		return true, false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.perClient[a] >= f.cfg.MaxConnsPerClient {
-		return false
+	if f.perClient[a] >= limit {
+		return false, false
 	}
 	f.perClient[a]++
-	return true
+	return true, true
 }
 
 func (f *frontend) clientOut(a netip.Addr) {
-	if f.cfg.MaxConnsPerClient <= 0 {
-		return
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.perClient[a] <= 1 {
@@ -307,6 +421,7 @@ func (f *frontend) handle(c *net.TCPConn) {
 	client := addrPort(c.RemoteAddr()).Addr().Unmap()
 	clientAP := netip.AddrPortFrom(client, addrPort(c.RemoteAddr()).Port())
 	localAP := addrPort(c.LocalAddr())
+	rt := f.rt.Load()
 	f.s.met.frontActive.WithLabelValues(f.cfg.Name).Inc()
 	defer f.s.met.frontActive.WithLabelValues(f.cfg.Name).Dec()
 	fail := func(result string, err error) {
@@ -318,8 +433,8 @@ func (f *frontend) handle(c *net.TCPConn) {
 	}
 
 	var prefix []byte
-	if len(f.trusted) > 0 && f.isTrusted(client) {
-		_ = c.SetReadDeadline(time.Now().Add(f.cfg.HelloTimeout))
+	if len(rt.trusted) > 0 && rt.isTrusted(client) {
+		_ = c.SetReadDeadline(time.Now().Add(rt.cfg.HelloTimeout))
 		h, rest, err := ReadProxyHeader(c)
 		if err != nil {
 			fail(resultBadProxy, err)
@@ -331,23 +446,26 @@ func (f *frontend) handle(c *net.TCPConn) {
 		}
 		prefix = rest
 	}
-	if !f.clientIn(clientAP.Addr()) {
+	ok, counted := f.clientIn(clientAP.Addr(), rt.cfg.MaxConnsPerClient)
+	if !ok {
 		fail(resultClientLimit, nil)
 		return
 	}
-	defer f.clientOut(clientAP.Addr())
+	if counted {
+		defer f.clientOut(clientAP.Addr())
+	}
 
-	p := f.def
+	p := rt.def
 	sniName := ""
-	if len(f.cfg.SNI) > 0 {
+	if len(rt.cfg.SNI) > 0 {
 		pc := &prefixConn{TCPConn: c, prefix: prefix}
-		hello, sc, err := sni.Peek(pc, sni.Options{Timeout: f.cfg.HelloTimeout})
+		hello, sc, err := sni.Peek(pc, sni.Options{Timeout: rt.cfg.HelloTimeout})
 		prefix = append(sc.Peeked(), pc.prefix...)
 		switch {
 		case err == nil:
 			sniName = hello.ServerName
-			p = f.route(hello.ServerName)
-		case errors.Is(err, sni.ErrNotTLS) && f.def != nil:
+			p = rt.route(hello.ServerName)
+		case errors.Is(err, sni.ErrNotTLS) && rt.def != nil:
 			// Not TLS at all: the default pool takes it as plain TCP.
 		default:
 			fail(resultBadHello, err)
@@ -374,26 +492,26 @@ func (f *frontend) handle(c *net.TCPConn) {
 	if p.cfg.SendProxy != ProxyNone {
 		prefix = append(AppendProxyHeader(nil, p.cfg.SendProxy, clientAP, localAP), prefix...)
 	}
-	sess := &session{client: c, backend: bc}
-	if !p.track(b, sess) {
+	sess := &session{client: c, backend: bc, pool: p.cfg.Name}
+	if !f.s.track(b, sess) {
 		sess.abort() // the backend went to maintenance while we dialled
 		return
 	}
-	defer p.untrack(b, sess)
+	defer f.s.untrack(b, sess)
 	start := time.Now()
 	if ce := f.s.log.Check(zap.DebugLevel, "tcp connection"); ce != nil {
 		ce.Write(zap.String("frontend", f.cfg.Name), zap.Stringer("client", clientAP), zap.String("sni", sniName),
 			zap.String("pool", p.cfg.Name), zap.String("backend", b.ID()))
 	}
 	if len(prefix) > 0 {
-		_ = bc.SetWriteDeadline(time.Now().Add(f.cfg.HelloTimeout))
+		_ = bc.SetWriteDeadline(time.Now().Add(rt.cfg.HelloTimeout))
 		if _, err := bc.Write(prefix); err != nil {
 			sess.abort()
 			return
 		}
 		_ = bc.SetWriteDeadline(time.Time{})
 	}
-	in, out := sess.pipe(f.cfg.IdleTimeout, f.s.userspaceCopy)
+	in, out := sess.pipe(rt.cfg.IdleTimeout, f.s.userspaceCopy)
 	in += int64(len(prefix))
 	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "in").Add(float64(in))
 	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "out").Add(float64(out))
@@ -418,6 +536,7 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 // session is one proxied connection pair.
 type session struct {
 	client, backend *net.TCPConn
+	pool            string // metrics label
 	once            sync.Once
 }
 
@@ -485,7 +604,8 @@ func copyHalf(dst, src *net.TCPConn, last *atomic.Int64, idle time.Duration, abo
 
 var errNoBackend = errors.New("no backend available")
 
-// pool is the runtime side of a Pool.
+// pool is the runtime side of a Pool in one configuration. Its backends
+// may be shared with the pool of the same name in the previous one.
 type pool struct {
 	s        *Server
 	cfg      Pool
@@ -493,27 +613,35 @@ type pool struct {
 	backends []*backend.Backend
 	byID     map[string]*backend.Backend
 	monitor  *health.Monitor
-
-	mu       sync.Mutex
-	sessions map[*backend.Backend]map[*session]struct{}
-	drains   map[*backend.Backend]*time.Timer
 }
 
-func newPool(pc Pool, s *Server) (*pool, error) {
+func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
 	pol, err := newPolicy(pc.Policy)
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{s: s, cfg: pc, policy: pol, byID: map[string]*backend.Backend{},
-		sessions: map[*backend.Backend]map[*session]struct{}{}, drains: map[*backend.Backend]*time.Timer{}}
+	p := &pool{s: s, cfg: pc, policy: pol, byID: map[string]*backend.Backend{}}
 	obs := backend.ObserverFunc(func(b *backend.Backend, from, to backend.State, reason string) {
 		s.log.Info("tcp backend state", zap.String("pool", pc.Name), zap.String("backend", b.ID()),
 			zap.Stringer("from", from), zap.Stringer("to", to), zap.String("reason", reason))
 		s.met.changes.WithLabelValues(pc.Name, b.ID(), to.String()).Inc()
 	})
 	for _, bc := range pc.Backends {
-		b := backend.New(backend.Options{ID: bc.ID, Address: bc.Address, Weight: *bc.Weight,
-			MaxConns: bc.MaxConns, Healthy: pc.Health.Disabled, Observer: obs})
+		var b *backend.Backend
+		if prev != nil {
+			if ob := prev.byID[bc.ID]; ob != nil && ob.Address() == bc.Address {
+				b = ob
+				b.SetWeight(*bc.Weight)
+				b.SetMaxConns(bc.MaxConns)
+				if pc.Health.Disabled && !b.Healthy() {
+					b.SetHealthy(true, "health checks disabled")
+				}
+			}
+		}
+		if b == nil {
+			b = backend.New(backend.Options{ID: bc.ID, Address: bc.Address, Weight: *bc.Weight,
+				MaxConns: bc.MaxConns, Healthy: pc.Health.Disabled, Observer: obs})
+		}
 		p.backends = append(p.backends, b)
 		p.byID[bc.ID] = b
 	}
@@ -526,25 +654,19 @@ func newPool(pc Pool, s *Server) (*pool, error) {
 	return p, nil
 }
 
-// start begins health checks and waits (bounded) for their first round so
-// the first connections find healthy backends.
-func (p *pool) start(ctx context.Context) {
+// monitorAll starts the health checks of every backend.
+func (p *pool) monitorAll() {
 	for _, b := range p.backends {
 		p.monitor.Add(b)
 	}
+}
+
+// waitFirst waits (bounded) for the first round of checks so that the
+// first connections find healthy backends.
+func (p *pool) waitFirst(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(ctx, p.monitor.Config().Timeout+time.Second)
 	defer cancel()
 	p.monitor.WaitFirst(wctx)
-}
-
-func (p *pool) stop() {
-	p.monitor.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for b, t := range p.drains {
-		t.Stop()
-		delete(p.drains, b)
-	}
 }
 
 // connect picks a backend and dials it, retrying other backends on a
@@ -607,48 +729,62 @@ func (p *pool) dialBackend(ctx context.Context, addr string) (*net.TCPConn, erro
 	return tc, nil
 }
 
-func (p *pool) track(b *backend.Backend, s *session) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// track registers an open connection to b; false when b went to
+// maintenance meanwhile.
+func (s *Server) track(b *backend.Backend, sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if b.AdminState() == backend.Maintenance {
 		return false
 	}
-	m := p.sessions[b]
+	m := s.sessions[b]
 	if m == nil {
 		m = map[*session]struct{}{}
-		p.sessions[b] = m
+		s.sessions[b] = m
 	}
-	m[s] = struct{}{}
-	p.s.met.backendActive.WithLabelValues(p.cfg.Name, b.ID()).Inc()
+	m[sess] = struct{}{}
+	s.met.backendActive.WithLabelValues(sess.pool, b.ID()).Inc()
 	return true
 }
 
-func (p *pool) untrack(b *backend.Backend, s *session) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.sessions[b][s]; ok {
-		delete(p.sessions[b], s)
-		p.s.met.backendActive.WithLabelValues(p.cfg.Name, b.ID()).Dec()
+func (s *Server) untrack(b *backend.Backend, sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[b][sess]; ok {
+		delete(s.sessions[b], sess)
+		if len(s.sessions[b]) == 0 {
+			delete(s.sessions, b)
+		}
+		s.met.backendActive.WithLabelValues(sess.pool, b.ID()).Dec()
 	}
 }
 
 // abortBackend closes every open connection to b.
-func (p *pool) abortBackend(b *backend.Backend) int {
-	p.mu.Lock()
-	list := make([]*session, 0, len(p.sessions[b]))
-	for s := range p.sessions[b] {
-		list = append(list, s)
+func (s *Server) abortBackend(b *backend.Backend) int {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions[b]))
+	for sess := range s.sessions[b] {
+		list = append(list, sess)
 	}
-	p.mu.Unlock()
-	for _, s := range list {
-		s.abort()
+	s.mu.Unlock()
+	for _, sess := range list {
+		sess.abort()
 	}
 	return len(list)
 }
 
-func (p *pool) abortAll() {
-	for _, b := range p.backends {
-		p.abortBackend(b)
+// abortAll closes every open connection.
+func (s *Server) abortAll() {
+	s.mu.Lock()
+	var list []*session
+	for _, m := range s.sessions {
+		for sess := range m {
+			list = append(list, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range list {
+		sess.abort()
 	}
 }
 
@@ -660,27 +796,28 @@ func (p *pool) setState(id string, st backend.State) error {
 	if st == backend.Down {
 		return errors.New(`"down" is set by health checks; use "maintenance"`)
 	}
+	s := p.s
 	b.SetAdminState(st, "api")
-	p.mu.Lock()
-	if t := p.drains[b]; t != nil {
+	s.mu.Lock()
+	if t := s.drains[b]; t != nil {
 		t.Stop()
-		delete(p.drains, b)
+		delete(s.drains, b)
 	}
-	if st == backend.Draining {
+	if st == backend.Draining && !s.stopped {
 		deadline := p.cfg.DrainTimeout
-		p.drains[b] = time.AfterFunc(deadline, func() {
+		s.drains[b] = time.AfterFunc(deadline, func() {
 			if b.AdminState() != backend.Draining {
 				return
 			}
-			if n := p.abortBackend(b); n > 0 {
-				p.s.log.Warn("tcp drain deadline passed; connections closed", zap.String("pool", p.cfg.Name),
+			if n := s.abortBackend(b); n > 0 {
+				s.log.Warn("tcp drain deadline passed; connections closed", zap.String("pool", p.cfg.Name),
 					zap.String("backend", b.ID()), zap.Int("closed", n), zap.Duration("drain_timeout", deadline))
 			}
 		})
 	}
-	p.mu.Unlock()
+	s.mu.Unlock()
 	if st == backend.Maintenance {
-		p.abortBackend(b)
+		s.abortBackend(b)
 	}
 	return nil
 }

@@ -59,9 +59,10 @@ func (p *pool) status() PoolStatus {
 
 // Pools lists the pools in config order.
 func (s *Server) Pools() []PoolStatus {
-	out := make([]PoolStatus, 0, len(s.order))
-	for _, n := range s.order {
-		out = append(out, s.pools[n].status())
+	g := s.gen.Load()
+	out := make([]PoolStatus, 0, len(g.order))
+	for _, n := range g.order {
+		out = append(out, g.pools[n].status())
 	}
 	return out
 }
@@ -70,7 +71,8 @@ func (s *Server) Pools() []PoolStatus {
 func (s *Server) Frontends() []FrontendStatus {
 	out := make([]FrontendStatus, 0, len(s.fes))
 	for _, f := range s.fes {
-		fs := FrontendStatus{Name: f.cfg.Name, Listen: f.cfg.Listen, Pool: f.cfg.Pool, SNI: f.cfg.SNI, Proxy: f.cfg.AcceptProxy}
+		rc := f.rt.Load().cfg
+		fs := FrontendStatus{Name: f.cfg.Name, Listen: f.cfg.Listen, Pool: rc.Pool, SNI: rc.SNI, Proxy: rc.AcceptProxy}
 		if f.ln != nil {
 			fs.Address = f.ln.Addr().String()
 		}
@@ -112,8 +114,8 @@ func (s *Server) Handler(token string) http.Handler {
 	}))
 	mux.Handle("/api/v1/l4/pools/{pool}", api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-			p, ok := s.pools[r.PathValue("pool")]
-			if !ok {
+			p := s.pool(r.PathValue("pool"))
+			if p == nil {
 				api.NotFound(w, r)
 				return
 			}
@@ -159,8 +161,8 @@ func (s *Server) Handler(token string) http.Handler {
 }
 
 func (s *Server) lookup(r *http.Request) *backend.Backend {
-	p, ok := s.pools[r.PathValue("pool")]
-	if !ok {
+	p := s.pool(r.PathValue("pool"))
+	if p == nil {
 		return nil
 	}
 	return p.byID[r.PathValue("id")]
