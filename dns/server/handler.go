@@ -279,6 +279,9 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 			}
 		}
 		set.Answer(resp, q, qname, z)
+		if g := h.geo.Load(); g != nil {
+			h.geoAfterCNAME(g.Geo, set, req, resp, client, ropt)
+		}
 		return resp
 	}
 	if !allowed {
@@ -302,6 +305,41 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	}
 	r.RecursionAvailable = true
 	return r
+}
+
+// geoAfterCNAME: when a CNAME chain chased inside our zones ends at a geo
+// name (shop → www), the final addresses come from GeoDNS, as a query for
+// that name would get, not from the zone's static records.
+func (h *Handler) geoAfterCNAME(g Geo, set *auth.Set, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT) {
+	q := req.Question[0]
+	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA {
+		return
+	}
+	var target string
+	last := -1
+	for i, rr := range resp.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			target, last = c.Target, i
+		}
+	}
+	if last < 0 {
+		return
+	}
+	t := strings.ToLower(target)
+	z := set.Find(t)
+	if z == nil || !g.Manages(t) || z.Delegated(t) {
+		return
+	}
+	sub := new(dns.Msg)
+	sub.SetQuestion(target, q.Qtype)
+	sub.Extra = req.Extra // the client's EDNS options, ECS included
+	subResp := new(dns.Msg)
+	subResp.SetReply(sub)
+	if !g.Answer(sub, subResp, t, client, ropt) || subResp.Rcode != dns.RcodeSuccess {
+		return
+	}
+	resp.Answer = append(resp.Answer[:last+1], subResp.Answer...)
+	resp.Ns = nil
 }
 
 func errorReply(id uint16, opcode, rcode int) *dns.Msg {

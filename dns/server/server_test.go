@@ -290,6 +290,7 @@ func TestGeoOnlyWhereAuthoritative(t *testing.T) {
 		{"example.test.", "mail.example.test.", false, 0}, // not a geo name: the zone answers (MX asked as A: NODATA)
 		{".", "www.example.test.", false, 0},              // the root only refers, even for a geo name
 		{"test.", "www.example.test.", false, 0},
+		{"example.test.", "alias.example.test.", true, 3}, // alias → alias2 → www: the chain's end comes from geo
 	}
 	for _, c := range cases {
 		t.Run(c.zone+" "+c.qname, func(t *testing.T) {
@@ -306,8 +307,11 @@ func TestGeoOnlyWhereAuthoritative(t *testing.T) {
 			if (g.calls > 0) != c.geo {
 				t.Errorf("geo consulted %d times, want consulted=%v", g.calls, c.geo)
 			}
-			if c.geo && (len(r.Answer) != c.answer || r.Answer[0].(*dns.A).A.String() != "192.0.2.99") {
-				t.Errorf("answer %v", r.Answer)
+			if c.geo {
+				last, ok := r.Answer[len(r.Answer)-1].(*dns.A)
+				if len(r.Answer) != c.answer || !ok || last.A.String() != "192.0.2.99" {
+					t.Errorf("answer %v", r.Answer)
+				}
 			}
 		})
 	}
