@@ -209,10 +209,17 @@ geo:
         - {name: as, continents: [AS], members: [{address: 127.0.30.1}]}
         - {name: other, members: [{address: 127.0.40.1}]}
 YAML
-  # stand-ins for the regions' load balancers, on the probed port
-  "$BIN/webd" --listen 127.0.10.1:18080,127.0.20.1:18080,127.0.30.1:18080,127.0.40.1:18080 --id eu,na,as,other >"$WORK/geo-webd.log" 2>&1 & GWEB=$!
+  # the EU region's load balancer is a real lbd (in front of netsim's sample
+  # servers); the other regions are sample servers on the probed port
+  cat > "$WORK/lbd-eu.yaml" <<YAML
+admin: {listen: 127.0.10.1:18404, token: e2e-token}
+frontends: [{name: http, listen: 127.0.10.1:18080, pool: web}]
+pools: [{name: web, policy: round_robin, backends: [{id: b1, address: 127.0.0.1:9001}, {id: b2, address: 127.0.0.1:9002}]}]
+YAML
+  "$BIN/lbd" -c "$WORK/lbd-eu.yaml" >"$WORK/lbd-eu.log" 2>&1 & GLB=$!
+  "$BIN/webd" --listen 127.0.20.1:18080,127.0.30.1:18080,127.0.40.1:18080 --id na,as,other >"$WORK/geo-webd.log" 2>&1 & GWEB=$!
   "$BIN/dnsd" --config "$WORK/geo.yaml" >"$WORK/geo.log" 2>&1 & GDNS=$!
-  for i in $(seq 1 50); do curl -sf 127.0.0.1:19156/healthz >/dev/null && curl -sf 127.0.10.1:18080/healthz >/dev/null && break; sleep 0.1; done
+  for i in $(seq 1 50); do curl -sf 127.0.0.1:19156/healthz >/dev/null && curl -sf 127.0.10.1:18080/ >/dev/null && curl -sf 127.0.20.1:18080/healthz >/dev/null && break; sleep 0.1; done
   if command -v dig >/dev/null; then
     G="dig +norec +short +time=2 +tries=1 -p 1053 @127.0.23.1 www.example.test A"
     for c in "81.2.69.142/32 127.0.10.1 London" "89.160.20.112/28 127.0.10.1 Linköping" "216.160.83.56/32 127.0.20.1 Milton-US" \
@@ -221,18 +228,18 @@ YAML
       out=$($G +subnet=$1)
       check "MaxMind test DB: $3 ($1) → $2 (got $out)" test "$out" = "$2"
     done
-    # stop the EU stand-in: its address leaves the answers within interval×fall + 1 s = 2 s
-    kill $GWEB; wait $GWEB 2>/dev/null
-    "$BIN/webd" --listen 127.0.20.1:18080,127.0.30.1:18080,127.0.40.1:18080 --id na,as,other >>"$WORK/geo-webd.log" 2>&1 & GWEB=$!
+    check "the EU lbd serves through the sample servers" has "$(curl -s 127.0.10.1:18080/)" "^b[12] v1"
+    # stop the EU region's lbd: its address leaves the answers within interval×fall + 1 s = 2 s
+    kill $GLB; wait $GLB 2>/dev/null
     t0=$(date +%s%N); gone=""
     while [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ]; do
       out=$($G +subnet=81.2.69.142/32)
       [ -n "$out" ] && [ "$out" != 127.0.10.1 ] && { gone=$(( ($(date +%s%N) - t0) / 1000000 )); break; }
       sleep 0.05
     done
-    check "geo health: EU down → left out after ${gone:-never} ms (limit 2000 ms; answer now $out, the default pool)" test -n "$gone" -a "${gone:-9999}" -le 2000
+    check "geo health: EU lbd stopped → left out after ${gone:-never} ms (limit 2000 ms; answer now $out, the default pool)" test -n "$gone" -a "${gone:-9999}" -le 2000
   fi
-  kill $GDNS $GWEB 2>/dev/null; wait $GDNS $GWEB 2>/dev/null
+  kill $GDNS $GWEB $GLB 2>/dev/null; wait $GDNS $GWEB $GLB 2>/dev/null
   out=$(sed 's/GeoLite2-City-Test.mmdb/GeoIP2-City-Test-Broken-Double-Format.mmdb/' "$WORK/geo.yaml" > "$WORK/geo-bad.yaml"; timeout 10 "$BIN/dnsd" --config "$WORK/geo-bad.yaml" 2>&1); rc=$?
   check "a corrupt MaxMind file is refused at start, naming it (rc=$rc)" test $rc -ne 0 -a $rc -ne 124
   check "… and the message names the file" has "$out" "Broken-Double-Format.mmdb"
