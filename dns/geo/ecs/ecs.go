@@ -309,7 +309,13 @@ func (p Policy) Upstream(addr netip.Addr, clientOpt *dns.EDNS0_SUBNET) (*dns.EDN
 			if fam == 0 {
 				fam = FamilyIPv4
 			}
-			return &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: fam}, nil
+			// miekg/dns packs no address bytes for a /0, but wants an
+			// address of the family to check it against
+			zero := net.IPv4zero.To4()
+			if fam == FamilyIPv6 {
+				zero = net.IPv6zero
+			}
+			return &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: fam, Address: zero}, nil
 		}
 		a := s.Addr()
 		return Option(netip.PrefixFrom(a, min(s.Source(), p.bits(a)))), nil
