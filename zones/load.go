@@ -181,6 +181,11 @@ func (z *Zone) add(rr dns.RR) error {
 	if h.Class != dns.ClassINET {
 		return fmt.Errorf("%s %s: only class IN is served, not %s", h.Name, dns.TypeToString[h.Rrtype], dns.ClassToString[h.Class])
 	}
+	switch h.Rrtype {
+	case dns.TypeDNAME:
+		// refused rather than loaded and silently ignored
+		return fmt.Errorf("%s DNAME: DNAME (RFC 6672) is not supported; use a CNAME per name", h.Name)
+	}
 	name := strings.ToLower(h.Name)
 	if !dns.IsSubDomain(z.Origin, name) {
 		return fmt.Errorf("%s %s: out of zone %s", h.Name, dns.TypeToString[h.Rrtype], z.Origin)

@@ -48,6 +48,7 @@ func TestLoadErrors(t *testing.T) {
 		{"CNAME beside other data", good + "www CNAME ns1\nwww A 192.0.2.2\n", 0, "CNAME and other data"},
 		{"out-of-zone record", good + "www.example.org. A 192.0.2.2\n", 0, "out of zone"},
 		{"class other than IN", good + "www CH A 1\n", 0, ""},
+		{"DNAME refused, not ignored", good + "old DNAME new.example.\n", 0, "DNAME (RFC 6672) is not supported"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -127,7 +127,11 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 			bound := d.Listeners()
 			var out []serverView
 			for _, s := range d.Config().Servers {
-				out = append(out, serverView{Listen: s.Listen, Bound: bound[s.Listen], Zones: s.Zones, Recursion: s.Recursion})
+				zs := s.Zones
+				if zs == nil {
+					zs = []string{}
+				}
+				out = append(out, serverView{Listen: s.Listen, Bound: bound[s.Listen], Zones: zs, Recursion: s.Recursion})
 			}
 			p, prob := api.ParsePage(r)
 			if prob != nil {

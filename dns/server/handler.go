@@ -56,8 +56,10 @@ func (p Protocol) String() string {
 const (
 	// advertisedUDPSize is what we tell clients we accept (DNS flag day 2020).
 	advertisedUDPSize = 1232
-	// maxUDPSize caps what we send over UDP even if a client offers more.
-	maxUDPSize = 4096
+	// maxUDPSize caps what we send over UDP even if a client offers more:
+	// replies that would fragment are truncated instead (DNS flag day 2020,
+	// RFC 9715), as NSD, Unbound and BIND do by default.
+	maxUDPSize = advertisedUDPSize
 	headerLen  = 12
 )
 
@@ -160,7 +162,7 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	}
 	resp.Compress = true
 	if proto == UDP {
-		resp.Truncate(size)
+		truncate(resp, size)
 	}
 	b, err := resp.PackBuffer(out[:cap(out)])
 	if err != nil {
@@ -203,7 +205,10 @@ func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, p
 		}
 		return r, dns.MinMsgSize
 	}
-	if len(req.Question) != 1 || len(req.Answer) > 0 || len(req.Ns) > 0 {
+	// an IXFR request carries the client's SOA in authority (RFC 1995 §3):
+	// well-formed, refused below like every transfer
+	ixfr := len(req.Question) == 1 && req.Question[0].Qtype == dns.TypeIXFR && len(req.Ns) == 1
+	if len(req.Question) != 1 || len(req.Answer) > 0 || (len(req.Ns) > 0 && !ixfr) {
 		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize
 	}
 	resp := new(dns.Msg)
@@ -215,7 +220,8 @@ func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, p
 	var ropt *dns.OPT
 	opt := req.IsEdns0()
 	if opt != nil {
-		if len(req.Extra) > 1 && countOPT(req.Extra) > 1 {
+		if len(req.Extra) > 1 && countOPT(req.Extra) > 1 || opt.Hdr.Name != "." {
+			// two OPTs, or one not owned by the root (RFC 6891 §6.1.1-2)
 			return formerrWithQuestion(resp), dns.MinMsgSize
 		}
 		size = max(int(opt.UDPSize()), dns.MinMsgSize)
@@ -340,6 +346,41 @@ func (h *Handler) geoAfterCNAME(g Geo, set *auth.Set, req, resp *dns.Msg, client
 	}
 	resp.Answer = append(resp.Answer[:last+1], subResp.Answer...)
 	resp.Ns = nil
+}
+
+// truncate fits a UDP reply into size bytes the way RFC 2181 §9 asks:
+// additional records are dropped first, from the end, without TC; if the
+// answer and authority sections still do not fit, no partial RRset is
+// sent — they are emptied and TC tells the client to ask again over TCP.
+func truncate(m *dns.Msg, size int) {
+	if m.Len() <= size {
+		return
+	}
+	var opt dns.RR
+	extra := m.Extra[:0:0]
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = rr
+		} else {
+			extra = append(extra, rr)
+		}
+	}
+	withOPT := func(rrs []dns.RR) []dns.RR {
+		if opt != nil {
+			return append(rrs[:len(rrs):len(rrs)], opt)
+		}
+		return rrs
+	}
+	for len(extra) > 0 {
+		extra = extra[:len(extra)-1]
+		m.Extra = withOPT(extra)
+		if m.Len() <= size {
+			return
+		}
+	}
+	m.Truncated = true
+	m.Answer, m.Ns = nil, nil
+	m.Extra = withOPT(nil)
 }
 
 func errorReply(id uint16, opcode, rcode int) *dns.Msg {

@@ -45,7 +45,7 @@ func TestTruncationAndTCP(t *testing.T) {
 	}{
 		{"no EDNS: 512 bytes, TC", "udp", 0, true, 512},
 		{"EDNS 1232: TC", "udp", 1232, true, 1232},
-		{"EDNS 4096: fits", "udp", 4096, false, 4096},
+		{"EDNS 4096: capped at 1232, TC (no fragments)", "udp", 4096, true, 1232},
 		{"TCP: whole answer", "tcp", 0, false, 65535},
 	}
 	for _, c := range cases {
@@ -61,6 +61,9 @@ func TestTruncationAndTCP(t *testing.T) {
 			if !c.tc && len(r.Answer) != 40 {
 				t.Errorf("got %d records, want all 40", len(r.Answer))
 			}
+			if c.tc && len(r.Answer) != 0 {
+				t.Errorf("TC reply carries %d records of the RRset; RFC 2181 §9: none", len(r.Answer))
+			}
 			if c.edns > 0 && r.IsEdns0() == nil {
 				t.Error("OPT not echoed")
 			}
@@ -68,6 +71,27 @@ func TestTruncationAndTCP(t *testing.T) {
 				t.Error("OPT in a reply to a query without EDNS")
 			}
 		})
+	}
+}
+
+// Additional records that do not fit are dropped without TC; the answer
+// stays whole.
+func TestAdditionalDroppedWithoutTC(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("$TTL 60\n@ SOA ns0 hostmaster 1 2 3 4 60\n")
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&b, "@ NS ns%d.a-rather-long-label-to-use-space\nns%d.a-rather-long-label-to-use-space AAAA 2001:db8::%d\n", i, i, i+1)
+	}
+	b.WriteString("ns0 A 192.0.2.1\n")
+	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{dnstest.Zone(t, "ns.test.", b.String())}, nil)
+	m := new(dns.Msg)
+	m.SetQuestion("ns.test.", dns.TypeNS)
+	r := dnstest.Exchange(t, srv.Addr, "udp", m)
+	if r.Truncated || len(r.Answer) != 20 {
+		t.Fatalf("TC %v, %d NS; want no TC and all 20", r.Truncated, len(r.Answer))
+	}
+	if len(r.Extra) >= 21 {
+		t.Fatalf("all %d additional records fit in 512 bytes? the test zone is too small", len(r.Extra))
 	}
 }
 
@@ -122,6 +146,12 @@ func TestBadInput(t *testing.T) {
 	chaos.Question[0].Qclass = dns.ClassCHAOS
 	axfr := good()
 	axfr.Question[0].Qtype = dns.TypeAXFR
+	ixfr := good()
+	ixfr.Question[0].Qtype = dns.TypeIXFR
+	ixfr.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "www.example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "a.", Mbox: "b.", Serial: 1}}
+	badOPT := good()
+	badOPT.SetEdns0(1232, false)
+	badOPT.IsEdns0().Hdr.Name = "example.test."
 	// a name whose compression pointer points at itself
 	loop := append(pack(good())[:12], 0xC0, 12, 0, 1, 0, 1)
 	longName := pack(good())[:12]
@@ -146,6 +176,8 @@ func TestBadInput(t *testing.T) {
 		{"a response", pack(resp), -1},
 		{"class CHAOS", pack(chaos), dns.RcodeRefused},
 		{"AXFR over UDP", pack(axfr), dns.RcodeRefused},
+		{"IXFR with its SOA in authority", pack(ixfr), dns.RcodeRefused},
+		{"OPT not owned by the root", pack(badOPT), dns.RcodeFormatError},
 		{"name over 255 octets", longName, dns.RcodeFormatError},
 		{"trailing bytes after a whole query are ignored", append(pack(good()), make([]byte, 3000)...), dns.RcodeSuccess},
 	}
