@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,13 +24,16 @@ type Limits struct {
 	TCPIdle time.Duration
 	// TCPConns caps concurrent TCP connections; more are closed at accept.
 	TCPConns int
+	// TCPPerClient caps the connections of one client address, so one
+	// client cannot take every slot.
+	TCPPerClient int
 	// Inflight caps queries answered concurrently by the recursor; past it
 	// queries are dropped (the client retries) rather than queued without bound.
 	Inflight int
 }
 
 // DefaultLimits are used for zero fields.
-var DefaultLimits = Limits{TCPIdle: 10 * time.Second, TCPConns: 1024, Inflight: 4096}
+var DefaultLimits = Limits{TCPIdle: 10 * time.Second, TCPConns: 1024, TCPPerClient: 64, Inflight: 4096}
 
 // Listener serves one address over UDP and TCP.
 type Listener struct {
@@ -41,9 +45,10 @@ type Listener struct {
 	tcp     *net.TCPListener
 	sem     chan struct{}
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	perClient map[netip.Addr]int
+	wg        sync.WaitGroup
 }
 
 // Listen binds UDP and TCP on addr (the same port for both; with port 0 a
@@ -59,6 +64,9 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 	}
 	if limits.TCPConns <= 0 {
 		limits.TCPConns = DefaultLimits.TCPConns
+	}
+	if limits.TCPPerClient <= 0 {
+		limits.TCPPerClient = DefaultLimits.TCPPerClient
 	}
 	if limits.Inflight <= 0 {
 		limits.Inflight = DefaultLimits.Inflight
@@ -86,7 +94,7 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 		return &Listener{
 			Addr: netip.AddrPortFrom(ap.Addr(), uint16(port)).String(), handler: h, log: log, limits: limits,
 			udp: udp, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
-			conns: map[net.Conn]struct{}{},
+			conns: map[net.Conn]struct{}{}, perClient: map[netip.Addr]int{},
 		}, nil
 	}
 	return nil, fmt.Errorf("listen %s: no port free for both UDP and TCP: %v", addr, lastErr)
@@ -258,35 +266,79 @@ func (l *Listener) serveTCP(ctx context.Context) {
 			l.log.Warn("tcp accept", zap.String("listener", l.Addr), zap.Error(err))
 			continue
 		}
+		client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 		l.mu.Lock()
-		if len(l.conns) >= l.limits.TCPConns {
+		if len(l.conns) >= l.limits.TCPConns || l.perClient[client] >= l.limits.TCPPerClient {
 			l.mu.Unlock()
+			l.handler.metrics.dropped(l.handler.Name)
 			c.Close()
 			continue
 		}
 		l.conns[c] = struct{}{}
+		l.perClient[client]++
 		l.mu.Unlock()
 		l.wg.Add(1)
-		go l.serveConn(ctx, c)
+		go l.serveConn(ctx, c, client)
 	}
 }
 
+// idle is how long a TCP connection may wait for its next query: the
+// configured time while the table is less than half full, a fifth of it
+// (at least 500 ms) beyond, so idle clients cannot hold every slot (RFC
+// 7766 §6.2.3, as NSD shortens its TCP timeout under load).
+func (l *Listener) idle() time.Duration {
+	l.mu.Lock()
+	n := len(l.conns)
+	l.mu.Unlock()
+	if n*2 < l.limits.TCPConns {
+		return l.limits.TCPIdle
+	}
+	return max(l.limits.TCPIdle/5, 500*time.Millisecond)
+}
+
+// tcpPipeline bounds the resolutions one TCP connection may have in flight.
+const tcpPipeline = 16
+
 // serveConn answers length-prefixed queries on one TCP connection until
-// the client closes it, it idles out, or the listener stops.
-func (l *Listener) serveConn(ctx context.Context, c *net.TCPConn) {
+// the client closes it, it idles out, or the listener stops. Answers that
+// are ready at once go out in order; queries that need a resolution are
+// answered when it finishes, so a slow one does not hold up the others
+// (RFC 7766 §6.2.1.1: replies may come out of order).
+func (l *Listener) serveConn(ctx context.Context, c *net.TCPConn, client netip.Addr) {
+	var (
+		wmu     sync.Mutex
+		pending sync.WaitGroup
+		slots   = make(chan struct{}, tcpPipeline)
+		broken  atomic.Bool
+	)
 	defer func() {
+		pending.Wait()
 		l.mu.Lock()
 		delete(l.conns, c)
+		if l.perClient[client]--; l.perClient[client] <= 0 {
+			delete(l.perClient, client)
+		}
 		l.mu.Unlock()
 		c.Close()
 		l.wg.Done()
 	}()
-	client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	// write sends one reply, its 2-byte length first; msg has two spare
+	// bytes in front of the reply.
+	write := func(msg []byte) {
+		binary.BigEndian.PutUint16(msg, uint16(len(msg)-2))
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = c.SetWriteDeadline(time.Now().Add(l.limits.TCPIdle))
+		if _, err := c.Write(msg); err != nil {
+			broken.Store(true)
+			_ = c.SetReadDeadline(time.Now()) // stop reading too
+		}
+	}
 	var lenBuf [2]byte
 	buf := make([]byte, 0, 512)
 	out := make([]byte, 2, 4096)
-	for ctx.Err() == nil {
-		_ = c.SetReadDeadline(time.Now().Add(l.limits.TCPIdle))
+	for ctx.Err() == nil && !broken.Load() {
+		_ = c.SetReadDeadline(time.Now().Add(l.idle()))
 		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
 			return
 		}
@@ -299,16 +351,27 @@ func (l *Listener) serveConn(ctx context.Context, c *net.TCPConn) {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			return
 		}
-		reply := l.handler.ServePacket(ctx, buf, client, TCP, out[2:2])
-		if reply == nil {
+		reply, done := l.handler.TryServePacket(buf, client, TCP, out[2:2])
+		if done {
+			if reply != nil {
+				msg := append(out[:2], reply...) // reply was packed in place after the prefix
+				write(msg)
+				out = msg[:2]
+			}
 			continue
 		}
-		msg := append(out[:2], reply...) // reply was packed in place after the prefix
-		binary.BigEndian.PutUint16(msg, uint16(len(reply)))
-		_ = c.SetWriteDeadline(time.Now().Add(l.limits.TCPIdle))
-		if _, err := c.Write(msg); err != nil {
+		select { // at most tcpPipeline resolutions per connection: then stop reading
+		case slots <- struct{}{}:
+		case <-ctx.Done():
 			return
 		}
-		out = msg[:2]
+		pkt := append([]byte(nil), buf...)
+		pending.Add(1)
+		go func() {
+			defer func() { <-slots; pending.Done() }()
+			if reply := l.handler.ServePacket(ctx, pkt, client, TCP, make([]byte, 2, 512)[2:2]); reply != nil {
+				write(append(make([]byte, 2, 2+len(reply)), reply...))
+			}
+		}()
 	}
 }
