@@ -160,9 +160,19 @@ func TestServerBackoff(t *testing.T) {
 	a := netip.MustParseAddrPort("192.0.2.1:53")
 	b := netip.MustParseAddrPort("192.0.2.2:53")
 	set.get(a).success(time.Millisecond)
-	set.get(b).success(20 * time.Millisecond)
+	set.get(b).success(600 * time.Millisecond) // outside the 400 ms band
 	if got := set.order([]netip.AddrPort{b, a}); got[0] != a {
-		t.Fatalf("faster server not first: %v", got)
+		t.Fatalf("clearly faster server not first: %v", got)
+	}
+	// within the band both are equals: each comes first some of the time
+	c := netip.MustParseAddrPort("192.0.2.3:53")
+	set.get(c).success(20 * time.Millisecond)
+	firsts := map[netip.AddrPort]int{}
+	for i := 0; i < 200; i++ {
+		firsts[set.order([]netip.AddrPort{a, c})[0]]++
+	}
+	if firsts[a] < 40 || firsts[c] < 40 {
+		t.Fatalf("servers 1 ms and 20 ms apart are not shared: %v", firsts)
 	}
 	for i := 0; i < 3; i++ {
 		set.get(a).failure(clk.Now(), errTimeout)

@@ -109,9 +109,14 @@ func (st *serverStat) down(now time.Time) bool {
 	return now.UnixNano() < st.downUntil.Load()
 }
 
-// order sorts candidates for trying: servers not backed off first, then by
-// smoothed RTT with unknown servers given a middling estimate, after a
-// shuffle so equals share the load.
+// rttBand is Unbound's: servers whose smoothed RTT is within this of the
+// fastest are equals, chosen at random, so every server of a zone keeps
+// being tried (and a server never asked is not starved by a known one).
+const rttBand = 400 * time.Millisecond
+
+// order sorts candidates for trying: the servers not backed off whose RTT
+// is within rttBand of the fastest, shuffled; then the slower ones by RTT;
+// then the backed-off ones. Unknown servers count as a middling 50 ms.
 func (s *serverSet) order(addrs []netip.AddrPort) []netip.AddrPort {
 	out := append([]netip.AddrPort(nil), addrs...)
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
@@ -121,22 +126,30 @@ func (s *serverSet) order(addrs []netip.AddrPort) []netip.AddrPort {
 		score int64
 	}
 	sc := make(map[netip.AddrPort]scored, len(out))
+	best := int64(-1)
 	for _, a := range out {
 		st := s.get(a)
 		v := st.srtt.Load()
 		if v == 0 {
 			v = int64(50 * time.Millisecond)
 		}
-		sc[a] = scored{down: st.down(now), score: v}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := sc[out[i]], sc[out[j]]
-		if a.down != b.down {
-			return !a.down
+		d := st.down(now)
+		sc[a] = scored{down: d, score: v}
+		if !d && (best < 0 || v < best) {
+			best = v
 		}
-		// only a clear RTT difference reorders (within 2 ms counts as equal)
-		return a.score+int64(2*time.Millisecond) < b.score
-	})
+	}
+	rank := func(a scored) int64 {
+		switch {
+		case a.down:
+			return 1 << 62
+		case a.score <= best+int64(rttBand):
+			return 0 // in the band: the shuffle decides
+		default:
+			return a.score
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(sc[out[i]]) < rank(sc[out[j]]) })
 	return out
 }
 
