@@ -469,6 +469,9 @@ func (r *Resolver) store(st *state, k cache.Key, m *dns.Msg) {
 	}
 }
 
+// maxRetryRounds is how many more times servers that timed out are asked.
+const maxRetryRounds = 2
+
 // askZone tries the servers of d until one gives a usable reply: an
 // answer or a referral. Timeouts, SERVFAIL, REFUSED and lame replies move
 // on to the next server. NS names without glue are resolved when the
@@ -476,6 +479,7 @@ func (r *Resolver) store(st *state, k cache.Key, m *dns.Msg) {
 func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname string, qtype uint16) (*dns.Msg, verdict, string, error) {
 	tried := map[netip.AddrPort]bool{}
 	var lastErr error
+	var timedOut []netip.AddrPort // asked again if every server failed: one lost packet is no reason to give up
 	try := func(addrs []netip.AddrPort) (*dns.Msg, verdict, string, bool, error) {
 		for _, a := range r.servers.order(addrs) {
 			if tried[a] {
@@ -493,6 +497,9 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 					return nil, 0, "", false, err
 				}
 				lastErr = fmt.Errorf("%s: %w", a, err)
+				if errors.Is(err, errTimeout) {
+					timedOut = append(timedOut, a)
+				}
 				continue
 			}
 			v, why := classify(d, qname, res.msg)
@@ -527,6 +534,19 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 			continue
 		}
 		m, v, cut, ok, err := try(addrs)
+		if err != nil || ok {
+			return m, v, cut, err
+		}
+	}
+	// Servers that timed out get up to two more tries, like Unbound's
+	// outbound-msg-retry, as long as the resolution's time lasts.
+	for round := 0; round < maxRetryRounds && len(timedOut) > 0 && ctx.Err() == nil; round++ {
+		again := timedOut
+		timedOut = nil
+		for _, a := range again {
+			tried[a] = false
+		}
+		m, v, cut, ok, err := try(again)
 		if err != nil || ok {
 			return m, v, cut, err
 		}
