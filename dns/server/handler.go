@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,9 @@ type Handler struct {
 	sm      *serverMetrics
 	// Timeout bounds a recursive answer.
 	Timeout time.Duration
+	// Identity answers id.server/hostname.bind (CH TXT); NewHandler sets
+	// it to "<hostname> <listener>".
+	Identity string
 	// OnPanic, if set, is told about a query whose answering panicked (the
 	// query gets SERVFAIL and the server goes on).
 	OnPanic func(p any, pkt []byte)
@@ -84,7 +88,8 @@ type geoBox struct{ Geo }
 
 // NewHandler returns a handler for one listener.
 func NewHandler(name string, set *auth.Set, rec Recursor, m *Metrics) *Handler {
-	h := &Handler{Name: name, metrics: m, sm: m.forServer(name), Timeout: 10 * time.Second}
+	host, _ := os.Hostname()
+	h := &Handler{Name: name, metrics: m, sm: m.forServer(name), Timeout: 10 * time.Second, Identity: strings.TrimSpace(host + " " + name)}
 	h.SetZones(set)
 	h.SetRecursor(rec)
 	return h
@@ -262,6 +267,9 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	resp.RecursionAvailable = allowed
 	switch q.Qclass {
 	case dns.ClassINET, dns.ClassANY:
+	case dns.ClassCHAOS:
+		h.chaos(q, resp)
+		return resp
 	default:
 		resp.Rcode = dns.RcodeRefused // we serve class IN only
 		return resp
@@ -381,6 +389,28 @@ func truncate(m *dns.Msg, size int) {
 	m.Truncated = true
 	m.Answer, m.Ns = nil, nil
 	m.Extra = withOPT(nil)
+}
+
+// chaos answers the CH-class identity queries operators use to tell
+// servers apart (RFC 4892): id.server and hostname.bind give this host and
+// listener, version.server and version.bind the software. Anything else in
+// class CH is REFUSED.
+func (h *Handler) chaos(q dns.Question, resp *dns.Msg) {
+	var txt string
+	switch strings.ToLower(q.Name) {
+	case "id.server.", "hostname.bind.":
+		txt = h.Identity
+	case "version.server.", "version.bind.":
+		txt = "netsim dnsd"
+	default:
+		resp.Rcode = dns.RcodeRefused
+		return
+	}
+	resp.Authoritative = true
+	if q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeANY {
+		return // NODATA
+	}
+	resp.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{txt}}}
 }
 
 func errorReply(id uint16, opcode, rcode int) *dns.Msg {

@@ -96,6 +96,32 @@ func TestAdditionalDroppedWithoutTC(t *testing.T) {
 	}
 }
 
+func TestChaosIdentity(t *testing.T) {
+	srv := dnstest.Start(t, "127.0.0.1:0", nil, nil)
+	for _, c := range []struct {
+		name  string
+		rcode int
+		want  string
+	}{
+		{"id.server.", dns.RcodeSuccess, "127.0.0.1:0"}, // host name, then the listener
+		{"HOSTNAME.BIND.", dns.RcodeSuccess, "127.0.0.1:0"},
+		{"version.bind.", dns.RcodeSuccess, "netsim dnsd"},
+		{"authors.bind.", dns.RcodeRefused, ""},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(c.name, dns.TypeTXT)
+		m.Question[0].Qclass = dns.ClassCHAOS
+		r := dnstest.Exchange(t, srv.Addr, "udp", m)
+		if r.Rcode != c.rcode {
+			t.Errorf("%s: rcode %s", c.name, dns.RcodeToString[r.Rcode])
+			continue
+		}
+		if c.want != "" && (len(r.Answer) != 1 || !strings.HasSuffix(r.Answer[0].(*dns.TXT).Txt[0], c.want)) {
+			t.Errorf("%s: answer %v, want …%s", c.name, r.Answer, c.want)
+		}
+	}
+}
+
 func TestEDNS(t *testing.T) {
 	zs := dnstest.Embedded(t)
 	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{zs["example.test."]}, nil)
@@ -175,7 +201,7 @@ func TestBadInput(t *testing.T) {
 		{"UPDATE", pack(update), dns.RcodeNotImplemented},
 		{"NOTIFY", pack(notify), dns.RcodeNotImplemented},
 		{"a response", pack(resp), -1},
-		{"class CHAOS", pack(chaos), dns.RcodeRefused},
+		{"class CHAOS, an A name", pack(chaos), dns.RcodeRefused},
 		{"AXFR over UDP", pack(axfr), dns.RcodeRefused},
 		{"IXFR with its SOA in authority", pack(ixfr), dns.RcodeRefused},
 		{"OPT not owned by the root", pack(badOPT), dns.RcodeFormatError},
