@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
+	"netsim/dns/geo/ecs"
 )
 
 // Recursor answers queries for names outside the listener's zones. The
@@ -73,6 +74,7 @@ type Handler struct {
 	geo     atomic.Pointer[geoBox]
 	metrics *Metrics
 	sm      *serverMetrics
+	cookies *Cookies
 	// Timeout bounds a recursive answer.
 	Timeout time.Duration
 	// Identity answers id.server/hostname.bind (CH TXT); NewHandler sets
@@ -89,7 +91,7 @@ type geoBox struct{ Geo }
 // NewHandler returns a handler for one listener.
 func NewHandler(name string, set *auth.Set, rec Recursor, m *Metrics) *Handler {
 	host, _ := os.Hostname()
-	h := &Handler{Name: name, metrics: m, sm: m.forServer(name), Timeout: 10 * time.Second, Identity: strings.TrimSpace(host + " " + name)}
+	h := &Handler{Name: name, metrics: m, sm: m.forServer(name), Timeout: 10 * time.Second, Identity: strings.TrimSpace(host + " " + name), cookies: NewCookies()}
 	h.SetZones(set)
 	h.SetRecursor(rec)
 	return h
@@ -241,12 +243,34 @@ func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, p
 			resp.Extra = []dns.RR{ropt}
 			return resp, size
 		}
+		for _, o := range opt.Option {
+			switch o := o.(type) {
+			case *dns.EDNS0_COOKIE:
+				v, cc := h.cookies.check(o, client)
+				if v == cookieMalformed {
+					resp.Rcode = dns.RcodeFormatError
+					resp.Extra = []dns.RR{ropt}
+					return resp, size
+				}
+				ropt.Option = append(ropt.Option, h.cookies.make(cc, client))
+			case *dns.EDNS0_SUBNET:
+				if _, err := ecs.Parse(o); err != nil {
+					resp.Rcode = dns.RcodeFormatError // RFC 7871 §7.1.2
+					resp.Extra = []dns.RR{ropt}
+					return resp, size
+				}
+			}
+		}
+
 		defer func() { resp.Extra = append(resp.Extra, ropt) }()
 	}
 	answered := h.answer(ctx, req, resp, client, ropt, block)
 	if answered == nil {
 		*pending = true
 		return nil, 0
+	}
+	if answered == resp && ropt != nil {
+		echoSubnet(req, ropt) // our own (authoritative) answer
 	}
 	if answered != resp { // the recursor built its own reply
 		answered.Id = req.Id
@@ -411,6 +435,24 @@ func (h *Handler) chaos(q dns.Question, resp *dns.Msg) {
 		return // NODATA
 	}
 	resp.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{txt}}}
+}
+
+// echoSubnet: a query that carried a Client Subnet option gets one back
+// from an authoritative answer (RFC 7871 §7.2.1); when nothing tailored
+// the answer (GeoDNS set no scope), the scope is 0: it holds for every
+// client. (Recursive answers carry no option back: the resolver's cached
+// scope is not passed through.)
+func echoSubnet(req *dns.Msg, ropt *dns.OPT) {
+	q := ecs.Find(req)
+	if q == nil {
+		return
+	}
+	for _, o := range ropt.Option {
+		if _, ok := o.(*dns.EDNS0_SUBNET); ok {
+			return
+		}
+	}
+	ropt.Option = append(ropt.Option, ecs.Reply(q, 0))
 }
 
 func errorReply(id uint16, opcode, rcode int) *dns.Msg {

@@ -529,3 +529,56 @@ func TestTCPPerClientLimit(t *testing.T) {
 		t.Errorf("another client was refused: %v", err)
 	}
 }
+
+func TestCookiesAndSubnetEcho(t *testing.T) {
+	zs := dnstest.Embedded(t)
+	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{zs["example.test."]}, nil)
+	ask := func(opts ...dns.EDNS0) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion("mail.example.test.", dns.TypeMX)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = opts
+		return dnstest.Exchange(t, srv.Addr, "udp", m)
+	}
+	cookieOf := func(r *dns.Msg) string {
+		if o := r.IsEdns0(); o != nil {
+			for _, e := range o.Option {
+				if c, ok := e.(*dns.EDNS0_COOKIE); ok {
+					return c.Cookie
+				}
+			}
+		}
+		return ""
+	}
+	cc := "0102030405060708"
+	r := ask(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: cc})
+	got := cookieOf(r)
+	if r.Rcode != dns.RcodeSuccess || len(got) != 2*(8+16) || got[:16] != cc {
+		t.Fatalf("rcode %s cookie %q: want the client cookie and a 16-byte server cookie", dns.RcodeToString[r.Rcode], got)
+	}
+	// sending it back is accepted (and refreshed)
+	if r2 := ask(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: got}); r2.Rcode != dns.RcodeSuccess || cookieOf(r2)[:16] != cc {
+		t.Fatalf("returning the server cookie: %s %q", dns.RcodeToString[r2.Rcode], cookieOf(r2))
+	}
+	for _, bad := range []string{"01020304050607", "0102030405060708" + "0102"} { // 7 bytes; 10 bytes
+		if r := ask(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: bad}); r.Rcode != dns.RcodeFormatError {
+			t.Errorf("cookie of %d bytes: %s, want FORMERR (RFC 7873 §5.2.2)", len(bad)/2, dns.RcodeToString[r.Rcode])
+		}
+	}
+	// a client subnet on a name nothing tailors comes back with scope 0
+	r = ask(&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("81.2.69.0").To4()})
+	var sub *dns.EDNS0_SUBNET
+	for _, e := range r.IsEdns0().Option {
+		if s, ok := e.(*dns.EDNS0_SUBNET); ok {
+			sub = s
+		}
+	}
+	if sub == nil || sub.SourceScope != 0 || sub.SourceNetmask != 24 {
+		t.Fatalf("ECS echo %v, want 81.2.69.0/24 scope 0", sub)
+	}
+	// and a malformed one (a scope in a query) is FORMERR
+	r = ask(&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, SourceScope: 16, Address: net.ParseIP("81.2.69.0").To4()})
+	if r.Rcode != dns.RcodeFormatError {
+		t.Errorf("malformed ECS: %s, want FORMERR", dns.RcodeToString[r.Rcode])
+	}
+}
