@@ -39,8 +39,7 @@ const (
 type cookieVerdict int
 
 const (
-	cookieNone       cookieVerdict = iota // no option
-	cookieMalformed                       // wrong lengths: FORMERR (RFC 7873 §5.2.2)
+	cookieMalformed  cookieVerdict = iota // wrong lengths: FORMERR (RFC 7873 §5.2.2)
 	cookieClientOnly                      // only a client cookie, or a server cookie we did not make
 	cookieValid                           // a server cookie of ours, fresh
 )
