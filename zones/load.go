@@ -265,16 +265,20 @@ func (z *Zone) finish() error {
 			}
 		}
 		// RFC 2181 §5.2: one TTL per RRset; like BIND, take the lowest.
-		for _, s := range n.RRsets {
-			lo := s.RRs[0].Header().Ttl
+		for t, s := range n.RRsets {
+			lo, hi := s.RRs[0].Header().Ttl, s.RRs[0].Header().Ttl
 			for _, rr := range s.RRs[1:] {
-				lo = min(lo, rr.Header().Ttl)
+				lo, hi = min(lo, rr.Header().Ttl), max(hi, rr.Header().Ttl)
+			}
+			if lo != hi {
+				z.warn("%s %s: TTLs differ (%d to %d); all set to %d", name, dns.TypeToString[t], lo, hi, lo)
 			}
 			for _, rr := range s.RRs {
 				rr.Header().Ttl = lo
 			}
 		}
 	}
+	z.lint()
 	// Glue: every NS target inside the zone (at the apex or a cut) must
 	// have an address here, or resolvers can never reach it.
 	for name, n := range z.nodes {
@@ -297,4 +301,48 @@ func (z *Zone) finish() error {
 		}
 	}
 	return nil
+}
+
+func (z *Zone) warn(format string, args ...any) {
+	z.Warnings = append(z.Warnings, fmt.Sprintf(format, args...))
+}
+
+// lint records what BIND's named-checkzone warns about and the zone still
+// loads with: data hidden below a delegation, targets that are aliases, a
+// wildcard delegation.
+func (z *Zone) lint() {
+	for _, name := range z.Names() {
+		n := z.nodes[name]
+		if z.Occluded(name) {
+			for _, t := range n.Types() {
+				if t != dns.TypeA && t != dns.TypeAAAA {
+					z.warn("%s %s: below a delegation; never answered (only A/AAAA glue is used there)", name, dns.TypeToString[t])
+				}
+			}
+			continue
+		}
+		if strings.HasPrefix(name, "*.") && n.RRsets[dns.TypeNS] != nil {
+			z.warn("%s NS: a wildcard delegation is not followed by resolvers (RFC 4592 §4.2)", name)
+		}
+		for _, t := range []uint16{dns.TypeMX, dns.TypeNS, dns.TypeSRV} {
+			s := n.RRsets[t]
+			if s == nil {
+				continue
+			}
+			for _, rr := range s.RRs {
+				var target string
+				switch r := rr.(type) {
+				case *dns.MX:
+					target = r.Mx
+				case *dns.NS:
+					target = r.Ns
+				case *dns.SRV:
+					target = r.Target
+				}
+				if tn := z.nodes[strings.ToLower(target)]; tn != nil && tn.RRsets[dns.TypeCNAME] != nil {
+					z.warn("%s %s: target %s is a CNAME (RFC 2181 §10.3: it must name an address)", name, dns.TypeToString[t], target)
+				}
+			}
+		}
+	}
 }

@@ -73,6 +73,32 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+func TestWarnings(t *testing.T) {
+	z, err := Parse(strings.NewReader(good+`sub NS ns.sub
+ns.sub A 192.0.2.5
+txt.sub TXT "hidden"
+@ MX 10 alias
+alias CNAME ns1
+x 60 A 192.0.2.7
+x 90 A 192.0.2.8
+`), "example.test.", "w.zone", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(z.Warnings, "\n")
+	for _, want := range []string{"txt.sub.example.test. TXT: below a delegation", "target alias.example.test. is a CNAME", "x.example.test. A: TTLs differ (60 to 90)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	zs, _ := LoadEmbedded()
+	for _, z := range zs {
+		if len(z.Warnings) > 0 {
+			t.Errorf("embedded zone %s has warnings: %v", z.Origin, z.Warnings)
+		}
+	}
+}
+
 func TestLoadFilesAndInclude(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) string {

@@ -77,8 +77,11 @@ type Zone struct {
 	// NegSOA is the SOA to put in the authority section of negative answers:
 	// its TTL is min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
 	NegSOA *dns.SOA
-	nodes  map[string]*Node
-	labels int // label count of the origin
+	// Warnings are problems the zone loads with (named-checkzone warns
+	// about the same): the loader of the zone logs them.
+	Warnings []string
+	nodes    map[string]*Node
+	labels   int // label count of the origin
 }
 
 // Node returns the node for a lower-case fully qualified name, or nil.

@@ -40,6 +40,9 @@ func main() {
 			}
 			for _, z := range zs {
 				fmt.Printf("zone %s: %d records, serial %d (%s)\n", z.Origin, z.Len(), z.SOA.Serial, z.File)
+				for _, w := range z.Warnings {
+					fmt.Printf("  warning: %s\n", w)
+				}
 			}
 			fmt.Println("config OK")
 			return nil

@@ -67,6 +67,7 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return nil, err
 	}
+	logWarnings(log, zs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d := &Daemon{
@@ -126,6 +127,14 @@ func (d *Daemon) Listeners() map[string]string {
 		out[k] = r.l.Addr
 	}
 	return out
+}
+
+func logWarnings(log *zap.Logger, zs []*zones.Zone) {
+	for _, z := range zs {
+		for _, w := range z.Warnings {
+			log.Warn("zone loaded with a problem", zap.String("zone", z.Origin), zap.String("file", z.File), zap.String("problem", w))
+		}
+	}
 }
 
 func (c Config) recursion() bool {
@@ -287,6 +296,7 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
+	logWarnings(d.log, zs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ctx == nil {
