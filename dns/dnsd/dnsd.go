@@ -137,6 +137,36 @@ func logWarnings(log *zap.Logger, zs []*zones.Zone) {
 	}
 }
 
+// warnSerials notes zones whose data changed on reload while the SOA serial
+// did not: secondaries (and named-checkzone's users) would miss the change.
+func warnSerials(log *zap.Logger, old, next []*zones.Zone) {
+	prev := map[string]*zones.Zone{}
+	for _, z := range old {
+		prev[z.Origin] = z
+	}
+	for _, z := range next {
+		o := prev[z.Origin]
+		if o == nil || o.SOA.Serial != z.SOA.Serial || sameRecords(o, z) {
+			continue
+		}
+		log.Warn("zone changed but its SOA serial did not; secondaries would not pick the change up",
+			zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial))
+	}
+}
+
+func sameRecords(a, b *zones.Zone) bool {
+	ra, rb := a.Records(), b.Records()
+	if len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		if ra[i].String() != rb[i].String() {
+			return false
+		}
+	}
+	return true
+}
+
 func (c Config) recursion() bool {
 	for _, s := range c.Servers {
 		if s.Recursion {
@@ -299,6 +329,7 @@ func (d *Daemon) reload(cfg Config) error {
 	logWarnings(d.log, zs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	warnSerials(d.log, d.zones, zs)
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
