@@ -122,6 +122,10 @@ func (s *Server) adminHandler() http.Handler {
 	mux.Handle("/healthz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	}}))
+	if s.l4 != nil {
+		// The L4 handler checks the same token itself.
+		mux.Handle("/api/v1/l4/", s.l4.Handler(s.token))
+	}
 	mux.Handle("/readyz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
 	if s.gather != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))

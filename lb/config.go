@@ -18,6 +18,7 @@ import (
 
 	"netsim/internal/api"
 	"netsim/internal/logging"
+	"netsim/lb/l4"
 	"netsim/lb/policy"
 	nstls "netsim/tls"
 )
@@ -33,6 +34,9 @@ type Config struct {
 	Runtime   RuntimeConfig    `mapstructure:"runtime"`
 	Frontends []FrontendConfig `mapstructure:"frontends"`
 	Pools     []PoolConfig     `mapstructure:"pools"`
+	// L4 are the TCP frontends and pools (package netsim/lb/l4), run next
+	// to the HTTP frontends and shown under /api/v1/l4/.
+	L4 l4.Config `mapstructure:"l4"`
 }
 
 // LogConfig selects the zap logger.
@@ -75,6 +79,13 @@ type FrontendConfig struct {
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
 	BackendHeader     bool          `mapstructure:"backend_header"`
+	// HSTSMaxAge adds Strict-Transport-Security: max-age=… to every
+	// response of an HTTPS frontend (replacing a backend's own); 0: none.
+	HSTSMaxAge time.Duration `mapstructure:"hsts_max_age"`
+	// RedirectHTTPS names an HTTPS frontend: this plain frontend then
+	// answers every request with a redirect to it (301 for GET and HEAD,
+	// 308 otherwise, so methods and bodies are kept) instead of proxying.
+	RedirectHTTPS string `mapstructure:"redirect_https"`
 	// TLS makes this an HTTPS frontend (HTTP/2 by ALPN); nil: plain HTTP.
 	TLS *FrontendTLS `mapstructure:"tls"`
 }
@@ -83,7 +94,14 @@ type FrontendConfig struct {
 type FrontendTLS struct {
 	// Certs are PEM pairs, chosen per handshake by SNI; one may be the
 	// default. Files are re-read on SIGHUP and when they change.
-	Certs            []nstls.Pair  `mapstructure:"certs"`
+	Certs []nstls.Pair `mapstructure:"certs"`
+	// Demo adds the demo PKI's server certificate (as the default unless a
+	// pair says otherwise): at start and on every reload lbd makes sure
+	// DemoDir holds a local CA and a certificate for *.example.test,
+	// example.test, localhost, 127.0.0.1 and ::1 (tls.EnsureDemoPKI: made
+	// once, reused, renewed 30 days before expiry) and logs how to trust it.
+	Demo             bool          `mapstructure:"demo"`
+	DemoDir          string        `mapstructure:"demo_dir"` // [var/pki, relative to the working directory]
 	ClientCA         string        `mapstructure:"client_ca"`   // PEM CAs for client certificates (mTLS)
 	ClientAuth       string        `mapstructure:"client_auth"` // optional | require (default require with client_ca)
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
@@ -278,6 +296,9 @@ func (c *Config) applyDefaults() {
 			f.ShutdownTimeout = 30 * time.Second
 		}
 		if t := f.TLS; t != nil {
+			if t.Demo && t.DemoDir == "" {
+				t.DemoDir = nstls.DefaultPKIDir
+			}
 			if t.HandshakeTimeout == 0 {
 				t.HandshakeTimeout = 10 * time.Second
 			}
@@ -541,8 +562,8 @@ func (c *Config) Validate() error {
 			if f.H2C {
 				bad(k+".h2c", f.H2C, "h2c is HTTP/2 without TLS; an HTTPS frontend speaks HTTP/2 through ALPN")
 			}
-			if len(t.Certs) == 0 {
-				bad(k+".tls.certs", "[]", "an HTTPS frontend needs at least one cert/key pair")
+			if len(t.Certs) == 0 && !t.Demo {
+				bad(k+".tls.certs", "[]", "an HTTPS frontend needs at least one cert/key pair (or demo: true)")
 			}
 			for j, c := range t.Certs {
 				if c.Cert == "" || c.Key == "" {
@@ -561,6 +582,27 @@ func (c *Config) Validate() error {
 				bad(k+".tls.handshake_timeout", t.HandshakeTimeout, "must not be negative")
 			}
 		}
+		if f.HSTSMaxAge < 0 {
+			bad(k+".hsts_max_age", f.HSTSMaxAge, "must not be negative")
+		} else if f.HSTSMaxAge > 0 && f.TLS == nil {
+			bad(k+".hsts_max_age", f.HSTSMaxAge, "HSTS is only sent over HTTPS (browsers ignore it over HTTP); set it on the tls frontend")
+		}
+		if r := f.RedirectHTTPS; r != "" {
+			var target *FrontendConfig
+			for j := range c.Frontends {
+				if c.Frontends[j].Name == r {
+					target = &c.Frontends[j]
+				}
+			}
+			switch {
+			case f.TLS != nil:
+				bad(k+".redirect_https", r, "only a plain HTTP frontend redirects to HTTPS")
+			case target == nil:
+				bad(k+".redirect_https", r, "no frontend with this name")
+			case target.TLS == nil:
+				bad(k+".redirect_https", r, "that frontend has no tls block")
+			}
+		}
 		for _, d := range []struct {
 			key string
 			v   time.Duration
@@ -569,6 +611,27 @@ func (c *Config) Validate() error {
 				bad(k+"."+d.key, d.v, "must not be negative")
 			}
 		}
+	}
+	if err := c.L4.Validate(); err != nil {
+		var fe *l4.FieldError
+		for _, e := range unjoin(err) {
+			if errors.As(e, &fe) {
+				bad(fe.Key, fe.Value, "%s", fe.Why)
+			} else {
+				bad("l4", "", "%v", e)
+			}
+		}
+	}
+	for i, f := range c.L4.Frontends {
+		k := fmt.Sprintf("l4.frontends[%d]", i)
+		if names[f.Name] {
+			bad(k+".name", f.Name, "an HTTP frontend has this name")
+		}
+		names[f.Name] = true
+		if !strings.HasSuffix(f.Listen, ":0") && (listens[f.Listen] || f.Listen == c.Admin.Listen) {
+			bad(k+".listen", f.Listen, "address already used by another listener")
+		}
+		listens[f.Listen] = true
 	}
 	if len(errs) > 0 {
 		return &ConfigError{errs}
@@ -682,4 +745,12 @@ func ParseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("not a positive size such as 512MiB or 1GiB")
 	}
 	return n * mult, nil
+}
+
+// unjoin splits an errors.Join error into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

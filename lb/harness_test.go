@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"netsim/internal/webd"
+	"netsim/lb/l4"
 )
 
 // webdProc is one in-process webd backend that can be stopped and started
@@ -98,6 +99,9 @@ type harness struct {
 func testConfig(addrs ...string) Config {
 	cfg := DefaultConfig()
 	cfg.Admin.Listen = "127.0.0.1:0"
+	// The plain frontend only: tests that want HTTPS or TCP add their own.
+	cfg.Frontends = cfg.Frontends[:1]
+	cfg.L4 = l4.Config{}
 	cfg.Frontends[0].Listen = "127.0.0.1:0"
 	cfg.Frontends[0].ShutdownTimeout = 5 * time.Second
 	p := &cfg.Pools[0]

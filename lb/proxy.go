@@ -151,6 +151,13 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.cw = &countingWriter{ResponseWriter: w}
 		w = st.cw
 	}
+	if fc.RedirectHTTPS != "" {
+		st.status = f.redirectHTTPS(w, r, fc.RedirectHTTPS)
+		return
+	}
+	if fc.HSTSMaxAge > 0 && r.TLS != nil {
+		w.Header().Set("Strict-Transport-Security", "max-age="+strconv.FormatInt(int64(fc.HSTSMaxAge/time.Second), 10))
+	}
 	p := s.pool(fc.Pool)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
@@ -415,8 +422,12 @@ func (t *lbTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // response.
 func (t *lbTransport) decorate(st *reqState, resp *http.Response) {
 	f := (*frontend)(t)
-	if f.cfg.Load().BackendHeader {
+	fc := f.cfg.Load()
+	if fc.BackendHeader {
 		resp.Header.Set("X-LB-Backend", st.backend.ID())
+	}
+	if fc.HSTSMaxAge > 0 && st.secure {
+		resp.Header.Del("Strict-Transport-Security") // lbd's policy replaces the backend's
 	}
 	p := st.pool
 	switch {
@@ -541,3 +552,44 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 func (bufPool) Get() []byte  { return *(copyBufs.Get().(*[]byte)) }
 func (bufPool) Put(b []byte) { copyBufs.Put(&b) }
+
+// redirectHTTPS sends the client to the same host and URI on the HTTPS
+// frontend named target: 301 for GET and HEAD, 308 for other methods (a
+// 301 lets clients turn a POST into a GET). It returns the status.
+func (f *frontend) redirectHTTPS(w http.ResponseWriter, r *http.Request, target string) int {
+	s := f.srv
+	port := "443"
+	var listen string
+	for _, fc := range s.Config().Frontends {
+		if fc.Name == target {
+			listen = fc.Listen
+		}
+	}
+	if a, ok := s.Addr(target).(*net.TCPAddr); ok {
+		port = strconv.Itoa(a.Port)
+	} else if _, p, err := net.SplitHostPort(listen); err == nil {
+		port = p
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "" {
+		host, _, _ = net.SplitHostPort(listen)
+	}
+	authority := host
+	if strings.Contains(host, ":") {
+		authority = "[" + host + "]"
+	}
+	if port != "443" {
+		authority = net.JoinHostPort(host, port)
+	}
+	code := http.StatusMovedPermanently
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		code = http.StatusPermanentRedirect
+	}
+	w.Header().Set("Location", "https://"+authority+r.URL.RequestURI())
+	w.WriteHeader(code)
+	return code
+}

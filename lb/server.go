@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"netsim/internal/api"
+	"netsim/lb/l4"
 	nstls "netsim/tls"
 )
 
@@ -50,6 +52,8 @@ type Server struct {
 	retrySeq  atomic.Uint64
 	tlsMet    *nstls.Metrics
 	tickets   *nstls.TicketKeys
+	demo      atomic.Pointer[nstls.PKI] // the demo PKI when a frontend uses it
+	l4        *l4.Server                // nil without l4 frontends
 	queued    atomic.Int64 // requests waiting in any pool's queue
 
 	started atomic.Bool
@@ -91,6 +95,14 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s.met = met
+	if err := s.ensureDemoPKI(&cfg); err != nil {
+		return nil, err
+	}
+	if len(cfg.L4.Frontends) > 0 {
+		if s.l4, err = l4.New(cfg.L4, l4.Options{Log: log, Registerer: reg}); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.apply(&cfg, nil); err != nil {
 		return nil, err
 	}
@@ -189,7 +201,8 @@ func (s *Server) AdminToken() string { return s.token }
 // health checks has finished (or its timeout passed).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addr returns the bound address of a frontend, nil before Ready.
+// Addr returns the bound address of a frontend (HTTP or TCP), nil before
+// Ready.
 func (s *Server) Addr(frontend string) net.Addr {
 	if a, ok := s.addrs.Load(frontend); ok {
 		return a.(net.Addr)
@@ -255,12 +268,37 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	// Goroutines owned by this Run: certificate watching, ticket rotation.
+	// Goroutines owned by this Run: certificate watching, ticket rotation,
+	// the TCP frontends.
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	defer cancelRun()
+	l4ctx, stopL4 := context.WithCancel(context.Background())
+	defer stopL4()
+	l4done := make(chan error, 1)
+	if s.l4 != nil {
+		l4ready := make(chan struct{})
+		n := len(cfg.L4.Frontends)
+		go func() {
+			l4done <- s.l4.Serve(l4ctx, func(name string, a net.Addr) {
+				s.addrs.Store(name, a)
+				if n--; n == 0 {
+					close(l4ready)
+				}
+			})
+		}()
+		select {
+		case <-l4ready:
+		case err := <-l4done:
+			s.closeListeners()
+			_ = aln.Close()
+			return err
+		}
+	} else {
+		l4done <- nil
+	}
 	if s.tickets != nil {
 		bg.Add(1)
 		go func() { defer bg.Done(); s.tickets.Run(runCtx) }()
@@ -301,9 +339,56 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
+	stopL4() // the TCP frontends drain (l4.drain_timeout) alongside the HTTP ones
 	s.shutdown()
 	wg.Wait()
+	if err := <-l4done; err != nil && runErr == nil {
+		runErr = err
+	}
 	return runErr
+}
+
+// DemoPKI returns the demo PKI an HTTPS frontend with demo: true uses (its
+// paths, and HowToTrust for a banner); nil when none does.
+func (s *Server) DemoPKI() *nstls.PKI { return s.demo.Load() }
+
+// L4 returns the TCP load balancer, nil when the config has no l4
+// frontends.
+func (s *Server) L4() *l4.Server { return s.l4 }
+
+// ensureDemoPKI creates (or reuses, or renews) the demo PKI of every
+// frontend with tls.demo and adds its server certificate to the frontend's
+// pairs: the default one unless a configured pair is marked default.
+func (s *Server) ensureDemoPKI(cfg *Config) error {
+	cfg.Frontends = slices.Clone(cfg.Frontends) // the caller's Config shares the array
+	for i := range cfg.Frontends {
+		t := cfg.Frontends[i].TLS
+		if t == nil || !t.Demo {
+			continue
+		}
+		pki, err := nstls.EnsureDemoPKI(t.DemoDir, nil)
+		if err != nil {
+			return fmt.Errorf("frontends[%d].tls.demo_dir: %w", i, err)
+		}
+		if pki.CreatedCA || pki.IssuedLeaf {
+			s.log.Info("demo PKI written", zap.String("dir", pki.Dir), zap.Bool("new_ca", pki.CreatedCA),
+				zap.Strings("names", pki.Names), zap.Time("not_after", pki.NotAfter))
+		}
+		if old := s.demo.Load(); old == nil || old.Dir != pki.Dir || pki.CreatedCA || pki.IssuedLeaf {
+			s.log.Info("HTTPS frontend uses the demo CA; clients trust it with e.g. curl --cacert", zap.String("frontend", cfg.Frontends[i].Name),
+				zap.String("ca", pki.CACert), zap.String("cert", pki.Cert))
+		}
+		s.demo.Store(&pki)
+		hasDefault := false
+		for _, c := range t.Certs {
+			hasDefault = hasDefault || c.Default
+		}
+		// Copy: the caller's slice may be shared with another Config.
+		t2 := *t
+		t2.Certs = append([]nstls.Pair{{Cert: pki.Cert, Key: pki.Key, Default: !hasDefault}}, t.Certs...)
+		cfg.Frontends[i].TLS = &t2
+	}
+	return nil
 }
 
 // setupTLS loads a frontend's certificates and builds its TLS config.
@@ -452,6 +537,23 @@ func (s *Server) reload(cfg *Config) error {
 		return errors.New("lbd has shut down")
 	}
 	old := s.cfg.Load()
+	if (s.l4 == nil) != (len(cfg.L4.Frontends) == 0) {
+		return errors.New("l4.frontends: adding the first or removing the last TCP frontend needs a restart")
+	}
+	if s.l4 != nil {
+		if len(cfg.L4.Frontends) != len(old.L4.Frontends) {
+			return fmt.Errorf("l4.frontends: %d configured, %d running: adding or removing TCP frontends needs a restart", len(cfg.L4.Frontends), len(old.L4.Frontends))
+		}
+		for i, fc := range cfg.L4.Frontends {
+			if of := old.L4.Frontends[i]; fc.Name != of.Name || fc.Listen != of.Listen {
+				return fmt.Errorf("l4.frontends[%d]: %s on %s → %s on %s: changing a TCP frontend's name or listen address needs a restart",
+					i, of.Name, of.Listen, fc.Name, fc.Listen)
+			}
+		}
+	}
+	if err := s.ensureDemoPKI(cfg); err != nil {
+		return err
+	}
 	if len(cfg.Frontends) != len(s.frontends) {
 		return fmt.Errorf("frontends: %d configured, %d running: adding or removing frontends needs a restart", len(cfg.Frontends), len(s.frontends))
 	}
@@ -502,6 +604,13 @@ func (s *Server) reload(cfg *Config) error {
 	for i, f := range s.frontends {
 		fc := cfg.Frontends[i]
 		f.cfg.Store(&fc)
+	}
+	if s.l4 != nil {
+		// Checked above (validated, same frontends): this does not fail
+		// but for a shutdown racing the reload.
+		if err := s.l4.Reload(cfg.L4); err != nil {
+			return fmt.Errorf("l4: %w", err)
+		}
 	}
 	return nil
 }

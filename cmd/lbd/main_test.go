@@ -37,3 +37,40 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestCert(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	tests := []struct {
+		name string
+		args []string
+		want string // output (or error) substring
+		err  bool
+	}{
+		{"creates", []string{"--dir", dir}, "Created a new CA", false},
+		{"reuses", []string{"--dir", dir}, "nothing written", false},
+		{"new names, same CA", []string{"--dir", dir, "--names", "www.example.test,127.0.0.1"}, "Issued new certificates from the existing CA", false},
+		{"stray argument", []string{"--dir", dir, "extra"}, `unexpected argument "extra"`, true},
+		{"empty names", []string{"--dir", dir, "--names", ","}, "--names is empty", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			err := cert(tt.args, &out)
+			got := out.String()
+			if err != nil {
+				got = err.Error()
+			}
+			if (err != nil) != tt.err || !strings.Contains(got, tt.want) {
+				t.Fatalf("cert(%q) = %v, output %q; want %q", tt.args, err, out.String(), tt.want)
+			}
+			if !tt.err && !strings.Contains(got, "--cacert "+filepath.Join(dir, "ca.pem")) {
+				t.Fatalf("output does not say how to trust the CA: %q", got)
+			}
+		})
+	}
+	for _, f := range []string{"ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
