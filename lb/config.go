@@ -101,7 +101,7 @@ type FrontendTLS struct {
 	// example.test, localhost, 127.0.0.1 and ::1 (tls.EnsureDemoPKI: made
 	// once, reused, renewed 30 days before expiry) and logs how to trust it.
 	Demo             bool          `mapstructure:"demo"`
-	DemoDir          string        `mapstructure:"demo_dir"` // [var/pki, relative to the working directory]
+	DemoDir          string        `mapstructure:"demo_dir"`    // [var/pki, relative to the working directory]
 	ClientCA         string        `mapstructure:"client_ca"`   // PEM CAs for client certificates (mTLS)
 	ClientAuth       string        `mapstructure:"client_auth"` // optional | require (default require with client_ca)
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`

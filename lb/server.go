@@ -54,7 +54,7 @@ type Server struct {
 	tickets   *nstls.TicketKeys
 	demo      atomic.Pointer[nstls.PKI] // the demo PKI when a frontend uses it
 	l4        *l4.Server                // nil without l4 frontends
-	queued    atomic.Int64 // requests waiting in any pool's queue
+	queued    atomic.Int64              // requests waiting in any pool's queue
 
 	started atomic.Bool
 	stopped bool // under mu: Run has shut down; Reload and the API add nothing
