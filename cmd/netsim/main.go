@@ -22,6 +22,7 @@ import (
 	"netsim/internal/logging"
 	"netsim/internal/webd"
 	"netsim/lb"
+	"netsim/lb/l4"
 )
 
 // echoServers are the TCP backends of lbd's default L4 pool.
@@ -52,6 +53,7 @@ func regionConfig(c lb.Config, addr, token string) lb.Config {
 	}
 	c.Admin.Listen = net.JoinHostPort(addr, port)
 	c.Admin.Token = token
+	c.L4 = l4.Config{} // the TCP demo runs on the main lbd only
 	return c
 }
 
