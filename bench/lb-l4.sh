@@ -10,8 +10,9 @@
 # pinned to CPU 0, load generator and backends to CPU 1 (BENCHMARKING.md).
 # Besides the wall-clock figures, the proxy's CPU time (utime+stime from
 # /proc/PID/stat) per GiB and per 1000 connections is the fair comparison.
-# lbd's side is lb/l4/l4bench (the same l4.Server lbd runs); GOMAXPROCS=1
-# like HAProxy's single thread. HAProxy gets "option splice-auto" so both
+# lbd's side is lbd itself (cmd/lbd, an l4: frontend, round robin, checks
+# off as in the HAProxy config); GOMAXPROCS=1 like HAProxy's single thread.
+# Load generator and backends are lb/l4/l4bench (send, connrate, sink, echo). HAProxy gets "option splice-auto" so both
 # may use splice(2). Needs: go, haproxy, taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ DURATION=${DURATION:-10s}
 CONC=${CONC:-32}
 BASE=${BASE:-19100}
 LBD_PORT=${LBD_PORT:-19090}
+ADMIN_PORT=${ADMIN_PORT:-19404}
 HAP_PORT=${HAP_PORT:-19091}
 
 for cmd in go haproxy taskset; do
@@ -38,6 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/l4bench" ./lb/l4/l4bench
+go build -o "$work/lbd" ./cmd/lbd
 B=$work/l4bench
 
 # Backends on CPU 1: three sinks for the bulk test, three echoes for conn/s.
@@ -53,7 +56,16 @@ hz=$(getconf CLK_TCK)
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
 
 start_lbd() { # $1 = comma-separated backends
-  GOMAXPROCS=1 taskset -c 0 "$B" proxy -listen 127.0.0.1:$LBD_PORT -backends "$1" >/dev/null &
+  {
+    printf 'log: {level: warn}\nadmin: {listen: 127.0.0.1:%s}\n' "$ADMIN_PORT"
+    # lbd needs one HTTP frontend; this one is idle.
+    printf 'frontends: [{name: http, listen: "127.0.0.1:0", pool: idle}]\n'
+    printf 'pools: [{name: idle, health: {type: none}, backends: [{id: x, address: "127.0.0.1:9"}]}]\n'
+    printf 'l4:\n  frontends: [{name: tcp, listen: "127.0.0.1:%s", pool: p}]\n' "$LBD_PORT"
+    printf '  pools:\n    - name: p\n      policy: round_robin\n      health: {disabled: true}\n      backends:\n'
+    local i=0 a; for a in ${1//,/ }; do i=$((i+1)); printf '        - {id: s%d, address: "%s"}\n' "$i" "$a"; done
+  } >"$work/lbd.yaml"
+  GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd.yaml" >"$work/lbd.log" 2>&1 &
   proxy_pid=$!; pids+=($proxy_pid); wait_port $LBD_PORT
 }
 start_haproxy() { # $@ = backends

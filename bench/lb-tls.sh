@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# TLS termination: netsim/tls (as lbd's HTTPS frontend uses it) vs HAProxy.
+# TLS termination through lbd's HTTPS frontend vs HAProxy, same run.
 #
 #   bash bench/lb-tls.sh                # 3 runs each, medians
 #   RUNS=1 DURATION=5s bash bench/lb-tls.sh
 #
-# Both sides terminate TLS with the same ECDSA P-256 certificate (demo PKI)
-# and answer every request themselves with a short 200 ("http-request
-# return" in HAProxy), so the figures are TLS + HTTP serving without a
-# backend hop:
-#   1. new full handshakes per second: tls/tlsbench handshakes, 32 clients,
-#      no session cache (each handshake full; wrk with Connection: close would
-#      resume sessions), TLS 1.3 with X25519 — and TLS 1.2;
+# Both proxies terminate TLS with the same ECDSA P-256 certificate (demo
+# PKI) and proxy to the same webd backend (one server, on CPU 1 with the
+# load): lbd is bin/lbd-as-built from cmd/lbd with an HTTPS frontend, round
+# robin, no sticky; HAProxy 1 thread, "http-reuse always". Figures:
+#   1. new full handshakes per second: tls/tlsbench handshakes, CONC clients,
+#      no session cache (each handshake full, then one request with
+#      Connection: close; wrk with Connection: close would resume sessions),
+#      TLS 1.3 with X25519 — and TLS 1.2 ECDHE-ECDSA-AES128-GCM;
 #   2. HTTPS keep-alive requests per second: wrk, 64 connections.
-# The server is pinned to CPU 0, the load to CPU 1; the server's CPU time
-# per handshake / per request (/proc/PID/stat) is the fair comparison.
-# tlsbench runs with GOMAXPROCS=1 like HAProxy's single thread.
-# When lbd's HTTPS frontend is wired, the same client commands apply to it.
+# The proxy is pinned to CPU 0, the load and the backend to CPU 1; the
+# proxy's CPU time per handshake / per request (/proc/PID/stat) is the fair
+# comparison. lbd runs with GOMAXPROCS=1 like HAProxy's single thread (and
+# runtime.gc_percent 400 from its default config).
 # Needs: go, haproxy, wrk, taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ DURATION=${DURATION:-10s}
 CONC=${CONC:-32}
 GO_PORT=${GO_PORT:-18443}
 HAP_PORT=${HAP_PORT:-18444}
+WEB_PORT=${WEB_PORT:-18480}
+ADMIN_PORT=${ADMIN_PORT:-18404}
 
 for cmd in go haproxy wrk taskset; do
   command -v "$cmd" >/dev/null || { echo "lb-tls: $cmd not found (apt-get install haproxy wrk)"; exit 1; }
@@ -40,6 +43,8 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/tlsbench" ./tls/tlsbench
+go build -o "$work/lbd" ./cmd/lbd
+go build -o "$work/webd" ./cmd/webd
 T=$work/tlsbench
 read -r ca cert key < <("$T" pki -dir "$work/pki")
 cat "$cert" "$key" >"$work/haproxy.pem"
@@ -49,9 +54,30 @@ hz=$(getconf CLK_TCK)
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+taskset -c 1 "$work/webd" --listen 127.0.0.1:$WEB_PORT --log-level warn >/dev/null 2>&1 & pids+=($!)
+wait_port $WEB_PORT
+
 start_go() {
-  GOMAXPROCS=1 taskset -c 0 "$T" serve -listen 127.0.0.1:$GO_PORT -cert "$cert" -key "$key" >/dev/null &
+  cat >"$work/lbd.yaml" <<CFG
+log: {level: warn}
+admin: {listen: 127.0.0.1:$ADMIN_PORT}
+runtime: {gc_percent: 400}
+frontends:
+  - name: https
+    listen: 127.0.0.1:$GO_PORT
+    pool: web
+    tls:
+      certs: [{cert: $cert, key: $key}]
+pools:
+  - name: web
+    policy: round_robin
+    health: {type: tcp, interval: 10s}
+    backends: [{id: b1, address: 127.0.0.1:$WEB_PORT}]
+CFG
+  GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd.yaml" >"$work/lbd.log" 2>&1 &
   server_pid=$!; pids+=($server_pid); wait_port $GO_PORT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null && return 0; sleep 0.05; done
+  echo "lbd not ready"; cat "$work/lbd.log"; exit 1
 }
 start_haproxy() {
   cat >"$work/haproxy.cfg" <<CFG
@@ -64,12 +90,15 @@ global
     tune.ssl.default-dh-param 2048
 defaults
     mode http
+    http-reuse always
     timeout connect 5s
     timeout client 30s
     timeout server 30s
 frontend f
     bind 127.0.0.1:$HAP_PORT ssl crt $work/haproxy.pem alpn h2,http/1.1
-    http-request return status 200 content-type text/plain string "ok"
+    default_backend b
+backend b
+    server b1 127.0.0.1:$WEB_PORT
 CFG
   taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 &
   server_pid=$!; pids+=($server_pid); wait_port $HAP_PORT
@@ -108,12 +137,12 @@ measure() { # $1 name, $2 port
   R[$name,usreq]=$(printf '%s\n' "${cpu[@]}" | median)
 }
 
-start_go;      measure netsim  $GO_PORT;  stop_server
+start_go;      measure lbd     $GO_PORT;  stop_server
 start_haproxy; measure haproxy $HAP_PORT; stop_server
 
 printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req"
-for p in netsim haproxy; do
+for p in lbd haproxy; do
   printf '%-8s %10s %10s %10s %10s %10s %8s %10s\n' "$p" "${R[$p,hs13]}" "${R[$p,us13]}" "${R[$p,hs12]}" "${R[$p,us12]}" "${R[$p,rps]}" "${R[$p,p99]}" "${R[$p,usreq]}"
 done
-awk -v a="${R[netsim,hs13]}" -v b="${R[haproxy,hs13]}" -v c="${R[netsim,rps]}" -v d="${R[haproxy,rps]}" \
-  'BEGIN{printf "\nnetsim/haproxy: full handshakes/s %.2fx (target >= 1.0x), keep-alive req/s %.2fx (target >= 0.7x)\n", a/b, c/d}'
+awk -v a="${R[lbd,hs13]}" -v b="${R[haproxy,hs13]}" -v c="${R[lbd,rps]}" -v d="${R[haproxy,rps]}" \
+  'BEGIN{printf "\nlbd/haproxy: full handshakes/s %.2fx (target >= 1.0x), keep-alive req/s %.2fx (target >= 0.7x)\n", a/b, c/d}'
