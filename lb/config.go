@@ -123,6 +123,19 @@ type PoolConfig struct {
 	Health            HealthConfig    `mapstructure:"health"`
 	Passive           PassiveConfig   `mapstructure:"passive"`
 	Backends          []BackendConfig `mapstructure:"backends"`
+	// TLS re-encrypts: requests and HTTP health checks go to the backends
+	// over TLS, verified against CA. nil: plain HTTP.
+	TLS *PoolTLS `mapstructure:"tls"`
+}
+
+// PoolTLS is how lbd connects to a pool's backends over TLS (HAProxy's
+// "server … ssl verify required ca-file …"). The files are read when the
+// pool is built and again when a reload changes this block.
+type PoolTLS struct {
+	CA         string `mapstructure:"ca"`          // PEM CAs that sign the backends' certificates; empty: system roots
+	ServerName string `mapstructure:"server_name"` // name verified in (and sent as SNI to) every backend; required
+	Cert       string `mapstructure:"cert"`        // client certificate for backends that require one (mTLS)
+	Key        string `mapstructure:"key"`
 }
 
 // StickyConfig pins a client to a backend.
@@ -435,6 +448,14 @@ func (c *Config) Validate() error {
 	pools := map[string]bool{}
 	for i, p := range c.Pools {
 		k := fmt.Sprintf("pools[%d]", i)
+		if t := p.TLS; t != nil {
+			if t.ServerName == "" {
+				bad(k+".tls.server_name", "", "is required: backends are dialled by address, and their certificates are verified against this name")
+			}
+			if (t.Cert == "") != (t.Key == "") {
+				bad(k+".tls.cert", t.Cert+" "+t.Key, "cert and key go together")
+			}
+		}
 		if !validName(p.Name) {
 			bad(k+".name", p.Name, "must be 1-63 characters of a-z, 0-9, '-', '_' and start with a letter or digit")
 		} else if pools[p.Name] {

@@ -2,9 +2,11 @@ package lb
 
 import (
 	"context"
+	ctls "crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 	"netsim/lb/backend"
 	"netsim/lb/health"
 	"netsim/lb/policy"
+	nstls "netsim/tls"
 )
 
 // hashSource says what a hash policy hashes.
@@ -39,6 +42,7 @@ type pool struct {
 	signer   *cookieSigner // sticky.mode cookie
 	table    *stickTable   // sticky.mode source_ip
 	monitor  *health.Monitor
+	tlsCfg   *ctls.Config // re-encryption to the backends; nil: plain HTTP
 
 	mu   sync.Mutex // serialises membership changes
 	snap atomic.Pointer[snapshot]
@@ -83,9 +87,15 @@ func newSnapshot(ms []*member) *snapshot {
 // newTransport is the connection pool to one backend. Proxy from the
 // environment is deliberately off: HTTP_PROXY must not capture backend
 // traffic.
-func newTransport(pc PoolConfig) *http.Transport {
+func newTransport(pc PoolConfig, tc *ctls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: pc.DialTimeout, KeepAlive: 30 * time.Second}
+	var tlsCfg *ctls.Config
+	if tc != nil {
+		tlsCfg = tc.Clone()
+	}
 	return &http.Transport{
+		TLSClientConfig:        tlsCfg, // HTTP/1.1 only (ForceAttemptHTTP2 off, NextProtos http/1.1)
+		TLSHandshakeTimeout:    pc.DialTimeout,
 		Proxy:                  nil,
 		DialContext:            d.DialContext,
 		MaxIdleConns:           0,
@@ -102,7 +112,21 @@ func newTransport(pc PoolConfig) *http.Transport {
 }
 
 func sameTransportConfig(a, b PoolConfig) bool {
-	return a.DialTimeout == b.DialTimeout && a.ResponseTimeout == b.ResponseTimeout && a.MaxIdlePerBackend == b.MaxIdlePerBackend
+	return a.DialTimeout == b.DialTimeout && a.ResponseTimeout == b.ResponseTimeout && a.MaxIdlePerBackend == b.MaxIdlePerBackend &&
+		reflect.DeepEqual(a.TLS, b.TLS)
+}
+
+// backendTLS builds the client TLS config of a pool with re-encryption.
+func backendTLS(t *PoolTLS) (*ctls.Config, error) {
+	if t == nil {
+		return nil, nil
+	}
+	c, err := nstls.ClientConfig(nstls.ClientOptions{CAFile: t.CA, ServerName: t.ServerName, CertFile: t.Cert, KeyFile: t.Key,
+		NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return c, nil
 }
 
 // buildPool makes the runtime pool for pc. old, when not nil, is the pool
@@ -116,6 +140,11 @@ func (s *Server) buildPool(pc PoolConfig, old *pool) (*pool, error) {
 		return nil, err
 	}
 	p := &pool{name: pc.Name, cfg: pc, srv: s, pol: pol}
+	if old != nil && reflect.DeepEqual(old.cfg.TLS, pc.TLS) {
+		p.tlsCfg = old.tlsCfg
+	} else if p.tlsCfg, err = backendTLS(pc.TLS); err != nil {
+		return nil, err
+	}
 	switch pc.Policy {
 	case "source_ip_hash":
 		p.hashFrom = hashClient
@@ -186,7 +215,7 @@ func (s *Server) newMember(p *pool, bc BackendConfig, source string) *member {
 		OnRelease: s.wakeQueue(p.name),
 		Now:       s.now,
 	})
-	return &member{b: b, tr: newTransport(p.cfg), met: s.met.forBackend(p.name, bc.ID), source: source, cfg: bc}
+	return &member{b: b, tr: newTransport(p.cfg, p.tlsCfg), met: s.met.forBackend(p.name, bc.ID), source: source, cfg: bc}
 }
 
 func (s *Server) carryOver(p *pool, prev *member, bc BackendConfig, oldPC PoolConfig, source string) *member {
@@ -199,7 +228,7 @@ func (s *Server) carryOver(p *pool, prev *member, bc BackendConfig, oldPC PoolCo
 	}
 	m.b.SetSlowStart(p.cfg.SlowStart)
 	if !sameTransportConfig(oldPC, p.cfg) {
-		m.tr = newTransport(p.cfg)
+		m.tr = newTransport(p.cfg, p.tlsCfg)
 		prev.tr.CloseIdleConnections()
 	}
 	return m
@@ -211,7 +240,13 @@ func (s *Server) startMonitor(p *pool) {
 	var chk health.Checker
 	switch h.Type {
 	case "http":
-		chk = health.NewHTTP(h.Path, h.Host, h.ExpectStatus)
+		hc := health.NewHTTP(h.Path, h.Host, h.ExpectStatus)
+		if p.tlsCfg != nil {
+			// Checks speak what the traffic speaks: TLS, verified.
+			hc.Scheme = "https"
+			hc.Client.Transport.(*http.Transport).TLSClientConfig = p.tlsCfg.Clone()
+		}
+		chk = hc
 	case "tcp":
 		chk = &health.TCP{Dialer: net.Dialer{}}
 	}

@@ -91,9 +91,13 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	pr.Out.Host = pr.In.Host
 	pr.Out.URL.Scheme = "http"
+	st, _ := pr.In.Context().Value(stateKey{}).(*reqState)
+	if st != nil && st.pool != nil && st.pool.tlsCfg != nil {
+		pr.Out.URL.Scheme = "https" // re-encryption (pool tls)
+	}
 	// The sticky cookie is lbd's business, not the application's
 	// (HAProxy's "cookie … insert indirect").
-	if st, _ := pr.In.Context().Value(stateKey{}).(*reqState); st != nil && st.pool != nil && st.pool.signer != nil {
+	if st != nil && st.pool != nil && st.pool.signer != nil {
 		stripCookie(pr.Out.Header, st.pool.signer.name)
 	}
 }

@@ -35,6 +35,9 @@ type HTTP struct {
 	Path   string       // default "/healthz"
 	Host   string       // Host header; default the backend address
 	Expect int
+	// Scheme is "http" (default) or "https"; for https the Client's
+	// transport carries the TLS config (verification, server name).
+	Scheme string
 }
 
 // NewHTTP returns an HTTP checker with its own transport: checks never
@@ -59,7 +62,11 @@ func (h *HTTP) Check(ctx context.Context, b *backend.Backend) error {
 	if path == "" {
 		path = "/healthz"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.Address()+path, nil)
+	scheme := h.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+b.Address()+path, nil)
 	if err != nil {
 		return err
 	}

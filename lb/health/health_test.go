@@ -68,7 +68,9 @@ func TestHTTPRiseFall(t *testing.T) {
 	ch := &changes{checks: &checks}
 	b := backend.New(backend.Options{ID: "b1", Address: srv.Listener.Addr().String(), Weight: 1, Observer: ch})
 	var results atomic.Int64
-	m := NewMonitor(Config{Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3},
+	// The timeout is capped at the interval: 200ms leaves room for a loaded
+	// machine under the race detector (20ms made the first check time out).
+	m := NewMonitor(Config{Interval: 200 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 2, Fall: 3},
 		NewHTTP("/healthz", "", 200), nil, nil, func(*backend.Backend, error, time.Duration) { results.Add(1) })
 	defer m.Stop()
 	m.Add(b)

@@ -184,6 +184,10 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, 
 	if ctx.Err() != nil {
 		return // stopping: the result means nothing
 	}
+	// A passive ejection during the check wins over a check that started
+	// before it: look again.
+	ejected = b.EjectedAt()
+	cooling = !ejected.IsZero() && m.now().Sub(ejected) < m.cfg.Cooldown
 	b.RecordCheck(err == nil)
 	if m.result != nil {
 		m.result(b, err, took)
