@@ -91,6 +91,14 @@ else
   skip "dig checks (dig missing)"
 fi
 
+# --- lbd in netsim: HTTPS with the demo CA, the L4 echo pool -----------------
+out=$(curl -s --max-time 5 --cacert "$WORK/var/pki/ca.pem" --resolve www.example.test:8443:127.0.0.1 -w 'http/%{http_version}' https://www.example.test:8443/ | tr '\n' ' ')
+check "HTTPS :8443 with the printed CA, over h2 ($out)" has "$out" "^b[123] v1 http/2$"
+e=""; for i in 1 2 3; do
+  r=$(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9000; head -1 <&3' 2>/dev/null); e="$e ${r%% *}"
+done
+check "L4 :9000: three connections reach e1, e2, e3 (got$e)" test "$(tr ' ' '\n' <<<"$e" | sort -u | grep -c '^e[123]$')" -eq 3
+
 # --- the resolver on 127.0.0.1:1053 -------------------------------------------
 metric() { curl -s 127.0.0.1:9153/metrics | awk -v m="$1" '$1==m {s+=$2} END {print s+0}'; }
 if command -v dig >/dev/null; then

@@ -49,6 +49,8 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   curl -s 127.0.0.1:8404/api/v1/pools/web/backends    # state, weight, health, in-flight, counters
   curl -s -X PATCH -H "Authorization: Bearer %[3]s" -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2
   curl -s --resolve www.example.test:8080:127.0.0.1 http://www.example.test:8080/
+  curl --cacert var/pki/ca.pem --resolve www.example.test:8443:127.0.0.1 https://www.example.test:8443/   # HTTPS, h2
+  nc 127.0.0.1 9000                             # L4: TCP echo servers e1..e3, round-robin per connection
 
   curl -s '127.0.0.1:9153/api/v1/cache?name=www.example.test'     # cached entries, remaining TTL
   curl -s '127.0.0.1:9153/api/v1/resolutions?name=mail.example.test&type=MX'   # a resolution explained
