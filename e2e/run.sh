@@ -91,6 +91,27 @@ else
   skip "dig checks (dig missing)"
 fi
 
+# --- lbd in netsim: the issue's commands --------------------------------------
+declare -A seen=()
+for i in $(seq 1 300); do b=$(curl -s --max-time 2 127.0.0.1:8080/ | cut -d' ' -f1); seen[$b]=$(( ${seen[$b]:-0} + 1 )); done
+spread="b1=${seen[b1]:-0} b2=${seen[b2]:-0} b3=${seen[b3]:-0}"
+check "lbd round robin: 300 requests within ±10% of 100 each ($spread)" bash -c "for n in ${seen[b1]:-0} ${seen[b2]:-0} ${seen[b3]:-0}; do [ \$n -ge 90 -a \$n -le 110 ] || exit 1; done"
+JAR="$WORK/jar"; first=$(curl -s -c "$JAR" -b "$JAR" 127.0.0.1:8080/); same=1
+for i in $(seq 1 20); do [ "$(curl -s -c "$JAR" -b "$JAR" 127.0.0.1:8080/)" = "$first" ] || same=0; done
+check "lbd sticky cookie: 20 more requests with the jar reach $first" test $same -eq 1
+out=$(curl -s 127.0.0.1:8404/api/v1/pools/web/backends)
+check "lbd admin: backends with state, weight, in-flight" bash -c "grep -q '\"in_flight\"' <<<'$out' && grep -q '\"state\": \"up\"' <<<'$out'"
+LBTOKEN=$(grep -o 'lbd [0-9a-f]\{32\}' "$WORK/netsim.log" | head -1 | cut -d' ' -f2)
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2)
+check "lbd admin: PATCH without the token is 401 ($code)" test "$code" = 401
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Authorization: Bearer $LBTOKEN" -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2)
+check "lbd admin: PATCH b2 draining with the banner's token ($code)" test "$code" = 200
+b2=0; for i in $(seq 1 30); do [ "$(curl -s 127.0.0.1:8080/ | cut -d' ' -f1)" = b2 ] && b2=$((b2+1)); done
+check "lbd: a draining backend gets no new requests ($b2 of 30 reached b2)" test $b2 -eq 0
+curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $LBTOKEN" -d '{"state":"up"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2
+out=$(curl -s --resolve www.example.test:8080:127.0.0.1 http://www.example.test:8080/)
+check "lbd: curl --resolve www.example.test:8080 ($out)" has "$out" "^b[123] v1"
+
 # --- lbd in netsim: HTTPS with the demo CA, the L4 echo pool -----------------
 out=$(curl -s --max-time 5 --cacert "$WORK/var/pki/ca.pem" --resolve www.example.test:8443:127.0.0.1 -w 'http/%{http_version}' https://www.example.test:8443/ | tr '\n' ' ')
 check "HTTPS :8443 with the printed CA, over h2 ($out)" has "$out" "^b[123] v1 http/2$"
