@@ -50,6 +50,10 @@ func run(args []string) error {
 	fs.Bool("access_log.enabled", false, "log every (sampled) request")
 	fs.Float64("access_log.sample_rate", 0, "fraction of requests logged, e.g. 0.01")
 	fs.Int("runtime.gc_percent", 0, "GOGC for the process (runtime.gc_percent)")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage:\n  lbd [flags]        run the load balancer (SIGHUP reloads, SIGTERM drains)\n"+
+			"  lbd cert [--dir var/pki] [--names a,b]   make or reuse the demo CA and certificates\n\nFlags:\n%s", fs.FlagUsages())
+	}
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return nil
