@@ -330,19 +330,25 @@ func (z *Zone) lint() {
 				continue
 			}
 			for _, rr := range s.RRs {
-				var target string
-				switch r := rr.(type) {
-				case *dns.MX:
-					target = r.Mx
-				case *dns.NS:
-					target = r.Ns
-				case *dns.SRV:
-					target = r.Target
-				}
+				target, _ := Target(rr)
 				if tn := z.nodes[strings.ToLower(target)]; tn != nil && tn.RRsets[dns.TypeCNAME] != nil {
 					z.warn("%s %s: target %s is a CNAME (RFC 2181 §10.3: it must name an address)", name, dns.TypeToString[t], target)
 				}
 			}
 		}
 	}
+}
+
+// Target is the host name an MX, NS or SRV record points at, whose
+// addresses go in the additional section; ok is false for other types.
+func Target(rr dns.RR) (name string, ok bool) {
+	switch r := rr.(type) {
+	case *dns.MX:
+		return r.Mx, true
+	case *dns.NS:
+		return r.Ns, true
+	case *dns.SRV:
+		return r.Target, true
+	}
+	return "", false
 }

@@ -157,15 +157,8 @@ func renameIfNeeded(rrs []dns.RR, owner, stored string, wildcard bool) {
 // records that live in our zones (and are not below a cut unless glue).
 func (s *Set) addAdditional(extra []dns.RR, rrs []dns.RR) []dns.RR {
 	for _, rr := range rrs {
-		var target string
-		switch r := rr.(type) {
-		case *dns.MX:
-			target = r.Mx
-		case *dns.NS:
-			target = r.Ns
-		case *dns.SRV:
-			target = r.Target
-		default:
+		target, ok := zones.Target(rr)
+		if !ok {
 			continue
 		}
 		t := strings.ToLower(target)
