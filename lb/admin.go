@@ -3,7 +3,9 @@ package lb
 import (
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -119,6 +121,7 @@ func (s *Server) adminHandler() http.Handler {
 		http.MethodGet: s.getBackend, http.MethodPatch: s.patchBackend, http.MethodDelete: s.deleteBackend,
 	}))
 	mux.Handle("/api/v1/certificates", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.listCertificates}))
+	mux.Handle(demoCRLPath, api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.serveDemoCRL}))
 	mux.Handle("/healthz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	}}))
@@ -405,4 +408,24 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// serveDemoCRL publishes the demo CA's revocation list (empty: the demo CA
+// revokes nothing) at the URL its server certificate names.
+func (s *Server) serveDemoCRL(w http.ResponseWriter, r *http.Request) {
+	pki := s.demo.Load()
+	if pki == nil || pki.CRL == "" {
+		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "no_demo_ca", "no frontend uses the demo CA (tls.demo), so there is no CRL to publish"))
+		return
+	}
+	der, err := os.ReadFile(pki.CRL)
+	if err != nil {
+		api.Fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Content-Length", strconv.Itoa(len(der)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(der)
+	}
 }

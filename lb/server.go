@@ -356,6 +356,9 @@ func (s *Server) DemoPKI() *nstls.PKI { return s.demo.Load() }
 // frontends.
 func (s *Server) L4() *l4.Server { return s.l4 }
 
+// demoCRLPath is where the admin listener publishes the demo CA's CRL.
+const demoCRLPath = "/pki/ca.crl"
+
 // ensureDemoPKI creates (or reuses, or renews) the demo PKI of every
 // frontend with tls.demo and adds its server certificate to the frontend's
 // pairs: the default one unless a configured pair is marked default.
@@ -366,7 +369,9 @@ func (s *Server) ensureDemoPKI(cfg *Config) error {
 		if t == nil || !t.Demo {
 			continue
 		}
-		pki, err := nstls.EnsureDemoPKI(t.DemoDir, nil)
+		// the certificate names where its CA's revocation list is published:
+		// this lbd's admin listener serves it (/pki/ca.crl)
+		pki, err := nstls.EnsurePKI(nstls.PKIOptions{Dir: t.DemoDir, CRLURL: "http://" + cfg.Admin.Listen + demoCRLPath})
 		if err != nil {
 			return fmt.Errorf("frontends[%d].tls.demo_dir: %w", i, err)
 		}

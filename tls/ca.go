@@ -99,6 +99,9 @@ type LeafOptions struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	Client    bool // client-auth usage instead of server-auth
+	// CRLURL, when set, is put in the certificate as its CRL distribution
+	// point (where clients can check it was not revoked).
+	CRLURL string
 }
 
 // Issue signs a leaf certificate and returns its PEM (leaf only; append
@@ -134,6 +137,9 @@ func (ca *CA) Issue(o LeafOptions) (certPEM, keyPEM []byte, err error) {
 	}
 	if o.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	if o.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{o.CRLURL}
 	}
 	if _, ok := key.(*rsa.PrivateKey); ok {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,6 +48,7 @@ type PKI struct {
 	Key        string
 	ClientCert string // a client certificate for mTLS demos ("demo-client")
 	ClientKey  string
+	CRL        string // DER CRL of the CA ("" without PKIOptions.CRLURL)
 	Names      []string
 	NotAfter   time.Time // of the server certificate
 	CANotAfter time.Time
@@ -60,6 +62,10 @@ type PKIOptions struct {
 	Dir   string   // default DefaultPKIDir
 	Names []string // default DefaultDemoNames
 	Now   func() time.Time
+	// CRLURL, when set, goes into the server certificate as its CRL
+	// distribution point, and an (empty) CRL signed by the CA is written to
+	// ca.crl for the server to publish at that URL.
+	CRLURL string
 }
 
 // EnsureDemoPKI makes sure dir holds a demo CA and a server certificate for
@@ -128,8 +134,11 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 	p.CANotAfter = ca.Cert.NotAfter
 
 	leaf, err := checkLeaf(p.Cert, p.Key, ca, now, names, x509.ExtKeyUsageServerAuth)
+	if err == nil && !slices.Equal(leaf.TLS.Leaf.CRLDistributionPoints, crlPoints(o.CRLURL)) {
+		err = errors.New("CRL distribution point changed")
+	}
 	if err != nil || p.CreatedCA {
-		certPEM, keyPEM, err := ca.Issue(LeafOptions{Names: names, NotBefore: now.Add(-backdate), NotAfter: now.Add(leafValidity)})
+		certPEM, keyPEM, err := ca.Issue(LeafOptions{Names: names, NotBefore: now.Add(-backdate), NotAfter: now.Add(leafValidity), CRLURL: o.CRLURL})
 		if err != nil {
 			return PKI{}, err
 		}
@@ -145,6 +154,19 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 		p.IssuedLeaf = true
 	}
 	p.NotAfter = leaf.NotAfter
+	if o.CRLURL != "" {
+		// the demo CA revokes nothing: an empty list, valid as long as the CA
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(now.Unix()), ThisUpdate: now.Add(-backdate), NextUpdate: ca.Cert.NotAfter,
+		}, ca.Cert, ca.Key)
+		if err != nil {
+			return PKI{}, fmt.Errorf("tls: demo CRL: %w", err)
+		}
+		p.CRL = filepath.Join(dir, CRLFile)
+		if err := writeFile(p.CRL, der, 0o644); err != nil {
+			return PKI{}, err
+		}
+	}
 
 	clientName := []string{"demo-client.example.test"}
 	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "example.test") }) {
@@ -163,6 +185,16 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 		}
 	}
 	return p, nil
+}
+
+// CRLFile is the demo CA's certificate revocation list (DER).
+const CRLFile = "ca.crl"
+
+func crlPoints(url string) []string {
+	if url == "" {
+		return nil
+	}
+	return []string{url}
 }
 
 // newDemoCA makes a CA whose name constraints permit only the domains of
