@@ -23,6 +23,7 @@ import (
 	"netsim/internal/webd"
 	"netsim/lb"
 	"netsim/lb/l4"
+	nstls "netsim/tls"
 )
 
 // echoServers are the TCP backends of lbd's default L4 pool.
@@ -38,9 +39,19 @@ var regions = []struct{ name, addr string }{
 
 // regionConfig is the main lbd's config moved to a region's address, with
 // the same admin token.
-func regionConfig(c lb.Config, addr, token string) lb.Config {
+//
+// The main lbd owns the demo PKI (its certificate names the main admin
+// port's CRL); the regions serve the same certificate files instead of
+// each re-issuing them.
+func regionConfig(c lb.Config, addr, token string, pki *nstls.PKI) lb.Config {
 	c.Frontends = append([]lb.FrontendConfig(nil), c.Frontends...)
 	for i := range c.Frontends {
+		if t := c.Frontends[i].TLS; t != nil && t.Demo && pki != nil {
+			t2 := *t
+			t2.Demo = false
+			t2.Certs = append([]nstls.Pair{{Cert: pki.Cert, Key: pki.Key, Default: true}}, t.Certs...)
+			c.Frontends[i].TLS = &t2
+		}
 		_, port, err := net.SplitHostPort(c.Frontends[i].Listen)
 		if err != nil {
 			port = "8080"
@@ -141,7 +152,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	// GeoDNS sends each region's clients to its own (configs/dnsd.yaml geo:)
 	regional := make([]*lb.Server, 0, len(regions))
 	for _, r := range regions {
-		rc := regionConfig(lcfg, r.addr, lbs.AdminToken())
+		rc := regionConfig(lcfg, r.addr, lbs.AdminToken(), lbs.DemoPKI())
 		rs, err := lb.New(rc, log.Named("lbd-"+r.name), nil)
 		if err != nil {
 			return fmt.Errorf("lbd %s: %w", r.name, err)
@@ -213,7 +224,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 				}
 				_ = lbs.Reload(next)
 				for i, rs := range regional {
-					_ = rs.Reload(regionConfig(next, regions[i].addr, lbs.AdminToken()))
+					_ = rs.Reload(regionConfig(next, regions[i].addr, lbs.AdminToken(), lbs.DemoPKI()))
 				}
 			}
 		}
