@@ -187,49 +187,42 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 // serve decodes and answers; size is the UDP payload limit for the reply.
 // With block false, a query that needs a resolution comes back pending.
 func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, block bool) (resp *dns.Msg, size int, pending bool) {
-	resp, size = h.serveMsg(ctx, pkt, client, proto, block, &pending)
-	return resp, size, pending
-}
-
-func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, block bool, pending *bool) (*dns.Msg, int) {
 	if len(pkt) < headerLen {
-		return nil, 0
+		return nil, 0, false
 	}
 	id := binary.BigEndian.Uint16(pkt)
 	flags := binary.BigEndian.Uint16(pkt[2:])
 	if flags&(1<<15) != 0 { // QR: a response, never answer it
-		return nil, 0
+		return nil, 0, false
 	}
 	opcode := int(flags>>11) & 0xF
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize
+		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize, false
 	}
 	if opcode != dns.OpcodeQuery {
 		r := errorReply(id, opcode, dns.RcodeNotImplemented)
 		if len(req.Question) == 1 {
 			r.Question = req.Question
 		}
-		return r, dns.MinMsgSize
+		return r, dns.MinMsgSize, false
 	}
 	// an IXFR request carries the client's SOA in authority (RFC 1995 §3):
 	// well-formed, refused below like every transfer
 	ixfr := len(req.Question) == 1 && req.Question[0].Qtype == dns.TypeIXFR && len(req.Ns) == 1
 	if len(req.Question) != 1 || len(req.Answer) > 0 || (len(req.Ns) > 0 && !ixfr) {
-		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize
+		return errorReply(id, opcode, dns.RcodeFormatError), dns.MinMsgSize, false
 	}
-	resp := new(dns.Msg)
-	resp.SetReply(req)
-	resp.RecursionDesired = req.RecursionDesired
-	resp.CheckingDisabled = req.CheckingDisabled
+	resp = new(dns.Msg)
+	resp.SetReply(req) // copies RD and CD
 
-	size := dns.MinMsgSize
+	size = dns.MinMsgSize
 	var ropt *dns.OPT
 	opt := req.IsEdns0()
 	if opt != nil {
 		if len(req.Extra) > 1 && countOPT(req.Extra) > 1 || opt.Hdr.Name != "." {
 			// two OPTs, or one not owned by the root (RFC 6891 §6.1.1-2)
-			return formerrWithQuestion(resp), dns.MinMsgSize
+			return formerrWithQuestion(resp), dns.MinMsgSize, false
 		}
 		size = max(int(opt.UDPSize()), dns.MinMsgSize)
 		size = min(size, maxUDPSize)
@@ -241,7 +234,7 @@ func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, p
 		if opt.Version() != 0 {
 			resp.Rcode = dns.RcodeBadVers // RFC 6891 §6.1.3
 			resp.Extra = []dns.RR{ropt}
-			return resp, size
+			return resp, size, false
 		}
 		for _, o := range opt.Option {
 			switch o := o.(type) {
@@ -250,24 +243,24 @@ func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, p
 				if v == cookieMalformed {
 					resp.Rcode = dns.RcodeFormatError
 					resp.Extra = []dns.RR{ropt}
-					return resp, size
+					return resp, size, false
 				}
 				ropt.Option = append(ropt.Option, h.cookies.make(cc, client))
 			case *dns.EDNS0_SUBNET:
 				if _, err := ecs.Parse(o); err != nil {
 					resp.Rcode = dns.RcodeFormatError // RFC 7871 §7.1.2
 					resp.Extra = []dns.RR{ropt}
-					return resp, size
+					return resp, size, false
 				}
 			}
 		}
 
-		defer func() { resp.Extra = append(resp.Extra, ropt) }()
+		reply := resp // not the named result: a pending query returns nil
+		defer func() { reply.Extra = append(reply.Extra, ropt) }()
 	}
 	answered := h.answer(ctx, req, resp, client, ropt, block)
 	if answered == nil {
-		*pending = true
-		return nil, 0
+		return nil, 0, true
 	}
 	if answered == resp && ropt != nil {
 		echoSubnet(req, ropt) // our own (authoritative) answer
@@ -279,7 +272,7 @@ func (h *Handler) serveMsg(ctx context.Context, pkt []byte, client netip.Addr, p
 		resp.MsgHdr = answered.MsgHdr
 		resp.Answer, resp.Ns, resp.Extra = answered.Answer, answered.Ns, answered.Extra
 	}
-	return resp, size
+	return resp, size, false
 }
 
 // answer decides who answers: GeoDNS, our zones, the recursor, or nobody.

@@ -409,6 +409,7 @@ func TestSlowResolutionDoesNotBlockHits(t *testing.T) {
 	go func() {
 		m := new(dns.Msg)
 		m.SetQuestion("slow.", dns.TypeA)
+		m.SetEdns0(1232, false) // a pending query with EDNS
 		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, srv.Addr)
 		if err != nil {
 			t.Error(err)
@@ -418,6 +419,9 @@ func TestSlowResolutionDoesNotBlockHits(t *testing.T) {
 	for i := 0; i < 20; i++ { // all answered while "slow." is still pending
 		m := new(dns.Msg)
 		m.SetQuestion("hit.", dns.TypeA)
+		if i%2 == 1 {
+			m.SetEdns0(1232, false) // the EDNS path too
+		}
 		r := dnstest.Exchange(t, srv.Addr, "udp", m)
 		if len(r.Answer) != 1 || !r.RecursionAvailable {
 			t.Fatalf("hit %d: %v", i, r)
