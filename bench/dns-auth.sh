@@ -7,15 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-15}
 RUNS=${RUNS:-3}
-need=()
-command -v dnsperf >/dev/null || need+=(dnsperf)
-command -v nsd >/dev/null || need+=(nsd)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || { echo "install ${need[*]} first"; exit 1; }
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-W=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
+. bench/lib.sh
+bench_need dnsperf nsd dig taskset -- dnsperf nsd dnsutils util-linux
+bench_workdir dns-auth
+W=$work
 go build -o "$W/dnsd" ./cmd/dnsd
 cp zones/data/example.test.zone "$W/"
 
@@ -69,10 +64,9 @@ perf() { # port → qps
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l "$SECS" -q 500 -c 4 -T 1 2>&1 | awk '/Queries per second/ {print $4}'
 }
 lost() { taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l 3 -q 500 2>&1 | awk '/Queries lost/ {print $3}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & DNSD=$!
-taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & NSD=$!
+taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!)
+taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!)
 wait_dns 15353; wait_dns 15354
 
 declare -a D N

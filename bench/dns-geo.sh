@@ -9,9 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-15}
 RUNS=${RUNS:-3}
-command -v dnsperf >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq dnsperf >/dev/null; }
-W=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
+. bench/lib.sh
+bench_need dnsperf dig taskset -- dnsperf dnsutils util-linux
+bench_workdir dns-geo
+W=$work
 go build -o "$W/dnsd" ./cmd/dnsd
 # the embedded demo config, with only the example.test. listener moved to a bench port
 sed -n '/^geo:/,$p' configs/dnsd.yaml > "$W/geo.yaml"
@@ -23,13 +24,12 @@ $(cat "$W/geo.yaml")
 YAML
 for i in $(seq 1 10000); do echo "www.example.test A"; done > "$W/geo.q"
 for i in $(seq 1 10000); do echo "web.example.test A"; done > "$W/plain.q"
-taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 &
+taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!)
 for i in $(seq 1 100); do dig +short +time=1 +tries=1 -p 15363 @127.0.0.1 web.example.test >/dev/null 2>&1 && break; sleep 0.1; done
 ECS=8:000120005102458e   # option 8: family 1, source /32, scope 0, 81.2.69.142
 got=$(dig +short -p 15363 @127.0.0.1 www.example.test +subnet=81.2.69.142/32)
 [ "$got" = 127.0.10.1 ] || { echo "geo answer is $got, want 127.0.10.1"; exit 1; }
 perf() { taskset -c 1 dnsperf -s 127.0.0.1 -p 15363 -d "$1" -l "$SECS" -q 500 -c 4 -e -E "$ECS" 2>&1 | awk '/Queries per second/ {print $4}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -a G P
 for r in $(seq 1 "$RUNS"); do
   P+=("$(perf "$W/plain.q")"); G+=("$(perf "$W/geo.q")")

@@ -25,28 +25,9 @@ RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-500}
 
-need=()
-for t in dnsperf unbound unbound-control taskset curl; do
-	command -v "$t" >/dev/null || need+=("$t")
-done
-if ((${#need[@]})); then
-	if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-		echo "installing dnsperf unbound curl (missing: ${need[*]})"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf unbound curl util-linux >/dev/null
-	else
-		echo "missing: ${need[*]} (apt-get install dnsperf unbound curl)" >&2
-		exit 1
-	fi
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_need dnsperf unbound unbound-control taskset curl -- dnsperf unbound curl util-linux
+bench_workdir dns-resolver
 
 echo "== building dnsd"
 go build -o "$work/dnsd" ./cmd/dnsd
@@ -118,7 +99,6 @@ perf() { # port file [extra dnsperf args…] → dnsperf output
 	taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c "$CLIENTS" -q "$OUTSTANDING" -t 5 "$@" 2>&1
 }
 qps() { awk '/Queries per second:/ {print $4}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "== cold resolution of www.example.test (caches flushed; root → test. → example.test.), before any load"
 : >"$work/dnsd.cold"

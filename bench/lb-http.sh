@@ -21,18 +21,9 @@ LBD_PORT=${LBD_PORT:-18080}
 HAP_PORT=${HAP_PORT:-18081}
 ADMIN_PORT=${ADMIN_PORT:-18404}
 
-for cmd in go wrk haproxy taskset; do
-  command -v "$cmd" >/dev/null || { echo "lb-http: $cmd not found (apt-get install wrk haproxy)"; exit 1; }
-done
-
-work=$(mktemp -d /tmp/lb-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_need go wrk haproxy taskset -- wrk haproxy util-linux
+bench_workdir lb-http
 
 go build -o "$work/lbd" ./cmd/lbd
 go build -o "$work/webd" ./cmd/webd
@@ -84,19 +75,9 @@ lbd_pid=$!; pids+=($lbd_pid)
 taskset -c 0 haproxy -f "$work/haproxy.cfg" -db &
 hap_pid=$!; pids+=($hap_pid)
 
-wait_up() { # url
-  for _ in $(seq 100); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "lb-http: $1 did not come up"; exit 1
-}
-wait_up "http://$b3/healthz"
-wait_up "http://127.0.0.1:$LBD_PORT/"
-wait_up "http://127.0.0.1:$HAP_PORT/"
-
-hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+wait_http "http://$b3/healthz"
+wait_http "http://127.0.0.1:$LBD_PORT/"
+wait_http "http://127.0.0.1:$HAP_PORT/"
 
 # run NAME PID PORT -> "rps p99_ms cpu_us_per_req"
 run() {
@@ -110,11 +91,8 @@ run() {
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}' <<<"$out")
   errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
   [ -n "$errs" ] && echo "  $name: $errs" >&2
-  awk -v t="$((after-before))" -v hz="$hz" -v n="$reqs" -v r="$rps" -v p="$p99" \
-    'BEGIN {printf "%s %s %.1f\n", r, p, t*1e6/hz/n}'
+  echo "$rps $p99 $(per_op "$((after-before))" "$reqs")"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 : >"$work/lbd.txt"; : >"$work/hap.txt"
 for i in $(seq "$RUNS"); do

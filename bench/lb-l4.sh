@@ -26,18 +26,9 @@ LBD_PORT=${LBD_PORT:-19090}
 ADMIN_PORT=${ADMIN_PORT:-19404}
 HAP_PORT=${HAP_PORT:-19091}
 
-for cmd in go haproxy taskset; do
-  command -v "$cmd" >/dev/null || { echo "lb-l4: $cmd not found (apt-get install haproxy)"; exit 1; }
-done
-
-work=$(mktemp -d /tmp/lb-l4.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_need go haproxy taskset -- haproxy util-linux
+bench_workdir lb-l4
 
 go build -o "$work/l4bench" ./lb/l4/l4bench
 go build -o "$work/lbd" ./cmd/lbd
@@ -51,9 +42,6 @@ for i in 1 2 3; do
   sinks+=("127.0.0.1:$((BASE+i))"); echoes+=("127.0.0.1:$((BASE+10+i))")
 done
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
 
 start_lbd() { # $1 = comma-separated backends
   {
@@ -81,8 +69,6 @@ start_haproxy() { # $@ = backends
 }
 stop_proxy() { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 declare -A R
 measure() { # $1 name, $2 port
   local name=$1 port=$2 t0 t1 out
@@ -106,7 +92,7 @@ measure_conns() { # $1 name, $2 port
     t1=$(cpu_ticks "$proxy_pid")
     n=$(awk '{print $2}' <<<"$out")
     cr+=("$(awk '{print $6}' <<<"$out")")
-    cpuC+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.1f", d/hz*1e6/n}')")
+    cpuC+=("$(per_op $((t1-t0)) "$n")")
   done
   R[$name,cps]=$(printf '%s\n' "${cr[@]}" | median)
   R[$name,us_conn]=$(printf '%s\n' "${cpuC[@]}" | median)

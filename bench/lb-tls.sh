@@ -29,18 +29,9 @@ HAP_PORT=${HAP_PORT:-18444}
 WEB_PORT=${WEB_PORT:-18480}
 ADMIN_PORT=${ADMIN_PORT:-18404}
 
-for cmd in go haproxy wrk taskset; do
-  command -v "$cmd" >/dev/null || { echo "lb-tls: $cmd not found (apt-get install haproxy wrk)"; exit 1; }
-done
-
-work=$(mktemp -d /tmp/lb-tls.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_need go haproxy wrk taskset -- haproxy wrk util-linux
+bench_workdir lb-tls
 
 go build -o "$work/tlsbench" ./tls/tlsbench
 go build -o "$work/lbd" ./cmd/lbd
@@ -48,11 +39,6 @@ go build -o "$work/webd" ./cmd/webd
 T=$work/tlsbench
 read -r ca cert key < <("$T" pki -dir "$work/pki")
 cat "$cert" "$key" >"$work/haproxy.pem"
-
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 taskset -c 1 "$work/webd" --listen 127.0.0.1:$WEB_PORT --log-level warn >/dev/null 2>&1 & pids+=($!)
 wait_port $WEB_PORT
@@ -117,7 +103,7 @@ measure() { # $1 name, $2 port
       t1=$(cpu_ticks "$server_pid")
       n=$(awk '{print $2}' <<<"$out")
       hs+=("$(awk '{print $6}' <<<"$out")")
-      cpu+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.0f", d/hz*1e6/n}')")
+      cpu+=("$(per_op $((t1-t0)) "$n")")
     done
     R[$name,hs$v]=$(printf '%s\n' "${hs[@]}" | median)
     R[$name,us$v]=$(printf '%s\n' "${cpu[@]}" | median)
@@ -130,7 +116,7 @@ measure() { # $1 name, $2 port
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     rps+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
     p99+=("$(awk '$1=="99%" {print $2}' <<<"$out")")
-    cpu+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.1f", d/hz*1e6/n}')")
+    cpu+=("$(per_op $((t1-t0)) "$n")")
   done
   R[$name,rps]=$(printf '%s\n' "${rps[@]}" | median)
   R[$name,p99]=$(printf '%s\n' "${p99[@]}" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
