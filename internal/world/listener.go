@@ -35,16 +35,22 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, err
 	}
+	return l.w.serverConn(c), nil
+}
+
+// serverConn wraps an accepted connection (or returns it as it is when
+// the client or the server is in no place).
+func (w *World) serverConn(c net.Conn) net.Conn {
 	server, client := addrOf(c.LocalAddr()), addrOf(c.RemoteAddr())
-	link, ok := l.w.cur.Load().link(client, server)
+	link, ok := w.cur.Load().link(client, server)
 	if !ok {
-		return c, nil
+		return c
 	}
 	// SYN and SYN-ACK: the client's connect returns after them (on the
 	// simulated clock), and its first bytes take one more way.
-	hs := l.w.handshake(link)
-	there, _ := l.w.sample(link)
-	return newConn(c, l.w, server, client, time.Now().Add(hs+there)), nil
+	hs := w.handshake(link)
+	there, _ := w.sample(link)
+	return newConn(c, w, server, client, time.Now().Add(hs+there))
 }
 
 // handshake draws a TCP handshake's round trip on l; a lost SYN or

@@ -26,7 +26,10 @@ var bandwidthUnits = []struct {
 // (also "0" or ""). Units are bits per second, as tc and ISPs write them.
 func ParseBandwidth(s string) (Bandwidth, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "ps")
+	t = strings.TrimSuffix(t, "/s")
+	if num, ok := strings.CutSuffix(t, "bps"); ok {
+		t = num + "bit"
+	}
 	if t == "" || t == "0" || t == "unlimited" {
 		return Unlimited, nil
 	}
