@@ -185,6 +185,18 @@ type Change struct {
 // SetLink changes the link between places a and b (both ways) and emits
 // LinkChanged. Values are checked as in a config file (*ConfigError).
 func (w *World) SetLink(a, b string, c Change) (Link, error) {
+	return w.change(a, b, LinkChanged, func(l, _ Link) (Link, error) { return c.apply(l, "links."+a+"."+b) })
+}
+
+// ResetLink puts the link between a and b back to its configured value
+// and emits LinkReset (also when it was not changed: resets are idempotent).
+func (w *World) ResetLink(a, b string) (Link, error) {
+	return w.change(a, b, LinkReset, func(_, base Link) (Link, error) { return base, nil })
+}
+
+// change swaps in the link a–b that next computes from the current and
+// the configured one, and emits kind.
+func (w *World) change(a, b, kind string, next func(cur, base Link) (Link, error)) (Link, error) {
 	if w == nil || w.flat {
 		return Link{}, ErrFlat
 	}
@@ -196,56 +208,44 @@ func (w *World) SetLink(a, b string, c Change) (Link, error) {
 		return Link{}, err
 	}
 	before := m.at(i, j)
-	l := before
-	key := "links." + a + "." + b
+	l, err := next(before, w.base.at(i, j))
+	if err != nil {
+		return before, err
+	}
+	w.cur.Store(m.with(i, j, l))
+	w.emit(kind, m, i, j, before, l)
+	return l, nil
+}
+
+// apply returns l changed by c, checked; key names the link in errors.
+func (c Change) apply(l Link, key string) (Link, error) {
 	if c.Latency != nil {
 		if *c.Latency < 0 || *c.Latency > maxLatency {
-			return before, bad(key+".latency", *c.Latency, "want a duration from 0 to %s", maxLatency)
+			return l, bad(key+".latency", *c.Latency, "want a duration from 0 to %s", maxLatency)
 		}
 		l.Latency = *c.Latency
 	}
 	if c.Jitter != nil {
 		if *c.Jitter < 0 || *c.Jitter > maxLatency {
-			return before, bad(key+".jitter", *c.Jitter, "want a duration from 0 to %s", maxLatency)
+			return l, bad(key+".jitter", *c.Jitter, "want a duration from 0 to %s", maxLatency)
 		}
 		l.Jitter = *c.Jitter
 	}
 	if c.LossPercent != nil {
 		if p := *c.LossPercent; !(p >= 0 && p <= 100) {
-			return before, bad(key+".loss_percent", p, "want a percentage from 0 to 100")
+			return l, bad(key+".loss_percent", p, "want a percentage from 0 to 100")
 		}
 		l.Loss = *c.LossPercent / 100
 	}
 	if c.Bandwidth != nil {
 		if *c.Bandwidth < 0 {
-			return before, bad(key+".bandwidth", int64(*c.Bandwidth), "want a positive bandwidth, or 0 for unlimited")
+			return l, bad(key+".bandwidth", int64(*c.Bandwidth), "want a positive bandwidth, or 0 for unlimited")
 		}
 		l.Bandwidth = *c.Bandwidth
 	}
 	if l.Jitter > l.Latency {
-		return before, bad(key+".jitter", l.Jitter, "want at most the latency (%s), so no packet arrives before it was sent", l.Latency)
+		return l, bad(key+".jitter", l.Jitter, "want at most the latency (%s), so no packet arrives before it was sent", l.Latency)
 	}
-	w.cur.Store(m.with(i, j, l))
-	w.emit(LinkChanged, m, i, j, before, l)
-	return l, nil
-}
-
-// ResetLink puts the link between a and b back to its configured value
-// and emits LinkReset (also when it was not changed: resets are idempotent).
-func (w *World) ResetLink(a, b string) (Link, error) {
-	if w == nil || w.flat {
-		return Link{}, ErrFlat
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.cur.Load()
-	i, j, err := m.pair(a, b)
-	if err != nil {
-		return Link{}, err
-	}
-	before, l := m.at(i, j), w.base.at(i, j)
-	w.cur.Store(m.with(i, j, l))
-	w.emit(LinkReset, m, i, j, before, l)
 	return l, nil
 }
 
