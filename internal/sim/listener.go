@@ -59,10 +59,20 @@ func (l *Listener) Kill() {
 	}
 }
 
-// reset closes c with SO_LINGER 0, so the peer sees a reset.
+// reset closes c with SO_LINGER 0, so the peer sees a reset. Wrappers that
+// expose their socket (tls.Conn, the world's delayed conns) are unwrapped.
 func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	inner := c
+	for {
+		w, ok := inner.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		inner = w.NetConn()
+	}
+	if tc, ok := inner.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
+		_ = tc.Close()
 	}
 	_ = c.Close()
 }

@@ -19,6 +19,8 @@ type WebdOptions struct {
 	// Tune, when set, adjusts the options of each new run (tests shorten
 	// the drain timeout with it).
 	Tune func(*webd.Options)
+	// Wrap, when set, wraps each run's listener (the world's distances).
+	Wrap func(net.Listener) net.Listener
 	// Started, when set, is told of each new run's server (its knobs and
 	// counters).
 	Started func(*webd.Server)
@@ -35,6 +37,9 @@ func Webd(o WebdOptions, version string) Spec {
 			ln, err := lc.Listen(ctx, "tcp", o.Addr)
 			if err != nil {
 				return nil, err
+			}
+			if o.Wrap != nil {
+				ln = o.Wrap(ln)
 			}
 			wo := webd.Options{ID: o.ID, Version: version, AdminToken: o.AdminToken, Log: o.Log}
 			if o.Tune != nil {

@@ -374,3 +374,7 @@ func (o optTimer) stop() {
 		o.t.Stop()
 	}
 }
+
+// NetConn is the socket under the world's delays (as tls.Conn's NetConn),
+// for callers that must act on the socket itself, e.g. to reset it.
+func (c *conn) NetConn() net.Conn { return c.Conn }
