@@ -64,6 +64,9 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.cw = &countingWriter{ResponseWriter: w}
 		w = st.cw
 	}
+	if f.refuse(w, r, st, fc) {
+		return
+	}
 	if fc.RedirectHTTPS != "" {
 		st.status = f.redirectHTTPS(w, r, fc.RedirectHTTPS)
 		return

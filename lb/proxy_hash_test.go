@@ -76,6 +76,25 @@ func clientFrom(ip string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}}
 }
 
+// run runs srv until the test ends and waits until it is ready.
+func run(t *testing.T, srv *Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+}
+
 // strayPolicy returns, on its first n picks, a backend that is in no
 // pool; then it delegates.
 type strayPolicy struct {
@@ -116,11 +135,7 @@ func TestPickOutsideSnapshotIsRetried(t *testing.T) {
 		sp.left <- struct{}{}
 	}
 	srv.pool("web").pol = sp // before Run: no request has started yet
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-srv.Ready()
+	run(t, srv)
 	waitFor(t, 10*time.Second, "b1 up", func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
 	c := newClient()
 	for i := range strays + 2 {
