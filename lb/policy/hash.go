@@ -37,29 +37,44 @@ func (p *Hash) Pick(bs []*backend.Backend, h Hint) *backend.Backend {
 	default:
 		return p.fallback.Pick(bs, h)
 	}
-	var best *backend.Backend
-	bestScore := math.Inf(-1)
+	var (
+		best      *backend.Backend
+		bestW     int
+		bestH     uint64
+		bestScore float64 // computed only once weights differ
+	)
 	for _, b := range bs {
 		if !b.Available() {
 			continue
 		}
-		if s := score(key, b); best == nil || s > bestScore {
-			best, bestScore = b, s
+		w, h := b.Weight(), mix(key^hashString(b.ID()))
+		switch {
+		case best == nil:
+			best, bestW, bestH, bestScore = b, w, h, 0
+		case w == bestW && bestScore == 0:
+			// Equal weights: the higher hash has the higher score, no
+			// logarithm needed (the common case).
+			if h > bestH {
+				best, bestH = b, h
+			}
+		default:
+			if bestScore == 0 {
+				bestScore = score(bestW, bestH)
+			}
+			if s := score(w, h); s > bestScore {
+				best, bestW, bestH, bestScore = b, w, h, s
+			}
 		}
 	}
 	return best
 }
 
-// score is the rendezvous score of backend b for key: w / -ln(u) with u
-// uniform in (0,1), so that the winner is drawn in proportion to weight.
-// The configured weight is used, not the slow-start ramp, so that a
-// recovering backend gets its keys back at once rather than in steps.
-func score(key uint64, b *backend.Backend) float64 {
-	w := b.Weight()
-	if w <= 0 {
-		return math.Inf(-1)
-	}
-	h := mix(key ^ hashString(b.ID()))
+// score is the rendezvous score of a backend of weight w whose hash with
+// the key is h: w / -ln(u) with u = h mapped into (0,1), so that the
+// winner is drawn in proportion to weight. The configured weight is used,
+// not the slow-start ramp, so that a recovering backend gets its keys
+// back at once rather than in steps. It is always above 0.
+func score(w int, h uint64) float64 {
 	u := (float64(h>>11) + 0.5) / (1 << 53) // in (0,1), never 0 or 1
 	return float64(w) / -math.Log(u)
 }
