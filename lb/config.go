@@ -73,6 +73,7 @@ type FrontendConfig struct {
 	H2C               bool          `mapstructure:"h2c"`
 	MaxConnections    int           `mapstructure:"max_connections"`
 	MaxBodyBytes      int64         `mapstructure:"max_body_bytes"`
+	MaxHeaderFields   int           `mapstructure:"max_header_fields"` // [100 when 0]
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`

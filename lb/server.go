@@ -246,6 +246,8 @@ func (s *Server) Run(ctx context.Context) error {
 				HandshakeTimeout: fc.TLS.HandshakeTimeout, Metrics: s.tlsMet, Log: s.log.With(zap.String("frontend", f.name)),
 			})
 			f.hs.TLSConfig = f.tlsCfg
+		} else {
+			f.ln, f.hs.ConnContext = framingListener{f.ln}, framingContext // CL+TE smuggling (proxy_framing.go)
 		}
 	}
 	aln, err := lc.Listen(ctx, "tcp", cfg.Admin.Listen)

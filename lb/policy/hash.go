@@ -1,56 +1,25 @@
 package policy
 
 import (
-	"slices"
-	"sync"
-	"sync/atomic"
+	"math"
 
 	"netsim/lb/backend"
 )
 
-// DefaultReplicas is the number of virtual nodes per unit of weight.
-const DefaultReplicas = 160
-
-// Hash places backends on a consistent-hash ring with virtual nodes
-// (Replicas per unit of weight) and sends a key to the first backend
-// clockwise from its hash that is available. Adding an nth backend moves
-// about 1/n of the keys; taking one out moves only its own keys. The key is
-// Hint.Key when set (header_hash, cookie_hash), else the client address
-// (source_ip_hash); with neither, it falls back to round robin, as HAProxy
-// does for a missing header.
+// Hash is weighted rendezvous hashing (highest random weight, as Caddy's
+// hash selectors): for a key, every available backend gets the score
+// weight / -ln(u), where u in (0,1) is a hash of the key and the backend's
+// id, and the highest score wins. Everything is computed from the
+// backends passed in, so there is nothing to cache and nothing to go
+// stale when backends come and go. Adding an nth backend moves about 1/n
+// of the keys (those it now wins); taking one out moves only its own
+// keys. A backend with weight w wins about w/Σw of the keys.
+//
+// The key is Hint.Key when set (header_hash, cookie_hash), else the
+// client address (source_ip_hash); with neither, Hash falls back to round
+// robin, as HAProxy does for a missing header.
 type Hash struct {
-	Replicas int
-
-	ring     atomic.Pointer[ring]
-	mu       sync.Mutex // serialises rebuilds
 	fallback RoundRobin
-}
-
-// NewHash returns a ring with replicas virtual nodes per unit of weight.
-func NewHash(replicas int) *Hash { return &Hash{Replicas: replicas} }
-
-type vnode struct {
-	hash uint64
-	b    *backend.Backend
-}
-
-type ring struct {
-	first   *backend.Backend // identity of the slice the ring was built from
-	n       int
-	weights []int
-	nodes   []vnode
-}
-
-func (r *ring) matches(bs []*backend.Backend) bool {
-	if r == nil || r.n != len(bs) || len(bs) == 0 || r.first != bs[0] {
-		return false
-	}
-	for i, b := range bs {
-		if r.weights[i] != b.Weight() {
-			return false
-		}
-	}
-	return true
 }
 
 // Pick implements Policy.
@@ -68,62 +37,46 @@ func (p *Hash) Pick(bs []*backend.Backend, h Hint) *backend.Backend {
 	default:
 		return p.fallback.Pick(bs, h)
 	}
-	r := p.ring.Load()
-	if !r.matches(bs) {
-		r = p.build(bs)
-	}
-	if len(r.nodes) == 0 {
-		return nil
-	}
-	i, _ := slices.BinarySearchFunc(r.nodes, key, func(v vnode, k uint64) int {
+	var (
+		best      *backend.Backend
+		bestW     int
+		bestH     uint64
+		bestScore float64 // computed only once weights differ
+	)
+	for _, b := range bs {
+		if !b.Available() {
+			continue
+		}
+		w, h := b.Weight(), mix(key^hashString(b.ID()))
 		switch {
-		case v.hash < k:
-			return -1
-		case v.hash > k:
-			return 1
-		}
-		return 0
-	})
-	for j := 0; j < len(r.nodes); j++ {
-		b := r.nodes[(i+j)%len(r.nodes)].b
-		if b.Available() {
-			return b
+		case best == nil:
+			best, bestW, bestH, bestScore = b, w, h, 0
+		case w == bestW && bestScore == 0:
+			// Equal weights: the higher hash has the higher score, no
+			// logarithm needed (the common case).
+			if h > bestH {
+				best, bestH = b, h
+			}
+		default:
+			if bestScore == 0 {
+				bestScore = score(bestW, bestH)
+			}
+			if s := score(w, h); s > bestScore {
+				best, bestW, bestH, bestScore = b, w, h, s
+			}
 		}
 	}
-	return nil
+	return best
 }
 
-func (p *Hash) build(bs []*backend.Backend) *ring {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r := p.ring.Load(); r.matches(bs) {
-		return r
-	}
-	reps := p.Replicas
-	if reps <= 0 {
-		reps = DefaultReplicas
-	}
-	r := &ring{first: bs[0], n: len(bs), weights: make([]int, len(bs))}
-	for i, b := range bs {
-		w := b.Weight()
-		r.weights[i] = w
-		// Virtual nodes are named by backend id, not position, so a
-		// backend keeps its points when others come and go.
-		for v := 0; v < reps*min(max(w, 0), 64); v++ {
-			r.nodes = append(r.nodes, vnode{hash: hashVnode(b.ID(), v), b: b})
-		}
-	}
-	slices.SortFunc(r.nodes, func(a, b vnode) int {
-		switch {
-		case a.hash < b.hash:
-			return -1
-		case a.hash > b.hash:
-			return 1
-		}
-		return 0
-	})
-	p.ring.Store(r)
-	return r
+// score is the rendezvous score of a backend of weight w whose hash with
+// the key is h: w / -ln(u) with u = h mapped into (0,1), so that the
+// winner is drawn in proportion to weight. The configured weight is used,
+// not the slow-start ramp, so that a recovering backend gets its keys
+// back at once rather than in steps. It is always above 0.
+func score(w int, h uint64) float64 {
+	u := (float64(h>>11) + 0.5) / (1 << 53) // in (0,1), never 0 or 1
+	return float64(w) / -math.Log(u)
 }
 
 // FNV-1a, finished with the splitmix64 mixer for better spread of short,
@@ -155,21 +108,6 @@ func hashBytes(b []byte) uint64 {
 	h := uint64(fnvOffset)
 	for _, c := range b {
 		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return mix(h)
-}
-
-func hashVnode(id string, v int) uint64 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= fnvPrime
-	}
-	h ^= '#'
-	h *= fnvPrime
-	for x := uint64(v) + 1; x > 0; x >>= 8 {
-		h ^= x & 0xff
 		h *= fnvPrime
 	}
 	return mix(h)

@@ -21,9 +21,11 @@ type Hint struct {
 }
 
 // Policy picks one available backend from backends, or nil when none is
-// available. backends is owned by the caller and must not be modified; a
-// caller publishes a new slice when the set changes (copy-on-write), which
-// lets policies cache derived structures keyed on the slice.
+// available. backends is owned by the caller and must not be modified. A
+// policy must not cache anything derived from the slice's identity or
+// contents: the caller may pass a different set on every call (a backend
+// added or removed through the admin API), and a cache keyed on part of
+// the set goes stale.
 type Policy interface {
 	Pick(backends []*backend.Backend, h Hint) *backend.Backend
 }
@@ -79,7 +81,7 @@ func New(name string, r Rand) (Policy, error) {
 	case "backend_load":
 		return &BackendLoad{Rand: r}, nil
 	case "source_ip_hash", "header_hash", "cookie_hash":
-		return NewHash(DefaultReplicas), nil
+		return &Hash{}, nil
 	case "first":
 		return &First{}, nil
 	}

@@ -248,7 +248,7 @@ func keys(n int) []string {
 
 func TestHashStableAndSpread(t *testing.T) {
 	bs := mk(t, 1, 1, 1)
-	p := NewHash(DefaultReplicas)
+	p := &Hash{}
 	ks := keys(30000)
 	first := map[string]string{}
 	spread := map[string]int{}
@@ -270,7 +270,7 @@ func TestHashStableAndSpread(t *testing.T) {
 }
 
 func TestHashMovement(t *testing.T) {
-	p := NewHash(DefaultReplicas)
+	p := &Hash{}
 	three := mk(t, 1, 1, 1, 1)[:3]
 	four := append([]*backend.Backend(nil), three...)
 	four = append(four, backend.New(backend.Options{ID: "d", Weight: 1, Healthy: true}))
@@ -310,7 +310,7 @@ func TestHashMovement(t *testing.T) {
 
 func TestHashSourceIPAndFallback(t *testing.T) {
 	bs := mk(t, 1, 1, 1)
-	p := NewHash(0)
+	p := &Hash{}
 	c := netip.MustParseAddr("192.0.2.7")
 	id := p.Pick(bs, Hint{Client: c}).ID()
 	for range 50 {
@@ -330,7 +330,7 @@ func TestHashSourceIPAndFallback(t *testing.T) {
 
 func TestHashWeights(t *testing.T) {
 	bs := mk(t, 3, 1)
-	got := counts(NewHash(DefaultReplicas), bs, 20000, func(i int) Hint { return Hint{Key: fmt.Sprint("k", i)} })
+	got := counts(&Hash{}, bs, 20000, func(i int) Hint { return Hint{Key: fmt.Sprint("k", i)} })
 	r := float64(got["a"]) / float64(got["b"])
 	if r < 2.4 || r > 3.7 {
 		t.Fatalf("3:1 weights gave %v (ratio %.2f)", got, r)
@@ -388,5 +388,25 @@ func TestLeastResponseTimeReprobesIdleSlowBackend(t *testing.T) {
 	// 100ms·e^-6 ≈ 0.25ms < 2ms: the idle slow backend is tried again.
 	if got := p.Pick(bs, Hint{}); got != slow {
 		t.Fatalf("after a minute idle the slow backend is still starved (cost %v vs %v)", slow.LatencyEWMA(), fast.LatencyEWMA())
+	}
+}
+
+// TestHashSetChangeSameShape replaces one backend by another with the same
+// weight, keeping the first backend and the count (DELETE b then POST d
+// through the admin API): every pick must come from the new set, and d
+// must take over b's keys. A cache keyed on the set's shape kept handing
+// out the removed backend here.
+func TestHashSetChangeSameShape(t *testing.T) {
+	p := &Hash{}
+	abc := mk(t, 1, 1, 1)
+	ks := keys(3000)
+	for _, k := range ks {
+		p.Pick(abc, Hint{Key: k})
+	}
+	d := backend.New(backend.Options{ID: "d", Weight: 1, Healthy: true})
+	acd := []*backend.Backend{abc[0], abc[2], d}
+	got := counts(p, acd, len(ks), func(i int) Hint { return Hint{Key: ks[i]} })
+	if got["b"] != 0 || got["<nil>"] != 0 || got["d"] < 700 {
+		t.Fatalf("after replacing b by d: %v, want no b, no nil and about 1000 on d", got)
 	}
 }
