@@ -77,16 +77,22 @@ func probeBusy(eps []endpoint) error {
 	return nil
 }
 
-// classroomToken is NETSIM_TOKEN when set: one fixed admin token for dnsd
-// and every lbd, so a class can use the same one all term.
-func classroomToken() (string, error) {
+// classroomToken sets each empty token to NETSIM_TOKEN when that is set:
+// one fixed admin token for dnsd and every lbd, so a class can use the same
+// one all term. A token set in a config file stays.
+func classroomToken(tokens ...*string) error {
 	tok := os.Getenv("NETSIM_TOKEN")
 	for _, r := range tok {
 		if r <= ' ' || r == 0x7f {
-			return "", fmt.Errorf("NETSIM_TOKEN %q: a token must not contain spaces or control characters", tok)
+			return fmt.Errorf("NETSIM_TOKEN %q: a token must not contain spaces or control characters", tok)
 		}
 	}
-	return tok, nil
+	for _, t := range tokens {
+		if *t == "" {
+			*t = tok
+		}
+	}
+	return nil
 }
 
 // writeEnv writes var/netsim.env (mode 0600: it holds the admin tokens)

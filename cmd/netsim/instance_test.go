@@ -91,11 +91,17 @@ func TestWriteEnv(t *testing.T) {
 
 func TestClassroomToken(t *testing.T) {
 	t.Setenv("NETSIM_TOKEN", "class-2026")
-	if tok, err := classroomToken(); tok != "class-2026" || err != nil {
-		t.Errorf("got %q, %v", tok, err)
+	dnsd, lbd := "", "from-config"
+	if err := classroomToken(&dnsd, &lbd); err != nil || dnsd != "class-2026" || lbd != "from-config" {
+		t.Errorf("got %q %q, %v; want the class token where none was configured", dnsd, lbd, err)
+	}
+	t.Setenv("NETSIM_TOKEN", "")
+	empty := ""
+	if err := classroomToken(&empty); err != nil || empty != "" {
+		t.Errorf("unset NETSIM_TOKEN: %q, %v", empty, err)
 	}
 	t.Setenv("NETSIM_TOKEN", "two words")
-	if _, err := classroomToken(); err == nil || !strings.Contains(err.Error(), `"two words"`) {
+	if err := classroomToken(&empty); err == nil || !strings.Contains(err.Error(), `"two words"`) {
 		t.Errorf("a token with a space: %v", err)
 	}
 }

@@ -5,7 +5,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -179,11 +178,8 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	if err := probeBusy(endpoints(cfg, lcfg)); err != nil {
 		return err
 	}
-	if tok, err := classroomToken(); err != nil {
+	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token); err != nil {
 		return err
-	} else if tok != "" {
-		cfg.Admin.Token = cmp.Or(cfg.Admin.Token, tok)
-		lcfg.Admin.Token = cmp.Or(lcfg.Admin.Token, tok)
 	}
 	d, err := buildDNS(cfg, log.Named("dnsd"))
 	if err != nil {
