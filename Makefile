@@ -9,9 +9,13 @@ STATICCHECK_VERSION := v0.8.2
 
 all: build
 
-## run: the whole simulated internet on embedded defaults (Ctrl-C stops it)
+## run: the whole simulated internet on embedded defaults (Ctrl-C stops it);
+## flags go through ARGS, e.g. make run ARGS="--log-level debug"
+ARGS ?=
 run:
-	$(GO) run ./cmd/netsim
+	@echo "building netsim (the first build downloads and compiles the dependencies: a few minutes)…"
+	@$(GO) build -o $(BIN)/netsim ./cmd/netsim
+	@exec ./$(BIN)/netsim $(ARGS)
 
 ## build: the daemons into bin/
 build:
@@ -40,11 +44,14 @@ fmt:
 vet:
 	$(GO) vet $(PKGS)
 
-## lint: go vet, and staticcheck when it installs from the module proxy
+## lint: go.mod tidy, gofmt, go vet and staticcheck; fails on any finding
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 lint: vet
-	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
-		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS); \
-	else echo "staticcheck not available; go vet only"; fi
+	@$(GO) mod tidy -diff || { echo "lint: go.mod/go.sum are not tidy: run go mod tidy (diff above)"; exit 1; }
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "lint: not gofmt'ed:"; echo "$$out"; exit 1; fi
+	@$(STATICCHECK) -version >/dev/null || { echo "lint: staticcheck $(STATICCHECK_VERSION) did not build (module proxy reachable?)"; exit 1; }
+	@echo "staticcheck $(STATICCHECK_VERSION): checking $(PKGS)"
+	@$(STATICCHECK) $(PKGS) && echo "staticcheck: no findings"
 
 ## fuzz: a short run of every fuzz target (FUZZTIME=30s to go longer)
 FUZZTIME ?= 10s

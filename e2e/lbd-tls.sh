@@ -83,7 +83,7 @@ sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$HTTP_PORT/; s/127\.0\.0\.1:8443/127.0.0.1
 for i in 1 2 3; do
   sed -i -e "s/__WEB${i}__/$((WEB_BASE + i - 1))/" -e "s/__ECHO${i}__/$((ECHO_BASE + i - 1))/" "$work/lbd.yaml"
 done
-check "config is valid" "$LBD" -c "$work/lbd.yaml" --check
+check "config is valid (lbd check)" "$LBD" check -c "$work/lbd.yaml"
 
 # --- backends and lbd
 for p in $HTTP_PORT $HTTPS_PORT $TCP_PORT $ADMIN_PORT; do

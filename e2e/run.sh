@@ -101,11 +101,20 @@ for i in $(seq 1 20); do [ "$(curl -s -c "$JAR" -b "$JAR" 127.0.0.1:8080/)" = "$
 check "lbd sticky cookie: 20 more requests with the jar reach $first" test $same -eq 1
 out=$(curl -s 127.0.0.1:8404/api/v1/pools/web/backends)
 check "lbd admin: backends with state, weight, in-flight" bash -c "grep -q '\"in_flight\"' <<<'$out' && grep -q '\"state\": \"up\"' <<<'$out'"
-LBTOKEN=$(grep -o 'lbd [0-9a-f]\{32\}' "$WORK/netsim.log" | head -1 | cut -d' ' -f2)
+# the tokens: var/netsim.env, as the README says (source var/netsim.env)
+check "var/netsim.env is mode 0600" test "$(stat -c %a "$WORK/var/netsim.env")" = 600
+# shellcheck disable=SC1091
+source "$WORK/var/netsim.env"
+check "var/netsim.env sets two different tokens" test -n "${LBD_TOKEN:-}" -a -n "${DNSD_TOKEN:-}" -a "${LBD_TOKEN:-}" != "${DNSD_TOKEN:-}"
+LBTOKEN=${LBD_TOKEN:-}
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: bearer $DNSD_TOKEN" 127.0.0.1:9153/api/v1/cache)
+check "dnsd admin: DELETE the cache with \$DNSD_TOKEN, scheme in lower case ($code)" test "$code" = 204
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $LBD_TOKEN" 127.0.0.1:9153/api/v1/cache)
+check "dnsd admin: lbd's token is not dnsd's ($code)" test "$code" = 401
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2)
 check "lbd admin: PATCH without the token is 401 ($code)" test "$code" = 401
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Authorization: Bearer $LBTOKEN" -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2)
-check "lbd admin: PATCH b2 draining with the banner's token ($code)" test "$code" = 200
+check "lbd admin: PATCH b2 draining with \$LBD_TOKEN ($code)" test "$code" = 200
 b2=0; for i in $(seq 1 30); do [ "$(curl -s 127.0.0.1:8080/ | cut -d' ' -f1)" = b2 ] && b2=$((b2+1)); done
 check "lbd: a draining backend gets no new requests ($b2 of 30 reached b2)" test $b2 -eq 0
 curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $LBTOKEN" -d '{"state":"up"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2
@@ -304,8 +313,19 @@ if command -v dig >/dev/null; then
   check "after SIGHUP: still answering" bash -c "dig +short +norec -p 1053 @127.0.3.1 www.example.test A | grep -q 127.0"
 fi
 
-kill -TERM $NETSIM; wait $NETSIM; rc=$?
-check "SIGTERM: clean exit (rc=$rc)" test $rc -eq 0
+# a second netsim in the same directory says so and touches nothing
+before=$(stat -c %Y "$WORK/var/pki/server.pem" "$WORK/var/netsim.env" | tr '\n' ' ')
+mmdbs=$(ls /tmp/netsim-geo-demo-*.mmdb 2>/dev/null | wc -l)
+out=$(cd "$WORK" && timeout 20 "$OLDPWD/$BIN/netsim" 2>&1); rc=$?
+check "second netsim: refused (rc=$rc)" test $rc -eq 1
+check "second netsim: says one is running ($out)" has "$out" "already running"
+check "second netsim: certificate and env file untouched" test "$(stat -c %Y "$WORK/var/pki/server.pem" "$WORK/var/netsim.env" | tr '\n' ' ')" = "$before"
+check "second netsim: no GeoIP database left behind" test "$(ls /tmp/netsim-geo-demo-*.mmdb 2>/dev/null | wc -l)" = "$mmdbs"
+
+# Ctrl-C (SIGINT) is a clean shutdown: exit 0, the token file removed
+kill -INT $NETSIM; wait $NETSIM; rc=$?
+check "SIGINT: clean exit (rc=$rc)" test $rc -eq 0
+check "SIGINT: var/netsim.env removed" test ! -e "$WORK/var/netsim.env"
 echo
 echo "e2e: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,16 +1,14 @@
 package zones
 
 import (
+	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -31,21 +29,6 @@ func EmbeddedFiles() []string {
 
 // EmbeddedFile returns the text of one embedded zone file.
 func EmbeddedFile(name string) ([]byte, error) { return embedded.ReadFile("data/" + name) }
-
-// Error is a zone loading error: which file, which line (0 when the problem
-// is not tied to one line, e.g. a missing SOA) and why.
-type Error struct {
-	File   string
-	Line   int
-	Reason string
-}
-
-func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Reason)
-}
 
 // Source names one zone file and its origin.
 type Source struct {
@@ -128,25 +111,6 @@ func LoadFiles(srcs []Source) ([]*Zone, error) {
 	return out, nil
 }
 
-var lineRE = regexp.MustCompile(`^(?:(.*?): )?dns: (.*) at line: (\d+):\d+$`)
-
-func parseErr(file string, err error) error {
-	var pe *dns.ParseError
-	if errors.As(err, &pe) {
-		msg := pe.Error()
-		if m := lineRE.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[3])
-			f := file
-			if m[1] != "" {
-				f = m[1] // an $INCLUDEd file
-			}
-			return &Error{File: f, Line: line, Reason: m[2]}
-		}
-		return &Error{File: file, Reason: strings.TrimPrefix(msg, "dns: ")}
-	}
-	return &Error{File: file, Reason: err.Error()}
-}
-
 // maxRecords bounds one zone, so a runaway $INCLUDE or generated file cannot
 // eat the machine.
 const maxRecords = 1_000_000
@@ -154,7 +118,8 @@ const maxRecords = 1_000_000
 // Parse reads one zone in master-file format and checks it.
 func Parse(r io.Reader, origin, file string, allowInclude bool) (*Zone, error) {
 	origin = dns.Fqdn(strings.ToLower(origin))
-	zp := dns.NewZoneParser(r, origin, file)
+	var src bytes.Buffer // the text read, to quote the record of an error
+	zp := dns.NewZoneParser(io.TeeReader(r, &src), origin, file)
 	zp.SetIncludeAllowed(allowInclude)
 	z := &Zone{Origin: origin, File: file, nodes: map[string]*Node{}, labels: dns.CountLabel(origin)}
 	count := 0
@@ -168,7 +133,7 @@ func Parse(r io.Reader, origin, file string, allowInclude bool) (*Zone, error) {
 		}
 	}
 	if err := zp.Err(); err != nil {
-		return nil, parseErr(file, err)
+		return nil, parseErr(file, src.Bytes(), err)
 	}
 	if err := z.finish(); err != nil {
 		return nil, &Error{File: file, Reason: err.Error()}

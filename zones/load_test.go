@@ -38,8 +38,14 @@ func TestLoadErrors(t *testing.T) {
 		line int
 		want string
 	}{
-		{"syntax error names the line", good + "www A 192.0.2.999\n", 5, "bad A"},
-		{"unknown type", good + "\n\nwww BOGUS 1\n", 7, ""},
+		{"syntax error names the line", good + "www A 192.0.2.999\n", 5, `"192.0.2.999" is not an IPv4 address (record: www A 192.0.2.999)`},
+		// issue 9 defect 13: these said `not a TTL: "FOO"` and `bad SOA zone parameter: " "`
+		{"unknown type", good + "\n\nwww BOGUS 1\n", 7, `"BOGUS" is not a record type, class or TTL; expected a type such as A, AAAA`},
+		{"unknown type after a TTL", good + "www 300 IN FOO 1 ; x\n", 5, `"FOO" is not a record type, class or TTL; expected a type such as A, AAAA, CAA, CNAME, MX, NS, PTR, SOA, SRV or TXT (record: www 300 IN FOO 1)`},
+		{"SOA without its (", "$TTL 1\n@ SOA ns1 hostmaster\n  1 2 3 4 5 )\n@ NS ns1\n", 3, `SOA record ends too early: expected serial, refresh, retry, expire and minimum (numbers, or durations like 1h); a record on several lines needs them inside ( and ) (record: @ SOA ns1 hostmaster 1 2 3 4 5 ))`},
+		{"SOA without its )", "$TTL 1\n@ SOA ns1 hostmaster (\n  1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n", 4, `the ( on line 2 is not closed (record: @ SOA ns1 hostmaster ( 1 2 3 4 5 @ NS ns1)`},
+		{"SOA value not a number", "$TTL 1\n@ SOA ns1 hostmaster 1 2 3 4 x\n", 2, `SOA value "x" is not valid: expected serial, refresh`},
+		{"MX without preference", good + "www MX mail\n", 5, `MX record: "mail" is not a preference (0-65535)`},
 		{"no SOA", "$TTL 1\n@ NS ns1\nns1 A 192.0.2.1\n", 0, "no SOA"},
 		{"two SOAs", good + "@ SOA ns2 hostmaster 2 7200 3600 1209600 60\n", 0, "2 SOA records"},
 		{"no NS at the apex", "$TTL 1\n@ SOA ns1 hostmaster 1 2 3 4 5\nns1 A 192.0.2.1\n", 0, "no NS records at the zone apex"},

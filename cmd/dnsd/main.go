@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"netsim/dns/dnsd"
@@ -18,17 +20,27 @@ import (
 )
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "dnsd:", err)
+		os.Exit(1)
+	}
+}
+
+// newRoot is the dnsd command: serve by default, check and trace.
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "dnsd",
-		Short:         "authoritative and recursive DNS server",
+		Short:         "authoritative and recursive DNS server (SIGHUP reloads, SIGTERM stops)",
+		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          serve,
 	}
-	dnsd.BindFlags(root.PersistentFlags())
+	bindFlags(root)
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "load the config and every zone, report problems, and exit",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := dnsd.Load(configPath(cmd), cmd.Flags())
 			if err != nil {
@@ -39,20 +51,35 @@ func main() {
 				return err
 			}
 			for _, z := range zs {
-				fmt.Printf("zone %s: %d records, serial %d (%s)\n", z.Origin, z.Len(), z.SOA.Serial, z.File)
+				fmt.Fprintf(cmd.OutOrStdout(), "zone %s: %d records, serial %d (%s)\n", z.Origin, z.Len(), z.SOA.Serial, z.File)
 				for _, w := range z.Warnings {
-					fmt.Printf("  warning: %s\n", w)
+					fmt.Fprintf(cmd.OutOrStdout(), "  warning: %s\n", w)
 				}
 			}
-			fmt.Println("config OK")
+			fmt.Fprintln(cmd.OutOrStdout(), "config OK")
 			return nil
 		},
 	})
 	addTrace(root)
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "dnsd:", err)
-		os.Exit(1)
-	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	return root
+}
+
+// bindFlags adds dnsd's flags (dnsd.BindFlags) to every command, with -c
+// for --config as in lbd; "." and "_" in a flag name read as "-", so
+// --log.level is --log-level.
+func bindFlags(root *cobra.Command) {
+	fs := pflag.NewFlagSet("dnsd", pflag.ContinueOnError)
+	dnsd.BindFlags(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "config" {
+			f.Shorthand = "c"
+		}
+		root.PersistentFlags().AddFlag(f)
+	})
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.NewReplacer(".", "-", "_", "-").Replace(name))
+	})
 }
 
 func configPath(cmd *cobra.Command) string {

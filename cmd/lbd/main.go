@@ -3,7 +3,7 @@
 //
 //	lbd                          # embedded default: pool web over 127.0.0.1:9001-9003, :8080, admin :8404
 //	lbd -c configs/lbd.yaml      # a config file; LBD_* env and flags override scalar keys
-//	lbd -c my.yaml --check       # validate and exit
+//	lbd check -c my.yaml         # validate and exit (the old --check still works)
 //	lbd cert [--dir var/pki] [--names a,b]  # make (or reuse) the demo CA and certificates, print how to trust them
 //
 // SIGHUP reloads the config file (a bad one is refused and the old config
@@ -20,53 +20,89 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"netsim/internal/logging"
 	"netsim/lb"
-	nstls "netsim/tls"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := newRoot(os.Stdout).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lbd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
-	if len(args) > 0 && args[0] == "cert" {
-		return cert(args[1:], os.Stdout)
+// newRoot is the lbd command and its subcommands; out is where check and
+// cert print.
+func newRoot(out io.Writer) *cobra.Command {
+	var check bool
+	root := &cobra.Command{
+		Use:   "lbd",
+		Short: "L4/L7 load balancer (SIGHUP reloads the config, SIGTERM drains and exits)",
+		Long: "lbd is the L4/L7 load balancer. Without a subcommand it serves; flags override\n" +
+			"the config file's keys, which override the embedded default (LBD_* env in between).",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if check {
+				return checkConfig(cmd, out)
+			}
+			return serve(cmd)
+		},
 	}
-	fs := pflag.NewFlagSet("lbd", pflag.ContinueOnError)
-	path := fs.StringP("config", "c", "", "YAML config file (default: the embedded default config)")
-	check := fs.Bool("check", false, "validate the config and exit")
-	fs.String("admin.listen", "", "admin API address (admin.listen)")
-	fs.String("admin.token", "", "admin API bearer token (admin.token; env LBD_ADMIN_TOKEN)")
-	fs.Bool("admin.pprof", false, "serve /debug/pprof on the admin listener")
-	fs.String("log.level", "", "debug, info, warn or error (log.level)")
-	fs.String("log.format", "", "console or json (log.format)")
-	fs.Bool("access_log.enabled", false, "log every (sampled) request")
-	fs.Float64("access_log.sample_rate", 0, "fraction of requests logged, e.g. 0.01")
-	fs.Int("runtime.gc_percent", 0, "GOGC for the process (runtime.gc_percent)")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage:\n  lbd [flags]        run the load balancer (SIGHUP reloads, SIGTERM drains)\n"+
-			"  lbd cert [--dir var/pki] [--names a,b]   make or reuse the demo CA and certificates\n\nFlags:\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return nil
-		}
+	// --log-level and --log.level are one flag (and lb looks keys up as
+	// "log.level"): "." and "_" in a flag name read as "-".
+	root.SetGlobalNormalizationFunc(dashes)
+	pf := root.PersistentFlags()
+	pf.StringP("config", "c", "", "YAML config file (default: the embedded default config)")
+	pf.String("log-level", "", "debug, info, warn or error (log.level)")
+	pf.String("log-format", "", "console or json (log.format)")
+	pf.String("admin-listen", "", "admin API address (admin.listen)")
+	pf.String("admin-token", "", "admin API bearer token (admin.token; env LBD_ADMIN_TOKEN)")
+	pf.Bool("admin-pprof", false, "serve /debug/pprof on the admin listener (admin.pprof)")
+	pf.Bool("access-log-enabled", false, "log every (sampled) request (access_log.enabled)")
+	pf.Float64("access-log-sample-rate", 0, "fraction of requests logged, e.g. 0.01 (access_log.sample_rate)")
+	pf.Int("runtime-gc-percent", 0, "GOGC for the process (runtime.gc_percent)")
+	pf.String("runtime-memory-limit", "", "GOMEMLIMIT for the process, e.g. 512MiB (runtime.memory_limit)")
+	root.Flags().BoolVar(&check, "check", false, "validate the config and exit")
+	_ = root.Flags().MarkDeprecated("check", "use `lbd check`")
+	root.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "load and validate the config, print problems, and exit",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return checkConfig(cmd, out) },
+	})
+	root.AddCommand(certCommand(out))
+	root.CompletionOptions.HiddenDefaultCmd = true
+	return root
+}
+
+func dashes(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	return pflag.NormalizedName(strings.NewReplacer(".", "-", "_", "-").Replace(name))
+}
+
+func configPath(cmd *cobra.Command) string {
+	p, _ := cmd.Flags().GetString("config")
+	return p
+}
+
+func checkConfig(cmd *cobra.Command, out io.Writer) error {
+	if _, err := lb.LoadConfigFlags(configPath(cmd), cmd.Flags()); err != nil {
 		return err
 	}
-	cfg, err := lb.LoadConfigFlags(*path, fs)
+	fmt.Fprintln(out, "config OK")
+	return nil
+}
+
+func serve(cmd *cobra.Command) error {
+	path, flags := configPath(cmd), cmd.Flags()
+	cfg, err := lb.LoadConfigFlags(path, flags)
 	if err != nil {
 		return err
-	}
-	if *check {
-		fmt.Println("config OK")
-		return nil
 	}
 	log, err := logging.New(cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
@@ -93,8 +129,8 @@ func run(args []string) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				log.Info("SIGHUP: reloading", zap.String("config", *path))
-				next, err := lb.LoadConfigFlags(*path, fs)
+				log.Info("SIGHUP: reloading", zap.String("config", path))
+				next, err := lb.LoadConfigFlags(path, flags)
 				if err != nil {
 					log.Error("reload refused; the running configuration stays", zap.Error(err))
 					continue
@@ -116,48 +152,4 @@ func applyRuntime(rc lb.RuntimeConfig, log *zap.Logger) {
 			debug.SetMemoryLimit(n)
 		}
 	}
-}
-
-// cert makes sure a directory holds the demo CA, a server certificate for
-// the demo names and a client certificate (tls.EnsurePKI: reused when still
-// valid for 30 days and covering the names), then prints how to trust it.
-func cert(args []string, out io.Writer) error {
-	fs := pflag.NewFlagSet("lbd cert", pflag.ContinueOnError)
-	dir := fs.String("dir", nstls.DefaultPKIDir, "directory for ca.pem, server.pem, client.pem and their keys")
-	names := fs.StringSlice("names", nstls.DefaultDemoNames, "names and IP addresses of the server certificate")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: lbd cert [--dir DIR] [--names a.example.test,*.example.test,127.0.0.1]\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cert: unexpected argument %q", fs.Arg(0))
-	}
-	var clean []string
-	for _, n := range *names {
-		if n = strings.TrimSpace(n); n != "" {
-			clean = append(clean, n)
-		}
-	}
-	if len(clean) == 0 {
-		return fmt.Errorf("cert: --names is empty")
-	}
-	pki, err := nstls.EnsureDemoPKI(*dir, clean)
-	if err != nil {
-		return fmt.Errorf("cert: %w", err)
-	}
-	switch {
-	case pki.CreatedCA:
-		fmt.Fprintf(out, "Created a new CA and certificates in %s.\n", pki.Dir)
-	case pki.IssuedLeaf:
-		fmt.Fprintf(out, "Issued new certificates from the existing CA in %s.\n", pki.Dir)
-	default:
-		fmt.Fprintf(out, "The certificates in %s are valid and cover the names; nothing written.\n", pki.Dir)
-	}
-	fmt.Fprint(out, pki.HowToTrust())
-	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,21 +19,30 @@ func TestCheck(t *testing.T) {
 		args []string
 		want string // error substring; "" = success
 	}{
-		{"embedded default", []string{"--check"}, ""},
-		{"example config", []string{"-c", "../../configs/lbd.yaml", "--check"}, ""},
-		{"bad policy", []string{"-c", bad, "--check"}, `pools[0].policy: "fastest"`},
-		{"missing file", []string{"-c", filepath.Join(dir, "nope.yaml"), "--check"}, "no such file"},
-		{"bad flag value", []string{"--check", "--log.level", "loud"}, "loud"},
+		{"embedded default", []string{"check"}, ""},
+		{"old --check flag", []string{"--check"}, ""},
+		{"example config", []string{"check", "-c", "../../configs/lbd.yaml"}, ""},
+		{"example config, old order", []string{"-c", "../../configs/lbd.yaml", "--check"}, ""},
+		{"long config flag", []string{"check", "--config", "../../configs/lbd.yaml"}, ""},
+		{"bad policy", []string{"check", "-c", bad}, `pools[0].policy: "fastest"`},
+		{"missing file", []string{"check", "-c", filepath.Join(dir, "nope.yaml")}, "no such file"},
+		{"bad flag value", []string{"check", "--log-level", "loud"}, "loud"},
+		{"old flag name still works", []string{"--check", "--log.level", "loud"}, "loud"},
+		{"old underscore flag name", []string{"check", "--access_log.sample_rate", "2"}, "sample_rate"},
+		{"new underscore flag name", []string{"check", "--access-log-sample-rate", "2"}, "sample_rate"},
 		{"unknown flag", []string{"--frobnicate"}, "unknown flag"},
+		{"stray argument", []string{"serve"}, "unknown command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(tt.args)
+			root := newRoot(io.Discard)
+			root.SetArgs(tt.args)
+			err := root.Execute()
 			if tt.want == "" && err != nil {
-				t.Fatalf("run(%q) = %v", tt.args, err)
+				t.Fatalf("lbd %q = %v", tt.args, err)
 			}
 			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("run(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+				t.Fatalf("lbd %q = %v, want an error containing %q", tt.args, err, tt.want)
 			}
 		})
 	}
@@ -55,13 +65,15 @@ func TestCert(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			err := cert(tt.args, &out)
+			root := newRoot(&out)
+			root.SetArgs(append([]string{"cert"}, tt.args...))
+			err := root.Execute()
 			got := out.String()
 			if err != nil {
 				got = err.Error()
 			}
 			if (err != nil) != tt.err || !strings.Contains(got, tt.want) {
-				t.Fatalf("cert(%q) = %v, output %q; want %q", tt.args, err, out.String(), tt.want)
+				t.Fatalf("lbd cert %q = %v, output %q; want %q", tt.args, err, out.String(), tt.want)
 			}
 			if !tt.err && !strings.Contains(got, "--cacert "+filepath.Join(dir, "ca.pem")) {
 				t.Fatalf("output does not say how to trust the CA: %q", got)
@@ -71,6 +83,21 @@ func TestCert(t *testing.T) {
 	for _, f := range []string{"ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+func TestHelpListsSubcommands(t *testing.T) {
+	var out strings.Builder
+	root := newRoot(io.Discard)
+	root.SetOut(&out)
+	root.SetArgs([]string{"--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"check", "cert", "--config", "-c,", "--log-level"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q:\n%s", want, out.String())
 		}
 	}
 }

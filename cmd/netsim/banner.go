@@ -5,9 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	"netsim/dns/dnsd"
-	"netsim/lb"
 )
 
 // rootHints is a hints file for `drill -T -r`: the simulated root server.
@@ -18,7 +15,7 @@ a.root-servers.test.     3600000 IN A  127.0.1.1
 
 // writeHints writes var/root.hints under the working directory.
 func writeHints() (string, error) {
-	dir := "var"
+	dir := varDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -29,9 +26,17 @@ func writeHints() (string, error) {
 	return p, nil
 }
 
-func printBanner(w io.Writer, d *dnsd.Daemon, l *lb.Server, hints string) {
+// printBanner says what to try; hints is the root hints file and env the
+// file of admin tokens ("" when it could not be written).
+func printBanner(w io.Writer, hints, env string) {
+	tokens := "source " + env + "                       # admin tokens: sets $DNSD_TOKEN and $LBD_TOKEN"
+	if env == "" {
+		tokens = "# (var/netsim.env could not be written: the admin tokens are in the log above)"
+	}
 	fmt.Fprintf(w, `
 netsim is up: a small internet on loopback. Try, in another terminal:
+
+  %[2]s
 
   dig @127.0.0.1 -p 1053 www.example.test       # the resolver: walks root → test. → example.test.
   dig @127.0.0.1 -p 1053 www.example.test       # again: from the cache, TTL lower
@@ -47,7 +52,7 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   curl -s 127.0.0.1:8080/                       # lbd in front of b1..b3 (v1): "b1 v1", then b2, b3 …
   curl -s -c jar -b jar 127.0.0.1:8080/         # sticky cookie: the same backend every time
   curl -s 127.0.0.1:8404/api/v1/pools/web/backends    # state, weight, health, in-flight, counters
-  curl -s -X PATCH -H "Authorization: Bearer %[3]s" -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2
+  curl -s -X PATCH -H "Authorization: Bearer $LBD_TOKEN" -d '{"state":"draining"}' 127.0.0.1:8404/api/v1/pools/web/backends/b2
   curl -s --resolve www.example.test:8080:127.0.0.1 http://www.example.test:8080/
   curl --cacert var/pki/ca.pem --resolve www.example.test:8443:127.0.0.1 https://www.example.test:8443/   # HTTPS, h2
   nc 127.0.0.1 9000                             # L4: TCP echo servers e1..e3, round-robin per connection
@@ -55,9 +60,9 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   curl -s '127.0.0.1:9153/api/v1/cache?name=www.example.test'     # cached entries, remaining TTL
   curl -s '127.0.0.1:9153/api/v1/resolutions?name=mail.example.test&type=MX'   # a resolution explained
   curl -s 127.0.0.1:9153/api/v1/zones           # zones, servers and serials
+  curl -s -X DELETE -H "Authorization: Bearer $DNSD_TOKEN" 127.0.0.1:9153/api/v1/cache   # flush the resolver cache
   curl -s 127.0.0.1:9153/metrics | grep ^dnsd_  # Prometheus metrics
 
-Admin tokens (for calls that change state): dnsd %[2]s, lbd %[3]s
 Ctrl-C stops everything.
-`, hints, d.Token(), l.AdminToken())
+`, hints, tokens)
 }

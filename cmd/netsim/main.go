@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
@@ -86,22 +88,71 @@ var webServers = []struct{ id, addr string }{
 }
 
 func main() {
-	fs := pflag.NewFlagSet("netsim", pflag.ExitOnError)
-	logFormat := fs.String("log-format", "console", "log format: console or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	dnsConfig := fs.String("dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
-	lbConfig := fs.String("lb-config", "", "lbd config file (default: embedded configs/lbd.yaml)")
-	_ = fs.Parse(os.Args[1:])
-
-	log, err := logging.New(*logFormat, *logLevel)
-	if err != nil {
+	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "netsim:", err)
-		os.Exit(2)
-	}
-	if err := run(log, *dnsConfig, *lbConfig); err != nil {
-		log.Error("netsim stopped", zap.Error(err))
 		os.Exit(1)
 	}
+}
+
+// newRoot is the netsim command: run the topology, or check its configs.
+func newRoot() *cobra.Command {
+	var logFormat, logLevel, dnsConfig, lbConfig string
+	root := &cobra.Command{
+		Use:   "netsim",
+		Short: "the whole simulated internet on loopback: DNS hierarchy, resolver, load balancers, web servers (Ctrl-C stops it)",
+		Long: "netsim runs root, TLD and authoritative name servers, a caching resolver, the load\n" +
+			"balancer and its regional copies, and sample web servers, in one process on loopback.\n" +
+			"It writes var/netsim.env (the admin tokens: source it) and var/root.hints.\n" +
+			"NETSIM_TOKEN, when set, is the admin token of dnsd and of every lbd.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			log, err := logging.New(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			lock, err := lockInstance(varDir)
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
+			if err := run(log, dnsConfig, lbConfig); err != nil {
+				return err
+			}
+			return nil
+		},
+	}
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.NewReplacer(".", "-", "_", "-").Replace(name))
+	})
+	root.CompletionOptions.HiddenDefaultCmd = true
+	pf := root.PersistentFlags()
+	pf.StringVar(&logFormat, "log-format", "console", "log format: console or json")
+	pf.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&dnsConfig, "dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
+	pf.StringVar(&lbConfig, "lb-config", "", "lbd config file (default: embedded configs/lbd.yaml)")
+	root.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "load and validate the dnsd and lbd configs (and the zones), and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := dnsd.Load(dnsConfig, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := cfg.LoadZones(); err != nil {
+				return err
+			}
+			if _, err := lb.LoadConfig(lbConfig); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "config OK")
+			return nil
+		},
+	})
+	return root
 }
 
 // component is one part of the topology.
@@ -116,6 +167,18 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 
 	cfg, err := dnsd.Load(dnsConfig, nil)
 	if err != nil {
+		return err
+	}
+	lcfg, err := lb.LoadConfig(lbConfig)
+	if err != nil {
+		return err
+	}
+	// before anything is written (certificates, the GeoIP database):
+	// is another instance listening already?
+	if err := probeBusy(endpoints(cfg, lcfg)); err != nil {
+		return err
+	}
+	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token); err != nil {
 		return err
 	}
 	d, err := buildDNS(cfg, log.Named("dnsd"))
@@ -138,10 +201,6 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 		comps = append(comps, component{name: "echo " + es.id, run: func(ctx context.Context) error {
 			return srv.ListenAndServe(ctx, es.addr, nil)
 		}})
-	}
-	lcfg, err := lb.LoadConfig(lbConfig)
-	if err != nil {
-		return err
 	}
 	shareStickySecret(lcfg)
 	lbs, err := lb.New(lcfg, log.Named("lbd"), nil)
@@ -261,13 +320,29 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 		if err != nil {
 			log.Warn("root hints file not written", zap.Error(err))
 		}
-		printBanner(os.Stdout, d, lbs, hints)
+		env, err := writeEnv(varDir, d.Token(), lbs.AdminToken())
+		if err != nil {
+			log.Warn("token file not written", zap.Error(err))
+		} else {
+			defer os.Remove(env)
+		}
+		printBanner(os.Stdout, hints, env)
 	}
 	<-ctx.Done()
 	log.Info("stopping")
 	wg.Wait()
 	close(errs)
-	return <-errs
+	return <-errs // nil after a clean shutdown on SIGINT or SIGTERM: exit 0
+}
+
+// endpoints are the TCP addresses probed for a running instance: the admin
+// APIs and the frontends.
+func endpoints(cfg dnsd.Config, lcfg lb.Config) []endpoint {
+	eps := []endpoint{{"dnsd admin", cfg.Admin.Listen}, {"lbd admin", lcfg.Admin.Listen}}
+	for _, f := range lcfg.Frontends {
+		eps = append(eps, endpoint{"lbd frontend", f.Listen})
+	}
+	return eps
 }
 
 func buildDNS(cfg dnsd.Config, log *zap.Logger) (*dnsd.Daemon, error) {

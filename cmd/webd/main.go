@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"netsim/internal/logging"
@@ -49,15 +49,32 @@ type config struct {
 }
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "webd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// newRoot is the webd command: its flags describe the servers to start.
+func newRoot() *cobra.Command {
 	var c config
-	fs := flag.NewFlagSet("webd", flag.ContinueOnError)
+	root := &cobra.Command{
+		Use:   "webd",
+		Short: "sample web servers with latency, error and health knobs (SIGTERM drains and exits)",
+		Example: "  webd --listen 127.0.0.1:9001,127.0.0.1:9002 --id b1,b2 --version v1\n" +
+			"  webd --count 3 --base-port 9001 --latency 20ms --jitter 10ms",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected argument %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(*cobra.Command, []string) error { return run(c) },
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	fs := root.Flags()
 	fs.StringVar(&c.listen, "listen", "", "comma-separated listen addresses, one server each (overrides --count/--base-port)")
 	fs.StringVar(&c.ids, "id", "", "comma-separated server ids (default b1, b2, …)")
 	fs.StringVar(&c.versions, "version", "v1", "version reported; one for all or comma-separated per server")
@@ -76,15 +93,10 @@ func run(args []string) error {
 	fs.BoolVar(&c.h2c, "h2c", false, "also serve HTTP/2 without TLS")
 	fs.StringVar(&c.logFormat, "log-format", "console", "console or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
+	return root
+}
+
+func run(c config) error {
 	opts, addrs, err := c.servers()
 	if err != nil {
 		return err

@@ -1,13 +1,12 @@
 // Package api holds the conventions shared by the admin REST APIs of dnsd and
 // lbd (../shared/REST.md): JSON envelopes, errors a person can act on,
-// paging, ETags, method routing and bearer-token auth for mutating calls.
+// paging, ETags, method routing (routes.go) and bearer-token auth (auth.go).
 package api
 
 import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -263,31 +262,6 @@ func DecodeJSON(r *http.Request, v any) *Problem {
 		return Errorf(http.StatusBadRequest, "bad_json", "trailing data after the JSON object")
 	}
 	return nil
-}
-
-// Auth guards mutating methods (anything but GET, HEAD, OPTIONS) with a
-// bearer token. Reads stay open.
-func Auth(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			next.ServeHTTP(w, r)
-			return
-		}
-		got := r.Header.Get("Authorization")
-		if got == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
-			WriteError(w, r, Errorf(http.StatusUnauthorized, "unauthorized", "this call changes state: send Authorization: Bearer <token> (the token is printed at start or set in config)"))
-			return
-		}
-		if token == "" || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="admin", error="invalid_token"`)
-			WriteError(w, r, Errorf(http.StatusUnauthorized, "invalid_token", "the bearer token does not match"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // NewToken returns a random 128-bit token in hex.

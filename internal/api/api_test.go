@@ -129,28 +129,6 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
-func TestAuth(t *testing.T) {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	h := Auth("s3cret", ok)
-	cases := []struct {
-		method, auth string
-		code         int
-	}{
-		{"GET", "", 204},
-		{"HEAD", "", 204},
-		{"POST", "", 401},
-		{"PATCH", "Bearer wrong", 401},
-		{"DELETE", "Bearer s3cret", 204},
-		{"PUT", "s3cret", 401},
-	}
-	for _, c := range cases {
-		w := serve(h, c.method, "/", "", map[string]string{"Authorization": c.auth})
-		if w.Code != c.code {
-			t.Errorf("%s with %q: %d, want %d", c.method, c.auth, w.Code, c.code)
-		}
-	}
-}
-
 func TestCheckBind(t *testing.T) {
 	for _, c := range []struct {
 		addr, token string
