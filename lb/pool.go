@@ -164,7 +164,7 @@ func (s *Server) buildPool(pc PoolConfig, old *pool) (*pool, error) {
 	case "source_ip":
 		if old != nil && old.table != nil && old.cfg.Sticky.TTL == pc.Sticky.TTL {
 			p.table = old.table
-			p.table.max = pc.Sticky.MaxTable
+			p.table.setMax(pc.Sticky.MaxTable)
 		} else {
 			p.table = newStickTable(pc.Sticky.TTL, pc.Sticky.MaxTable)
 		}
