@@ -570,3 +570,50 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestProxyHeaderServerSpeaksFirst: a client behind a trusted proxy whose
+// protocol waits for the server's greeting (SMTP, FTP, MySQL) gets it after
+// the shortest PROXY header, "PROXY UNKNOWN\r\n" (issue 9, defect 7).
+func TestProxyHeaderServerSpeaksFirst(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() { // greets every connection, then waits for it to close
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				fmt.Fprint(c, "220 greeter ready\r\n")
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	p := Pool{Name: "greet", Backends: []Backend{{ID: "g1", Address: ln.Addr().String()}}, Health: Health{Interval: 100 * time.Millisecond, Timeout: time.Second}}
+	_, addrs, _, _ := run(t, Config{Pools: []Pool{p}, Frontends: []Frontend{
+		// a hello_timeout the stall would run into: the connection is then closed unanswered
+		{Name: "tcp", Listen: "127.0.0.1:0", Pool: "greet", AcceptProxy: []string{"127.0.0.0/8"}, HelloTimeout: 3 * time.Second},
+	}})
+	c, err := net.Dial("tcp", addrs["tcp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("PROXY UNKNOWN\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "220 greeter ready\r\n" {
+		t.Fatalf("greeting %q, %v", line, err)
+	}
+}
