@@ -74,7 +74,7 @@ func newFrontend(s *Server, fc FrontendConfig) *frontend {
 		Transport:    (*lbTransport)(f),
 		ErrorHandler: f.proxyError,
 		BufferPool:   bufPool{},
-		ErrorLog:     zap.NewStdLog(s.log.With(zap.String("frontend", fc.Name)).WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		ErrorLog:     serverErrorLog(s.log.With(zap.String("frontend", fc.Name))),
 	}
 	return f
 }

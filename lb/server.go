@@ -255,12 +255,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.adminLn = aln
 	s.addrs.Store("\x00admin", aln.Addr())
-	s.admin = &http.Server{
-		Handler:           s.adminHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
-	}
+	s.admin = s.adminServer()
 
 	s.mu.Lock()
 	for _, p := range *s.pools.Load() {
@@ -436,6 +431,15 @@ func (s *Server) waitFirstChecks(ctx context.Context) {
 	}
 }
 
+func (s *Server) adminServer() *http.Server {
+	return &http.Server{
+		Handler:           s.adminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          serverErrorLog(s.log.With(zap.String("listener", "admin"))),
+	}
+}
+
 func (s *Server) httpServer(f *frontend, fc *FrontendConfig) *http.Server {
 	hs := &http.Server{
 		Handler:           f,
@@ -444,7 +448,7 @@ func (s *Server) httpServer(f *frontend, fc *FrontendConfig) *http.Server {
 		WriteTimeout:      fc.WriteTimeout,
 		IdleTimeout:       fc.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          zap.NewStdLog(s.log.With(zap.String("frontend", f.name)).WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		ErrorLog:          serverErrorLog(s.log.With(zap.String("frontend", f.name))),
 	}
 	if fc.H2C {
 		p := new(http.Protocols)
