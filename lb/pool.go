@@ -134,17 +134,16 @@ func backendTLS(t *PoolTLS) (*ctls.Config, error) {
 // and address are carried over with their state, counters, health and
 // connections; API-added backends are kept; a value changed in the config
 // file wins over one set through the API, an unchanged one does not.
-func (s *Server) buildPool(pc PoolConfig, old *pool) (*pool, error) {
+//
+// It changes the backends it carries over (weights, limits, transports)
+// and the stick table: a reload calls it only once nothing can fail.
+// tlsCfg is the pool's re-encryption config (nil: plain HTTP).
+func (s *Server) buildPool(pc PoolConfig, old *pool, tlsCfg *ctls.Config) (*pool, error) {
 	pol, err := policy.New(pc.Policy, nil)
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{name: pc.Name, cfg: pc, srv: s, pol: pol}
-	if old != nil && reflect.DeepEqual(old.cfg.TLS, pc.TLS) {
-		p.tlsCfg = old.tlsCfg
-	} else if p.tlsCfg, err = backendTLS(pc.TLS); err != nil {
-		return nil, err
-	}
+	p := &pool{name: pc.Name, cfg: pc, srv: s, pol: pol, tlsCfg: tlsCfg}
 	switch pc.Policy {
 	case "source_ip_hash":
 		p.hashFrom = hashClient

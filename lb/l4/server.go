@@ -131,20 +131,51 @@ func (s *Server) build(cfg Config, old *generation) (*generation, error) {
 // connections; a frontend's name, listen address and max_conns need a
 // restart (a reload changing the first two, or the number of frontends, is
 // refused). Connections to a backend that the new config drops run until
-// they close. On error the running configuration stays.
+// they close. On error the running configuration stays. It is Prepare
+// followed by Commit.
 func (s *Server) Reload(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
+	p, err := s.Prepare(cfg)
+	if err != nil {
 		return err
 	}
+	return p.Commit()
+}
+
+// Pending is a validated configuration not yet in force: Prepare checks
+// everything a reload can refuse, and Commit swaps it in.
+type Pending struct {
+	s   *Server
+	cfg Config
+}
+
+// Prepare validates cfg against the running frontends; nothing running
+// changes.
+func (s *Server) Prepare(cfg Config) (*Pending, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if len(cfg.Frontends) != len(s.fes) {
-		return fmt.Errorf("l4.frontends: %d configured, %d running: adding or removing TCP frontends needs a restart", len(cfg.Frontends), len(s.fes))
+		return nil, fmt.Errorf("l4.frontends: %d configured, %d running: adding or removing TCP frontends needs a restart", len(cfg.Frontends), len(s.fes))
 	}
 	for i, fc := range cfg.Frontends {
 		if of := s.fes[i].cfg; fc.Name != of.Name || fc.Listen != of.Listen {
-			return fmt.Errorf("l4.frontends[%d]: %s on %s → %s on %s: changing a TCP frontend's name or listen address needs a restart",
+			return nil, fmt.Errorf("l4.frontends[%d]: %s on %s → %s on %s: changing a TCP frontend's name or listen address needs a restart",
 				i, of.Name, of.Listen, fc.Name, fc.Listen)
 		}
 	}
+	for _, pc := range cfg.Pools {
+		if _, err := newPolicy(pc.Policy); err != nil {
+			return nil, fmt.Errorf("l4.pools %s: %w", pc.Name, err)
+		}
+	}
+	return &Pending{s: s, cfg: cfg}, nil
+}
+
+// Commit builds the pools around the running backends and swaps them in,
+// in one step for new connections. It fails only when the server has shut
+// down.
+func (pd *Pending) Commit() error {
+	s, cfg := pd.s, pd.cfg
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -153,7 +184,10 @@ func (s *Server) Reload(cfg Config) error {
 	old := s.gen.Load()
 	g, err := s.build(cfg, old)
 	if err != nil {
-		return err
+		return err // checked by Prepare
+	}
+	for _, name := range g.order {
+		g.pools[name].carryOver()
 	}
 	if s.serveCtx != nil {
 		for _, name := range g.order {
@@ -613,6 +647,9 @@ type pool struct {
 	backends []*backend.Backend
 	byID     map[string]*backend.Backend
 	monitor  *health.Monitor
+	// kept are the running backends this pool carries over, with the
+	// settings Commit applies to them.
+	kept []Backend
 }
 
 func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
@@ -631,11 +668,7 @@ func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
 		if prev != nil {
 			if ob := prev.byID[bc.ID]; ob != nil && ob.Address() == bc.Address {
 				b = ob
-				b.SetWeight(*bc.Weight)
-				b.SetMaxConns(bc.MaxConns)
-				if pc.Health.Disabled && !b.Healthy() {
-					b.SetHealthy(true, "health checks disabled")
-				}
+				p.kept = append(p.kept, bc)
 			}
 		}
 		if b == nil {
@@ -652,6 +685,19 @@ func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
 	p.monitor = health.NewMonitor(health.Config{Interval: pc.Health.Interval, Timeout: pc.Health.Timeout,
 		Rise: pc.Health.Rise, Fall: pc.Health.Fall}, check, nil, s.log, nil)
 	return p, nil
+}
+
+// carryOver applies the new settings to the backends kept from the
+// running pool (a commit step: nothing before it changes them).
+func (p *pool) carryOver() {
+	for _, bc := range p.kept {
+		b := p.byID[bc.ID]
+		b.SetWeight(*bc.Weight)
+		b.SetMaxConns(bc.MaxConns)
+		if p.cfg.Health.Disabled && !b.Healthy() {
+			b.SetHealthy(true, "health checks disabled")
+		}
+	}
 }
 
 // monitorAll starts the health checks of every backend.
