@@ -209,22 +209,45 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 		for range hup {
 			if next, err := dnsd.Load(dnsConfig, nil); err != nil {
 				log.Error("dnsd reload refused; the old config keeps serving", zap.Error(err))
-			} else {
-				_ = d.Reload(next)
+			} else if err := d.Reload(next); err != nil {
+				log.Error("dnsd reload refused; the old config keeps serving", zap.Error(err))
 			}
-			if next, err := lb.LoadConfig(lbConfig); err != nil {
-				log.Error("lbd reload refused; the old config keeps serving", zap.Error(err))
-			} else {
-				for i := range next.Pools { // keep the cookie key: cookies stay valid
-					for _, p := range lcfg.Pools {
-						if p.Name == next.Pools[i].Name && next.Pools[i].Sticky.Secret == "" {
-							next.Pools[i].Sticky.Secret = p.Sticky.Secret
-						}
+			next, err := lb.LoadConfig(lbConfig)
+			if err != nil {
+				log.Error("lbd reload refused; every lbd keeps its config", zap.Error(err))
+				continue
+			}
+			for i := range next.Pools { // keep the cookie key: cookies stay valid
+				for _, p := range lcfg.Pools {
+					if p.Name == next.Pools[i].Name && next.Pools[i].Sticky.Secret == "" {
+						next.Pools[i].Sticky.Secret = p.Sticky.Secret
 					}
 				}
-				_ = lbs.Reload(next)
-				for i, rs := range regional {
-					_ = rs.Reload(regionConfig(next, regions[i].addr, lbs.AdminToken(), lbs.DemoPKI()))
+			}
+			// Validate all four lbds, then apply all: never a partial reload.
+			main, err := lbs.Prepare(next)
+			if err != nil {
+				log.Error("lbd reload refused; every lbd keeps its config", zap.Error(err))
+				continue
+			}
+			pending, names := []*lb.Pending{main}, []string{"lbd"}
+			for i, rs := range regional {
+				p, perr := rs.Prepare(regionConfig(next, regions[i].addr, lbs.AdminToken(), main.DemoPKI()))
+				if perr != nil {
+					log.Error("lbd reload refused; every lbd keeps its config", zap.String("lbd", "lbd-"+regions[i].name), zap.Error(perr))
+					err = perr
+					break
+				}
+				pending, names = append(pending, p), append(names, "lbd-"+regions[i].name)
+			}
+			if err != nil {
+				continue
+			}
+			for i, p := range pending {
+				if err := p.Commit(); err != nil {
+					log.Error("lbd reload stopped at commit; the lbds listed kept their new config",
+						zap.String("lbd", names[i]), zap.Strings("reloaded", names[:i]), zap.Error(err))
+					break
 				}
 			}
 		}
