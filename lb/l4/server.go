@@ -10,10 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -550,90 +548,6 @@ func (f *frontend) handle(c *net.TCPConn) {
 	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "in").Add(float64(in))
 	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "out").Add(float64(out))
 	f.s.met.duration.WithLabelValues(f.cfg.Name).Observe(time.Since(start).Seconds())
-}
-
-// prefixConn replays prefix before reading the connection.
-type prefixConn struct {
-	*net.TCPConn
-	prefix []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.prefix) > 0 {
-		n := copy(b, p.prefix)
-		p.prefix = p.prefix[n:]
-		return n, nil
-	}
-	return p.TCPConn.Read(b)
-}
-
-// session is one proxied connection pair.
-type session struct {
-	client, backend *net.TCPConn
-	pool            string // metrics label
-	once            sync.Once
-}
-
-// abort closes both sides at once.
-func (s *session) abort() {
-	s.once.Do(func() {
-		_ = s.client.Close()
-		_ = s.backend.Close()
-	})
-}
-
-// chunk is how much one io.Copy may move before the idle deadline is
-// re-armed; large enough that the per-chunk cost vanishes at line rate.
-const chunk = 4 << 20
-
-// pipe copies both ways until both directions end (EOF is passed on as a
-// half-close) or the connection idles for idle, then closes both.
-func (s *session) pipe(idle time.Duration, userspace bool) (in, out int64) {
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		out = copyHalf(s.client, s.backend, &last, idle, s.abort, userspace)
-	}()
-	in = copyHalf(s.backend, s.client, &last, idle, s.abort, userspace)
-	<-done
-	s.abort()
-	return in, out
-}
-
-// copyHalf moves src to dst. io.Copy between two *net.TCPConn (src behind
-// an io.LimitedReader, which the splice path accepts) splices in the
-// kernel. The read deadline is the idle limit, measured from the last byte
-// in either direction.
-func copyHalf(dst, src *net.TCPConn, last *atomic.Int64, idle time.Duration, abort func(), userspace bool) int64 {
-	var total int64
-	lr := &io.LimitedReader{R: src}
-	var w io.Writer = dst
-	if userspace {
-		w = struct{ io.Writer }{dst} // no ReadFrom: io.Copy uses a 32 KiB buffer
-	}
-	for {
-		_ = src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
-		lr.N = chunk
-		n, err := io.Copy(w, lr)
-		total += n
-		if n > 0 {
-			last.Store(time.Now().UnixNano())
-		}
-		switch {
-		case err == nil && n < chunk: // EOF from src: pass the half-close on
-			_ = dst.CloseWrite()
-			return total
-		case err == nil:
-			continue
-		case errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < idle:
-			continue // the other direction is active
-		default: // idle, reset, or aborted
-			abort()
-			return total
-		}
-	}
 }
 
 var errNoBackend = errors.New("no backend available")
