@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"context"
 	ctls "crypto/tls"
 	"fmt"
 	"net"
@@ -134,17 +133,16 @@ func backendTLS(t *PoolTLS) (*ctls.Config, error) {
 // and address are carried over with their state, counters, health and
 // connections; API-added backends are kept; a value changed in the config
 // file wins over one set through the API, an unchanged one does not.
-func (s *Server) buildPool(pc PoolConfig, old *pool) (*pool, error) {
+//
+// It changes the backends it carries over (weights, limits, transports)
+// and the stick table: a reload calls it only once nothing can fail.
+// tlsCfg is the pool's re-encryption config (nil: plain HTTP).
+func (s *Server) buildPool(pc PoolConfig, old *pool, tlsCfg *ctls.Config) (*pool, error) {
 	pol, err := policy.New(pc.Policy, nil)
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{name: pc.Name, cfg: pc, srv: s, pol: pol}
-	if old != nil && reflect.DeepEqual(old.cfg.TLS, pc.TLS) {
-		p.tlsCfg = old.tlsCfg
-	} else if p.tlsCfg, err = backendTLS(pc.TLS); err != nil {
-		return nil, err
-	}
+	p := &pool{name: pc.Name, cfg: pc, srv: s, pol: pol, tlsCfg: tlsCfg}
 	switch pc.Policy {
 	case "source_ip_hash":
 		p.hashFrom = hashClient
@@ -164,7 +162,7 @@ func (s *Server) buildPool(pc PoolConfig, old *pool) (*pool, error) {
 	case "source_ip":
 		if old != nil && old.table != nil && old.cfg.Sticky.TTL == pc.Sticky.TTL {
 			p.table = old.table
-			p.table.max = pc.Sticky.MaxTable
+			p.table.setMax(pc.Sticky.MaxTable)
 		} else {
 			p.table = newStickTable(pc.Sticky.TTL, pc.Sticky.MaxTable)
 		}
@@ -232,135 +230,6 @@ func (s *Server) carryOver(p *pool, prev *member, bc BackendConfig, oldPC PoolCo
 		prev.tr.CloseIdleConnections()
 	}
 	return m
-}
-
-// startMonitor starts active checks for every backend of p.
-func (s *Server) startMonitor(p *pool) {
-	h := p.cfg.Health
-	var chk health.Checker
-	switch h.Type {
-	case "http":
-		hc := health.NewHTTP(h.Path, h.Host, h.ExpectStatus)
-		if p.tlsCfg != nil {
-			// Checks speak what the traffic speaks: TLS, verified.
-			hc.Scheme = "https"
-			hc.Client.Transport.(*http.Transport).TLSClientConfig = p.tlsCfg.Clone()
-		}
-		chk = hc
-	case "tcp":
-		chk = &health.TCP{Dialer: net.Dialer{}}
-	}
-	var agent *health.Agent
-	if h.AgentPath != "" {
-		agent = &health.Agent{Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: 90 * time.Second}}, Path: h.AgentPath}
-	}
-	ok := s.met.checks
-	dur := s.met.checkTime.WithLabelValues(p.name)
-	p.monitor = health.NewMonitor(health.Config{
-		Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Cooldown: p.cfg.Passive.Cooldown,
-	}, chk, agent, s.log.With(zap.String("pool", p.name)), func(b *backend.Backend, err error, took time.Duration) {
-		r := "ok"
-		if err != nil {
-			r = "fail"
-		}
-		ok.WithLabelValues(p.name, b.ID(), r).Inc()
-		dur.Observe(took.Seconds())
-	})
-	for _, m := range p.snap.Load().order {
-		p.monitor.Add(m.b)
-	}
-}
-
-// closeIdle returns the OnDrained hook of backends in pool: once a
-// draining backend has nothing in flight, its kept-alive connections are
-// closed so that it can shut down at once (an idle keep-alive connection
-// that never carried a request keeps Go's http.Server.Shutdown waiting 5s).
-func (s *Server) closeIdle(pool string) func(*backend.Backend) {
-	return func(b *backend.Backend) {
-		if p := s.pool(pool); p != nil {
-			if m := p.snap.Load().byPtr[b]; m != nil {
-				m.tr.CloseIdleConnections()
-			}
-		}
-	}
-}
-
-// wakeQueue returns the OnRelease hook: a freed slot wakes the requests
-// queued in the pool. Without waiters it costs one atomic load.
-func (s *Server) wakeQueue(pool string) func(*backend.Backend) {
-	return func(*backend.Backend) {
-		if s.queued.Load() == 0 {
-			return
-		}
-		if p := s.pool(pool); p != nil && p.waiting.Load() > 0 {
-			p.qmu.Lock()
-			if p.freed != nil {
-				close(p.freed)
-				p.freed = nil
-			}
-			p.qmu.Unlock()
-		}
-	}
-}
-
-// queueable reports whether waiting can help: some backend is up and
-// only held back by its max_connections.
-func (sn *snapshot) queueable() bool {
-	for _, b := range sn.list {
-		if m := b.MaxConns(); m > 0 && b.State() == backend.Up && b.Weight() > 0 && b.InFlight() >= m {
-			return true
-		}
-	}
-	return false
-}
-
-// waitPick waits up to timeout for a backend to take the request, like
-// HAProxy's queue ("timeout queue"). It returns nil on timeout or when the
-// client goes away.
-func (p *pool) waitPick(ctx context.Context, sn *snapshot, h policy.Hint, timeout time.Duration) *backend.Backend {
-	s := p.srv
-	s.queued.Add(1)
-	p.waiting.Add(1)
-	defer func() { p.waiting.Add(-1); s.queued.Add(-1) }()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		p.qmu.Lock()
-		if p.freed == nil {
-			p.freed = make(chan struct{})
-		}
-		ch := p.freed
-		p.qmu.Unlock()
-		// Pick after taking the channel, so a release in between is not lost.
-		if b := p.pick(sn, h); b != nil {
-			return b
-		}
-		if !sn.queueable() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// observer logs and counts every state change of a backend in pool.
-func (s *Server) observer(pool string) backend.Observer {
-	return backend.ObserverFunc(func(b *backend.Backend, from, to backend.State, reason string) {
-		s.met.changes.WithLabelValues(pool, b.ID(), to.String()).Inc()
-		lvl := zap.InfoLevel
-		if to == backend.Down {
-			lvl = zap.WarnLevel
-		}
-		if ce := s.log.Check(lvl, "backend state changed"); ce != nil {
-			ce.Write(zap.String("pool", pool), zap.String("backend", b.ID()), zap.String("address", b.Address()),
-				zap.Stringer("from", from), zap.Stringer("to", to), zap.String("reason", reason))
-		}
-	})
 }
 
 // pick chooses a backend for a request, trying a sticky choice first.

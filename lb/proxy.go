@@ -3,7 +3,6 @@ package lb
 import (
 	ctls "crypto/tls"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -36,17 +35,6 @@ func newFrontend(s *Server, fc FrontendConfig) *frontend {
 	f.cfg.Store(&fc)
 	f.states = newStatePool(f)
 	return f
-}
-
-// stdErrorLog is the standard-library logger that ReverseProxy reports
-// its own errors to (a body copy that failed, a bad trailer): at Warn, so
-// that a logger raised to Warn does not drop them.
-func (s *Server) stdErrorLog(frontend string) *log.Logger {
-	l, err := zap.NewStdLogAt(s.log.With(zap.String("frontend", frontend)), zap.WarnLevel)
-	if err != nil { // only for an invalid level
-		return zap.NewStdLog(s.log)
-	}
-	return l
 }
 
 // ServeHTTP is the frontend's handler.

@@ -52,7 +52,7 @@ type statePool struct {
 
 func newStatePool(f *frontend) *statePool {
 	sp := &statePool{}
-	errLog := f.srv.stdErrorLog(f.name)
+	errLog := serverErrorLog(f.srv.log.With(zap.String("frontend", f.name)))
 	bufs := &bufPool{}
 	sp.p.New = func() any {
 		st := &reqState{}

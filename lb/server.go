@@ -7,22 +7,18 @@
 package lb
 
 import (
-	"context"
 	"crypto/rand"
+	ctls "crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"reflect"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"golang.org/x/net/netutil"
 
 	"netsim/internal/api"
 	"netsim/lb/l4"
@@ -95,7 +91,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s.met = met
-	if err := s.ensureDemoPKI(&cfg); err != nil {
+	demo, err := s.planDemoPKI(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writeDemoPKI(demo); err != nil {
 		return nil, err
 	}
 	if len(cfg.L4.Frontends) > 0 {
@@ -103,7 +103,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 			return nil, err
 		}
 	}
-	if err := s.apply(&cfg, nil); err != nil {
+	if err := s.apply(&cfg, nil, nil); err != nil {
 		return nil, err
 	}
 	for i, fc := range cfg.Frontends {
@@ -121,11 +121,19 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 
 // apply builds pools for cfg (carrying over state from old) and swaps them
 // in. When the server is running, the new pools' checks start before the
-// swap and the old pools' checks stop after it.
-func (s *Server) apply(cfg *Config, old map[string]*pool) error {
+// swap and the old pools' checks stop after it. tlsCfgs are the pools'
+// re-encryption configs Prepare loaded; a pool not in it loads its own.
+func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ctls.Config) error {
 	pools := make(map[string]*pool, len(cfg.Pools))
 	for _, pc := range cfg.Pools {
-		p, err := s.buildPool(pc, old[pc.Name])
+		tc, ok := tlsCfgs[pc.Name]
+		if !ok {
+			var err error
+			if tc, err = backendTLS(pc.TLS); err != nil {
+				return fmt.Errorf("pool %s: %w", pc.Name, err)
+			}
+		}
+		p, err := s.buildPool(pc, old[pc.Name], tc)
 		if err != nil {
 			return fmt.Errorf("pool %s: %w", pc.Name, err)
 		}
@@ -218,409 +226,9 @@ func (s *Server) AdminAddr() net.Addr {
 	return nil
 }
 
-// Run binds the frontends and the admin listener, starts the health
-// checks, serves until ctx is done, and then shuts down gracefully: the
-// listeners close, idle connections close, in-flight requests get each
-// frontend's shutdown_timeout to finish. It returns nil after a clean
-// shutdown, or the error that stopped it.
-func (s *Server) Run(ctx context.Context) error {
-	if !s.started.CompareAndSwap(false, true) {
-		return errors.New("lb: Run called twice")
-	}
-	cfg := s.cfg.Load()
-	var lc net.ListenConfig
-	for _, f := range s.frontends {
-		fc := f.cfg.Load()
-		ln, err := lc.Listen(ctx, "tcp", fc.Listen)
-		if err != nil {
-			s.closeListeners()
-			return fmt.Errorf("frontend %s: %w", f.name, err)
-		}
-		s.addrs.Store(f.name, ln.Addr())
-		f.ln = netutil.LimitListener(ln, fc.MaxConnections)
-		f.hs = s.httpServer(f, fc)
-		if f.tlsCfg != nil {
-			// Handshakes complete (with a timeout) before Accept returns,
-			// so net/http sees *tls.Conn: r.TLS is set and ALPN h2 works.
-			f.ln = nstls.NewListener(f.ln, f.tlsCfg, nstls.ListenerOptions{
-				HandshakeTimeout: fc.TLS.HandshakeTimeout, Metrics: s.tlsMet, Log: s.log.With(zap.String("frontend", f.name)),
-			})
-			f.hs.TLSConfig = f.tlsCfg
-		} else {
-			f.ln, f.hs.ConnContext = framingListener{f.ln}, framingContext // CL+TE smuggling (proxy_framing.go)
-		}
-	}
-	aln, err := lc.Listen(ctx, "tcp", cfg.Admin.Listen)
-	if err != nil {
-		s.closeListeners()
-		return fmt.Errorf("admin: %w", err)
-	}
-	s.adminLn = aln
-	s.addrs.Store("\x00admin", aln.Addr())
-	s.admin = &http.Server{
-		Handler:           s.adminHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
-	}
-
-	s.mu.Lock()
-	for _, p := range *s.pools.Load() {
-		s.startMonitor(p)
-	}
-	s.mu.Unlock()
-
-	// Goroutines owned by this Run: certificate watching, ticket rotation,
-	// the TCP frontends.
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	var bg sync.WaitGroup
-	defer bg.Wait()
-	defer cancelRun()
-	l4ctx, stopL4 := context.WithCancel(context.Background())
-	defer stopL4()
-	l4done := make(chan error, 1)
-	if s.l4 != nil {
-		l4ready := make(chan struct{})
-		n := len(cfg.L4.Frontends)
-		go func() {
-			l4done <- s.l4.Serve(l4ctx, func(name string, a net.Addr) {
-				s.addrs.Store(name, a)
-				if n--; n == 0 {
-					close(l4ready)
-				}
-			})
-		}()
-		select {
-		case <-l4ready:
-		case err := <-l4done:
-			s.closeListeners()
-			_ = aln.Close()
-			return err
-		}
-	} else {
-		l4done <- nil
-	}
-	if s.tickets != nil {
-		bg.Add(1)
-		go func() { defer bg.Done(); s.tickets.Run(runCtx) }()
-	}
-	for _, f := range s.frontends {
-		if f.store != nil && f.cfg.Load().TLS.WatchInterval > 0 {
-			bg.Add(1)
-			go func() { defer bg.Done(); f.store.Watch(runCtx, f.cfg.Load().TLS.WatchInterval) }()
-		}
-	}
-
-	errc := make(chan error, len(s.frontends)+1)
-	var wg sync.WaitGroup
-	serve := func(hs *http.Server, ln net.Listener) {
-		defer wg.Done()
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}
-	wg.Add(1 + len(s.frontends))
-	go serve(s.admin, aln)
-	for _, f := range s.frontends {
-		go serve(f.hs, f.ln)
-	}
-	s.waitFirstChecks(ctx)
-	for _, f := range s.frontends {
-		s.log.Info("frontend listening", zap.String("frontend", f.name), zap.Stringer("addr", s.Addr(f.name)), zap.String("pool", f.cfg.Load().Pool))
-	}
-	s.log.Info("admin API listening", zap.Stringer("addr", aln.Addr()))
-	if cfg.Admin.Token == "" {
-		// Warn, so that it shows at the usual levels: the operator needs it.
-		s.log.Warn("no admin token configured; generated one for this run (set admin.token or LBD_ADMIN_TOKEN to choose)", zap.String("token", s.token))
-	}
-	close(s.ready)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-	}
-	stopL4() // the TCP frontends drain (l4.drain_timeout) alongside the HTTP ones
-	s.shutdown()
-	wg.Wait()
-	if err := <-l4done; err != nil && runErr == nil {
-		runErr = err
-	}
-	return runErr
-}
-
-// DemoPKI returns the demo PKI an HTTPS frontend with demo: true uses (its
-// paths, and HowToTrust for a banner); nil when none does.
-func (s *Server) DemoPKI() *nstls.PKI { return s.demo.Load() }
-
 // L4 returns the TCP load balancer, nil when the config has no l4
 // frontends.
 func (s *Server) L4() *l4.Server { return s.l4 }
-
-// demoCRLPath is where the admin listener publishes the demo CA's CRL.
-const demoCRLPath = "/pki/ca.crl"
-
-// ensureDemoPKI creates (or reuses, or renews) the demo PKI of every
-// frontend with tls.demo and adds its server certificate to the frontend's
-// pairs: the default one unless a configured pair is marked default.
-func (s *Server) ensureDemoPKI(cfg *Config) error {
-	cfg.Frontends = slices.Clone(cfg.Frontends) // the caller's Config shares the array
-	for i := range cfg.Frontends {
-		t := cfg.Frontends[i].TLS
-		if t == nil || !t.Demo {
-			continue
-		}
-		// the certificate names where its CA's revocation list is published:
-		// this lbd's admin listener serves it (/pki/ca.crl)
-		pki, err := nstls.EnsurePKI(nstls.PKIOptions{Dir: t.DemoDir, CRLURL: "http://" + cfg.Admin.Listen + demoCRLPath})
-		if err != nil {
-			return fmt.Errorf("frontends[%d].tls.demo_dir: %w", i, err)
-		}
-		if pki.CreatedCA || pki.IssuedLeaf {
-			s.log.Info("demo PKI written", zap.String("dir", pki.Dir), zap.Bool("new_ca", pki.CreatedCA),
-				zap.Strings("names", pki.Names), zap.Time("not_after", pki.NotAfter))
-		}
-		if old := s.demo.Load(); old == nil || old.Dir != pki.Dir || pki.CreatedCA || pki.IssuedLeaf {
-			s.log.Info("HTTPS frontend uses the demo CA; clients trust it with e.g. curl --cacert", zap.String("frontend", cfg.Frontends[i].Name),
-				zap.String("ca", pki.CACert), zap.String("cert", pki.Cert))
-		}
-		s.demo.Store(&pki)
-		hasDefault := false
-		for _, c := range t.Certs {
-			hasDefault = hasDefault || c.Default
-		}
-		// Copy: the caller's slice may be shared with another Config.
-		t2 := *t
-		t2.Certs = append([]nstls.Pair{{Cert: pki.Cert, Key: pki.Key, Default: !hasDefault}}, t.Certs...)
-		cfg.Frontends[i].TLS = &t2
-	}
-	return nil
-}
-
-// setupTLS loads a frontend's certificates and builds its TLS config.
-func (s *Server) setupTLS(f *frontend, t *FrontendTLS) error {
-	if s.tlsMet == nil {
-		m, err := nstls.NewMetrics(s.reg)
-		if err != nil {
-			return fmt.Errorf("registering TLS metrics: %w", err)
-		}
-		s.tlsMet = m
-		if s.tickets, err = nstls.NewTicketKeys(time.Hour, 4); err != nil {
-			return err
-		}
-	}
-	store, err := nstls.NewStore(t.Certs, nstls.StoreOptions{Log: s.log.With(zap.String("frontend", f.name)), Metrics: s.tlsMet})
-	if err != nil {
-		return err
-	}
-	cfg, err := nstls.ServerConfig(nstls.ServerOptions{
-		Certs: store, ClientCAFile: t.ClientCA, ClientAuth: t.ClientAuth, Tickets: s.tickets, Metrics: s.tlsMet,
-	})
-	if err != nil {
-		return err
-	}
-	f.store, f.tlsCfg = store, cfg
-	return nil
-}
-
-// waitFirstChecks waits until every backend has had its first check, so
-// that the first requests do not find every backend still "down".
-func (s *Server) waitFirstChecks(ctx context.Context) {
-	var limit time.Duration
-	for _, p := range *s.pools.Load() {
-		limit = max(limit, p.monitor.Config().Timeout)
-	}
-	wctx, cancel := context.WithTimeout(ctx, limit+250*time.Millisecond)
-	defer cancel()
-	for _, p := range *s.pools.Load() {
-		p.monitor.WaitFirst(wctx)
-	}
-}
-
-func (s *Server) httpServer(f *frontend, fc *FrontendConfig) *http.Server {
-	hs := &http.Server{
-		Handler:           f,
-		ReadHeaderTimeout: fc.ReadHeaderTimeout,
-		ReadTimeout:       fc.ReadTimeout,
-		WriteTimeout:      fc.WriteTimeout,
-		IdleTimeout:       fc.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          zap.NewStdLog(s.log.With(zap.String("frontend", f.name)).WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
-	}
-	if fc.H2C {
-		p := new(http.Protocols)
-		p.SetHTTP1(true)
-		p.SetUnencryptedHTTP2(true)
-		hs.Protocols = p
-	}
-	open := s.met.conns.WithLabelValues(f.name)
-	total := s.met.connsTotal.WithLabelValues(f.name)
-	hs.ConnState = func(_ net.Conn, cs http.ConnState) {
-		switch cs {
-		case http.StateNew:
-			open.Inc()
-			total.Inc()
-		case http.StateHijacked, http.StateClosed:
-			open.Dec()
-		}
-	}
-	return hs
-}
-
-func (s *Server) closeListeners() {
-	for _, f := range s.frontends {
-		if f.ln != nil {
-			f.ln.Close()
-		}
-	}
-}
-
-// shutdown drains the frontends, then stops checks and the admin API.
-func (s *Server) shutdown() {
-	s.log.Info("shutting down: draining in-flight requests")
-	var wg sync.WaitGroup
-	for _, f := range s.frontends {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := f.cfg.Load().ShutdownTimeout
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			defer cancel()
-			start := time.Now()
-			if err := f.hs.Shutdown(ctx); err != nil {
-				_ = f.hs.Close()
-				s.log.Warn("frontend drain deadline passed; connections closed", zap.String("frontend", f.name), zap.Duration("shutdown_timeout", d))
-			} else {
-				s.log.Info("frontend drained", zap.String("frontend", f.name), zap.Duration("took", time.Since(start)))
-			}
-		}()
-	}
-	wg.Wait()
-	s.mu.Lock()
-	s.stopped = true
-	for _, p := range *s.pools.Load() {
-		if p.monitor != nil {
-			p.monitor.Stop()
-		}
-		for _, m := range p.snap.Load().order {
-			m.tr.CloseIdleConnections()
-		}
-	}
-	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.admin.Shutdown(ctx)
-}
-
-// Reload swaps in a new configuration without closing client connections.
-// Backends that stay (same pool, id and address) keep their state set
-// through the API (draining, maintenance), health, counters and
-// connections; a weight changed in the file is applied, one unchanged in
-// the file keeps its API value. Frontend listen addresses and server
-// timeouts need a restart: a reload that changes a listen address is
-// refused. On any error the running configuration stays.
-func (s *Server) Reload(cfg Config) error {
-	cfg.applyDefaults()
-	err := s.reload(&cfg)
-	if err != nil {
-		s.met.reloads.WithLabelValues("failure").Inc()
-		s.log.Error("reload refused; the running configuration stays", zap.Error(err))
-		return err
-	}
-	s.met.reloads.WithLabelValues("success").Inc()
-	s.met.reloadStamp.SetToCurrentTime()
-	s.log.Info("configuration reloaded", zap.Int("pools", len(cfg.Pools)), zap.Int("frontends", len(cfg.Frontends)))
-	return nil
-}
-
-func (s *Server) reload(cfg *Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return errors.New("lbd has shut down")
-	}
-	old := s.cfg.Load()
-	if (s.l4 == nil) != (len(cfg.L4.Frontends) == 0) {
-		return errors.New("l4.frontends: adding the first or removing the last TCP frontend needs a restart")
-	}
-	if s.l4 != nil {
-		if len(cfg.L4.Frontends) != len(old.L4.Frontends) {
-			return fmt.Errorf("l4.frontends: %d configured, %d running: adding or removing TCP frontends needs a restart", len(cfg.L4.Frontends), len(old.L4.Frontends))
-		}
-		for i, fc := range cfg.L4.Frontends {
-			if of := old.L4.Frontends[i]; fc.Name != of.Name || fc.Listen != of.Listen {
-				return fmt.Errorf("l4.frontends[%d]: %s on %s → %s on %s: changing a TCP frontend's name or listen address needs a restart",
-					i, of.Name, of.Listen, fc.Name, fc.Listen)
-			}
-		}
-	}
-	if err := s.ensureDemoPKI(cfg); err != nil {
-		return err
-	}
-	if len(cfg.Frontends) != len(s.frontends) {
-		return fmt.Errorf("frontends: %d configured, %d running: adding or removing frontends needs a restart", len(cfg.Frontends), len(s.frontends))
-	}
-	for i, fc := range cfg.Frontends {
-		of := old.Frontends[i]
-		if fc.Name != of.Name || fc.Listen != of.Listen {
-			return fmt.Errorf("frontends[%d]: %s on %s → %s on %s: changing a frontend's name or listen address needs a restart",
-				i, of.Name, of.Listen, fc.Name, fc.Listen)
-		}
-		if fc.H2C != of.H2C || fc.MaxConnections != of.MaxConnections || fc.ReadHeaderTimeout != of.ReadHeaderTimeout ||
-			fc.ReadTimeout != of.ReadTimeout || fc.WriteTimeout != of.WriteTimeout || fc.IdleTimeout != of.IdleTimeout {
-			s.log.Warn("frontend connection settings (h2c, max_connections, timeouts) take effect on restart", zap.String("frontend", fc.Name))
-		}
-	}
-	for i, fc := range cfg.Frontends {
-		f, of := s.frontends[i], old.Frontends[i]
-		if (fc.TLS == nil) != (of.TLS == nil) {
-			return fmt.Errorf("frontends[%d] (%s): switching between HTTP and HTTPS needs a restart", i, fc.Name)
-		}
-		if fc.TLS == nil {
-			continue
-		}
-		if fc.TLS.ClientCA != of.TLS.ClientCA || fc.TLS.ClientAuth != of.TLS.ClientAuth {
-			s.log.Warn("frontend client_ca and client_auth take effect on restart", zap.String("frontend", fc.Name))
-		}
-		// Re-read the certificate files; a pair that fails keeps its old
-		// certificate and fails the reload.
-		var err error
-		if reflect.DeepEqual(fc.TLS.Certs, of.TLS.Certs) {
-			err = f.store.Reload()
-		} else {
-			err = f.store.Set(fc.TLS.Certs)
-		}
-		if err != nil {
-			return fmt.Errorf("frontends[%d].tls: %w", i, err)
-		}
-	}
-	if cfg.Admin.Listen != old.Admin.Listen || cfg.Admin.Token != old.Admin.Token {
-		s.log.Warn("admin.listen and admin.token take effect on restart")
-		cfg.Admin = old.Admin
-	}
-	if !reflect.DeepEqual(cfg.Log, old.Log) || !reflect.DeepEqual(cfg.Runtime, old.Runtime) {
-		s.log.Warn("log and runtime settings take effect on restart")
-	}
-	if err := s.apply(cfg, *s.pools.Load()); err != nil {
-		return err
-	}
-	for i, f := range s.frontends {
-		fc := cfg.Frontends[i]
-		f.cfg.Store(&fc)
-	}
-	if s.l4 != nil {
-		// Checked above (validated, same frontends): this does not fail
-		// but for a shutdown racing the reload.
-		if err := s.l4.Reload(cfg.L4); err != nil {
-			return fmt.Errorf("l4: %w", err)
-		}
-	}
-	return nil
-}
 
 func jsonIndent(v any) []byte {
 	b, err := json.MarshalIndent(v, "", "  ")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -113,7 +114,7 @@ func (c *cookieSigner) cookie(id string, now time.Time, secure bool) *http.Cooki
 // with an idle expiry and a bounded size (HAProxy's "stick on src").
 type stickTable struct {
 	ttl time.Duration
-	max int
+	max atomic.Int64 // a reload changes it while requests run
 
 	mu sync.RWMutex
 	m  map[netip.Addr]stickEntry
@@ -128,8 +129,13 @@ func newStickTable(ttl time.Duration, max int) *stickTable {
 	if ttl <= 0 {
 		ttl = 30 * time.Minute
 	}
-	return &stickTable{ttl: ttl, max: max, m: map[netip.Addr]stickEntry{}}
+	t := &stickTable{ttl: ttl, m: map[netip.Addr]stickEntry{}}
+	t.setMax(max)
+	return t
 }
+
+// setMax changes the size limit (a reload keeping the table).
+func (t *stickTable) setMax(n int) { t.max.Store(int64(n)) }
 
 func (t *stickTable) get(a netip.Addr, now time.Time) (string, bool) {
 	t.mu.RLock()
@@ -152,7 +158,7 @@ func (t *stickTable) put(a netip.Addr, id string, now time.Time) {
 		return
 	}
 	t.mu.Lock()
-	if len(t.m) >= t.max {
+	if int64(len(t.m)) >= t.max.Load() {
 		t.evict(n)
 	}
 	t.m[a] = stickEntry{id: id, expires: n + int64(t.ttl)}
@@ -167,7 +173,7 @@ func (t *stickTable) evict(now int64) {
 			delete(t.m, k)
 		}
 	}
-	if len(t.m) < t.max {
+	if int64(len(t.m)) < t.max.Load() {
 		return
 	}
 	i := 0

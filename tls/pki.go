@@ -80,8 +80,55 @@ func EnsureDemoPKI(dir string, names []string) (PKI, error) {
 // files that are present, valid for more than 30 days, signed by the CA and
 // covering every name are reused; otherwise the leaf (or, if the CA itself
 // is unusable, everything) is made again. Keys are written 0600 in a 0700
-// directory, each file atomically.
+// directory, each file atomically. It is PlanPKI followed by Write.
 func EnsurePKI(o PKIOptions) (PKI, error) {
+	plan, err := PlanPKI(o)
+	if err != nil {
+		return PKI{}, err
+	}
+	if err := plan.Write(); err != nil {
+		return PKI{}, err
+	}
+	return plan.PKI, nil
+}
+
+// PKIPlan is what EnsurePKI would do, worked out without writing: the
+// resulting PKI, its server certificate and the files to write. A reload
+// plans first and writes only once everything else has been validated.
+type PKIPlan struct {
+	PKI PKI
+	// Server is the server certificate the PKI will hold (reused or new),
+	// for a Store to serve before (or without) reading it from disk.
+	Server *Certificate
+	writes []pendingFile
+}
+
+type pendingFile struct {
+	name string
+	data []byte
+	perm os.FileMode
+}
+
+// Write creates the directory and writes the planned files, each
+// atomically (keys before certificates). Nothing to write: nothing done.
+func (p *PKIPlan) Write() error {
+	if len(p.writes) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(p.PKI.Dir, 0o700); err != nil {
+		return fmt.Errorf("tls: creating %s: %w", p.PKI.Dir, err)
+	}
+	for _, w := range p.writes {
+		if err := writeFile(w.name, w.data, w.perm); err != nil {
+			return fmt.Errorf("tls: writing %s: %w", w.name, err)
+		}
+	}
+	return nil
+}
+
+// PlanPKI reads o.Dir and works out what EnsurePKI would write, without
+// writing anything. It fails when o.Dir exists and is not a directory.
+func PlanPKI(o PKIOptions) (*PKIPlan, error) {
 	if o.Dir == "" {
 		o.Dir = DefaultPKIDir
 	}
@@ -95,7 +142,7 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 	for _, n := range o.Names {
 		n = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), "."))
 		if n == "" {
-			return PKI{}, errors.New("tls: empty name in the demo certificate names")
+			return nil, errors.New("tls: empty name in the demo certificate names")
 		}
 		if !slices.Contains(names, n) {
 			names = append(names, n)
@@ -103,10 +150,16 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
-		return PKI{}, err
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return PKI{}, fmt.Errorf("tls: creating %s: %w", dir, err)
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("tls: demo PKI directory %s is a file, want a directory", dir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tls: demo PKI directory: %w", err)
+	}
+	plan := &PKIPlan{}
+	write := func(name string, data []byte, perm os.FileMode) {
+		plan.writes = append(plan.writes, pendingFile{name, data, perm})
 	}
 	p := PKI{
 		Dir:    dir,
@@ -121,14 +174,10 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 	if err != nil {
 		ca, err = newDemoCA(now, names)
 		if err != nil {
-			return PKI{}, err
+			return nil, err
 		}
-		if err := writeFile(p.CAKey, ca.KeyPEM, 0o600); err != nil {
-			return PKI{}, err
-		}
-		if err := writeFile(p.CACert, ca.CertPEM, 0o644); err != nil {
-			return PKI{}, err
-		}
+		write(p.CAKey, ca.KeyPEM, 0o600)
+		write(p.CACert, ca.CertPEM, 0o644)
 		p.CreatedCA = true
 	}
 	p.CANotAfter = ca.Cert.NotAfter
@@ -140,17 +189,14 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 	if err != nil || p.CreatedCA {
 		certPEM, keyPEM, err := ca.Issue(LeafOptions{Names: names, NotBefore: now.Add(-backdate), NotAfter: now.Add(leafValidity), CRLURL: o.CRLURL})
 		if err != nil {
-			return PKI{}, err
-		}
-		if err := writeFile(p.Key, keyPEM, 0o600); err != nil {
-			return PKI{}, err
-		}
-		if err := writeFile(p.Cert, certPEM, 0o644); err != nil {
-			return PKI{}, err
+			return nil, err
 		}
 		if leaf, err = ParsePair(certPEM, keyPEM, now); err != nil {
-			return PKI{}, err
+			return nil, err
 		}
+		leaf.CertFile, leaf.KeyFile = p.Cert, p.Key
+		write(p.Key, keyPEM, 0o600)
+		write(p.Cert, certPEM, 0o644)
 		p.IssuedLeaf = true
 	}
 	p.NotAfter = leaf.NotAfter
@@ -160,12 +206,10 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 			Number: big.NewInt(now.Unix()), ThisUpdate: now.Add(-backdate), NextUpdate: ca.Cert.NotAfter,
 		}, ca.Cert, ca.Key)
 		if err != nil {
-			return PKI{}, fmt.Errorf("tls: demo CRL: %w", err)
+			return nil, fmt.Errorf("tls: demo CRL: %w", err)
 		}
 		p.CRL = filepath.Join(dir, CRLFile)
-		if err := writeFile(p.CRL, der, 0o644); err != nil {
-			return PKI{}, err
-		}
+		write(p.CRL, der, 0o644)
 	}
 
 	clientName := []string{"demo-client.example.test"}
@@ -175,16 +219,13 @@ func EnsurePKI(o PKIOptions) (PKI, error) {
 	if _, err := checkLeaf(p.ClientCert, p.ClientKey, ca, now, clientName, x509.ExtKeyUsageClientAuth); err != nil || p.CreatedCA {
 		certPEM, keyPEM, err := ca.Issue(LeafOptions{Names: clientName, NotBefore: now.Add(-backdate), NotAfter: now.Add(leafValidity), Client: true})
 		if err != nil {
-			return PKI{}, err
+			return nil, err
 		}
-		if err := writeFile(p.ClientKey, keyPEM, 0o600); err != nil {
-			return PKI{}, err
-		}
-		if err := writeFile(p.ClientCert, certPEM, 0o644); err != nil {
-			return PKI{}, err
-		}
+		write(p.ClientKey, keyPEM, 0o600)
+		write(p.ClientCert, certPEM, 0o644)
 	}
-	return p, nil
+	plan.PKI, plan.Server = p, leaf
+	return plan, nil
 }
 
 // CRLFile is the demo CA's certificate revocation list (DER).

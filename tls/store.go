@@ -82,49 +82,94 @@ func NewStore(pairs []Pair, o StoreOptions) (*Store, error) {
 
 // Set replaces the configured pairs (a config reload). It is all or
 // nothing: if any pair fails to load, the store keeps its current set and
-// the error names every file at fault.
+// the error names every file at fault. It is Prepare followed by Commit.
 func (s *Store) Set(pairs []Pair) error {
+	u, err := s.Prepare(pairs)
+	if err != nil {
+		return err
+	}
+	u.Commit()
+	return nil
+}
+
+// StoreUpdate is a loaded, checked set of certificates that a Store will
+// serve once committed; until then the Store serves what it served.
+type StoreUpdate struct {
+	s      *Store
+	pairs  []Pair
+	certs  []*Certificate
+	stamps [][2]stamp
+}
+
+// Prepare loads pairs off to the side: nothing the Store serves changes.
+// A certificate in loaded whose CertFile is a pair's cert file is used for
+// that pair instead of reading the files (a demo PKI planned but not yet
+// written). The error names every file at fault.
+func (s *Store) Prepare(pairs []Pair, loaded ...*Certificate) (*StoreUpdate, error) {
 	if len(pairs) == 0 {
-		return errors.New("tls: no certificates configured")
+		return nil, errors.New("tls: no certificates configured")
 	}
 	defaults := 0
 	for i, p := range pairs {
 		if p.Cert == "" || p.Key == "" {
-			return fmt.Errorf("tls: certificate %d: both cert and key files are needed", i+1)
+			return nil, fmt.Errorf("tls: certificate %d: both cert and key files are needed", i+1)
 		}
 		if p.Default {
 			defaults++
 		}
 	}
 	if defaults > 1 {
-		return fmt.Errorf("tls: %d certificates are marked default; mark at most one", defaults)
+		return nil, fmt.Errorf("tls: %d certificates are marked default; mark at most one", defaults)
 	}
 	now := s.now()
-	certs := make([]*Certificate, len(pairs))
-	stamps := make([][2]stamp, len(pairs))
+	u := &StoreUpdate{s: s, pairs: slices.Clone(pairs), certs: make([]*Certificate, len(pairs)), stamps: make([][2]stamp, len(pairs))}
 	var errs []error
 	for i, p := range pairs {
-		stamps[i] = [2]stamp{statFile(p.Cert), statFile(p.Key)}
+		if j := slices.IndexFunc(loaded, func(c *Certificate) bool { return c != nil && c.CertFile == p.Cert && c.KeyFile == p.Key }); j >= 0 {
+			u.certs[i] = loaded[j] // stamps stay zero: the watcher re-reads the files once they are written
+			continue
+		}
+		u.stamps[i] = [2]stamp{statFile(p.Cert), statFile(p.Key)}
 		c, err := LoadPair(p.Cert, p.Key, now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		certs[i] = c
+		u.certs[i] = c
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.met.reload("error")
-		return err
+		return nil, err
 	}
+	return u, nil
+}
+
+// PrepareReload re-reads every configured file off to the side. Unlike
+// Reload it is all or nothing: one pair that fails fails the update.
+func (s *Store) PrepareReload() (*StoreUpdate, error) {
+	s.mu.Lock()
+	pairs := slices.Clone(s.pairs)
+	s.mu.Unlock()
+	return s.Prepare(pairs)
+}
+
+// Commit swaps the update in: the next handshake gets its certificates.
+func (u *StoreUpdate) Commit() {
+	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pairs, s.certs, s.stamps = slices.Clone(pairs), certs, stamps
+	prev := map[string]*Certificate{}
+	for i, p := range s.pairs {
+		prev[p.Cert+"\x00"+p.Key] = s.certs[i]
+	}
+	s.pairs, s.certs, s.stamps = u.pairs, u.certs, u.stamps
 	s.publish()
-	for _, c := range certs {
-		s.logLoaded(c, "certificate loaded")
+	for i, c := range u.certs {
+		if !sameCert(c, prev[u.pairs[i].Cert+"\x00"+u.pairs[i].Key]) {
+			s.logLoaded(c, "certificate loaded")
+		}
 	}
 	s.met.reload("ok")
-	return nil
 }
 
 // Reload re-reads every configured file (on SIGHUP or an API call). A pair

@@ -78,7 +78,7 @@ func probeBusy(eps []endpoint) error {
 }
 
 // classroomToken sets each empty token to NETSIM_TOKEN when that is set:
-// one fixed admin token for dnsd and every lbd, so a class can use the same
+// one fixed admin token for dnsd, every lbd and netsim's control API, so a class can use the same
 // one all term. A token set in a config file stays.
 func classroomToken(tokens ...*string) error {
 	tok := os.Getenv("NETSIM_TOKEN")
@@ -97,13 +97,14 @@ func classroomToken(tokens ...*string) error {
 
 // writeEnv writes var/netsim.env (mode 0600: it holds the admin tokens)
 // for `source var/netsim.env`, replacing it in one step.
-func writeEnv(dir, dnsdToken, lbdToken string) (string, error) {
+func writeEnv(dir, dnsdToken, lbdToken, controlToken string) (string, error) {
 	f, err := os.CreateTemp(dir, ".netsim.env-*")
 	if err != nil {
 		return "", err
 	}
-	body := fmt.Sprintf("# written by netsim (pid %d) at start; removed when it stops\nexport DNSD_TOKEN=%s LBD_TOKEN=%s\n",
-		os.Getpid(), shellQuote(dnsdToken), shellQuote(lbdToken))
+	body := fmt.Sprintf("# written by netsim (pid %d) at start; removed when it stops\n"+
+		"export DNSD_TOKEN=%s LBD_TOKEN=%s NETSIM_CONTROL_TOKEN=%s\n",
+		os.Getpid(), shellQuote(dnsdToken), shellQuote(lbdToken), shellQuote(controlToken))
 	_, werr := f.WriteString(body)
 	cerr := f.Close()
 	path := filepath.Join(dir, "netsim.env")

@@ -59,7 +59,7 @@ func TestProbeBusy(t *testing.T) {
 
 func TestWriteEnv(t *testing.T) {
 	dir := t.TempDir()
-	p, err := writeEnv(dir, "d0", "it's")
+	p, err := writeEnv(dir, "d0", "it's", "c0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +74,11 @@ func TestWriteEnv(t *testing.T) {
 		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
 	b, _ := os.ReadFile(p)
-	if !strings.Contains(string(b), `export DNSD_TOKEN=d0 LBD_TOKEN='it'\''s'`+"\n") {
+	if !strings.Contains(string(b), `export DNSD_TOKEN=d0 LBD_TOKEN='it'\''s' NETSIM_CONTROL_TOKEN=c0`+"\n") {
 		t.Errorf("env file:\n%s", b)
 	}
 	// a second write replaces the file and keeps the mode
-	if _, err := writeEnv(dir, "d1", "l1"); err != nil {
+	if _, err := writeEnv(dir, "d1", "l1", "c1"); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); !strings.Contains(string(b), "DNSD_TOKEN=d1 LBD_TOKEN=l1") {

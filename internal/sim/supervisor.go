@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -211,35 +210,6 @@ func (s *Supervisor) end(name string, to State) error {
 	p.inst, p.state, p.since, p.err = nil, to, s.now(), nil
 	s.emit(Event{Time: p.since, Part: name, Kind: p.spec.Kind, State: to, Version: p.version, Cause: "api"})
 	return nil
-}
-
-// StartAll starts every registered part that is not running, in the order
-// given (names not listed are started after, by name).
-func (s *Supervisor) StartAll(order ...string) error {
-	s.mu.Lock()
-	seen := map[string]bool{}
-	var names []string
-	for _, n := range order {
-		if _, ok := s.parts[n]; ok && !seen[n] {
-			names, seen[n] = append(names, n), true
-		}
-	}
-	for _, n := range s.namesLocked() {
-		if !seen[n] {
-			names = append(names, n)
-		}
-	}
-	s.mu.Unlock()
-	var errs []error
-	for _, n := range names {
-		if st, _ := s.Status(n); st.State == Running {
-			continue
-		}
-		if err := s.Start(n, ""); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Close stops every running part gracefully and waits for the watchers.

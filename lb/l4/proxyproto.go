@@ -95,14 +95,24 @@ type ProxyHeader struct {
 }
 
 // ReadProxyHeader reads a v1 or v2 header from r, which must start with
-// one. It reads no byte past the header: v2 is length-prefixed, and v1 is
-// read through a small lookahead that returns what it read beyond the CRLF.
+// one. It never waits for a byte the header does not need (a client whose
+// protocol lets the server speak first sends nothing after it): six bytes
+// tell the versions apart, v2 is length-prefixed, and v1 is read up to its
+// CRLF within the spec's 107 bytes; what a read returned past the CRLF
+// comes back as rest.
 func ReadProxyHeader(r io.Reader) (ProxyHeader, []byte, error) {
 	var first [16]byte
-	if _, err := io.ReadFull(r, first[:]); err != nil {
+	if _, err := io.ReadFull(r, first[:6]); err != nil {
 		return ProxyHeader{}, nil, fmt.Errorf("%w: reading: %v", ErrProxyHeader, err)
 	}
-	if bytes.Equal(first[:12], v2sig) {
+	if bytes.Equal(first[:6], v2sig[:6]) {
+		// "PROXY UNKNOWN\r\n" is 15 bytes, a v2 header at least 16.
+		if _, err := io.ReadFull(r, first[6:]); err != nil {
+			return ProxyHeader{}, nil, fmt.Errorf("%w: reading v2: %v", ErrProxyHeader, err)
+		}
+		if !bytes.Equal(first[:12], v2sig) {
+			return ProxyHeader{}, nil, fmt.Errorf("%w: neither v1 nor v2 signature", ErrProxyHeader)
+		}
 		n := int(binary.BigEndian.Uint16(first[14:16]))
 		if n > v2MaxBody {
 			return ProxyHeader{}, nil, fmt.Errorf("%w: v2 length %d over %d", ErrProxyHeader, n, v2MaxBody)
@@ -114,10 +124,10 @@ func ReadProxyHeader(r io.Reader) (ProxyHeader, []byte, error) {
 		h, err := parseV2(first[12], first[13], body)
 		return h, nil, err
 	}
-	if !bytes.HasPrefix(first[:], []byte("PROXY ")) {
+	if !bytes.Equal(first[:6], []byte("PROXY ")) {
 		return ProxyHeader{}, nil, fmt.Errorf("%w: neither v1 nor v2 signature", ErrProxyHeader)
 	}
-	buf := append(make([]byte, 0, v1MaxLen), first[:]...)
+	buf := append(make([]byte, 0, v1MaxLen), first[:6]...)
 	for {
 		if i := bytes.Index(buf, []byte("\r\n")); i >= 0 {
 			h, err := parseV1(buf[:i])

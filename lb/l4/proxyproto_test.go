@@ -107,3 +107,44 @@ func FuzzReadProxyHeader(f *testing.F) {
 		}
 	})
 }
+
+// stallReader hands out data a piece at a time, then reports errStall as
+// a connection with nothing more to read would block.
+type stallReader struct {
+	data  []byte
+	piece int
+}
+
+var errStall = errors.New("read past the data: a real connection would block here")
+
+func (s *stallReader) Read(b []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, errStall
+	}
+	n := copy(b[:min(len(b), s.piece)], s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// TestProxyHeaderNoOverRead: the shortest v1 header ("PROXY UNKNOWN\r\n",
+// 15 bytes) and every other header are read without asking for a byte past
+// them, whatever the segmenting (issue 9, defect 7).
+func TestProxyHeaderNoOverRead(t *testing.T) {
+	src, dst := netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.2:2")
+	for _, in := range [][]byte{
+		[]byte("PROXY UNKNOWN\r\n"),
+		AppendProxyHeader(nil, ProxyV1, src, dst),
+		AppendProxyHeader(nil, ProxyV2, src, dst),
+		AppendProxyHeader(nil, ProxyV2, src, netip.MustParseAddrPort("[2001:db8::1]:2")), // LOCAL, 16 bytes
+	} {
+		for _, piece := range []int{1, 7, len(in)} {
+			h, rest, err := ReadProxyHeader(&stallReader{data: in, piece: piece})
+			if err != nil {
+				t.Fatalf("%q in pieces of %d: %v", in, piece, err)
+			}
+			if len(rest) != 0 || h.Version == "" {
+				t.Fatalf("%q in pieces of %d: %+v rest %q", in, piece, h, rest)
+			}
+		}
+	}
+}
