@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 	"netsim/dns/geo/health"
 	"netsim/internal/api"
 )

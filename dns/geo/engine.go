@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 	"netsim/dns/geo/health"
 )
 

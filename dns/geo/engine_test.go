@@ -16,7 +16,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 	"netsim/dns/geo/health"
 )
 

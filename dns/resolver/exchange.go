@@ -15,7 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // serverStat is what the resolver remembers about one upstream address:

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/cache"
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // Resolver answers recursive queries. Build it with New, call Start for
