@@ -647,6 +647,7 @@ func (r *Resolver) TraceFrom(ctx context.Context, name string, qtype uint16, cli
 	defer cancel()
 	start := time.Now()
 	msg, err := r.resolve(ctx, st, name, qtype)
+	err = timeoutErr(err, r.cfg.Timeout)
 	tr.Duration = Duration(time.Since(start))
 	tr.Queries = st.queries
 	if err != nil {

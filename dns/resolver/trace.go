@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -111,7 +112,7 @@ func (h *Hop) fail(err error) {
 		return
 	}
 	h.Kind = "error"
-	if err == errTimeout {
+	if errors.Is(err, errTimeout) {
 		h.Kind = "timeout"
 	}
 	h.Detail = err.Error()
