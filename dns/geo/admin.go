@@ -10,7 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
-	"netsim/dns/geo/health"
+	"netsim/internal/health"
 	"netsim/internal/api"
 )
 

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/ecs"
-	"netsim/dns/geo/health"
+	"netsim/internal/health"
 )
 
 // Engine answers the geo-managed names of one configuration. It is
@@ -234,9 +234,15 @@ func monitorKey(h HealthConfig, target string) string {
 
 func defaultChecker(h HealthConfig) health.Checker {
 	if h.Type == "http" {
-		return health.NewHTTP(h.Path, h.Host, h.ExpectStatus)
+		path := h.Path
+		if path == "" {
+			path = "/"
+		}
+		// no kept-alive connection: each check connects as a client sent
+		// to the member by DNS would
+		return health.NewHTTP(health.HTTPOptions{Path: path, Host: h.Host, Expect: h.ExpectStatus, UserAgent: "dnsd-geo-health-check"})
 	}
-	return health.TCP{}
+	return &health.TCP{}
 }
 
 func (e *Engine) newMonitor(h HealthConfig, target string, me *monitorEntry) *health.Monitor {

@@ -334,12 +334,19 @@ func TestPrefetch(t *testing.T) {
 	if auth() != 1 {
 		t.Fatalf("%d upstream queries before prefetch", auth())
 	}
+	// hold the refresh until the answers below are checked: they must come
+	// from the cache while the prefetch is in flight, however fast it is
+	release := make(chan struct{})
+	hold := func(*dns.Msg, bool) (*dns.Msg, bool) { <-release; return nil, false }
+	w.servers["127.0.3.1"].setHook(hold)
+	w.servers["127.0.3.2"].setHook(hold)
 	clk.Advance(275 * time.Second) // 25 s of 300 left: under 10%
 	for i := 0; i < 5; i++ {
 		if m := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback); m.Answer[0].Header().Ttl != 25 {
 			t.Fatalf("answer during prefetch: %v", m)
 		}
 	}
+	close(release)
 	waitFor(t, "the prefetch to refresh the entry", 3*time.Second, func() bool {
 		h, ok := r.cache.Get(cacheKey("www.example.test.", dns.TypeA))
 		return ok && h.Remaining > 290*time.Second
