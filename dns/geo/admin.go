@@ -10,8 +10,8 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
-	"netsim/internal/health"
 	"netsim/internal/api"
+	"netsim/internal/health"
 )
 
 // RegisterRoutes adds the geo admin endpoints for this engine to mux:
