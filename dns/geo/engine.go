@@ -167,7 +167,7 @@ func New(cfg Config, loc Locator, log *zap.Logger, reg prometheus.Registerer, op
 	for _, o := range opts {
 		o(e)
 	}
-	e.m = newMetrics(reg, e)
+	e.m = newMetrics(reg)
 	monByKey := map[string]*monitorEntry{}
 	for _, ns := range c.names {
 		n := &name{spec: ns, name: ns.name, ttl: ns.ttl, answers: ns.answers, failOpen: ns.failOpen,
@@ -332,6 +332,7 @@ func (e *Engine) onProbe(target string, err error, took time.Duration) {
 // before serving, so that dead members are known before the first query.
 func (e *Engine) Start(ctx context.Context) {
 	e.startOnce.Do(func() {
+		e.m.reportState(e)
 		ctx, e.cancel = context.WithCancel(ctx)
 		for _, me := range e.monitors {
 			e.wg.Add(1)

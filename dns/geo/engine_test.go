@@ -441,7 +441,8 @@ func TestStartCloseIdempotent(t *testing.T) {
 }
 
 // TestMetricsSurviveReload: counters continue across engines registered
-// with the same registry, and member gauges follow the newest engine.
+// with the same registry, and member gauges follow the newest started
+// engine — not one built for a reload that was then refused.
 func TestMetricsSurviveReload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	loc := demoLocator(t)
@@ -450,8 +451,17 @@ func TestMetricsSurviveReload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("engine %d: %v", i, err)
 		}
+		e.Start(t.Context())
 		e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
 		e.Close()
+	}
+	other := wwwConfig()
+	other.Names[0].Name = "other.example.test."
+	if _, err := New(other, loc, nil, reg); err != nil { // built, never started
+		t.Fatal(err)
+	}
+	if v := metricValue(t, reg, "dnsd_geo_member_up", "name", "other.example.test."); v != 0 {
+		t.Fatalf("an engine never started reports member_up: %v", v)
 	}
 	if v := metricValue(t, reg, "dnsd_geo_answers_total", "pool", "eu", "decision", "matched"); v != 2 {
 		t.Fatalf("answers after two engines = %v, want 2", v)
