@@ -282,19 +282,6 @@ func (f *fakeChecker) Check(ctx context.Context, target string) error {
 	return f.err[target]
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition
-	}
-	return time.Since(start)
-}
-
 func TestFailoverAndFailModes(t *testing.T) {
 	refused := errors.New("connection refused")
 	tests := []struct {
@@ -313,53 +300,55 @@ func TestFailoverAndFailModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fc := &fakeChecker{err: map[string]error{}}
-			for _, d := range tt.down {
-				fc.set(d, refused)
-			}
-			cfg := Config{Names: []NameConfig{{
-				Name: "www.example.test.", Default: "na", Fail: tt.fail, Answers: 2,
-				Health: HealthConfig{Type: "tcp", Port: 80, Interval: time.Hour, Rise: 1, Fall: 1},
-				Pools: []PoolConfig{
-					{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1"}, {Address: "127.0.10.2", Weight: 0}}},
-					{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1"}}},
-				},
-			}}}
-			reg := prometheus.NewRegistry()
-			e, err := New(cfg, demoLocator(t), nil, reg, WithChecker(func(HealthConfig) health.Checker { return fc }))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.Start(context.Background())
-			defer e.Close()
-			waitFor(t, "first probes", 10*time.Second, func() bool {
+			synctest.Test(t, func(t *testing.T) {
+				fc := &fakeChecker{err: map[string]error{}}
+				for _, d := range tt.down {
+					fc.set(d, refused)
+				}
+				cfg := Config{Names: []NameConfig{{
+					Name: "www.example.test.", Default: "na", Fail: tt.fail, Answers: 2,
+					Health: HealthConfig{Type: "tcp", Port: 80, Interval: time.Hour, Rise: 1, Fall: 1},
+					Pools: []PoolConfig{
+						{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1"}, {Address: "127.0.10.2", Weight: 0}}},
+						{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1"}}},
+					},
+				}}}
+				reg := prometheus.NewRegistry()
+				e, err := New(cfg, demoLocator(t), nil, reg, WithChecker(func(HealthConfig) health.Checker { return fc }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.Start(t.Context())
+				defer e.Close()
+				// every first probe and the view rebuild it causes are done
+				// (waiting for the states alone raced the rebuild)
+				synctest.Wait()
 				for _, me := range e.monitors {
 					if me.mon.State() == health.Unknown {
-						return false
+						t.Fatalf("%s not probed at start", me.mon.Target())
 					}
 				}
-				return true
+				r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
+				got := answerAddrs(r)
+				sort.Strings(got)
+				if r.Rcode != tt.rcode || strings.Join(got, ",") != strings.Join(tt.wantAddr, ",") {
+					t.Fatalf("answer %v rcode %d, want %v rcode %d (%s)", got, r.Rcode, tt.wantAddr, tt.rcode, r.Explanation)
+				}
+				if len(tt.down) > 0 && len(r.Explanation.LeftOut) == 0 {
+					t.Errorf("explanation lists no left-out members: %s", r.Explanation)
+				}
+				if v := metricValue(t, reg, "dnsd_geo_answers_total", "decision", tt.decision); v != 1 {
+					t.Errorf("dnsd_geo_answers_total{decision=%s} = %v, want 1", tt.decision, v)
+				}
+				for _, d := range tt.down {
+					if v := metricValue(t, reg, "dnsd_geo_member_up", "member", strings.TrimSuffix(d, ":80")); v != 0 {
+						t.Errorf("dnsd_geo_member_up{member=%s} = %v, want 0", d, v)
+					}
+					if v := metricValue(t, reg, "dnsd_geo_member_state_changes_total", "target", d, "state", "down"); v != 1 {
+						t.Errorf("state changes to down for %s = %v, want 1", d, v)
+					}
+				}
 			})
-			r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
-			got := answerAddrs(r)
-			sort.Strings(got)
-			if r.Rcode != tt.rcode || strings.Join(got, ",") != strings.Join(tt.wantAddr, ",") {
-				t.Fatalf("answer %v rcode %d, want %v rcode %d (%s)", got, r.Rcode, tt.wantAddr, tt.rcode, r.Explanation)
-			}
-			if len(tt.down) > 0 && len(r.Explanation.LeftOut) == 0 {
-				t.Errorf("explanation lists no left-out members: %s", r.Explanation)
-			}
-			if v := metricValue(t, reg, "dnsd_geo_answers_total", "decision", tt.decision); v != 1 {
-				t.Errorf("dnsd_geo_answers_total{decision=%s} = %v, want 1", tt.decision, v)
-			}
-			for _, d := range tt.down {
-				if v := metricValue(t, reg, "dnsd_geo_member_up", "member", strings.TrimSuffix(d, ":80")); v != 0 {
-					t.Errorf("dnsd_geo_member_up{member=%s} = %v, want 0", d, v)
-				}
-				if v := metricValue(t, reg, "dnsd_geo_member_state_changes_total", "target", d, "state", "down"); v != 1 {
-					t.Errorf("state changes to down for %s = %v, want 1", d, v)
-				}
-			}
 		})
 	}
 }
