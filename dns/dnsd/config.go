@@ -119,9 +119,12 @@ func Load(path string, fs *pflag.FlagSet) (Config, error) {
 		}
 	}
 	var c Config
-	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true })
+	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = decodeHook()
+	})
 	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), err)
+		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), decodeError(err))
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), err)

@@ -302,8 +302,10 @@ func (d *Daemon) stopAll() {
 	d.wg.Wait()
 }
 
-// Reload swaps in a new config and zones. Zones are loaded and checked
-// before anything changes; on any error the old config keeps serving.
+// Reload swaps in a new config and zones. Everything is built off to the
+// side and checked first — zones, the GeoDNS engine and a changed GeoIP
+// database, new listeners' sockets — and only then swapped in, in one
+// step that cannot fail; on any error nothing serving has changed.
 // Listeners whose address stays keep their sockets (no query is lost); new
 // addresses are bound and removed ones closed.
 func (d *Daemon) Reload(cfg Config) error {
@@ -319,6 +321,7 @@ func (d *Daemon) Reload(cfg Config) error {
 }
 
 func (d *Daemon) reload(cfg Config) error {
+	// build and check
 	zs, err := cfg.LoadZones()
 	if err != nil {
 		return err
@@ -326,42 +329,57 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
-	logWarnings(d.log, zs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	warnSerials(d.log, d.zones, zs)
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
-	if cfg.Admin != d.cfg.Admin {
-		d.log.Warn("admin settings changed; they take effect at the next restart")
-		cfg.Admin = d.cfg.Admin
-	}
-	if err := d.reloadGeo(d.ctx, d.cfg.Geo, cfg.Geo); err != nil {
+	gn, err := d.buildGeo(d.cfg.Geo, cfg.Geo)
+	if err != nil {
 		return err
 	}
-	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
-		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
-	}
-	want := map[string]ServerConfig{}
-	for _, s := range cfg.Servers {
-		want[s.Listen] = s
-	}
-	// bind new listeners first, so a failure changes nothing
+	// bind new listeners (not serving until the swap below cannot fail)
 	var started []string
+	undo := func() {
+		for _, a := range started {
+			d.listeners[a].cancel()
+			<-d.listeners[a].done
+			delete(d.listeners, a)
+		}
+		if gn != nil {
+			gn.engine.Close()
+		}
+	}
 	for _, s := range cfg.Servers {
 		if _, ok := d.listeners[s.Listen]; ok {
 			continue
 		}
 		if err := d.startListener(s); err != nil {
-			for _, a := range started {
-				d.listeners[a].cancel()
-				<-d.listeners[a].done
-				delete(d.listeners, a)
-			}
+			undo()
 			return err
 		}
 		started = append(started, s.Listen)
+	}
+	// swap
+	logWarnings(d.log, zs)
+	warnSerials(d.log, d.zones, zs)
+	if cfg.Admin != d.cfg.Admin {
+		d.log.Warn("admin settings changed; they take effect at the next restart")
+		cfg.Admin = d.cfg.Admin
+	}
+	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
+		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
+	}
+	if gn != nil {
+		d.geo.swap(d.ctx, gn, cfg.Geo.ReloadInterval, func(f func()) {
+			d.wg.Add(1)
+			go func() { defer d.wg.Done(); f() }()
+		})
+		d.log.Info("geo names reloaded", zap.Int("names", len(cfg.Geo.Names)))
+	}
+	want := map[string]ServerConfig{}
+	for _, s := range cfg.Servers {
+		want[s.Listen] = s
 	}
 	for addr, r := range d.listeners {
 		s, ok := want[addr]

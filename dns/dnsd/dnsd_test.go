@@ -56,6 +56,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"duplicate listener", "servers:\n  - listen: 127.0.0.1:53\n    zones: [\".\"]\n  - listen: 127.0.0.1:53\n    zones: [\".\"]\n", "servers[1].listen"},
 		{"listener with nothing to serve", "servers:\n  - listen: 127.0.0.1:53\n", "servers[0]"},
 		{"not YAML", "servers: [\n", "config"},
+		// the value and what was expected, not "time: unknown unit"
+		{"bad duration", "resolver:\n  timeout: 5x\n", `resolver.timeout: "5x" is not a duration (want e.g. 500ms, 2s, 1m)`},
+		{"bad geo duration", "geo:\n  ttl: fast\n", `geo.ttl: "fast" is not a duration`},
+		{"bad number", "resolver:\n  max_referrals: many\n", `resolver.max_referrals: "many" is not a whole number`},
+		{"bad bool", "admin:\n  pprof: maybe\n", `admin.pprof: "maybe" is not true or false`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,5 +171,33 @@ func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	}
 	if r := exchange(t, addr, "www.example.test."); r.Answer[0].(*dns.A).A.String() != "192.0.2.20" {
 		t.Fatalf("after a failed reload: %v", r.Answer)
+	}
+}
+
+// TestDemoGeoChecksReadiness: the demo's GeoDNS checks each regional lbd's
+// readiness (GET /readyz on its admin port: 503 no_backend when its pool
+// has none), not a TCP connect that passes while every backend is in
+// maintenance.
+func TestDemoGeoChecksReadiness(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regional := 0
+	for _, n := range c.Geo.Names {
+		for _, p := range n.Pools {
+			for _, m := range p.Members {
+				if !strings.HasPrefix(m.Address, "127.0.10.") && !strings.HasPrefix(m.Address, "127.0.20.") && !strings.HasPrefix(m.Address, "127.0.30.") {
+					continue
+				}
+				regional++
+				if h := n.Health; h.Type != "http" || h.Path != "/readyz" || h.Port != 8404 {
+					t.Errorf("geo name %s member %s: health %s port %d path %q, want http GET /readyz on the lbd admin port 8404", n.Name, m.Address, h.Type, h.Port, h.Path)
+				}
+			}
+		}
+	}
+	if regional == 0 {
+		t.Fatal("no regional lbd among the demo's geo members")
 	}
 }

@@ -6,8 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-
-	"go.uber.org/zap"
+	"time"
 
 	"netsim/dns/geo"
 )
@@ -19,6 +18,8 @@ type geoPart struct {
 	db     *geo.MaxMind
 	dbPath string
 	demo   bool // dbPath is our own demo file, removed at exit
+	// stopWatch ends the watcher of db (nil: none running).
+	stopWatch context.CancelFunc
 }
 
 // demoDBPath is where the built-in demo geography is written: per process,
@@ -58,9 +59,19 @@ func (d *Daemon) newGeo(cfg geo.Config) (*geoPart, error) {
 // start runs the health probes and the database watcher until ctx ends.
 func (g *geoPart) start(ctx context.Context, cfg geo.Config, wgAdd func(func())) {
 	g.hook.Load().Start(ctx)
-	if !g.demo {
-		wgAdd(func() { g.db.Watch(ctx, cfg.ReloadInterval) })
+	g.watch(ctx, cfg.ReloadInterval, wgAdd)
+}
+
+// watch follows changes to the database file (not the demo one, which
+// nobody else writes).
+func (g *geoPart) watch(ctx context.Context, interval time.Duration, wgAdd func(func())) {
+	if g.demo {
+		return
 	}
+	wctx, cancel := context.WithCancel(ctx)
+	g.stopWatch = cancel
+	db := g.db
+	wgAdd(func() { db.Watch(wctx, interval) })
 }
 
 func (g *geoPart) close() {
@@ -77,28 +88,64 @@ func (g *geoPart) close() {
 	}
 }
 
-// reloadGeo builds a new engine for cfg and swaps it in; the old one keeps
-// answering if the new one cannot be built. A changed database path takes
-// effect at the next restart (the open database follows its own file).
-func (d *Daemon) reloadGeo(ctx context.Context, old, next geo.Config) error {
+// geoNext is a GeoDNS reload built off to the side: the engine (and the
+// database, when its path changed) for the new config, not yet serving.
+type geoNext struct {
+	engine *geo.Engine
+	db     *geo.MaxMind // nil: keep the open database
+	path   string
+}
+
+// buildGeo prepares the GeoDNS part of a reload without touching what
+// serves: nil (and no error) when nothing changes. A changed database path
+// is opened and verified here, so a bad file refuses the whole reload.
+func (d *Daemon) buildGeo(old, next geo.Config) (*geoNext, error) {
 	if d.geo == nil {
 		if len(next.Names) > 0 {
 			d.log.Warn("geo names added; GeoDNS starts at the next restart")
 		}
-		return nil
+		return nil, nil
 	}
 	if reflect.DeepEqual(old, next) {
-		return nil
+		return nil, nil
 	}
+	gn := &geoNext{}
+	db := d.geo.db
 	if next.Database != old.Database {
-		d.log.Warn("geo.database changed; it takes effect at the next restart")
+		if next.Database == "" {
+			return nil, fmt.Errorf("geo.database: %q: the demo geography is chosen at start; give a file", next.Database)
+		}
+		ndb, err := geo.OpenMaxMind(next.Database, d.log.Named("geoip"), d.reg)
+		if err != nil {
+			return nil, fmt.Errorf("geo.database: %w", err)
+		}
+		gn.db, gn.path, db = ndb, next.Database, ndb
 	}
-	e, err := geo.New(next, d.geo.db, d.log.Named("geo"), d.reg)
+	e, err := geo.New(next, db, d.log.Named("geo"), d.reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.Start(ctx)
-	d.geo.hook.Swap(e).Close()
-	d.log.Info("geo names reloaded", zap.Int("names", len(next.Names)))
-	return nil
+	gn.engine = e
+	return gn, nil
+}
+
+// swap puts a built GeoDNS reload in service; it cannot fail. The old
+// engine is closed once out of use; a new database gets its own watcher.
+func (g *geoPart) swap(ctx context.Context, gn *geoNext, interval time.Duration, wgAdd func(func())) {
+	if gn == nil {
+		return
+	}
+	gn.engine.Start(ctx)
+	g.hook.Swap(gn.engine).Close()
+	if gn.db == nil {
+		return
+	}
+	if g.stopWatch != nil {
+		g.stopWatch()
+	}
+	if g.demo {
+		_ = os.Remove(g.dbPath)
+	}
+	g.db, g.dbPath, g.demo = gn.db, gn.path, false
+	g.watch(ctx, interval, wgAdd)
 }

@@ -9,9 +9,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
-	"netsim/dns/geo/health"
+	"netsim/dns/ecs"
 	"netsim/internal/api"
+	"netsim/internal/health"
 )
 
 // RegisterRoutes adds the geo admin endpoints for this engine to mux:

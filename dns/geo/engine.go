@@ -7,10 +7,7 @@ package geo
 
 import (
 	"context"
-	"fmt"
-	"math/bits"
 	mrand "math/rand/v2"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -21,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"netsim/dns/geo/ecs"
-	"netsim/dns/geo/health"
+	"netsim/dns/ecs"
+	"netsim/internal/health"
 )
 
 // Engine answers the geo-managed names of one configuration. It is
@@ -167,7 +164,7 @@ func New(cfg Config, loc Locator, log *zap.Logger, reg prometheus.Registerer, op
 	for _, o := range opts {
 		o(e)
 	}
-	e.m = newMetrics(reg, e)
+	e.m = newMetrics(reg)
 	monByKey := map[string]*monitorEntry{}
 	for _, ns := range c.names {
 		n := &name{spec: ns, name: ns.name, ttl: ns.ttl, answers: ns.answers, failOpen: ns.failOpen,
@@ -228,104 +225,12 @@ func appendUnique(ps []*pool, p *pool) []*pool {
 	return append(ps, p)
 }
 
-func monitorKey(h HealthConfig, target string) string {
-	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%s|%d|%d", h.Type, target, h.Path, h.Host, h.ExpectStatus, h.Interval, h.Timeout, h.Rise, h.Fall)
-}
-
-func defaultChecker(h HealthConfig) health.Checker {
-	if h.Type == "http" {
-		return health.NewHTTP(h.Path, h.Host, h.ExpectStatus)
-	}
-	return health.TCP{}
-}
-
-func (e *Engine) newMonitor(h HealthConfig, target string, me *monitorEntry) *health.Monitor {
-	return health.NewMonitor(target, e.checkerOf(h), health.Config{
-		Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
-	}, health.Options{
-		Now:      e.now,
-		OnChange: func(c health.Change) { e.onHealthChange(me, c) },
-		OnProbe:  e.onProbe,
-	})
-}
-
-func makeRR(owner string, ttl uint32, a netip.Addr) dns.RR {
-	if a.Is4() {
-		b := a.As4()
-		return &dns.A{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.IP(b[:])}
-	}
-	b := a.As16()
-	return &dns.AAAA{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: net.IP(b[:])}
-}
-
-func famOf(a netip.Addr) int {
-	if a.Is4() {
-		return 0
-	}
-	return 1
-}
-
-// buildView snapshots a pool's members by family and availability.
-func (e *Engine) buildView(p *pool) *poolView {
-	v := &poolView{}
-	for _, m := range p.members {
-		f := &v.fam[famOf(m.addr)]
-		f.all = append(f.all, m)
-		f.allTotal += m.weight
-		if m.mon == nil || m.mon.Available() {
-			f.avail = append(f.avail, m)
-			f.availTotal += m.weight
-			continue
-		}
-		st := m.mon.Status()
-		reason := fmt.Sprintf("health check %s down since %s", st.Target, st.Since.UTC().Format(time.RFC3339))
-		if st.LastError != "" {
-			reason += ": " + st.LastError
-		}
-		v.leftOut = append(v.leftOut, LeftOut{Member: m.addr.String(), Reason: reason})
-	}
-	return v
-}
-
-func (e *Engine) onHealthChange(me *monitorEntry, c health.Change) {
-	e.m.changes.WithLabelValues(c.Target, c.To.String()).Inc()
-	fields := []zap.Field{zap.String("target", c.Target), zap.Stringer("from", c.From), zap.Stringer("to", c.To)}
-	{
-		var where []string
-		for _, p := range me.pools {
-			where = append(where, p.owner.name+"/"+p.name)
-		}
-		fields = append(fields, zap.Strings("pools", where))
-		e.mu.Lock()
-		for _, p := range me.pools {
-			p.view.Store(e.buildView(p))
-		}
-		e.mu.Unlock()
-	}
-	if c.Err != nil {
-		fields = append(fields, zap.Error(c.Err))
-	}
-	if c.To == health.Down {
-		e.log.Warn("geo member down: left out of answers", fields...)
-	} else {
-		e.log.Info("geo member up", fields...)
-	}
-}
-
-func (e *Engine) onProbe(target string, err error, took time.Duration) {
-	result := "ok"
-	if err != nil {
-		result = "fail"
-	}
-	e.m.probes.WithLabelValues(target, result).Inc()
-	e.m.probeSeconds.Observe(took.Seconds())
-}
-
 // Start runs the health probes, each first at once, until ctx is
 // cancelled or Close is called. Call it when the configuration is loaded,
 // before serving, so that dead members are known before the first query.
 func (e *Engine) Start(ctx context.Context) {
 	e.startOnce.Do(func() {
+		e.m.reportState(e)
 		ctx, e.cancel = context.WithCancel(ctx)
 		for _, me := range e.monitors {
 			e.wg.Add(1)
@@ -380,111 +285,6 @@ func hasUpper(s string) bool {
 	}
 	return false
 }
-
-// Result is a geo answer.
-type Result struct {
-	// Answer holds the records, owned by the Engine and shared between
-	// queries: do not modify them (dns.Copy first, e.g. to set the owner
-	// name to the question's case). Empty with Rcode success: NODATA (a
-	// type other than A/AAAA, or a pool with no member of that family).
-	Answer []dns.RR
-	// Rcode is dns.RcodeSuccess, dns.RcodeFormatError (malformed ECS
-	// option, RFC 7871 §6) or dns.RcodeServerFailure (every member down
-	// and the name is fail: closed).
-	Rcode int
-	// ECS is the option to attach to the reply, nil when the query had
-	// none or it was not used (then no option is echoed, as from a server
-	// that ignores ECS). Its SCOPE PREFIX-LENGTH is Scope.
-	ECS *dns.EDNS0_SUBNET
-	// Scope is the SCOPE PREFIX-LENGTH: the length of the network the
-	// answer holds for (see ecs.Scope).
-	Scope uint8
-	// TTL of the records (seconds).
-	TTL uint32
-	// Explanation says how the answer was chosen.
-	Explanation Explanation
-}
-
-// Explanation records each step of a geo decision. Building it does not
-// allocate: its strings are prepared at load or on health changes.
-type Explanation struct {
-	Name string `json:"name"`
-	// Client is the query's source address.
-	Client netip.Addr `json:"client"`
-	// ECS is the client subnet from the query, if any.
-	ECS netip.Prefix `json:"ecs,omitzero"`
-	// Source is what located the client: "ecs", "client" (the source
-	// address), or "ecs-opt-out" (SOURCE /0: nobody's address is used).
-	Source string `json:"source"`
-	// ECSIgnored says why a query's ECS option was not used.
-	ECSIgnored string `json:"ecs_ignored,omitempty"`
-	// Located is the address looked up ("" when none was).
-	Located netip.Addr `json:"located,omitzero"`
-	// DatabaseConsulted is false when no rule needed the GeoIP database
-	// (a network rule matched, or the name has no country/continent rules).
-	DatabaseConsulted bool `json:"database_consulted"`
-	// Found and Location: the database record.
-	Found    bool     `json:"found_in_database"`
-	Location Location `json:"location"`
-	// Rule is the rule that chose the pool: "network 127.0.10.0/24",
-	// "country GB", "continent EU" or "default".
-	Rule string `json:"rule"`
-	// Pool is the pool answered from.
-	Pool string `json:"pool"`
-	// Failover is set when the chosen pool had no available member.
-	Failover string `json:"failover,omitempty"`
-	// Network is the network the decision holds for (the ECS scope).
-	Network netip.Prefix `json:"network,omitzero"`
-	// LeftOut lists the members of the pool that were not eligible.
-	LeftOut []LeftOut `json:"left_out,omitempty"`
-}
-
-// LeftOut is a member that was not eligible, and why.
-type LeftOut struct {
-	Member string `json:"member"`
-	Reason string `json:"reason"`
-}
-
-// String renders the explanation in one line.
-func (x Explanation) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: client %s", x.Name, x.Client)
-	if x.ECS.IsValid() {
-		fmt.Fprintf(&b, " ecs %s", x.ECS)
-	}
-	fmt.Fprintf(&b, "; located by %s", x.Source)
-	if x.ECSIgnored != "" {
-		fmt.Fprintf(&b, " (ecs ignored: %s)", x.ECSIgnored)
-	}
-	if x.DatabaseConsulted {
-		if x.Found {
-			fmt.Fprintf(&b, "; database: %s/%s in %s", x.Location.Country, x.Location.Continent, x.Location.Network)
-		} else {
-			fmt.Fprintf(&b, "; database: no record (%s)", x.Location.Network)
-		}
-	}
-	fmt.Fprintf(&b, "; rule %s -> pool %s", x.Rule, x.Pool)
-	if x.Failover != "" {
-		fmt.Fprintf(&b, " (%s)", x.Failover)
-	}
-	for _, l := range x.LeftOut {
-		fmt.Fprintf(&b, "; left out %s: %s", l.Member, l.Reason)
-	}
-	return b.String()
-}
-
-// Reasons an ECS option was not used.
-const (
-	ecsIgnoredConfig    = "geo.ignore_ecs is set"
-	ecsIgnoredUntrusted = "client is not in geo.trust_ecs_from"
-)
-
-// Failover reasons.
-const (
-	failoverDefault = "no available member in the chosen pool: answered from the default pool"
-	failOpenAll     = "every member is down: fail-open answers them all as if healthy"
-	failClosedAll   = "every member is down: fail-closed answers SERVFAIL"
-)
 
 // Answer answers qname/qtype for a query from client carrying the ECS
 // option opt (nil if none). The bool is false when qname is not
@@ -612,161 +412,4 @@ func (e *Engine) answer(n *name, qtype uint16, client netip.Addr, opt *dns.EDNS0
 		p.answers[dec].Inc()
 	}
 	return r
-}
-
-func (e *Engine) trusted(client netip.Addr) bool {
-	if len(e.trust) == 0 {
-		return true
-	}
-	for _, p := range e.trust {
-		if p.Contains(client) {
-			return true
-		}
-	}
-	return false
-}
-
-var defaultTarget = ruleTarget{label: "default"}
-
-// choose applies the rules for addr and returns the chosen pool with the
-// network around addr for which every address would get the same pool:
-// the database record's network (when the database was consulted), or the
-// matching network rule, narrowed so that it does not straddle any other
-// network rule. That network is the ECS scope.
-func (e *Engine) choose(n *name, addr netip.Addr, x *Explanation) (ruleTarget, netip.Prefix) {
-	if !addr.IsValid() { // opt-out: nobody's address
-		t := defaultTarget
-		t.pool = n.def
-		return t, netip.Prefix{}
-	}
-	bitsLen := 0
-	var chosen ruleTarget
-	matched := false
-	for i := range n.nets {
-		if n.nets[i].prefix.Contains(addr) {
-			chosen, matched = n.nets[i].ruleTarget, true
-			bitsLen = n.nets[i].prefix.Bits()
-			break
-		}
-	}
-	if !matched {
-		chosen = defaultTarget
-		chosen.pool = n.def
-		if n.usesDB && e.loc != nil {
-			loc, found := e.loc.Locate(addr)
-			x.DatabaseConsulted, x.Found, x.Location = true, found, loc
-			if loc.Network.IsValid() && loc.Network.Addr().BitLen() == addr.BitLen() {
-				bitsLen = loc.Network.Bits()
-			} else {
-				bitsLen = addr.BitLen()
-			}
-			if found {
-				if t, ok := n.countries[loc.Country]; ok {
-					chosen = t
-				} else if t, ok := n.continents[loc.Continent]; ok {
-					chosen = t
-				}
-			}
-		}
-	}
-	// Narrow the network until no other network rule lies inside it.
-	for i := range n.nets {
-		q := n.nets[i].prefix
-		if q.Bits() <= bitsLen || q.Addr().BitLen() != addr.BitLen() || q.Contains(addr) {
-			continue
-		}
-		if netip.PrefixFrom(addr, bitsLen).Masked().Contains(q.Addr()) {
-			bitsLen = commonBits(addr, q.Addr()) + 1
-		}
-	}
-	return chosen, netip.PrefixFrom(addr, bitsLen).Masked()
-}
-
-// commonBits is the length of the common prefix of two addresses of the
-// same family.
-func commonBits(a, b netip.Addr) int {
-	x, y := a.As16(), b.As16()
-	off := 0
-	if a.Is4() {
-		off = 96
-	}
-	hi := beUint64(x[:8]) ^ beUint64(y[:8])
-	n := 0
-	if hi != 0 {
-		n = bits.LeadingZeros64(hi)
-	} else {
-		n = 64 + bits.LeadingZeros64(beUint64(x[8:])^beUint64(y[8:]))
-	}
-	return min(n, 128) - off
-}
-
-func beUint64(b []byte) uint64 {
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-
-// pick draws k members by weight without replacement. For k == 1 (the
-// default) it returns the member's shared one-record slice.
-func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
-	if len(ms) == 1 {
-		return ms[0].one
-	}
-	if k == 1 {
-		return pickOne(ms, e.rand(total)).one
-	}
-	k = min(k, len(ms))
-	if k == len(ms) && equalWeights(ms) {
-		// every member goes out: rotate the order instead of drawing it
-		out := make([]dns.RR, k)
-		off := int(e.rot.Add(1)-1) % k
-		for i := range out {
-			out[i] = ms[(off+i)%k].rr
-		}
-		return out
-	}
-	out := make([]dns.RR, 0, k)
-	var usedSmall [16]bool
-	var used []bool
-	if len(ms) <= len(usedSmall) {
-		used = usedSmall[:len(ms)]
-	} else {
-		used = make([]bool, len(ms))
-	}
-	left := total
-	for len(out) < k {
-		r := e.rand(left)
-		for i, m := range ms {
-			if used[i] {
-				continue
-			}
-			if r < m.weight {
-				used[i] = true
-				left -= m.weight
-				out = append(out, m.rr)
-				break
-			}
-			r -= m.weight
-		}
-	}
-	return out
-}
-
-func equalWeights(ms []*member) bool {
-	for _, m := range ms[1:] {
-		if m.weight != ms[0].weight {
-			return false
-		}
-	}
-	return true
-}
-
-// pickOne returns the member whose cumulative weight range holds r.
-func pickOne(ms []*member, r uint64) *member {
-	for _, m := range ms {
-		if r < m.weight {
-			return m
-		}
-		r -= m.weight
-	}
-	return ms[len(ms)-1]
 }

@@ -11,13 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"netsim/dns/geo/ecs"
-	"netsim/dns/geo/health"
+	"netsim/dns/ecs"
+	"netsim/internal/health"
 )
 
 func demoLocator(t testing.TB) *MaxMind {
@@ -281,19 +282,6 @@ func (f *fakeChecker) Check(ctx context.Context, target string) error {
 	return f.err[target]
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition
-	}
-	return time.Since(start)
-}
-
 func TestFailoverAndFailModes(t *testing.T) {
 	refused := errors.New("connection refused")
 	tests := []struct {
@@ -312,128 +300,117 @@ func TestFailoverAndFailModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fc := &fakeChecker{err: map[string]error{}}
-			for _, d := range tt.down {
-				fc.set(d, refused)
-			}
-			cfg := Config{Names: []NameConfig{{
-				Name: "www.example.test.", Default: "na", Fail: tt.fail, Answers: 2,
-				Health: HealthConfig{Type: "tcp", Port: 80, Interval: time.Hour, Rise: 1, Fall: 1},
-				Pools: []PoolConfig{
-					{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1"}, {Address: "127.0.10.2", Weight: 0}}},
-					{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1"}}},
-				},
-			}}}
-			reg := prometheus.NewRegistry()
-			e, err := New(cfg, demoLocator(t), nil, reg, WithChecker(func(HealthConfig) health.Checker { return fc }))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.Start(context.Background())
-			defer e.Close()
-			waitFor(t, "first probes", 10*time.Second, func() bool {
+			synctest.Test(t, func(t *testing.T) {
+				fc := &fakeChecker{err: map[string]error{}}
+				for _, d := range tt.down {
+					fc.set(d, refused)
+				}
+				cfg := Config{Names: []NameConfig{{
+					Name: "www.example.test.", Default: "na", Fail: tt.fail, Answers: 2,
+					Health: HealthConfig{Type: "tcp", Port: 80, Interval: time.Hour, Rise: 1, Fall: 1},
+					Pools: []PoolConfig{
+						{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1"}, {Address: "127.0.10.2", Weight: 0}}},
+						{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1"}}},
+					},
+				}}}
+				reg := prometheus.NewRegistry()
+				e, err := New(cfg, demoLocator(t), nil, reg, WithChecker(func(HealthConfig) health.Checker { return fc }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.Start(t.Context())
+				defer e.Close()
+				// every first probe and the view rebuild it causes are done
+				// (waiting for the states alone raced the rebuild)
+				synctest.Wait()
 				for _, me := range e.monitors {
 					if me.mon.State() == health.Unknown {
-						return false
+						t.Fatalf("%s not probed at start", me.mon.Target())
 					}
 				}
-				return true
+				r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
+				got := answerAddrs(r)
+				sort.Strings(got)
+				if r.Rcode != tt.rcode || strings.Join(got, ",") != strings.Join(tt.wantAddr, ",") {
+					t.Fatalf("answer %v rcode %d, want %v rcode %d (%s)", got, r.Rcode, tt.wantAddr, tt.rcode, r.Explanation)
+				}
+				if len(tt.down) > 0 && len(r.Explanation.LeftOut) == 0 {
+					t.Errorf("explanation lists no left-out members: %s", r.Explanation)
+				}
+				if v := metricValue(t, reg, "dnsd_geo_answers_total", "decision", tt.decision); v != 1 {
+					t.Errorf("dnsd_geo_answers_total{decision=%s} = %v, want 1", tt.decision, v)
+				}
+				for _, d := range tt.down {
+					if v := metricValue(t, reg, "dnsd_geo_member_up", "member", strings.TrimSuffix(d, ":80")); v != 0 {
+						t.Errorf("dnsd_geo_member_up{member=%s} = %v, want 0", d, v)
+					}
+					if v := metricValue(t, reg, "dnsd_geo_member_state_changes_total", "target", d, "state", "down"); v != 1 {
+						t.Errorf("state changes to down for %s = %v, want 1", d, v)
+					}
+				}
 			})
-			r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
-			got := answerAddrs(r)
-			sort.Strings(got)
-			if r.Rcode != tt.rcode || strings.Join(got, ",") != strings.Join(tt.wantAddr, ",") {
-				t.Fatalf("answer %v rcode %d, want %v rcode %d (%s)", got, r.Rcode, tt.wantAddr, tt.rcode, r.Explanation)
-			}
-			if len(tt.down) > 0 && len(r.Explanation.LeftOut) == 0 {
-				t.Errorf("explanation lists no left-out members: %s", r.Explanation)
-			}
-			if v := metricValue(t, reg, "dnsd_geo_answers_total", "decision", tt.decision); v != 1 {
-				t.Errorf("dnsd_geo_answers_total{decision=%s} = %v, want 1", tt.decision, v)
-			}
-			for _, d := range tt.down {
-				if v := metricValue(t, reg, "dnsd_geo_member_up", "member", strings.TrimSuffix(d, ":80")); v != 0 {
-					t.Errorf("dnsd_geo_member_up{member=%s} = %v, want 0", d, v)
-				}
-				if v := metricValue(t, reg, "dnsd_geo_member_state_changes_total", "target", d, "state", "down"); v != 1 {
-					t.Errorf("state changes to down for %s = %v, want 1", d, v)
-				}
-			}
 		})
 	}
 }
 
-// TestHealthFailoverTCP: a real TCP listener is closed and reopened; the
-// member leaves the answers within interval×fall + 1s and comes back.
-func TestHealthFailoverTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := ln.Addr().String()
-	serve := func(l net.Listener) {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+// TestHealthFailover: a member's checks start failing; it leaves the
+// answers after fall intervals and comes back after rise intervals, on the
+// clock of a synctest bubble (so a loaded machine cannot change it).
+func TestHealthFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, rise, fall = time.Second, 2, 3
+		euCheck, naCheck := "127.0.10.1:8404", "127.0.20.1:8404"
+		cfg := Config{Names: []NameConfig{{
+			Name: "www.example.test.", Default: "na",
+			Health: HealthConfig{Type: "http", Path: "/readyz", Interval: interval, Timeout: interval / 2, Rise: rise, Fall: fall},
+			Pools: []PoolConfig{
+				{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1", Check: euCheck}}},
+				{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1", Check: naCheck}}},
+			},
+		}}}
+		fc := &fakeChecker{err: map[string]error{}}
+		e, err := New(cfg, demoLocator(t), nil, prometheus.NewRegistry(), WithChecker(func(HealthConfig) health.Checker { return fc }))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	go serve(ln)
-	other, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	go serve(other)
-
-	const interval, fall = 200 * time.Millisecond, 2
-	cfg := Config{Names: []NameConfig{{
-		Name: "www.example.test.", Default: "na",
-		Health: HealthConfig{Type: "tcp", Interval: interval, Timeout: 100 * time.Millisecond, Rise: 2, Fall: fall},
-		Pools: []PoolConfig{
-			{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1", Check: target}}},
-			{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1", Check: other.Addr().String()}}},
-		},
-	}}}
-	e, err := New(cfg, demoLocator(t), nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	e.Start(ctx)
-	defer e.Close()
-	eu := func() bool {
+		e.Start(t.Context())
+		defer e.Close()
+		eu := func() bool {
+			r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
+			a := answerAddrs(r)
+			return len(a) == 1 && a[0] == "127.0.10.1"
+		}
+		synctest.Wait()
+		if e.monitors[0].mon.State() != health.Up || !eu() {
+			t.Fatal("EU member not up after its first check")
+		}
+		// Probes run at 0, 1s, 2s, …: failing from just after 0, the
+		// member is down at the third failed probe, 3s.
+		time.Sleep(interval / 2)
+		fc.set(euCheck, errors.New("GET /readyz: status 503, want 2xx or 3xx"))
+		start := time.Now()
+		for eu() {
+			time.Sleep(interval / 10)
+			synctest.Wait() // the probes due by now have run
+		}
+		if took := time.Since(start); took > fall*interval {
+			t.Errorf("member left the answers after %s, want within fall×interval = %s", took, fall*interval)
+		}
 		r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
-		a := answerAddrs(r)
-		return len(a) == 1 && a[0] == "127.0.10.1"
-	}
-	waitFor(t, "EU member up", 10*time.Second, func() bool {
-		return e.monitors[0].mon.State() == health.Up && eu()
+		if r.Explanation.Failover == "" || len(r.Explanation.LeftOut) != 1 || !strings.Contains(r.Explanation.LeftOut[0].Reason, euCheck) ||
+			!strings.Contains(r.Explanation.LeftOut[0].Reason, "503") {
+			t.Errorf("explanation after failover: %s", r.Explanation)
+		}
+		fc.set(euCheck, nil)
+		start = time.Now()
+		for !eu() {
+			time.Sleep(interval / 10)
+			synctest.Wait()
+		}
+		if took := time.Since(start); took > rise*interval {
+			t.Errorf("member came back after %s, want within rise×interval = %s", took, rise*interval)
+		}
 	})
-
-	ln.Close()
-	took := waitFor(t, "EU member to leave the answers", 10*time.Second, func() bool { return !eu() })
-	limit := interval*fall + time.Second
-	t.Logf("listener closed: member left the answers after %s (limit interval×fall + 1s = %s)", took.Round(time.Millisecond), limit)
-	if took > limit {
-		t.Errorf("member left after %s, want ≤ %s", took, limit)
-	}
-	r, _ := e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
-	if r.Explanation.Failover == "" || len(r.Explanation.LeftOut) != 1 || !strings.Contains(r.Explanation.LeftOut[0].Reason, target) {
-		t.Errorf("explanation after failover: %s", r.Explanation)
-	}
-
-	ln2, err := net.Listen("tcp", target)
-	if err != nil {
-		t.Skipf("cannot reopen %s: %v", target, err)
-	}
-	defer ln2.Close()
-	go serve(ln2)
-	took = waitFor(t, "EU member to come back", 10*time.Second, eu)
-	t.Logf("listener reopened: member back after %s (rise 2 × %s)", took.Round(time.Millisecond), interval)
 }
 
 func TestStartCloseIdempotent(t *testing.T) {
@@ -453,7 +430,8 @@ func TestStartCloseIdempotent(t *testing.T) {
 }
 
 // TestMetricsSurviveReload: counters continue across engines registered
-// with the same registry, and member gauges follow the newest engine.
+// with the same registry, and member gauges follow the newest started
+// engine — not one built for a reload that was then refused.
 func TestMetricsSurviveReload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	loc := demoLocator(t)
@@ -462,8 +440,17 @@ func TestMetricsSurviveReload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("engine %d: %v", i, err)
 		}
+		e.Start(t.Context())
 		e.Answer("www.example.test.", dns.TypeA, netip.MustParseAddr("127.0.10.5"), nil)
 		e.Close()
+	}
+	other := wwwConfig()
+	other.Names[0].Name = "other.example.test."
+	if _, err := New(other, loc, nil, reg); err != nil { // built, never started
+		t.Fatal(err)
+	}
+	if v := metricValue(t, reg, "dnsd_geo_member_up", "name", "other.example.test."); v != 0 {
+		t.Fatalf("an engine never started reports member_up: %v", v)
 	}
 	if v := metricValue(t, reg, "dnsd_geo_answers_total", "pool", "eu", "decision", "matched"); v != 2 {
 		t.Fatalf("answers after two engines = %v, want 2", v)

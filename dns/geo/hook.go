@@ -6,7 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // Hook plugs an Engine into a DNS server and makes reloads a swap. Its

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // miniServer is the smallest authoritative server that wires a Hook the

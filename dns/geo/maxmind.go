@@ -14,6 +14,8 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"netsim/internal/filewatch"
 )
 
 // MaxMind is a Locator over a MaxMind City or Country database (.mmdb),
@@ -30,24 +32,19 @@ type MaxMind struct {
 
 	cur atomic.Pointer[mmdb]
 
-	mu      sync.Mutex // serialises Reload
-	lastBad fileStamp  // the stamp of the last refused file, not retried until it changes
+	mu      sync.Mutex      // serialises Reload
+	lastBad filewatch.Stamp // the stamp of the last refused file, not retried until it changes
 	lastErr error
 
 	reloads *prometheus.CounterVec
 	build   prometheus.Gauge
 }
 
-type fileStamp struct {
-	size  int64
-	mtime time.Time
-}
-
 // mmdb is one loaded, verified database and its record cache.
 type mmdb struct {
 	reader   *maxminddb.Reader
 	meta     maxminddb.Metadata
-	stamp    fileStamp
+	stamp    filewatch.Stamp
 	loadedAt time.Time
 	cache    [cacheSlots]atomic.Pointer[cacheEntry]
 }
@@ -119,8 +116,6 @@ func OpenMaxMind(path string, log *zap.Logger, reg prometheus.Registerer, opts .
 	return m, nil
 }
 
-func stampOf(fi os.FileInfo) fileStamp { return fileStamp{size: fi.Size(), mtime: fi.ModTime()} }
-
 // load reads, opens and verifies one database file.
 func load(path string) (*mmdb, error) {
 	fi, err := os.Stat(path)
@@ -131,10 +126,10 @@ func load(path string) (*mmdb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("geoip database: %w", err)
 	}
-	return loadBytes(path, data, stampOf(fi))
+	return loadBytes(path, data, filewatch.Of(fi))
 }
 
-func loadBytes(path string, data []byte, stamp fileStamp) (*mmdb, error) {
+func loadBytes(path string, data []byte, stamp filewatch.Stamp) (*mmdb, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("geoip database %s: file is empty", path)
 	}
@@ -213,7 +208,7 @@ func (m *MaxMind) Reload() (bool, error) {
 		m.lastErr = fmt.Errorf("geoip database: %w", err)
 		return false, m.lastErr
 	}
-	st := stampOf(fi)
+	st := filewatch.Of(fi)
 	old := m.cur.Load()
 	if st == old.stamp {
 		return false, nil
@@ -232,7 +227,7 @@ func (m *MaxMind) Reload() (bool, error) {
 	db.stamp = st
 	db.loadedAt = m.now()
 	m.cur.Store(db)
-	m.lastBad, m.lastErr = fileStamp{}, nil
+	m.lastBad, m.lastErr = filewatch.Stamp{}, nil
 	m.reloads.WithLabelValues("ok").Inc()
 	m.build.Set(float64(db.meta.BuildEpoch))
 	m.log.Info("geoip database reloaded", zap.String("path", m.path), zap.String("type", db.meta.DatabaseType),
@@ -240,24 +235,14 @@ func (m *MaxMind) Reload() (bool, error) {
 	return true, nil
 }
 
-// Watch polls the file every interval and reloads it when it changes,
-// until ctx is cancelled. Run it in a goroutine owned by the caller.
-// Polling (not inotify) also sees a file replaced by rename, the way
-// geoipupdate installs new databases.
+// Watch polls the file every interval (default 5s) and reloads it when it
+// changes (size, modification time or identity: a file replaced by rename,
+// the way geoipupdate installs new databases, is seen), until ctx is
+// cancelled. Run it in a goroutine owned by the caller.
 func (m *MaxMind) Watch(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 5 * time.Second
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = m.Reload() // errors are logged and counted by Reload
-		}
-	}
+	filewatch.Poll(ctx, interval, 5*time.Second, func() {
+		_, _ = m.Reload() // errors are logged and counted by Reload
+	})
 }
 
 // Info describes the database in use.
@@ -268,8 +253,8 @@ func (m *MaxMind) Info() DBInfo {
 	m.mu.Unlock()
 	info := DBInfo{
 		Path: m.path, Type: db.meta.DatabaseType, BuildTime: db.meta.BuildTime().UTC(),
-		IPVersion: db.meta.IPVersion, NodeCount: db.meta.NodeCount, Size: db.stamp.size,
-		LoadedAt: db.loadedAt, ModifiedAt: db.stamp.mtime,
+		IPVersion: db.meta.IPVersion, NodeCount: db.meta.NodeCount, Size: db.stamp.Size,
+		LoadedAt: db.loadedAt, ModifiedAt: time.Unix(0, db.stamp.MTime),
 	}
 	if lastErr != nil {
 		info.LastError = lastErr.Error()

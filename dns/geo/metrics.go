@@ -18,9 +18,10 @@ type metrics struct {
 	probes       *prometheus.CounterVec
 	changes      *prometheus.CounterVec
 	probeSeconds prometheus.Histogram
+	reg          prometheus.Registerer
 }
 
-func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		answers: registerCounterVec(reg, prometheus.CounterOpts{
 			Name: "dnsd_geo_answers_total",
@@ -40,15 +41,21 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
-	if reg != nil {
-		sc := &stateCollector{e: e}
-		// The newest engine reports member state: replace the collector
-		// of a previous engine (collectors with equal descriptors are
-		// equal to Unregister).
-		reg.Unregister(sc)
-		_ = reg.Register(sc)
-	}
+	m.reg = reg
 	return m
+}
+
+// reportState makes e the engine behind dnsd_geo_member_up, replacing a
+// previous engine's collector (collectors with equal descriptors are
+// equal to Unregister). Start calls it: an engine built for a reload that
+// is then refused never shows.
+func (m *metrics) reportState(e *Engine) {
+	if m.reg == nil {
+		return
+	}
+	sc := &stateCollector{e: e}
+	m.reg.Unregister(sc)
+	_ = m.reg.Register(sc)
 }
 
 func registerHistogram(reg prometheus.Registerer, opts prometheus.HistogramOpts) prometheus.Histogram {

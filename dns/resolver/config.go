@@ -11,7 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/cache"
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // Config is the `resolver:` section of configs/dnsd.yaml. Durations are Go

@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // geoHook answers www.example.test A by the ECS subnet like a GeoDNS

@@ -15,7 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // serverStat is what the resolver remembers about one upstream address:
@@ -154,6 +154,37 @@ func (s *serverSet) order(addrs []netip.AddrPort) []netip.AddrPort {
 }
 
 var errTimeout = errors.New("timeout")
+
+// ctxErr is the error of an exchange cut short by ctx: cancelled (Close,
+// client gone) stays context.Canceled; a resolution whose time limit ran
+// out is a timeout like an upstream's, however loaded the machine is and
+// whichever deadline happened to fire first.
+func (r *Resolver) ctxErr(ctx context.Context) error {
+	return timeoutErr(ctx.Err(), r.cfg.Timeout)
+}
+
+// netErr classifies a failed read or write on an upstream connection: the
+// resolution's context first (see ctxErr), then a deadline (errTimeout);
+// anything else (e.g. ICMP port unreachable) passes through.
+func (r *Resolver) netErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return r.ctxErr(ctx)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errTimeout
+	}
+	return err
+}
+
+// timeoutErr turns context.DeadlineExceeded into errTimeout, naming the
+// resolution limit; other errors pass through.
+func timeoutErr(err error, limit time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, errTimeout) {
+		return fmt.Errorf("%w: no answer within the resolution limit of %s", errTimeout, limit)
+	}
+	return err
+}
 
 // exchangeResult is one upstream query as the trace reports it.
 type exchangeResult struct {
@@ -296,8 +327,7 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 	if err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", server.String())
+	conn, err := r.dial(ctx, "udp", server.String())
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +336,7 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 	defer stop()
 	_ = conn.SetDeadline(r.deadline(ctx))
 	if _, err := conn.Write(wire); err != nil {
-		return nil, err
+		return nil, r.netErr(ctx, err)
 	}
 	bp := udpBufs.Get().(*[]byte)
 	defer udpBufs.Put(bp)
@@ -314,14 +344,7 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return nil, errTimeout
-			}
-			return nil, err // e.g. ICMP port unreachable: connection refused
+			return nil, r.netErr(ctx, err) // e.g. ICMP port unreachable: connection refused
 		}
 		m := new(dns.Msg)
 		if err := m.Unpack(buf[:n]); err != nil {
@@ -358,13 +381,12 @@ func mismatch(q, m *dns.Msg) string {
 }
 
 func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dns.Msg) (*dns.Msg, error) {
-	var d net.Dialer
 	dctx, cancel := context.WithDeadline(ctx, r.deadline(ctx))
 	defer cancel()
-	conn, err := d.DialContext(dctx, "tcp", server.String())
+	conn, err := r.dial(dctx, "tcp", server.String())
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, r.ctxErr(ctx)
 		}
 		if dctx.Err() != nil {
 			return nil, errTimeout
@@ -377,16 +399,12 @@ func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dn
 	_ = conn.SetDeadline(r.deadline(ctx))
 	co := &dns.Conn{Conn: conn}
 	if err := co.WriteMsg(q); err != nil {
-		return nil, err
+		return nil, r.netErr(ctx, err)
 	}
 	m, err := co.ReadMsg()
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, errTimeout
+		if err := r.netErr(ctx, err); errors.Is(err, errTimeout) || errors.Is(err, context.Canceled) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("tcp: %w", err)
 	}

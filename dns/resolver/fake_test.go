@@ -83,7 +83,7 @@ func (f *fake) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 func (f *fake) stop() {
-	if f.stopped.Swap(true) {
+	if f.stopped.Swap(true) || f.udp == nil { // in memory: dial refuses from now on
 		return
 	}
 	_ = f.udp.Shutdown()

@@ -7,6 +7,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/cache"
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // Resolver answers recursive queries. Build it with New, call Start for
@@ -29,6 +30,7 @@ type Resolver struct {
 	cache *cache.Cache
 	m     *metrics
 	now   func() time.Time
+	dial  func(ctx context.Context, network, address string) (net.Conn, error)
 
 	servers *serverSet
 
@@ -48,6 +50,13 @@ type Option func(*Resolver)
 // WithClock replaces time.Now for TTL arithmetic.
 func WithClock(now func() time.Time) Option { return func(r *Resolver) { r.now = now } }
 
+// WithDialer replaces the dialer of upstream connections ("udp" and "tcp"
+// to a server's ip:port); tests pass in-memory connections (net.Pipe) so
+// that timeouts run on testing/synctest's clock.
+func WithDialer(dial func(ctx context.Context, network, address string) (net.Conn, error)) Option {
+	return func(r *Resolver) { r.dial = dial }
+}
+
 // New validates cfg and builds a resolver. reg may be nil (no metrics
 // registered); log may be nil.
 func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option) (*Resolver, error) {
@@ -63,6 +72,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option)
 		comp:    comp,
 		log:     log,
 		now:     time.Now,
+		dial:    (&net.Dialer{}).DialContext,
 		flights: make(map[flightKey]*flight),
 		failed:  make(map[cache.Key]time.Time),
 	}
@@ -463,6 +473,7 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 		st.ecs, st.client = sub.opt, sub.at
 		msg, err := r.resolve(ctx, st, k.Name, k.Type)
 		cancel()
+		err = timeoutErr(err, r.cfg.Timeout)
 		result := "ok"
 		if err == nil {
 			k := k

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/miekg/dns"
@@ -11,8 +12,10 @@ import (
 
 // One lost packet is no reason for SERVFAIL: the zone's only server drops
 // the first query for a name and answers the retry.
-func TestLostPacketRetried(t *testing.T) {
-	w := faultWorld(t)
+func TestLostPacketRetried(t *testing.T) { synctest.Test(t, testLostPacketRetried) }
+
+func testLostPacketRetried(t *testing.T) {
+	w := faultMemWorld(t)
 	var drops atomic.Int32
 	w.servers["127.0.101.3"].setHook(func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
 		if req.Question[0].Name == "www.good.test." && drops.Add(1) == 1 {
@@ -20,7 +23,7 @@ func TestLostPacketRetried(t *testing.T) {
 		}
 		return nil, false
 	})
-	r, _ := newTestResolver(t, w, "127.0.101.1", func(c *Config) {
+	r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
 		c.UpstreamTimeout = 300 * time.Millisecond
 	})
 	m := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback)

@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -111,7 +113,7 @@ func (h *Hop) fail(err error) {
 		return
 	}
 	h.Kind = "error"
-	if err == errTimeout {
+	if errors.Is(err, errTimeout) {
 		h.Kind = "timeout"
 	}
 	h.Detail = err.Error()
@@ -260,4 +262,61 @@ func (res *Resolution) Format(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Trace resolves name/qtype afresh, walking from the root hints (or the
+// configured stub/forward zone) without reading the cache, and records each
+// upstream query. What it learns is cached as a normal resolution would.
+// The error is for bad input only; a failed resolution is described in the
+// Resolution (Rcode SERVFAIL, Error).
+func (r *Resolver) Trace(ctx context.Context, name string, qtype uint16) (*Resolution, error) {
+	return r.TraceFrom(ctx, name, qtype, netip.Addr{})
+}
+
+// TraceFrom is Trace on behalf of client: with ECS on, its subnet is sent
+// upstream as for its own queries (an invalid client sends none).
+func (r *Resolver) TraceFrom(ctx context.Context, name string, qtype uint16, client netip.Addr) (*Resolution, error) {
+	if _, ok := dns.IsDomainName(name); !ok || name == "" {
+		return nil, fmt.Errorf("%q is not a domain name", name)
+	}
+	if qtype == 0 || qtype == dns.TypeOPT || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		return nil, fmt.Errorf("type %d cannot be resolved", qtype)
+	}
+	name = strings.ToLower(dns.Fqdn(name))
+	tr := &Resolution{Name: name, Type: dns.TypeToString[qtype], Started: r.now().UTC()}
+	st := r.newState(tr)
+	if client.IsValid() && r.cfg.ECS.Enabled {
+		sub, err := r.subnet(new(dns.Msg), client)
+		if err != nil {
+			return nil, err
+		}
+		st.ecs, st.client = sub.opt, sub.at
+		tr.Client = client.String()
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	msg, err := r.resolve(ctx, st, name, qtype)
+	err = timeoutErr(err, r.cfg.Timeout)
+	tr.Duration = Duration(time.Since(start))
+	tr.Queries = st.queries
+	if err != nil {
+		tr.Rcode = dns.RcodeToString[dns.RcodeServerFailure]
+		tr.Error = err.Error()
+		return tr, nil
+	}
+	k := cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
+	if st.scope.IsValid() && st.scope.Bits() > 0 {
+		k.Scope = st.scope
+		tr.Scope = st.scope.String()
+	}
+	r.store(st, k, msg)
+	tr.Rcode = dns.RcodeToString[msg.Rcode]
+	for _, rr := range msg.Answer {
+		tr.Answer = append(tr.Answer, rr.String())
+	}
+	for _, rr := range msg.Ns {
+		tr.Authority = append(tr.Authority, rr.String())
+	}
+	return tr, nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
-	"netsim/dns/geo/ecs"
+	"netsim/dns/ecs"
 )
 
 // Recursor answers queries for names outside the listener's zones. The

@@ -115,6 +115,7 @@ type Backend struct {
 	load      atomic.Int32 // agent-reported load percent, -1 unknown
 	lastCheck atomic.Int64 // unix nanos of the last active check, 0 = none
 	checkOK   atomic.Bool  // result of that check
+	checkFail atomic.Int32 // consecutive failed active checks
 
 	// peak-EWMA of response time
 	ewmaMu   sync.Mutex
@@ -321,8 +322,10 @@ func (b *Backend) Failures() uint64 { return b.failures.Load() }
 // StateChanges counts state transitions.
 func (b *Backend) StateChanges() uint64 { return b.changes.Load() }
 
-// ConsecutiveFailures is the passive failure streak.
-func (b *Backend) ConsecutiveFailures() int { return int(b.fails.Load()) }
+// ConsecutiveFailures is the current failure streak: failed requests in a
+// row (passive) or failed active checks in a row, whichever is longer, so
+// a backend whose checks fail shows a growing count.
+func (b *Backend) ConsecutiveFailures() int { return int(max(b.fails.Load(), b.checkFail.Load())) }
 
 // Success resets the passive failure streak.
 func (b *Backend) Success() {
@@ -359,6 +362,11 @@ func (b *Backend) EjectedAt() time.Time {
 
 // RecordCheck notes the time and result of an active health check.
 func (b *Backend) RecordCheck(ok bool) {
+	if ok {
+		b.checkFail.Store(0)
+	} else {
+		b.checkFail.Add(1)
+	}
 	b.checkOK.Store(ok)
 	b.lastCheck.Store(b.now().UnixNano())
 }

@@ -1,7 +1,9 @@
-// Package health runs active checks against backends (HTTP or TCP, every
-// interval, with rise/fall hysteresis), readmits passively ejected backends
-// after their cooldown, and polls an optional load agent. Each backend has
-// one goroutine owned by a Monitor, started when the pool loads.
+// Package health runs active checks against lbd's backends (HTTP or TCP,
+// every interval, with rise/fall hysteresis), readmits passively ejected
+// backends after their cooldown, and polls an optional load agent. Each
+// backend has one goroutine owned by a Monitor, started when the pool
+// loads. The probes, timing defaults and rise/fall streak are shared with
+// GeoDNS in netsim/internal/health; this package binds them to backends.
 package health
 
 import (
@@ -11,105 +13,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"netsim/internal/health"
 	"netsim/lb/backend"
 )
 
-// Checker probes one backend; nil error means healthy.
-type Checker interface {
-	Check(ctx context.Context, b *backend.Backend) error
-}
+// Checker probes one backend's address; nil error means healthy. The
+// probes are the ones GeoDNS uses (netsim/internal/health).
+type Checker = health.Checker
 
-// maxBody caps what a check reads of a response body; the rest is dropped
-// with the connection rather than drained without bound.
-const maxBody = 64 << 10
+// HTTP and TCP are the shared probes.
+type (
+	HTTP = health.HTTP
+	TCP  = health.TCP
+)
 
-// HTTP checks that GET Path answers the Expect status (0: any 2xx or 3xx).
-type HTTP struct {
-	Client *http.Client // its Timeout should be unset: Check uses ctx
-	Path   string       // default "/healthz"
-	Host   string       // Host header; default the backend address
-	Expect int
-	// Scheme is "http" (default) or "https"; for https the Client's
-	// transport carries the TLS config (verification, server name).
-	Scheme string
-}
-
-// NewHTTP returns an HTTP checker with its own transport: checks never
-// share connections with proxied traffic and keep at most one idle
-// connection per backend.
+// NewHTTP returns an HTTP checker for backends: its own transport (checks
+// never share connections with proxied traffic), at most one idle
+// connection per backend kept between checks.
 func NewHTTP(path, host string, expect int) *HTTP {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &HTTP{Client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}, Path: path, Host: host, Expect: expect}
+	return health.NewHTTP(health.HTTPOptions{Path: path, Host: host, Expect: expect, UserAgent: "lbd-health-check", KeepAlive: true})
 }
 
-// Check implements Checker.
-func (h *HTTP) Check(ctx context.Context, b *backend.Backend) error {
-	path := h.Path
-	if path == "" {
-		path = "/healthz"
-	}
-	scheme := h.Scheme
-	if scheme == "" {
-		scheme = "http"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+b.Address()+path, nil)
-	if err != nil {
-		return err
-	}
-	if h.Host != "" {
-		req.Host = h.Host
-	}
-	req.Header.Set("User-Agent", "lbd-health-check")
-	resp, err := h.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-	resp.Body.Close()
-	if h.Expect != 0 {
-		if resp.StatusCode != h.Expect {
-			return fmt.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, h.Expect)
-		}
-		return nil
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
-		return fmt.Errorf("GET %s: status %d, want 2xx or 3xx", path, resp.StatusCode)
-	}
-	return nil
-}
-
-// Close drops idle check connections.
-func (h *HTTP) Close() {
-	if tr, ok := h.Client.Transport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
-}
-
-// TCP checks that a TCP connection to the backend opens.
-type TCP struct{ Dialer net.Dialer }
-
-// Check implements Checker.
-func (t *TCP) Check(ctx context.Context, b *backend.Backend) error {
-	c, err := t.Dialer.DialContext(ctx, "tcp", b.Address())
-	if err != nil {
-		return err
-	}
-	return c.Close()
-}
+// maxBody caps what an agent check reads of a load report.
+const maxBody = 64 << 10
 
 // Agent reads a backend's load report over HTTP: either HAProxy agent-check
 // text ("up 63%": 63% spare, so load 37) or JSON with a "load" field

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"netsim/lb/backend"
@@ -121,7 +123,7 @@ func TestHTTPExpect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			err := NewHTTP(tt.path, "", tt.expect).Check(context.Background(), b)
+			err := NewHTTP(tt.path, "", tt.expect).Check(context.Background(), b.Address())
 			if (err == nil) != tt.ok {
 				t.Fatalf("Check = %v, want ok=%v", err, tt.ok)
 			}
@@ -145,11 +147,11 @@ func TestTCP(t *testing.T) {
 		}
 	}()
 	b := backend.New(backend.Options{ID: "b", Address: addr})
-	if err := (&TCP{}).Check(context.Background(), b); err != nil {
+	if err := (&TCP{}).Check(context.Background(), b.Address()); err != nil {
 		t.Fatalf("open port: %v", err)
 	}
 	ln.Close()
-	if err := (&TCP{}).Check(context.Background(), b); err == nil {
+	if err := (&TCP{}).Check(context.Background(), b.Address()); err == nil {
 		t.Fatal("closed port passed")
 	}
 }
@@ -279,3 +281,62 @@ func FuzzParseLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestFailingChecksCountAndWording: while active checks fail, the
+// backend's consecutive_failures grows with them; a backend that was
+// passively ejected while its checks kept passing comes back saying so,
+// not "active check passed 115x".
+func TestFailingChecksCountAndWording(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fail atomic.Bool
+		fail.Store(true)
+		chk := checkFunc(func(context.Context, string) error {
+			if fail.Load() {
+				return errors.New("connection refused")
+			}
+			return nil
+		})
+		var mu sync.Mutex
+		var reasons []string
+		obs := backend.ObserverFunc(func(_ *backend.Backend, _, _ backend.State, reason string) {
+			mu.Lock()
+			reasons = append(reasons, reason)
+			mu.Unlock()
+		})
+		b := backend.New(backend.Options{ID: "b1", Address: "192.0.2.1:80", Weight: 1, Healthy: true, Observer: obs})
+		m := NewMonitor(Config{Interval: time.Second, Rise: 2, Fall: 3, Cooldown: 10 * time.Second}, chk, nil, nil, nil)
+		defer m.Stop()
+		m.Add(b)
+		for i := 1; i <= 5; i++ {
+			synctest.Wait()
+			if got := b.ConsecutiveFailures(); got != i {
+				t.Fatalf("after %d failed checks consecutive_failures = %d", i, got)
+			}
+			time.Sleep(time.Second + time.Second/10) // the bubble's clock: one interval and its jitter
+		}
+		fail.Store(false)
+		time.Sleep(30 * time.Second) // many passing checks in a row
+		synctest.Wait()
+		if !b.Healthy() || b.ConsecutiveFailures() != 0 {
+			t.Fatalf("after passing checks: healthy %v, consecutive_failures %d", b.Healthy(), b.ConsecutiveFailures())
+		}
+		for range 3 {
+			b.Failure(3, "502")
+		}
+		time.Sleep(11 * time.Second) // past the cooldown
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		last := reasons[len(reasons)-1]
+		if !b.Healthy() || !strings.Contains(last, "cooldown") || strings.Contains(last, "in a row") {
+			t.Fatalf("readmitted %v with reason %q; all reasons: %q", b.Healthy(), last, reasons)
+		}
+		if want := "active check passed 2 times in a row (rise 2)"; reasons[1] != want {
+			t.Fatalf("coming back after failed checks: %q, want %q", reasons[1], want)
+		}
+	})
+}
+
+type checkFunc func(ctx context.Context, addr string) error
+
+func (f checkFunc) Check(ctx context.Context, addr string) error { return f(ctx, addr) }

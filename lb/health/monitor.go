@@ -2,21 +2,25 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"netsim/internal/health"
 	"netsim/lb/backend"
 )
 
 // Config of a Monitor. Zero fields get the defaults in brackets.
 type Config struct {
-	Interval time.Duration // between checks [2s]
-	Timeout  time.Duration // per check [1s]
-	Rise     int           // consecutive successes to come back [2]
-	Fall     int           // consecutive failures to go down [3]
+	// Interval, Timeout, Rise and Fall as in internal/health.Config, with
+	// its defaults (2s, 1s, 2, 3).
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
 	// Cooldown keeps a passively ejected backend out at least this long
 	// before checks may bring it back [10s]. With no Checker, the backend
 	// is readmitted when the cooldown ends.
@@ -24,23 +28,16 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Interval <= 0 {
-		c.Interval = 2 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = time.Second
-	}
-	c.Timeout = min(c.Timeout, c.Interval)
-	if c.Rise <= 0 {
-		c.Rise = 2
-	}
-	if c.Fall <= 0 {
-		c.Fall = 3
-	}
+	d := health.Config{Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}.WithDefaults()
+	c.Interval, c.Timeout, c.Rise, c.Fall = d.Interval, d.Timeout, d.Rise, d.Fall
 	if c.Cooldown <= 0 {
 		c.Cooldown = 10 * time.Second
 	}
 	return c
+}
+
+func (c Config) shared() health.Config {
+	return health.Config{Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
 }
 
 // Result is reported after every check, for metrics.
@@ -141,9 +138,8 @@ func (m *Monitor) Stop() {
 func (m *Monitor) run(ctx context.Context, b *backend.Backend, done chan struct{}) {
 	// First check at once; then on a timer whose phase is spread so
 	// backends are not all checked in the same instant.
-	ok, fail := 0, 0
-	first := true
-	m.probe(ctx, b, &ok, &fail, &first)
+	var p prober
+	m.probe(ctx, b, &p)
 	close(done)
 	jitter := time.Duration(rand.Int64N(int64(m.cfg.Interval)/10 + 1))
 	t := time.NewTimer(m.cfg.Interval + jitter)
@@ -154,21 +150,28 @@ func (m *Monitor) run(ctx context.Context, b *backend.Backend, done chan struct{
 			return
 		case <-t.C:
 		}
-		m.probe(ctx, b, &ok, &fail, &first)
+		m.probe(ctx, b, &p)
 		t.Reset(m.cfg.Interval)
 	}
 }
 
-func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, first *bool) {
+// prober is one backend's check state, owned by its goroutine.
+type prober struct {
+	streak  health.Streak
+	checked bool // at least one probe ran
+}
+
+func (m *Monitor) probe(ctx context.Context, b *backend.Backend, p *prober) {
+	first := !p.checked
+	p.checked = true
 	ejected := b.EjectedAt()
 	cooling := !ejected.IsZero() && m.now().Sub(ejected) < m.cfg.Cooldown
 	if m.check == nil {
 		if !ejected.IsZero() && !cooling {
-			b.SetHealthy(true, "passive ejection cooldown over")
-		} else if *first && ejected.IsZero() {
+			b.SetHealthy(true, "passive ejection cooldown ("+m.cfg.Cooldown.String()+") over")
+		} else if first && ejected.IsZero() {
 			b.SetHealthy(true, "no health check configured")
 		}
-		*first = false
 		m.pollAgent(ctx, b)
 		return
 	}
@@ -178,7 +181,7 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, 
 	never := prev.IsZero()
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	start := m.now()
-	err := m.check.Check(cctx, b)
+	err := m.check.Check(cctx, b.Address())
 	took := m.now().Sub(start)
 	cancel()
 	if ctx.Err() != nil {
@@ -188,28 +191,35 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, ok, fail *int, 
 	// before it: look again.
 	ejected = b.EjectedAt()
 	cooling = !ejected.IsZero() && m.now().Sub(ejected) < m.cfg.Cooldown
+	p.streak.Record(err == nil)
 	b.RecordCheck(err == nil)
 	if m.result != nil {
 		m.result(b, err, took)
 	}
+	cfg := m.cfg.shared()
 	if err != nil {
-		*ok = 0
-		*fail++
-		if b.Healthy() && *fail >= m.cfg.Fall {
-			reason := "active check failed " + itoa(*fail) + "x: " + err.Error()
-			b.SetHealthy(false, reason)
+		if b.Healthy() && p.streak.Verdict(cfg, true) {
+			b.SetHealthy(false, fmt.Sprintf("active check failed %d times in a row (fall %d): %v", p.streak.Failures, cfg.Fall, err))
 		} else if never {
 			m.log.Info("backend failed its first check", zap.String("backend", b.ID()), zap.String("address", b.Address()), zap.Error(err))
 		}
-	} else {
-		*fail = 0
-		*ok++
-		if !b.Healthy() && !cooling && (*ok >= m.cfg.Rise || (never && ejected.IsZero())) {
-			b.SetHealthy(true, "active check passed "+itoa(*ok)+"x")
-		}
-		m.pollAgent(ctx, b)
+		return
 	}
-	*first = false
+	if !b.Healthy() && !cooling {
+		switch {
+		case never && ejected.IsZero():
+			b.SetHealthy(true, "first active check passed")
+		case !p.streak.Verdict(cfg, false):
+			// not yet risen
+		case !ejected.IsZero():
+			// The checks may have passed all along while passive checks
+			// had it out: their streak says nothing about coming back.
+			b.SetHealthy(true, "passive ejection cooldown ("+m.cfg.Cooldown.String()+") over and active checks passing")
+		default:
+			b.SetHealthy(true, fmt.Sprintf("active check passed %d times in a row (rise %d)", p.streak.Successes, cfg.Rise))
+		}
+	}
+	m.pollAgent(ctx, b)
 }
 
 func (m *Monitor) pollAgent(ctx context.Context, b *backend.Backend) {
@@ -227,11 +237,4 @@ func (m *Monitor) pollAgent(ctx context.Context, b *backend.Backend) {
 		return
 	}
 	b.SetLoad(l)
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }

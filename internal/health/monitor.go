@@ -1,106 +1,18 @@
-// Package health probes the addresses behind GeoDNS answers (TCP connect or
-// HTTP GET) with HAProxy-style rise/fall hysteresis. A Monitor owns one
-// target and one goroutine; it probes immediately when started — at load,
-// not at the first query (the PowerDNS #9529 lesson) — then every interval.
 package health
+
+// A Monitor probes one target with HAProxy-style rise/fall hysteresis
+// (GeoDNS uses one per member address). It owns one goroutine; it probes
+// immediately when started — at load, not at the first query (the
+// PowerDNS #9529 lesson) — then every interval.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Checker probes one target ("host:port"); nil means healthy.
-type Checker interface {
-	Check(ctx context.Context, target string) error
-}
-
-// TCP checks that a TCP connection to the target can be opened.
-type TCP struct{}
-
-// Check implements Checker.
-func (TCP) Check(ctx context.Context, target string) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		return err
-	}
-	return c.Close()
-}
-
-// maxBody caps how much of a check's response body is read.
-const maxBody = 64 << 10
-
-// HTTP checks that GET http://target/Path answers a 2xx or 3xx status (or
-// exactly Expect when set).
-type HTTP struct {
-	Path   string // default "/"
-	Host   string // Host header; default the target
-	Expect int
-	client *http.Client
-}
-
-// NewHTTP returns an HTTP checker with its own transport that keeps no
-// idle connections: every check opens a fresh connection, as a client
-// sent to this address by DNS would.
-func NewHTTP(path, host string, expect int) *HTTP {
-	tr := &http.Transport{
-		Proxy:              nil,
-		DisableKeepAlives:  true,
-		DisableCompression: true,
-		DialContext:        (&net.Dialer{}).DialContext,
-	}
-	return &HTTP{Path: path, Host: host, Expect: expect, client: &http.Client{
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-// Check implements Checker.
-func (h *HTTP) Check(ctx context.Context, target string) error {
-	path := h.Path
-	if path == "" {
-		path = "/"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+target+path, nil)
-	if err != nil {
-		return err
-	}
-	if h.Host != "" {
-		req.Host = h.Host
-	}
-	req.Header.Set("User-Agent", "dnsd-geo-health-check")
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-	_ = resp.Body.Close()
-	if h.Expect != 0 {
-		if resp.StatusCode != h.Expect {
-			return fmt.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, h.Expect)
-		}
-		return nil
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
-		return fmt.Errorf("GET %s: status %d, want 2xx or 3xx", path, resp.StatusCode)
-	}
-	return nil
-}
-
-// Config is a monitor's timing.
-type Config struct {
-	Interval time.Duration // between probe starts
-	Timeout  time.Duration // per probe
-	Rise     int           // consecutive successes to come up
-	Fall     int           // consecutive failures to go down
-}
 
 // State of a target.
 type State int32
@@ -138,6 +50,8 @@ type Status struct {
 	Successes int       `json:"consecutive_successes"`
 	Failures  int       `json:"consecutive_failures"`
 	Checks    uint64    `json:"checks"`
+
+	streak Streak
 }
 
 // Change is passed to the OnChange callback.
@@ -173,8 +87,8 @@ type Options struct {
 	OnProbe  func(target string, err error, took time.Duration)
 }
 
-// NewMonitor returns a monitor for target. Zero timings get defaults:
-// interval 2s, timeout 1s (never more than the interval), rise 2, fall 3.
+// NewMonitor returns a monitor for target. Zero timings get the defaults
+// of Config.WithDefaults.
 func NewMonitor(target string, c Checker, cfg Config, o Options) *Monitor {
 	cfg = cfg.WithDefaults()
 	if o.Now == nil {
@@ -185,24 +99,6 @@ func NewMonitor(target string, c Checker, cfg Config, o Options) *Monitor {
 		onChange: o.OnChange, onProbe: o.OnProbe,
 		status: Status{Target: target},
 	}
-}
-
-// WithDefaults fills zero fields.
-func (c Config) WithDefaults() Config {
-	if c.Interval <= 0 {
-		c.Interval = 2 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = time.Second
-	}
-	c.Timeout = min(c.Timeout, c.Interval)
-	if c.Rise <= 0 {
-		c.Rise = 2
-	}
-	if c.Fall <= 0 {
-		c.Fall = 3
-	}
-	return c
 }
 
 // Target is the probed address.
@@ -261,31 +157,22 @@ func (m *Monitor) record(err error, at time.Time) {
 	st.Checks++
 	st.LastCheck = at
 	from := st.State
-	if err == nil {
-		st.Successes++
-		st.Failures = 0
-		st.LastError = ""
-	} else {
-		st.Failures++
-		st.Successes = 0
+	st.streak.Record(err == nil)
+	st.Successes, st.Failures = st.streak.Successes, st.streak.Failures
+	st.LastError = ""
+	if err != nil {
 		st.LastError = err.Error()
 	}
 	to := from
-	switch from {
-	case Unknown:
-		if err == nil {
-			to = Up
-		} else {
-			to = Down
-		}
-	case Up:
-		if st.Failures >= m.cfg.Fall {
-			to = Down
-		}
-	case Down:
-		if st.Successes >= m.cfg.Rise {
-			to = Up
-		}
+	switch {
+	case from == Unknown && err == nil:
+		to = Up
+	case from == Unknown:
+		to = Down
+	case st.streak.Verdict(m.cfg, from == Up) && from == Up:
+		to = Down
+	case st.streak.Verdict(m.cfg, from == Up):
+		to = Up
 	}
 	if to != from {
 		st.State = to

@@ -31,7 +31,7 @@ func TestRiseFall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var changes []Change
-			m := NewMonitor("x:1", TCP{}, Config{Rise: tt.rise, Fall: tt.fall}, Options{OnChange: func(c Change) { changes = append(changes, c) }})
+			m := NewMonitor("x:1", &TCP{}, Config{Rise: tt.rise, Fall: tt.fall}, Options{OnChange: func(c Change) { changes = append(changes, c) }})
 			if m.State() != Unknown || !m.Available() {
 				t.Fatalf("fresh monitor: state %v available %v, want unknown and available", m.State(), m.Available())
 			}
@@ -74,11 +74,11 @@ func TestTCPChecker(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := (TCP{}).Check(ctx, addr); err != nil {
+	if err := (&TCP{}).Check(ctx, addr); err != nil {
 		t.Fatalf("open listener: %v", err)
 	}
 	ln.Close()
-	if err := (TCP{}).Check(ctx, addr); err == nil {
+	if err := (&TCP{}).Check(ctx, addr); err == nil {
 		t.Fatal("closed listener: check passed")
 	}
 }
@@ -117,7 +117,7 @@ func TestHTTPChecker(t *testing.T) {
 			mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := NewHTTP("/healthz", "", tt.expect).Check(ctx, target)
+			err := NewHTTP(HTTPOptions{Path: "/healthz", Expect: tt.expect}).Check(ctx, target)
 			if (err == nil) != tt.ok {
 				t.Fatalf("Check = %v, want ok=%v", err, tt.ok)
 			}
