@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/rrset"
 )
 
 // RRset is the records of one name and type.
@@ -26,15 +28,10 @@ type RRset struct {
 // returned slice is a fresh copy; the RRs themselves are shared and must not
 // be modified.
 func (s *RRset) Rotated() []dns.RR {
-	n := len(s.RRs)
-	out := make([]dns.RR, n)
-	if n <= 1 {
-		copy(out, s.RRs)
-		return out
+	out := append([]dns.RR(nil), s.RRs...)
+	if len(out) > 1 {
+		rrset.Rotate(out, s.rot.Add(1)-1)
 	}
-	k := int((s.rot.Add(1) - 1) % uint32(n))
-	copy(out, s.RRs[k:])
-	copy(out[n-k:], s.RRs[:k])
 	return out
 }
 
