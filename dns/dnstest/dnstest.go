@@ -197,3 +197,18 @@ func fmtList(l []string) string {
 	}
 	return fmt.Sprintf("\n  %s", strings.Join(l, "\n  "))
 }
+
+// UDPLimit is the most bytes a UDP reply to the query pkt may carry: what
+// the query advertised in EDNS (at least 512, RFC 6891 §6.2.5) and at most
+// 1,232 (DNS flag day 2020), or 512 without EDNS (RFC 1035 §4.2.1).
+func UDPLimit(pkt []byte) int {
+	m := new(dns.Msg)
+	if m.Unpack(pkt) != nil {
+		return dns.MinMsgSize
+	}
+	opt := m.IsEdns0()
+	if opt == nil {
+		return dns.MinMsgSize
+	}
+	return min(max(int(opt.UDPSize()), dns.MinMsgSize), 1232)
+}
