@@ -474,69 +474,6 @@ func TestTCPPipelinedOutOfOrder(t *testing.T) {
 	}
 }
 
-// One client cannot take every TCP slot: past its own limit its new
-// connections are closed, and other clients still get in.
-func TestTCPPerClientLimit(t *testing.T) {
-	zs := dnstest.Embedded(t)
-	h := server.NewHandler("t", auth.NewSet([]*zones.Zone{zs["example.test."]}), nil, nil)
-	l, err := server.Listen("127.0.0.1:0", h, server.Limits{TCPPerClient: 3, TCPConns: 100}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	dial := func(src string) (*dns.Conn, error) {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
-		c, err := d.Dial("tcp", l.Addr)
-		if err != nil {
-			return nil, err
-		}
-		return &dns.Conn{Conn: c}, nil
-	}
-	ask := func(c *dns.Conn) error {
-		m := new(dns.Msg)
-		m.SetQuestion("www.example.test.", dns.TypeA)
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		if err := c.WriteMsg(m); err != nil {
-			return err
-		}
-		_, err := c.ReadMsg()
-		return err
-	}
-	var held []*dns.Conn
-	for i := 0; i < 3; i++ {
-		c, err := dial("127.0.0.2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ask(c); err != nil { // the connection is registered once it answered
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		held = append(held, c)
-	}
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	if c, err := dial("127.0.0.2"); err == nil {
-		if ask(c) == nil {
-			t.Error("a 4th connection from the same client was served")
-		}
-		c.Close()
-	}
-	c, err := dial("127.0.0.3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := ask(c); err != nil {
-		t.Errorf("another client was refused: %v", err)
-	}
-}
-
 func TestCookiesAndSubnetEcho(t *testing.T) {
 	zs := dnstest.Embedded(t)
 	srv := dnstest.Start(t, "127.0.0.1:0", []*zones.Zone{zs["example.test."]}, nil)
