@@ -86,7 +86,7 @@ func (s *Server) Stop() {
 // Exchange sends m over net ("udp" or "tcp") and returns the reply.
 func Exchange(t testing.TB, addr, network string, m *dns.Msg) *dns.Msg {
 	t.Helper()
-	c := &dns.Client{Net: network, Timeout: 3 * time.Second, UDPSize: 65535}
+	c := &dns.Client{Net: network, Timeout: 5 * time.Second, UDPSize: 65535}
 	r, _, err := c.Exchange(m, addr)
 	if err != nil {
 		t.Fatalf("exchange %s %s: %v", network, m.Question[0].String(), err)
