@@ -13,17 +13,17 @@ import (
 // off leads. A caller keeps a counter per RRset and passes the next value
 // each time, so successive answers lead with successive records.
 func Rotate(rrs []dns.RR, off uint32) {
-	n := len(rrs)
-	if n < 2 {
-		return
+	if len(rrs) > 1 {
+		rotate(rrs, off)
 	}
-	k := int(off % uint32(n))
-	if k == 0 {
-		return
+}
+
+func rotate(rrs []dns.RR, off uint32) {
+	if k := int(off % uint32(len(rrs))); k > 0 {
+		reverse(rrs[:k])
+		reverse(rrs[k:])
+		reverse(rrs)
 	}
-	reverse(rrs[:k])
-	reverse(rrs[k:])
-	reverse(rrs)
 }
 
 // RotateEach rotates, by off, each run of records of one RRset (same owner
