@@ -4,6 +4,8 @@
 # www.example.test A (geo-managed: locate, pick a pool, echo ECS with scope)
 # against web.example.test A (a plain zone answer), in the same run.
 # dnsd on CPU 0, dnsperf on CPU 1, 3 runs each (median). Target: geo ≥ 0.8× plain.
+# (This replaces dns/geo TestDnsperf, which ran dnsperf against a test-only
+# server and only logged the figures: a benchmark, not a check.)
 # Usage: bench/dns-geo.sh [seconds per run, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/rrset"
 )
 
 // RRset is the records of one name and type.
@@ -24,18 +26,19 @@ type RRset struct {
 
 // Rotated returns the records starting at the next rotation offset. The
 // returned slice is a fresh copy; the RRs themselves are shared and must not
-// be modified.
-func (s *RRset) Rotated() []dns.RR {
-	n := len(s.RRs)
-	out := make([]dns.RR, n)
-	if n <= 1 {
-		copy(out, s.RRs)
-		return out
+// be modified. (Small enough to inline, so that a caller's copy can live on
+// its stack.)
+func (s *RRset) Rotated() []dns.RR { return s.AppendRotated(make([]dns.RR, 0, len(s.RRs))) }
+
+// AppendRotated appends the records to dst starting at the next rotation
+// offset (round-robin: each call leads with the next record).
+func (s *RRset) AppendRotated(dst []dns.RR) []dns.RR {
+	i := len(dst)
+	dst = append(dst, s.RRs...)
+	if len(s.RRs) > 1 {
+		rrset.Rotate(dst[i:], s.rot.Add(1)-1)
 	}
-	k := int((s.rot.Add(1) - 1) % uint32(n))
-	copy(out, s.RRs[k:])
-	copy(out[n-k:], s.RRs[:k])
-	return out
+	return dst
 }
 
 // TTL is the TTL of the set (RFC 2181 §5.2: one TTL per RRset; the loader

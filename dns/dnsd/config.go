@@ -47,6 +47,10 @@ type ServerConfig struct {
 	Listen    string   `mapstructure:"listen"`
 	Zones     []string `mapstructure:"zones"`
 	Recursion bool     `mapstructure:"recursion"`
+	// TCP connections of the listener in all and per client address (0:
+	// 1024 and 64); past either, the connection idle longest is closed.
+	TCPConns          int `mapstructure:"tcp_conns"`
+	TCPConnsPerClient int `mapstructure:"tcp_conns_per_client"`
 }
 
 // DefaultYAML is the embedded default config.
@@ -193,6 +197,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.listen: %q: listed twice", key, s.Listen)
 		}
 		seen[ap.String()] = true
+		if s.TCPConns < 0 || s.TCPConnsPerClient < 0 {
+			return fmt.Errorf("%s: tcp_conns %d, tcp_conns_per_client %d: want 0 (the default) or more", key, s.TCPConns, s.TCPConnsPerClient)
+		}
 		if len(s.Zones) == 0 && !s.Recursion {
 			return fmt.Errorf("%s: %s has no zones and no recursion: it could only answer REFUSED", key, s.Listen)
 		}

@@ -276,7 +276,7 @@ func (d *Daemon) startListener(s ServerConfig) error {
 	if d.geo != nil {
 		h.SetGeo(d.geo.hook)
 	}
-	l, err := server.Listen(s.Listen, h, server.Limits{}, d.log)
+	l, err := server.Listen(s.Listen, h, server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient}, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
 	}

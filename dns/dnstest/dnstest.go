@@ -86,7 +86,7 @@ func (s *Server) Stop() {
 // Exchange sends m over net ("udp" or "tcp") and returns the reply.
 func Exchange(t testing.TB, addr, network string, m *dns.Msg) *dns.Msg {
 	t.Helper()
-	c := &dns.Client{Net: network, Timeout: 3 * time.Second, UDPSize: 65535}
+	c := &dns.Client{Net: network, Timeout: 5 * time.Second, UDPSize: 65535}
 	r, _, err := c.Exchange(m, addr)
 	if err != nil {
 		t.Fatalf("exchange %s %s: %v", network, m.Question[0].String(), err)
@@ -196,4 +196,19 @@ func fmtList(l []string) string {
 		return "(none)"
 	}
 	return fmt.Sprintf("\n  %s", strings.Join(l, "\n  "))
+}
+
+// UDPLimit is the most bytes a UDP reply to the query pkt may carry: what
+// the query advertised in EDNS (at least 512, RFC 6891 §6.2.5) and at most
+// 1,232 (DNS flag day 2020), or 512 without EDNS (RFC 1035 §4.2.1).
+func UDPLimit(pkt []byte) int {
+	m := new(dns.Msg)
+	if m.Unpack(pkt) != nil {
+		return dns.MinMsgSize
+	}
+	opt := m.IsEdns0()
+	if opt == nil {
+		return dns.MinMsgSize
+	}
+	return min(max(int(opt.UDPSize()), dns.MinMsgSize), 1232)
 }

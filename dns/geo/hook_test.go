@@ -4,9 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,48 +214,4 @@ func BenchmarkWire(b *testing.B) {
 			}
 		})
 	}
-}
-
-// TestDnsperf measures QPS for a geo name with ECS and a plain name
-// against the miniature server with dnsperf (Debian package dnsperf). It
-// runs only with GEO_DNSPERF=1: it is a benchmark, not a check.
-func TestDnsperf(t *testing.T) {
-	if os.Getenv("GEO_DNSPERF") != "1" {
-		t.Skip("skipped: set GEO_DNSPERF=1 to run dnsperf")
-	}
-	dnsperf, err := exec.LookPath("dnsperf")
-	if err != nil {
-		t.Skip("skipped: dnsperf not installed")
-	}
-	e, err := New(wwwConfig(), demoLocator(t), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := startMini(t, NewHook(e))
-	host, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	qps := map[string]string{}
-	for _, c := range []struct{ name, query string }{
-		{"plain", "plain.example.test A\n"},
-		{"geo", "www.example.test A\n"},
-	} {
-		f := filepath.Join(dir, c.name+".txt")
-		if err := os.WriteFile(f, []byte(c.query), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// ECS 81.2.69.0/24 on every query of both runs (option 8).
-		out, err := exec.Command(dnsperf, "-s", host, "-p", port, "-d", f, "-l", "10", "-c", "4", "-E", "8:00011800510245").CombinedOutput()
-		if err != nil {
-			t.Fatalf("dnsperf: %v\n%s", err, out)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "Queries per second") {
-				qps[c.name] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "Queries per second:"))
-			}
-			if strings.Contains(line, "Queries lost") {
-				t.Logf("%s: %s", c.name, strings.TrimSpace(line))
-			}
-		}
-	}
-	t.Logf("QPS plain %s, geo with ECS %s", qps["plain"], qps["geo"])
 }

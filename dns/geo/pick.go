@@ -5,6 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/rrset"
 )
 
 // The records of members, and weighted draws of them for an answer.
@@ -38,10 +40,10 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 	if k == len(ms) && equalWeights(ms) {
 		// every member goes out: rotate the order instead of drawing it
 		out := make([]dns.RR, k)
-		off := int(e.rot.Add(1)-1) % k
 		for i := range out {
-			out[i] = ms[(off+i)%k].rr
+			out[i] = ms[i].rr
 		}
+		rrset.Rotate(out, e.rot.Add(1)-1)
 		return out
 	}
 	out := make([]dns.RR, 0, k)

@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,10 +19,13 @@ import (
 type Limits struct {
 	// TCPIdle closes a TCP connection with no query for this long (RFC 7766 §6.2.3).
 	TCPIdle time.Duration
-	// TCPConns caps concurrent TCP connections; more are closed at accept.
+	// TCPConns caps concurrent TCP connections. A connection past it
+	// takes the place of the one idle longest (RFC 7766 §6.2.3), and is
+	// closed only when every connection is busy with a query.
 	TCPConns int
 	// TCPPerClient caps the connections of one client address, so one
-	// client cannot take every slot.
+	// client cannot take every slot: past it, the client's own connection
+	// idle longest is closed.
 	TCPPerClient int
 	// Inflight caps queries answered concurrently by the recursor; past it
 	// queries are dropped (the client retries) rather than queued without bound.
@@ -46,7 +46,7 @@ type Listener struct {
 	sem     chan struct{}
 
 	mu        sync.Mutex
-	conns     map[net.Conn]struct{}
+	conns     map[*tcpConn]struct{}
 	perClient map[netip.Addr]int
 	wg        sync.WaitGroup
 }
@@ -94,7 +94,7 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 		return &Listener{
 			Addr: netip.AddrPortFrom(ap.Addr(), uint16(port)).String(), handler: h, log: log, limits: limits,
 			udp: udp, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
-			conns: map[net.Conn]struct{}{}, perClient: map[netip.Addr]int{},
+			conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
 		}, nil
 	}
 	return nil, fmt.Errorf("listen %s: no port free for both UDP and TCP: %v", addr, lastErr)
@@ -252,126 +252,5 @@ func (l *Listener) serveUDP(ctx context.Context) {
 		if reply != nil {
 			_, _ = l.udp.WriteToUDPAddrPort(reply, from)
 		}
-	}
-}
-
-func (l *Listener) serveTCP(ctx context.Context) {
-	defer l.wg.Done()
-	for {
-		c, err := l.tcp.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			l.log.Warn("tcp accept", zap.String("listener", l.Addr), zap.Error(err))
-			continue
-		}
-		client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		l.mu.Lock()
-		if len(l.conns) >= l.limits.TCPConns || l.perClient[client] >= l.limits.TCPPerClient {
-			l.mu.Unlock()
-			l.handler.metrics.dropped(l.handler.Name)
-			c.Close()
-			continue
-		}
-		l.conns[c] = struct{}{}
-		l.perClient[client]++
-		l.mu.Unlock()
-		l.wg.Add(1)
-		go l.serveConn(ctx, c, client)
-	}
-}
-
-// idle is how long a TCP connection may wait for its next query: the
-// configured time while the table is less than half full, a fifth of it
-// (at least 500 ms) beyond, so idle clients cannot hold every slot (RFC
-// 7766 §6.2.3, as NSD shortens its TCP timeout under load).
-func (l *Listener) idle() time.Duration {
-	l.mu.Lock()
-	n := len(l.conns)
-	l.mu.Unlock()
-	if n*2 < l.limits.TCPConns {
-		return l.limits.TCPIdle
-	}
-	return max(l.limits.TCPIdle/5, 500*time.Millisecond)
-}
-
-// tcpPipeline bounds the resolutions one TCP connection may have in flight.
-const tcpPipeline = 16
-
-// serveConn answers length-prefixed queries on one TCP connection until
-// the client closes it, it idles out, or the listener stops. Answers that
-// are ready at once go out in order; queries that need a resolution are
-// answered when it finishes, so a slow one does not hold up the others
-// (RFC 7766 §6.2.1.1: replies may come out of order).
-func (l *Listener) serveConn(ctx context.Context, c *net.TCPConn, client netip.Addr) {
-	var (
-		wmu     sync.Mutex
-		pending sync.WaitGroup
-		slots   = make(chan struct{}, tcpPipeline)
-		broken  atomic.Bool
-	)
-	defer func() {
-		pending.Wait()
-		l.mu.Lock()
-		delete(l.conns, c)
-		if l.perClient[client]--; l.perClient[client] <= 0 {
-			delete(l.perClient, client)
-		}
-		l.mu.Unlock()
-		c.Close()
-		l.wg.Done()
-	}()
-	// write sends one reply, its 2-byte length first; msg has two spare
-	// bytes in front of the reply.
-	write := func(msg []byte) {
-		binary.BigEndian.PutUint16(msg, uint16(len(msg)-2))
-		wmu.Lock()
-		defer wmu.Unlock()
-		_ = c.SetWriteDeadline(time.Now().Add(l.limits.TCPIdle))
-		if _, err := c.Write(msg); err != nil {
-			broken.Store(true)
-			_ = c.SetReadDeadline(time.Now()) // stop reading too
-		}
-	}
-	var lenBuf [2]byte
-	buf := make([]byte, 0, 512)
-	out := make([]byte, 2, 4096)
-	for ctx.Err() == nil && !broken.Load() {
-		_ = c.SetReadDeadline(time.Now().Add(l.idle()))
-		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
-			return
-		}
-		n := int(binary.BigEndian.Uint16(lenBuf[:]))
-		if n < headerLen {
-			return // cannot even carry a header: the stream is broken
-		}
-		buf = append(buf[:0], make([]byte, n)...)
-		_ = c.SetReadDeadline(time.Now().Add(l.limits.TCPIdle))
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		reply, done := l.handler.TryServePacket(buf, client, TCP, out[2:2])
-		if done {
-			if reply != nil {
-				msg := append(out[:2], reply...) // reply was packed in place after the prefix
-				write(msg)
-				out = msg[:2]
-			}
-			continue
-		}
-		select { // at most tcpPipeline resolutions per connection: then stop reading
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		pkt := append([]byte(nil), buf...)
-		pending.Add(1)
-		go func() {
-			defer func() { <-slots; pending.Done() }()
-			if reply := l.handler.ServePacket(ctx, pkt, client, TCP, make([]byte, 2, 512)[2:2]); reply != nil {
-				write(append(make([]byte, 2, 2+len(reply)), reply...))
-			}
-		}()
 	}
 }

@@ -1,0 +1,218 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// tcpConn is one accepted TCP connection in the listener's table.
+type tcpConn struct {
+	*net.TCPConn
+	client netip.Addr
+	// idleSince is when the connection started waiting for its next query
+	// with no answer in progress (unix nanoseconds); 0 while it is busy.
+	idleSince atomic.Int64
+	// busy counts queries read and not yet answered.
+	busy atomic.Int32
+	// gone is set, under Listener.mu, once the connection has left the
+	// table (closed to make room, or finished).
+	gone bool
+}
+
+func (l *Listener) serveTCP(ctx context.Context) {
+	defer l.wg.Done()
+	for {
+		c, err := l.tcp.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			l.log.Warn("tcp accept", zap.String("listener", l.Addr), zap.Error(err))
+			continue
+		}
+		tc := &tcpConn{TCPConn: c, client: c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()}
+		if !l.admit(tc) {
+			l.handler.metrics.dropped(l.handler.Name)
+			c.Close()
+			continue
+		}
+		l.wg.Add(1)
+		go l.serveConn(ctx, tc)
+	}
+}
+
+// admit puts tc in the table. When the table, or the client's share of
+// it, is full, the connection idle longest (the client's own, for its
+// share) is closed to make room, as Knot and Unbound do (RFC 7766 §6.2.3:
+// a server may close idle connections when it needs the resources); tc is
+// refused only when none is idle.
+func (l *Listener) admit(tc *tcpConn) bool {
+	l.mu.Lock()
+	var victim *tcpConn
+	switch {
+	case l.perClient[tc.client] >= l.limits.TCPPerClient:
+		victim = l.idlest(tc.client)
+	case len(l.conns) >= l.limits.TCPConns:
+		victim = l.idlest(netip.Addr{})
+	}
+	full := len(l.conns) >= l.limits.TCPConns || l.perClient[tc.client] >= l.limits.TCPPerClient
+	if full && victim == nil {
+		l.mu.Unlock()
+		return false
+	}
+	if victim != nil {
+		l.forget(victim)
+	}
+	l.conns[tc] = struct{}{}
+	l.perClient[tc.client]++
+	l.mu.Unlock()
+	if victim != nil {
+		l.handler.metrics.dropped(l.handler.Name)
+		victim.Close() // its reader sees the error and ends
+	}
+	return true
+}
+
+// idlest returns the connection idle longest, of client when it is valid,
+// or nil when none is idle; l.mu is held. A linear scan: it runs only
+// when the table is full, and is short next to the accept it serves.
+func (l *Listener) idlest(client netip.Addr) *tcpConn {
+	var best *tcpConn
+	var since int64
+	for c := range l.conns {
+		if client.IsValid() && c.client != client {
+			continue
+		}
+		s := c.idleSince.Load()
+		if s != 0 && c.busy.Load() == 0 && (best == nil || s < since) {
+			best, since = c, s
+		}
+	}
+	return best
+}
+
+// forget takes c out of the table; l.mu is held.
+func (l *Listener) forget(c *tcpConn) {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	delete(l.conns, c)
+	if l.perClient[c.client]--; l.perClient[c.client] <= 0 {
+		delete(l.perClient, c.client)
+	}
+}
+
+// idle is how long a TCP connection may wait for its next query: the
+// configured time while the table is less than half full, a fifth of it
+// (at least 500 ms) beyond, so idle clients cannot hold every slot (RFC
+// 7766 §6.2.3, as NSD shortens its TCP timeout under load).
+func (l *Listener) idle() time.Duration {
+	l.mu.Lock()
+	n := len(l.conns)
+	l.mu.Unlock()
+	if n*2 < l.limits.TCPConns {
+		return l.limits.TCPIdle
+	}
+	return max(l.limits.TCPIdle/5, 500*time.Millisecond)
+}
+
+// tcpPipeline bounds the resolutions one TCP connection may have in flight.
+const tcpPipeline = 16
+
+// serveConn answers length-prefixed queries on one TCP connection until
+// the client closes it, it idles out, it is closed to make room, or the
+// listener stops. Answers that are ready at once go out in order; queries
+// that need a resolution are answered when it finishes, so a slow one
+// does not hold up the others (RFC 7766 §6.2.1.1: replies may come out of
+// order).
+func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
+	var (
+		wmu     sync.Mutex
+		pending sync.WaitGroup
+		slots   = make(chan struct{}, tcpPipeline)
+		broken  atomic.Bool
+	)
+	defer func() {
+		c.idleSince.Store(0)
+		pending.Wait()
+		l.mu.Lock()
+		l.forget(c)
+		l.mu.Unlock()
+		c.Close()
+		l.wg.Done()
+	}()
+	// write sends one reply, its 2-byte length first; msg has two spare
+	// bytes in front of the reply.
+	write := func(msg []byte) {
+		binary.BigEndian.PutUint16(msg, uint16(len(msg)-2))
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = c.SetWriteDeadline(time.Now().Add(l.limits.TCPIdle))
+		if _, err := c.Write(msg); err != nil {
+			broken.Store(true)
+			_ = c.SetReadDeadline(time.Now()) // stop reading too
+		}
+	}
+	// done marks one query answered; the last one leaves the connection
+	// idle (a candidate to close for room) from now.
+	done := func() {
+		if c.busy.Add(-1) == 0 {
+			c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	}
+	var lenBuf [2]byte
+	buf := make([]byte, 0, 512)
+	out := make([]byte, 2, 4096)
+	c.idleSince.Store(time.Now().UnixNano())
+	for ctx.Err() == nil && !broken.Load() {
+		_ = c.SetReadDeadline(time.Now().Add(l.idle()))
+		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		if n < headerLen {
+			return // cannot even carry a header: the stream is broken
+		}
+		buf = append(buf[:0], make([]byte, n)...)
+		_ = c.SetReadDeadline(time.Now().Add(l.limits.TCPIdle))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		// a whole query: busy until answered (half a query is still idle)
+		c.busy.Add(1)
+		c.idleSince.Store(0)
+		reply, ready := l.handler.TryServePacket(buf, c.client, TCP, out[2:2])
+		if ready {
+			if reply != nil {
+				msg := append(out[:2], reply...) // reply was packed in place after the prefix
+				write(msg)
+				out = msg[:2]
+			}
+			done()
+			continue
+		}
+		select { // at most tcpPipeline resolutions per connection: then stop reading
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		pkt := append([]byte(nil), buf...)
+		pending.Add(1)
+		go func() {
+			defer func() { <-slots; done(); pending.Done() }()
+			if reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2]); reply != nil {
+				write(append(make([]byte, 2, 2+len(reply)), reply...))
+			}
+		}()
+	}
+}
