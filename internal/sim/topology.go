@@ -65,9 +65,8 @@ type Topology struct {
 	mu  sync.Mutex
 	lbc lb.Config // the main lbd's config, the regions' template
 
-	ready    chan struct{}
-	ctlAddr  net.Addr
-	echoDone sync.WaitGroup
+	ready   chan struct{}
+	ctlAddr net.Addr
 }
 
 // NewTopology builds the topology; nothing listens before Run.
