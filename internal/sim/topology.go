@@ -211,9 +211,17 @@ func (t *Topology) Run(ctx context.Context) error {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
+	echoUp := make(chan struct{}, len(EchoServers))
 	for _, e := range EchoServers {
 		srv := &echo.Server{ID: e.Name}
-		goRun("echo "+e.Name, func(ctx context.Context) error { return srv.ListenAndServe(ctx, e.Addr, nil) })
+		goRun("echo "+e.Name, func(ctx context.Context) error {
+			return srv.ListenAndServe(ctx, e.Addr, func(net.Addr) { echoUp <- struct{}{} })
+		})
+	}
+	for range EchoServers { // the L4 pool's first health checks must find them
+		if err := waitReady(ctx, errs, echoUp); err != nil {
+			return err
+		}
 	}
 	defer t.sup.Close()
 	for _, w := range WebServers {
