@@ -32,7 +32,9 @@ type Record struct {
 func (r *Record) OK() bool { return r.Cause == "" }
 
 // Latency is the time from the intended send to the end of the answer.
-func (r *Record) Latency() time.Duration { return time.Duration(r.LatencyMS * float64(time.Millisecond)) }
+func (r *Record) Latency() time.Duration {
+	return time.Duration(r.LatencyMS * float64(time.Millisecond))
+}
 
 // At is the intended send time since the load started.
 func (r *Record) At() time.Duration { return time.Duration(r.T * float64(time.Second)) }
