@@ -140,14 +140,14 @@ func splitHostPort(s string) (string, int, error) {
 
 func (d *dec) stack(n *yaml.Node) StackSpec {
 	s := StackSpec{Policy: "weighted_round_robin", Sticky: "none", HealthInterval: 500 * time.Millisecond, Rise: 2, Fall: 3,
-		Latency: 20 * time.Millisecond, Jitter: 20 * time.Millisecond}
+		Latency: 20 * time.Millisecond, Jitter: 20 * time.Millisecond, Boot: time.Second}
 	if n == nil {
 		for i := 1; i <= 3; i++ {
 			s.Backends = append(s.Backends, BackendSpec{ID: fmt.Sprintf("b%d", i), Version: "v1", Weight: 1})
 		}
 		return s
 	}
-	f := d.fields(n, "stack", "backends", "policy", "sticky", "health_interval", "rise", "fall", "slow_start", "latency", "jitter")
+	f := d.fields(n, "stack", "backends", "policy", "sticky", "health_interval", "rise", "fall", "slow_start", "latency", "jitter", "boot")
 	for _, b := range d.list(f["backends"], "stack.backends") {
 		bf := d.fields(b, "stack.backends[]", "id", "version", "weight")
 		bs := BackendSpec{ID: d.str(bf["id"], "stack.backends[].id"), Version: d.str(bf["version"], "stack.backends[].version"), Weight: 1}
@@ -182,6 +182,9 @@ func (d *dec) stack(n *yaml.Node) StackSpec {
 	}
 	if v := f["latency"]; v != nil {
 		s.Latency = d.duration(v, "stack.latency")
+	}
+	if v := f["boot"]; v != nil {
+		s.Boot = d.duration(v, "stack.boot")
 	}
 	if v := f["jitter"]; v != nil {
 		s.Jitter = d.duration(v, "stack.jitter")

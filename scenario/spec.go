@@ -56,6 +56,7 @@ type StackSpec struct {
 	SlowStart      time.Duration
 	Latency        time.Duration
 	Jitter         time.Duration
+	Boot           time.Duration // a restarted backend listens after this long
 }
 
 // BackendSpec is one webd of the standalone stack.
