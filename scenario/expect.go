@@ -137,7 +137,7 @@ func check(e Expect, recs []Record, marks Marks, firstStep time.Duration) Outcom
 		default:
 			took := max(last-from, 0)
 			o.Pass = took <= e.Limit
-			o.Detail = fmt.Sprintf("every answer is %s from %v on: converged %v after %v; want ≤ %v", e.Version, max(last, from).Round(time.Millisecond), took.Round(time.Millisecond), from.Round(time.Millisecond), e.Limit)
+			o.Detail = fmt.Sprintf("every answer is %s from %v on: converged %v after %v; want ≤ %v", e.Version, max(last, from).Round(time.Millisecond), took.Round(time.Millisecond), from.Round(time.Millisecond), e.Limit.Round(time.Millisecond))
 		}
 	}
 	return o
