@@ -350,8 +350,11 @@ func (t *timeline) dots() {
 
 // jitterY spreads a lane's marks vertically, the same way every time.
 func (t *timeline) jitterY(r *Record) float64 {
-	h := uint32(r.Seq)*2654435761 + 12345
-	frac := float64(h%1000) / 1000
+	z := uint64(r.Seq) + 0x9e3779b97f4a7c15 // splitmix64: no stripes from round robin
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	frac := float64(z%1000) / 1000
 	return t.laneY(t.laneOf[r.Backend]) + 16 + frac*(tlLaneH-48)
 }
 
@@ -359,7 +362,7 @@ func (t *timeline) legend(y float64) {
 	t.f(`<g class="legend" font-size="%d" fill="#111">`+"\n", tlFont-2)
 	x := float64(tlLeft)
 	t.f(`<text x="%.1f" y="%.1f" font-weight="bold">answers:</text>`, x, y+8)
-	x += 120
+	x += 140
 	vs := sortedKeys(t.versions)
 	sort.Strings(vs)
 	for _, v := range vs {
@@ -372,7 +375,7 @@ func (t *timeline) legend(y float64) {
 	y += 50
 	x = tlLeft
 	t.f(`<text x="%.1f" y="%.1f" font-weight="bold">backend:</text>`, x, y+8)
-	x += 120
+	x += 140
 	for _, name := range bandOrder {
 		st := bandStyles[name]
 		fill := st.fill
