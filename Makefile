@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all run build test race e2e bench deploy-demo fmt lint vet fuzz clean
+.PHONY: all run build test race e2e bench scenario deploy-demo fmt lint vet fuzz clean
 
 all: build
 
@@ -34,9 +34,15 @@ e2e: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## deploy-demo: a rolling deploy v1 → v2 behind lbd under 200 req/s, counting failed requests
+## scenario: rehearse a scenario against the running stack (make scenario S=rolling-deploy ARGS="--no-drain");
+##           without S, list them
+scenario:
+	@if [ -z "$(S)" ]; then $(GO) run ./cmd/netsim scenario list; \
+	else $(GO) run ./cmd/netsim scenario run $(S) $(ARGS); fi
+
+## deploy-demo: the rolling-deploy scenario on a stack of its own (no make run needed): counts and a timeline
 deploy-demo:
-	$(GO) run ./bench/lb-deploy-demo
+	$(GO) run ./cmd/netsim scenario run rolling-deploy --standalone $(ARGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

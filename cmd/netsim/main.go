@@ -20,6 +20,7 @@ import (
 	"netsim/internal/logging"
 	"netsim/internal/sim"
 	"netsim/lb"
+	"netsim/scenario"
 )
 
 func main() {
@@ -68,6 +69,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&dnsConfig, "dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
 	pf.StringVar(&lbConfig, "lb-config", "", "lbd config file (default: embedded configs/lbd.yaml)")
+	root.AddCommand(scenario.Command())
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "load and validate the dnsd and lbd configs (and the zones), and exit",

@@ -1,0 +1,109 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+// runBuiltin runs a built-in scenario on an in-process stack, compressed
+// to d, and returns the result with its summary logged.
+func runBuiltin(t *testing.T, name, variant string, rate float64, d time.Duration) *Result {
+	t.Helper()
+	sc, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+90*time.Second)
+	defer cancel()
+	st, err := StartStandalone(ctx, sc.Stack, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.Close(context.Background()); err != nil {
+			t.Errorf("closing the stack: %v", err)
+		}
+	}()
+	var progress bytes.Buffer
+	res, err := Run(ctx, sc, st, Options{Variant: variant, Rate: rate, Duration: d, MaxUnavailable: -1, MaxSurge: -1, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum bytes.Buffer
+	res.Summary(&sum)
+	t.Logf("%s%s", progress.String(), sum.String())
+	if want := int(rate * d.Seconds()); len(res.Records) != want {
+		t.Errorf("%d records, want %d (rate × duration)", len(res.Records), want)
+	}
+	return res
+}
+
+func TestBuiltinsParse(t *testing.T) {
+	scs, err := Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scs) < 3 {
+		t.Fatalf("%d built-in scenarios", len(scs))
+	}
+	for _, sc := range scs {
+		for v := range sc.Variants {
+			if _, err := sc.WithVariant(v); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+func TestRollingDeploy(t *testing.T) {
+	res := runBuiltin(t, "rolling-deploy", "", 100, 8*time.Second)
+	if !res.Passed() {
+		t.Errorf("rolling-deploy did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+	s := res.Stats()
+	if s.Failed != 0 || s.Final != "v2" {
+		t.Errorf("failed %d, final version %q; want 0 and v2", s.Failed, s.Final)
+	}
+}
+
+func TestRollingDeployNoDrain(t *testing.T) {
+	res := runBuiltin(t, "rolling-deploy", "no-drain", 100, 8*time.Second)
+	if !res.Passed() {
+		t.Errorf("rolling-deploy --no-drain did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+	s := res.Stats()
+	if s.Failed == 0 {
+		t.Fatal("no request failed without draining")
+	}
+	for _, r := range res.Records {
+		if !r.OK() && (r.Cause == "" || r.Error == "") {
+			t.Errorf("failure without a cause: %+v", r)
+		}
+	}
+}
+
+func TestCanary(t *testing.T) {
+	res := runBuiltin(t, "canary", "", 200, 12*time.Second)
+	if !res.Passed() {
+		t.Errorf("canary did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+}
+
+func TestCanaryBad(t *testing.T) {
+	res := runBuiltin(t, "canary", "bad", 200, 12*time.Second)
+	if !res.Passed() {
+		t.Errorf("canary --bad did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+	if _, ok := res.Marks["rolled-back"]; !ok {
+		t.Error("the bad canary was not rolled back")
+	}
+}
+
+func TestBackendCrash(t *testing.T) {
+	res := runBuiltin(t, "backend-crash", "", 100, 20*time.Second)
+	if !res.Passed() {
+		t.Errorf("backend-crash did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+}

@@ -1,0 +1,62 @@
+package scenario
+
+import (
+	"testing"
+	"time"
+)
+
+// recs makes one record per 100 ms: version v (or a failure when v is "x").
+func recs(vs string) []Record {
+	var out []Record
+	for i, c := range vs {
+		r := Record{Seq: i, T: float64(i) / 10}
+		switch c {
+		case '1':
+			r.Version = "v1"
+		case '2':
+			r.Version = "v2"
+		case 'x':
+			r.Cause, r.Version = "backend_5xx", "v2"
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestCheck(t *testing.T) {
+	marks := Marks{"deploy": 300 * time.Millisecond, "rollback": 700 * time.Millisecond}
+	cases := []struct {
+		name string
+		e    Expect
+		recs string
+		pass bool
+	}{
+		{"no failure", Expect{Kind: "failed", Op: "==", Count: 0}, "1111222", true},
+		{"one failure", Expect{Kind: "failed", Op: "==", Count: 0}, "111x222", false},
+		{"some failed wanted", Expect{Kind: "failed", Op: ">", Count: 0}, "111x222", true},
+		{"failures before the window", Expect{Kind: "failed", Op: "==", Count: 0, From: Bound{Label: "rollback", Set: true}}, "11xx1111", true},
+		{"failure inside the window", Expect{Kind: "failed", Op: "==", Count: 0, From: Bound{Label: "rollback", Set: true}}, "1111111x", false},
+		{"failures of another version", Expect{Kind: "failed", Op: "==", Count: 0, Version: "v1"}, "1x1x", true},
+		{"label never reached", Expect{Kind: "failed", Op: "==", Count: 0, From: Bound{Label: "nope", Set: true}}, "1111", false},
+		{"share within", Expect{Kind: "share", Version: "v2", Share: 0.25, Within: 0.03}, "12111211", true},
+		{"share off", Expect{Kind: "share", Version: "v2", Share: 0.05, Within: 0.03}, "12111211", false},
+		{"share window", Expect{Kind: "share", Version: "v2", Share: 1, Within: 0, From: Bound{At: 400 * time.Millisecond, Set: true}}, "11112222", true},
+		{"share, no request", Expect{Kind: "share", Version: "v2", Share: 0, Within: 1, From: Bound{At: time.Hour, Set: true}}, "1111", false},
+		{"converged in time", Expect{Kind: "converge", Version: "v2", Limit: 300 * time.Millisecond}, "111122222", true},
+		{"converged late", Expect{Kind: "converge", Version: "v2", Limit: 100 * time.Millisecond}, "111111222", false},
+		{"failure delays convergence", Expect{Kind: "converge", Version: "v2", Limit: 150 * time.Millisecond}, "11112x222", false},
+		{"never converged", Expect{Kind: "converge", Version: "v2", Limit: time.Hour}, "11122221", false},
+		{"no new version", Expect{Kind: "converge", Version: "v2", Limit: time.Hour}, "1111", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := Check([]Expect{c.e}, recs(c.recs), marks, 300*time.Millisecond)[0]
+			if o.Pass != c.pass {
+				t.Errorf("pass = %v, want %v: %s", o.Pass, c.pass, o.Detail)
+			}
+			if o.Detail == "" {
+				t.Error("no detail")
+			}
+		})
+	}
+}

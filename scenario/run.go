@@ -1,0 +1,232 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options change a run without editing the file.
+type Options struct {
+	Variant        string        // a variant of the file (no-drain, bad); "" for none
+	Rate           float64       // >0 overrides load.rate
+	Duration       time.Duration // >0 overrides load.duration
+	MaxUnavailable int           // >=0 overrides every rollout's (-1: keep)
+	MaxSurge       int           // >=0 overrides every rollout's (-1: keep)
+	Progress       io.Writer     // live progress and step lines; nil: none
+	TTY            bool          // Progress is a terminal: one line rewritten in place
+	PollEvery      time.Duration // backend state samples; default 100ms
+}
+
+// Event is one step, as it happened.
+type Event struct {
+	T     float64 `json:"t"` // seconds since the load started
+	Label string  `json:"label,omitempty"`
+	Text  string  `json:"text"`
+	Err   string  `json:"error,omitempty"`
+}
+
+// Sample is every backend's state at one moment.
+type Sample struct {
+	T        float64
+	Backends []BackendStatus
+}
+
+// Result is a finished run.
+type Result struct {
+	Scenario  *Scenario
+	Target    string
+	Start     time.Time
+	End       float64 // seconds the load ran
+	Records   []Record
+	Events    []Event
+	Samples   []Sample
+	Marks     Marks
+	FirstStep time.Duration
+	Outcomes  []Outcome
+	StepErr   error // a step failed or did not finish while the load ran
+}
+
+// Passed reports whether every step ran and every expectation held.
+func (r *Result) Passed() bool {
+	if r.StepErr != nil {
+		return false
+	}
+	for _, o := range r.Outcomes {
+		if !o.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// WithVariant returns the scenario with a variant's parts swapped in.
+func (sc *Scenario) WithVariant(name string) (*Scenario, error) {
+	if name == "" {
+		return sc, nil
+	}
+	v, ok := sc.Variants[name]
+	if !ok {
+		return nil, fmt.Errorf("scenario %s has no variant %q; variants: %s", sc.Name, name, strings.Join(sortedKeys(sc.Variants), ", "))
+	}
+	out := *sc
+	out.Name = sc.Name + " --" + name
+	if v.Description != "" {
+		out.Description = v.Description
+	}
+	if v.Load != nil {
+		out.Load = *v.Load
+	}
+	if v.HasSteps {
+		out.Steps = v.Steps
+	}
+	if v.HasExpect {
+		out.Expect = v.Expect
+	}
+	return &out, nil
+}
+
+type runner struct {
+	st      Stack
+	opt     Options
+	start   time.Time
+	col     *Collector
+	mu      sync.Mutex
+	events  []Event
+	marks   Marks
+	first   time.Duration
+	started bool
+	out     *progress
+}
+
+func (r *runner) since() time.Duration { return time.Since(r.start) }
+
+func (r *runner) event(label, text string, err error) {
+	e := Event{T: r.since().Seconds(), Label: label, Text: text}
+	if err != nil {
+		e.Err = err.Error()
+	}
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	if label != "" {
+		if _, dup := r.marks[label]; !dup {
+			r.marks[label] = r.since()
+		}
+	}
+	if !r.started {
+		r.started, r.first = true, r.since()
+	}
+	r.mu.Unlock()
+	r.out.line(e)
+}
+
+// Run runs the scenario against st: the load, the steps alongside it, then
+// the expectations. It returns an error only when the run could not start;
+// a failed step is in Result.StepErr.
+func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, error) {
+	sc, err := sc.WithVariant(opt.Variant)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Duration > 0 && sc.Load.Duration > 0 {
+		sc = sc.Scaled(float64(opt.Duration) / float64(sc.Load.Duration))
+	}
+	load := sc.Load
+	if opt.Rate > 0 {
+		load.Rate = opt.Rate
+	}
+	if opt.Duration > 0 {
+		load.Duration = opt.Duration
+	}
+	target := load.Target
+	if target == "" {
+		target = st.Frontend()
+	}
+	if _, err := st.Backends(ctx); err != nil {
+		return nil, fmt.Errorf("the stack does not answer: %w", err)
+	}
+	poll := opt.PollEvery
+	if poll <= 0 {
+		poll = 100 * time.Millisecond
+	}
+	r := &runner{st: st, opt: opt, col: &Collector{}, marks: Marks{}, start: time.Now()}
+	r.out = newProgress(opt.Progress, opt.TTY, r.col, r.start, load)
+	gen := &Generator{Load: load, Target: target, Sink: r.col.Add}
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	loadDone := make(chan error, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); loadDone <- gen.Run(loadCtx, r.start) }()
+
+	var samples []Sample
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(poll)
+		defer tick.Stop()
+		for {
+			if bs, err := st.Backends(pollCtx); err == nil {
+				samples = append(samples, Sample{T: r.since().Seconds(), Backends: bs})
+			}
+			select {
+			case <-pollCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.out.run(pollCtx) }()
+
+	stepCtx, stopSteps := context.WithCancel(ctx)
+	defer stopSteps()
+	stepsDone := make(chan error, 1)
+	go func() { stepsDone <- r.steps(stepCtx, sc.Steps) }()
+
+	var stepErr error
+	lerr := <-loadDone
+	select {
+	case stepErr = <-stepsDone:
+	default:
+		stopSteps()
+		if err := <-stepsDone; err != nil {
+			stepErr = fmt.Errorf("the load ended (%v) before the steps did; give the scenario a longer --duration: %w", load.Duration, err)
+		}
+	}
+	end := r.since()
+	stopPoll()
+	wg.Wait()
+	r.out.done()
+	if errors.Is(stepErr, errHalted) {
+		stepErr = nil
+	}
+	if lerr != nil && ctx.Err() != nil {
+		stepErr = errors.Join(stepErr, fmt.Errorf("interrupted: %w", ctx.Err()))
+	}
+	sc.Load = load
+	res := &Result{Scenario: sc, Target: target, Start: r.start, End: end.Seconds(), Records: r.col.Records(),
+		Events: r.events, Samples: samples, Marks: r.marks, FirstStep: r.first, StepErr: stepErr}
+	res.Outcomes = Check(sc.Expect, res.Records, r.marks, r.first)
+	return res, nil
+}
+
+// Versions lists the versions answered, sorted.
+func (r *Result) Versions() []string {
+	seen := map[string]bool{}
+	for i := range r.Records {
+		if v := r.Records[i].Version; v != "" {
+			seen[v] = true
+		}
+	}
+	out := sortedKeys(seen)
+	sort.Strings(out)
+	return out
+}

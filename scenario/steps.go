@@ -1,0 +1,289 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// errHalted ends the steps early on purpose: an analysis rolled back.
+var errHalted = errors.New("halted by an analysis")
+
+// steps runs the steps in order; a failed step ends the run's steps.
+func (r *runner) steps(ctx context.Context, steps []Step) error {
+	for _, s := range steps {
+		if s.HasAt {
+			if err := sleepCtx(ctx, time.Until(r.start.Add(s.At))); err != nil {
+				return err
+			}
+		}
+		if err := r.step(ctx, s); err != nil {
+			if errors.Is(err, errHalted) {
+				return err
+			}
+			r.event(s.Label, fmt.Sprintf("%s failed", s.Action), err)
+			return fmt.Errorf("step at line %d (%s): %w", s.Line, s.Action, err)
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *runner) step(ctx context.Context, s Step) error {
+	st, b := r.st, s.Backend
+	wctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	switch s.Action {
+	case ActDrain, ActUndrain, ActMaintenance:
+		state := map[Action]string{ActDrain: "draining", ActUndrain: "up", ActMaintenance: "maintenance"}[s.Action]
+		r.event(s.Label, string(s.Action)+" "+b, nil)
+		return st.SetState(ctx, b, state)
+	case ActWaitIdle:
+		if err := r.waitFor(wctx, b, "in-flight 0", func(x BackendStatus) bool { return x.InFlight == 0 }); err != nil {
+			return err
+		}
+		r.event(s.Label, b+" in-flight 0", nil)
+	case ActStop:
+		r.event(s.Label, "stop "+b, nil)
+		return st.StopBackend(ctx, b)
+	case ActKill:
+		r.event(s.Label, "kill "+b, nil)
+		return st.KillBackend(ctx, b)
+	case ActStart:
+		r.event(s.Label, strings.TrimSpace("start "+b+" "+s.Version), nil)
+		return st.StartBackend(ctx, b, s.Version)
+	case ActWaitHealthy:
+		if err := r.waitHealthy(wctx, b); err != nil {
+			return err
+		}
+		r.event(s.Label, b+" healthy", nil)
+	case ActWeight:
+		var parts []string
+		for _, id := range sortedKeys(s.Weights) {
+			parts = append(parts, fmt.Sprintf("%s=%d", id, s.Weights[id]))
+		}
+		r.event(s.Label, "weight "+strings.Join(parts, " "), nil)
+		for _, id := range sortedKeys(s.Weights) {
+			if err := st.SetWeight(ctx, id, s.Weights[id]); err != nil {
+				return err
+			}
+		}
+	case ActAdd:
+		r.event(s.Label, fmt.Sprintf("add %s %s weight %d", b, s.Version, s.Weight), nil)
+		return st.AddBackend(ctx, b, s.Version, s.Weight)
+	case ActRemove:
+		r.event(s.Label, "remove "+b, nil)
+		return st.RemoveBackend(ctx, b)
+	case ActFailHealth:
+		healthy := !s.On
+		r.event(s.Label, fmt.Sprintf("%s /healthz %s", b, map[bool]string{true: "passes", false: "fails"}[healthy]), nil)
+		return st.SetKnobs(ctx, b, Knobs{Healthy: &healthy})
+	case ActSlow:
+		r.event(s.Label, fmt.Sprintf("%s slow: +%v", b, s.Latency), nil)
+		return st.SetKnobs(ctx, b, Knobs{Latency: &s.Latency, Jitter: &s.Jitter})
+	case ActErrors:
+		r.event(s.Label, fmt.Sprintf("%s fails %.0f %%", b, 100*s.Rate), nil)
+		return st.SetKnobs(ctx, b, Knobs{ErrorRate: &s.Rate})
+	case ActStopRegion:
+		r.event(s.Label, "stop region "+s.Region, nil)
+		return st.StopRegion(ctx, s.Region)
+	case ActStartRegion:
+		r.event(s.Label, "start region "+s.Region, nil)
+		return st.StartRegion(ctx, s.Region)
+	case ActDNS:
+		r.event(s.Label, fmt.Sprintf("dns %s %s %s ttl %d", s.Record.Name, s.Record.Type, s.Record.Value, s.Record.TTL), nil)
+		return st.SetRecord(ctx, s.Record)
+	case ActFlushCache:
+		r.event(s.Label, "flush resolver cache", nil)
+		return st.FlushCache(ctx, s.Record.Name)
+	case ActSleep:
+		if s.Label != "" {
+			r.event(s.Label, "sleep "+s.Duration.String(), nil)
+		}
+		return sleepCtx(ctx, s.Duration)
+	case ActRollout:
+		return r.rollout(ctx, s)
+	case ActAnalyze:
+		return r.analyze(ctx, s)
+	default:
+		return fmt.Errorf("unknown action %q", s.Action)
+	}
+	return nil
+}
+
+func (r *runner) waitFor(ctx context.Context, id, what string, cond func(BackendStatus) bool) error {
+	var last BackendStatus
+	for {
+		bs, err := r.st.Backends(ctx)
+		if err == nil {
+			for _, b := range bs {
+				if b.ID == id {
+					last = b
+					if cond(b) {
+						return nil
+					}
+				}
+			}
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return fmt.Errorf("%s: waiting for %s: %w (last seen: state %s, healthy %v, in-flight %d)", id, what, err, last.State, last.Healthy, last.InFlight)
+		}
+	}
+}
+
+func (r *runner) waitHealthy(ctx context.Context, id string) error {
+	return r.waitFor(ctx, id, "healthy", func(b BackendStatus) bool { return b.Running && b.Healthy && b.State != "down" })
+}
+
+// rollout replaces the version of its backends in batches of
+// max_unavailable (or max_surge when that is 0), with max_surge extra
+// new-version backends serving while it runs.
+func (r *runner) rollout(ctx context.Context, s Step) error {
+	ro := *s.Rollout
+	if r.opt.MaxUnavailable >= 0 {
+		ro.MaxUnavailable = r.opt.MaxUnavailable
+	}
+	if r.opt.MaxSurge >= 0 {
+		ro.MaxSurge = r.opt.MaxSurge
+	}
+	if ro.MaxUnavailable == 0 && ro.MaxSurge == 0 {
+		return fmt.Errorf("rollout: max_unavailable and max_surge cannot both be 0")
+	}
+	how := "drain first"
+	if !ro.Drain {
+		how = "no drain"
+	}
+	r.event(s.Label, fmt.Sprintf("rollout %s (max_unavailable %d, max_surge %d, %s)", ro.Version, ro.MaxUnavailable, ro.MaxSurge, how), nil)
+	var surge []string
+	for i := 0; i < ro.MaxSurge; i++ {
+		id := fmt.Sprintf("surge%d", i+1)
+		r.event("", fmt.Sprintf("add %s %s", id, ro.Version), nil)
+		if err := r.st.AddBackend(ctx, id, ro.Version, 1); err != nil {
+			return err
+		}
+		if err := r.waitHealthy(ctx, id); err != nil {
+			return err
+		}
+		surge = append(surge, id)
+	}
+	batch := ro.MaxUnavailable
+	if batch == 0 {
+		batch = ro.MaxSurge
+	}
+	for i := 0; i < len(ro.Backends); i += batch {
+		var wg sync.WaitGroup
+		errs := make([]error, min(batch, len(ro.Backends)-i))
+		for j := range errs {
+			wg.Add(1)
+			go func(j int, id string) {
+				defer wg.Done()
+				errs[j] = r.replace(ctx, id, ro.Version, ro.Drain)
+			}(j, ro.Backends[i+j])
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	for _, id := range surge {
+		r.event("", "drain "+id, nil)
+		if err := r.st.SetState(ctx, id, "draining"); err != nil {
+			return err
+		}
+		if err := r.waitFor(ctx, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 }); err != nil {
+			return err
+		}
+		r.event("", "remove "+id, nil)
+		if err := r.st.RemoveBackend(ctx, id); err != nil {
+			return err
+		}
+	}
+	r.event("", "rollout done: "+strings.Join(ro.Backends, ", ")+" on "+ro.Version, nil)
+	return nil
+}
+
+// replace moves one backend to version: drained and stopped, or killed.
+func (r *runner) replace(ctx context.Context, id, version string, drain bool) error {
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if drain {
+		r.event("", "drain "+id, nil)
+		if err := r.st.SetState(ctx, id, "draining"); err != nil {
+			return err
+		}
+		if err := r.waitFor(wctx, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 }); err != nil {
+			return err
+		}
+		r.event("", "stop "+id, nil)
+		if err := r.st.StopBackend(ctx, id); err != nil {
+			return err
+		}
+	} else {
+		r.event("", "kill "+id+" (no drain)", nil)
+		if err := r.st.KillBackend(ctx, id); err != nil {
+			return err
+		}
+	}
+	r.event("", "start "+id+" "+version, nil)
+	if err := r.st.StartBackend(ctx, id, version); err != nil {
+		return err
+	}
+	if !drain {
+		// A careless deploy waits for the process, not for the balancer.
+		if err := r.waitFor(wctx, id, "listening", func(b BackendStatus) bool { return b.Running }); err != nil {
+			return err
+		}
+		r.event("", id+" listening", nil)
+		return nil
+	}
+	if err := r.waitHealthy(wctx, id); err != nil {
+		return err
+	}
+	r.event("", id+" healthy", nil)
+	if drain {
+		r.event("", "undrain "+id, nil)
+		return r.st.SetState(ctx, id, "up")
+	}
+	return nil
+}
+
+// analyze watches a backend's error rate; past the threshold it rolls
+// back and halts the remaining steps.
+func (r *runner) analyze(ctx context.Context, s Step) error {
+	a := s.Analyze
+	from := r.since()
+	r.event(s.Label, fmt.Sprintf("analysis of %s: error rate ≤ %.0f %% for %v", a.Backend, 100*a.MaxErrors, a.For), nil)
+	deadline := time.Now().Add(a.For)
+	for time.Now().Before(deadline) {
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+		n, failed := r.col.Since(a.Backend, from)
+		if n >= a.MinSamples && float64(failed) > a.MaxErrors*float64(n) {
+			r.event("", fmt.Sprintf("analysis failed: %s %d of %d failed (%.0f %%): roll back", a.Backend, failed, n, 100*float64(failed)/float64(n)), nil)
+			if err := r.steps(ctx, a.Rollback); err != nil {
+				return err
+			}
+			return errHalted
+		}
+	}
+	n, failed := r.col.Since(a.Backend, from)
+	r.event("", fmt.Sprintf("analysis passed: %s %d of %d failed", a.Backend, failed, n), nil)
+	return nil
+}
