@@ -2,6 +2,7 @@ package events
 
 import (
 	"bufio"
+	"encoding/json"
 	"context"
 	"io"
 	"net"
@@ -280,4 +281,22 @@ func BenchmarkPublishOneReader(b *testing.B) {
 	s.Close()
 	close(s.ch)
 	<-done
+}
+
+func TestAppendStringIsJSON(t *testing.T) {
+	for _, s := range []string{"", "www.example.test.", `a"b\c`, "tab\tnl\ncr\r", "\x00\x1f<>&", "é✓", "bad\xffutf8", `\065.example.`} {
+		b := AppendString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q -> %s: %v", s, b, err)
+		}
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		if got != want {
+			t.Fatalf("%q -> %s -> %q", s, b, got)
+		}
+	}
+	f := AppendStrings(AppendIntField(AppendStringField([]byte{'{'}, "a", "x"), "n", -3), "l", []string{"p", "q"})
+	if string(f) != `{"a":"x","n":-3,"l":["p","q"]` {
+		t.Fatalf("fields: %s", f)
+	}
 }
