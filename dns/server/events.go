@@ -218,4 +218,3 @@ func itoa(n int) string {
 		}
 	}
 }
-

@@ -2,8 +2,8 @@ package events
 
 import (
 	"bufio"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
