@@ -129,6 +129,10 @@ func (s *Server) adminHandler() http.Handler {
 		// The L4 handler checks the same token itself.
 		mux.Handle("/api/v1/l4/", s.l4.Handler(s.token))
 	}
+	mux.Handle("/api/v1/events", s.events.Handler())
+	mux.Handle("/api/v1/accesslog", api.Methods(map[string]http.HandlerFunc{
+		http.MethodGet: s.getAccessLog, http.MethodPatch: s.patchAccessLog,
+	}))
 	mux.Handle("/readyz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
 	if s.gather != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/events"
 )
 
 // BenchmarkProxy compares a bare httputil.ReverseProxy with lbd's frontend
@@ -27,6 +29,8 @@ func BenchmarkProxy(b *testing.B) {
 	run := func(b *testing.B, target string) {
 		c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 		b.ReportAllocs()
+		b.ResetTimer()      // server start is not the proxy path
+		defer b.StopTimer() // nor is its shutdown, which the caller runs next
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				resp, err := c.Get(target)
@@ -45,7 +49,7 @@ func BenchmarkProxy(b *testing.B) {
 		defer fe.Close()
 		run(b, fe.URL+"/")
 	})
-	b.Run("lbd", func(b *testing.B) {
+	lbd := func(b *testing.B, subscribe bool) {
 		cfg := testConfig(u.Host)
 		cfg.Pools[0].Health.Type = "none"
 		cfg.Frontends[0].BackendHeader = false
@@ -57,8 +61,16 @@ func BenchmarkProxy(b *testing.B) {
 		done := make(chan error, 1)
 		go func() { done <- srv.Run(ctx) }()
 		<-srv.Ready()
+		if subscribe {
+			defer events.ReadAll(b, srv.Events())()
+		}
 		run(b, "http://"+srv.Addr("http").String()+"/")
+		b.ReportMetric(float64(srv.Events().Dropped()), "dropped")
 		cancel()
 		<-done
-	})
+	}
+	// lbd with nobody on its event stream, and with one subscriber that
+	// reads every event (as netsim's page does)
+	b.Run("lbd", func(b *testing.B) { lbd(b, false) })
+	b.Run("lbd-events", func(b *testing.B) { lbd(b, true) })
 }

@@ -9,6 +9,8 @@ import (
 
 // Config is lbd's whole configuration. configs/lbd.yaml documents every key.
 type Config struct {
+	// Name identifies this lbd in events and log lines ("lbd-eu"); default "lbd".
+	Name      string           `mapstructure:"name"`
 	Log       LogConfig        `mapstructure:"log"`
 	Admin     AdminConfig      `mapstructure:"admin"`
 	AccessLog AccessLogConfig  `mapstructure:"access_log"`

@@ -8,6 +8,9 @@ import (
 )
 
 func (c *Config) applyDefaults() {
+	if c.Name == "" {
+		c.Name = "lbd"
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = "console"
 	}

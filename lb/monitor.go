@@ -42,6 +42,7 @@ func (s *Server) startMonitor(p *pool) {
 		}
 		ok.WithLabelValues(p.name, b.ID(), r).Inc()
 		dur.Observe(took.Seconds())
+		s.publishHealth(p.name, b, err, took)
 	})
 	for _, m := range p.snap.Load().order {
 		p.monitor.Add(m.b)
@@ -66,6 +67,7 @@ func (s *Server) closeIdle(pool string) func(*backend.Backend) {
 func (s *Server) observer(pool string) backend.Observer {
 	return backend.ObserverFunc(func(b *backend.Backend, from, to backend.State, reason string) {
 		s.met.changes.WithLabelValues(pool, b.ID(), to.String()).Inc()
+		s.publishBackend(pool, b, from, to, reason)
 		lvl := zap.InfoLevel
 		if to == backend.Down {
 			lvl = zap.WarnLevel

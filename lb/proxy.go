@@ -43,6 +43,7 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fc := f.cfg.Load()
 	st := f.states.get(f)
 	st.start, st.secure = s.now(), r.TLS != nil
+	f.observed(r, st)
 	defer func() {
 		f.finish(st, r)
 		f.states.put(st)
@@ -128,6 +129,9 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 		st.member.met.dur.Observe(took.Seconds())
 	} else if st.pool != nil {
 		s.met.requests.WithLabelValues(st.pool.name, "none", codeClass[classIndex(st.status)]).Inc()
+	}
+	if st.publish {
+		f.publishRequest(r, st, took)
 	}
 	if st.al == nil {
 		return

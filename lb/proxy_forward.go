@@ -83,6 +83,7 @@ func (f *frontend) forward(w http.ResponseWriter, r *http.Request, st *reqState)
 			ce.Write(zap.String("pool", p.name), zap.String("from", b.ID()), zap.String("to", next.ID()), zap.Error(err))
 		}
 		b, err = next, nil
+		st.decided(false)
 	}
 }
 
@@ -92,9 +93,11 @@ func (f *frontend) forward(w http.ResponseWriter, r *http.Request, st *reqState)
 func (f *frontend) firstPick(ctx context.Context, st *reqState) (*backend.Backend, error) {
 	p, sn := st.pool, st.snap
 	b := st.sticky
-	if b == nil || !b.Available() {
+	sticky := b != nil && b.Available()
+	if !sticky {
 		b = p.pick(sn, st.hint)
 	}
+	st.decided(sticky)
 	if b == nil && p.cfg.QueueTimeout > 0 && sn.queueable() {
 		b = p.waitPick(ctx, sn, st.hint, p.cfg.QueueTimeout)
 		if b == nil && ctx.Err() == nil {
@@ -116,6 +119,9 @@ func (f *frontend) firstPick(ctx context.Context, st *reqState) (*backend.Backen
 func (st *reqState) try(w http.ResponseWriter, r *http.Request, b *backend.Backend, m *member) error {
 	st.cur, st.curM, st.err = b, m, nil
 	st.rp.Transport = m.tr
+	if st.explain {
+		w.Header().Set("X-LB-Decision", st.decisionHeader(b))
+	}
 	b.Acquire()
 	st.sent = st.fe.srv.now()
 	st.rp.ServeHTTP(w, r)

@@ -157,12 +157,14 @@ func (s *Server) waitFirstChecks(ctx context.Context) {
 }
 
 func (s *Server) adminServer() *http.Server {
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           s.adminHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          serverErrorLog(s.log.With(zap.String("listener", "admin"))),
 	}
+	hs.RegisterOnShutdown(s.events.Close) // Shutdown does not end event streams by itself
+	return hs
 }
 
 func (s *Server) httpServer(f *frontend, fc *FrontendConfig) *http.Server {

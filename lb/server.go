@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/internal/api"
+	"netsim/internal/events"
 	"netsim/lb/l4"
 	nstls "netsim/tls"
 )
@@ -51,6 +52,7 @@ type Server struct {
 	demo      atomic.Pointer[nstls.PKI] // the demo PKI when a frontend uses it
 	l4        *l4.Server                // nil without l4 frontends
 	queued    atomic.Int64              // requests waiting in any pool's queue
+	events    *events.Bus               // lb.request, lb.backend, lb.health (events.go)
 
 	started atomic.Bool
 	stopped bool // under mu: Run has shut down; Reload and the API add nothing
@@ -71,6 +73,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	if log == nil {
 		log = zap.NewNop()
 	}
+	log = log.With(zap.String("lbd", cfg.Name))
 	s := &Server{log: log, now: time.Now, ready: make(chan struct{})}
 	if reg == nil {
 		r := prometheus.NewRegistry()
@@ -91,6 +94,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s.met = met
+	s.events = events.New(events.Options{Namespace: "lbd", Registerer: reg})
 	demo, err := s.planDemoPKI(&cfg)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ func (c *Cache) Delete(k Key) bool {
 	e, ok := s.m[k]
 	if ok {
 		c.unlink(s, e)
+		c.notify(OpFlush, k, 0)
 	}
 	return ok
 }
@@ -30,6 +31,7 @@ func (c *Cache) DeleteName(name string) int {
 	for k, e := range s.m {
 		if k.Name == name {
 			c.unlink(s, e)
+			c.notify(OpFlush, k, 0)
 			n++
 		}
 	}
@@ -51,6 +53,7 @@ func (c *Cache) Flush() int {
 		s.head, s.tail, s.hand, s.bytes = nil, nil, nil, 0
 		s.mu.Unlock()
 	}
+	c.notify(OpFlush, Key{}, 0)
 	return n
 }
 
@@ -65,6 +68,7 @@ func (c *Cache) Sweep() int {
 		for _, e := range s.m {
 			if now >= e.expire+int64(c.cfg.StaleWindow) {
 				c.unlink(s, e)
+				c.notify(OpExpire, e.key, 0)
 				n++
 			}
 		}

@@ -144,6 +144,7 @@ type Cache struct {
 	evictions atomic.Uint64
 	entries   atomic.Int64
 	bytes     atomic.Int64
+	observer  atomic.Pointer[Observer]
 }
 
 // New builds a cache; now is the clock (time.Now when nil).

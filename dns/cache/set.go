@@ -154,6 +154,7 @@ func (c *Cache) Set(k Key, msg *dns.Msg) (time.Duration, error) {
 		c.evict(s)
 	}
 	c.link(s, e)
+	c.notify(OpSet, k, ttl)
 	s.mu.Unlock()
 	return time.Duration(ttl) * time.Second, nil
 }

@@ -71,6 +71,7 @@ func (c *Cache) evict(s *shard) {
 	s.hand = e.prev
 	c.unlink(s, e)
 	c.evictions.Add(1)
+	c.notify(OpEvict, e.key, 0)
 }
 
 // scopeRef is one prefix length stored under an unscoped key.

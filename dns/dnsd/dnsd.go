@@ -23,6 +23,7 @@ import (
 	"netsim/dns/resolver"
 	"netsim/dns/server"
 	"netsim/internal/api"
+	"netsim/internal/events"
 	"netsim/zones"
 )
 
@@ -50,6 +51,8 @@ type Daemon struct {
 	reloads   prometheus.Counter
 	reloadErr prometheus.Counter
 	geo       *geoPart
+	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
+	qlog      *server.QueryLog // off until switched on through the API
 }
 
 type running struct {
@@ -80,6 +83,8 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 			Namespace: "dnsd", Name: "reload_failures_total", Help: "Reloads refused; the old config kept serving."}),
 	}
 	reg.MustRegister(d.reloads, d.reloadErr)
+	d.events = events.New(events.Options{Namespace: "dnsd", Registerer: reg})
+	d.qlog = server.NewQueryLog(log.Named("query"))
 	if d.token == "" {
 		d.token = api.NewToken()
 	}
@@ -87,7 +92,7 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	if cfg.recursion() {
-		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg)
+		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg, resolver.WithEvents(d.events))
 		if err != nil {
 			return nil, err
 		}
@@ -243,6 +248,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.adminAddr = ln.Addr().String()
 	d.admin = &http.Server{Handler: d.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	d.admin.RegisterOnShutdown(d.events.Close) // Shutdown does not end event streams by itself
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- d.admin.Serve(ln) }()
 	close(d.ready)
@@ -274,8 +280,10 @@ func (d *Daemon) startListener(s ServerConfig) error {
 		d.log.Error("answering a query panicked (SERVFAIL sent); please report", zap.Any("panic", p), zap.Binary("query", pkt))
 	}
 	if d.geo != nil {
-		h.SetGeo(d.geo.hook)
+		h.SetGeo(geoExplained{d.geo.hook})
 	}
+	h.SetEvents(d.events)
+	h.SetQueryLog(d.qlog)
 	l, err := server.Listen(s.Listen, h, server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient}, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
@@ -428,6 +436,7 @@ func (d *Daemon) adminHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	d.registerZoneRoutes(mux)
+	d.registerEventRoutes(mux)
 	for _, f := range d.Routes {
 		f(mux)
 	}

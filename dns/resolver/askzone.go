@@ -34,6 +34,7 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 			res, err := r.exchange(ctx, st, a, qname, qtype, d.forward)
 			hop := st.hop(a, d, qname, qtype, res)
 			if err != nil {
+				r.upstreamEvent(st, a, d.zone, qname, qtype, res, 0, "", err)
 				hop.fail(err)
 				if errors.Is(err, ErrQueryLimit) || ctx.Err() != nil {
 					return nil, 0, "", false, err
@@ -45,6 +46,7 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 				continue
 			}
 			v, why := classify(d, qname, res.msg)
+			r.upstreamEvent(st, a, d.zone, qname, qtype, res, v, why, nil)
 			hop.result(res.msg, v, why)
 			switch v {
 			case vFail, vLame:

@@ -30,6 +30,7 @@ type state struct {
 	max     int
 	depth   int
 	trace   *Resolution
+	id      uint64          // in dns.upstream events; 0 until the first one
 	noCache bool            // Trace: walk from the hints, do not read the cache
 	active  map[string]bool // NS names being looked up (breaks glueless cycles)
 

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,6 +20,7 @@ import (
 
 	"netsim/dns/cache"
 	"netsim/dns/ecs"
+	"netsim/internal/events"
 )
 
 // Resolver answers recursive queries. Build it with New, call Start for
@@ -33,6 +35,9 @@ type Resolver struct {
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
 
 	servers *serverSet
+	events  *events.Bus // nil: no events (events.go)
+
+	resolutionSeq atomic.Uint64 // ids of resolutions in dns.upstream events
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
@@ -82,6 +87,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option)
 	r.cache, err = cache.New(cfg.Cache.cache(), r.now)
 	if err != nil {
 		return nil, err
+	}
+	if r.events != nil {
+		r.cache.SetObserver(r.cacheObserver)
 	}
 	r.servers = newServerSet(r.now)
 	r.m, err = newMetrics(reg, r.cache)
@@ -184,10 +192,7 @@ func reply(req *dns.Msg, rcode int) *dns.Msg {
 // The records in the reply may be shared with the cache and with other
 // replies: treat them as read-only (the section slices are the reply's own).
 func (r *Resolver) Resolve(ctx context.Context, req, resp *dns.Msg, client netip.Addr) {
-	if !r.fromCache(req, resp, client) {
-		r.resolveForClient(ctx, req, resp, client)
-	}
-	r.m.answered(resp.Rcode)
+	r.ResolveExplained(ctx, req, resp, client)
 }
 
 // ResolveCached is Resolve without waiting on upstream servers: fresh
@@ -298,22 +303,23 @@ func (r *Resolver) fromCache(req, resp *dns.Msg, client netip.Addr) bool {
 }
 
 // resolveForClient handles a miss (or a stale entry) for an RD=1 query
-// that fromCache could not answer.
-func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, client netip.Addr) {
+// that fromCache could not answer. It says how the answer was found: hit,
+// miss, stale or coalesced (ResolveExplained).
+func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, client netip.Addr) string {
 	r.m.cacheMisses.Inc()
 	q := req.Question[0]
 	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
 	sub, err := r.subnet(req, client)
 	if err != nil {
 		fill(resp, dns.RcodeFormatError)
-		return
+		return "miss"
 	}
 	h, hit := r.cache.Lookup(k, sub.at)
 	if hit && !h.Stale {
 		// filled in by a resolution that finished since fromCache looked
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, r.now(), 0)
-		return
+		return "hit"
 	}
 	r.mu.Lock()
 	failedAt, failed := r.failed[k]
@@ -324,56 +330,61 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		// client that asks again
 		r.m.failureHits.Inc()
 		fill(resp, dns.RcodeServerFailure)
-		return
+		return "miss"
 	}
 	var staleWait <-chan time.Time
 	if hit {
 		// expired but within the stale window
 		if failed && now.Sub(failedAt) < r.cfg.StaleRecheck {
 			r.staleReply(resp, h)
-			return
+			return "stale"
 		}
 		if r.cfg.StaleClientTimeout <= 0 {
 			r.join(k, false, sub) // refresh behind the stale answer
 			r.staleReply(resp, h)
-			return
+			return "stale"
 		}
 		t := time.NewTimer(r.cfg.StaleClientTimeout)
 		defer t.Stop()
 		staleWait = t.C
 	}
-	f := r.join(k, true, sub)
+	f, joined := r.join(k, true, sub)
+	how := "miss"
+	if joined {
+		how = "coalesced"
+	}
 	select {
 	case <-f.done:
 	case <-staleWait:
 		r.staleReply(resp, h)
-		return
+		return "stale"
 	case <-ctx.Done():
 		if hit {
 			r.staleReply(resp, h)
-		} else {
-			fill(resp, dns.RcodeServerFailure)
+			return "stale"
 		}
-		return
+		fill(resp, dns.RcodeServerFailure)
+		return how
 	}
 	if f.err != nil {
 		if hit {
 			r.staleReply(resp, h)
-		} else {
-			fill(resp, dns.RcodeServerFailure)
+			return "stale"
 		}
-		return
+		fill(resp, dns.RcodeServerFailure)
+		return how
 	}
 	// Answer from the entry just stored, so the first clients see the same
 	// capped TTLs and rotation as later ones; copy when it was not cacheable.
 	if h, ok := r.cache.Lookup(k, sub.at); ok && !h.Stale {
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, r.now(), 0)
-		return
+		return how
 	}
 	fill(resp, f.msg.Rcode)
 	resp.Answer = copyRRs(f.msg.Answer)
 	resp.Ns = copyRRs(f.msg.Ns)
+	return how
 }
 
 func copyRRs(in []dns.RR) []dns.RR {
@@ -496,9 +507,10 @@ type flight struct {
 	err  error
 }
 
-// join attaches to the resolution of k in flight or starts one. counted
-// says whether a joining client counts as coalesced (prefetch does not).
-func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
+// join attaches to the resolution of k in flight (joined) or starts one.
+// counted says whether a joining client counts as coalesced (prefetch
+// does not).
+func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joined bool) {
 	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope}
 	r.mu.Lock()
 	if f, ok := r.flights[fk]; ok {
@@ -506,14 +518,14 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 		if counted {
 			r.m.coalesced.Inc()
 		}
-		return f
+		return f, true
 	}
-	f := &flight{done: make(chan struct{})}
+	f = &flight{done: make(chan struct{})}
 	if r.closed {
 		r.mu.Unlock()
 		f.err = errClosed
 		close(f.done)
-		return f
+		return f, false
 	}
 	r.flights[fk] = f
 	r.wg.Add(1)
@@ -559,7 +571,7 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 		r.mu.Unlock()
 		close(f.done)
 	}()
-	return f
+	return f, false
 }
 
 var errClosed = errors.New("resolver closed")

@@ -54,7 +54,8 @@ const (
 
 // answer decides who answers: GeoDNS, our zones, the recursor, or nobody.
 // With block false it returns notYet instead of waiting on the recursor.
-func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT, block bool) answered {
+// qi, when it asks (qi.explain), is told where the answer came from.
+func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT, block bool, qi *queryInfo) answered {
 	q := req.Question[0]
 	rec := h.rec.Load()
 	allowed := rec != nil && rec.Allowed(client)
@@ -62,14 +63,17 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	switch q.Qclass {
 	case dns.ClassINET, dns.ClassANY:
 	case dns.ClassCHAOS:
+		qi.source = srcAuth
 		h.chaos(q, resp)
 		return bySelf
 	default:
+		qi.source = srcRefused
 		resp.Rcode = dns.RcodeRefused // we serve class IN only
 		return bySelf
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
+		qi.source = srcRefused
 		resp.Rcode = dns.RcodeRefused // zone transfer is not offered
 		return bySelf
 	case dns.TypeOPT:
@@ -79,46 +83,58 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	qname := strings.ToLower(q.Name)
 	set := h.zones.Load()
 	if z := set.Find(qname); z != nil {
+		qi.source = srcAuth
 		// a geo name answers only where its zone is authoritative for it,
 		// not from a parent that holds a delegation above it
 		if g := h.geo.Load(); g != nil && g.Manages(qname) && !z.Delegated(qname) {
 			if g.Answer(req, resp, qname, client, ropt) {
+				qi.geoAnswered(g.Geo, req, qname, q.Qtype, client)
 				return bySelf
 			}
 		}
 		set.Answer(resp, q, qname, z)
 		if g := h.geo.Load(); g != nil {
-			h.geoAfterCNAME(g.Geo, set, req, resp, client, ropt)
+			if t := h.geoAfterCNAME(g.Geo, set, req, resp, client, ropt); t != "" {
+				qi.geoAnswered(g.Geo, req, t, q.Qtype, client)
+			}
 		}
 		return bySelf
 	}
 	switch {
 	case !allowed, q.Qclass != dns.ClassINET:
+		qi.source = srcRefused
 		resp.Rcode = dns.RcodeRefused // recursion is for allowed clients, class IN
 		return bySelf
 	case q.Qtype == 0, q.Qtype == dns.TypeTSIG:
 		resp.Rcode = dns.RcodeFormatError // not a type to ask upstream for
 		return bySelf
 	}
+	qi.source = srcResolver
 	if !block {
 		if !rec.ResolveCached(req, resp, client) {
 			return notYet
 		}
+		qi.cache = "hit"
 		return byRecursor
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
+	if ex, ok := rec.Recursor.(CacheExplainer); ok && qi.explain {
+		qi.cache = ex.ResolveExplained(ctx, req, resp, client)
+		return byRecursor
+	}
 	rec.Resolve(ctx, req, resp, client)
 	return byRecursor
 }
 
 // geoAfterCNAME: when a CNAME chain chased inside our zones ends at a geo
 // name (shop → www), the final addresses come from GeoDNS, as a query for
-// that name would get, not from the zone's static records.
-func (h *Handler) geoAfterCNAME(g Geo, set *auth.Set, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT) {
+// that name would get, not from the zone's static records. It returns the
+// geo name (lower case) when GeoDNS gave the final addresses, else "".
+func (h *Handler) geoAfterCNAME(g Geo, set *auth.Set, req, resp *dns.Msg, client netip.Addr, ropt *dns.OPT) string {
 	q := req.Question[0]
 	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA {
-		return
+		return ""
 	}
 	var target string
 	last := -1
@@ -128,12 +144,12 @@ func (h *Handler) geoAfterCNAME(g Geo, set *auth.Set, req, resp *dns.Msg, client
 		}
 	}
 	if last < 0 {
-		return
+		return ""
 	}
 	t := strings.ToLower(target)
 	z := set.Find(t)
 	if z == nil || !g.Manages(t) || z.Delegated(t) {
-		return
+		return ""
 	}
 	sub := new(dns.Msg)
 	sub.SetQuestion(target, q.Qtype)
@@ -141,10 +157,11 @@ func (h *Handler) geoAfterCNAME(g Geo, set *auth.Set, req, resp *dns.Msg, client
 	subResp := new(dns.Msg)
 	subResp.SetReply(sub)
 	if !g.Answer(sub, subResp, t, client, ropt) || subResp.Rcode != dns.RcodeSuccess {
-		return
+		return ""
 	}
 	resp.Answer = append(resp.Answer[:last+1], subResp.Answer...)
 	resp.Ns = nil
+	return t
 }
 
 // chaos answers the CH-class identity queries operators use to tell

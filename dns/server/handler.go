@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
+	"netsim/internal/events"
 )
 
 // Protocol of a query.
@@ -54,6 +55,8 @@ type Handler struct {
 	metrics *Metrics
 	sm      *serverMetrics
 	cookies *Cookies
+	events  *events.Bus // dns.query events (events.go)
+	qlog    *QueryLog
 	// Timeout bounds a recursive answer.
 	Timeout time.Duration
 	// Identity answers id.server/hostname.bind (CH TXT); NewHandler sets
@@ -138,7 +141,8 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 			pending = false
 		}
 	}()
-	resp, size, pending := h.serve(ctx, pkt, client, proto, block)
+	qi := queryInfo{explain: h.observing()}
+	resp, size, pending := h.serve(ctx, pkt, client, proto, block, &qi)
 	if pending {
 		return nil, true
 	}
@@ -160,5 +164,8 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 		resp = fail
 	}
 	h.metrics.observe(h.sm, h.Name, proto, resp.Rcode, start)
+	if qi.explain {
+		h.report(&qi, resp, client, proto, start, len(b))
+	}
 	return b, false
 }

@@ -15,7 +15,7 @@ import (
 // needs a resolution comes back pending. Everything an answer source may
 // rely on is checked here, once: the header, one question, the EDNS
 // record and its options.
-func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, block bool) (resp *dns.Msg, size int, pending bool) {
+func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, block bool, qi *queryInfo) (resp *dns.Msg, size int, pending bool) {
 	if len(pkt) < headerLen {
 		return nil, 0, false
 	}
@@ -64,7 +64,7 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 			return resp, size, false
 		}
 	}
-	by := h.answer(ctx, req, resp, client, ropt, block)
+	by := h.answer(ctx, req, resp, client, ropt, block, qi)
 	if by == notYet {
 		return nil, 0, true
 	}

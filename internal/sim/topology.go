@@ -139,6 +139,7 @@ func (t *Topology) regionSpec(r Site) Spec {
 			t.mu.Lock()
 			cfg := RegionConfig(t.lbc, r.Addr, t.lb.AdminToken(), t.lb.DemoPKI())
 			t.mu.Unlock()
+			cfg.Name = "lbd-" + r.Name // the instance name in its events and log lines
 			s, err := lb.New(cfg, t.log.Named("lbd-"+r.Name), nil)
 			if err != nil {
 				return nil, err
