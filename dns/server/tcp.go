@@ -163,11 +163,13 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 			_ = c.SetReadDeadline(time.Now()) // stop reading too
 		}
 	}
-	// done marks one query answered; the last one leaves the connection
-	// idle (a candidate to close for room) from now.
-	done := func() {
+	// done marks one query answered at answered (taken before the reply
+	// is written, so connections answered one after the other keep that
+	// order however the writes are scheduled); the last one leaves the
+	// connection idle (a candidate to close for room) from then.
+	done := func(answered int64) {
 		if c.busy.Add(-1) == 0 {
-			c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
+			c.idleSince.CompareAndSwap(0, answered)
 		}
 	}
 	var lenBuf [2]byte
@@ -193,12 +195,13 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		c.idleSince.Store(0)
 		reply, ready := l.handler.TryServePacket(buf, c.client, TCP, out[2:2])
 		if ready {
+			answered := time.Now().UnixNano()
 			if reply != nil {
 				msg := append(out[:2], reply...) // reply was packed in place after the prefix
 				write(msg)
 				out = msg[:2]
 			}
-			done()
+			done(answered)
 			continue
 		}
 		select { // at most tcpPipeline resolutions per connection: then stop reading
@@ -209,8 +212,10 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		pkt := append([]byte(nil), buf...)
 		pending.Add(1)
 		go func() {
-			defer func() { <-slots; done(); pending.Done() }()
-			if reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2]); reply != nil {
+			reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2])
+			answered := time.Now().UnixNano()
+			defer func() { <-slots; done(answered); pending.Done() }()
+			if reply != nil {
 				write(append(make([]byte, 2, 2+len(reply)), reply...))
 			}
 		}()
