@@ -41,8 +41,8 @@ func printBanner(w io.Writer, hints, env string, distance bool) {
 		world = `
   Distance (the world: internal/world/world.yaml; netsim --flat turns it off):
   dig @127.0.0.1 -p 1053 www.example.test | grep 'Query time'   # first ~150 ms (root+TLD+auth round trips); again 0 ms, cached
-  curl -s -o /dev/null -w '%{time_total}\n' --interface 127.0.10.5 http://127.0.10.1:8080/   # EU client → EU lbd: ~15 ms
-  curl -s -o /dev/null -w '%{time_total}\n' --interface 127.0.10.5 http://127.0.30.1:8080/   # EU client → Asia lbd: ~490 ms
+  curl -s -o /dev/null -w '%{time_total}\n' --interface 127.0.10.5 http://127.0.10.1:8080/   # EU client → EU lbd: ~14 ms
+  curl -s -o /dev/null -w '%{time_total}\n' --interface 127.0.10.5 http://127.0.30.1:8080/   # EU client → Asia lbd: ~480 ms (two round trips)
   curl -s 127.0.0.1:8000/api/v1/world            # places, links, the rtt_ms matrix
   curl -s -X PATCH -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" -d '{"latency":"800ms"}' 127.0.0.1:8000/api/v1/world/links/eu/as   # Asia is far now
   curl -s -X DELETE -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" 127.0.0.1:8000/api/v1/world/links   # every link back
