@@ -166,6 +166,31 @@ check "admin: cache entry with remaining TTL" has "$out" '"remaining_ttl"'
 out=$(curl -s '127.0.0.1:9153/api/v1/resolutions?name=mail.example.test&type=MX')
 check "admin: a resolution explained, hop by hop" bash -c "grep -q '\"hops\"' <<<'$out' && grep -q '127.0.2.1:1053' <<<'$out'"
 
+# --- distance: the world's round trips (internal/world/world.yaml) -----------
+qtime() { awk '/Query time/{print $4}' <<<"$1"; }
+ms() { curl -s -o /dev/null -w '%{time_total}' "$@" | awk '{printf "%d", $1*1000}'; }
+out=$(curl -s 127.0.0.1:8000/api/v1/world)
+check "world: on by default, EU↔AS 240 ms round trip (control API)" bash -c "jq -e '.data.flat == false and .data.rtt_ms.eu.as == 240' >/dev/null <<<'$out'"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -d '{"latency":"1s"}' 127.0.0.1:8000/api/v1/world/links/eu/as)
+check "world: a change without the control token is 401 (got $code)" test "$code" = 401
+if command -v dig >/dev/null; then
+  curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $DNSD_TOKEN" 127.0.0.1:9153/api/v1/cache
+  cold=$(qtime "$(dig +time=3 +tries=1 -p 1053 @127.0.0.1 www.example.test A)")
+  warm=$(qtime "$(dig +time=3 +tries=1 -p 1053 @127.0.0.1 www.example.test A)")
+  # root 20 + TLD 50 + authoritative 80 ms of round trips; dig counts in 4 ms ticks here
+  check "world: uncached dig takes the modelled 150 ms ±10 % (+ a loaded machine's 20 ms) (got ${cold:-none} ms)" test "${cold:-0}" -ge 135 -a "${cold:-999}" -le 185
+  check "world: cached dig ≤ 4 ms (got ${warm:-none} ms)" test "${warm:-999}" -le 4
+fi
+near=$(ms --interface 127.0.10.5 http://127.0.10.1:8080/); near=$(ms --interface 127.0.10.5 http://127.0.10.1:8080/)
+far=$(ms --interface 127.0.10.5 http://127.0.30.1:8080/)
+check "world: curl EU→EU lbd (${near} ms) at least 5× faster than EU→AS (${far} ms; model 12 and 480)" test $((near * 5)) -le "$far" -a "$far" -ge 430
+out=$(curl -s -X PATCH -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" -d '{"latency":"10ms","jitter":"0s"}' 127.0.0.1:8000/api/v1/world/links/eu/as)
+far2=$(ms --interface 127.0.10.5 http://127.0.30.1:8080/)
+check "world: PATCH eu↔as to 10 ms: EU→AS now ${far2} ms (was ${far})" test "$far2" -lt 100
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" 127.0.0.1:8000/api/v1/world/links)
+check "world: DELETE puts every link back (got $code)" test "$code" = 204
+check "world: every change is logged as an event" bash -c "grep -q 'world_link_changed' '$WORK/netsim.log' && grep -q 'world_links_reset' '$WORK/netsim.log'"
+
 # --- access control and serve-stale, on a second dnsd -------------------------
 # dnsd #3 serves example.test. alone on 127.0.13.1; dnsd #2 is a resolver on
 # 127.0.0.9 for 127.0.0.1 only, reaching example.test. through a stub, with a
@@ -326,6 +351,20 @@ check "second netsim: no GeoIP database left behind" test "$(ls /tmp/netsim-geo-
 kill -INT $NETSIM; wait $NETSIM; rc=$?
 check "SIGINT: clean exit (rc=$rc)" test $rc -eq 0
 check "SIGINT: var/netsim.env removed" test ! -e "$WORK/var/netsim.env"
+
+# netsim --flat: today's loopback speed, no distance anywhere
+(cd "$WORK" && exec "$OLDPWD/$BIN/netsim" --flat >"$WORK/netsim-flat.log" 2>&1) &
+NETSIM=$!
+for i in $(seq 1 100); do curl -sf 127.0.0.1:9153/healthz >/dev/null 2>&1 && break; kill -0 $NETSIM 2>/dev/null || break; sleep 0.1; done
+check "netsim --flat: the world API says flat" bash -c "curl -s 127.0.0.1:8000/api/v1/world | jq -e '.data.flat == true' >/dev/null"
+if command -v dig >/dev/null; then
+  cold=$(qtime "$(dig +time=3 +tries=1 -p 1053 @127.0.0.1 www.example.test A)")
+  check "netsim --flat: uncached dig at loopback speed (got ${cold:-none} ms)" test "${cold:-999}" -le 30
+fi
+far=$(ms --interface 127.0.10.5 http://127.0.30.1:8080/)
+check "netsim --flat: curl EU→AS at loopback speed (${far} ms)" test "$far" -le 50
+kill -INT $NETSIM; wait $NETSIM; rc=$?
+check "netsim --flat: clean exit (rc=$rc)" test $rc -eq 0
 echo
 echo "e2e: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -34,7 +34,8 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("frontend %s: %w", f.name, err)
 		}
 		s.addrs.Store(f.name, ln.Addr())
-		f.ln = netutil.LimitListener(ln, fc.MaxConnections)
+		// the world under TLS, so a handshake pays its round trips
+		f.ln = netutil.LimitListener(s.world.Listener(ln), fc.MaxConnections)
 		f.hs = s.httpServer(f, fc)
 		if f.tlsCfg != nil {
 			// Handshakes complete (with a timeout) before Accept returns,

@@ -22,6 +22,7 @@ import (
 
 	"netsim/internal/api"
 	"netsim/internal/events"
+	"netsim/internal/world"
 	"netsim/lb/l4"
 	nstls "netsim/tls"
 )
@@ -51,6 +52,7 @@ type Server struct {
 	tickets   *nstls.TicketKeys
 	demo      atomic.Pointer[nstls.PKI] // the demo PKI when a frontend uses it
 	l4        *l4.Server                // nil without l4 frontends
+	world     *world.World              // the distances frontends apply; nil: none
 	queued    atomic.Int64              // requests waiting in any pool's queue
 	events    *events.Bus               // lb.request, lb.backend, lb.health (events.go)
 
@@ -58,6 +60,16 @@ type Server struct {
 	stopped bool // under mu: Run has shut down; Reload and the API add nothing
 	ready   chan struct{}
 	addrs   sync.Map // frontend name -> net.Addr
+}
+
+// SetWorld puts the frontends (HTTP and TCP) in w, before Run: each
+// connection carries the modelled distance between the client's address
+// and the frontend's (internal/world). Nil or flat: no distance, no cost.
+func (s *Server) SetWorld(w *world.World) {
+	s.world = w
+	if s.l4 != nil {
+		s.l4.SetWorld(w)
+	}
 }
 
 // New validates cfg and builds a Server. log may be nil (no logs). reg

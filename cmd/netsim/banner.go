@@ -27,11 +27,26 @@ func writeHints() (string, error) {
 }
 
 // printBanner says what to try; hints is the root hints file and env the
-// file of admin tokens ("" when it could not be written).
-func printBanner(w io.Writer, hints, env string) {
+// file of admin tokens ("" when it could not be written); distance says
+// whether the world has distance (not --flat).
+func printBanner(w io.Writer, hints, env string, distance bool) {
 	tokens := "source " + env + "                       # admin tokens: sets $DNSD_TOKEN and $LBD_TOKEN"
 	if env == "" {
 		tokens = "# (var/netsim.env could not be written: the admin tokens are in the log above)"
+	}
+	world := `
+  The world is flat (--flat): every server answers at loopback speed.
+`
+	if distance {
+		world = `
+  Distance (the world: internal/world/world.yaml; netsim --flat turns it off):
+  dig @127.0.0.1 -p 1053 www.example.test | grep 'Query time'   # first ~150 ms (root+TLD+auth round trips); again 0 ms, cached
+  curl -s -o /dev/null -w '%{time_total}\n' --interface 127.0.10.5 http://127.0.10.1:8080/   # EU client → EU lbd: ~14 ms
+  curl -s -o /dev/null -w '%{time_total}\n' --interface 127.0.10.5 http://127.0.30.1:8080/   # EU client → Asia lbd: ~480 ms (two round trips)
+  curl -s 127.0.0.1:8000/api/v1/world            # places, links, the rtt_ms matrix
+  curl -s -X PATCH -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" -d '{"latency":"800ms"}' 127.0.0.1:8000/api/v1/world/links/eu/as   # Asia is far now
+  curl -s -X DELETE -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" 127.0.0.1:8000/api/v1/world/links   # every link back
+`
 	}
 	fmt.Fprintf(w, `
 netsim is up: a small internet on loopback. Try, in another terminal:
@@ -62,7 +77,7 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   curl -s 127.0.0.1:9153/api/v1/zones           # zones, servers and serials
   curl -s -X DELETE -H "Authorization: Bearer $DNSD_TOKEN" 127.0.0.1:9153/api/v1/cache   # flush the resolver cache
   curl -s 127.0.0.1:9153/metrics | grep ^dnsd_  # Prometheus metrics
-
+%[3]s
 Ctrl-C stops everything.
-`, hints, tokens)
+`, hints, tokens, world)
 }

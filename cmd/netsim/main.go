@@ -19,6 +19,7 @@ import (
 	"netsim/dns/dnsd"
 	"netsim/internal/logging"
 	"netsim/internal/sim"
+	"netsim/internal/world"
 	"netsim/lb"
 	"netsim/scenario"
 )
@@ -32,7 +33,8 @@ func main() {
 
 // newRoot is the netsim command: run the topology, or check its configs.
 func newRoot() *cobra.Command {
-	var logFormat, logLevel, dnsConfig, lbConfig string
+	var logFormat, logLevel, dnsConfig, lbConfig, worldFile string
+	var flat bool
 	root := &cobra.Command{
 		Use:   "netsim",
 		Short: "the whole simulated internet on loopback: DNS hierarchy, resolver, load balancers, web servers (Ctrl-C stops it)",
@@ -54,7 +56,11 @@ func newRoot() *cobra.Command {
 				return err
 			}
 			defer lock.Unlock()
-			if err := run(log, dnsConfig, lbConfig); err != nil {
+			w, err := newWorld(worldFile, flat, log.Named("world"))
+			if err != nil {
+				return err
+			}
+			if err := run(log, dnsConfig, lbConfig, w); err != nil {
 				return err
 			}
 			return nil
@@ -69,6 +75,8 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&dnsConfig, "dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
 	pf.StringVar(&lbConfig, "lb-config", "", "lbd config file (default: embedded configs/lbd.yaml)")
+	pf.StringVar(&worldFile, "world", "", "world file: places and the latency, jitter, loss and bandwidth between them (default: the built-in world, internal/world/world.yaml)")
+	root.Flags().BoolVar(&flat, "flat", false, "no distance: every server answers at loopback speed")
 	root.AddCommand(scenario.Command())
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
@@ -85,6 +93,9 @@ func newRoot() *cobra.Command {
 			if _, err := lb.LoadConfig(lbConfig); err != nil {
 				return err
 			}
+			if _, err := newWorld(worldFile, false, zap.NewNop()); err != nil {
+				return err
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "config OK")
 			return nil
 		},
@@ -92,7 +103,7 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-func run(log *zap.Logger, dnsConfig, lbConfig string) error {
+func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -113,7 +124,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token, &control); err != nil {
 		return err
 	}
-	top, err := sim.NewTopology(sim.Options{DNS: cfg, LB: lcfg, Log: log, ControlToken: control})
+	top, err := sim.NewTopology(sim.Options{DNS: cfg, LB: lcfg, Log: log, ControlToken: control, World: w})
 	if err != nil {
 		return err
 	}
@@ -157,7 +168,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string) error {
 		} else {
 			defer os.Remove(env)
 		}
-		printBanner(os.Stdout, hints, env)
+		printBanner(os.Stdout, hints, env, !w.Flat())
 	case err := <-done:
 		return err
 	}

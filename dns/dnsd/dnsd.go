@@ -24,6 +24,7 @@ import (
 	"netsim/dns/server"
 	"netsim/internal/api"
 	"netsim/internal/events"
+	"netsim/internal/world"
 	"netsim/zones"
 )
 
@@ -38,6 +39,8 @@ type Daemon struct {
 	Recursor *resolver.Resolver
 	// Routes, when set before Run, adds admin endpoints (resolver, geo).
 	Routes []func(*http.ServeMux)
+	// World, when set before Run, puts every listener in it (distance).
+	World *world.World
 
 	mu        sync.Mutex
 	cfg       Config
@@ -288,6 +291,7 @@ func (d *Daemon) startListener(s ServerConfig) error {
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
 	}
+	l.SetWorld(d.World)
 	lctx, cancel := context.WithCancel(d.ctx)
 	r := &running{l: l, cancel: cancel, done: make(chan struct{})}
 	d.listeners[s.Listen] = r

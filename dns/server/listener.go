@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"netsim/internal/world"
 )
 
 // Limits of one listener.
@@ -42,8 +44,15 @@ type Listener struct {
 	log     *zap.Logger
 	limits  Limits
 	udp     *net.UDPConn
-	tcp     *net.TCPListener
+	tcp     net.Listener // a *net.TCPListener, wrapped by the world when it has distance
 	sem     chan struct{}
+
+	// world delays (or loses) replies by the distance between the client
+	// and self; sched sends the delayed UDP replies. Both are unset in a
+	// flat world, where the reply path is what it was without them.
+	world *world.World
+	sched *world.Scheduler
+	self  netip.Addr
 
 	mu        sync.Mutex
 	conns     map[*tcpConn]struct{}
@@ -100,12 +109,28 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 	return nil, fmt.Errorf("listen %s: no port free for both UDP and TCP: %v", addr, lastErr)
 }
 
+// SetWorld puts the listener in w (before Serve): every reply reaches its
+// client one round trip of the modelled distance later, or is lost, without
+// holding up the reader (internal/world). A nil or flat w changes nothing.
+func (l *Listener) SetWorld(w *world.World) {
+	if w.Flat() {
+		return
+	}
+	l.world = w
+	l.self = netip.MustParseAddrPort(l.Addr).Addr().Unmap()
+	l.tcp = w.Listener(l.tcp)
+}
+
 // Handler returns the listener's handler.
 func (l *Listener) Handler() *Handler { return l.handler }
 
 // Serve runs the read loops until ctx is done, then closes the sockets and
 // waits for in-flight queries to finish.
 func (l *Listener) Serve(ctx context.Context) {
+	if l.world != nil {
+		l.sched = world.NewScheduler(0)
+		defer l.sched.Close() // after the readers and resolutions have stopped
+	}
 	readers := max(1, runtime.GOMAXPROCS(0))
 	for i := 0; i < readers; i++ {
 		l.wg.Add(1)
@@ -177,11 +202,16 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 				continue
 			}
 			client, _ := netip.AddrFromSlice(from.IP)
-			reply, done := l.handler.TryServePacket(bufs[i][:m.N], client.Unmap(), UDP, replies[i])
+			client = client.Unmap()
+			rtt, lost := l.world.Path(client, l.self)
+			if lost {
+				continue // the query or its reply is lost on the way
+			}
+			reply, done := l.handler.TryServePacket(bufs[i][:m.N], client, UDP, replies[i])
 			if !done {
 				// a resolution: answered from a goroutine of its own, so
 				// cache hits behind it are not held up
-				l.resolveAsync(ctx, bufs[i][:m.N], client.Unmap(), from.AddrPort())
+				l.resolveAsync(ctx, bufs[i][:m.N], client, from.AddrPort(), rtt)
 				continue
 			}
 			if reply == nil {
@@ -189,6 +219,10 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 			}
 			if cap(reply) > cap(replies[i]) {
 				replies[i] = reply[:0] // keep the bigger buffer for next time
+			}
+			if rtt > 0 {
+				l.sched.Send(l.udp, reply, from.AddrPort(), rtt) // copies reply
+				continue
 			}
 			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr})
 		}
@@ -208,8 +242,8 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 
 // resolveAsync answers a query that needs upstream servers in its own
 // goroutine, bounded by the in-flight limit (past it the query is dropped
-// and the client retries).
-func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Addr, to netip.AddrPort) {
+// and the client retries); the reply leaves rtt after the answer is ready.
+func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Addr, to netip.AddrPort, rtt time.Duration) {
 	select {
 	case l.sem <- struct{}{}:
 	default:
@@ -221,7 +255,7 @@ func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Ad
 	go func() {
 		defer func() { <-l.sem; l.wg.Done() }()
 		if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
-			_, _ = l.udp.WriteToUDPAddrPort(reply, to)
+			l.sendUDP(reply, to, rtt)
 		}
 	}()
 }
@@ -244,13 +278,26 @@ func (l *Listener) serveUDP(ctx context.Context) {
 			continue
 		}
 		client := from.Addr().Unmap()
+		rtt, lost := l.world.Path(client, l.self)
+		if lost {
+			continue
+		}
 		reply, done := l.handler.TryServePacket(buf[:n], client, UDP, out)
 		if !done {
-			l.resolveAsync(ctx, buf[:n], client, from)
+			l.resolveAsync(ctx, buf[:n], client, from, rtt)
 			continue
 		}
 		if reply != nil {
-			_, _ = l.udp.WriteToUDPAddrPort(reply, from)
+			l.sendUDP(reply, from, rtt)
 		}
 	}
+}
+
+// sendUDP sends a reply now, or rtt from now through the world's scheduler.
+func (l *Listener) sendUDP(reply []byte, to netip.AddrPort, rtt time.Duration) {
+	if rtt > 0 {
+		l.sched.Send(l.udp, reply, to, rtt)
+		return
+	}
+	_, _ = l.udp.WriteToUDPAddrPort(reply, to)
 }

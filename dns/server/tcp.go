@@ -16,8 +16,8 @@ import (
 
 // tcpConn is one accepted TCP connection in the listener's table.
 type tcpConn struct {
-	*net.TCPConn
-	client netip.Addr
+	net.Conn // a *net.TCPConn, or the world's wrapping of one
+	client   netip.Addr
 	// idleSince is when the connection started waiting for its next query
 	// with no answer in progress (unix nanoseconds); 0 while it is busy.
 	idleSince atomic.Int64
@@ -31,7 +31,7 @@ type tcpConn struct {
 func (l *Listener) serveTCP(ctx context.Context) {
 	defer l.wg.Done()
 	for {
-		c, err := l.tcp.AcceptTCP()
+		c, err := l.tcp.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
@@ -39,7 +39,7 @@ func (l *Listener) serveTCP(ctx context.Context) {
 			l.log.Warn("tcp accept", zap.String("listener", l.Addr), zap.Error(err))
 			continue
 		}
-		tc := &tcpConn{TCPConn: c, client: c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()}
+		tc := &tcpConn{Conn: c, client: c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()}
 		if !l.admit(tc) {
 			l.handler.metrics.dropped(l.handler.Name)
 			c.Close()

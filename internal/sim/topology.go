@@ -14,6 +14,7 @@ import (
 	"netsim/dns/dnsd"
 	"netsim/internal/api"
 	"netsim/internal/echo"
+	"netsim/internal/world"
 	"netsim/lb"
 	"netsim/lb/l4"
 	nstls "netsim/tls"
@@ -47,6 +48,10 @@ type Options struct {
 	ControlToken string
 	// WebVersion is the sample servers' first version ("" = v1).
 	WebVersion string
+	// World is the distance between places that dnsd, the lbds and the
+	// web servers apply (nil or flat: none); its admin API is mounted on
+	// the control API.
+	World *world.World
 }
 
 // Topology is the whole simulated internet of `make run`: dnsd (the DNS
@@ -61,6 +66,7 @@ type Topology struct {
 	lb      *lb.Server
 	control string
 	token   string
+	world   *world.World
 
 	mu  sync.Mutex
 	lbc lb.Config // the main lbd's config, the regions' template
@@ -86,11 +92,12 @@ func NewTopology(o Options) (*Topology, error) {
 	if o.WebVersion == "" {
 		o.WebVersion = "v1"
 	}
-	t := &Topology{log: o.Log, sup: New(o.Log.Named("sim")), control: o.Control, token: o.ControlToken, ready: make(chan struct{})}
+	t := &Topology{log: o.Log, sup: New(o.Log.Named("sim")), control: o.Control, token: o.ControlToken, world: o.World, ready: make(chan struct{})}
 	d, err := dnsd.New(o.DNS, o.Log.Named("dnsd"))
 	if err != nil {
 		return nil, err
 	}
+	d.World = o.World
 	t.dns = d
 	lbc := o.LB
 	shareStickySecret(lbc)
@@ -98,8 +105,13 @@ func NewTopology(o Options) (*Topology, error) {
 	if t.lb, err = lb.New(lbc, o.Log.Named("lbd"), nil); err != nil {
 		return nil, err
 	}
+	t.lb.SetWorld(o.World)
+	var wrap func(net.Listener) net.Listener
+	if !o.World.Flat() {
+		wrap = o.World.Listener
+	}
 	for _, w := range WebServers {
-		err := t.sup.Add(Webd(WebdOptions{ID: w.Name, Addr: w.Addr, Log: o.Log.Named("webd").With(zap.String("id", w.Name))}, o.WebVersion))
+		err := t.sup.Add(Webd(WebdOptions{ID: w.Name, Addr: w.Addr, Wrap: wrap, Log: o.Log.Named("webd").With(zap.String("id", w.Name))}, o.WebVersion))
 		if err != nil {
 			return nil, err
 		}
@@ -144,6 +156,7 @@ func (t *Topology) regionSpec(r Site) Spec {
 			if err != nil {
 				return nil, err
 			}
+			s.SetWorld(t.world)
 			return runLB(ctx, s)
 		},
 	}
@@ -282,6 +295,11 @@ func waitReady(ctx context.Context, errs chan error, ready <-chan struct{}) erro
 func (t *Topology) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	t.sup.Routes(mux, func(h http.Handler) http.Handler { return api.Auth(t.token, h) })
+	if t.world != nil {
+		wh := t.world.Handler(func(h http.Handler) http.Handler { return api.Auth(t.token, h) })
+		mux.Handle("/api/v1/world", wh)
+		mux.Handle("/api/v1/world/", wh)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})

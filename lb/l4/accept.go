@@ -110,7 +110,7 @@ func (f *frontend) acceptLoop() {
 			defer f.s.wg.Done()
 			defer f.s.active.Add(-1)
 			defer func() { <-f.sem }()
-			f.handle(c.(*net.TCPConn))
+			f.handle(c)
 		}()
 	}
 }

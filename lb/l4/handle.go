@@ -23,7 +23,9 @@ const (
 	resultDialError   = "dial_error"
 )
 
-func (f *frontend) handle(c *net.TCPConn) {
+// handle serves one client connection: a *net.TCPConn, or the world's
+// wrapping of one.
+func (f *frontend) handle(c net.Conn) {
 	client := addrPort(c.RemoteAddr()).Addr().Unmap()
 	clientAP := netip.AddrPortFrom(client, addrPort(c.RemoteAddr()).Port())
 	localAP := addrPort(c.LocalAddr())
@@ -64,7 +66,7 @@ func (f *frontend) handle(c *net.TCPConn) {
 	p := rt.def
 	sniName := ""
 	if len(rt.cfg.SNI) > 0 {
-		pc := &prefixConn{TCPConn: c, prefix: prefix}
+		pc := &prefixConn{Conn: c, prefix: prefix}
 		hello, sc, err := sni.Peek(pc, sni.Options{Timeout: rt.cfg.HelloTimeout})
 		prefix = append(sc.Peeked(), pc.prefix...)
 		switch {

@@ -3,7 +3,7 @@
 // idle timeout, connection limits, PROXY protocol v1/v2 in and out, and SNI
 // passthrough routing that reads the ClientHello without terminating TLS.
 // Bytes are copied between *net.TCPConn with io.Copy, so Linux splices
-// them in the kernel.
+// them in the kernel (unless the connection is in a world with distance).
 package l4
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"netsim/internal/world"
 	"netsim/lb/backend"
 )
 
@@ -54,6 +55,8 @@ type Server struct {
 	wg      sync.WaitGroup // accept loops and connections
 	active  atomic.Int64
 	started atomic.Bool
+	// world is the distance the frontends apply (nil: none, and splice).
+	world *world.World
 	// userspaceCopy hides the sockets' fast paths (benchmarks only: the
 	// comparison that shows what splice saves).
 	userspaceCopy bool
@@ -97,6 +100,12 @@ func New(cfg Config, o Options) (*Server, error) {
 	return s, nil
 }
 
+// SetWorld puts the frontends in w, before Serve: each connection carries
+// the modelled distance between the client and the frontend. Bytes of a
+// connection in the world are copied in user space; a flat world keeps
+// the kernel's splice.
+func (s *Server) SetWorld(w *world.World) { s.world = w }
+
 // Serve listens on every frontend, starts the health checks, calls ready
 // for each bound address, and serves until ctx is cancelled. Then it stops
 // accepting, lets open connections finish for DrainTimeout, closes the rest
@@ -112,7 +121,7 @@ func (s *Server) Serve(ctx context.Context, ready func(frontend string, addr net
 			s.closeListeners()
 			return fmt.Errorf("l4 frontend %s: %w", f.cfg.Name, err)
 		}
-		f.ln = ln
+		f.ln = s.world.Listener(ln) // ln itself when flat: splice stays
 	}
 	s.mu.Lock()
 	s.serveCtx = ctx

@@ -12,7 +12,7 @@ import (
 
 // prefixConn replays prefix before reading the connection.
 type prefixConn struct {
-	*net.TCPConn
+	net.Conn
 	prefix []byte
 }
 
@@ -22,7 +22,7 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		p.prefix = p.prefix[n:]
 		return n, nil
 	}
-	return p.TCPConn.Read(b)
+	return p.Conn.Read(b)
 }
 
 // session is one proxied connection pair (*net.TCPConn in service, so

@@ -1,0 +1,114 @@
+package server_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/auth"
+	"netsim/dns/dnstest"
+	"netsim/dns/server"
+	"netsim/internal/world"
+	"netsim/zones"
+)
+
+// testWorld: the client at 127.0.60.0/24 is oneWay from the server at
+// 127.0.61.0/24, with no jitter, losing lossPercent of the packets.
+func testWorld(t *testing.T, lossPercent string) *world.World {
+	t.Helper()
+	c, err := world.Parse([]byte(`world:
+  places:
+    - {name: client, prefixes: [127.0.60.0/24]}
+    - {name: server, prefixes: [127.0.61.0/24]}
+  default: {latency: 30ms, jitter: 0s, loss_percent: ` + lossPercent + `, bandwidth: unlimited}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := world.New(c, world.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+const oneWay = 30 * time.Millisecond
+
+// worldServer serves example.test. on 127.0.61.1 in w.
+func worldServer(t *testing.T, w *world.World) string {
+	t.Helper()
+	zs := dnstest.Embedded(t)
+	h := server.NewHandler("t", auth.NewSet([]*zones.Zone{zs["example.test."]}), nil, nil)
+	l, err := server.Listen("127.0.61.1:0", h, server.Limits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetWorld(w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l.Addr
+}
+
+// The reply to a UDP query leaves one round trip after the query came
+// (timers never fire early, so the lower bound is exact; the upper one is
+// internal/world's to check).
+func TestWorldDelaysUDPReplies(t *testing.T) {
+	addr := worldServer(t, testWorld(t, "0"))
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second,
+		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	for range 3 {
+		start := time.Now()
+		r, _, err := c.Exchange(m, addr)
+		took := time.Since(start)
+		if err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("query: %v %v", r, err)
+		}
+		if took < 2*oneWay {
+			t.Errorf("UDP reply after %v, want at least one round trip (%v)", took, 2*oneWay)
+		}
+	}
+}
+
+// Over TCP the first reply costs the handshake's round trip too.
+func TestWorldDelaysTCPReplies(t *testing.T) {
+	addr := worldServer(t, testWorld(t, "0"))
+	start := time.Now()
+	c := dialFrom(t, "127.0.60.5", addr)
+	if err := ask(c, "www.example.test."); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 4*oneWay {
+		t.Errorf("first TCP reply after %v, want at least two round trips (%v)", took, 4*oneWay)
+	}
+	start = time.Now()
+	if err := ask(c, "www.example.test."); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 2*oneWay {
+		t.Errorf("second TCP reply after %v, want at least one round trip (%v)", took, 2*oneWay)
+	}
+}
+
+// A lossy link loses the exchange: no reply ever comes (the client times out).
+func TestWorldLosesUDPExchanges(t *testing.T) {
+	addr := worldServer(t, testWorld(t, "100"))
+	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond,
+		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	if r, _, err := c.Exchange(m, addr); err == nil {
+		t.Fatalf("got a reply over a link losing every packet: %v", r)
+	}
+	// a client outside the world's places is at no distance: answered
+	c.Dialer = nil
+	if _, _, err := c.Exchange(m, addr); err != nil {
+		t.Fatalf("a client in no place: %v", err)
+	}
+}
