@@ -307,7 +307,7 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 	}
 	bc := BackendConfig{ID: c.ID, Address: c.Address, Weight: c.Weight, MaxConnections: c.MaxConnections}
 	if fe := checkBackend(bc); fe != nil {
-		api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "bad_"+fe.key, "%s", fe.String()).With("field", fe.key))
+		api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "bad_"+fe.Key, "%s", fe).With("field", fe.Key))
 		return
 	}
 	st := backend.Up

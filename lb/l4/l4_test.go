@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"netsim/internal/cfgerr"
 	"netsim/lb/backend"
 )
 
@@ -556,7 +557,7 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *FieldError
+			var fe *cfgerr.Error
 			if !errors.As(err, &fe) || fe.Key != tt.key {
 				t.Fatalf("err %v, want key %s", err, tt.key)
 			}
