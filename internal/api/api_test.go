@@ -54,14 +54,7 @@ func TestPaging(t *testing.T) {
 	for i := range items {
 		items[i] = i
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, prob := ParsePage(r)
-		if prob != nil {
-			WriteError(w, r, prob)
-			return
-		}
-		WritePage(w, r, p, items)
-	})
+	h := List(func() []int { return items })
 	cases := []struct {
 		target         string
 		code, first, n int
