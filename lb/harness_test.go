@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"netsim/internal/testutil"
 	"netsim/internal/webd"
 	"netsim/lb/l4"
 )
@@ -168,19 +169,6 @@ func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	return h
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
-	return time.Since(start)
-}
-
 func (h *harness) backendState(id string) BackendView {
 	var v BackendView
 	h.adminJSON(http.MethodGet, "/api/v1/pools/web/backends/"+id, nil, http.StatusOK, &v)
@@ -189,7 +177,7 @@ func (h *harness) backendState(id string) BackendView {
 
 func (h *harness) waitAll(state string) {
 	h.t.Helper()
-	waitFor(h.t, 10*time.Second, "all backends "+state, func() bool {
+	testutil.WaitFor(h.t, "all backends "+state, 10*time.Second, func() bool {
 		for _, m := range h.srv.pool("web").snap.Load().order {
 			if m.b.State().String() != state {
 				return false

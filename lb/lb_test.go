@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"netsim/internal/testutil"
 	"netsim/internal/webd"
 )
 
@@ -207,7 +208,7 @@ func TestHealthEjectionAndRecovery(t *testing.T) {
 	h.webds[1].srv.SetHealthy(false)
 	failedAt := time.Now()
 	var lastB2 time.Time
-	waitFor(t, 10*time.Second, "b2 down", func() bool {
+	testutil.WaitFor(t, "b2 down", 10*time.Second, func() bool {
 		for range 3 {
 			if id, _, err := h.get(c, "/"); err != nil {
 				t.Fatal(err)
@@ -229,7 +230,7 @@ func TestHealthEjectionAndRecovery(t *testing.T) {
 		}
 	}
 	h.webds[1].srv.SetHealthy(true)
-	back := waitFor(t, 10*time.Second, "b2 up again", func() bool { return h.backendState("b2").State == "up" })
+	back := testutil.WaitFor(t, "b2 up again", 10*time.Second, func() bool { return h.backendState("b2").State == "up" })
 	t.Logf("b2 back up %v after /healthz recovered (rise %d)", back.Round(time.Millisecond), cfg.Rise)
 	var m map[string]any
 	_ = m
@@ -259,20 +260,20 @@ func TestPassiveEjection(t *testing.T) {
 		t.Fatalf("b1 answering 500s not ejected: %+v", v)
 	}
 	h.webds[0].srv.SetErrorRate(0)
-	waitFor(t, 10*time.Second, "b1 readmitted after cooldown", func() bool { return h.backendState("b1").State == "up" })
+	testutil.WaitFor(t, "b1 readmitted after cooldown", 10*time.Second, func() bool { return h.backendState("b1").State == "up" })
 }
 
 func TestKillBackendUnderLoad(t *testing.T) {
 	h := newHarness(t, 3, nil)
 	stop := make(chan struct{})
 	res, wait := h.load(8, 20000, 60*time.Second, stop)
-	waitFor(t, 30*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
+	testutil.WaitFor(t, "load running", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
 	h.webds[1].stop() // b2 goes away under load
-	waitFor(t, 10*time.Second, "b2 marked down", func() bool { return h.backendState("b2").State == "down" })
+	testutil.WaitFor(t, "b2 marked down", 10*time.Second, func() bool { return h.backendState("b2").State == "down" })
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+	testutil.WaitFor(t, "more load", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
 	close(stop)
 	wait()
 	t.Logf("kill under load: %v", res)
@@ -288,13 +289,13 @@ func TestDrainUnderLoad(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	res, wait := h.load(12, 20000, 60*time.Second, stop)
-	waitFor(t, 30*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
+	testutil.WaitFor(t, "load running", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
 	var v BackendView
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "draining"}, http.StatusOK, &v)
 	if v.State != "draining" {
 		t.Fatalf("PATCH answered %+v", v)
 	}
-	waitFor(t, 10*time.Second, "b1 drained", func() bool {
+	testutil.WaitFor(t, "b1 drained", 10*time.Second, func() bool {
 		v = h.backendState("b1")
 		return v.InFlight == 0 && v.DrainedAt != nil
 	})
@@ -302,13 +303,13 @@ func TestDrainUnderLoad(t *testing.T) {
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
+	testutil.WaitFor(t, "more load", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
 	if got := h.webds[0].srv.Requests(); got != served {
 		t.Fatalf("draining b1 got %d new requests", got-served)
 	}
 	drainedAt := v.DrainedAt
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "up"}, http.StatusOK, &v)
-	waitFor(t, 10*time.Second, "b1 back in rotation", func() bool { return h.webds[0].srv.Requests() > served })
+	testutil.WaitFor(t, "b1 back in rotation", 10*time.Second, func() bool { return h.webds[0].srv.Requests() > served })
 	close(stop)
 	wait()
 	t.Logf("drain under load: %v; b1 drained at %v", res, drainedAt)
@@ -336,7 +337,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		res.mu.Lock()
 		at := res.ok
 		res.mu.Unlock()
-		waitFor(t, 30*time.Second, "load after reload", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+		testutil.WaitFor(t, "load after reload", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
 	}
 	// A bad reload is refused and the old config keeps serving.
 	bad := h.cfg
@@ -375,13 +376,13 @@ func TestAddRemoveBackendsUnderLoad(t *testing.T) {
 	if hdr.Get("Location") != "/api/v1/pools/web/backends/b4" {
 		t.Fatalf("Location %q", hdr.Get("Location"))
 	}
-	waitFor(t, 10*time.Second, "b4 serving", func() bool { return extra.srv.Requests() > 50 })
+	testutil.WaitFor(t, "b4 serving", 10*time.Second, func() bool { return extra.srv.Requests() > 50 })
 	h.adminJSON(http.MethodDelete, "/api/v1/pools/web/backends/b1", nil, http.StatusNoContent, nil)
 	served := h.webds[0].srv.Requests()
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+	testutil.WaitFor(t, "more load", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
 	close(stop)
 	wait()
 	t.Logf("add/remove under load: %v", res)
@@ -699,10 +700,10 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	for i, w := range h.webds {
 		id := fmt.Sprintf("b%d", i+1)
 		h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+id, map[string]string{"state": "draining"}, http.StatusOK, nil)
-		waitFor(t, 10*time.Second, id+" drained", func() bool { v := h.backendState(id); return v.InFlight == 0 && v.DrainedAt != nil })
+		testutil.WaitFor(t, id+" drained", 10*time.Second, func() bool { v := h.backendState(id); return v.InFlight == 0 && v.DrainedAt != nil })
 		w.restart("v2")
 		restarted := time.Now()
-		waitFor(t, 10*time.Second, id+" v2 checked healthy", func() bool {
+		testutil.WaitFor(t, id+" v2 checked healthy", 10*time.Second, func() bool {
 			v := h.backendState(id)
 			return v.Healthy && v.LastCheckOK && v.LastCheckAt != nil && v.LastCheckAt.After(restarted)
 		})
@@ -711,7 +712,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	res.mu.Lock()
 	at := res.ok
 	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "load after the deploy", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
+	testutil.WaitFor(t, "load after the deploy", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
 	close(stop)
 	wg.Wait()
 	t.Logf("rolling deploy: %v versions %v", res, versions)

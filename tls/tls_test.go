@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 func TestSNISelection(t *testing.T) {
@@ -163,7 +165,7 @@ func TestReloadWhileConnectionOpen(t *testing.T) {
 				ctx, cancel := contextWithCancel()
 				defer cancel()
 				go store.Watch(ctx, 10*time.Millisecond)
-				waitFor(t, "watch to reload", func() bool {
+				testutil.WaitFor(t, "watch to reload", 10*time.Second, func() bool {
 					c, _ := store.Lookup("www.example.test")
 					return c.Serial != oldSerial
 				})
@@ -302,7 +304,7 @@ func TestProtocolPolicy(t *testing.T) {
 				if err == nil {
 					t.Fatalf("handshake succeeded with %s", ctls.VersionName(c.ConnectionState().Version))
 				}
-				waitFor(t, "error counted as "+tt.reason, func() bool {
+				testutil.WaitFor(t, "error counted as "+tt.reason, 10*time.Second, func() bool {
 					return value(t, m.errors.WithLabelValues(tt.reason)) == before+1
 				})
 				return
@@ -428,7 +430,7 @@ func TestMutualTLS(t *testing.T) {
 					t.Fatalf("err %v, want ok=%v", err, tt.ok)
 				}
 				if !tt.ok {
-					waitFor(t, tt.reason, func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+1 })
+					testutil.WaitFor(t, tt.reason, 10*time.Second, func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+1 })
 				}
 			})
 		}
@@ -469,7 +471,7 @@ func TestHandshakeBadInput(t *testing.T) {
 			if _, err := dial(t, srv.addr, &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots()}); err != nil {
 				t.Fatalf("good client not served while bad ones wait: %v", err)
 			}
-			waitFor(t, "all counted", func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+100 })
+			testutil.WaitFor(t, "all counted", 10*time.Second, func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+100 })
 			_ = conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
 			if _, err := conns[0].Read(make([]byte, 512)); err == nil {
 				// an alert may arrive first; the connection must then close

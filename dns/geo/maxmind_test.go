@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 // sharedGeoIP is where CI keeps MaxMind's real test databases, relative to
@@ -189,16 +191,10 @@ func TestMaxMindWatch(t *testing.T) {
 	if err := os.Chtimes(p, at, at); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if l, _ := m.Locate(netip.MustParseAddr("127.0.10.1")); l.Country == "IE" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Watch did not pick up the new file within 10s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+	testutil.WaitFor(t, "Watch to pick up the new file", 10*time.Second, func() bool {
+		l, _ := m.Locate(netip.MustParseAddr("127.0.10.1"))
+		return l.Country == "IE"
+	})
 	cancel()
 	<-done
 }

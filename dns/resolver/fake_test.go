@@ -269,18 +269,6 @@ func query(name string, qtype uint16) *dns.Msg {
 	return m
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 func cacheKey(name string, qtype uint16) cache.Key {
 	return cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/testutil"
 )
 
 func rrStrings(rrs []dns.RR) []string {
@@ -191,7 +193,7 @@ func TestCoalescing(t *testing.T) {
 			replies[i] = r.Answer(context.Background(), query("mx1.example.test", dns.TypeA), loopback)
 		}(i)
 	}
-	waitFor(t, "99 clients to join the flight", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "99 clients to join the flight", 5*time.Second, func() bool {
 		return value(r.m.coalesced) >= clients-1
 	})
 	close(release)
@@ -347,7 +349,7 @@ func TestPrefetch(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, "the prefetch to refresh the entry", 3*time.Second, func() bool {
+	testutil.WaitFor(t, "the prefetch to refresh the entry", 3*time.Second, func() bool {
 		h, ok := r.cache.Get(cacheKey("www.example.test.", dns.TypeA))
 		return ok && h.Remaining > 290*time.Second
 	})

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"netsim/internal/testutil"
 )
 
 func TestRiseFall(t *testing.T) {
@@ -145,13 +147,7 @@ func TestRunProbesAtStart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no probe at start (interval is 1h)")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for m.State() != Up {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %v, want up", m.State())
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not synchronising
-	}
+	testutil.WaitFor(t, "state up", 10*time.Second, func() bool { return m.State() == Up })
 	cancel()
 	select {
 	case <-done:

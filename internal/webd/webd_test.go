@@ -19,12 +19,6 @@ import (
 	"netsim/internal/testutil"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testutil.WaitFor(t, what, 10*time.Second, cond)
-}
-
 func do(t *testing.T, h http.Handler, method, target, body string, hdr map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
@@ -290,7 +284,7 @@ func TestHang(t *testing.T) {
 	for _, path := range []string{"/", "/healthz"} {
 		wg.Go(func() { codes <- do(t, s, "GET", path, "", nil).Code })
 	}
-	waitFor(t, "two hung requests", func() bool { return s.LoadReport().Hung == 2 })
+	testutil.WaitFor(t, "two hung requests", 10*time.Second, func() bool { return s.LoadReport().Hung == 2 })
 	if s.InFlight() != 1 {
 		t.Fatalf("in flight %d, want 1 (health is not counted)", s.InFlight())
 	}
@@ -319,7 +313,7 @@ func TestHang(t *testing.T) {
 		defer close(done)
 		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
 	}()
-	waitFor(t, "hung", func() bool { return s.LoadReport().Hung == 1 })
+	testutil.WaitFor(t, "hung", 10*time.Second, func() bool { return s.LoadReport().Hung == 1 })
 	cancel()
 	<-done
 	if s.InFlight() != 0 {
@@ -334,7 +328,7 @@ func TestLoad(t *testing.T) {
 	for range 3 {
 		wg.Go(func() { do(t, s, "GET", "/", "", nil) })
 	}
-	waitFor(t, "3 in flight", func() bool { return s.InFlight() == 3 })
+	testutil.WaitFor(t, "3 in flight", 10*time.Second, func() bool { return s.InFlight() == 3 })
 	tests := []struct {
 		name, query string
 		force       float64
@@ -425,7 +419,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		slow <- result{code: resp.StatusCode, body: string(b)}
 	}()
-	waitFor(t, "slow request in flight", func() bool { return s.InFlight() == 1 })
+	testutil.WaitFor(t, "slow request in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	s.SetLatency(0, 0)
 	s.SetHang(true)
 	hung := make(chan result, 1)
@@ -438,7 +432,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		hung <- result{code: resp.StatusCode}
 	}()
-	waitFor(t, "hung request", func() bool { return s.LoadReport().Hung == 1 })
+	testutil.WaitFor(t, "hung request", 10*time.Second, func() bool { return s.LoadReport().Hung == 1 })
 
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -465,7 +459,7 @@ func TestDrainTimeout(t *testing.T) {
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "in flight", func() bool { return s.InFlight() == 1 })
+	testutil.WaitFor(t, "in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	start := time.Now()
 	if err := stop(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("stop with a request past the deadline: %v, want deadline exceeded", err)

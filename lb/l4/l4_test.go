@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"netsim/internal/cfgerr"
+	"netsim/internal/testutil"
 	"netsim/lb/backend"
 )
 
@@ -195,7 +196,7 @@ func TestPolicies(t *testing.T) {
 		}
 		for range 10 {
 			// The previous short connection is released asynchronously.
-			waitFor(t, "only the held connections open", func() bool {
+			testutil.WaitFor(t, "only the held connections open", 15*time.Second, func() bool {
 				n := int64(0)
 				for _, b := range s.Pools()[0].Backends {
 					n += b.Active
@@ -357,7 +358,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal("read data after the drain deadline")
 		}
 	}
-	waitFor(t, "b1 drained", func() bool { return !s.Pools()[0].Backends[0].DrainedAtIsZero() })
+	testutil.WaitFor(t, "b1 drained", 15*time.Second, func() bool { return !s.Pools()[0].Backends[0].DrainedAtIsZero() })
 }
 
 func (b BackendStatus) DrainedAtIsZero() bool { return b.DrainedAt == nil }
@@ -376,7 +377,7 @@ func TestShutdownDrains(t *testing.T) {
 	defer c.Close()
 	roundTrip(t, c, "before")
 	cancel()
-	waitFor(t, "listener closed", func() bool {
+	testutil.WaitFor(t, "listener closed", 15*time.Second, func() bool {
 		x, err := net.DialTimeout("tcp", addrs["tcp"], time.Second)
 		if err == nil {
 			x.Close()
@@ -562,17 +563,6 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("err %v, want key %s", err, tt.key)
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
