@@ -250,7 +250,7 @@ func TestBadFileRefused(t *testing.T) {
 			if serial(t, after) != serial(t, before) {
 				t.Fatal("served certificate changed after a refused reload")
 			}
-			if got := value(t, m.reloads.WithLabelValues("error")); got != 1 {
+			if got := testutil.Value(t, m.reloads.WithLabelValues("error")); got != 1 {
 				t.Fatalf("reload errors %v", got)
 			}
 		})
@@ -297,7 +297,7 @@ func TestProtocolPolicy(t *testing.T) {
 			tt.cfg(cc)
 			var before float64
 			if tt.reason != "" {
-				before = value(t, m.errors.WithLabelValues(tt.reason))
+				before = testutil.Value(t, m.errors.WithLabelValues(tt.reason))
 			}
 			c, err := dial(t, srv.addr, cc)
 			if tt.wantErr {
@@ -305,7 +305,7 @@ func TestProtocolPolicy(t *testing.T) {
 					t.Fatalf("handshake succeeded with %s", ctls.VersionName(c.ConnectionState().Version))
 				}
 				testutil.WaitFor(t, "error counted as "+tt.reason, 10*time.Second, func() bool {
-					return value(t, m.errors.WithLabelValues(tt.reason)) == before+1
+					return testutil.Value(t, m.errors.WithLabelValues(tt.reason)) == before+1
 				})
 				return
 			}
@@ -321,10 +321,10 @@ func TestProtocolPolicy(t *testing.T) {
 			}
 		})
 	}
-	if got := value(t, m.handshakes.WithLabelValues("TLS 1.2", "false")); got < 1 {
+	if got := testutil.Value(t, m.handshakes.WithLabelValues("TLS 1.2", "false")); got < 1 {
 		t.Fatalf("TLS 1.2 handshakes counted %v", got)
 	}
-	if n := gatherValue(t, reg, "lbd_tls_handshake_duration_seconds", nil); n < 1 {
+	if n := testutil.MetricValue(t, reg, "lbd_tls_handshake_duration_seconds"); n < 1 {
 		t.Fatalf("duration histogram has %v observations", n)
 	}
 }
@@ -414,7 +414,7 @@ func TestMutualTLS(t *testing.T) {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				before := 0.0
 				if tt.reason != "" {
-					before = value(t, m.errors.WithLabelValues(tt.reason))
+					before = testutil.Value(t, m.errors.WithLabelValues(tt.reason))
 				}
 				cc := &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots(), MaxVersion: ctls.VersionTLS12,
 					// Send the certificate even when its issuer is not in the
@@ -430,7 +430,7 @@ func TestMutualTLS(t *testing.T) {
 					t.Fatalf("err %v, want ok=%v", err, tt.ok)
 				}
 				if !tt.ok {
-					testutil.WaitFor(t, tt.reason, 10*time.Second, func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+1 })
+					testutil.WaitFor(t, tt.reason, 10*time.Second, func() bool { return testutil.Value(t, m.errors.WithLabelValues(tt.reason)) == before+1 })
 				}
 			})
 		}
@@ -457,7 +457,7 @@ func TestHandshakeBadInput(t *testing.T) {
 		{"plain HTTP", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ReasonNotTLS},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			before := value(t, m.errors.WithLabelValues(tt.reason))
+			before := testutil.Value(t, m.errors.WithLabelValues(tt.reason))
 			conns := make([]net.Conn, 0, 100)
 			for range 100 { // more than MaxHandshakes: the limit must not starve a good client
 				c, err := net.Dial("tcp", srv.addr)
@@ -471,7 +471,7 @@ func TestHandshakeBadInput(t *testing.T) {
 			if _, err := dial(t, srv.addr, &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots()}); err != nil {
 				t.Fatalf("good client not served while bad ones wait: %v", err)
 			}
-			testutil.WaitFor(t, "all counted", 10*time.Second, func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+100 })
+			testutil.WaitFor(t, "all counted", 10*time.Second, func() bool { return testutil.Value(t, m.errors.WithLabelValues(tt.reason)) == before+100 })
 			_ = conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
 			if _, err := conns[0].Read(make([]byte, 512)); err == nil {
 				// an alert may arrive first; the connection must then close
@@ -534,12 +534,12 @@ func TestExpiryMetric(t *testing.T) {
 	}
 	// NotAfter is truncated to the second in the certificate.
 	clock = now.Truncate(time.Second)
-	got := gatherValue(t, reg, "lbd_tls_certificate_expiry_seconds", map[string]string{"file": p.Cert, "name": "www.example.test"})
+	got := testutil.MetricValue(t, reg, "lbd_tls_certificate_expiry_seconds", "file", p.Cert, "name", "www.example.test")
 	if got != 864000 {
 		t.Fatalf("expiry %v, want 864000", got)
 	}
 	clock = clock.Add(11 * 24 * time.Hour)
-	if got := gatherValue(t, reg, "lbd_tls_certificate_expiry_seconds", nil); got != -86400 {
+	if got := testutil.MetricValue(t, reg, "lbd_tls_certificate_expiry_seconds"); got != -86400 {
 		t.Fatalf("expired: %v, want -86400", got)
 	}
 	if _, err := NewMetrics(reg); err == nil {

@@ -5,23 +5,18 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/testutil"
 )
 
 // clock is a manual clock for tests.
-type clock struct{ t atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.t.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
+func newClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
-func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
-func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func rrs(t testing.TB, text ...string) []dns.RR {
 	t.Helper()
@@ -46,7 +41,7 @@ func answer(t testing.TB, rcode int, ans, ns []string) *dns.Msg {
 
 const soa = "example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 %d"
 
-func newCache(t testing.TB, cfg Config, clk *clock) *Cache {
+func newCache(t testing.TB, cfg Config, clk *testutil.Clock) *Cache {
 	t.Helper()
 	c, err := New(cfg, clk.Now)
 	if err != nil {

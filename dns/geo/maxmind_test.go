@@ -131,7 +131,7 @@ func TestMaxMindReload(t *testing.T) {
 			corrupt[f] = b
 		}
 	}
-	errorsBefore := metricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error")
+	errorsBefore := testutil.MetricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error")
 	n := 0
 	for name, data := range corrupt {
 		t.Run("refuses "+name, func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestMaxMindReload(t *testing.T) {
 			}
 		})
 	}
-	if got := metricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error") - errorsBefore; got != float64(len(corrupt)) {
+	if got := testutil.MetricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error") - errorsBefore; got != float64(len(corrupt)) {
 		t.Errorf("dnsd_geo_db_reloads_total{result=error} grew by %v, want %d", got, len(corrupt))
 	}
 	// A good file again clears the error.

@@ -12,12 +12,12 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"netsim/dns/auth"
 	"netsim/dns/cache"
 	"netsim/dns/dnstest"
 	"netsim/dns/server"
+	"netsim/internal/testutil"
 	"netsim/zones"
 )
 
@@ -228,15 +228,9 @@ func (w *world) total() int64 {
 }
 
 // testClock is a manual clock.
-type testClock struct{ t atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.t.Store(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC).UnixNano())
-	return c
+func newTestClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 }
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 // newTestResolver points a resolver at w with fast limits.
 func newTestResolver(t *testing.T, w *world, root string, mod func(*Config), opts ...Option) (*Resolver, *prometheus.Registry) {
@@ -271,16 +265,4 @@ func query(name string, qtype uint16) *dns.Msg {
 
 func cacheKey(name string, qtype uint16) cache.Key {
 	return cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
-}
-
-// value reads a counter or gauge.
-func value(c prometheus.Metric) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		panic(err)
-	}
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"testing"
+
+	"netsim/internal/testutil"
 )
 
 func TestRouteAndPprof(t *testing.T) {
@@ -11,16 +13,16 @@ func TestRouteAndPprof(t *testing.T) {
 		http.MethodPost: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) },
 	})
 	Pprof(mux)
-	if w := serve(mux, "POST", "/r", "", nil); w.Code != http.StatusCreated {
+	if w := testutil.Do(mux, "POST", "/r", "", nil); w.Code != http.StatusCreated {
 		t.Errorf("POST /r: %d", w.Code)
 	}
-	if w := serve(mux, "GET", "/r", "", nil); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "OPTIONS, POST" {
+	if w := testutil.Do(mux, "GET", "/r", "", nil); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "OPTIONS, POST" {
 		t.Errorf("GET /r: %d, Allow %q", w.Code, w.Header().Get("Allow"))
 	}
-	if w := serve(mux, "GET", "/debug/pprof/", "", nil); w.Code != http.StatusOK {
+	if w := testutil.Do(mux, "GET", "/debug/pprof/", "", nil); w.Code != http.StatusOK {
 		t.Errorf("GET /debug/pprof/: %d", w.Code)
 	}
-	if w := serve(mux, "GET", "/debug/pprof/symbol", "", nil); w.Code != http.StatusOK {
+	if w := testutil.Do(mux, "GET", "/debug/pprof/symbol", "", nil); w.Code != http.StatusOK {
 		t.Errorf("GET /debug/pprof/symbol: %d", w.Code)
 	}
 }

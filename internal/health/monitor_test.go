@@ -60,20 +60,9 @@ func TestRiseFall(t *testing.T) {
 }
 
 func TestTCPChecker(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	addr := ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testutil.Serve(t, ln, func(net.Conn) {})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := (&TCP{}).Check(ctx, addr); err != nil {

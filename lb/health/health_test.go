@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -116,31 +115,6 @@ func TestHTTPExpect(t *testing.T) {
 				t.Fatalf("Check = %v, want ok=%v", err, tt.ok)
 			}
 		})
-	}
-}
-
-func TestTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	b := backend.New(backend.Options{ID: "b", Address: addr})
-	if err := (&TCP{}).Check(context.Background(), b.Address()); err != nil {
-		t.Fatalf("open port: %v", err)
-	}
-	ln.Close()
-	if err := (&TCP{}).Check(context.Background(), b.Address()); err == nil {
-		t.Fatal("closed port passed")
 	}
 }
 

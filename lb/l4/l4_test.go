@@ -570,29 +570,11 @@ func TestValidate(t *testing.T) {
 // protocol waits for the server's greeting (SMTP, FTP, MySQL) gets it after
 // the shortest PROXY header, "PROXY UNKNOWN\r\n" (issue 9, defect 7).
 func TestProxyHeaderServerSpeaksFirst(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() { // greets every connection, then waits for it to close
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				fmt.Fprint(c, "220 greeter ready\r\n")
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	ln := testutil.Listen(t)
+	testutil.Serve(t, ln, func(c net.Conn) { // greets, then waits for the close
+		fmt.Fprint(c, "220 greeter ready\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	})
 	p := Pool{Name: "greet", Backends: []Backend{{ID: "g1", Address: ln.Addr().String()}}, Health: Health{Interval: 100 * time.Millisecond, Timeout: time.Second}}
 	_, addrs, _, _ := run(t, Config{Pools: []Pool{p}, Frontends: []Frontend{
 		// a hello_timeout the stall would run into: the connection is then closed unanswered
