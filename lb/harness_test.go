@@ -223,6 +223,23 @@ func newClient() *http.Client {
 }
 
 // get fetches path and returns the backend id that answered ("" on error).
+// answer GETs url as JSON and decodes webd's answer.
+func answer(t *testing.T, c *http.Client, url string) (webd.Answer, *http.Response) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a webd.Answer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatal(err)
+	}
+	return a, resp
+}
+
 func (h *harness) get(c *http.Client, path string, hdr ...string) (string, *http.Response, error) {
 	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -265,6 +282,15 @@ func (r *loadResult) add(id string, err error) {
 	}
 	r.ok++
 	r.by[id]++
+}
+
+// waitMore waits until n more requests than now have succeeded.
+func (r *loadResult) waitMore(t *testing.T, what string, n int) {
+	t.Helper()
+	r.mu.Lock()
+	at := r.ok
+	r.mu.Unlock()
+	testutil.WaitFor(t, what, 30*time.Second, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ok > at+n })
 }
 
 func (r *loadResult) String() string {

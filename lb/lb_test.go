@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"netsim/internal/testutil"
-	"netsim/internal/webd"
 )
 
 // TestRoundRobinSpread is the acceptance check on the default config
@@ -267,13 +266,10 @@ func TestKillBackendUnderLoad(t *testing.T) {
 	h := newHarness(t, 3, nil)
 	stop := make(chan struct{})
 	res, wait := h.load(8, 20000, 60*time.Second, stop)
-	testutil.WaitFor(t, "load running", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
+	res.waitMore(t, "load running", 50)
 	h.webds[1].stop() // b2 goes away under load
 	testutil.WaitFor(t, "b2 marked down", 10*time.Second, func() bool { return h.backendState("b2").State == "down" })
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	testutil.WaitFor(t, "more load", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+	res.waitMore(t, "more load", 100)
 	close(stop)
 	wait()
 	t.Logf("kill under load: %v", res)
@@ -289,7 +285,7 @@ func TestDrainUnderLoad(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	res, wait := h.load(12, 20000, 60*time.Second, stop)
-	testutil.WaitFor(t, "load running", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
+	res.waitMore(t, "load running", 50)
 	var v BackendView
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "draining"}, http.StatusOK, &v)
 	if v.State != "draining" {
@@ -300,10 +296,7 @@ func TestDrainUnderLoad(t *testing.T) {
 		return v.InFlight == 0 && v.DrainedAt != nil
 	})
 	served := h.webds[0].srv.Requests()
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	testutil.WaitFor(t, "more load", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
+	res.waitMore(t, "more load", 50)
 	if got := h.webds[0].srv.Requests(); got != served {
 		t.Fatalf("draining b1 got %d new requests", got-served)
 	}
@@ -334,10 +327,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		if err := h.srv.Reload(cfg); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
-		res.mu.Lock()
-		at := res.ok
-		res.mu.Unlock()
-		testutil.WaitFor(t, "load after reload", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+		res.waitMore(t, "load after reload", 100)
 	}
 	// A bad reload is refused and the old config keeps serving.
 	bad := h.cfg
@@ -379,10 +369,7 @@ func TestAddRemoveBackendsUnderLoad(t *testing.T) {
 	testutil.WaitFor(t, "b4 serving", 10*time.Second, func() bool { return extra.srv.Requests() > 50 })
 	h.adminJSON(http.MethodDelete, "/api/v1/pools/web/backends/b1", nil, http.StatusNoContent, nil)
 	served := h.webds[0].srv.Requests()
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	testutil.WaitFor(t, "more load", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+	res.waitMore(t, "more load", 100)
 	close(stop)
 	wait()
 	t.Logf("add/remove under load: %v", res)
@@ -635,17 +622,7 @@ func TestStreamingIsNotBuffered(t *testing.T) {
 // TestWebdIsTheBackend keeps the harness honest: answers come from webd.
 func TestWebdIsTheBackend(t *testing.T) {
 	h := newHarness(t, 1, nil)
-	req, _ := http.NewRequest(http.MethodGet, h.base+"/", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := newClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a webd.Answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		t.Fatal(err)
-	}
+	a, _ := answer(t, newClient(), h.base+"/")
 	if a.ID != "b1" || a.Version != "v1" || a.ForwardedProto != "http" {
 		t.Fatalf("answer %+v", a)
 	}
@@ -709,10 +686,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 		})
 		h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+id, map[string]string{"state": "up"}, http.StatusOK, nil)
 	}
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	testutil.WaitFor(t, "load after the deploy", 30*time.Second, func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
+	res.waitMore(t, "load after the deploy", 50)
 	close(stop)
 	wg.Wait()
 	t.Logf("rolling deploy: %v versions %v", res, versions)
