@@ -128,14 +128,19 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 	return r
 }
 
+// writeZone writes dir/example.test.zone: an SOA, an NS with its address,
+// and records.
+func writeZone(t *testing.T, dir, records string) {
+	t.Helper()
+	text := "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\n" + records
+	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	dir := t.TempDir()
-	zone := func(addr string) {
-		text := "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\nwww A " + addr + "\n"
-		if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	zone := func(addr string) { writeZone(t, dir, "www A "+addr+"\n") }
 	zone("192.0.2.10")
 	cfgText := "admin:\n  listen: 127.0.0.1:0\nzones:\n  dir: " + dir + "\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"
 	path := writeFile(t, cfgText)

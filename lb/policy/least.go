@@ -11,22 +11,7 @@ type LeastConnections struct{ Rand Rand }
 
 // Pick implements Policy.
 func (p *LeastConnections) Pick(bs []*backend.Backend, _ Hint) *backend.Backend {
-	n := len(bs)
-	if n == 0 {
-		return nil
-	}
-	start := orDefault(p.Rand)(n)
-	var best *backend.Backend
-	for i := 0; i < n; i++ {
-		b := bs[(start+i)%n]
-		if !b.Available() {
-			continue
-		}
-		if best == nil || lessLoaded(b, best) {
-			best = b
-		}
-	}
-	return best
+	return scanBest(bs, orDefault(p.Rand), lessLoaded)
 }
 
 // LeastResponseTime is peak-EWMA (Finagle, Linkerd): the cost of a backend
@@ -38,21 +23,25 @@ type LeastResponseTime struct{ Rand Rand }
 
 // Pick implements Policy.
 func (p *LeastResponseTime) Pick(bs []*backend.Backend, _ Hint) *backend.Backend {
+	cost := func(b *backend.Backend) float64 {
+		return float64(b.LatencyEWMA()) * float64(b.InFlight()+1) / float64(max(b.ScaledWeight(), 1))
+	}
+	return scanBest(bs, orDefault(p.Rand), func(a, b *backend.Backend) bool { return cost(a) < cost(b) })
+}
+
+// scanBest returns the available backend that no other is better than,
+// scanning from a random start so that ties are shared.
+func scanBest(bs []*backend.Backend, r Rand, better func(a, b *backend.Backend) bool) *backend.Backend {
 	n := len(bs)
 	if n == 0 {
 		return nil
 	}
-	start := orDefault(p.Rand)(n)
+	start := r(n)
 	var best *backend.Backend
-	var bestCost float64
 	for i := 0; i < n; i++ {
 		b := bs[(start+i)%n]
-		if !b.Available() {
-			continue
-		}
-		c := float64(b.LatencyEWMA()) * float64(b.InFlight()+1) / float64(max(b.ScaledWeight(), 1))
-		if best == nil || c < bestCost {
-			best, bestCost = b, c
+		if b.Available() && (best == nil || better(b, best)) {
+			best = b
 		}
 	}
 	return best
