@@ -59,6 +59,16 @@ func (f *fixture) issue(name string, o LeafOptions) Pair {
 	return p
 }
 
+// siteStore is a store holding one certificate, for www.example.test.
+func (f *fixture) siteStore() *Store {
+	f.t.Helper()
+	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return store
+}
+
 func (f *fixture) write(file string, data []byte) {
 	f.t.Helper()
 	if err := writeFile(file, data, 0o600); err != nil {

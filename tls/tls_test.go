@@ -259,10 +259,7 @@ func TestBadFileRefused(t *testing.T) {
 
 func TestProtocolPolicy(t *testing.T) {
 	f := newFixture(t)
-	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := f.siteStore()
 	reg := prometheus.NewRegistry()
 	m, _ := NewMetrics(reg)
 	cfg, _ := ServerConfig(ServerOptions{Certs: store, Metrics: m})
@@ -331,10 +328,7 @@ func TestProtocolPolicy(t *testing.T) {
 
 func TestResumption(t *testing.T) {
 	f := newFixture(t)
-	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := f.siteStore()
 	keys, err := NewTicketKeys(time.Hour, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +374,7 @@ func TestResumption(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	f := newFixture(t)
-	store, _ := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
+	store := f.siteStore()
 	client := f.issue("client", LeafOptions{Names: []string{"client.test"}, Client: true})
 	serverAsClient := f.issue("srvleaf", LeafOptions{Names: []string{"x.test"}})
 	stranger, _ := NewCA("stranger", time.Now().Add(-time.Hour), time.Hour*48)
@@ -445,7 +439,7 @@ func TestMutualTLS(t *testing.T) {
 
 func TestHandshakeBadInput(t *testing.T) {
 	f := newFixture(t)
-	store, _ := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
+	store := f.siteStore()
 	m, _ := NewMetrics(nil)
 	cfg, _ := ServerConfig(ServerOptions{Certs: store})
 	srv := startServer(t, cfg, ListenerOptions{Metrics: m, HandshakeTimeout: time.Second, MaxHandshakes: 64})
