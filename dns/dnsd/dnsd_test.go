@@ -128,6 +128,18 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 	return r
 }
 
+// run runs d until the test ends and returns the address of its listener
+// configured as 127.0.0.1:0.
+func run(t *testing.T, d *Daemon) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-d.Ready()
+	return d.Listeners()["127.0.0.1:0"]
+}
+
 // writeZone writes dir/example.test.zone: an SOA, an NS with its address,
 // and records.
 func writeZone(t *testing.T, dir, records string) {
@@ -152,12 +164,7 @@ func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-d.Ready()
-	addr := d.Listeners()["127.0.0.1:0"]
+	addr := run(t, d)
 	if r := exchange(t, addr, "www.example.test."); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
 		t.Fatalf("before reload: %v", r.Answer)
 	}

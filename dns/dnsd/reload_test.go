@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,12 +43,7 @@ func TestReloadIsAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-d.Ready()
-	addr := d.Listeners()["127.0.0.1:0"]
+	addr := run(t, d)
 	answers := func() (www, geoA string) {
 		t.Helper()
 		for _, q := range []struct {

@@ -74,30 +74,22 @@ func twoAvailable(bs []*backend.Backend, r Rand) (*backend.Backend, *backend.Bac
 	// A few random draws find available ones fast in the common case; a
 	// scan from a random point finishes the job when most are out.
 	var a, b *backend.Backend
+	take := func(c *backend.Backend) {
+		switch {
+		case !c.Available() || c == a:
+		case a == nil:
+			a = c
+		default:
+			b = c
+		}
+	}
 	for tries := 0; tries < 4 && b == nil; tries++ {
-		c := bs[r(n)]
-		if !c.Available() || c == a {
-			continue
-		}
-		if a == nil {
-			a = c
-		} else {
-			b = c
-		}
+		take(bs[r(n)])
 	}
-	if b != nil {
-		return a, b
-	}
-	start := r(n)
-	for i := 0; i < n && b == nil; i++ {
-		c := bs[(start+i)%n]
-		if !c.Available() || c == a {
-			continue
-		}
-		if a == nil {
-			a = c
-		} else {
-			b = c
+	if b == nil {
+		start := r(n)
+		for i := 0; i < n && b == nil; i++ {
+			take(bs[(start+i)%n])
 		}
 	}
 	return a, b
