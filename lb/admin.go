@@ -2,7 +2,6 @@ package lb
 
 import (
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"sort"
 	"strconv"
@@ -112,36 +111,33 @@ func (s *Server) viewPool(p *pool) PoolView {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/pools", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.listPools}))
-	mux.Handle("/api/v1/pools/{pool}", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.getPool}))
-	mux.Handle("/api/v1/pools/{pool}/backends", api.Methods(map[string]http.HandlerFunc{
+	api.Route(mux, "/api/v1/pools", map[string]http.HandlerFunc{http.MethodGet: s.listPools})
+	api.Route(mux, "/api/v1/pools/{pool}", map[string]http.HandlerFunc{http.MethodGet: s.getPool})
+	api.Route(mux, "/api/v1/pools/{pool}/backends", map[string]http.HandlerFunc{
 		http.MethodGet: s.listBackends, http.MethodPost: s.addBackend,
-	}))
-	mux.Handle("/api/v1/pools/{pool}/backends/{id}", api.Methods(map[string]http.HandlerFunc{
+	})
+	api.Route(mux, "/api/v1/pools/{pool}/backends/{id}", map[string]http.HandlerFunc{
 		http.MethodGet: s.getBackend, http.MethodPatch: s.patchBackend, http.MethodDelete: s.deleteBackend,
-	}))
-	mux.Handle("/api/v1/certificates", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.listCertificates}))
-	mux.Handle(demoCRLPath, api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.serveDemoCRL}))
-	mux.Handle("/healthz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+	})
+	api.Route(mux, "/api/v1/certificates", map[string]http.HandlerFunc{http.MethodGet: s.listCertificates})
+	api.Route(mux, demoCRLPath, map[string]http.HandlerFunc{http.MethodGet: s.serveDemoCRL})
+	api.Route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
-	}}))
+	}})
 	if s.l4 != nil {
 		// The L4 handler checks the same token itself.
 		mux.Handle("/api/v1/l4/", s.l4.Handler(s.token))
 	}
 	mux.Handle("/api/v1/events", s.events.Handler())
-	mux.Handle("/api/v1/accesslog", api.Methods(map[string]http.HandlerFunc{
+	api.Route(mux, "/api/v1/accesslog", map[string]http.HandlerFunc{
 		http.MethodGet: s.getAccessLog, http.MethodPatch: s.patchAccessLog,
-	}))
-	mux.Handle("/readyz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.readyz}))
+	})
+	api.Route(mux, "/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz})
 	if s.gather != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))
 	}
 	if s.cfg.Load().Admin.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		api.Pprof(mux)
 	}
 	dash := api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.dashboard})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -165,16 +161,11 @@ func (s *Server) sortedPools() []*pool {
 }
 
 func (s *Server) listPools(w http.ResponseWriter, r *http.Request) {
-	pg, prob := api.ParsePage(r)
-	if prob != nil {
-		api.WriteError(w, r, prob)
-		return
-	}
 	var views []PoolView
 	for _, p := range s.sortedPools() {
 		views = append(views, s.viewPool(p))
 	}
-	api.WritePage(w, r, pg, views)
+	api.WriteList(w, r, views)
 }
 
 func (s *Server) findPool(w http.ResponseWriter, r *http.Request) *pool {
@@ -201,17 +192,12 @@ func (s *Server) listBackends(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	pg, prob := api.ParsePage(r)
-	if prob != nil {
-		api.WriteError(w, r, prob)
-		return
-	}
 	sn := p.snap.Load()
 	views := make([]BackendView, 0, len(sn.order))
 	for _, m := range sn.order {
 		views = append(views, viewBackend(m))
 	}
-	api.WritePage(w, r, pg, views)
+	api.WriteList(w, r, views)
 }
 
 func (s *Server) findBackend(w http.ResponseWriter, r *http.Request) (*pool, *member) {
@@ -311,7 +297,7 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 	}
 	bc := BackendConfig{ID: c.ID, Address: c.Address, Weight: c.Weight, MaxConnections: c.MaxConnections}
 	if fe := checkBackend(bc); fe != nil {
-		api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "bad_"+fe.key, "%s", fe.String()).With("field", fe.key))
+		api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "bad_"+fe.Key, "%s", fe).With("field", fe.Key))
 		return
 	}
 	st := backend.Up
@@ -367,11 +353,6 @@ type certificateView struct {
 }
 
 func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
-	pg, prob := api.ParsePage(r)
-	if prob != nil {
-		api.WriteError(w, r, prob)
-		return
-	}
 	views := []certificateView{}
 	for _, f := range s.frontends {
 		if f.store == nil {
@@ -381,7 +362,7 @@ func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
 			views = append(views, certificateView{Frontend: f.name, Info: c})
 		}
 	}
-	api.WritePage(w, r, pg, views)
+	api.WriteList(w, r, views)
 }
 
 // readyz answers 200 when lbd has started and every pool has a backend

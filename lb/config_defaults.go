@@ -7,118 +7,67 @@ import (
 	nstls "netsim/tls"
 )
 
+// orDefault sets *p to def when it is the zero value (not set in the file).
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
 func (c *Config) applyDefaults() {
-	if c.Name == "" {
-		c.Name = "lbd"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "console"
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Admin.Listen == "" {
-		c.Admin.Listen = "127.0.0.1:8404"
-	}
-	if c.AccessLog.SampleRate == 0 {
-		c.AccessLog.SampleRate = 1
-	}
+	orDefault(&c.Name, "lbd")
+	orDefault(&c.Log.Format, "console")
+	orDefault(&c.Log.Level, "info")
+	orDefault(&c.Admin.Listen, "127.0.0.1:8404")
+	orDefault(&c.AccessLog.SampleRate, 1)
 	for i := range c.Frontends {
 		f := &c.Frontends[i]
-		if f.Name == "" {
-			f.Name = "http"
-			if i > 0 {
-				f.Name = "http" + strconv.Itoa(i+1)
-			}
+		name := "http"
+		if i > 0 {
+			name = "http" + strconv.Itoa(i+1)
 		}
-		if f.MaxConnections == 0 {
-			f.MaxConnections = 10000
-		}
-		if f.MaxBodyBytes == 0 {
-			f.MaxBodyBytes = 10 << 20
-		}
-		if f.ReadHeaderTimeout == 0 {
-			f.ReadHeaderTimeout = 10 * time.Second
-		}
-		if f.IdleTimeout == 0 {
-			f.IdleTimeout = 60 * time.Second
-		}
-		if f.ShutdownTimeout == 0 {
-			f.ShutdownTimeout = 30 * time.Second
-		}
+		orDefault(&f.Name, name)
+		orDefault(&f.MaxConnections, 10000)
+		orDefault(&f.MaxBodyBytes, 10<<20)
+		orDefault(&f.ReadHeaderTimeout, 10*time.Second)
+		orDefault(&f.IdleTimeout, 60*time.Second)
+		orDefault(&f.ShutdownTimeout, 30*time.Second)
 		if t := f.TLS; t != nil {
-			if t.Demo && t.DemoDir == "" {
-				t.DemoDir = nstls.DefaultPKIDir
+			if t.Demo {
+				orDefault(&t.DemoDir, nstls.DefaultPKIDir)
 			}
-			if t.HandshakeTimeout == 0 {
-				t.HandshakeTimeout = 10 * time.Second
-			}
-			if t.WatchInterval == 0 {
-				t.WatchInterval = 2 * time.Second
-			}
+			orDefault(&t.HandshakeTimeout, 10*time.Second)
+			orDefault(&t.WatchInterval, 2*time.Second)
 		}
 	}
 	for i := range c.Pools {
 		p := &c.Pools[i]
-		if p.Policy == "" {
-			p.Policy = "round_robin"
-		}
-		if p.DialTimeout == 0 {
-			p.DialTimeout = 2 * time.Second
-		}
-		if p.ResponseTimeout == 0 {
-			p.ResponseTimeout = 30 * time.Second
-		}
-		if p.QueueTimeout == 0 {
-			p.QueueTimeout = 5 * time.Second
-		}
-		if p.Retries == nil {
-			one := 1
-			p.Retries = &one
-		}
-		if p.MaxIdlePerBackend == 0 {
-			p.MaxIdlePerBackend = 256
-		}
+		orDefault(&p.Policy, "round_robin")
+		orDefault(&p.DialTimeout, 2*time.Second)
+		orDefault(&p.ResponseTimeout, 30*time.Second)
+		orDefault(&p.QueueTimeout, 5*time.Second)
+		orDefault(&p.Retries, ptr(1))
+		orDefault(&p.MaxIdlePerBackend, 256)
 		s := &p.Sticky
-		if s.Mode == "" {
-			s.Mode = "none"
-		}
-		if s.Cookie == "" {
-			s.Cookie = "lb_" + p.Name
-		}
-		if s.SameSite == "" {
-			s.SameSite = "lax"
-		}
-		if s.MaxTable == 0 {
-			s.MaxTable = 100000
-		}
+		orDefault(&s.Mode, "none")
+		orDefault(&s.Cookie, "lb_"+p.Name)
+		orDefault(&s.SameSite, "lax")
+		orDefault(&s.MaxTable, 100000)
 		h := &p.Health
-		if h.Type == "" {
-			h.Type = "http"
+		orDefault(&h.Type, "http")
+		if h.Type == "http" {
+			orDefault(&h.Path, "/healthz")
 		}
-		if h.Path == "" && h.Type == "http" {
-			h.Path = "/healthz"
-		}
-		if h.Interval == 0 {
-			h.Interval = 2 * time.Second
-		}
-		if h.Timeout == 0 {
-			h.Timeout = time.Second
-		}
-		if h.Rise == 0 {
-			h.Rise = 2
-		}
-		if h.Fall == 0 {
-			h.Fall = 3
-		}
-		if p.Passive.Cooldown == 0 {
-			p.Passive.Cooldown = 10 * time.Second
-		}
+		orDefault(&h.Interval, 2*time.Second)
+		orDefault(&h.Timeout, time.Second)
+		orDefault(&h.Rise, 2)
+		orDefault(&h.Fall, 3)
+		orDefault(&p.Passive.Cooldown, 10*time.Second)
 		for j := range p.Backends {
-			if p.Backends[j].Weight == nil {
-				one := 1
-				p.Backends[j].Weight = &one
-			}
+			orDefault(&p.Backends[j].Weight, ptr(1))
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

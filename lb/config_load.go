@@ -5,9 +5,9 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
-	"time"
+
+	"netsim/internal/cfgerr"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -80,35 +80,12 @@ func parse(data []byte, name string, flags *pflag.FlagSet, env bool) (Config, er
 		}
 	}
 	var cfg Config
-	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(durationHook)); err != nil {
-		return Config{}, fmt.Errorf("%s: %v", name, cleanDecodeError(err))
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(cfgerr.DecodeHook())); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, cfgerr.Decode(err))
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
-}
-
-var durationType = reflect.TypeOf(time.Duration(0))
-
-// durationHook decodes "2s"-style strings into durations with an error
-// that quotes the value.
-func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != durationType || from.Kind() != reflect.String {
-		return data, nil
-	}
-	s := data.(string)
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a duration such as 500ms, 2s or 1m", s)
-	}
-	return d, nil
-}
-
-func cleanDecodeError(err error) string {
-	s := err.Error()
-	s = strings.ReplaceAll(s, "decoding failed due to the following error(s):\n\n", "")
-	s = strings.ReplaceAll(s, "'' has invalid keys:", "unknown keys:")
-	return strings.TrimSpace(s)
 }

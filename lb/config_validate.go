@@ -10,193 +10,149 @@ import (
 	"time"
 
 	"netsim/internal/api"
+	"netsim/internal/cfgerr"
 	"netsim/internal/logging"
-	"netsim/lb/l4"
 	"netsim/lb/policy"
 	nstls "netsim/tls"
 )
 
-// fieldErr is one invalid value.
-type fieldErr struct {
-	key    string
-	value  any
-	reason string
-}
-
-func (e fieldErr) String() string {
-	return fmt.Sprintf("%s: %v: %s", e.key, fmtValue(e.value), e.reason)
-}
-
-func fmtValue(v any) string {
-	switch x := v.(type) {
-	case string:
-		return strconv.Quote(x)
-	case *int:
-		if x == nil {
-			return "null"
-		}
-		return strconv.Itoa(*x)
-	}
-	return fmt.Sprint(v)
-}
-
-// ConfigError lists every invalid key of a config.
-type ConfigError struct{ errs []fieldErr }
-
-func (e *ConfigError) Error() string {
-	parts := make([]string, len(e.errs))
-	for i, f := range e.errs {
-		parts[i] = f.String()
-	}
-	return strings.Join(parts, "; ")
-}
-
-// badFunc records an invalid value: key, value, and why (a format).
-type badFunc func(key string, v any, reason string, args ...any)
-
 // Validate checks every value and names the key, the value and the reason.
 func (c *Config) Validate() error {
-	var errs []fieldErr
-	bad := func(key string, v any, reason string, args ...any) {
-		errs = append(errs, fieldErr{key, v, fmt.Sprintf(reason, args...)})
-	}
-	c.validateProcess(bad)
-	pools := c.validatePools(bad)
-	names, listens := c.validateFrontends(pools, bad)
-	c.validateL4(names, listens, bad)
-	if len(errs) > 0 {
-		return &ConfigError{errs}
-	}
-	return nil
+	var errs cfgerr.List
+	c.validateProcess(&errs)
+	pools := c.validatePools(&errs)
+	names, listens := c.validateFrontends(pools, &errs)
+	c.validateL4(names, listens, &errs)
+	return errs.Err()
 }
 
 // validateProcess checks log, admin, access_log and runtime.
-func (c *Config) validateProcess(bad badFunc) {
+func (c *Config) validateProcess(errs *cfgerr.List) {
 	if _, err := logging.New(c.Log.Format, c.Log.Level); err != nil {
-		bad("log", c.Log.Format+"/"+c.Log.Level, "%v", err)
+		errs.Add("log", c.Log.Format+"/"+c.Log.Level, "%v", err)
 	}
 	if err := checkHostPort(c.Admin.Listen); err != nil {
-		bad("admin.listen", c.Admin.Listen, "%v", err)
+		errs.Add("admin.listen", c.Admin.Listen, "%v", err)
 	} else if err := api.CheckBind(c.Admin.Listen, c.Admin.Token); err != nil {
-		bad("admin.listen", c.Admin.Listen, "%v", err)
+		errs.Add("admin.listen", c.Admin.Listen, "%v", err)
 	}
 	if r := c.AccessLog.SampleRate; r <= 0 || r > 1 || r != r {
-		bad("access_log.sample_rate", r, "must be in (0, 1]")
+		errs.Add("access_log.sample_rate", r, "must be in (0, 1]")
 	}
 	if c.Runtime.GCPercent < -1 {
-		bad("runtime.gc_percent", c.Runtime.GCPercent, "must be -1 (off), 0 (Go default) or a positive percentage")
+		errs.Add("runtime.gc_percent", c.Runtime.GCPercent, "must be -1 (off), 0 (Go default) or a positive percentage")
 	}
 	if c.Runtime.MemoryLimit != "" {
 		if _, err := ParseBytes(c.Runtime.MemoryLimit); err != nil {
-			bad("runtime.memory_limit", c.Runtime.MemoryLimit, "%v", err)
+			errs.Add("runtime.memory_limit", c.Runtime.MemoryLimit, "%v", err)
 		}
 	}
 }
 
 // validatePools checks pools[] and returns the pool names.
-func (c *Config) validatePools(bad badFunc) map[string]bool {
+func (c *Config) validatePools(errs *cfgerr.List) map[string]bool {
 	pools := map[string]bool{}
 	for i, p := range c.Pools {
 		k := fmt.Sprintf("pools[%d]", i)
 		if t := p.TLS; t != nil {
 			if t.ServerName == "" {
-				bad(k+".tls.server_name", "", "is required: backends are dialled by address, and their certificates are verified against this name")
+				errs.Add(k+".tls.server_name", "", "is required: backends are dialled by address, and their certificates are verified against this name")
 			}
 			if (t.Cert == "") != (t.Key == "") {
-				bad(k+".tls.cert", t.Cert+" "+t.Key, "cert and key go together")
+				errs.Add(k+".tls.cert", t.Cert+" "+t.Key, "cert and key go together")
 			}
 		}
 		if !validName(p.Name) {
-			bad(k+".name", p.Name, "must be 1-63 characters of a-z, 0-9, '-', '_' and start with a letter or digit")
+			errs.Add(k+".name", p.Name, "must be 1-63 characters of a-z, 0-9, '-', '_' and start with a letter or digit")
 		} else if pools[p.Name] {
-			bad(k+".name", p.Name, "duplicate pool name")
+			errs.Add(k+".name", p.Name, "duplicate pool name")
 		}
 		pools[p.Name] = true
 		if _, err := policy.New(p.Policy, nil); err != nil {
-			bad(k+".policy", p.Policy, "%v", err)
+			errs.Add(k+".policy", p.Policy, "%v", err)
 		}
 		if (p.Policy == "header_hash" || p.Policy == "cookie_hash") && p.HashKey == "" {
-			bad(k+".hash_key", p.HashKey, "policy %s needs the name of the %s to hash", p.Policy, strings.TrimSuffix(p.Policy, "_hash"))
+			errs.Add(k+".hash_key", p.HashKey, "policy %s needs the name of the %s to hash", p.Policy, strings.TrimSuffix(p.Policy, "_hash"))
 		}
 		if p.Policy == "backend_load" && p.Health.AgentPath == "" {
-			bad(k+".health.agent_path", p.Health.AgentPath, "policy backend_load needs the backends' load report, e.g. /load?format=agent")
+			errs.Add(k+".health.agent_path", p.Health.AgentPath, "policy backend_load needs the backends' load report, e.g. /load?format=agent")
 		}
 		if p.DialTimeout < 0 {
-			bad(k+".dial_timeout", p.DialTimeout, "must not be negative")
+			errs.Add(k+".dial_timeout", p.DialTimeout, "must not be negative")
 		}
 		if p.ResponseTimeout < 0 {
-			bad(k+".response_timeout", p.ResponseTimeout, "must not be negative")
+			errs.Add(k+".response_timeout", p.ResponseTimeout, "must not be negative")
 		}
 		if p.QueueTimeout > time.Minute {
-			bad(k+".queue_timeout", p.QueueTimeout, "must be at most 1m (negative: no queue, 503 at once)")
+			errs.Add(k+".queue_timeout", p.QueueTimeout, "must be at most 1m (negative: no queue, 503 at once)")
 		}
 		if *p.Retries < 0 || *p.Retries > 3 {
-			bad(k+".retries", *p.Retries, "must be 0 to 3")
+			errs.Add(k+".retries", *p.Retries, "must be 0 to 3")
 		}
 		if p.SlowStart < 0 {
-			bad(k+".slow_start", p.SlowStart, "must not be negative")
+			errs.Add(k+".slow_start", p.SlowStart, "must not be negative")
 		}
 		if p.MaxIdlePerBackend < 0 {
-			bad(k+".max_idle_per_backend", p.MaxIdlePerBackend, "must not be negative")
+			errs.Add(k+".max_idle_per_backend", p.MaxIdlePerBackend, "must not be negative")
 		}
 		switch p.Sticky.Mode {
 		case "none", "cookie", "source_ip":
 		default:
-			bad(k+".sticky.mode", p.Sticky.Mode, "must be none, cookie or source_ip")
+			errs.Add(k+".sticky.mode", p.Sticky.Mode, "must be none, cookie or source_ip")
 		}
 		if !validCookieName(p.Sticky.Cookie) {
-			bad(k+".sticky.cookie", p.Sticky.Cookie, "not a valid cookie name (RFC 6265 token)")
+			errs.Add(k+".sticky.cookie", p.Sticky.Cookie, "not a valid cookie name (RFC 6265 token)")
 		}
 		if p.Sticky.TTL < 0 {
-			bad(k+".sticky.ttl", p.Sticky.TTL, "must not be negative (0 = session cookie)")
+			errs.Add(k+".sticky.ttl", p.Sticky.TTL, "must not be negative (0 = session cookie)")
 		}
 		if _, err := parseSameSite(p.Sticky.SameSite); err != nil {
-			bad(k+".sticky.same_site", p.Sticky.SameSite, "%v", err)
+			errs.Add(k+".sticky.same_site", p.Sticky.SameSite, "%v", err)
 		}
 		if p.Sticky.Secret != "" && len(p.Sticky.Secret) < 16 {
-			bad(k+".sticky.secret", "(hidden)", "must be at least 16 characters")
+			errs.Add(k+".sticky.secret", "(hidden)", "must be at least 16 characters")
 		}
 		h := p.Health
 		switch h.Type {
 		case "http", "tcp", "none":
 		default:
-			bad(k+".health.type", h.Type, "must be http, tcp or none")
+			errs.Add(k+".health.type", h.Type, "must be http, tcp or none")
 		}
 		if h.Type == "http" && !strings.HasPrefix(h.Path, "/") {
-			bad(k+".health.path", h.Path, "must start with /")
+			errs.Add(k+".health.path", h.Path, "must start with /")
 		}
 		if h.ExpectStatus != 0 && (h.ExpectStatus < 100 || h.ExpectStatus > 599) {
-			bad(k+".health.expect_status", h.ExpectStatus, "must be an HTTP status 100-599 (0 = any 2xx/3xx)")
+			errs.Add(k+".health.expect_status", h.ExpectStatus, "must be an HTTP status 100-599 (0 = any 2xx/3xx)")
 		}
 		if h.Interval < 10*time.Millisecond {
-			bad(k+".health.interval", h.Interval, "must be at least 10ms")
+			errs.Add(k+".health.interval", h.Interval, "must be at least 10ms")
 		}
 		if h.Timeout <= 0 || h.Timeout > h.Interval {
-			bad(k+".health.timeout", h.Timeout, "must be positive and at most the interval (%v)", h.Interval)
+			errs.Add(k+".health.timeout", h.Timeout, "must be positive and at most the interval (%v)", h.Interval)
 		}
 		if h.Rise < 1 || h.Rise > 100 {
-			bad(k+".health.rise", h.Rise, "must be 1 to 100")
+			errs.Add(k+".health.rise", h.Rise, "must be 1 to 100")
 		}
 		if h.Fall < 1 || h.Fall > 100 {
-			bad(k+".health.fall", h.Fall, "must be 1 to 100")
+			errs.Add(k+".health.fall", h.Fall, "must be 1 to 100")
 		}
 		if h.AgentPath != "" && !strings.HasPrefix(h.AgentPath, "/") {
-			bad(k+".health.agent_path", h.AgentPath, "must start with /")
+			errs.Add(k+".health.agent_path", h.AgentPath, "must start with /")
 		}
 		if p.Passive.ConsecutiveFailures < 0 {
-			bad(k+".passive.consecutive_failures", p.Passive.ConsecutiveFailures, "must not be negative (0 = off)")
+			errs.Add(k+".passive.consecutive_failures", p.Passive.ConsecutiveFailures, "must not be negative (0 = off)")
 		}
 		if p.Passive.Cooldown < 0 {
-			bad(k+".passive.cooldown", p.Passive.Cooldown, "must not be negative")
+			errs.Add(k+".passive.cooldown", p.Passive.Cooldown, "must not be negative")
 		}
 		ids := map[string]bool{}
 		for j, b := range p.Backends {
 			bk := fmt.Sprintf("%s.backends[%d]", k, j)
 			if err := checkBackend(b); err != nil {
-				bad(bk+"."+err.key, err.value, "%s", err.reason)
+				errs.Add(bk+"."+err.Key, err.Value, "%s", err.Expected)
 			}
 			if ids[b.ID] {
-				bad(bk+".id", b.ID, "duplicate backend id in pool %q", p.Name)
+				errs.Add(bk+".id", b.ID, "duplicate backend id in pool %q", p.Name)
 			}
 			ids[b.ID] = true
 		}
@@ -206,62 +162,62 @@ func (c *Config) validatePools(bad badFunc) map[string]bool {
 
 // validateFrontends checks frontends[] against the pools and returns the
 // frontend names and listen addresses.
-func (c *Config) validateFrontends(pools map[string]bool, bad badFunc) (names, listens map[string]bool) {
+func (c *Config) validateFrontends(pools map[string]bool, errs *cfgerr.List) (names, listens map[string]bool) {
 	listens, names = map[string]bool{}, map[string]bool{}
 	if len(c.Frontends) == 0 {
-		bad("frontends", "[]", "at least one frontend is needed")
+		errs.Add("frontends", nil, "at least one frontend is needed")
 	}
 	for i, f := range c.Frontends {
 		k := fmt.Sprintf("frontends[%d]", i)
 		if !validName(f.Name) {
-			bad(k+".name", f.Name, "must be 1-63 characters of a-z, 0-9, '-', '_'")
+			errs.Add(k+".name", f.Name, "must be 1-63 characters of a-z, 0-9, '-', '_'")
 		} else if names[f.Name] {
-			bad(k+".name", f.Name, "duplicate frontend name")
+			errs.Add(k+".name", f.Name, "duplicate frontend name")
 		}
 		names[f.Name] = true
 		if err := checkHostPort(f.Listen); err != nil {
-			bad(k+".listen", f.Listen, "%v", err)
+			errs.Add(k+".listen", f.Listen, "%v", err)
 		} else if !strings.HasSuffix(f.Listen, ":0") && (listens[f.Listen] || f.Listen == c.Admin.Listen) {
-			bad(k+".listen", f.Listen, "address already used by another listener")
+			errs.Add(k+".listen", f.Listen, "address already used by another listener")
 		}
 		listens[f.Listen] = true
 		if !pools[f.Pool] {
-			bad(k+".pool", f.Pool, "no pool with this name")
+			errs.Add(k+".pool", f.Pool, "no pool with this name")
 		}
 		if f.MaxConnections < 0 {
-			bad(k+".max_connections", f.MaxConnections, "must not be negative (0 = default 10000)")
+			errs.Add(k+".max_connections", f.MaxConnections, "must not be negative (0 = default 10000)")
 		}
 		if f.MaxBodyBytes < 0 {
-			bad(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")
+			errs.Add(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")
 		}
 		if t := f.TLS; t != nil {
 			if f.H2C {
-				bad(k+".h2c", f.H2C, "h2c is HTTP/2 without TLS; an HTTPS frontend speaks HTTP/2 through ALPN")
+				errs.Add(k+".h2c", f.H2C, "h2c is HTTP/2 without TLS; an HTTPS frontend speaks HTTP/2 through ALPN")
 			}
 			if len(t.Certs) == 0 && !t.Demo {
-				bad(k+".tls.certs", "[]", "an HTTPS frontend needs at least one cert/key pair (or demo: true)")
+				errs.Add(k+".tls.certs", nil, "an HTTPS frontend needs at least one cert/key pair (or demo: true)")
 			}
 			for j, c := range t.Certs {
 				if c.Cert == "" || c.Key == "" {
-					bad(fmt.Sprintf("%s.tls.certs[%d]", k, j), c.Cert+" "+c.Key, "needs both cert and key file names")
+					errs.Add(fmt.Sprintf("%s.tls.certs[%d]", k, j), c.Cert+" "+c.Key, "needs both cert and key file names")
 				}
 			}
 			switch t.ClientAuth {
 			case "", nstls.ClientAuthOptional, nstls.ClientAuthRequire:
 			default:
-				bad(k+".tls.client_auth", t.ClientAuth, "must be optional or require")
+				errs.Add(k+".tls.client_auth", t.ClientAuth, "must be optional or require")
 			}
 			if t.ClientAuth != "" && t.ClientCA == "" {
-				bad(k+".tls.client_ca", t.ClientCA, "client_auth needs a client_ca file")
+				errs.Add(k+".tls.client_ca", t.ClientCA, "client_auth needs a client_ca file")
 			}
 			if t.HandshakeTimeout < 0 {
-				bad(k+".tls.handshake_timeout", t.HandshakeTimeout, "must not be negative")
+				errs.Add(k+".tls.handshake_timeout", t.HandshakeTimeout, "must not be negative")
 			}
 		}
 		if f.HSTSMaxAge < 0 {
-			bad(k+".hsts_max_age", f.HSTSMaxAge, "must not be negative")
+			errs.Add(k+".hsts_max_age", f.HSTSMaxAge, "must not be negative")
 		} else if f.HSTSMaxAge > 0 && f.TLS == nil {
-			bad(k+".hsts_max_age", f.HSTSMaxAge, "HSTS is only sent over HTTPS (browsers ignore it over HTTP); set it on the tls frontend")
+			errs.Add(k+".hsts_max_age", f.HSTSMaxAge, "HSTS is only sent over HTTPS (browsers ignore it over HTTP); set it on the tls frontend")
 		}
 		if r := f.RedirectHTTPS; r != "" {
 			var target *FrontendConfig
@@ -272,11 +228,11 @@ func (c *Config) validateFrontends(pools map[string]bool, bad badFunc) (names, l
 			}
 			switch {
 			case f.TLS != nil:
-				bad(k+".redirect_https", r, "only a plain HTTP frontend redirects to HTTPS")
+				errs.Add(k+".redirect_https", r, "only a plain HTTP frontend redirects to HTTPS")
 			case target == nil:
-				bad(k+".redirect_https", r, "no frontend with this name")
+				errs.Add(k+".redirect_https", r, "no frontend with this name")
 			case target.TLS == nil:
-				bad(k+".redirect_https", r, "that frontend has no tls block")
+				errs.Add(k+".redirect_https", r, "that frontend has no tls block")
 			}
 		}
 		for _, d := range []struct {
@@ -284,7 +240,7 @@ func (c *Config) validateFrontends(pools map[string]bool, bad badFunc) (names, l
 			v   time.Duration
 		}{{"read_header_timeout", f.ReadHeaderTimeout}, {"read_timeout", f.ReadTimeout}, {"write_timeout", f.WriteTimeout}, {"idle_timeout", f.IdleTimeout}, {"shutdown_timeout", f.ShutdownTimeout}} {
 			if d.v < 0 {
-				bad(k+"."+d.key, d.v, "must not be negative")
+				errs.Add(k+"."+d.key, d.v, "must not be negative")
 			}
 		}
 	}
@@ -292,25 +248,16 @@ func (c *Config) validateFrontends(pools map[string]bool, bad badFunc) (names, l
 }
 
 // validateL4 checks the l4 section and its clashes with the HTTP side.
-func (c *Config) validateL4(names, listens map[string]bool, bad badFunc) {
-	if err := c.L4.Validate(); err != nil {
-		var fe *l4.FieldError
-		for _, e := range unjoin(err) {
-			if errors.As(e, &fe) {
-				bad(fe.Key, fe.Value, "%s", fe.Why)
-			} else {
-				bad("l4", "", "%v", e)
-			}
-		}
-	}
+func (c *Config) validateL4(names, listens map[string]bool, errs *cfgerr.List) {
+	errs.Append("l4", c.L4.Validate())
 	for i, f := range c.L4.Frontends {
 		k := fmt.Sprintf("l4.frontends[%d]", i)
 		if names[f.Name] {
-			bad(k+".name", f.Name, "an HTTP frontend has this name")
+			errs.Add(k+".name", f.Name, "an HTTP frontend has this name")
 		}
 		names[f.Name] = true
 		if !strings.HasSuffix(f.Listen, ":0") && (listens[f.Listen] || f.Listen == c.Admin.Listen) {
-			bad(k+".listen", f.Listen, "address already used by another listener")
+			errs.Add(k+".listen", f.Listen, "address already used by another listener")
 		}
 		listens[f.Listen] = true
 	}
@@ -318,18 +265,18 @@ func (c *Config) validateL4(names, listens map[string]bool, bad badFunc) {
 
 // checkBackend validates one backend definition (config or API); key is
 // relative to the backend.
-func checkBackend(b BackendConfig) *fieldErr {
+func checkBackend(b BackendConfig) *cfgerr.Error {
 	if !validName(b.ID) {
-		return &fieldErr{"id", b.ID, "must be 1-63 characters of a-z, 0-9, '-', '_', '.' and start with a letter or digit"}
+		return cfgerr.New("id", b.ID, "must be 1-63 characters of a-z, 0-9, '-', '_', '.' and start with a letter or digit")
 	}
 	if err := checkHostPort(b.Address); err != nil {
-		return &fieldErr{"address", b.Address, err.Error()}
+		return cfgerr.New("address", b.Address, "%v", err)
 	}
 	if b.Weight != nil && (*b.Weight < 0 || *b.Weight > MaxWeight) {
-		return &fieldErr{"weight", *b.Weight, fmt.Sprintf("must be 0 to %d", MaxWeight)}
+		return cfgerr.New("weight", *b.Weight, "must be 0 to %d", MaxWeight)
 	}
 	if b.MaxConnections < 0 {
-		return &fieldErr{"max_connections", b.MaxConnections, "must not be negative (0 = no limit)"}
+		return cfgerr.New("max_connections", b.MaxConnections, "must not be negative (0 = no limit)")
 	}
 	return nil
 }
@@ -422,12 +369,4 @@ func ParseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("not a positive size such as 512MiB or 1GiB")
 	}
 	return n * mult, nil
-}
-
-// unjoin splits an errors.Join error into its parts.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"netsim/internal/echo"
+	"netsim/internal/testutil"
 	"netsim/lb/l4"
 )
 
@@ -195,7 +196,7 @@ func TestDemoHTTPSAndRedirect(t *testing.T) {
 func TestL4InLbd(t *testing.T) {
 	h, _ := demoHarness(t)
 	tcp := h.srv.Addr("tcp").String()
-	waitFor(t, 10*time.Second, "e1..e3 up", func() bool {
+	testutil.WaitFor(t, "e1..e3 up", 10*time.Second, func() bool {
 		for _, b := range h.srv.L4().Pools()[0].Backends {
 			if b.State != "up" {
 				return false

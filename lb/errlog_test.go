@@ -11,6 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"netsim/internal/testutil"
 )
 
 // TestHandlerPanicIsLogged: a panic in a handler of a frontend or of the
@@ -43,7 +45,7 @@ func TestHandlerPanicIsLogged(t *testing.T) {
 				resp.Body.Close()
 			}
 			// the server logs before it closes the connection the client saw fail
-			waitFor(t, 10*time.Second, "the panic logged", func() bool { return logs.Len() > before })
+			testutil.WaitFor(t, "the panic logged", 10*time.Second, func() bool { return logs.Len() > before })
 			e := logs.All()[before]
 			if e.Level != zapcore.ErrorLevel || !strings.Contains(e.ContextMap()["error"].(string), "boom in handler") {
 				t.Fatalf("logged %v %q %v", e.Level, e.Message, e.ContextMap())

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"netsim/internal/testutil"
 	"netsim/internal/webd"
 	"netsim/lb/l4"
 )
@@ -168,19 +169,6 @@ func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	return h
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
-	return time.Since(start)
-}
-
 func (h *harness) backendState(id string) BackendView {
 	var v BackendView
 	h.adminJSON(http.MethodGet, "/api/v1/pools/web/backends/"+id, nil, http.StatusOK, &v)
@@ -189,7 +177,7 @@ func (h *harness) backendState(id string) BackendView {
 
 func (h *harness) waitAll(state string) {
 	h.t.Helper()
-	waitFor(h.t, 10*time.Second, "all backends "+state, func() bool {
+	testutil.WaitFor(h.t, "all backends "+state, 10*time.Second, func() bool {
 		for _, m := range h.srv.pool("web").snap.Load().order {
 			if m.b.State().String() != state {
 				return false
@@ -235,6 +223,23 @@ func newClient() *http.Client {
 }
 
 // get fetches path and returns the backend id that answered ("" on error).
+// answer GETs url as JSON and decodes webd's answer.
+func answer(t *testing.T, c *http.Client, url string) (webd.Answer, *http.Response) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a webd.Answer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatal(err)
+	}
+	return a, resp
+}
+
 func (h *harness) get(c *http.Client, path string, hdr ...string) (string, *http.Response, error) {
 	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -277,6 +282,15 @@ func (r *loadResult) add(id string, err error) {
 	}
 	r.ok++
 	r.by[id]++
+}
+
+// waitMore waits until n more requests than now have succeeded.
+func (r *loadResult) waitMore(t *testing.T, what string, n int) {
+	t.Helper()
+	r.mu.Lock()
+	at := r.ok
+	r.mu.Unlock()
+	testutil.WaitFor(t, what, 30*time.Second, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ok > at+n })
 }
 
 func (r *loadResult) String() string {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"netsim/internal/webd"
+	"netsim/internal/testutil"
 )
 
 // TestRoundRobinSpread is the acceptance check on the default config
@@ -207,7 +207,7 @@ func TestHealthEjectionAndRecovery(t *testing.T) {
 	h.webds[1].srv.SetHealthy(false)
 	failedAt := time.Now()
 	var lastB2 time.Time
-	waitFor(t, 10*time.Second, "b2 down", func() bool {
+	testutil.WaitFor(t, "b2 down", 10*time.Second, func() bool {
 		for range 3 {
 			if id, _, err := h.get(c, "/"); err != nil {
 				t.Fatal(err)
@@ -229,7 +229,7 @@ func TestHealthEjectionAndRecovery(t *testing.T) {
 		}
 	}
 	h.webds[1].srv.SetHealthy(true)
-	back := waitFor(t, 10*time.Second, "b2 up again", func() bool { return h.backendState("b2").State == "up" })
+	back := testutil.WaitFor(t, "b2 up again", 10*time.Second, func() bool { return h.backendState("b2").State == "up" })
 	t.Logf("b2 back up %v after /healthz recovered (rise %d)", back.Round(time.Millisecond), cfg.Rise)
 	var m map[string]any
 	_ = m
@@ -259,20 +259,17 @@ func TestPassiveEjection(t *testing.T) {
 		t.Fatalf("b1 answering 500s not ejected: %+v", v)
 	}
 	h.webds[0].srv.SetErrorRate(0)
-	waitFor(t, 10*time.Second, "b1 readmitted after cooldown", func() bool { return h.backendState("b1").State == "up" })
+	testutil.WaitFor(t, "b1 readmitted after cooldown", 10*time.Second, func() bool { return h.backendState("b1").State == "up" })
 }
 
 func TestKillBackendUnderLoad(t *testing.T) {
 	h := newHarness(t, 3, nil)
 	stop := make(chan struct{})
 	res, wait := h.load(8, 20000, 60*time.Second, stop)
-	waitFor(t, 30*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
+	res.waitMore(t, "load running", 50)
 	h.webds[1].stop() // b2 goes away under load
-	waitFor(t, 10*time.Second, "b2 marked down", func() bool { return h.backendState("b2").State == "down" })
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+	testutil.WaitFor(t, "b2 marked down", 10*time.Second, func() bool { return h.backendState("b2").State == "down" })
+	res.waitMore(t, "more load", 100)
 	close(stop)
 	wait()
 	t.Logf("kill under load: %v", res)
@@ -288,27 +285,24 @@ func TestDrainUnderLoad(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	res, wait := h.load(12, 20000, 60*time.Second, stop)
-	waitFor(t, 30*time.Second, "load running", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > 50 })
+	res.waitMore(t, "load running", 50)
 	var v BackendView
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "draining"}, http.StatusOK, &v)
 	if v.State != "draining" {
 		t.Fatalf("PATCH answered %+v", v)
 	}
-	waitFor(t, 10*time.Second, "b1 drained", func() bool {
+	testutil.WaitFor(t, "b1 drained", 10*time.Second, func() bool {
 		v = h.backendState("b1")
 		return v.InFlight == 0 && v.DrainedAt != nil
 	})
 	served := h.webds[0].srv.Requests()
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
+	res.waitMore(t, "more load", 50)
 	if got := h.webds[0].srv.Requests(); got != served {
 		t.Fatalf("draining b1 got %d new requests", got-served)
 	}
 	drainedAt := v.DrainedAt
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "up"}, http.StatusOK, &v)
-	waitFor(t, 10*time.Second, "b1 back in rotation", func() bool { return h.webds[0].srv.Requests() > served })
+	testutil.WaitFor(t, "b1 back in rotation", 10*time.Second, func() bool { return h.webds[0].srv.Requests() > served })
 	close(stop)
 	wait()
 	t.Logf("drain under load: %v; b1 drained at %v", res, drainedAt)
@@ -333,10 +327,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		if err := h.srv.Reload(cfg); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
-		res.mu.Lock()
-		at := res.ok
-		res.mu.Unlock()
-		waitFor(t, 30*time.Second, "load after reload", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+		res.waitMore(t, "load after reload", 100)
 	}
 	// A bad reload is refused and the old config keeps serving.
 	bad := h.cfg
@@ -375,13 +366,10 @@ func TestAddRemoveBackendsUnderLoad(t *testing.T) {
 	if hdr.Get("Location") != "/api/v1/pools/web/backends/b4" {
 		t.Fatalf("Location %q", hdr.Get("Location"))
 	}
-	waitFor(t, 10*time.Second, "b4 serving", func() bool { return extra.srv.Requests() > 50 })
+	testutil.WaitFor(t, "b4 serving", 10*time.Second, func() bool { return extra.srv.Requests() > 50 })
 	h.adminJSON(http.MethodDelete, "/api/v1/pools/web/backends/b1", nil, http.StatusNoContent, nil)
 	served := h.webds[0].srv.Requests()
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "more load", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+100 })
+	res.waitMore(t, "more load", 100)
 	close(stop)
 	wait()
 	t.Logf("add/remove under load: %v", res)
@@ -634,17 +622,7 @@ func TestStreamingIsNotBuffered(t *testing.T) {
 // TestWebdIsTheBackend keeps the harness honest: answers come from webd.
 func TestWebdIsTheBackend(t *testing.T) {
 	h := newHarness(t, 1, nil)
-	req, _ := http.NewRequest(http.MethodGet, h.base+"/", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := newClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a webd.Answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		t.Fatal(err)
-	}
+	a, _ := answer(t, newClient(), h.base+"/")
 	if a.ID != "b1" || a.Version != "v1" || a.ForwardedProto != "http" {
 		t.Fatalf("answer %+v", a)
 	}
@@ -699,19 +677,16 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	for i, w := range h.webds {
 		id := fmt.Sprintf("b%d", i+1)
 		h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+id, map[string]string{"state": "draining"}, http.StatusOK, nil)
-		waitFor(t, 10*time.Second, id+" drained", func() bool { v := h.backendState(id); return v.InFlight == 0 && v.DrainedAt != nil })
+		testutil.WaitFor(t, id+" drained", 10*time.Second, func() bool { v := h.backendState(id); return v.InFlight == 0 && v.DrainedAt != nil })
 		w.restart("v2")
 		restarted := time.Now()
-		waitFor(t, 10*time.Second, id+" v2 checked healthy", func() bool {
+		testutil.WaitFor(t, id+" v2 checked healthy", 10*time.Second, func() bool {
 			v := h.backendState(id)
 			return v.Healthy && v.LastCheckOK && v.LastCheckAt != nil && v.LastCheckAt.After(restarted)
 		})
 		h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+id, map[string]string{"state": "up"}, http.StatusOK, nil)
 	}
-	res.mu.Lock()
-	at := res.ok
-	res.mu.Unlock()
-	waitFor(t, 30*time.Second, "load after the deploy", func() bool { res.mu.Lock(); defer res.mu.Unlock(); return res.ok > at+50 })
+	res.waitMore(t, "load after the deploy", 50)
 	close(stop)
 	wg.Wait()
 	t.Logf("rolling deploy: %v versions %v", res, versions)

@@ -15,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"netsim/internal/testutil"
 )
 
 // resetter accepts the request and closes the connection without a byte
@@ -98,7 +100,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		_, _, err := h.get(newClient(), "/")
 		done <- err
 	}()
-	waitFor(t, 5*time.Second, "request in flight", func() bool { return h.srv.pool("web").snap.Load().byID["b1"].b.InFlight() == 1 })
+	testutil.WaitFor(t, "request in flight", 5*time.Second, func() bool { return h.srv.pool("web").snap.Load().byID["b1"].b.InFlight() == 1 })
 	h.stop()
 	if err := <-done; err != nil {
 		t.Fatalf("in-flight request failed during shutdown: %v", err)
@@ -314,7 +316,7 @@ func TestBackendLoadAgent(t *testing.T) {
 			h.webds[0].srv.SetLoad(90)
 			h.webds[1].srv.SetLoad(10)
 			h.webds[2].srv.SetLoad(40)
-			waitFor(t, 10*time.Second, "agent reports", func() bool {
+			testutil.WaitFor(t, "agent reports", 10*time.Second, func() bool {
 				v1, v2 := h.backendState("b1"), h.backendState("b2")
 				return v1.Load != nil && *v1.Load == 90 && v2.Load != nil && *v2.Load == 10
 			})

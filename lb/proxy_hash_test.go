@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"netsim/internal/testutil"
 	"netsim/lb/backend"
 	"netsim/lb/policy"
 )
@@ -136,7 +137,7 @@ func TestPickOutsideSnapshotIsRetried(t *testing.T) {
 	}
 	srv.pool("web").pol = sp // before Run: no request has started yet
 	run(t, srv)
-	waitFor(t, 10*time.Second, "b1 up", func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
+	testutil.WaitFor(t, "b1 up", 10*time.Second, func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
 	c := newClient()
 	for i := range strays + 2 {
 		resp, err := c.Get("http://" + srv.Addr("http").String() + "/")

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"netsim/internal/testutil"
 )
 
 // pathRecorder is a backend that records the paths it was asked for.
@@ -57,7 +59,7 @@ func recordedLB(t *testing.T, mutate func(*Config)) (*pathRecorder, string) {
 		t.Fatal(err)
 	}
 	run(t, srv)
-	waitFor(t, 10*time.Second, "b1 up", func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
+	testutil.WaitFor(t, "b1 up", 10*time.Second, func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
 	return rec, srv.Addr("http").String()
 }
 

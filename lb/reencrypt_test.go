@@ -11,6 +11,8 @@ import (
 	"time"
 
 	nstls "netsim/tls"
+
+	"netsim/internal/testutil"
 )
 
 // TestReencrypt proxies to a TLS backend verified against a CA and a
@@ -58,7 +60,7 @@ func TestReencrypt(t *testing.T) {
 	if err := h.srv.Reload(bad); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "backend down after the name changed", func() bool {
+	testutil.WaitFor(t, "backend down after the name changed", 10*time.Second, func() bool {
 		return h.srv.pool("web").snap.Load().order[0].b.State().String() == "down"
 	})
 	resp3, err := newClient().Get(h.base + "/")

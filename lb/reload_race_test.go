@@ -3,6 +3,8 @@ package lb
 import (
 	"testing"
 	"time"
+
+	"netsim/internal/testutil"
 )
 
 // TestReloadRaceStickTable reloads a source_ip sticky pool many times while
@@ -29,7 +31,7 @@ func TestReloadRaceStickTable(t *testing.T) {
 		at := res.ok + res.failed
 		res.mu.Unlock()
 		// let some requests through between reloads
-		waitFor(t, 20*time.Second, "requests after reload", func() bool {
+		testutil.WaitFor(t, "requests after reload", 20*time.Second, func() bool {
 			res.mu.Lock()
 			defer res.mu.Unlock()
 			return res.ok+res.failed >= min(at+5, 3000)

@@ -3,14 +3,12 @@ package lb
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"netsim/internal/webd"
 	nstls "netsim/tls"
 )
 
@@ -34,17 +32,7 @@ func TestHTTPSFrontend(t *testing.T) {
 		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "www.example.test"},
 	}}
 	base := strings.Replace(h.base, "http://", "https://", 1)
-	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a webd.Answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		t.Fatal(err)
-	}
+	a, resp := answer(t, c, base+"/")
 	if resp.ProtoMajor != 2 {
 		t.Errorf("HTTPS frontend spoke %s, want HTTP/2 by ALPN", resp.Proto)
 	}

@@ -9,11 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"time"
+
+	"netsim/internal/testutil"
 )
 
 // Test fixtures are made by the code under test (CA.Issue) in t.TempDir();
@@ -59,6 +59,16 @@ func (f *fixture) issue(name string, o LeafOptions) Pair {
 	return p
 }
 
+// siteStore is a store holding one certificate, for www.example.test.
+func (f *fixture) siteStore() *Store {
+	f.t.Helper()
+	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return store
+}
+
 func (f *fixture) write(file string, data []byte) {
 	f.t.Helper()
 	if err := writeFile(file, data, 0o600); err != nil {
@@ -76,36 +86,13 @@ func (f *fixture) roots() *x509.CertPool {
 type server struct {
 	addr string
 	ln   *Listener
-	wg   sync.WaitGroup
 }
 
 func startServer(t *testing.T, cfg *ctls.Config, o ListenerOptions) *server {
 	t.Helper()
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner := testutil.Listen(t)
 	s := &server{addr: inner.Addr().String(), ln: NewListener(inner, cfg, o)}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := s.ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = s.ln.Close()
-		s.wg.Wait()
-	})
+	testutil.Serve(t, s.ln, func(c net.Conn) { _, _ = io.Copy(c, c) }) // echo
 	return s
 }
 
@@ -149,64 +136,6 @@ func echo(c net.Conn, msg string) error {
 	return nil
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
-}
-
-// value reads a counter or gauge child.
-func value(t *testing.T, c prometheus.Collector) float64 {
-	t.Helper()
-	r := prometheus.NewRegistry()
-	if err := r.Register(c); err != nil {
-		t.Fatal(err)
-	}
-	return gatherValue(t, r, "", nil)
-}
-
-// gatherValue sums the samples of family name (any when empty) whose labels
-// include want; histograms count observations.
-func gatherValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if name != "" && mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if have[k] != v {
-					continue metrics
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				sum += float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return sum
 }

@@ -14,10 +14,7 @@ import (
 // and HTTP/1.1 over TLS with r.TLS set.
 func TestHTTPServeOnListener(t *testing.T) {
 	f := newFixture(t)
-	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := f.siteStore()
 	cfg, _ := ServerConfig(ServerOptions{Certs: store})
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"netsim/internal/filewatch"
 )
 
 // Pair names one certificate's files in the store's configuration.
@@ -47,8 +48,8 @@ type Store struct {
 
 	mu     sync.Mutex // serialises loads; guards pairs, certs, stamps
 	pairs  []Pair
-	certs  []*Certificate // last good certificate of each pair
-	stamps [][2]stamp     // cert and key file stamps seen at the last attempt
+	certs  []*Certificate       // last good certificate of each pair
+	stamps [][2]filewatch.Stamp // cert and key file stamps seen at the last attempt
 	idx    atomic.Pointer[index]
 }
 
@@ -98,7 +99,7 @@ type StoreUpdate struct {
 	s      *Store
 	pairs  []Pair
 	certs  []*Certificate
-	stamps [][2]stamp
+	stamps [][2]filewatch.Stamp
 }
 
 // Prepare loads pairs off to the side: nothing the Store serves changes.
@@ -122,14 +123,14 @@ func (s *Store) Prepare(pairs []Pair, loaded ...*Certificate) (*StoreUpdate, err
 		return nil, fmt.Errorf("tls: %d certificates are marked default; mark at most one", defaults)
 	}
 	now := s.now()
-	u := &StoreUpdate{s: s, pairs: slices.Clone(pairs), certs: make([]*Certificate, len(pairs)), stamps: make([][2]stamp, len(pairs))}
+	u := &StoreUpdate{s: s, pairs: slices.Clone(pairs), certs: make([]*Certificate, len(pairs)), stamps: make([][2]filewatch.Stamp, len(pairs))}
 	var errs []error
 	for i, p := range pairs {
 		if j := slices.IndexFunc(loaded, func(c *Certificate) bool { return c != nil && c.CertFile == p.Cert && c.KeyFile == p.Key }); j >= 0 {
 			u.certs[i] = loaded[j] // stamps stay zero: the watcher re-reads the files once they are written
 			continue
 		}
-		u.stamps[i] = [2]stamp{statFile(p.Cert), statFile(p.Key)}
+		u.stamps[i] = stat(p)
 		c, err := LoadPair(p.Cert, p.Key, now)
 		if err != nil {
 			errs = append(errs, err)
@@ -176,23 +177,23 @@ func (u *StoreUpdate) Commit() {
 // whose new files fail keeps serving its old certificate; the error names
 // the files. Pairs that loaded are swapped in either way.
 func (s *Store) Reload() error {
-	return s.reload(func(int, [2]stamp) bool { return true })
+	return s.reload(func(int, [2]filewatch.Stamp) bool { return true })
 }
 
 // reloadChanged re-reads the pairs whose files changed since the last
 // attempt.
 func (s *Store) reloadChanged() error {
-	return s.reload(func(i int, st [2]stamp) bool { return st != s.stamps[i] })
+	return s.reload(func(i int, st [2]filewatch.Stamp) bool { return st != s.stamps[i] })
 }
 
-func (s *Store) reload(want func(i int, st [2]stamp) bool) error {
+func (s *Store) reload(want func(i int, st [2]filewatch.Stamp) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	var errs []error
 	changed := false
 	for i, p := range s.pairs {
-		st := [2]stamp{statFile(p.Cert), statFile(p.Key)}
+		st := stat(p)
 		if !want(i, st) {
 			continue
 		}
@@ -358,33 +359,10 @@ func (s *Store) Certificates() []Info {
 // seen). A half-written pair (new certificate, old key) is refused and
 // retried when the other file changes. It returns when ctx is done.
 func (s *Store) Watch(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = s.reloadChanged() // logged inside
-		}
-	}
+	filewatch.Poll(ctx, interval, 2*time.Second, func() { _ = s.reloadChanged() }) // logged inside
 }
 
-// stamp identifies a version of a file without reading it.
-type stamp struct {
-	size  int64
-	mtime int64
-	ino   uint64
-	err   string
-}
-
-func statFile(name string) stamp {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return stamp{err: err.Error()}
-	}
-	return stamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}
+// stat stamps a pair's certificate and key files.
+func stat(p Pair) [2]filewatch.Stamp {
+	return [2]filewatch.Stamp{filewatch.Stat(p.Cert), filewatch.Stat(p.Key)}
 }

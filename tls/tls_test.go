@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 func TestSNISelection(t *testing.T) {
@@ -163,7 +165,7 @@ func TestReloadWhileConnectionOpen(t *testing.T) {
 				ctx, cancel := contextWithCancel()
 				defer cancel()
 				go store.Watch(ctx, 10*time.Millisecond)
-				waitFor(t, "watch to reload", func() bool {
+				testutil.WaitFor(t, "watch to reload", 10*time.Second, func() bool {
 					c, _ := store.Lookup("www.example.test")
 					return c.Serial != oldSerial
 				})
@@ -248,7 +250,7 @@ func TestBadFileRefused(t *testing.T) {
 			if serial(t, after) != serial(t, before) {
 				t.Fatal("served certificate changed after a refused reload")
 			}
-			if got := value(t, m.reloads.WithLabelValues("error")); got != 1 {
+			if got := testutil.Value(t, m.reloads.WithLabelValues("error")); got != 1 {
 				t.Fatalf("reload errors %v", got)
 			}
 		})
@@ -257,10 +259,7 @@ func TestBadFileRefused(t *testing.T) {
 
 func TestProtocolPolicy(t *testing.T) {
 	f := newFixture(t)
-	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := f.siteStore()
 	reg := prometheus.NewRegistry()
 	m, _ := NewMetrics(reg)
 	cfg, _ := ServerConfig(ServerOptions{Certs: store, Metrics: m})
@@ -295,15 +294,15 @@ func TestProtocolPolicy(t *testing.T) {
 			tt.cfg(cc)
 			var before float64
 			if tt.reason != "" {
-				before = value(t, m.errors.WithLabelValues(tt.reason))
+				before = testutil.Value(t, m.errors.WithLabelValues(tt.reason))
 			}
 			c, err := dial(t, srv.addr, cc)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("handshake succeeded with %s", ctls.VersionName(c.ConnectionState().Version))
 				}
-				waitFor(t, "error counted as "+tt.reason, func() bool {
-					return value(t, m.errors.WithLabelValues(tt.reason)) == before+1
+				testutil.WaitFor(t, "error counted as "+tt.reason, 10*time.Second, func() bool {
+					return testutil.Value(t, m.errors.WithLabelValues(tt.reason)) == before+1
 				})
 				return
 			}
@@ -319,20 +318,17 @@ func TestProtocolPolicy(t *testing.T) {
 			}
 		})
 	}
-	if got := value(t, m.handshakes.WithLabelValues("TLS 1.2", "false")); got < 1 {
+	if got := testutil.Value(t, m.handshakes.WithLabelValues("TLS 1.2", "false")); got < 1 {
 		t.Fatalf("TLS 1.2 handshakes counted %v", got)
 	}
-	if n := gatherValue(t, reg, "lbd_tls_handshake_duration_seconds", nil); n < 1 {
+	if n := testutil.MetricValue(t, reg, "lbd_tls_handshake_duration_seconds"); n < 1 {
 		t.Fatalf("duration histogram has %v observations", n)
 	}
 }
 
 func TestResumption(t *testing.T) {
 	f := newFixture(t)
-	store, err := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := f.siteStore()
 	keys, err := NewTicketKeys(time.Hour, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +374,7 @@ func TestResumption(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	f := newFixture(t)
-	store, _ := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
+	store := f.siteStore()
 	client := f.issue("client", LeafOptions{Names: []string{"client.test"}, Client: true})
 	serverAsClient := f.issue("srvleaf", LeafOptions{Names: []string{"x.test"}})
 	stranger, _ := NewCA("stranger", time.Now().Add(-time.Hour), time.Hour*48)
@@ -412,7 +408,7 @@ func TestMutualTLS(t *testing.T) {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				before := 0.0
 				if tt.reason != "" {
-					before = value(t, m.errors.WithLabelValues(tt.reason))
+					before = testutil.Value(t, m.errors.WithLabelValues(tt.reason))
 				}
 				cc := &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots(), MaxVersion: ctls.VersionTLS12,
 					// Send the certificate even when its issuer is not in the
@@ -428,7 +424,7 @@ func TestMutualTLS(t *testing.T) {
 					t.Fatalf("err %v, want ok=%v", err, tt.ok)
 				}
 				if !tt.ok {
-					waitFor(t, tt.reason, func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+1 })
+					testutil.WaitFor(t, tt.reason, 10*time.Second, func() bool { return testutil.Value(t, m.errors.WithLabelValues(tt.reason)) == before+1 })
 				}
 			})
 		}
@@ -443,7 +439,7 @@ func TestMutualTLS(t *testing.T) {
 
 func TestHandshakeBadInput(t *testing.T) {
 	f := newFixture(t)
-	store, _ := NewStore([]Pair{f.issue("site", LeafOptions{Names: []string{"www.example.test"}})}, StoreOptions{})
+	store := f.siteStore()
 	m, _ := NewMetrics(nil)
 	cfg, _ := ServerConfig(ServerOptions{Certs: store})
 	srv := startServer(t, cfg, ListenerOptions{Metrics: m, HandshakeTimeout: time.Second, MaxHandshakes: 64})
@@ -455,7 +451,7 @@ func TestHandshakeBadInput(t *testing.T) {
 		{"plain HTTP", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ReasonNotTLS},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			before := value(t, m.errors.WithLabelValues(tt.reason))
+			before := testutil.Value(t, m.errors.WithLabelValues(tt.reason))
 			conns := make([]net.Conn, 0, 100)
 			for range 100 { // more than MaxHandshakes: the limit must not starve a good client
 				c, err := net.Dial("tcp", srv.addr)
@@ -469,7 +465,7 @@ func TestHandshakeBadInput(t *testing.T) {
 			if _, err := dial(t, srv.addr, &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots()}); err != nil {
 				t.Fatalf("good client not served while bad ones wait: %v", err)
 			}
-			waitFor(t, "all counted", func() bool { return value(t, m.errors.WithLabelValues(tt.reason)) == before+100 })
+			testutil.WaitFor(t, "all counted", 10*time.Second, func() bool { return testutil.Value(t, m.errors.WithLabelValues(tt.reason)) == before+100 })
 			_ = conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
 			if _, err := conns[0].Read(make([]byte, 512)); err == nil {
 				// an alert may arrive first; the connection must then close
@@ -532,12 +528,12 @@ func TestExpiryMetric(t *testing.T) {
 	}
 	// NotAfter is truncated to the second in the certificate.
 	clock = now.Truncate(time.Second)
-	got := gatherValue(t, reg, "lbd_tls_certificate_expiry_seconds", map[string]string{"file": p.Cert, "name": "www.example.test"})
+	got := testutil.MetricValue(t, reg, "lbd_tls_certificate_expiry_seconds", "file", p.Cert, "name", "www.example.test")
 	if got != 864000 {
 		t.Fatalf("expiry %v, want 864000", got)
 	}
 	clock = clock.Add(11 * 24 * time.Hour)
-	if got := gatherValue(t, reg, "lbd_tls_certificate_expiry_seconds", nil); got != -86400 {
+	if got := testutil.MetricValue(t, reg, "lbd_tls_certificate_expiry_seconds"); got != -86400 {
 		t.Fatalf("expired: %v, want -86400", got)
 	}
 	if _, err := NewMetrics(reg); err == nil {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/cfgerr"
 )
 
 // Kind separates what an entry is for: an answer to a question, or a
@@ -154,23 +156,23 @@ func New(cfg Config, now func() time.Time) (*Cache, error) {
 	}
 	switch {
 	case cfg.Shards < 1 || cfg.Shards&(cfg.Shards-1) != 0:
-		return nil, fmt.Errorf("shards: %d is not a power of two", cfg.Shards)
+		return nil, cfgerr.New("shards", cfg.Shards, "must be a power of two")
 	case cfg.MaxEntries < cfg.Shards:
-		return nil, fmt.Errorf("max_entries: %d is below the shard count %d", cfg.MaxEntries, cfg.Shards)
+		return nil, cfgerr.New("max_entries", cfg.MaxEntries, "must be at least the shard count %d", cfg.Shards)
 	case cfg.MaxBytes < int64(cfg.Shards)*4096:
-		return nil, fmt.Errorf("max_bytes: %d leaves under 4 KiB per shard (%d shards)", cfg.MaxBytes, cfg.Shards)
+		return nil, cfgerr.New("max_bytes", cfg.MaxBytes, "must leave at least 4 KiB per shard (%d shards)", cfg.Shards)
 	case cfg.MinTTL < 0:
-		return nil, fmt.Errorf("min_ttl: %s is negative", cfg.MinTTL)
+		return nil, cfgerr.New("min_ttl", cfg.MinTTL, "must not be negative")
 	case cfg.MaxTTL < 0:
-		return nil, fmt.Errorf("max_ttl: %s is negative", cfg.MaxTTL)
+		return nil, cfgerr.New("max_ttl", cfg.MaxTTL, "must not be negative")
 	case cfg.NegativeMaxTTL < 0:
-		return nil, fmt.Errorf("negative_max_ttl: %s is negative", cfg.NegativeMaxTTL)
+		return nil, cfgerr.New("negative_max_ttl", cfg.NegativeMaxTTL, "must not be negative")
 	case cfg.StaleWindow < 0:
-		return nil, fmt.Errorf("stale_window: %s is negative", cfg.StaleWindow)
+		return nil, cfgerr.New("stale_window", cfg.StaleWindow, "must not be negative")
 	case cfg.MaxTTL > 0 && cfg.MinTTL > cfg.MaxTTL:
-		return nil, fmt.Errorf("min_ttl: %s is above max_ttl %s", cfg.MinTTL, cfg.MaxTTL)
+		return nil, cfgerr.New("min_ttl", cfg.MinTTL, "must be at most max_ttl (%s)", cfg.MaxTTL)
 	case cfg.Jitter < 0 || cfg.Jitter > 0.5:
-		return nil, fmt.Errorf("jitter: %v is outside 0..0.5", cfg.Jitter)
+		return nil, cfgerr.New("jitter", cfg.Jitter, "must be from 0 to 0.5")
 	}
 	if now == nil {
 		now = time.Now

@@ -5,23 +5,18 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/testutil"
 )
 
 // clock is a manual clock for tests.
-type clock struct{ t atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.t.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
+func newClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
-func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
-func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func rrs(t testing.TB, text ...string) []dns.RR {
 	t.Helper()
@@ -46,7 +41,7 @@ func answer(t testing.TB, rcode int, ans, ns []string) *dns.Msg {
 
 const soa = "example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 %d"
 
-func newCache(t testing.TB, cfg Config, clk *clock) *Cache {
+func newCache(t testing.TB, cfg Config, clk *testutil.Clock) *Cache {
 	t.Helper()
 	c, err := New(cfg, clk.Now)
 	if err != nil {
@@ -338,20 +333,21 @@ func TestConfigErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		mod  func(*Config)
+		want string
 	}{
-		{"shards not power of two", func(c *Config) { c.Shards = 3 }},
-		{"too few entries", func(c *Config) { c.MaxEntries = 4 }},
-		{"too few bytes", func(c *Config) { c.MaxBytes = 100 }},
-		{"min above max", func(c *Config) { c.MinTTL = 2 * time.Hour; c.MaxTTL = time.Hour }},
-		{"jitter", func(c *Config) { c.Jitter = 0.9 }},
-		{"negative stale", func(c *Config) { c.StaleWindow = -1 }},
+		{"shards not power of two", func(c *Config) { c.Shards = 3 }, "shards: 3: must be a power of two"},
+		{"too few entries", func(c *Config) { c.MaxEntries = 4 }, "max_entries: 4: must be at least the shard count"},
+		{"too few bytes", func(c *Config) { c.MaxBytes = 100 }, "max_bytes: 100: "},
+		{"min above max", func(c *Config) { c.MinTTL = 2 * time.Hour; c.MaxTTL = time.Hour }, "min_ttl: 2h0m0s: must be at most max_ttl (1h0m0s)"},
+		{"jitter", func(c *Config) { c.Jitter = 0.9 }, "jitter: 0.9: "},
+		{"negative stale", func(c *Config) { c.StaleWindow = -1 }, "stale_window: -1ns: must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			tc.mod(&cfg)
-			if _, err := New(cfg, nil); err == nil {
-				t.Fatal("accepted")
+			if _, err := New(cfg, nil); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want an error starting %q", err, tc.want)
 			}
 		})
 	}

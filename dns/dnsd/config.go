@@ -19,6 +19,7 @@ import (
 	"netsim/configs"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
+	"netsim/internal/cfgerr"
 	"netsim/zones"
 )
 
@@ -125,10 +126,10 @@ func Load(path string, fs *pflag.FlagSet) (Config, error) {
 	var c Config
 	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
-		dc.DecodeHook = decodeHook()
+		dc.DecodeHook = cfgerr.DecodeHook()
 	})
 	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), decodeError(err))
+		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), cfgerr.Decode(err))
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", orEmbedded(path), err)
@@ -166,55 +167,55 @@ func orEmbedded(path string) string {
 	return path
 }
 
-// Validate checks values, naming the key, the value and why.
+// Validate checks values and lists every refused one with its key, the
+// value and what was expected.
 func (c *Config) Validate() error {
+	var errs cfgerr.List
 	switch c.Log.Format {
 	case "console", "json":
 	default:
-		return fmt.Errorf("log.format: %q: must be console or json", c.Log.Format)
+		errs.Add("log.format", c.Log.Format, "must be console or json")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("log.level: %q: must be debug, info, warn or error", c.Log.Level)
+		errs.Add("log.level", c.Log.Level, "must be debug, info, warn or error")
 	}
 	if _, err := netip.ParseAddrPort(c.Admin.Listen); err != nil {
-		return fmt.Errorf("admin.listen: %q: %v (want ip:port)", c.Admin.Listen, err)
+		errs.Add("admin.listen", c.Admin.Listen, "%v (want ip:port)", err)
 	}
 	if len(c.Servers) == 0 {
-		return fmt.Errorf("servers: empty: at least one listener is needed")
+		errs.Add("servers", nil, "empty: at least one listener is needed")
 	}
 	seen := map[string]bool{}
 	recursion := false
 	for i, s := range c.Servers {
 		recursion = recursion || s.Recursion
 		key := fmt.Sprintf("servers[%d]", i)
-		ap, err := netip.ParseAddrPort(s.Listen)
-		if err != nil {
-			return fmt.Errorf("%s.listen: %q: %v (want ip:port)", key, s.Listen, err)
+		if ap, err := netip.ParseAddrPort(s.Listen); err != nil {
+			errs.Add(key+".listen", s.Listen, "%v (want ip:port)", err)
+		} else if seen[ap.String()] {
+			errs.Add(key+".listen", s.Listen, "listed twice")
+		} else {
+			seen[ap.String()] = true
 		}
-		if seen[ap.String()] {
-			return fmt.Errorf("%s.listen: %q: listed twice", key, s.Listen)
+		if s.TCPConns < 0 {
+			errs.Add(key+".tcp_conns", s.TCPConns, "want 0 (the default) or more")
 		}
-		seen[ap.String()] = true
-		if s.TCPConns < 0 || s.TCPConnsPerClient < 0 {
-			return fmt.Errorf("%s: tcp_conns %d, tcp_conns_per_client %d: want 0 (the default) or more", key, s.TCPConns, s.TCPConnsPerClient)
+		if s.TCPConnsPerClient < 0 {
+			errs.Add(key+".tcp_conns_per_client", s.TCPConnsPerClient, "want 0 (the default) or more")
 		}
 		if len(s.Zones) == 0 && !s.Recursion {
-			return fmt.Errorf("%s: %s has no zones and no recursion: it could only answer REFUSED", key, s.Listen)
+			errs.Add(key, s.Listen, "no zones and no recursion: it could only answer REFUSED")
 		}
 	}
 	if recursion {
-		if err := c.Resolver.Validate(); err != nil {
-			return err
-		}
+		errs.Append("resolver", c.Resolver.Validate())
 	}
 	if len(c.Geo.Names) > 0 {
-		if err := c.Geo.Validate(); err != nil {
-			return err
-		}
+		errs.Append("geo", c.Geo.Validate())
 	}
-	return nil
+	return errs.Err()
 }
 
 // LoadZones loads the zones the config names: a directory, a list of

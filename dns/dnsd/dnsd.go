@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"reflect"
 	"strings"
 	"sync"
@@ -434,10 +433,7 @@ func (d *Daemon) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	if d.cfg.Admin.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		api.Pprof(mux)
 	}
 	d.registerZoneRoutes(mux)
 	d.registerEventRoutes(mux)

@@ -2,9 +2,11 @@ package dnsd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/resolver"
+	"netsim/internal/cfgerr"
 )
 
 func TestEmbeddedConfigLoads(t *testing.T) {
@@ -48,7 +51,7 @@ func writeFile(t *testing.T, text string) string {
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
-		{"unknown key", "logg:\n  level: info\n", "logg"},
+		{"unknown key", "logg:\n  level: info\n", "logg: unknown key"},
 		{"bad level", "log:\n  level: loud\n", "log.level"},
 		{"bad format", "log:\n  format: xml\n", "log.format"},
 		{"bad admin address", "admin:\n  listen: nowhere\n", "admin.listen"},
@@ -57,10 +60,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"listener with nothing to serve", "servers:\n  - listen: 127.0.0.1:53\n", "servers[0]"},
 		{"not YAML", "servers: [\n", "config"},
 		// the value and what was expected, not "time: unknown unit"
-		{"bad duration", "resolver:\n  timeout: 5x\n", `resolver.timeout: "5x" is not a duration (want e.g. 500ms, 2s, 1m)`},
-		{"bad geo duration", "geo:\n  ttl: fast\n", `geo.ttl: "fast" is not a duration`},
-		{"bad number", "resolver:\n  max_referrals: many\n", `resolver.max_referrals: "many" is not a whole number`},
-		{"bad bool", "admin:\n  pprof: maybe\n", `admin.pprof: "maybe" is not true or false`},
+		{"bad duration", "resolver:\n  timeout: 5x\n", `resolver.timeout: "5x": not a duration such as 500ms, 2s or 1m`},
+		{"bad geo duration", "geo:\n  ttl: fast\n", `geo.ttl: "fast": not a duration`},
+		{"bad number", "resolver:\n  max_referrals: many\n", `resolver.max_referrals: "many": not a whole number`},
+		{"bad bool", "admin:\n  pprof: maybe\n", `admin.pprof: "maybe": not true or false`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,14 +128,31 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 	return r
 }
 
+// run runs d until the test ends and returns the address of its listener
+// configured as 127.0.0.1:0.
+func run(t *testing.T, d *Daemon) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-d.Ready()
+	return d.Listeners()["127.0.0.1:0"]
+}
+
+// writeZone writes dir/example.test.zone: an SOA, an NS with its address,
+// and records.
+func writeZone(t *testing.T, dir, records string) {
+	t.Helper()
+	text := "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\n" + records
+	if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	dir := t.TempDir()
-	zone := func(addr string) {
-		text := "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\nwww A " + addr + "\n"
-		if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	zone := func(addr string) { writeZone(t, dir, "www A "+addr+"\n") }
 	zone("192.0.2.10")
 	cfgText := "admin:\n  listen: 127.0.0.1:0\nzones:\n  dir: " + dir + "\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"
 	path := writeFile(t, cfgText)
@@ -144,12 +164,7 @@ func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-d.Ready()
-	addr := d.Listeners()["127.0.0.1:0"]
+	addr := run(t, d)
 	if r := exchange(t, addr, "www.example.test."); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
 		t.Fatalf("before reload: %v", r.Answer)
 	}
@@ -199,5 +214,25 @@ func TestDemoGeoChecksReadiness(t *testing.T) {
 	}
 	if regional == 0 {
 		t.Fatal("no regional lbd among the demo's geo members")
+	}
+}
+
+// Every refused value is listed, one a line, not only the first.
+func TestConfigErrorsAreAllListed(t *testing.T) {
+	_, err := Load(writeFile(t, "log:\n  level: loud\n  format: xml\nservers:\n  - listen: 127.0.0.1:53\n    tcp_conns: -1\n"), nil)
+	var list cfgerr.List
+	if !errors.As(err, &list) {
+		t.Fatalf("error %v, want a cfgerr.List", err)
+	}
+	var keys []string
+	for _, e := range list {
+		keys = append(keys, e.Key)
+	}
+	want := []string{"log.format", "log.level", "servers[0].tcp_conns", "servers[0]"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys %v, want %v (error %q)", keys, want, err)
+	}
+	if n := strings.Count(err.Error(), "\n"); n != len(want)-1 {
+		t.Fatalf("error has %d line breaks, want %d: %q", n, len(want)-1, err)
 	}
 }

@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,12 +18,7 @@ import (
 // same answers are served as before (zone data and geo answer alike).
 func TestReloadIsAtomic(t *testing.T) {
 	dir := t.TempDir()
-	zone := func(addr string) {
-		text := "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\nwww A " + addr + "\ngeo A 198.51.100.250\n"
-		if err := os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	zone := func(addr string) { writeZone(t, dir, "www A "+addr+"\ngeo A 198.51.100.250\n") }
 	zone("192.0.2.10")
 	db := filepath.Join(dir, "geo.mmdb")
 	if err := geo.WriteDemoDB(db); err != nil {
@@ -49,12 +43,7 @@ func TestReloadIsAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-d.Ready()
-	addr := d.Listeners()["127.0.0.1:0"]
+	addr := run(t, d)
 	answers := func() (www, geoA string) {
 		t.Helper()
 		for _, q := range []struct {

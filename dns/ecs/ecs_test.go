@@ -48,24 +48,31 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Parse(tt.in)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got := s.Prefix.String(); got != tt.want {
-				t.Errorf("prefix = %s, want %s", got, tt.want)
-			}
-			if s.OptOut() != tt.optOut {
+			s, ok := checkParse(t, "Parse", func() (Subnet, error) { return Parse(tt.in) }, tt.want, tt.wantErr)
+			if ok && s.OptOut() != tt.optOut {
 				t.Errorf("OptOut = %v, want %v", s.OptOut(), tt.optOut)
 			}
 		})
 	}
+}
+
+// checkParse runs parse and checks its error or its prefix; ok says that
+// it parsed as wanted.
+func checkParse(t *testing.T, name string, parse func() (Subnet, error), want string, wantErr error) (Subnet, bool) {
+	t.Helper()
+	s, err := parse()
+	switch {
+	case wantErr != nil:
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("%s error = %v, want %v", name, err, wantErr)
+		}
+		return s, false
+	case err != nil:
+		t.Fatalf("%s: %v", name, err)
+	case s.Prefix.String() != want:
+		t.Errorf("%s prefix = %s, want %s", name, s.Prefix, want)
+	}
+	return s, true
 }
 
 func TestParseWire(t *testing.T) {
@@ -91,19 +98,7 @@ func TestParseWire(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := ParseWire(tt.in)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("ParseWire error = %v, want %v", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseWire: %v", err)
-			}
-			if got := s.Prefix.String(); got != tt.want {
-				t.Errorf("prefix = %s, want %s", got, tt.want)
-			}
+			checkParse(t, "ParseWire", func() (Subnet, error) { return ParseWire(tt.in) }, tt.want, tt.wantErr)
 		})
 	}
 }

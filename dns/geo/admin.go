@@ -31,9 +31,9 @@ func (e *Engine) RegisterRoutes(mux *http.ServeMux) {
 // engine answers 503.
 func RegisterRoutesFunc(mux *http.ServeMux, current func() *Engine) {
 	h := &handlers{current: current}
-	mux.Handle("/api/v1/geo/pools", api.Methods(map[string]http.HandlerFunc{http.MethodGet: h.pools}))
-	mux.Handle("/api/v1/geo/database", api.Methods(map[string]http.HandlerFunc{http.MethodGet: h.database}))
-	mux.Handle("/api/v1/explanations", api.Methods(map[string]http.HandlerFunc{http.MethodGet: h.explain}))
+	api.Route(mux, "/api/v1/geo/pools", map[string]http.HandlerFunc{http.MethodGet: h.pools})
+	api.Route(mux, "/api/v1/geo/database", map[string]http.HandlerFunc{http.MethodGet: h.database})
+	api.Route(mux, "/api/v1/explanations", map[string]http.HandlerFunc{http.MethodGet: h.explain})
 }
 
 type handlers struct{ current func() *Engine }
@@ -114,11 +114,6 @@ func (h *handlers) pools(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		return
 	}
-	page, p := api.ParsePage(r)
-	if p != nil {
-		api.WriteError(w, r, p)
-		return
-	}
 	all := e.Pools()
 	if name := r.URL.Query().Get("name"); name != "" {
 		want := canonicalName(name)
@@ -130,7 +125,7 @@ func (h *handlers) pools(w http.ResponseWriter, r *http.Request) {
 		}
 		all = filtered
 	}
-	api.WritePage(w, r, page, all)
+	api.WriteList(w, r, all)
 }
 
 func (h *handlers) database(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 func TestAdminAPI(t *testing.T) {
@@ -74,7 +76,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	// Explanations are not answers: the counters did not move.
-	if v := metricValue(t, reg, "dnsd_geo_answers_total"); v != 0 {
+	if v := testutil.MetricValue(t, reg, "dnsd_geo_answers_total"); v != 0 {
 		t.Fatalf("dnsd_geo_answers_total = %v after explanations only, want 0", v)
 	}
 }

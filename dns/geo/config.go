@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/cfgerr"
 )
 
 // Config is the `geo:` section of dnsd's configuration. Lists are used
@@ -107,23 +109,13 @@ const (
 	maxTTL                = 24 * time.Hour
 )
 
-// ValidationError names the offending key, its value and why.
-type ValidationError struct {
-	Key    string
-	Value  any
-	Reason string
-}
-
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%s: %v: %s", e.Key, e.Value, e.Reason)
-}
-
+// bad is the *cfgerr.Error that Validate returns.
 func bad(key string, value any, format string, args ...any) error {
-	return &ValidationError{Key: key, Value: value, Reason: fmt.Sprintf(format, args...)}
+	return cfgerr.New(key, value, format, args...)
 }
 
 // Validate checks the whole section and returns the first problem as a
-// *ValidationError naming geo.<key>, the value and the reason.
+// *cfgerr.Error naming geo.<key>, the value and the reason.
 func (c Config) Validate() error {
 	_, err := compile(c)
 	return err
@@ -211,7 +203,7 @@ func compile(c Config) (*compiled, error) {
 
 func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 	if strings.TrimSpace(nc.Name) == "" {
-		return nil, bad(key+".name", `""`, "a name is required")
+		return nil, bad(key+".name", "", "a name is required")
 	}
 	name := canonicalName(nc.Name)
 	if _, ok := dns.IsDomainName(name); !ok {
@@ -247,7 +239,7 @@ func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 			return nil, bad(key+".health.port", h.Port, "must be 1..65535")
 		}
 		if h.Interval < 0 || h.Timeout < 0 || h.Rise < 0 || h.Fall < 0 {
-			return nil, bad(key+".health", fmt.Sprintf("interval=%s timeout=%s rise=%d fall=%d", h.Interval, h.Timeout, h.Rise, h.Fall), "values must not be negative")
+			return nil, bad(key+".health", nil, "interval %s, timeout %s, rise %d, fall %d: none may be negative", h.Interval, h.Timeout, h.Rise, h.Fall)
 		}
 		if h.Interval != 0 && h.Interval < 100*time.Millisecond {
 			return nil, bad(key+".health.interval", h.Interval, "must be at least 100ms")
@@ -266,14 +258,14 @@ func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 	}
 	n.health = h
 	if len(nc.Pools) == 0 {
-		return nil, bad(key+".pools", "[]", "at least one pool is required")
+		return nil, bad(key+".pools", nil, "at least one pool is required")
 	}
 	byName := map[string]*poolSpec{}
 	netSeen := map[netip.Prefix]string{}
 	for j, pc := range nc.Pools {
 		pkey := fmt.Sprintf("%s.pools[%d]", key, j)
 		if pc.Name == "" {
-			return nil, bad(pkey+".name", `""`, "a pool name is required")
+			return nil, bad(pkey+".name", "", "a pool name is required")
 		}
 		if _, dup := byName[pc.Name]; dup {
 			return nil, bad(pkey+".name", pc.Name, "duplicate pool name")
@@ -282,7 +274,7 @@ func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 		byName[pc.Name] = p
 		n.pools = append(n.pools, p)
 		if len(pc.Members) == 0 {
-			return nil, bad(pkey+".members", "[]", "a pool needs at least one member")
+			return nil, bad(pkey+".members", nil, "a pool needs at least one member")
 		}
 		addrSeen := map[netip.Addr]bool{}
 		for k, mc := range pc.Members {
@@ -315,27 +307,13 @@ func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 			}
 			p.members = append(p.members, m)
 		}
-		for k, cc := range pc.Countries {
-			ckey := fmt.Sprintf("%s.countries[%d]", pkey, k)
-			cc = strings.ToUpper(strings.TrimSpace(cc))
-			if len(cc) != 2 || !isAlpha(cc) {
-				return nil, bad(ckey, pc.Countries[k], "not an ISO 3166-1 alpha-2 country code")
-			}
-			if other, dup := n.countries[cc]; dup {
-				return nil, bad(ckey, cc, "already routed to pool %q", other.name)
-			}
-			n.countries[cc] = p
+		isCountry := func(cc string) bool { return len(cc) == 2 && isAlpha(cc) }
+		if err := routeCodes(pkey+".countries", pc.Countries, isCountry, "an ISO 3166-1 alpha-2 country code", n.countries, p); err != nil {
+			return nil, err
 		}
-		for k, cc := range pc.Continents {
-			ckey := fmt.Sprintf("%s.continents[%d]", pkey, k)
-			cc = strings.ToUpper(strings.TrimSpace(cc))
-			if _, ok := continentNames[cc]; !ok {
-				return nil, bad(ckey, pc.Continents[k], "not a continent code (AF AN AS EU NA OC SA)")
-			}
-			if other, dup := n.continents[cc]; dup {
-				return nil, bad(ckey, cc, "already routed to pool %q", other.name)
-			}
-			n.continents[cc] = p
+		isContinent := func(cc string) bool { _, ok := continentNames[cc]; return ok }
+		if err := routeCodes(pkey+".continents", pc.Continents, isContinent, "a continent code (AF AN AS EU NA OC SA)", n.continents, p); err != nil {
+			return nil, err
 		}
 		for k, s := range pc.Networks {
 			nkey := fmt.Sprintf("%s.networks[%d]", pkey, k)
@@ -362,7 +340,7 @@ func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 		if len(nc.Pools) == 1 {
 			n.def = n.pools[0]
 		} else {
-			return nil, bad(key+".default", `""`, "name the pool for clients no rule matches (one of %s)", poolNames(n.pools))
+			return nil, bad(key+".default", "", "name the pool for clients no rule matches (one of %s)", poolNames(n.pools))
 		}
 	} else {
 		d, ok := byName[nc.Default]
@@ -389,6 +367,23 @@ func poolNames(ps []*poolSpec) string {
 		names[i] = p.name
 	}
 	return strings.Join(names, ", ")
+}
+
+// routeCodes routes each country or continent code in codes to p, refusing
+// a code that is not valid or already routed elsewhere.
+func routeCodes(key string, codes []string, valid func(string) bool, what string, routes map[string]*poolSpec, p *poolSpec) error {
+	for k, raw := range codes {
+		ckey := fmt.Sprintf("%s[%d]", key, k)
+		cc := strings.ToUpper(strings.TrimSpace(raw))
+		if !valid(cc) {
+			return bad(ckey, raw, "not %s", what)
+		}
+		if other, dup := routes[cc]; dup {
+			return bad(ckey, cc, "already routed to pool %q", other.name)
+		}
+		routes[cc] = p
+	}
+	return nil
 }
 
 func isAlpha(s string) bool {

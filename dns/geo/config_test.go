@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"go.yaml.in/yaml/v3"
+
+	"netsim/internal/cfgerr"
 )
 
 func baseName() NameConfig {
@@ -78,9 +80,9 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ve *ValidationError
+			var ve *cfgerr.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("Validate = %v, want a *ValidationError for %s", err, tt.wantKey)
+				t.Fatalf("Validate = %v, want a *cfgerr.Error for %s", err, tt.wantKey)
 			}
 			if ve.Key != tt.wantKey || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Fatalf("Validate = %q (key %s), want key %s mentioning %q", err, ve.Key, tt.wantKey, tt.wantIn)

@@ -19,6 +19,7 @@ import (
 
 	"netsim/dns/ecs"
 	"netsim/internal/health"
+	"netsim/internal/testutil"
 )
 
 func demoLocator(t testing.TB) *MaxMind {
@@ -337,14 +338,14 @@ func TestFailoverAndFailModes(t *testing.T) {
 				if len(tt.down) > 0 && len(r.Explanation.LeftOut) == 0 {
 					t.Errorf("explanation lists no left-out members: %s", r.Explanation)
 				}
-				if v := metricValue(t, reg, "dnsd_geo_answers_total", "decision", tt.decision); v != 1 {
+				if v := testutil.MetricValue(t, reg, "dnsd_geo_answers_total", "decision", tt.decision); v != 1 {
 					t.Errorf("dnsd_geo_answers_total{decision=%s} = %v, want 1", tt.decision, v)
 				}
 				for _, d := range tt.down {
-					if v := metricValue(t, reg, "dnsd_geo_member_up", "member", strings.TrimSuffix(d, ":80")); v != 0 {
+					if v := testutil.MetricValue(t, reg, "dnsd_geo_member_up", "member", strings.TrimSuffix(d, ":80")); v != 0 {
 						t.Errorf("dnsd_geo_member_up{member=%s} = %v, want 0", d, v)
 					}
-					if v := metricValue(t, reg, "dnsd_geo_member_state_changes_total", "target", d, "state", "down"); v != 1 {
+					if v := testutil.MetricValue(t, reg, "dnsd_geo_member_state_changes_total", "target", d, "state", "down"); v != 1 {
 						t.Errorf("state changes to down for %s = %v, want 1", d, v)
 					}
 				}
@@ -449,13 +450,13 @@ func TestMetricsSurviveReload(t *testing.T) {
 	if _, err := New(other, loc, nil, reg); err != nil { // built, never started
 		t.Fatal(err)
 	}
-	if v := metricValue(t, reg, "dnsd_geo_member_up", "name", "other.example.test."); v != 0 {
+	if v := testutil.MetricValue(t, reg, "dnsd_geo_member_up", "name", "other.example.test."); v != 0 {
 		t.Fatalf("an engine never started reports member_up: %v", v)
 	}
-	if v := metricValue(t, reg, "dnsd_geo_answers_total", "pool", "eu", "decision", "matched"); v != 2 {
+	if v := testutil.MetricValue(t, reg, "dnsd_geo_answers_total", "pool", "eu", "decision", "matched"); v != 2 {
 		t.Fatalf("answers after two engines = %v, want 2", v)
 	}
-	if v := metricValue(t, reg, "dnsd_geo_member_up", "member", "127.0.10.1"); v != 1 {
+	if v := testutil.MetricValue(t, reg, "dnsd_geo_member_up", "member", "127.0.10.1"); v != 1 {
 		t.Fatalf("member_up = %v, want 1", v)
 	}
 }

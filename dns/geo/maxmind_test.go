@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 // sharedGeoIP is where CI keeps MaxMind's real test databases, relative to
@@ -26,14 +28,7 @@ func writeFixture(t testing.TB, networks []DemoNetwork) string {
 }
 
 func TestDemoDBLocate(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "demo.mmdb")
-	if err := WriteDemoDB(p); err != nil {
-		t.Fatal(err)
-	}
-	m, err := OpenMaxMind(p, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := demoLocator(t)
 	tests := []struct {
 		addr      string
 		found     bool
@@ -71,7 +66,7 @@ func TestDemoDBLocate(t *testing.T) {
 		})
 	}
 	info := m.Info()
-	if info.Type != "GeoLite2-City" || info.NodeCount == 0 || info.Path != p {
+	if info.Type != "GeoLite2-City" || info.NodeCount == 0 || filepath.Base(info.Path) != "demo.mmdb" {
 		t.Errorf("Info = %+v", info)
 	}
 }
@@ -129,7 +124,7 @@ func TestMaxMindReload(t *testing.T) {
 			corrupt[f] = b
 		}
 	}
-	errorsBefore := metricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error")
+	errorsBefore := testutil.MetricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error")
 	n := 0
 	for name, data := range corrupt {
 		t.Run("refuses "+name, func(t *testing.T) {
@@ -157,7 +152,7 @@ func TestMaxMindReload(t *testing.T) {
 			}
 		})
 	}
-	if got := metricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error") - errorsBefore; got != float64(len(corrupt)) {
+	if got := testutil.MetricValue(t, reg, "dnsd_geo_db_reloads_total", "result", "error") - errorsBefore; got != float64(len(corrupt)) {
 		t.Errorf("dnsd_geo_db_reloads_total{result=error} grew by %v, want %d", got, len(corrupt))
 	}
 	// A good file again clears the error.
@@ -189,16 +184,10 @@ func TestMaxMindWatch(t *testing.T) {
 	if err := os.Chtimes(p, at, at); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if l, _ := m.Locate(netip.MustParseAddr("127.0.10.1")); l.Country == "IE" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Watch did not pick up the new file within 10s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+	testutil.WaitFor(t, "Watch to pick up the new file", 10*time.Second, func() bool {
+		l, _ := m.Locate(netip.MustParseAddr("127.0.10.1"))
+		return l.Country == "IE"
+	})
 	cancel()
 	<-done
 }
@@ -284,14 +273,7 @@ func TestRealMaxMindTestDatabases(t *testing.T) {
 }
 
 func BenchmarkMaxMindLocate(b *testing.B) {
-	p := filepath.Join(b.TempDir(), "demo.mmdb")
-	if err := WriteDemoDB(p); err != nil {
-		b.Fatal(err)
-	}
-	m, err := OpenMaxMind(p, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := demoLocator(b)
 	addrs := []netip.Addr{netip.MustParseAddr("127.0.10.5"), netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("2001:218::1")}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -24,20 +24,20 @@ import (
 //
 // Mutating calls are expected to be wrapped with api.Auth by the caller.
 func (r *Resolver) RegisterRoutes(mux *http.ServeMux) {
-	mux.Handle("/api/v1/cache", api.Methods(map[string]http.HandlerFunc{
+	api.Route(mux, "/api/v1/cache", map[string]http.HandlerFunc{
 		http.MethodGet:    r.listCache,
 		http.MethodDelete: r.flushCache,
-	}))
-	mux.Handle("/api/v1/cache/{name}", api.Methods(map[string]http.HandlerFunc{
+	})
+	api.Route(mux, "/api/v1/cache/{name}", map[string]http.HandlerFunc{
 		http.MethodGet:    r.getCacheName,
 		http.MethodDelete: r.deleteCacheName,
-	}))
-	mux.Handle("/api/v1/resolutions", api.Methods(map[string]http.HandlerFunc{
+	})
+	api.Route(mux, "/api/v1/resolutions", map[string]http.HandlerFunc{
 		http.MethodGet: r.resolution,
-	}))
-	mux.Handle("/api/v1/upstreams", api.Methods(map[string]http.HandlerFunc{
-		http.MethodGet: r.upstreams,
-	}))
+	})
+	api.Route(mux, "/api/v1/upstreams", map[string]http.HandlerFunc{
+		http.MethodGet: api.List(r.Upstreams),
+	})
 }
 
 // CacheEntry is one cache entry as the admin API shows it.
@@ -136,25 +136,15 @@ func (r *Resolver) filtered(w http.ResponseWriter, req *http.Request, name strin
 }
 
 func (r *Resolver) listCache(w http.ResponseWriter, req *http.Request) {
-	page, p := api.ParsePage(req)
-	if p != nil {
-		api.WriteError(w, req, p)
-		return
-	}
 	out, ok := r.filtered(w, req, "")
 	if !ok {
 		return
 	}
-	api.WritePage(w, req, page, out)
+	api.WriteList(w, req, out)
 }
 
 func (r *Resolver) getCacheName(w http.ResponseWriter, req *http.Request) {
 	name, p := parseName(req.PathValue("name"))
-	if p != nil {
-		api.WriteError(w, req, p)
-		return
-	}
-	page, p := api.ParsePage(req)
 	if p != nil {
 		api.WriteError(w, req, p)
 		return
@@ -167,7 +157,7 @@ func (r *Resolver) getCacheName(w http.ResponseWriter, req *http.Request) {
 		api.WriteError(w, req, api.Errorf(http.StatusNotFound, "not_cached", "nothing is cached for %s", name).With("name", name))
 		return
 	}
-	api.WritePage(w, req, page, out)
+	api.WriteList(w, req, out)
 }
 
 func (r *Resolver) flushCache(w http.ResponseWriter, req *http.Request) {
@@ -282,13 +272,4 @@ func (r *Resolver) Upstreams() []Upstream {
 		out = append(out, u)
 	}
 	return out
-}
-
-func (r *Resolver) upstreams(w http.ResponseWriter, req *http.Request) {
-	page, p := api.ParsePage(req)
-	if p != nil {
-		api.WriteError(w, req, p)
-		return
-	}
-	api.WritePage(w, req, page, r.Upstreams())
 }

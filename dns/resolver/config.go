@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"netsim/dns/cache"
 	"netsim/dns/ecs"
+	"netsim/internal/cfgerr"
 )
 
 // Config is the `resolver:` section of configs/dnsd.yaml. Durations are Go
@@ -189,13 +191,13 @@ func parseServer(s string, defPort int) (netip.AddrPort, error) {
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		if ap.Port() == 0 {
-			return netip.AddrPort{}, fmt.Errorf("port 0 in %q", s)
+			return netip.AddrPort{}, errors.New("port 0 (want 1 to 65535)")
 		}
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not an address (want 192.0.2.1, 192.0.2.1@1053 or [2001:db8::1]:1053)", s)
+		return netip.AddrPort{}, errors.New("not an address (want 192.0.2.1, 192.0.2.1@1053 or [2001:db8::1]:1053)")
 	}
 	return netip.AddrPortFrom(a.Unmap(), uint16(defPort)), nil
 }
@@ -205,13 +207,13 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a network (want 127.0.0.0/8)", s)
+			return netip.Prefix{}, errors.New("not a network (want 127.0.0.0/8)")
 		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address or network", s)
+		return netip.Prefix{}, errors.New("not an address or network (want 127.0.0.1 or 127.0.0.0/8)")
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
@@ -239,7 +241,7 @@ type compiled struct {
 }
 
 func keyErr(key string, v any, why string, args ...any) error {
-	return fmt.Errorf("resolver.%s: %v: %s", key, v, fmt.Sprintf(why, args...))
+	return cfgerr.New("resolver."+key, v, why, args...)
 }
 
 func (c Config) compile() (compiled, error) {
@@ -249,7 +251,7 @@ func (c Config) compile() (compiled, error) {
 	}
 	servers := func(key string, list []string, need bool) ([]netip.AddrPort, error) {
 		if need && len(list) == 0 {
-			return nil, keyErr(key, "[]", "needs at least one address")
+			return nil, keyErr(key, nil, "needs at least one address")
 		}
 		var aps []netip.AddrPort
 		for i, s := range list {
@@ -383,7 +385,7 @@ func (c Config) compile() (compiled, error) {
 		}
 	}
 	if _, err := cache.New(c.Cache.cache(), nil); err != nil {
-		return out, fmt.Errorf("resolver.cache.%v", err)
+		return out, cfgerr.Prefix("resolver.cache.", err)
 	}
 	return out, nil
 }

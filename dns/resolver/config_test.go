@@ -24,7 +24,7 @@ func TestValidate(t *testing.T) {
 		}, ""},
 		{"forwarders", func(c *Config) { c.Forwarders = []string{"192.0.2.53", "192.0.2.54:5353"} }, ""},
 		{"bad port", func(c *Config) { c.Port = 0 }, "resolver.port: 0"},
-		{"bad root hint", func(c *Config) { c.RootHints = []string{"a.root-servers.net"} }, "resolver.root_hints[0]: a.root-servers.net"},
+		{"bad root hint", func(c *Config) { c.RootHints = []string{"a.root-servers.net"} }, `resolver.root_hints[0]: "a.root-servers.net": not an address`},
 		{"no root hints", func(c *Config) { c.RootHints = nil }, "resolver.root_hints"},
 		{"stub without addrs", func(c *Config) { c.Stubs = []Zone{{Name: "x.test"}} }, "resolver.stubs[0].addrs"},
 		{"stub bad name", func(c *Config) { c.Stubs = []Zone{{Name: "a..b", Addrs: []string{"127.0.0.1"}}} }, "resolver.stubs[0].name"},

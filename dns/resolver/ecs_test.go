@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
+	"netsim/internal/testutil"
 )
 
 // geoHook answers www.example.test A by the ECS subnet like a GeoDNS
@@ -186,7 +187,7 @@ func TestECSPolicy(t *testing.T) {
 			if sent := strings.Join(g.sent(), "\n"); !strings.Contains(sent, tc.sent) {
 				t.Fatalf("auth server saw:\n%s\nwant %q", sent, tc.sent)
 			}
-			if tc.rcode == dns.RcodeServerFailure && value(r.m.dropped.WithLabelValues("ecs")) == 0 {
+			if tc.rcode == dns.RcodeServerFailure && testutil.Value(t, r.m.dropped.WithLabelValues("ecs")) == 0 {
 				t.Fatal("mismatched ECS replies not counted")
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,12 +13,12 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"netsim/dns/auth"
 	"netsim/dns/cache"
 	"netsim/dns/dnstest"
 	"netsim/dns/server"
+	"netsim/internal/testutil"
 	"netsim/zones"
 )
 
@@ -101,16 +102,31 @@ type world struct {
 // share a free port found by binding the first one on :0.
 func startWorld(t *testing.T, spec map[string]map[string]string) *world {
 	t.Helper()
-	w := &world{servers: map[string]*fake{}}
-	ips := make([]string, 0, len(spec))
-	for ip := range spec {
+	layout := map[string][]*zones.Zone{}
+	for ip, texts := range spec {
+		for origin, text := range texts {
+			layout[ip] = append(layout[ip], dnstest.Zone(t, origin, text))
+		}
+	}
+	return serveWorld(t, layout)
+}
+
+// serveWorld starts one fake server per address, all on one port: the
+// first binds :0 and the rest take its port, retrying with a new port
+// when one of the addresses has it taken.
+func serveWorld(t *testing.T, layout map[string][]*zones.Zone) *world {
+	t.Helper()
+	ips := make([]string, 0, len(layout))
+	for ip := range layout {
 		ips = append(ips, ip)
 	}
+	sort.Strings(ips)
+	w := &world{servers: map[string]*fake{}}
 	for attempt := 0; ; attempt++ {
 		ok := true
 		w.port = 0
 		for _, ip := range ips {
-			f, err := startFake(t, ip, w.port, spec[ip])
+			f, err := startFakeZones(ip, w.port, layout[ip])
 			if err != nil {
 				ok = false
 				for _, s := range w.servers {
@@ -126,7 +142,7 @@ func startWorld(t *testing.T, spec map[string]map[string]string) *world {
 			break
 		}
 		if attempt > 10 {
-			t.Fatal("no port free on every address of the test world")
+			t.Fatalf("no port free on every address of %v", ips)
 		}
 	}
 	t.Cleanup(func() {
@@ -135,15 +151,6 @@ func startWorld(t *testing.T, spec map[string]map[string]string) *world {
 		}
 	})
 	return w
-}
-
-func startFake(t *testing.T, ip string, port uint16, zoneText map[string]string) (*fake, error) {
-	t.Helper()
-	var zs []*zones.Zone
-	for origin, text := range zoneText {
-		zs = append(zs, dnstest.Zone(t, origin, text))
-	}
-	return startFakeZones(ip, port, zs)
 }
 
 func startFakeZones(ip string, port uint16, zs []*zones.Zone) (*fake, error) {
@@ -176,47 +183,13 @@ func startFakeZones(ip string, port uint16, zs []*zones.Zone) (*fake, error) {
 func embeddedWorld(t *testing.T) *world {
 	t.Helper()
 	zs := dnstest.Embedded(t)
-	layout := map[string][]string{
-		"127.0.1.1": {"."},
-		"127.0.2.1": {"test."},
-		"127.0.3.1": {"example.test."},
-		"127.0.3.2": {"example.test."},
-		"127.0.4.1": {"sub.example.test."},
-	}
-	w := &world{servers: map[string]*fake{}}
-	for attempt := 0; ; attempt++ {
-		ok := true
-		w.port = 0
-		for _, ip := range []string{"127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1"} {
-			var list []*zones.Zone
-			for _, o := range layout[ip] {
-				list = append(list, zs[o])
-			}
-			f, err := startFakeZones(ip, w.port, list)
-			if err != nil {
-				ok = false
-				for _, s := range w.servers {
-					s.stop()
-				}
-				w.servers = map[string]*fake{}
-				break
-			}
-			w.port = f.addr.Port()
-			w.servers[ip] = f
-		}
-		if ok {
-			break
-		}
-		if attempt > 10 {
-			t.Fatal("no port free on every address of the demo hierarchy")
-		}
-	}
-	t.Cleanup(func() {
-		for _, s := range w.servers {
-			s.stop()
-		}
+	return serveWorld(t, map[string][]*zones.Zone{
+		"127.0.1.1": {zs["."]},
+		"127.0.2.1": {zs["test."]},
+		"127.0.3.1": {zs["example.test."]},
+		"127.0.3.2": {zs["example.test."]},
+		"127.0.4.1": {zs["sub.example.test."]},
 	})
-	return w
 }
 
 func (w *world) total() int64 {
@@ -228,15 +201,9 @@ func (w *world) total() int64 {
 }
 
 // testClock is a manual clock.
-type testClock struct{ t atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.t.Store(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC).UnixNano())
-	return c
+func newTestClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 }
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 // newTestResolver points a resolver at w with fast limits.
 func newTestResolver(t *testing.T, w *world, root string, mod func(*Config), opts ...Option) (*Resolver, *prometheus.Registry) {
@@ -269,30 +236,6 @@ func query(name string, qtype uint16) *dns.Msg {
 	return m
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 func cacheKey(name string, qtype uint16) cache.Key {
 	return cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
-}
-
-// value reads a counter or gauge.
-func value(c prometheus.Metric) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		panic(err)
-	}
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }

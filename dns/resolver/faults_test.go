@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/testutil"
 )
 
 const (
@@ -125,7 +127,7 @@ func TestFaults(t *testing.T) {
 			m.Answer = []dns.RR{mustRR("www.bad.test. 300 IN A 198.51.100.66")}
 			return m, false
 		}, check: func(t *testing.T, r *Resolver, _ *dns.Msg) {
-			if value(r.m.dropped.WithLabelValues("id")) == 0 {
+			if testutil.Value(t, r.m.dropped.WithLabelValues("id")) == 0 {
 				t.Error("wrong-ID replies not counted as dropped")
 			}
 		}},
@@ -137,7 +139,7 @@ func TestFaults(t *testing.T) {
 			m.Answer = []dns.RR{mustRR("evil.bad.test. 300 IN A 198.51.100.66")}
 			return m, false
 		}, check: func(t *testing.T, r *Resolver, _ *dns.Msg) {
-			if value(r.m.dropped.WithLabelValues("question")) == 0 {
+			if testutil.Value(t, r.m.dropped.WithLabelValues("question")) == 0 {
 				t.Error("wrong-question replies not counted as dropped")
 			}
 		}},
@@ -189,7 +191,7 @@ func TestFaults(t *testing.T) {
 			if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
 				t.Errorf("answer after TCP retry: %v", m.Answer)
 			}
-			if value(r.m.upstream.WithLabelValues("tcp", "ok")) == 0 {
+			if testutil.Value(t, r.m.upstream.WithLabelValues("tcp", "ok")) == 0 {
 				t.Error("no TCP query counted")
 			}
 		}},
@@ -353,7 +355,7 @@ func TestFailureCache(t *testing.T) {
 		if m.Rcode != dns.RcodeServerFailure || bad() != n || took != 0 { // no upstream timeout waited for
 			t.Fatalf("within failure_ttl: %s after %v, %d new upstream queries", dns.RcodeToString[m.Rcode], took, bad()-n)
 		}
-		if value(r.m.failureHits) != 1 {
+		if testutil.Value(t, r.m.failureHits) != 1 {
 			t.Fatal("failure-cache answer not counted")
 		}
 		clk.Advance(6 * time.Second)

@@ -24,48 +24,27 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	m := &metrics{
-		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dnsd_resolver_queries_total",
-			Help: "Recursive client queries answered, by response code.",
-		}, []string{"rcode"}),
-		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dnsd_cache_hits_total",
-			Help: "Client queries answered from fresh cache entries.",
-		}),
-		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dnsd_cache_misses_total",
-			Help: "Client queries with no fresh cache entry (stale entries count as misses).",
-		}),
-		stale: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dnsd_resolver_stale_answers_total",
-			Help: "Answers served from expired entries because upstreams failed or were slow (RFC 8767).",
-		}),
-		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dnsd_resolver_coalesced_total",
-			Help: "Client queries that joined an identical resolution already in flight.",
-		}),
-		prefetches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dnsd_resolver_prefetches_total",
-			Help: "Background refreshes of popular entries started shortly before expiry.",
-		}),
-		failureHits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dnsd_resolver_failure_cache_hits_total",
-			Help: "SERVFAIL answered at once because the same question failed within failure_ttl (RFC 9520).",
-		}),
-		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dnsd_resolver_upstream_queries_total",
-			Help: "Queries sent to authoritative servers or forwarders, by transport and result.",
-		}, []string{"transport", "result"}),
+		queries:     counterVec("dnsd_resolver_queries_total", "Recursive client queries answered, by response code.", "rcode"),
+		cacheHits:   counter("dnsd_cache_hits_total", "Client queries answered from fresh cache entries."),
+		cacheMisses: counter("dnsd_cache_misses_total", "Client queries with no fresh cache entry (stale entries count as misses)."),
+		stale:       counter("dnsd_resolver_stale_answers_total", "Answers served from expired entries because upstreams failed or were slow (RFC 8767)."),
+		coalesced:   counter("dnsd_resolver_coalesced_total", "Client queries that joined an identical resolution already in flight."),
+		prefetches:  counter("dnsd_resolver_prefetches_total", "Background refreshes of popular entries started shortly before expiry."),
+		failureHits: counter("dnsd_resolver_failure_cache_hits_total", "SERVFAIL answered at once because the same question failed within failure_ttl (RFC 9520)."),
+		upstream:    counterVec("dnsd_resolver_upstream_queries_total", "Queries sent to authoritative servers or forwarders, by transport and result.", "transport", "result"),
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dnsd_resolver_upstream_duration_seconds",
 			Help:    "Round-trip time of upstream queries that got a reply.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"transport"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dnsd_resolver_upstream_dropped_total",
-			Help: "Upstream replies dropped: wrong ID, wrong question, not a response, or malformed.",
-		}, []string{"reason"}),
+		dropped: counterVec("dnsd_resolver_upstream_dropped_total", "Upstream replies dropped: wrong ID, wrong question, not a response, or malformed.", "reason"),
 		resolutions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dnsd_resolver_resolution_duration_seconds",
 			Help:    "Time to resolve a cache miss, by outcome.",

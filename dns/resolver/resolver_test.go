@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/testutil"
 )
 
 func rrStrings(rrs []dns.RR) []string {
@@ -97,13 +99,13 @@ func TestEmbeddedHierarchy(t *testing.T) {
 
 	t.Run("second answer from cache with lower TTL", func(t *testing.T) {
 		before := w.total()
-		hits := value(r.m.cacheHits)
+		hits := testutil.Value(t, r.m.cacheHits)
 		clk.Advance(7 * time.Second)
 		resp := r.Answer(context.Background(), query("www.example.test", dns.TypeA), loopback)
 		if w.total() != before {
 			t.Fatalf("cache hit sent %d upstream queries", w.total()-before)
 		}
-		if value(r.m.cacheHits) != hits+1 {
+		if testutil.Value(t, r.m.cacheHits) != hits+1 {
 			t.Fatal("cache hit not counted")
 		}
 		for _, rr := range resp.Answer {
@@ -191,8 +193,8 @@ func TestCoalescing(t *testing.T) {
 			replies[i] = r.Answer(context.Background(), query("mx1.example.test", dns.TypeA), loopback)
 		}(i)
 	}
-	waitFor(t, "99 clients to join the flight", 5*time.Second, func() bool {
-		return value(r.m.coalesced) >= clients-1
+	testutil.WaitFor(t, "99 clients to join the flight", 5*time.Second, func() bool {
+		return testutil.Value(t, r.m.coalesced) >= clients-1
 	})
 	close(release)
 	wg.Wait()
@@ -205,7 +207,7 @@ func TestCoalescing(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("authoritative servers saw %d queries for mx1.example.test, want 1", n)
 	}
-	if got := value(r.m.coalesced); got != clients-1 {
+	if got := testutil.Value(t, r.m.coalesced); got != clients-1 {
 		t.Fatalf("coalesced %v, want %d", got, clients-1)
 	}
 }
@@ -239,7 +241,7 @@ func testServeStale(t *testing.T) {
 	if d := time.Since(start); d > r.cfg.StaleClientTimeout {
 		t.Fatalf("stale answer took %v, want at most the client timeout %v", d, r.cfg.StaleClientTimeout)
 	}
-	if value(r.m.stale) != 1 {
+	if testutil.Value(t, r.m.stale) != 1 {
 		t.Fatal("stale answer not counted")
 	}
 	// an uncached name in the dead zone: SERVFAIL within the limit
@@ -347,12 +349,12 @@ func TestPrefetch(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, "the prefetch to refresh the entry", 3*time.Second, func() bool {
+	testutil.WaitFor(t, "the prefetch to refresh the entry", 3*time.Second, func() bool {
 		h, ok := r.cache.Get(cacheKey("www.example.test.", dns.TypeA))
 		return ok && h.Remaining > 290*time.Second
 	})
-	if auth() != 2 || value(r.m.prefetches) != 1 {
-		t.Fatalf("upstream %d prefetches %v: want one single-flight refresh", auth(), value(r.m.prefetches))
+	if auth() != 2 || testutil.Value(t, r.m.prefetches) != 1 {
+		t.Fatalf("upstream %d prefetches %v: want one single-flight refresh", auth(), testutil.Value(t, r.m.prefetches))
 	}
 }
 

@@ -6,23 +6,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-)
 
-func serve(h http.Handler, method, target, body string, hdr map[string]string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, target, strings.NewReader(body))
-	for k, v := range hdr {
-		r.Header.Set(k, v)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
-}
+	"netsim/internal/testutil"
+)
 
 func TestEnvelopeETagAndMethods(t *testing.T) {
 	h := Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) { WriteData(w, r, 200, map[string]int{"n": 1}) },
 	})
-	w := serve(h, "GET", "/x", "", nil)
+	w := testutil.Do(h, "GET", "/x", "", nil)
 	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Fatalf("%d %v", w.Code, w.Header())
 	}
@@ -34,17 +26,17 @@ func TestEnvelopeETagAndMethods(t *testing.T) {
 	if etag == "" {
 		t.Fatal("no ETag")
 	}
-	if w := serve(h, "GET", "/x", "", map[string]string{"If-None-Match": etag}); w.Code != 304 || w.Body.Len() != 0 {
+	if w := testutil.Do(h, "GET", "/x", "", map[string]string{"If-None-Match": etag}); w.Code != 304 || w.Body.Len() != 0 {
 		t.Errorf("If-None-Match: %d %q", w.Code, w.Body)
 	}
-	if w := serve(h, "HEAD", "/x", "", nil); w.Code != 200 || w.Body.Len() != 0 {
+	if w := testutil.Do(h, "HEAD", "/x", "", nil); w.Code != 200 || w.Body.Len() != 0 {
 		t.Errorf("HEAD: %d, %d bytes", w.Code, w.Body.Len())
 	}
-	w = serve(h, "DELETE", "/x", "", nil)
+	w = testutil.Do(h, "DELETE", "/x", "", nil)
 	if w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD, OPTIONS" || !strings.Contains(w.Body.String(), `"method_not_allowed"`) {
 		t.Errorf("DELETE: %d allow %q body %s", w.Code, w.Header().Get("Allow"), w.Body)
 	}
-	if w := serve(h, "OPTIONS", "/x", "", nil); w.Code != 204 || w.Header().Get("Allow") == "" {
+	if w := testutil.Do(h, "OPTIONS", "/x", "", nil); w.Code != 204 || w.Header().Get("Allow") == "" {
 		t.Errorf("OPTIONS: %d", w.Code)
 	}
 }
@@ -54,14 +46,7 @@ func TestPaging(t *testing.T) {
 	for i := range items {
 		items[i] = i
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, prob := ParsePage(r)
-		if prob != nil {
-			WriteError(w, r, prob)
-			return
-		}
-		WritePage(w, r, p, items)
-	})
+	h := List(func() []int { return items })
 	cases := []struct {
 		target         string
 		code, first, n int
@@ -76,7 +61,7 @@ func TestPaging(t *testing.T) {
 		{"/i?offset=-1", 400, 0, 0, false, false},
 	}
 	for _, c := range cases {
-		w := serve(h, "GET", c.target, "", nil)
+		w := testutil.Do(h, "GET", c.target, "", nil)
 		if w.Code != c.code {
 			t.Errorf("%s: %d, want %d", c.target, w.Code, c.code)
 			continue

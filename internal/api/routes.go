@@ -21,3 +21,19 @@ func Pprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
+
+// WriteList writes one page of all, as the request's limit and offset
+// ask, or the problem with them.
+func WriteList[T any](w http.ResponseWriter, r *http.Request, all []T) {
+	page, prob := ParsePage(r)
+	if prob != nil {
+		WriteError(w, r, prob)
+		return
+	}
+	WritePage(w, r, page, all)
+}
+
+// List is a GET handler for a collection: a page of what items returns.
+func List[T any](items func() []T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { WriteList(w, r, items()) }
+}

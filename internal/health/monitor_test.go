@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"netsim/internal/testutil"
 )
 
 func TestRiseFall(t *testing.T) {
@@ -58,20 +60,9 @@ func TestRiseFall(t *testing.T) {
 }
 
 func TestTCPChecker(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	addr := ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testutil.Serve(t, ln, func(net.Conn) {})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := (&TCP{}).Check(ctx, addr); err != nil {
@@ -145,13 +136,7 @@ func TestRunProbesAtStart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no probe at start (interval is 1h)")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for m.State() != Up {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %v, want up", m.State())
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not synchronising
-	}
+	testutil.WaitFor(t, "state up", 10*time.Second, func() bool { return m.State() == Up })
 	cancel()
 	select {
 	case <-done:

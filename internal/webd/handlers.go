@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"netsim/internal/api"
+	"netsim/internal/cfgerr"
 )
 
 // Limits of the /stream endpoint.
@@ -303,9 +304,9 @@ func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Apply(p); err != nil {
-		var fe *fieldError
+		var fe *cfgerr.Error
 		if errors.As(err, &fe) {
-			api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "bad_value", "%s", err).With("field", fe.field))
+			api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "bad_value", "%s", err).With("field", fe.Key))
 			return
 		}
 		api.Fail(w, r, err)

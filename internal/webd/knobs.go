@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"netsim/internal/cfgerr"
 )
 
 // MaxDelay bounds the latency and jitter knobs so that a typo ("50s" for
@@ -79,26 +81,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// fieldError names the field a validation failure is about.
-type fieldError struct {
-	field, msg string
-}
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
-
 func checkDelay(field string, d time.Duration) error {
 	if d < 0 {
-		return &fieldError{field, fmt.Sprintf("must not be negative, got %s", d)}
+		return cfgerr.New(field, d, "must not be negative")
 	}
 	if d > MaxDelay {
-		return &fieldError{field, fmt.Sprintf("must be at most %s, got %s", MaxDelay, d)}
+		return cfgerr.New(field, d, "must be at most %s", MaxDelay)
 	}
 	return nil
 }
 
 func checkRate(r float64) error {
 	if !(r >= 0 && r <= 1) { // also refuses NaN
-		return &fieldError{"error_rate", fmt.Sprintf("must be between 0 and 1, got %v", r)}
+		return cfgerr.New("error_rate", r, "must be between 0 and 1")
 	}
 	return nil
 }
@@ -106,7 +101,7 @@ func checkRate(r float64) error {
 // validate checks every field of p that is set, before anything changes.
 func (p *ConfigPatch) validate() error {
 	if p.Version != nil && *p.Version == "" {
-		return &fieldError{"version", "must not be empty"}
+		return cfgerr.New("version", "", "must not be empty")
 	}
 	if p.Latency != nil {
 		if err := checkDelay("latency", time.Duration(*p.Latency)); err != nil {
@@ -124,7 +119,7 @@ func (p *ConfigPatch) validate() error {
 		}
 	}
 	if p.Load != nil && (*p.Load > 100 || *p.Load != *p.Load) {
-		return &fieldError{"load", fmt.Sprintf("must be a percentage up to 100 (negative to measure), got %v", *p.Load)}
+		return cfgerr.New("load", *p.Load, "must be a percentage up to 100 (negative to measure)")
 	}
 	return nil
 }

@@ -19,27 +19,6 @@ import (
 	"netsim/internal/testutil"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testutil.WaitFor(t, what, 10*time.Second, cond)
-}
-
-func do(t *testing.T, h http.Handler, method, target, body string, hdr map[string]string) *httptest.ResponseRecorder {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, target, rd)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
 func TestIdentity(t *testing.T) {
 	s := New(Options{ID: "b1", Version: "v1", Hostname: "box"})
 	tests := []struct {
@@ -59,7 +38,7 @@ func TestIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(t, s, tt.method, "/some/path", "", map[string]string{"Accept": tt.accept, "X-Forwarded-For": "192.0.2.7"})
+			rec := testutil.Do(s, tt.method, "/some/path", "", map[string]string{"Accept": tt.accept, "X-Forwarded-For": "192.0.2.7"})
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d", rec.Code)
 			}
@@ -106,13 +85,13 @@ func TestHealth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s.SetHealthy(tt.healthy)
-			rec := do(t, s, "GET", "/healthz", "", nil)
+			rec := testutil.Do(s, "GET", "/healthz", "", nil)
 			if rec.Code != tt.code || rec.Body.String() != tt.body {
 				t.Fatalf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tt.code, tt.body)
 			}
 		})
 	}
-	if rec := do(t, s, "DELETE", "/healthz", "", nil); rec.Code != 405 || rec.Header().Get("Allow") == "" {
+	if rec := testutil.Do(s, "DELETE", "/healthz", "", nil); rec.Code != 405 || rec.Header().Get("Allow") == "" {
 		t.Fatalf("DELETE /healthz: %d Allow=%q", rec.Code, rec.Header().Get("Allow"))
 	}
 	if s.Requests() != 0 {
@@ -169,7 +148,7 @@ func TestAdminConfig(t *testing.T) {
 			if tt.token != "" && tt.code != 401 {
 				hdr["Authorization"] = "Bearer " + tt.token
 			}
-			rec := do(t, s, tt.method, "/admin/config", tt.body, hdr)
+			rec := testutil.Do(s, tt.method, "/admin/config", tt.body, hdr)
 			if rec.Code != tt.code {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.code, rec.Body)
 			}
@@ -203,7 +182,7 @@ func TestAdminConfig(t *testing.T) {
 		})
 	}
 	s := New(Options{ID: "b1", Version: "v1"})
-	if rec := do(t, s, "GET", "/admin/nope", "", nil); rec.Code != 404 {
+	if rec := testutil.Do(s, "GET", "/admin/nope", "", nil); rec.Code != 404 {
 		t.Fatalf("unknown admin path: %d", rec.Code)
 	}
 }
@@ -212,7 +191,7 @@ func TestLatency(t *testing.T) {
 	s := New(Options{ID: "b1", Version: "v1", Latency: 40 * time.Millisecond, Jitter: 20 * time.Millisecond, Rand: rand.NewPCG(1, 2)})
 	for range 3 {
 		start := time.Now()
-		rec := do(t, s, "GET", "/", "", nil)
+		rec := testutil.Do(s, "GET", "/", "", nil)
 		if el := time.Since(start); el < 40*time.Millisecond {
 			t.Fatalf("answered in %s with 40ms latency", el)
 		}
@@ -263,7 +242,7 @@ func TestErrorRate(t *testing.T) {
 			s := New(Options{ID: "b1", Version: "v1", ErrorRate: tt.rate, Rand: rand.NewPCG(3, 4)})
 			n := 0
 			for range 2000 {
-				rec := do(t, s, "GET", "/", "", nil)
+				rec := testutil.Do(s, "GET", "/", "", nil)
 				switch rec.Code {
 				case 500:
 					n++
@@ -288,9 +267,9 @@ func TestHang(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make(chan int, 2)
 	for _, path := range []string{"/", "/healthz"} {
-		wg.Go(func() { codes <- do(t, s, "GET", path, "", nil).Code })
+		wg.Go(func() { codes <- testutil.Do(s, "GET", path, "", nil).Code })
 	}
-	waitFor(t, "two hung requests", func() bool { return s.LoadReport().Hung == 2 })
+	testutil.WaitFor(t, "two hung requests", 10*time.Second, func() bool { return s.LoadReport().Hung == 2 })
 	if s.InFlight() != 1 {
 		t.Fatalf("in flight %d, want 1 (health is not counted)", s.InFlight())
 	}
@@ -319,7 +298,7 @@ func TestHang(t *testing.T) {
 		defer close(done)
 		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
 	}()
-	waitFor(t, "hung", func() bool { return s.LoadReport().Hung == 1 })
+	testutil.WaitFor(t, "hung", 10*time.Second, func() bool { return s.LoadReport().Hung == 1 })
 	cancel()
 	<-done
 	if s.InFlight() != 0 {
@@ -332,9 +311,9 @@ func TestLoad(t *testing.T) {
 	s.SetHang(true)
 	var wg sync.WaitGroup
 	for range 3 {
-		wg.Go(func() { do(t, s, "GET", "/", "", nil) })
+		wg.Go(func() { testutil.Do(s, "GET", "/", "", nil) })
 	}
-	waitFor(t, "3 in flight", func() bool { return s.InFlight() == 3 })
+	testutil.WaitFor(t, "3 in flight", 10*time.Second, func() bool { return s.InFlight() == 3 })
 	tests := []struct {
 		name, query string
 		force       float64
@@ -351,7 +330,7 @@ func TestLoad(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s.SetLoad(tt.force)
 			s.SetHealthy(tt.healthy)
-			rec := do(t, s, "GET", "/load"+tt.query, "", nil)
+			rec := testutil.Do(s, "GET", "/load"+tt.query, "", nil)
 			if rec.Code != 200 {
 				t.Fatal(rec.Code, rec.Body)
 			}
@@ -370,7 +349,7 @@ func TestLoad(t *testing.T) {
 			}
 		})
 	}
-	if rec := do(t, s, "GET", "/load?format=xml", "", nil); rec.Code != 400 {
+	if rec := testutil.Do(s, "GET", "/load?format=xml", "", nil); rec.Code != 400 {
 		t.Fatalf("bad format: %d", rec.Code)
 	}
 	s.SetHang(false)
@@ -425,7 +404,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		slow <- result{code: resp.StatusCode, body: string(b)}
 	}()
-	waitFor(t, "slow request in flight", func() bool { return s.InFlight() == 1 })
+	testutil.WaitFor(t, "slow request in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	s.SetLatency(0, 0)
 	s.SetHang(true)
 	hung := make(chan result, 1)
@@ -438,7 +417,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		hung <- result{code: resp.StatusCode}
 	}()
-	waitFor(t, "hung request", func() bool { return s.LoadReport().Hung == 1 })
+	testutil.WaitFor(t, "hung request", 10*time.Second, func() bool { return s.LoadReport().Hung == 1 })
 
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -465,7 +444,7 @@ func TestDrainTimeout(t *testing.T) {
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "in flight", func() bool { return s.InFlight() == 1 })
+	testutil.WaitFor(t, "in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	start := time.Now()
 	if err := stop(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("stop with a request past the deadline: %v, want deadline exceeded", err)
@@ -573,7 +552,7 @@ func FuzzAdminConfig(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		s := New(Options{ID: "b1", Version: "v1"})
-		rec := do(t, s, "POST", "/admin/config", body, nil)
+		rec := testutil.Do(s, "POST", "/admin/config", body, nil)
 		if rec.Code >= 500 {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}

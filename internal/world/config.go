@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"netsim/internal/cfgerr"
 )
 
 //go:embed world.yaml
@@ -53,19 +55,12 @@ type LinkConfig struct {
 	Bandwidth   string   `yaml:"bandwidth"`    // e.g. 100Mbit, or unlimited
 }
 
-// ConfigError names the offending key, its value and what was expected.
-type ConfigError struct {
-	Key      string
-	Value    any
-	Expected string
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("%s: %v: %s", e.Key, e.Value, e.Expected)
-}
+// ConfigError names the offending key, its value and what was expected:
+// the project's one config-error type.
+type ConfigError = cfgerr.Error
 
 func bad(key string, value any, format string, args ...any) *ConfigError {
-	return &ConfigError{Key: key, Value: value, Expected: fmt.Sprintf(format, args...)}
+	return cfgerr.New(key, value, format, args...)
 }
 
 // Parse reads a YAML document whose top-level `world:` key holds the

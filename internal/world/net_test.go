@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"netsim/internal/testutil"
 )
 
 // These tests measure real sockets on loopback against the model, as the
@@ -91,29 +93,7 @@ func TestTCPRoundTripsOnLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := w.Listener(raw)
-	defer ln.Close()
-	go func() { // echo: reply to each message
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	testutil.Serve(t, w.Listener(raw), func(c net.Conn) { _, _ = io.Copy(c, c) }) // echo
 	var first, next []time.Duration
 	buf := make([]byte, 4)
 	for i := 0; i < 5; i++ {

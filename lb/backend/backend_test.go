@@ -5,19 +5,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"netsim/internal/testutil"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type change struct {
 	from, to State
@@ -91,20 +81,20 @@ func TestParseAdminState(t *testing.T) {
 }
 
 func TestDrainedAt(t *testing.T) {
-	c := &clock{t: time.Unix(1000, 0)}
-	b := New(Options{ID: "b", Weight: 1, Healthy: true, Now: c.now})
+	c := testutil.NewClock(time.Unix(1000, 0))
+	b := New(Options{ID: "b", Weight: 1, Healthy: true, Now: c.Now})
 	b.Acquire()
 	b.Acquire()
 	b.SetAdminState(Draining, "api")
 	if !b.DrainedAt().IsZero() {
 		t.Fatal("drained with requests in flight")
 	}
-	c.add(time.Second)
+	c.Advance(time.Second)
 	b.Release()
 	if !b.DrainedAt().IsZero() {
 		t.Fatal("drained with one request in flight")
 	}
-	c.add(time.Second)
+	c.Advance(time.Second)
 	b.Release()
 	if got := b.DrainedAt(); !got.Equal(time.Unix(1002, 0)) {
 		t.Fatalf("DrainedAt = %v, want 1002", got.Unix())
@@ -134,14 +124,14 @@ func TestSlowStart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("w%d+%v", tt.weight, tt.after), func(t *testing.T) {
-			c := &clock{t: time.Unix(1000, 0)}
-			b := New(Options{ID: "b", Weight: tt.weight, Healthy: true, SlowStart: 10 * time.Second, Now: c.now})
+			c := testutil.NewClock(time.Unix(1000, 0))
+			b := New(Options{ID: "b", Weight: tt.weight, Healthy: true, SlowStart: 10 * time.Second, Now: c.Now})
 			if got := b.ScaledWeight(); got != tt.weight*WeightScale {
 				t.Fatalf("at birth %d, want %d (no ramp)", got, tt.weight*WeightScale)
 			}
 			b.SetHealthy(false, "check")
 			b.SetHealthy(true, "check")
-			c.add(tt.after)
+			c.Advance(tt.after)
 			if got := b.ScaledWeight(); got != tt.want {
 				t.Fatalf("scaled weight %d, want %d", got, tt.want)
 			}
@@ -181,14 +171,14 @@ func TestPassiveEjection(t *testing.T) {
 }
 
 func TestPeakEWMA(t *testing.T) {
-	c := &clock{t: time.Unix(1000, 0)}
-	b := New(Options{ID: "b", Weight: 1, Healthy: true, Now: c.now})
+	c := testutil.NewClock(time.Unix(1000, 0))
+	b := New(Options{ID: "b", Weight: 1, Healthy: true, Now: c.Now})
 	b.ObserveLatency(10 * time.Millisecond)
 	b.ObserveLatency(100 * time.Millisecond)
 	if got := b.LatencyEWMA(); got != 100*time.Millisecond {
 		t.Fatalf("peak not taken: %v", got)
 	}
-	c.add(10 * time.Second) // one time constant: weight e^-1
+	c.Advance(10 * time.Second) // one time constant: weight e^-1
 	if got := b.LatencyEWMA(); got < 36*time.Millisecond || got > 38*time.Millisecond {
 		t.Fatalf("idle for one tau: %v, want 100ms/e = 36.8ms (decay towards zero)", got)
 	}

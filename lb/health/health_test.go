@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,21 +12,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"netsim/internal/testutil"
 	"netsim/lb/backend"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return time.Since(start)
-}
 
 type changes struct {
 	mu            sync.Mutex
@@ -76,19 +63,19 @@ func TestHTTPRiseFall(t *testing.T) {
 		NewHTTP("/healthz", "", 200), nil, nil, func(*backend.Backend, error, time.Duration) { results.Add(1) })
 	defer m.Stop()
 	m.Add(b)
-	waitFor(t, 5*time.Second, "first check brings a new backend up", b.Healthy)
+	testutil.WaitFor(t, "first check brings a new backend up", 5*time.Second, b.Healthy)
 	if n := ch.checksAtFirst.Load(); n != 1 {
 		t.Fatalf("up after %d checks, want the first one", n)
 	}
 	healthy.Store(false)
 	before := checks.Load()
-	waitFor(t, 5*time.Second, "down after fall", func() bool { return !b.Healthy() })
+	testutil.WaitFor(t, "down after fall", 5*time.Second, func() bool { return !b.Healthy() })
 	if n := checks.Load() - before; n < 3 {
 		t.Fatalf("down after %d failed checks, want fall=3", n)
 	}
 	healthy.Store(true)
 	before = checks.Load()
-	waitFor(t, 5*time.Second, "up after rise", b.Healthy)
+	testutil.WaitFor(t, "up after rise", 5*time.Second, b.Healthy)
 	if n := checks.Load() - before; n < 2 {
 		t.Fatalf("up after %d good checks, want rise=2", n)
 	}
@@ -131,31 +118,6 @@ func TestHTTPExpect(t *testing.T) {
 	}
 }
 
-func TestTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	b := backend.New(backend.Options{ID: "b", Address: addr})
-	if err := (&TCP{}).Check(context.Background(), b.Address()); err != nil {
-		t.Fatalf("open port: %v", err)
-	}
-	ln.Close()
-	if err := (&TCP{}).Check(context.Background(), b.Address()); err == nil {
-		t.Fatal("closed port passed")
-	}
-}
-
 func TestTimeout(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +132,7 @@ func TestTimeout(t *testing.T) {
 	m := NewMonitor(Config{Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2}, NewHTTP("/", "", 0), nil, nil, nil)
 	defer m.Stop()
 	m.Add(b)
-	waitFor(t, 5*time.Second, "a hanging backend to go down", func() bool { return !b.Healthy() })
+	testutil.WaitFor(t, "a hanging backend to go down", 5*time.Second, func() bool { return !b.Healthy() })
 }
 
 func TestPassiveCooldown(t *testing.T) {
@@ -196,7 +158,7 @@ func TestPassiveCooldown(t *testing.T) {
 			if b.Healthy() {
 				t.Fatal("not ejected")
 			}
-			took := waitFor(t, 5*time.Second, "readmission", b.Healthy)
+			took := testutil.WaitFor(t, "readmission", 5*time.Second, b.Healthy)
 			if took < cool-50*time.Millisecond {
 				t.Fatalf("readmitted after %v, before the %v cooldown", took, cool)
 			}
@@ -211,7 +173,7 @@ func TestRemoveAndStop(t *testing.T) {
 	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String()})
 	m := NewMonitor(Config{Interval: 10 * time.Millisecond}, NewHTTP("/", "", 0), nil, nil, nil)
 	m.Add(b)
-	waitFor(t, 5*time.Second, "checks", func() bool { return n.Load() >= 3 })
+	testutil.WaitFor(t, "checks", 5*time.Second, func() bool { return n.Load() >= 3 })
 	m.Remove(b)
 	m.Stop()
 	m.Add(b) // after Stop: ignored
@@ -235,11 +197,11 @@ func TestAgent(t *testing.T) {
 	m := NewMonitor(Config{Interval: 10 * time.Millisecond}, NewHTTP("/", "", 0), ag, nil, nil)
 	defer m.Stop()
 	m.Add(b)
-	waitFor(t, 5*time.Second, "load 30", func() bool { return b.Load() == 30 })
+	testutil.WaitFor(t, "load 30", 5*time.Second, func() bool { return b.Load() == 30 })
 	body.Store(`{"load": 81.6}`)
-	waitFor(t, 5*time.Second, "load 82", func() bool { return b.Load() == 82 })
+	testutil.WaitFor(t, "load 82", 5*time.Second, func() bool { return b.Load() == 82 })
 	body.Store("garbage")
-	waitFor(t, 5*time.Second, "unknown load", func() bool { return b.Load() == -1 })
+	testutil.WaitFor(t, "unknown load", 5*time.Second, func() bool { return b.Load() == -1 })
 }
 
 var loadCases = []struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"netsim/internal/cfgerr"
 	"netsim/lb/policy"
 )
 
@@ -98,20 +99,11 @@ type Health struct {
 // l4Policies are the policy names that make sense per connection.
 var l4Policies = []string{"round_robin", "weighted_round_robin", "least_connections", "random_two_choices", "source_ip_hash", "first"}
 
-// FieldError says which key is wrong, its value and why.
-type FieldError struct {
-	Key, Value, Why string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s: %q %s", e.Key, e.Value, e.Why)
-}
-
 // Validate checks the whole configuration and fills in defaults; errors
 // name the key (e.g. l4.pools[0].backends[1].address).
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key, value, why string) { errs = append(errs, &FieldError{key, value, why}) }
+	var errs cfgerr.List
+	bad := errs.Add
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
@@ -145,13 +137,13 @@ func (c *Config) Validate() error {
 		if p.Retries == nil {
 			p.Retries = ptr(2)
 		} else if *p.Retries < 0 {
-			bad(k+".retries", fmt.Sprint(*p.Retries), "must not be negative")
+			bad(k+".retries", *p.Retries, "must not be negative")
 		}
 		if p.PassiveFails == nil {
 			p.PassiveFails = ptr(3)
 		}
 		if len(p.Backends) == 0 {
-			bad(k+".backends", "", "needs at least one backend")
+			bad(k+".backends", nil, "needs at least one backend")
 		}
 		ids := map[string]bool{}
 		for j := range p.Backends {
@@ -170,15 +162,15 @@ func (c *Config) Validate() error {
 			if b.Weight == nil {
 				b.Weight = ptr(1)
 			} else if *b.Weight < 0 || *b.Weight > 1000 {
-				bad(bk+".weight", fmt.Sprint(*b.Weight), "must be 0..1000")
+				bad(bk+".weight", *b.Weight, "must be 0..1000")
 			}
 			if b.MaxConns < 0 {
-				bad(bk+".max_conns", fmt.Sprint(b.MaxConns), "must not be negative")
+				bad(bk+".max_conns", b.MaxConns, "must not be negative")
 			}
 		}
 		h := &p.Health
 		if h.Interval < 0 || h.Timeout < 0 || h.Rise < 0 || h.Fall < 0 {
-			bad(k+".health", fmt.Sprintf("%+v", *h), "values must not be negative")
+			bad(k+".health", nil, "interval %v, timeout %v, rise %d, fall %d: none may be negative", h.Interval, h.Timeout, h.Rise, h.Fall)
 		}
 	}
 	names := map[string]bool{}
@@ -206,7 +198,7 @@ func (c *Config) Validate() error {
 			rk := fmt.Sprintf("%s.sni[%d]", k, j)
 			n := strings.ToLower(strings.TrimSuffix(r.Name, "."))
 			if err := checkSNIName(n); err != nil {
-				bad(rk+".name", r.Name, err.Error())
+				bad(rk+".name", r.Name, "%v", err)
 			}
 			if seen[n] {
 				bad(rk+".name", r.Name, "is routed twice")
@@ -226,7 +218,7 @@ func (c *Config) Validate() error {
 			f.MaxConns = 10000
 		}
 		if f.MaxConns < 0 || f.MaxConnsPerClient < 0 {
-			bad(k+".max_conns", fmt.Sprint(f.MaxConns, "/", f.MaxConnsPerClient), "must not be negative")
+			bad(k+".max_conns", fmt.Sprintf("%d/%d", f.MaxConns, f.MaxConnsPerClient), "must not be negative")
 		}
 		if f.IdleTimeout == 0 {
 			f.IdleTimeout = 5 * time.Minute
@@ -235,10 +227,10 @@ func (c *Config) Validate() error {
 			f.HelloTimeout = 5 * time.Second
 		}
 		if f.IdleTimeout < 0 || f.HelloTimeout < 0 {
-			bad(k+".idle_timeout", f.IdleTimeout.String(), "must not be negative")
+			bad(k+".idle_timeout", f.IdleTimeout, "must not be negative")
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func checkSNIName(n string) error {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"netsim/internal/cfgerr"
+	"netsim/internal/testutil"
 	"netsim/lb/backend"
 )
 
@@ -194,7 +196,7 @@ func TestPolicies(t *testing.T) {
 		}
 		for range 10 {
 			// The previous short connection is released asynchronously.
-			waitFor(t, "only the held connections open", func() bool {
+			testutil.WaitFor(t, "only the held connections open", 15*time.Second, func() bool {
 				n := int64(0)
 				for _, b := range s.Pools()[0].Backends {
 					n += b.Active
@@ -356,7 +358,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal("read data after the drain deadline")
 		}
 	}
-	waitFor(t, "b1 drained", func() bool { return !s.Pools()[0].Backends[0].DrainedAtIsZero() })
+	testutil.WaitFor(t, "b1 drained", 15*time.Second, func() bool { return !s.Pools()[0].Backends[0].DrainedAtIsZero() })
 }
 
 func (b BackendStatus) DrainedAtIsZero() bool { return b.DrainedAt == nil }
@@ -375,7 +377,7 @@ func TestShutdownDrains(t *testing.T) {
 	defer c.Close()
 	roundTrip(t, c, "before")
 	cancel()
-	waitFor(t, "listener closed", func() bool {
+	testutil.WaitFor(t, "listener closed", 15*time.Second, func() bool {
 		x, err := net.DialTimeout("tcp", addrs["tcp"], time.Second)
 		if err == nil {
 			x.Close()
@@ -556,7 +558,7 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *FieldError
+			var fe *cfgerr.Error
 			if !errors.As(err, &fe) || fe.Key != tt.key {
 				t.Fatalf("err %v, want key %s", err, tt.key)
 			}
@@ -564,44 +566,15 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestProxyHeaderServerSpeaksFirst: a client behind a trusted proxy whose
 // protocol waits for the server's greeting (SMTP, FTP, MySQL) gets it after
 // the shortest PROXY header, "PROXY UNKNOWN\r\n" (issue 9, defect 7).
 func TestProxyHeaderServerSpeaksFirst(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() { // greets every connection, then waits for it to close
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				fmt.Fprint(c, "220 greeter ready\r\n")
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	ln := testutil.Listen(t)
+	testutil.Serve(t, ln, func(c net.Conn) { // greets, then waits for the close
+		fmt.Fprint(c, "220 greeter ready\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	})
 	p := Pool{Name: "greet", Backends: []Backend{{ID: "g1", Address: ln.Addr().String()}}, Health: Health{Interval: 100 * time.Millisecond, Timeout: time.Second}}
 	_, addrs, _, _ := run(t, Config{Pools: []Pool{p}, Frontends: []Frontend{
 		// a hello_timeout the stall would run into: the connection is then closed unanswered

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"netsim/internal/testutil"
 	"netsim/lb/backend"
 )
 
@@ -71,7 +72,7 @@ func TestReload(t *testing.T) {
 	if b1.State != "draining" {
 		t.Fatalf("b1 is %q after the reload, want draining (API state survives)", b1.State)
 	}
-	waitFor(t, "b3 healthy", func() bool {
+	testutil.WaitFor(t, "b3 healthy", 15*time.Second, func() bool {
 		bs := s.Pools()[0].Backends
 		return len(bs) == 3 && bs[2].Healthy
 	})

@@ -92,27 +92,9 @@ func (s *Server) Frontends() []FrontendStatus {
 // Mutations need the bearer token (empty token: every mutation is refused).
 func (s *Server) Handler(token string) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/l4/frontends", api.Methods(map[string]http.HandlerFunc{
-		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-			page, prob := api.ParsePage(r)
-			if prob != nil {
-				api.WriteError(w, r, prob)
-				return
-			}
-			api.WritePage(w, r, page, s.Frontends())
-		},
-	}))
-	mux.Handle("/api/v1/l4/pools", api.Methods(map[string]http.HandlerFunc{
-		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-			page, prob := api.ParsePage(r)
-			if prob != nil {
-				api.WriteError(w, r, prob)
-				return
-			}
-			api.WritePage(w, r, page, s.Pools())
-		},
-	}))
-	mux.Handle("/api/v1/l4/pools/{pool}", api.Methods(map[string]http.HandlerFunc{
+	api.Route(mux, "/api/v1/l4/frontends", map[string]http.HandlerFunc{http.MethodGet: api.List(s.Frontends)})
+	api.Route(mux, "/api/v1/l4/pools", map[string]http.HandlerFunc{http.MethodGet: api.List(s.Pools)})
+	api.Route(mux, "/api/v1/l4/pools/{pool}", map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			p := s.pool(r.PathValue("pool"))
 			if p == nil {
@@ -121,7 +103,7 @@ func (s *Server) Handler(token string) http.Handler {
 			}
 			api.WriteData(w, r, http.StatusOK, p.status())
 		},
-	}))
+	})
 	mux.Handle("/api/v1/l4/pools/{pool}/backends/{id}", api.Auth(token, api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			b := s.lookup(r)

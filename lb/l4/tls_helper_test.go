@@ -10,6 +10,8 @@ import (
 	"time"
 
 	nstls "netsim/tls"
+
+	"netsim/internal/testutil"
 )
 
 // startTLSBackend terminates TLS itself and answers one line with
@@ -32,29 +34,17 @@ func startTLSBackend(t *testing.T, id string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tc := c.(*ctls.Conn)
-				_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := tc.Handshake(); err != nil {
-					return
-				}
-				if _, err := bufio.NewReader(tc).ReadString('\n'); err != nil {
-					return
-				}
-				fmt.Fprintf(tc, "%s %s\n", id, tc.ConnectionState().ServerName)
-			}()
+	testutil.Serve(t, ln, func(c net.Conn) {
+		tc := c.(*ctls.Conn)
+		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+		if _, err := bufio.NewReader(tc).ReadString('\n'); err != nil {
+			return
+		}
+		fmt.Fprintf(tc, "%s %s\n", id, tc.ConnectionState().ServerName)
+	})
 	return ln.Addr().String()
 }
 

@@ -11,22 +11,7 @@ type LeastConnections struct{ Rand Rand }
 
 // Pick implements Policy.
 func (p *LeastConnections) Pick(bs []*backend.Backend, _ Hint) *backend.Backend {
-	n := len(bs)
-	if n == 0 {
-		return nil
-	}
-	start := orDefault(p.Rand)(n)
-	var best *backend.Backend
-	for i := 0; i < n; i++ {
-		b := bs[(start+i)%n]
-		if !b.Available() {
-			continue
-		}
-		if best == nil || lessLoaded(b, best) {
-			best = b
-		}
-	}
-	return best
+	return scanBest(bs, orDefault(p.Rand), lessLoaded)
 }
 
 // LeastResponseTime is peak-EWMA (Finagle, Linkerd): the cost of a backend
@@ -38,21 +23,25 @@ type LeastResponseTime struct{ Rand Rand }
 
 // Pick implements Policy.
 func (p *LeastResponseTime) Pick(bs []*backend.Backend, _ Hint) *backend.Backend {
+	cost := func(b *backend.Backend) float64 {
+		return float64(b.LatencyEWMA()) * float64(b.InFlight()+1) / float64(max(b.ScaledWeight(), 1))
+	}
+	return scanBest(bs, orDefault(p.Rand), func(a, b *backend.Backend) bool { return cost(a) < cost(b) })
+}
+
+// scanBest returns the available backend that no other is better than,
+// scanning from a random start so that ties are shared.
+func scanBest(bs []*backend.Backend, r Rand, better func(a, b *backend.Backend) bool) *backend.Backend {
 	n := len(bs)
 	if n == 0 {
 		return nil
 	}
-	start := orDefault(p.Rand)(n)
+	start := r(n)
 	var best *backend.Backend
-	var bestCost float64
 	for i := 0; i < n; i++ {
 		b := bs[(start+i)%n]
-		if !b.Available() {
-			continue
-		}
-		c := float64(b.LatencyEWMA()) * float64(b.InFlight()+1) / float64(max(b.ScaledWeight(), 1))
-		if best == nil || c < bestCost {
-			best, bestCost = b, c
+		if b.Available() && (best == nil || better(b, best)) {
+			best = b
 		}
 	}
 	return best
@@ -85,30 +74,22 @@ func twoAvailable(bs []*backend.Backend, r Rand) (*backend.Backend, *backend.Bac
 	// A few random draws find available ones fast in the common case; a
 	// scan from a random point finishes the job when most are out.
 	var a, b *backend.Backend
+	take := func(c *backend.Backend) {
+		switch {
+		case !c.Available() || c == a:
+		case a == nil:
+			a = c
+		default:
+			b = c
+		}
+	}
 	for tries := 0; tries < 4 && b == nil; tries++ {
-		c := bs[r(n)]
-		if !c.Available() || c == a {
-			continue
-		}
-		if a == nil {
-			a = c
-		} else {
-			b = c
-		}
+		take(bs[r(n)])
 	}
-	if b != nil {
-		return a, b
-	}
-	start := r(n)
-	for i := 0; i < n && b == nil; i++ {
-		c := bs[(start+i)%n]
-		if !c.Available() || c == a {
-			continue
-		}
-		if a == nil {
-			a = c
-		} else {
-			b = c
+	if b == nil {
+		start := r(n)
+		for i := 0; i < n && b == nil; i++ {
+			take(bs[(start+i)%n])
 		}
 	}
 	return a, b

@@ -1,0 +1,276 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/cache"
+)
+
+// Answering clients: the contract dns/server holds every answer source to,
+// cache hits, misses, serve-stale and referrals from the cache.
+
+// reply starts a complete reply to req, for Answer's callers that have no
+// server in front.
+func reply(req *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = req.Id
+	m.Response = true
+	m.Opcode = req.Opcode
+	m.RecursionDesired = req.RecursionDesired
+	m.CheckingDisabled = req.CheckingDisabled
+	m.RecursionAvailable = true
+	m.Rcode = rcode
+	if len(req.Question) > 0 {
+		m.Question = req.Question[:1:1]
+	}
+	return m
+}
+
+// Resolve is the answer contract dns/server holds every answer source to:
+// resp is already a reply to req (ID, opcode, question, RD, CD, RA), and
+// the server has validated req (one question of class IN, a type that can
+// be asked, a well-formed Client Subnet option) and checked that client
+// may recurse. Resolve sets Rcode and the three sections, never an OPT
+// record: SERVFAIL when resolution fails within the limits (or a stale
+// answer when one is cached and serve-stale is on). A query with RD=0 is
+// answered from the cache only: the entry if fresh, else a referral to the
+// closest cached zone cut.
+//
+// The records in the reply may be shared with the cache and with other
+// replies: treat them as read-only (the section slices are the reply's own).
+func (r *Resolver) Resolve(ctx context.Context, req, resp *dns.Msg, client netip.Addr) {
+	r.ResolveExplained(ctx, req, resp, client)
+}
+
+// ResolveCached is Resolve without waiting on upstream servers: fresh
+// cache hits and RD=0 queries. It returns false, resp untouched, when the
+// query needs a resolution; the caller then calls Resolve (from a
+// goroutine, as it may take up to the resolver's timeout). A server so
+// answers cache hits inline on its read loop.
+func (r *Resolver) ResolveCached(req, resp *dns.Msg, client netip.Addr) bool {
+	if !r.fromCache(req, resp, client) {
+		return false
+	}
+	r.m.answered(resp.Rcode)
+	return true
+}
+
+// Answer is Resolve for callers without dns/server in front (tools,
+// tests): it checks req and the client itself and returns a complete
+// reply, never nil, with RA set and the question echoed in the client's
+// case. EDNS of the final reply (OPT, size, truncation) is left to the
+// caller.
+func (r *Resolver) Answer(ctx context.Context, req *dns.Msg, client netip.Addr) *dns.Msg {
+	if resp := r.refuse(req, client); resp != nil {
+		return resp
+	}
+	resp := reply(req, dns.RcodeSuccess)
+	r.Resolve(ctx, req, resp, client)
+	return resp
+}
+
+// AnswerCached is ResolveCached for callers without dns/server in front;
+// ok is false when the query needs upstream work.
+func (r *Resolver) AnswerCached(req *dns.Msg, client netip.Addr) (resp *dns.Msg, ok bool) {
+	if resp := r.refuse(req, client); resp != nil {
+		return resp, true
+	}
+	resp = reply(req, dns.RcodeSuccess)
+	if !r.ResolveCached(req, resp, client) {
+		return nil, false
+	}
+	return resp, true
+}
+
+// refuse checks what dns/server checks before it calls Resolve, for
+// Answer's callers: it returns the error reply, or nil for a query to
+// resolve.
+func (r *Resolver) refuse(req *dns.Msg, client netip.Addr) *dns.Msg {
+	rcode := dns.RcodeSuccess
+	switch {
+	case req.Response:
+		rcode = dns.RcodeFormatError
+	case req.Opcode != dns.OpcodeQuery:
+		rcode = dns.RcodeNotImplemented
+	case len(req.Question) != 1:
+		rcode = dns.RcodeFormatError
+	default:
+		q := req.Question[0]
+		_, nameOK := dns.IsDomainName(q.Name)
+		switch {
+		case q.Qclass != dns.ClassINET, q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+			rcode = dns.RcodeRefused
+		case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == 0 || !nameOK:
+			rcode = dns.RcodeFormatError
+		case !r.Allowed(client):
+			rcode = dns.RcodeRefused
+		}
+	}
+	if rcode == dns.RcodeSuccess {
+		return nil
+	}
+	r.m.answered(rcode)
+	return reply(req, rcode)
+}
+
+// fill sets the outcome of a resolution in resp.
+func fill(resp *dns.Msg, rcode int) {
+	resp.Rcode = rcode
+	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
+}
+
+// fromCache answers what needs no waiting into resp; false means resolve.
+func (r *Resolver) fromCache(req, resp *dns.Msg, client netip.Addr) bool {
+	q := req.Question[0]
+	at, bad := r.lookupAddr(req, client)
+	if bad {
+		fill(resp, dns.RcodeFormatError)
+		return true
+	}
+	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
+	now := r.now()
+	h, hit := r.cache.LookupAt(k, at, now)
+	if hit && !h.Stale {
+		r.m.cacheHits.Inc()
+		fill(resp, dns.RcodeSuccess)
+		h.Fill(resp, now, 0)
+		r.maybePrefetch(k, h)
+		return true
+	}
+	if !req.RecursionDesired {
+		r.m.cacheMisses.Inc()
+		if hit && r.cfg.Cache.StaleWindow > 0 {
+			r.staleReply(resp, h)
+			return true
+		}
+		r.referralFromCache(resp, k.Name)
+		return true
+	}
+	return false
+}
+
+// resolveForClient handles a miss (or a stale entry) for an RD=1 query
+// that fromCache could not answer. It says how the answer was found: hit,
+// miss, stale or coalesced (ResolveExplained).
+func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, client netip.Addr) string {
+	r.m.cacheMisses.Inc()
+	q := req.Question[0]
+	k := cache.Key{Name: strings.ToLower(dns.Fqdn(q.Name)), Type: q.Qtype, Class: dns.ClassINET}
+	sub, err := r.subnet(req, client)
+	if err != nil {
+		fill(resp, dns.RcodeFormatError)
+		return "miss"
+	}
+	h, hit := r.cache.Lookup(k, sub.at)
+	if hit && !h.Stale {
+		// filled in by a resolution that finished since fromCache looked
+		fill(resp, dns.RcodeSuccess)
+		h.Fill(resp, r.now(), 0)
+		return "hit"
+	}
+	r.mu.Lock()
+	failedAt, failed := r.failed[k]
+	r.mu.Unlock()
+	now := r.now()
+	if !hit && failed && now.Sub(failedAt) < r.cfg.FailureTTL {
+		// RFC 9520: a resolution that just failed is not retried for every
+		// client that asks again
+		r.m.failureHits.Inc()
+		fill(resp, dns.RcodeServerFailure)
+		return "miss"
+	}
+	var staleWait <-chan time.Time
+	if hit {
+		// expired but within the stale window
+		if failed && now.Sub(failedAt) < r.cfg.StaleRecheck {
+			r.staleReply(resp, h)
+			return "stale"
+		}
+		if r.cfg.StaleClientTimeout <= 0 {
+			r.join(k, false, sub) // refresh behind the stale answer
+			r.staleReply(resp, h)
+			return "stale"
+		}
+		t := time.NewTimer(r.cfg.StaleClientTimeout)
+		defer t.Stop()
+		staleWait = t.C
+	}
+	f, joined := r.join(k, true, sub)
+	how := "miss"
+	if joined {
+		how = "coalesced"
+	}
+	select {
+	case <-f.done:
+	case <-staleWait:
+		r.staleReply(resp, h)
+		return "stale"
+	case <-ctx.Done():
+		if hit {
+			r.staleReply(resp, h)
+			return "stale"
+		}
+		fill(resp, dns.RcodeServerFailure)
+		return how
+	}
+	if f.err != nil {
+		if hit {
+			r.staleReply(resp, h)
+			return "stale"
+		}
+		fill(resp, dns.RcodeServerFailure)
+		return how
+	}
+	// Answer from the entry just stored, so the first clients see the same
+	// capped TTLs and rotation as later ones; copy when it was not cacheable.
+	if h, ok := r.cache.Lookup(k, sub.at); ok && !h.Stale {
+		fill(resp, dns.RcodeSuccess)
+		h.Fill(resp, r.now(), 0)
+		return how
+	}
+	fill(resp, f.msg.Rcode)
+	resp.Answer = copyRRs(f.msg.Answer)
+	resp.Ns = copyRRs(f.msg.Ns)
+	return how
+}
+
+func copyRRs(in []dns.RR) []dns.RR {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(in))
+	for i, rr := range in {
+		out[i] = dns.Copy(rr)
+	}
+	return out
+}
+
+func (r *Resolver) staleReply(resp *dns.Msg, h cache.Hit) {
+	r.m.stale.Inc()
+	fill(resp, dns.RcodeSuccess)
+	h.Stale = true
+	h.Fill(resp, r.now(), uint32(r.cfg.StaleAnswerTTL/time.Second))
+}
+
+// referralFromCache answers an RD=0 miss the way Unbound does: with the
+// closest zone cut known to the cache, or REFUSED when none is cached.
+func (r *Resolver) referralFromCache(resp *dns.Msg, name string) {
+	for z := name; ; {
+		if h, ok := r.cache.Get(cache.Key{Name: z, Type: dns.TypeNS, Class: dns.ClassINET, Kind: cache.Delegation}); ok && !h.Stale {
+			fill(resp, dns.RcodeSuccess)
+			h.Fill(resp, r.now(), 0)
+			resp.Rcode = dns.RcodeSuccess
+			return
+		}
+		if z == "." {
+			break
+		}
+		z = parent(z)
+	}
+	fill(resp, dns.RcodeRefused)
+}

@@ -1,0 +1,119 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"netsim/dns/cache"
+	"netsim/dns/ecs"
+)
+
+// Coalescing of identical resolutions in flight, and prefetch.
+
+func (r *Resolver) maybePrefetch(k cache.Key, h cache.Hit) {
+	if !r.cfg.Prefetch || h.TTL < 10*time.Second || h.Negative {
+		return
+	}
+	if h.Remaining > time.Duration(float64(h.TTL)*r.cfg.PrefetchThreshold) {
+		return
+	}
+	if int(h.Hits) < r.cfg.PrefetchMinHits || !h.ClaimPrefetch() {
+		return
+	}
+	r.m.prefetches.Inc()
+	var sub subnet
+	if h.Key.Scope.IsValid() {
+		// refresh the entry for the network it holds for
+		sub = subnet{opt: ecs.Option(h.Key.Scope), at: h.Key.Scope.Addr(), scope: h.Key.Scope}
+	}
+	r.join(k, false, sub)
+}
+
+// flightKey identifies one resolution in flight. Scope is the client
+// subnet sent upstream (ECS): clients of different subnets do not share
+// a resolution, as they may get different answers.
+type flightKey struct {
+	name  string
+	qtype uint16
+	scope netip.Prefix
+}
+
+type flight struct {
+	done chan struct{}
+	msg  *dns.Msg
+	err  error
+}
+
+// join attaches to the resolution of k in flight (joined) or starts one.
+// counted says whether a joining client counts as coalesced (prefetch
+// does not).
+func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joined bool) {
+	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope}
+	r.mu.Lock()
+	if f, ok := r.flights[fk]; ok {
+		r.mu.Unlock()
+		if counted {
+			r.m.coalesced.Inc()
+		}
+		return f, true
+	}
+	f = &flight{done: make(chan struct{})}
+	if r.closed {
+		r.mu.Unlock()
+		f.err = errClosed
+		close(f.done)
+		return f, false
+	}
+	r.flights[fk] = f
+	r.wg.Add(1)
+	r.mu.Unlock()
+	r.m.inflight.Inc()
+	go func() {
+		defer r.wg.Done()
+		defer r.m.inflight.Dec()
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+		start := time.Now()
+		st := r.newState(nil)
+		st.ecs, st.client = sub.opt, sub.at
+		msg, err := r.resolve(ctx, st, k.Name, k.Type)
+		cancel()
+		err = timeoutErr(err, r.cfg.Timeout)
+		result := "ok"
+		if err == nil {
+			k := k
+			if st.scope.IsValid() && st.scope.Bits() > 0 {
+				k.Scope = st.scope // answer tailored to the client's network
+			}
+			if _, serr := r.cache.Set(k, msg); serr != nil && !errors.Is(serr, cache.ErrNotCacheable) {
+				r.log.Warn("cache set", zap.Stringer("key", k), zap.Error(serr))
+			}
+			r.mu.Lock()
+			delete(r.failed, k)
+			r.mu.Unlock()
+		} else {
+			result = "fail"
+			if !errors.Is(err, context.Canceled) {
+				r.mu.Lock()
+				r.failed[k] = r.now()
+				r.mu.Unlock()
+			}
+			if ce := r.log.Check(zap.DebugLevel, "resolution failed"); ce != nil {
+				ce.Write(zap.String("name", k.Name), zap.String("type", dns.TypeToString[k.Type]), zap.Int("upstream_queries", st.queries), zap.Error(err))
+			}
+		}
+		r.m.resolutions.WithLabelValues(result).Observe(time.Since(start).Seconds())
+		f.msg, f.err = msg, err
+		r.mu.Lock()
+		delete(r.flights, fk)
+		r.mu.Unlock()
+		close(f.done)
+	}()
+	return f, false
+}
+
+var errClosed = errors.New("resolver closed")

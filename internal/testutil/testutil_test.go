@@ -1,0 +1,88 @@
+package testutil
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestMetricValue(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x_total", Help: "x"}, []string{"a", "b"})
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h_seconds", Help: "h"})
+	reg.MustRegister(c, h)
+	c.WithLabelValues("1", "p").Add(2)
+	c.WithLabelValues("1", "q").Add(3)
+	c.WithLabelValues("2", "p").Add(5)
+	h.Observe(1)
+	h.Observe(2)
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"x_total", nil, 10},
+		{"x_total", []string{"a", "1"}, 5},
+		{"x_total", []string{"a", "1", "b", "q"}, 3},
+		{"x_total", []string{"a", "3"}, 0},
+		{"h_seconds", nil, 2},
+		{"nothing", nil, 0},
+	} {
+		if got := MetricValue(t, reg, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("MetricValue(%s, %v) = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	if got := Value(t, c.WithLabelValues("2", "p")); got != 5 {
+		t.Errorf("Value = %v, want 5", got)
+	}
+}
+
+func TestClock(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewClock(start)
+	c.Advance(90 * time.Second)
+	if got := c.Now(); !got.Equal(start.Add(90 * time.Second)) {
+		t.Fatalf("Now = %v", got)
+	}
+}
+
+func TestServeAndDo(t *testing.T) {
+	ln := Listen(t)
+	Serve(t, ln, func(c net.Conn) {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Fprintf(c, "echo %s", line)
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(c, "hi")
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "echo hi\n" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Got", r.Header.Get("X-Send"))
+		w.WriteHeader(http.StatusTeapot)
+		fmt.Fprint(w, r.Method, " ", r.ContentLength)
+	})
+	w := Do(h, "POST", "/x", "abc", map[string]string{"X-Send": "v"})
+	if w.Code != http.StatusTeapot || w.Header().Get("X-Got") != "v" || w.Body.String() != "POST 3" {
+		t.Fatalf("Do: %d %v %q", w.Code, w.Header(), w.Body)
+	}
+}
+
+func TestWaitForReturns(t *testing.T) {
+	n := 0
+	WaitFor(t, "three polls", 10*time.Second, func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("cond ran %d times, want 3", n)
+	}
+}
