@@ -36,8 +36,8 @@ export class Ask {
         ` ${a.rcode !== 'NOERROR' ? a.rcode : ''}${a.ttl !== undefined ? ` · TTL ${a.ttl} s` : ''} · ${a.rtt}`,
         region ? h('span', {}, ` → the ${region.label} load balancer`) : null),
       hops.length ? h('ol', {class: 'path', 'aria-label': 'the path of a fresh resolution'},
-        hops.filter((x) => x.depth === 0).map((x) => h('li', {}, `${x.server} (${x.zone}): ${x.kind}${x.referral ? ' → ' + x.referral.zone : ''}${x.answer ? ' ' + x.answer.map(last).join(' ') : ''} · ${x.duration}`))) : null,
-      a.path_error ? h('p', {class: 'hint'}, 'path: ' + a.path_error) : null);
+        hops.filter((x) => x.depth === 0).map((x) => h('li', {}, `${x.server} (${x.zone}): ${x.kind}${x.referral ? ' → ' + x.referral.zone : ''}${x.answer ? ' ' + x.answer.map(last).join(' ') : ''} · ${x.duration}`))) : '',
+      a.path_error ? h('p', {class: 'hint'}, 'path: ' + a.path_error) : '');
     this.topo.playPath(a.path, `${r.name.toUpperCase()} asks`);
     if (region && region.lb) this.topo.highlight('lb:' + region.lb);
   }

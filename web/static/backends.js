@@ -66,7 +66,7 @@ export class Backends {
     if (row.hist.length > HISTORY) row.hist.shift();
     row.rps.textContent = rps < 10 ? rps.toFixed(1) : Math.round(rps);
     spark(row.spark, row.hist);
-    this.topo.setState('be:' + id, state === 'mixed' ? 'draining' : state, `${GLYPH[state] || ''} ${state} · ${inflight} in flight`);
+    this.topo.setState('be:' + id, state === 'mixed' ? 'draining' : state, `${state} · ${inflight} in flight`);
   }
 
   row(id) {
@@ -83,7 +83,7 @@ export class Backends {
       h('th', {scope: 'row', class: 'bid'}, id),
       h('td', {class: 'state'}, r.state, r.per),
       r.weight, r.inflight,
-      h('td', {class: 'num'}, r.rps, r.spark),
+      h('td', {class: 'num rpscell'}, r.rps, r.spark),
       h('td', {}, h('div', {class: 'actions'}, mk('draining', 'Drain'), mk('up', 'Undrain'), mk('maintenance', 'Maintenance'))));
     this.rows.set(id, r);
     const sorted = [...this.rows.keys()].sort();

@@ -47,7 +47,7 @@ export class Cache {
       const left = Math.max(0, Math.ceil((r.until - now) / 1000));
       const stale = r.e.stale || left === 0;
       r.ttl.className = 'ttl' + (stale ? ' stale' : '');
-      r.ttl.firstChild.textContent = stale ? '⌛ expired' : `${left} s`;
+      r.ttl.firstChild.textContent = stale ? '⌛ expired' : fmtTTL(left);
       r.ttl.querySelector('i').style.width = (r.e.ttl > 0 ? Math.min(100, (left / r.e.ttl) * 100) : 0) + '%';
     }
   }
@@ -68,4 +68,11 @@ export class Cache {
 function rdata(records) {
   const d = records.filter((r) => !/\tRRSIG\t|\tOPT\t/.test(r)).map((r) => r.split('\t').slice(4).join(' '));
   return d.slice(0, 2).join(', ') + (d.length > 2 ? ` +${d.length - 2}` : '');
+}
+
+// fmtTTL is "17 s", or "23:59:58" for long ones (still ticking visibly).
+function fmtTTL(s) {
+  if (s < 100) return `${s} s`;
+  const p = (n) => String(n).padStart(2, '0');
+  return `${Math.floor(s / 3600)}:${p(Math.floor(s / 60) % 60)}:${p(s % 60)}`;
 }

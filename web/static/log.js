@@ -86,12 +86,12 @@ export function describe(ev) {
   case 'dns.cache':
     return `${ev.op} ${n(ev.name)} ${ev.qtype || ''}${ev.ttl !== undefined ? ' ttl ' + ev.ttl + ' s' : ''}`;
   case 'lb.request':
-    return `${ev.src || ev.lbd} ${ev.method} ${ev.path} → ${ev.backend || '—'} ${ev.status || ''}${ev.error ? ' ' + ev.error : ''}` +
+    return `${ev.lbd || ev.src} ${ev.method} ${ev.path} → ${ev.backend || '—'} ${ev.status || ''}${ev.error ? ' ' + ev.error : ''}` +
       ` (${ev.reason || ev.policy || ''}${ev.attempts > 1 ? ', ' + ev.attempts + ' tries' : ''}) from ${ev.client}`;
   case 'lb.backend':
-    return `${ev.src || ev.lbd} ${ev.pool}/${ev.backend}: ${ev.from} → ${ev.to}${ev.cause ? ' (' + ev.cause + ')' : ''}`;
+    return `${ev.lbd || ev.src} ${ev.pool}/${ev.backend}: ${ev.from} → ${ev.to}${ev.cause ? ' (' + ev.cause + ')' : ''}`;
   case 'lb.health':
-    return `${ev.src || ev.lbd} ${ev.pool}/${ev.backend} check ${ev.ok ? 'ok' : 'FAILED'}${ev.detail ? ' ' + ev.detail : ''}`;
+    return `${ev.lbd || ev.src} ${ev.pool}/${ev.backend} check ${ev.ok ? 'ok' : 'FAILED'}${ev.detail ? ' ' + ev.detail : ''}`;
   case 'source':
     return `stream from ${ev.src}: ${ev.state}${ev.detail ? ' — ' + ev.detail : ''}`;
   case 'dropped':

@@ -2,7 +2,7 @@
 // request from the event stream moves along its path as it happens.
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 176, H = 58; // node size in viewBox units
+const W = 150, H = 64; // smallest node size in viewBox units (the text widens a node)
 const LEG = 380;       // ms per hop
 const BACKLOG = 5000;  // DNS animations queue at most this far ahead, then are skipped
 const MAX_LIVE = 60;   // packets on screen at once
@@ -49,15 +49,16 @@ export class Topo {
     this.edges = svg('g', {}, root);
     this.layer = svg('g', {}, root);
     this.pkts = svg('g', {}, root);
-    text(root, 22, 24, 'band', 'DNS').setAttribute('text-anchor', 'start');
-    text(root, 22, 352, 'band', 'HTTP').setAttribute('text-anchor', 'start');
-    svg('line', {x1: 10, x2: 1090, y1: 322, y2: 322, stroke: '#ccc', 'stroke-width': 2, 'stroke-dasharray': '6 6'}, root);
-    this.node('client', 95, 322, 'clients', 'dig · curl · you');
-    this.node('resolver', 280, 160, 'resolver', cfg.resolver || '');
+    text(root, 14, 30, 'band', 'DNS').setAttribute('text-anchor', 'start');
+    text(root, 14, 598, 'band', 'HTTP').setAttribute('text-anchor', 'start');
+    svg('line', {x1: 170, x2: 990, y1: 318, y2: 318, stroke: '#bbb', 'stroke-width': 2, 'stroke-dasharray': '8 8'}, root);
+    this.node('client', 85, 318, 'clients', 'dig · curl · you');
+    this.node('resolver', 255, 160, 'resolver', cfg.resolver || '');
     this.byAddr.set(cfg.resolver, 'resolver');
     this.edge('client', 'resolver');
+    const n = cfg.lbds.length, gap = Math.min(72, 250 / Math.max(1, n - 1));
     cfg.lbds.forEach((lb, i) => {
-      this.node('lb:' + lb.name, 480, 378 + i * 70, lb.name, lb.admin.replace(/:\d+$/, ''));
+      this.node('lb:' + lb.name, 420, 370 + i * gap, lb.name, lb.admin.replace(/:\d+$/, ''));
       this.edge('client', 'lb:' + lb.name);
     });
     requestAnimationFrame((t) => this.tick(t));
@@ -65,12 +66,23 @@ export class Topo {
 
   node(id, x, y, title, sub) {
     const g = svg('g', {class: 'node', transform: `translate(${x},${y})`}, this.layer);
-    svg('rect', {x: -W / 2, y: -H / 2, width: W, height: H, rx: 8}, g);
-    const t = text(g, 0, -5, 'title', title);
-    const s = text(g, 0, 18, 'sub', sub);
-    const n = {id, x, y, g, t, s};
+    const r = svg('rect', {x: -W / 2, y: -H / 2, width: W, height: H, rx: 8}, g);
+    const t = text(g, 0, -6, 'title', title);
+    const s = text(g, 0, 22, 'sub', sub);
+    const n = {id, x, y, g, r, t, s, w: W};
     this.nodes.set(id, n);
+    this.fit(n);
     return n;
+  }
+
+  // fit widens a node to its text.
+  fit(n) {
+    const w = Math.max(W, n.t.getComputedTextLength() + (n.glyph ? 64 : 26), n.s.getComputedTextLength() + 20);
+    if (Math.abs(w - n.w) < 1) return;
+    n.w = w;
+    n.r.setAttribute('x', -w / 2);
+    n.r.setAttribute('width', w);
+    if (n.glyph) n.glyph.setAttribute('transform', `translate(${-w / 2 + 22},-12)`);
   }
 
   edge(a, b) {
@@ -91,8 +103,9 @@ export class Topo {
       const id = 'zone:' + z.origin;
       if (this.nodes.has(id)) continue;
       const addrs = (z.servers || []).map((s) => s.replace(/:\d+$/, ''));
-      const sub = z.origin === '.' ? addrs.join(' ') : `${z.origin} ${addrs[0] || ''}${addrs.length > 1 ? ' +' + (addrs.length - 1) : ''}`;
-      this.node(id, 480 + d * 180, 52 + d * 72 + k * 66, role(z.origin) === 'auth' ? 'auth' : `${role(z.origin)} ${z.origin}`, role(z.origin) === 'auth' ? sub : addrs.join(' '));
+      const at = `${addrs[0] || ''}${addrs.length > 1 ? ' +' + (addrs.length - 1) : ''}`;
+      const auth = role(z.origin) === 'auth';
+      this.node(id, [440, 590, 730, 835][d], 46 + d * 74 + k * 74, auth ? z.origin : `${role(z.origin)} ${z.origin}`, auth ? 'auth ' + at : at);
       for (const s of z.servers || []) this.byAddr.set(s, id);
       this.edge('resolver', id);
     }
@@ -102,8 +115,8 @@ export class Topo {
   setBackends(ids) {
     ids.forEach((id, i) => {
       if (this.nodes.has('be:' + id)) return;
-      const n = this.node('be:' + id, 860, 410 + i * 88, id, '');
-      n.t.setAttribute('x', 14);
+      const n = this.node('be:' + id, 790, 385 + i * 92, id, '');
+      n.t.setAttribute('x', 16);
       for (const lb of this.cfg.lbds) this.edge('lb:' + lb.name, 'be:' + id);
     });
   }
@@ -115,10 +128,11 @@ export class Topo {
     if (n.state !== state) {
       n.g.setAttribute('class', 'node ' + (state || ''));
       if (n.glyph) n.glyph.remove();
-      n.glyph = state && id.startsWith('be:') ? glyph(n.g, state, -W / 2 + 20, -9) : null;
+      n.glyph = state && id.startsWith('be:') ? glyph(n.g, state, -n.w / 2 + 22, -12) : null;
       n.state = state;
     }
     if (sub !== undefined) n.s.textContent = sub;
+    this.fit(n);
   }
 
   highlight(id, ms = 2500) {
@@ -128,17 +142,25 @@ export class Topo {
     setTimeout(() => n.g.classList.remove('hl'), ms);
   }
 
-  // flash puts a short label above a node.
+  // flash puts a short label by a node, one at a time: above it, or
+  // beside it in the HTTP columns (stacked nodes), below it at the top.
   flash(id, label, err) {
     const n = this.nodes.get(id);
     if (!n || !label) return;
-    const g = svg('g', {class: 'flash' + (err ? ' err' : ''), transform: `translate(${n.x},${n.y - H / 2 - 14})`}, this.pkts);
-    const r = svg('rect', {rx: 5, y: -14, height: 26}, g);
-    const t = text(g, 0, 6, '', label.length > 26 ? label.slice(0, 25) + '…' : label);
+    if (n.flash) n.flash.remove();
+    const g = svg('g', {class: 'flash' + (err ? ' err' : '')}, this.pkts);
+    const r = svg('rect', {rx: 5, y: -16, height: 30}, g);
+    const t = text(g, 0, 7, '', label.length > 24 ? label.slice(0, 23) + '…' : label);
     const w = Math.max(40, t.getComputedTextLength() + 14);
+    let x = n.x, y = n.y - H / 2 - 18;
+    if (id.startsWith('lb:') || id.startsWith('be:')) { x = n.x + n.w / 2 + w / 2 + 6; y = n.y; }
+    else if (y < 18) y = n.y + H / 2 + 18;
+    x = Math.min(Math.max(x, w / 2 + 4), 996 - w / 2); // inside the picture
+    g.setAttribute('transform', `translate(${x},${y})`);
     r.setAttribute('x', -w / 2);
     r.setAttribute('width', w);
-    setTimeout(() => g.remove(), 1400);
+    n.flash = g;
+    setTimeout(() => { g.remove(); if (n.flash === g) n.flash = null; }, 1400);
   }
 
   // play animates one message over its legs [{a, b, label, err}], starting
@@ -212,7 +234,7 @@ export class Topo {
       legs.push({a: 'client', b: 'resolver', label: `${short(ev.name)} ${ev.qtype} miss`});
     }
     const bad = ['timeout', 'error', 'lame'].includes(ev.outcome);
-    legs.push({a: 'resolver', b: to, label: `${short(ev.name)} ${ev.qtype}?`}, {a: to, b: 'resolver', label: ev.outcome, err: bad});
+    legs.push({a: 'resolver', b: to, label: `${ev.qtype}?`}, {a: to, b: 'resolver', label: ev.outcome, err: bad});
     this.sequence(legs);
   }
 
@@ -238,7 +260,7 @@ export class Topo {
   }
 
   request(ev) {
-    const lb = 'lb:' + (ev.src || ev.lbd);
+    const lb = 'lb:' + (this.nodes.has('lb:' + ev.lbd) ? ev.lbd : ev.src);
     if (!this.nodes.has(lb)) return;
     const err = ev.error || ev.status >= 500;
     const legs = [{a: 'client', b: lb, label: ''}];
@@ -256,7 +278,7 @@ export class Topo {
     for (const hop of (res && res.hops) || []) {
       const to = this.byAddr.get(hop.server);
       if (!to || hop.depth > 0) continue;
-      legs.push({a: 'resolver', b: to, label: short(hop.question || '')}, {a: to, b: 'resolver', label: hop.kind, err: ['timeout', 'error', 'lame', 'servfail'].includes(hop.kind)});
+      legs.push({a: 'resolver', b: to, label: (hop.question || '').split(/\s+/).pop() + '?'}, {a: to, b: 'resolver', label: hop.kind, err: ['timeout', 'error', 'lame', 'servfail'].includes(hop.kind)});
     }
     legs.push({a: 'resolver', b: 'client', label: res && res.answer && res.answer.length ? lastField(res.answer[0]) : (res && res.rcode) || ''});
     this.sequence(legs);
