@@ -209,6 +209,13 @@ func TestLivePage(t *testing.T) {
 		if got != "127.0.10.1" {
 			t.Errorf("standing in Europe, www.example.test is %q, want 127.0.10.1 (the EU lbd)", got)
 		}
+		result, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#ask-result")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(result, "referral") || strings.Contains(result, "null") || strings.Contains(result, "undefined") {
+			t.Errorf("the answer for Europe reads %q: want the path (referrals) and no null/undefined", result)
+		}
 		screenshot(t, ctx, "liveview-europe")
 	})
 
