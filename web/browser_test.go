@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,6 +155,18 @@ func TestLivePage(t *testing.T) {
 			waitJS(t, ctx, "the walk at the TLD", `[...document.querySelectorAll('#topo .flash text')].some(t => t.textContent === 'referral')`, 5*time.Second)
 			screenshot(t, ctx, "liveview-walk")
 		}
+	})
+
+	t.Run("request appears in the log", func(t *testing.T) {
+		if !hasEventStream(t, st.lbs["lbd"].AdminAddr().String()) {
+			t.Skip("lbd has no event stream yet (EVENTS.md)")
+		}
+		resp, err := http.Get("http://" + st.lbs["lbd"].Addr("http").String() + "/hello-from-the-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		waitJS(t, ctx, "the request in the event log", `[...document.querySelectorAll('#log li[data-type="lb.request"]')].some(li => li.textContent.includes('/hello-from-the-test'))`, 5*time.Second)
 	})
 
 	t.Run("drain b2 on every lbd", func(t *testing.T) {

@@ -47,7 +47,7 @@ export class Cache {
       const left = Math.max(0, Math.ceil((r.until - now) / 1000));
       const stale = r.e.stale || left === 0;
       r.ttl.className = 'ttl' + (stale ? ' stale' : '');
-      r.ttl.firstChild.textContent = stale ? '⌛ expired' : fmtTTL(left);
+      r.ttl.firstChild.textContent = stale ? '◌ expired' : fmtTTL(left);
       r.ttl.querySelector('i').style.width = (r.e.ttl > 0 ? Math.min(100, (left / r.e.ttl) * 100) : 0) + '%';
     }
   }

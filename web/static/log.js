@@ -8,7 +8,7 @@ const TYPES = [
   ['dns.query', 'DNS queries'], ['dns.upstream', 'upstream'], ['dns.cache', 'cache'],
   ['lb.request', 'HTTP requests'], ['lb.backend', 'backend states'], ['lb.health', 'health checks'], ['other', 'other'],
 ];
-const GLYPHS = {'dns.query': '●', 'dns.upstream': '↳', 'dns.cache': '⧗', 'lb.request': '■', 'lb.backend': '◐', 'lb.health': '♥', source: '⇄', dropped: '⚠'};
+const GLYPHS = {'dns.query': '●', 'dns.upstream': '↳', 'dns.cache': '◷', 'lb.request': '■', 'lb.backend': '◐', 'lb.health': '♥', source: '⇄', dropped: '⚠'};
 
 export class Log {
   constructor(list, tools, count) {
