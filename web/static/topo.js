@@ -2,7 +2,7 @@
 // request from the event stream moves along its path as it happens.
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 150, H = 64; // smallest node size in viewBox units (the text widens a node)
+const W = 150, H = 58; // smallest node size in viewBox units (the text widens a node)
 const LEG = 380;       // ms per hop
 const BACKLOG = 5000;  // DNS animations queue at most this far ahead, then are skipped
 const MAX_LIVE = 60;   // packets on screen at once
@@ -50,15 +50,15 @@ export class Topo {
     this.layer = svg('g', {}, root);
     this.pkts = svg('g', {}, root);
     text(root, 14, 30, 'band', 'DNS').setAttribute('text-anchor', 'start');
-    text(root, 14, 598, 'band', 'HTTP').setAttribute('text-anchor', 'start');
+    text(root, 14, 608, 'band', 'HTTP').setAttribute('text-anchor', 'start');
     svg('line', {x1: 170, x2: 990, y1: 318, y2: 318, stroke: '#bbb', 'stroke-width': 2, 'stroke-dasharray': '8 8'}, root);
     this.node('client', 85, 318, 'clients', 'dig · curl · you');
     this.node('resolver', 255, 160, 'resolver', cfg.resolver || '');
     this.byAddr.set(cfg.resolver, 'resolver');
     this.edge('client', 'resolver');
-    const n = cfg.lbds.length, gap = Math.min(72, 250 / Math.max(1, n - 1));
+    const n = cfg.lbds.length, gap = Math.min(72, 200 / Math.max(1, n - 1));
     cfg.lbds.forEach((lb, i) => {
-      this.node('lb:' + lb.name, 420, 370 + i * gap, lb.name, lb.admin.replace(/:\d+$/, ''));
+      this.node('lb:' + lb.name, 420, 362 + i * gap, lb.name, lb.admin.replace(/:\d+$/, ''));
       this.edge('client', 'lb:' + lb.name);
     });
     requestAnimationFrame((t) => this.tick(t));
@@ -67,8 +67,8 @@ export class Topo {
   node(id, x, y, title, sub) {
     const g = svg('g', {class: 'node', transform: `translate(${x},${y})`}, this.layer);
     const r = svg('rect', {x: -W / 2, y: -H / 2, width: W, height: H, rx: 8}, g);
-    const t = text(g, 0, -6, 'title', title);
-    const s = text(g, 0, 22, 'sub', sub);
+    const t = text(g, 0, -4, 'title', title);
+    const s = text(g, 0, 20, 'sub', sub);
     const n = {id, x, y, g, r, t, s, w: W};
     this.nodes.set(id, n);
     this.fit(n);
@@ -82,7 +82,7 @@ export class Topo {
     n.w = w;
     n.r.setAttribute('x', -w / 2);
     n.r.setAttribute('width', w);
-    if (n.glyph) n.glyph.setAttribute('transform', `translate(${-w / 2 + 22},-12)`);
+    if (n.glyph) n.glyph.setAttribute('transform', `translate(${-w / 2 + 22},-11)`);
   }
 
   edge(a, b) {
@@ -115,7 +115,7 @@ export class Topo {
   setBackends(ids) {
     ids.forEach((id, i) => {
       if (this.nodes.has('be:' + id)) return;
-      const n = this.node('be:' + id, 790, 385 + i * 92, id, '');
+      const n = this.node('be:' + id, 790, 380 + i * 90, id, '');
       n.t.setAttribute('x', 16);
       for (const lb of this.cfg.lbds) this.edge('lb:' + lb.name, 'be:' + id);
     });
@@ -128,7 +128,7 @@ export class Topo {
     if (n.state !== state) {
       n.g.setAttribute('class', 'node ' + (state || ''));
       if (n.glyph) n.glyph.remove();
-      n.glyph = state && id.startsWith('be:') ? glyph(n.g, state, -n.w / 2 + 22, -12) : null;
+      n.glyph = state && id.startsWith('be:') ? glyph(n.g, state, -n.w / 2 + 22, -11) : null;
       n.state = state;
     }
     if (sub !== undefined) n.s.textContent = sub;
