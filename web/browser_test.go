@@ -210,6 +210,31 @@ func TestLivePage(t *testing.T) {
 		}
 	})
 
+	t.Run("one lbd differs, then maintenance everywhere", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPatch, "http://"+st.lbs["lbd-eu"].AdminAddr().String()+"/api/v1/pools/web/backends/b3", strings.NewReader(`{"state":"maintenance"}`))
+		req.Header.Set("Authorization", "Bearer "+lbToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("PATCH b3 on lbd-eu: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		waitJS(t, ctx, "b3 mixed in the page", `document.querySelector('#backend-b3').dataset.state === 'mixed'`, 10*time.Second)
+		screenshot(t, ctx, "liveview-mixed")
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#backend-b3 button[data-act="maintenance"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "b3 in maintenance in the page", `document.querySelector('#backend-b3').dataset.state === 'maintenance'`, 10*time.Second)
+		for name, s := range st.lbs {
+			if got := backendState(t, s, "b3"); got != "maintenance" {
+				t.Errorf("%s says b3 is %q after Maintenance, want maintenance", name, got)
+			}
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#backend-b3 button[data-act="up"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "b3 up again", `document.querySelector('#backend-b3').dataset.state === 'up'`, 10*time.Second)
+	})
+
 	t.Run("stand in Europe", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#ask-regions button[data-region="eu"]`))); err != nil {
 			t.Fatal(err)

@@ -58,7 +58,7 @@ export class Backends {
     const state = states.length === 1 ? states[0] : 'mixed';
     row.tr.dataset.state = state;
     row.state.replaceChildren(stateBadge(state));
-    row.per.textContent = list.map((x) => `${x.lbd.replace(/^lbd-?/, '') || 'main'} ${GLYPH[x.v.state] || '?'}${x.v.state === state ? '' : ' ' + x.v.state}`).join(' · ');
+    row.per.replaceChildren(...list.map((x, i) => h('span', {}, `${i ? ' · ' : ''}${x.lbd.replace(/^lbd-?/, '') || 'main'} ${GLYPH[x.v.state] || '?'}${x.v.state === state ? '' : ' ' + x.v.state}`)));
     const weights = [...new Set(list.map((x) => x.v.weight))];
     row.weight.textContent = weights.join('/');
     row.inflight.textContent = inflight;
@@ -66,7 +66,7 @@ export class Backends {
     if (row.hist.length > HISTORY) row.hist.shift();
     row.rps.textContent = rps < 10 ? rps.toFixed(1) : Math.round(rps);
     spark(row.spark, row.hist);
-    this.topo.setState('be:' + id, state === 'mixed' ? 'draining' : state, `${state} · ${inflight} in flight`);
+    this.topo.setState('be:' + id, state, `${state} · ${inflight} in flight`);
   }
 
   row(id) {

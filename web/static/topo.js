@@ -28,6 +28,7 @@ function glyph(parent, state, x, y) {
   case 'up': svg('circle', {r: 9}, g); break;
   case 'draining': svg('circle', {r: 9, fill: '#fff', stroke: '#111', 'stroke-width': 2}, g); svg('path', {d: 'M0,-9 A9,9 0 0,1 0,9 Z'}, g); break;
   case 'maintenance': svg('rect', {x: -8, y: -8, width: 16, height: 16}, g); break;
+  case 'mixed': svg('path', {d: 'M0,-10 L10,0 L0,10 L-10,0 Z'}, g); break;
   case 'down': case 'unreachable': svg('path', {d: 'M-8,-8 L8,8 M8,-8 L-8,8', stroke: '#D55E00', 'stroke-width': 5}, g); break;
   default: svg('circle', {r: 8, fill: '#fff', stroke: '#444', 'stroke-width': 2}, g);
   }
