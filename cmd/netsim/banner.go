@@ -51,6 +51,7 @@ func printBanner(w io.Writer, hints, env string, distance bool) {
 	fmt.Fprintf(w, `
 netsim is up: a small internet on loopback. Try, in another terminal:
 
+  open http://127.0.0.1:8000/                   # the live page: topology, queries, caches, backends
   %[2]s
 
   dig @127.0.0.1 -p 1053 www.example.test       # the resolver: walks root → test. → example.test.

@@ -304,7 +304,7 @@ func (t *Topology) controlHandler() http.Handler {
 		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", api.NotFound)
-	return mux
+	return t.liveView(mux) // the live page at /, the control API under it
 }
 
 // RegionConfig is the main lbd's config moved to a region's address, with

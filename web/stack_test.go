@@ -1,0 +1,324 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"netsim/dns/dnsd"
+	"netsim/dns/geo"
+	"netsim/internal/api"
+	"netsim/internal/sim"
+	"netsim/lb"
+	"netsim/lb/l4"
+	"netsim/web"
+)
+
+// stack is the part of netsim's topology the page needs, on free ports:
+// dnsd playing the demo hierarchy (root, TLD, authoritative servers on
+// their 127.0.x.y addresses, on one free port) with its resolver, GeoDNS
+// without health probes, three webd backends as supervised parts, the
+// main lbd and a regional one in front of them, and the page in front of
+// a control API.
+type stack struct {
+	page     string // http://127.0.0.1:port
+	token    string // the control token the page presents
+	resolver string
+	dnsPort  string // the port of the root, TLD and authoritative servers
+	dns      *dnsd.Daemon
+	lbs      map[string]*lb.Server
+	fake     *fakeStream // dnsd's event stream when dnsd has none of its own, else nil
+}
+
+const (
+	controlToken = "control-token"
+	dnsToken     = "dns-token"
+	lbToken      = "lb-token"
+)
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	st := &stack{token: controlToken, lbs: map[string]*lb.Server{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	// dnsd
+	c, err := dnsd.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sharedPort(t, "127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1")
+	c.Admin.Listen, c.Admin.Token = "127.0.0.1:0", dnsToken
+	for i := range c.Servers {
+		host, _, _ := net.SplitHostPort(c.Servers[i].Listen)
+		if c.Servers[i].Recursion {
+			c.Servers[i].Listen = "127.0.0.1:0"
+			continue
+		}
+		c.Servers[i].Listen = net.JoinHostPort(host, port)
+	}
+	st.dnsPort = port
+	p, _ := strconv.Atoi(port)
+	c.Resolver.Port = p
+	c.Resolver.RootHints = []string{"127.0.1.1@" + port}
+	for i := range c.Geo.Names {
+		c.Geo.Names[i].Health = geo.HealthConfig{} // no probes of regional lbds that are not there
+	}
+	st.dns, err = dnsd.New(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = st.dns.Run(ctx) })
+	waitClosed(t, "dnsd ready", st.dns.Ready())
+	st.resolver = st.dns.Listeners()["127.0.0.1:0"]
+
+	// the backends, as supervised parts (their control API is netsim's)
+	sup := sim.New(zap.NewNop())
+	t.Cleanup(sup.Close)
+	var addrs []string
+	for _, id := range []string{"b1", "b2", "b3"} {
+		a := freeAddr(t)
+		if err := sup.Add(sim.Webd(sim.WebdOptions{ID: id, Addr: a}, "v1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := sup.Start(id, ""); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, a)
+	}
+
+	// the lbds
+	admins := map[string]string{}
+	for _, name := range []string{"lbd", "lbd-eu"} {
+		cfg := lb.DefaultConfig()
+		cfg.Admin.Listen, cfg.Admin.Token = "127.0.0.1:0", lbToken
+		cfg.Frontends = cfg.Frontends[:1]
+		cfg.Frontends[0].Listen = "127.0.0.1:0"
+		cfg.L4 = l4.Config{}
+		pool := &cfg.Pools[0]
+		pool.Health.Interval, pool.Health.Timeout = 500*time.Millisecond, 500*time.Millisecond
+		pool.SlowStart = 0
+		pool.Backends = nil
+		for i, a := range addrs {
+			pool.Backends = append(pool.Backends, lb.BackendConfig{ID: fmt.Sprintf("b%d", i+1), Address: a})
+		}
+		s, err := lb.New(cfg, zap.NewNop(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { _ = s.Run(ctx) })
+		waitClosed(t, name+" ready", s.Ready())
+		st.lbs[name] = s
+		admins[name] = s.AdminAddr().String()
+	}
+
+	// dnsd's event stream: its own once it has one (EVENTS.md), until
+	// then a fake one that follows the contract, in front of its admin API
+	dnsAdmin := st.dns.AdminAddr()
+	if !hasEventStream(t, dnsAdmin) {
+		st.fake = newFakeStream()
+		real := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: dnsAdmin})
+		mux := http.NewServeMux()
+		mux.Handle("GET /api/v1/events", st.fake)
+		mux.Handle("/", real)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		t.Cleanup(st.fake.close) // before srv.Close: streams end first
+		dnsAdmin = srv.Listener.Addr().String()
+	}
+
+	control := http.NewServeMux()
+	sup.Routes(control, func(h http.Handler) http.Handler { return api.Auth(controlToken, h) })
+	control.HandleFunc("/", api.NotFound)
+	h := web.Handler(web.Options{
+		DNSAdmin: dnsAdmin, Resolver: st.resolver, LBAdmins: admins,
+		Regions: []web.Region{
+			{Name: "eu", Label: "Europe", Subnet: netip.MustParsePrefix("127.0.10.0/24"), LB: "lbd-eu"},
+			{Name: "na", Label: "North America", Subnet: netip.MustParsePrefix("127.0.20.0/24")},
+			{Name: "as", Label: "Asia", Subnet: netip.MustParsePrefix("127.0.30.0/24")},
+		},
+		Control:  control,
+		Token:    func() string { return controlToken },
+		DNSToken: func() string { return dnsToken },
+		LBToken:  func() string { return lbToken },
+	})
+	srv := httptest.NewUnstartedServer(h)
+	base, stop := context.WithCancel(context.Background())
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	t.Cleanup(func() { stop(); srv.Close() }) // open event streams end first
+	st.page = srv.URL
+	return st
+}
+
+// sharedPort finds a port free on every one of hosts, TCP and UDP.
+func sharedPort(t *testing.T, hosts ...string) string {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", hosts[0]+":0")
+		if err != nil {
+			t.Fatalf("listen on %s: %v (Linux routes all of 127.0.0.0/8 to loopback)", hosts[0], err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+		var held []io.Closer
+		ok := true
+		for _, h := range hosts {
+			a := net.JoinHostPort(h, port)
+			if l, err := net.Listen("tcp", a); err == nil {
+				held = append(held, l)
+			} else {
+				ok = false
+			}
+			if u, err := net.ListenPacket("udp", a); err == nil {
+				held = append(held, u)
+			} else {
+				ok = false
+			}
+			if !ok {
+				break
+			}
+		}
+		for _, c := range held {
+			c.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatalf("no port free on all of %v", hosts)
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitClosed(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out after 20s waiting for %s", what)
+	}
+}
+
+// hasEventStream tells whether a daemon serves GET /api/v1/events.
+func hasEventStream(t *testing.T, addr string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/events", nil)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+}
+
+// backendState asks an lbd's admin API for a backend's state.
+func backendState(t *testing.T, s *lb.Server, id string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.AdminAddr().String() + "/api/v1/pools/web/backends/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data struct {
+			State string `json:"state"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatal(err)
+	}
+	return env.Data.State
+}
+
+// fakeStream serves an event stream as EVENTS.md has it, with the events
+// a test publishes.
+type fakeStream struct {
+	mu     sync.Mutex
+	subs   map[chan []byte]bool
+	seq    int
+	closed chan struct{}
+}
+
+func newFakeStream() *fakeStream {
+	return &fakeStream{subs: map[chan []byte]bool{}, closed: make(chan struct{})}
+}
+
+func (f *fakeStream) close() { close(f.closed) }
+
+func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ch := make(chan []byte, 64)
+	f.mu.Lock()
+	f.subs[ch] = true
+	f.mu.Unlock()
+	defer func() { f.mu.Lock(); delete(f.subs, ch); f.mu.Unlock() }()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-f.closed:
+			return
+		case b := <-ch:
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+			_ = rc.Flush()
+		}
+	}
+}
+
+// subscribers is how many streams are open.
+func (f *fakeStream) subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+// publish sends one event to every subscriber.
+func (f *fakeStream) publish(typ string, fields map[string]any) {
+	ev := map[string]any{"type": typ, "time": time.Now().UTC().Format(time.RFC3339Nano)}
+	for k, v := range fields {
+		ev[k] = v
+	}
+	data, _ := json.Marshal(ev)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	msg := fmt.Appendf(nil, "event: %s\nid: %d\ndata: %s\n\n", typ, f.seq, data)
+	for ch := range f.subs {
+		select {
+		case ch <- msg:
+		default: // a full subscriber loses events, as the contract says
+		}
+	}
+}
