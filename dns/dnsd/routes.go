@@ -134,6 +134,9 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 		http.MethodPut:    d.putRecords,
 		http.MethodDelete: d.deleteRecords,
 	}))
+	if d.Recursor != nil {
+		d.Recursor.RegisterKnobRoutes(mux) // GET/PATCH /api/v1/resolver
+	}
 	mux.Handle("/api/v1/servers", api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			bound := d.Listeners()

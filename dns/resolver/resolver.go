@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -33,6 +34,7 @@ type Resolver struct {
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
 
 	servers *serverSet
+	knobs   atomic.Pointer[Knobs] // run-time switches (knobs.go); nil: as configured
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight
@@ -413,7 +415,7 @@ func (r *Resolver) referralFromCache(resp *dns.Msg, name string) {
 }
 
 func (r *Resolver) maybePrefetch(k cache.Key, h cache.Hit) {
-	if !r.cfg.Prefetch || h.TTL < 10*time.Second || h.Negative {
+	if !r.Knobs().Prefetch || h.TTL < 10*time.Second || h.Negative {
 		return
 	}
 	if h.Remaining > time.Duration(float64(h.TTL)*r.cfg.PrefetchThreshold) {
@@ -500,8 +502,9 @@ type flight struct {
 // says whether a joining client counts as coalesced (prefetch does not).
 func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope}
+	coalesce := r.Knobs().Coalesce // off: every client asks upstream itself (the thundering herd)
 	r.mu.Lock()
-	if f, ok := r.flights[fk]; ok {
+	if f, ok := r.flights[fk]; ok && coalesce {
 		r.mu.Unlock()
 		if counted {
 			r.m.coalesced.Inc()
@@ -515,7 +518,9 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 		close(f.done)
 		return f
 	}
-	r.flights[fk] = f
+	if coalesce {
+		r.flights[fk] = f
+	}
 	r.wg.Add(1)
 	r.mu.Unlock()
 	r.m.inflight.Inc()
@@ -555,7 +560,9 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) *flight {
 		r.m.resolutions.WithLabelValues(result).Observe(time.Since(start).Seconds())
 		f.msg, f.err = msg, err
 		r.mu.Lock()
-		delete(r.flights, fk)
+		if r.flights[fk] == f {
+			delete(r.flights, fk)
+		}
 		r.mu.Unlock()
 		close(f.done)
 	}()
