@@ -78,6 +78,14 @@ func (z *Zone) Absolute(name string) (string, error) {
 	if name == "@" || name == "" {
 		return z.Origin, nil
 	}
+	for _, c := range []byte(name) {
+		// what a host name, a service label (_http), a wildcard or an RFC 2317
+		// name (0/26) is made of; anything else would be stored apart from
+		// the escaped form a query arrives in
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-_*./", c) >= 0) {
+			return "", fmt.Errorf("name %q has the character %q: use letters, digits, - _ * / and dots (xn-- for international names)", name, c)
+		}
+	}
 	if _, ok := dns.IsDomainName(name); !ok {
 		return "", fmt.Errorf("name %q is not a domain name (labels of at most 63 characters, 255 in all)", name)
 	}
@@ -132,6 +140,13 @@ func (z *Zone) ParseRecord(name string, ttl uint32, t uint16, data string) (dns.
 	}
 	if _, more := zp.Next(); more {
 		return nil, &InvalidError{Reason: "data holds more than one record", Record: text}
+	}
+	if strings.TrimSpace(strings.TrimPrefix(rr.String(), rr.Header().String())) == "" {
+		return nil, invalid("%s record has no data; give it as in a zone file (e.g. %s)", typ, exampleData(t))
+	}
+	// what is saved must load back as the same record
+	if back, err := dns.NewRR(rr.String()); err != nil || back == nil || !dns.IsDuplicate(back, rr) {
+		return nil, &InvalidError{Reason: fmt.Sprintf("%s record %q cannot be written back to a zone file as it is", typ, data), Record: text}
 	}
 	return rr, nil
 }
