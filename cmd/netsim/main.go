@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -22,6 +23,7 @@ import (
 	"netsim/internal/world"
 	"netsim/lb"
 	"netsim/scenario"
+	"netsim/zones"
 )
 
 func main() {
@@ -120,6 +122,9 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 	if err := probeBusy(endpoints(cfg, lcfg)); err != nil {
 		return err
 	}
+	if err := zonesDir(&cfg, log); err != nil {
+		return err
+	}
 	var control string
 	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token, &control); err != nil {
 		return err
@@ -137,6 +142,9 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 	go func() {
 		for range hup {
 			next, err := dnsd.Load(dnsConfig, nil)
+			if err == nil {
+				err = zonesDir(&next, log)
+			}
 			if err != nil {
 				log.Error("reload refused; every part keeps its config", zap.String("part", "dnsd"), zap.Error(err))
 				continue
@@ -183,4 +191,24 @@ func endpoints(cfg dnsd.Config, lcfg lb.Config) []endpoint {
 		eps = append(eps, endpoint{"lbd frontend", f.Listen})
 	}
 	return eps
+}
+
+// zonesDir makes netsim serve var/zones/ when the dnsd config names no
+// zones of its own: the demo zones are copied there on the first start, so
+// the record API's changes are saved to files and outlive a restart (delete
+// var/zones to start again from the demo zones).
+func zonesDir(cfg *dnsd.Config, log *zap.Logger) error {
+	if cfg.Zones.Dir != "" || len(cfg.Zones.Files) > 0 {
+		return nil
+	}
+	dir := filepath.Join(varDir, "zones")
+	wrote, err := zones.Seed(dir)
+	if err != nil {
+		return err
+	}
+	if len(wrote) > 0 {
+		log.Info("demo zones copied; netsim serves them from there", zap.String("dir", dir), zap.Strings("files", wrote))
+	}
+	cfg.Zones.Dir = dir
+	return nil
 }

@@ -332,7 +332,10 @@ func (d *Daemon) Reload(cfg Config) error {
 }
 
 func (d *Daemon) reload(cfg Config) error {
-	// build and check
+	// build and check; zone files are read under d.mu, so that a record
+	// change (records.go) is not swapped out by files read before it
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	zs, err := cfg.LoadZones()
 	if err != nil {
 		return err
@@ -340,8 +343,6 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}

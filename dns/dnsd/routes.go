@@ -26,6 +26,12 @@ type recordView struct {
 	Text string `json:"text"`
 }
 
+func viewOf(rr dns.RR) recordView {
+	h := rr.Header()
+	text := rr.String()
+	return recordView{Name: h.Name, TTL: h.Ttl, Type: dns.TypeToString[h.Rrtype], Data: strings.TrimPrefix(text, h.String()), Text: text}
+}
+
 type serverView struct {
 	Listen    string   `json:"listen"`
 	Bound     string   `json:"bound"`
@@ -98,7 +104,12 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 			q := r.URL.Query()
 			wantName := ""
 			if n := q.Get("name"); n != "" {
-				wantName = dns.Fqdn(strings.ToLower(n))
+				abs, err := z.Absolute(n) // relative to the zone, as in POST
+				if err != nil {
+					api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "bad_name", "%v", err).With("field", "name"))
+					return
+				}
+				wantName = abs
 			}
 			var wantType uint16
 			if t := q.Get("type"); t != "" {
@@ -115,13 +126,17 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 				if wantName != "" && h.Name != wantName || wantType != 0 && h.Rrtype != wantType {
 					continue
 				}
-				text := rr.String()
-				data := strings.TrimPrefix(text, h.String())
-				out = append(out, recordView{Name: h.Name, TTL: h.Ttl, Type: dns.TypeToString[h.Rrtype], Data: data, Text: text})
+				out = append(out, viewOf(rr))
 			}
 			api.WritePage(w, r, p, out)
 		},
+		http.MethodPost:   d.postRecords,
+		http.MethodPut:    d.putRecords,
+		http.MethodDelete: d.deleteRecords,
 	}))
+	if d.Recursor != nil {
+		d.Recursor.RegisterKnobRoutes(mux) // GET/PATCH /api/v1/resolver
+	}
 	mux.Handle("/api/v1/servers", api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			bound := d.Listeners()

@@ -73,6 +73,11 @@ type Config struct {
 	// for dead servers again (RFC 9520: at least 1 s, at most 5 min).
 	FailureTTL time.Duration `mapstructure:"failure_ttl"`
 
+	// Coalesce: clients asking the same question while it is being
+	// resolved wait for that one resolution instead of each asking
+	// upstream (off only to show the thundering herd). Both Coalesce and
+	// Prefetch can be switched at run time (PATCH /api/v1/resolver).
+	Coalesce          bool    `mapstructure:"coalesce"`
 	Prefetch          bool    `mapstructure:"prefetch"`           // refresh popular entries before they expire
 	PrefetchThreshold float64 `mapstructure:"prefetch_threshold"` // fraction of the TTL left that triggers it
 	PrefetchMinHits   int     `mapstructure:"prefetch_min_hits"`  // hits an entry needs to count as popular
@@ -148,6 +153,7 @@ func DefaultConfig() Config {
 		StaleClientTimeout: 1800 * time.Millisecond,
 		StaleRecheck:       30 * time.Second,
 		FailureTTL:         5 * time.Second,
+		Coalesce:           true,
 		Prefetch:           true,
 		PrefetchThreshold:  0.1,
 		PrefetchMinHits:    2,

@@ -16,7 +16,7 @@ import (
 // Coalescing of identical resolutions in flight, and prefetch.
 
 func (r *Resolver) maybePrefetch(k cache.Key, h cache.Hit) {
-	if !r.cfg.Prefetch || h.TTL < 10*time.Second || h.Negative {
+	if !r.Knobs().Prefetch || h.TTL < 10*time.Second || h.Negative {
 		return
 	}
 	if h.Remaining > time.Duration(float64(h.TTL)*r.cfg.PrefetchThreshold) {
@@ -54,8 +54,9 @@ type flight struct {
 // does not).
 func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joined bool) {
 	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope}
+	coalesce := r.Knobs().Coalesce // off: every client asks upstream itself (the thundering herd)
 	r.mu.Lock()
-	if f, ok := r.flights[fk]; ok {
+	if f, ok := r.flights[fk]; ok && coalesce {
 		r.mu.Unlock()
 		if counted {
 			r.m.coalesced.Inc()
@@ -69,7 +70,9 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joine
 		close(f.done)
 		return f, false
 	}
-	r.flights[fk] = f
+	if coalesce {
+		r.flights[fk] = f
+	}
 	r.wg.Add(1)
 	r.mu.Unlock()
 	r.m.inflight.Inc()
@@ -109,7 +112,9 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joine
 		r.m.resolutions.WithLabelValues(result).Observe(time.Since(start).Seconds())
 		f.msg, f.err = msg, err
 		r.mu.Lock()
-		delete(r.flights, fk)
+		if r.flights[fk] == f {
+			delete(r.flights, fk)
+		}
 		r.mu.Unlock()
 		close(f.done)
 	}()

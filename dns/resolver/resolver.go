@@ -31,7 +31,8 @@ type Resolver struct {
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
 
 	servers *serverSet
-	events  *events.Bus // nil: no events (events.go)
+	events  *events.Bus           // nil: no events (events.go)
+	knobs   atomic.Pointer[Knobs] // run-time switches (knobs.go); nil: as configured
 
 	resolutionSeq atomic.Uint64 // ids of resolutions in dns.upstream events
 

@@ -1,0 +1,55 @@
+package dnsd
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+// TestResolverKnobRoute: dnsd with a recursive listener serves GET and
+// PATCH /api/v1/resolver, PATCH behind the token, and the resolver follows.
+func TestResolverKnobRoute(t *testing.T) {
+	c, err := Load(writeFile(t, "admin:\n  listen: 127.0.0.1:0\n  token: secret\nresolver:\n  coalesce: false\nservers:\n  - listen: 127.0.0.1:0\n    recursion: true\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-d.Ready()
+	url := "http://" + d.AdminAddr() + "/api/v1/resolver"
+	do := func(method, body, token string) (int, string) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.Join(strings.Fields(string(b)), " ")
+	}
+	if st, b := do("GET", "", ""); st != 200 || b != `{ "data": { "coalesce": false, "prefetch": true } }` {
+		t.Fatalf("GET (resolver.coalesce: false in the config): %d %s", st, b)
+	}
+	if st, _ := do("PATCH", `{"prefetch":false}`, ""); st != http.StatusUnauthorized {
+		t.Fatalf("PATCH without the token: %d", st)
+	}
+	if st, b := do("PATCH", `{"coalesce":true,"prefetch":false}`, "secret"); st != 200 || b != `{ "data": { "coalesce": true, "prefetch": false } }` {
+		t.Fatalf("PATCH: %d %s", st, b)
+	}
+	if k := d.Recursor.Knobs(); !k.Coalesce || k.Prefetch {
+		t.Fatalf("resolver knobs %+v after PATCH", k)
+	}
+}
