@@ -179,7 +179,8 @@ if command -v dig >/dev/null; then
   warm=$(qtime "$(dig +time=3 +tries=1 -p 1053 @127.0.0.1 www.example.test A)")
   # root 20 + TLD 50 + authoritative 80 ms of round trips; dig counts in 4 ms ticks here
   check "world: uncached dig takes the modelled 150 ms ±10 % (+ a loaded machine's 20 ms) (got ${cold:-none} ms)" test "${cold:-0}" -ge 135 -a "${cold:-999}" -le 185
-  check "world: cached dig ≤ 4 ms (got ${warm:-none} ms)" test "${warm:-999}" -le 4
+  # cached: 0 ms in the model; dig counts in 4 ms ticks and a loaded CI machine adds a few
+  check "world: cached dig ≤ 20 ms and 5× faster than uncached (got ${warm:-none} ms)" test "${warm:-999}" -le 20 -a $(( ${warm:-999} * 5 )) -le "${cold:-0}"
 fi
 near=$(ms --interface 127.0.10.5 http://127.0.10.1:8080/); near=$(ms --interface 127.0.10.5 http://127.0.10.1:8080/)
 far=$(ms --interface 127.0.10.5 http://127.0.30.1:8080/)
