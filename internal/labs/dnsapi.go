@@ -171,7 +171,12 @@ func (e *Env) flush(ctx context.Context, name string) error {
 	if name != "" {
 		u += "/" + url.PathEscape(name)
 	}
-	return e.call(ctx, http.MethodDelete, u, e.DNSToken, nil, nil)
+	err := e.call(ctx, http.MethodDelete, u, e.DNSToken, nil, nil)
+	var he *httpError
+	if name != "" && errors.As(err, &he) && he.Status == http.StatusNotFound {
+		return nil // nothing cached for the name: nothing to flush
+	}
+	return err
 }
 
 // Query asks server (host:port) for name and type over UDP, with an EDNS

@@ -109,10 +109,23 @@ func Faults() []Fault {
 			Name:    "region-down",
 			Teaches: "a whole region (the EU lbd, 127.0.10.1) goes away: GeoDNS health checks notice and send European clients to another region",
 			Symptom: "curl -s 127.0.10.1:8080/   # connection refused\n" +
-				"dig @127.0.0.1 -p 1053 www.example.test +subnet=127.0.10.0/24 +short   # no 127.0.10.1",
+				"dig @127.0.0.1 -p 1053 www.example.test +subnet=127.0.10.0/24 +short   # no 127.0.10.1\n" +
+				"curl -s '127.0.0.1:9153/api/v1/geo/pools?limit=100'   # 127.0.10.1: available false",
 			Flush: true,
 			Break: func(ctx context.Context, e *Env, b *Broken) error {
-				return e.setPart(ctx, b, "lbd-eu", "stopped", false)
+				if err := e.setPart(ctx, b, "lbd-eu", "stopped", false); err != nil {
+					return err
+				}
+				// once GeoDNS has seen it go, answers cached before are flushed
+				// (else they name the dead region for their TTL, 20 s)
+				if err := e.waitGeo(ctx, "lbd-eu", false); err != nil {
+					return err
+				}
+				if err := e.flush(ctx, ""); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.Out, "  GeoDNS counts 127.0.10.1 down; resolver cache flushed: the fault shows at once")
+				return nil
 			},
 		},
 	}

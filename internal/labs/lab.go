@@ -3,6 +3,7 @@ package labs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -33,13 +34,10 @@ func Break(ctx context.Context, e *Env, name string) error {
 			return fmt.Errorf("%s is broken already (since %s); `netsim fix` undoes it", name, b.At.Format(time.TimeOnly))
 		}
 	}
-	b := &Broken{Name: name, At: time.Now().UTC(), Flush: f.Flush}
 	fmt.Fprintf(e.Out, "breaking %s: %s\n", name, f.Teaches)
-	if err := f.Break(ctx, e, b); err != nil {
-		if uerr := e.undo(context.WithoutCancel(ctx), b); uerr != nil {
-			return fmt.Errorf("%s: %w; undoing what was done failed too: %v", name, err, uerr)
-		}
-		return fmt.Errorf("%s: %w (what was changed is undone)", name, err)
+	b, err := e.make(ctx, f)
+	if err != nil {
+		return err
 	}
 	st.Breaks = append(st.Breaks, b)
 	if err := st.save(e.StateFile); err != nil {
@@ -47,6 +45,25 @@ func Break(ctx context.Context, e *Env, name string) error {
 	}
 	fmt.Fprintf(e.Out, "broken; recorded in %s. Try:\n%s\n", e.StateFile, indent(f.Symptom))
 	return nil
+}
+
+// make runs f's Break; when it fails half way, what it changed is undone,
+// zone files included.
+func (e *Env) make(ctx context.Context, f Fault) (*Broken, error) {
+	b := &Broken{Name: f.Name, At: time.Now().UTC(), Flush: f.Flush}
+	err := f.Break(ctx, e, b)
+	if err == nil {
+		return b, nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	uerr := e.undo(ctx, b)
+	if uerr == nil {
+		uerr = e.restoreZoneFiles(ctx, []*Broken{b})
+	}
+	if uerr != nil {
+		return nil, fmt.Errorf("%s: %w; undoing what was done failed too: %v", f.Name, err, uerr)
+	}
+	return nil, fmt.Errorf("%s: %w (what was changed is undone)", f.Name, err)
 }
 
 // Fix undoes every break in the state file, newest first, puts back the
@@ -110,7 +127,9 @@ func (e *Env) undo(ctx context.Context, b *Broken) error {
 			fmt.Fprintf(e.Out, "  part %s %s\n", s.Part.Name, s.Part.State)
 		case s.Knobs != nil:
 			err = e.patchKnobs(ctx, s.Knobs.Backend, s.Knobs.Patch)
-			fmt.Fprintf(e.Out, "  web server %s knobs back to %s\n", s.Knobs.Backend, s.Knobs.Patch)
+			var c bytes.Buffer
+			_ = json.Compact(&c, s.Knobs.Patch)
+			fmt.Fprintf(e.Out, "  web server %s knobs back to %s\n", s.Knobs.Backend, c.Bytes())
 		case s.File != nil:
 			err = writeAtomic(s.File.Path, s.File.Content, s.File.Mode)
 			fmt.Fprintf(e.Out, "  %s put back\n", s.File.Path)
@@ -238,6 +257,16 @@ type geoPool struct {
 // waitRegion waits for a regional lbd part to be counted available by
 // every GeoDNS pool it is a member of.
 func (e *Env) waitRegion(ctx context.Context, part string) error {
+	if err := e.waitGeo(ctx, part, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Out, "  %s serves and GeoDNS counts it again\n", part)
+	return nil
+}
+
+// waitGeo waits until every GeoDNS pool that has the regional lbd part's
+// address as a member counts it available (up) or not.
+func (e *Env) waitGeo(ctx context.Context, part string, up bool) error {
 	st, err := e.part(ctx, part)
 	if err != nil {
 		return err
@@ -246,25 +275,20 @@ func (e *Env) waitRegion(ctx context.Context, part string) error {
 	if err != nil {
 		host = st.Address
 	}
-	err = e.waitFor(ctx, "GeoDNS to count "+part+" ("+host+") available", func(ctx context.Context) (bool, string) {
+	return e.waitFor(ctx, fmt.Sprintf("GeoDNS to count %s (%s) available=%v", part, host, up), func(ctx context.Context) (bool, string) {
 		var pools []geoPool
 		if err := e.call(ctx, http.MethodGet, e.dnsURL("/api/v1/geo/pools?limit=100"), "", nil, &pools); err != nil {
 			return false, err.Error()
 		}
 		for _, p := range pools {
 			for _, m := range p.Members {
-				if m.Address == host && !m.Available {
-					return false, host + " not available yet"
+				if m.Address == host && m.Available != up {
+					return false, fmt.Sprintf("%s available=%v", host, m.Available)
 				}
 			}
 		}
 		return true, ""
 	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.Out, "  %s serves and GeoDNS counts %s again\n", part, host)
-	return nil
 }
 
 func indent(s string) string {

@@ -122,6 +122,7 @@ func TestBreakFix(t *testing.T) {
 			}
 			s.settled(t)
 			before := s.snapshot(t)
+			s.flushCache(t) // a cold cache: nothing the lab touches is cached yet
 			if err := labs.Break(ctx, s.env, f.Name); err != nil {
 				t.Fatal(err)
 			}
@@ -142,6 +143,42 @@ func TestBreakFix(t *testing.T) {
 				t.Fatalf("after fix, %d differences:\n%s", len(d), strings.Join(d, "\n"))
 			}
 		})
+	}
+}
+
+// TestFailedBreakUndone: a break that fails half way leaves nothing
+// behind: the records it changed are back and the zone file it made dnsd
+// rewrite is put back byte for byte.
+func TestFailedBreakUndone(t *testing.T) {
+	s := newStack(t)
+	s.settled(t)
+	before := s.snapshot(t)
+	f := labs.Fault{Name: "half-way", Break: func(ctx context.Context, e *labs.Env, b *labs.Broken) error {
+		if err := labs.ChangeRRset(ctx, e, b, labs.RRset{Zone: "example.test.", Name: "web", Type: "A", Data: []string{"127.0.0.9"}}); err != nil {
+			return err
+		}
+		return errors.New("the second step fails")
+	}}
+	if err := labs.MakeFault(s.env, f); err == nil || !strings.Contains(err.Error(), "undone") {
+		t.Fatalf("failed break: %v, want its error and that it was undone", err)
+	}
+	if d := diff(before, s.snapshot(t)); len(d) > 0 {
+		t.Fatalf("after a failed break, %d differences:\n%s", len(d), strings.Join(d, "\n"))
+	}
+}
+
+// flushCache empties the resolver's cache.
+func (s *stack) flushCache(t *testing.T) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+s.env.DNSAdmin+"/api/v1/cache", nil)
+	req.Header.Set("Authorization", "Bearer "+s.env.DNSToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("flush: %s", resp.Status)
 	}
 }
 

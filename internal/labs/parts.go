@@ -106,7 +106,8 @@ func (e *Env) setKnobs(ctx context.Context, b *Broken, id string, patch map[stri
 	if health {
 		b.Backends = append(b.Backends, id)
 	}
-	fmt.Fprintf(e.Out, "  web server %s knobs: %s -> %v\n", id, raw, patch)
+	to, _ := json.Marshal(patch)
+	fmt.Fprintf(e.Out, "  web server %s knobs: %s -> %s\n", id, raw, to)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"netsim/dns/dnsd"
 	"netsim/internal/labs"
 	"netsim/internal/sim"
+	"netsim/internal/testutil"
 	"netsim/lb"
 	"netsim/lb/l4"
 	"netsim/zones"
@@ -45,7 +46,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.dnsPort = sharedPort(t, "127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1", "127.0.4.99")
+	st.dnsPort = testutil.SharedPort(t, "127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1", "127.0.4.99")
 	dc.Zones.Dir = st.zonesDir
 	dc.Admin.Listen, dc.Admin.Token = "127.0.0.1:0", "dns-token"
 	for i := range dc.Servers {
@@ -62,8 +63,8 @@ func newStack(t *testing.T) *stack {
 
 	// the lbds: one set of free ports, free on the regions' addresses too
 	hosts := []string{"127.0.0.1", "127.0.10.1", "127.0.20.1", "127.0.30.1"}
-	st.http = sharedPort(t, hosts...)
-	https, admin := sharedPort(t, hosts...), sharedPort(t, hosts...)
+	st.http = testutil.SharedPort(t, hosts...)
+	https, admin := testutil.SharedPort(t, hosts...), testutil.SharedPort(t, hosts...)
 	adminPort, _ := strconv.Atoi(admin)
 	for i := range dc.Geo.Names {
 		if dc.Geo.Names[i].Health.Type != "" {
@@ -138,45 +139,6 @@ func newStack(t *testing.T) *stack {
 		Out:         io.Discard,
 	}
 	return st
-}
-
-// sharedPort finds a port free on every one of hosts, TCP and UDP.
-func sharedPort(t *testing.T, hosts ...string) string {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", hosts[0]+":0")
-		if err != nil {
-			t.Fatalf("listen on %s: %v (Linux routes all of 127.0.0.0/8 to loopback)", hosts[0], err)
-		}
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		ln.Close()
-		var held []io.Closer
-		ok := true
-		for _, h := range hosts {
-			a := net.JoinHostPort(h, port)
-			if l, err := net.Listen("tcp", a); err == nil {
-				held = append(held, l)
-			} else {
-				ok = false
-			}
-			if u, err := net.ListenPacket("udp", a); err == nil {
-				held = append(held, u)
-			} else {
-				ok = false
-			}
-			if !ok {
-				break
-			}
-		}
-		for _, c := range held {
-			c.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", hosts)
-	return ""
 }
 
 func freeAddr(t *testing.T) string {
