@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/dnsd"
+	"netsim/internal/labs"
 	"netsim/internal/logging"
 	"netsim/internal/sim"
 	"netsim/internal/world"
@@ -80,6 +81,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&worldFile, "world", "", "world file: places and the latency, jitter, loss and bandwidth between them (default: the built-in world, internal/world/world.yaml)")
 	root.Flags().BoolVar(&flat, "flat", false, "no distance: every server answers at loopback speed")
 	root.AddCommand(scenario.Command())
+	root.AddCommand(labs.Commands()...)
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "load and validate the dnsd and lbd configs (and the zones), and exit",

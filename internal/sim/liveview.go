@@ -40,7 +40,7 @@ func (t *Topology) liveView(control http.Handler) http.Handler {
 			}
 		}
 	}
-	for _, r := range Regions {
+	for _, r := range t.regions {
 		o.LBAdmins["lbd-"+r.Name] = net.JoinHostPort(r.Addr, adminPort)
 		if a, err := netip.ParseAddr(r.Addr); err == nil {
 			p, _ := a.Prefix(24)

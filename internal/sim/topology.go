@@ -52,6 +52,10 @@ type Options struct {
 	// web servers apply (nil or flat: none); its admin API is mounted on
 	// the control API.
 	World *world.World
+	// Web, Echo and Regions replace WebServers, EchoServers and Regions
+	// when set (tests run a whole topology on free ports with them; a
+	// region's lbd listens on the main lbd's ports at the region's address).
+	Web, Echo, Regions []Site
 }
 
 // Topology is the whole simulated internet of `make run`: dnsd (the DNS
@@ -67,6 +71,9 @@ type Topology struct {
 	control string
 	token   string
 	world   *world.World
+	web     []Site
+	echo    []Site
+	regions []Site
 
 	mu  sync.Mutex
 	lbc lb.Config // the main lbd's config, the regions' template
@@ -92,7 +99,8 @@ func NewTopology(o Options) (*Topology, error) {
 	if o.WebVersion == "" {
 		o.WebVersion = "v1"
 	}
-	t := &Topology{log: o.Log, sup: New(o.Log.Named("sim")), control: o.Control, token: o.ControlToken, world: o.World, ready: make(chan struct{})}
+	t := &Topology{log: o.Log, sup: New(o.Log.Named("sim")), control: o.Control, token: o.ControlToken, world: o.World, ready: make(chan struct{}),
+		web: orSites(o.Web, WebServers), echo: orSites(o.Echo, EchoServers), regions: orSites(o.Regions, Regions)}
 	d, err := dnsd.New(o.DNS, o.Log.Named("dnsd"))
 	if err != nil {
 		return nil, err
@@ -110,13 +118,13 @@ func NewTopology(o Options) (*Topology, error) {
 	if !o.World.Flat() {
 		wrap = o.World.Listener
 	}
-	for _, w := range WebServers {
+	for _, w := range t.web {
 		err := t.sup.Add(Webd(WebdOptions{ID: w.Name, Addr: w.Addr, Wrap: wrap, Log: o.Log.Named("webd").With(zap.String("id", w.Name))}, o.WebVersion))
 		if err != nil {
 			return nil, err
 		}
 	}
-	for _, r := range Regions {
+	for _, r := range t.regions {
 		if err := t.sup.Add(t.regionSpec(r)); err != nil {
 			return nil, err
 		}
@@ -225,20 +233,20 @@ func (t *Topology) Run(ctx context.Context) error {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
-	echoUp := make(chan struct{}, len(EchoServers))
-	for _, e := range EchoServers {
+	echoUp := make(chan struct{}, len(t.echo))
+	for _, e := range t.echo {
 		srv := &echo.Server{ID: e.Name}
 		goRun("echo "+e.Name, func(ctx context.Context) error {
 			return srv.ListenAndServe(ctx, e.Addr, func(net.Addr) { echoUp <- struct{}{} })
 		})
 	}
-	for range EchoServers { // the L4 pool's first health checks must find them
+	for range t.echo { // the L4 pool's first health checks must find them
 		if err := waitReady(ctx, errs, echoUp); err != nil {
 			return err
 		}
 	}
 	defer t.sup.Close()
-	for _, w := range WebServers {
+	for _, w := range t.web {
 		if err := t.sup.Start(w.Name, ""); err != nil {
 			return err
 		}
@@ -247,7 +255,7 @@ func (t *Topology) Run(ctx context.Context) error {
 	if err := waitReady(ctx, errs, t.lb.Ready()); err != nil {
 		return err
 	}
-	for _, r := range Regions {
+	for _, r := range t.regions {
 		if err := t.sup.Start("lbd-"+r.Name, ""); err != nil {
 			return err
 		}
@@ -368,7 +376,7 @@ func (t *Topology) Reload(dc dnsd.Config, lc lb.Config) error {
 		return fmt.Errorf("lbd: %w", err)
 	}
 	pending, names := []*lb.Pending{main}, []string{"lbd"}
-	for _, r := range Regions {
+	for _, r := range t.regions {
 		name := "lbd-" + r.Name
 		rs := t.regional(name)
 		if rs == nil {
@@ -392,6 +400,14 @@ func (t *Topology) Reload(dc dnsd.Config, lc lb.Config) error {
 	t.lbc = lc
 	t.mu.Unlock()
 	return nil
+}
+
+// orSites is sites, or the demo's when there are none.
+func orSites(sites, demo []Site) []Site {
+	if len(sites) == 0 {
+		return demo
+	}
+	return sites
 }
 
 // regional is the running regional lbd of that part name, or nil.

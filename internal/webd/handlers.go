@@ -222,7 +222,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	k = s.state.Load()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !k.healthy {
+	if !k.passing(s.now()) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		if r.Method != http.MethodHead {
 			_, _ = io.WriteString(w, "unhealthy\n")
@@ -257,7 +257,7 @@ type Load struct {
 func (s *Server) LoadReport() Load {
 	k := s.state.Load()
 	l := Load{
-		ID: s.id, Version: k.version, Healthy: k.healthy,
+		ID: s.id, Version: k.version, Healthy: k.passing(s.now()),
 		InFlight: s.inFlight.Load(), MaxInFlight: s.maxInFlight.Load(), Hung: s.hung.Load(),
 		Requests: s.requests.Load(), Errors: s.errors.Load(), Capacity: s.capacity,
 	}

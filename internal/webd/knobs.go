@@ -21,6 +21,10 @@ type knobs struct {
 	errorRate float64
 	healthy   bool
 	hang      bool
+	// flap, when > 0, makes a healthy server's /healthz alternate: passing
+	// for flap, failing for flap, and so on, counted from flapSince.
+	flap      time.Duration
+	flapSince time.Time
 	// load overrides the measured load percentage when >= 0.
 	load float64
 	// release is closed when hang is switched off; hung requests wait on it.
@@ -36,6 +40,8 @@ type Config struct {
 	ErrorRate float64 `json:"error_rate"`
 	Healthy   bool    `json:"healthy"`
 	Hang      bool    `json:"hang"`
+	// Flap is the health flap period ("0s": steady health).
+	Flap string `json:"flap"`
 	// Load is the forced load percentage, or null when the load is measured.
 	Load     *float64 `json:"load"`
 	Capacity int64    `json:"capacity"`
@@ -51,6 +57,8 @@ type ConfigPatch struct {
 	Healthy   *bool     `json:"healthy,omitempty"`
 	Hang      *bool     `json:"hang,omitempty"`
 	Load      *float64  `json:"load,omitempty"`
+	// Flap > 0 makes health flip every Flap (passing first); 0 steadies it.
+	Flap *Duration `json:"flap,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration
@@ -113,6 +121,11 @@ func (p *ConfigPatch) validate() error {
 			return err
 		}
 	}
+	if p.Flap != nil {
+		if err := checkDelay("flap", time.Duration(*p.Flap)); err != nil {
+			return err
+		}
+	}
 	if p.ErrorRate != nil {
 		if err := checkRate(*p.ErrorRate); err != nil {
 			return err
@@ -122,6 +135,15 @@ func (p *ConfigPatch) validate() error {
 		return cfgerr.New("load", *p.Load, "must be a percentage up to 100 (negative to measure)")
 	}
 	return nil
+}
+
+// passing is whether /healthz answers 200 at now: the healthy knob, and
+// with a flap period, the half of the period now falls in.
+func (k *knobs) passing(now time.Time) bool {
+	if !k.healthy || k.flap <= 0 {
+		return k.healthy
+	}
+	return (now.Sub(k.flapSince)/k.flap)%2 == 0
 }
 
 func jsonIndent(v any) ([]byte, error) {

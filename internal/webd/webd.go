@@ -56,6 +56,9 @@ type Options struct {
 
 	// Hostname reported in the JSON answer; default os.Hostname().
 	Hostname string
+
+	// Now is the clock of the health flap knob; nil: time.Now.
+	Now func() time.Time
 }
 
 // Server is one sample web server. It is an http.Handler; ListenAndServe
@@ -68,6 +71,7 @@ type Server struct {
 	token    string
 	drain    time.Duration
 	h2c      bool
+	now      func() time.Time
 
 	mu    sync.Mutex // serialises knob changes and guards rng
 	rng   *rand.Rand
@@ -92,6 +96,10 @@ func New(o Options) *Server {
 		token:    o.AdminToken,
 		drain:    o.DrainTimeout,
 		h2c:      o.H2C,
+		now:      o.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -150,8 +158,17 @@ func (s *Server) Requests() int64 { return s.requests.Load() }
 // 500s and hung requests released with 503).
 func (s *Server) Errors() int64 { return s.errors.Load() }
 
-// Healthy reports whether /healthz answers 200.
-func (s *Server) Healthy() bool { return s.state.Load().healthy }
+// Healthy reports whether /healthz answers 200 now (the healthy knob, and
+// the flap knob's current half-period).
+func (s *Server) Healthy() bool { return s.state.Load().passing(s.now()) }
+
+// SetFlap makes health flip every period, passing first (0: steady).
+// Negative values count as 0; values over MaxDelay are clamped.
+func (s *Server) SetFlap(period time.Duration) {
+	now := s.now()
+	s.update(func(k *knobs) { k.flap, k.flapSince = clampDelay(period), now })
+	s.log.Info("health flap set", zap.Duration("flap", period))
+}
 
 // update applies f to a copy of the knobs and swaps it in.
 func (s *Server) update(f func(k *knobs)) {
@@ -225,6 +242,7 @@ func (s *Server) Config() Config {
 		ErrorRate: k.errorRate,
 		Healthy:   k.healthy,
 		Hang:      k.hang,
+		Flap:      k.flap.String(),
 		Capacity:  s.capacity,
 	}
 	if k.load >= 0 {
@@ -240,7 +258,11 @@ func (s *Server) Apply(p ConfigPatch) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
+	now := s.now()
 	s.update(func(k *knobs) {
+		if p.Flap != nil {
+			k.flap, k.flapSince = time.Duration(*p.Flap), now
+		}
 		if p.Version != nil {
 			k.version = *p.Version
 		}
@@ -266,7 +288,7 @@ func (s *Server) Apply(p ConfigPatch) error {
 	c := s.Config()
 	s.log.Info("config changed", zap.String("version", c.Version), zap.String("latency", c.Latency),
 		zap.String("jitter", c.Jitter), zap.Float64("error_rate", c.ErrorRate),
-		zap.Bool("healthy", c.Healthy), zap.Bool("hang", c.Hang))
+		zap.Bool("healthy", c.Healthy), zap.Bool("hang", c.Hang), zap.String("flap", c.Flap))
 	return nil
 }
 
