@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"netsim/internal/testutil"
 	"netsim/zones"
 )
 
@@ -254,14 +255,8 @@ func TestRecordAPIRefuses(t *testing.T) {
 		t.Fatalf("www after refusals: %v", got)
 	}
 	// without the token: 401
-	req, _ := http.NewRequest("POST", zd.base, strings.NewReader(`{"name":"new","type":"A","data":"192.0.2.1"}`))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("POST without a token: %d", resp.StatusCode)
+	if st, _ := testutil.Call(t, "POST", zd.base, `{"name":"new","type":"A","data":"192.0.2.1"}`, ""); st != http.StatusUnauthorized {
+		t.Fatalf("POST without a token: %d", st)
 	}
 }
 
