@@ -12,6 +12,14 @@ import (
 // and an empty body sends none. A request that cannot be sent fails the test.
 func Call(t testing.TB, method, url, body, token string) (int, string) {
 	t.Helper()
+	resp, b := Fetch(t, method, url, body, token)
+	return resp.StatusCode, b
+}
+
+// Fetch is Call that returns the whole response (its body already read
+// and closed) with the body's text.
+func Fetch(t testing.TB, method, url, body, token string) (*http.Response, string) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -32,7 +40,7 @@ func Call(t testing.TB, method, url, body, token string) (int, string) {
 	if err != nil {
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 // Contains fails the test for each of wants that got lacks; what names got
