@@ -37,8 +37,7 @@ func (s *Supervisor) Routes(mux *http.ServeMux, guard func(http.Handler) http.Ha
 func (s *Supervisor) patch(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	var c PartChange
-	if p := api.DecodeJSON(r, &c); p != nil {
-		api.WriteError(w, r, p)
+	if !api.Decode(w, r, &c) {
 		return
 	}
 	var err error

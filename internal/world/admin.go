@@ -81,8 +81,7 @@ func (w *World) patchLink(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p linkPatch
-	if prob := api.DecodeJSON(r, &p); prob != nil {
-		api.WriteError(rw, r, prob)
+	if !api.Decode(rw, r, &p) {
 		return
 	}
 	var c Change
