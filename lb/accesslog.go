@@ -33,8 +33,7 @@ func (s *Server) patchAccessLog(w http.ResponseWriter, r *http.Request) {
 		Enabled    *bool    `json:"enabled"`
 		SampleRate *float64 `json:"sample_rate"`
 	}
-	if prob := api.DecodeJSON(r, &p); prob != nil {
-		api.WriteError(w, r, prob)
+	if !api.Decode(w, r, &p) {
 		return
 	}
 	v := s.accessLogView()

@@ -232,8 +232,7 @@ func (s *Server) patchBackend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var patch BackendPatch
-	if prob := api.DecodeJSON(r, &patch); prob != nil {
-		api.WriteError(w, r, prob)
+	if !api.Decode(w, r, &patch) {
 		return
 	}
 	if patch.State == nil && patch.Weight == nil && patch.MaxConnections == nil {
@@ -287,8 +286,7 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c BackendCreate
-	if prob := api.DecodeJSON(r, &c); prob != nil {
-		api.WriteError(w, r, prob)
+	if !api.Decode(w, r, &c) {
 		return
 	}
 	if c.Weight == nil {

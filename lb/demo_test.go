@@ -226,14 +226,8 @@ func TestL4InLbd(t *testing.T) {
 	if len(fes) != 1 || fes[0].Address != tcp {
 		t.Fatalf("l4 frontends: %+v", fes)
 	}
-	req, _ := http.NewRequest(http.MethodPatch, h.admin+"/api/v1/l4/pools/echo/backends/e2", strings.NewReader(`{"state":"draining"}`))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("PATCH without token: %d, want 401", resp.StatusCode)
+	if st, _ := testutil.Call(t, http.MethodPatch, h.admin+"/api/v1/l4/pools/echo/backends/e2", `{"state":"draining"}`, ""); st != http.StatusUnauthorized {
+		t.Fatalf("PATCH without token: %d, want 401", st)
 	}
 	h.adminJSON(http.MethodPatch, "/api/v1/l4/pools/echo/backends/e2", map[string]string{"state": "draining"}, http.StatusOK, nil)
 

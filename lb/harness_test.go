@@ -240,6 +240,27 @@ func answer(t *testing.T, c *http.Client, url string) (webd.Answer, *http.Respon
 	return a, resp
 }
 
+// backendOf sends GET / with c and returns the backend that answered.
+func (h *harness) backendOf(t *testing.T, c *http.Client) string {
+	t.Helper()
+	id, _, err := h.get(c, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// stays sends n GET / with c and fails the test unless backend id answers
+// every one; what names the client in the message.
+func (h *harness) stays(t *testing.T, c *http.Client, n int, id, what string) {
+	t.Helper()
+	for i := range n {
+		if got, _, err := h.get(c, "/"); got != id {
+			t.Fatalf("%s: request %d went to %q (%v), want %s", what, i, got, err, id)
+		}
+	}
+}
+
 func (h *harness) get(c *http.Client, path string, hdr ...string) (string, *http.Response, error) {
 	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {

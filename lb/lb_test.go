@@ -46,15 +46,7 @@ func TestRoundRobinSpread(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	withJar := newClient()
 	withJar.Jar = jar
-	first, _, err := h.get(withJar, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 20 {
-		if id, _, _ := h.get(withJar, "/"); id != first {
-			t.Fatalf("curl -c jar -b jar style client moved from %s to %s", first, id)
-		}
-	}
+	h.stays(t, withJar, 20, h.backendOf(t, withJar), "curl -c jar -b jar style client")
 }
 
 func TestWeights311(t *testing.T) {
@@ -167,35 +159,20 @@ func TestStickyCookie(t *testing.T) {
 	if sc := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, "lb_web="+moved+".") {
 		t.Fatalf("cookie not rewritten to %s: %q", moved, sc)
 	}
-	for range 20 {
-		if id, _, _ := h.get(c, "/"); id != moved {
-			t.Fatalf("after the move the client went to %s, want %s", id, moved)
-		}
-	}
+	h.stays(t, c, 20, moved, "after the move")
 }
 
 func TestStickySourceIP(t *testing.T) {
 	h := newHarness(t, 3, func(c *Config) { c.Pools[0].Sticky.Mode = "source_ip" })
 	c := newClient()
-	first, _, err := h.get(c, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 30 {
-		if id, _, _ := h.get(c, "/"); id != first {
-			t.Fatalf("source-IP affinity broke: %s then %s", first, id)
-		}
-	}
+	first := h.backendOf(t, c)
+	h.stays(t, c, 30, first, "source-IP affinity")
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/"+first, map[string]string{"state": "maintenance"}, http.StatusOK, nil)
 	moved, _, _ := h.get(c, "/")
 	if moved == first || moved == "" {
 		t.Fatalf("client not moved off maintenance backend: %q", moved)
 	}
-	for range 10 {
-		if id, _, _ := h.get(c, "/"); id != moved {
-			t.Fatalf("new affinity not kept: %s then %s", moved, id)
-		}
-	}
+	h.stays(t, c, 10, moved, "new affinity")
 }
 
 // TestHealthEjectionAndRecovery measures how long a backend whose /healthz

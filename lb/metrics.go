@@ -3,6 +3,7 @@ package lb
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"netsim/internal/metric"
 	"netsim/lb/backend"
 )
 
@@ -26,47 +27,21 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_requests_total", Help: "Requests proxied, by pool, backend and status class (backend \"none\" when no backend was chosen).",
-		}, []string{"pool", "backend", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "lbd_request_duration_seconds", Help: "Time from request received to response fully sent, by pool and backend.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"pool", "backend"}),
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_backend_state_changes_total", Help: "Backend state transitions, by the state entered.",
-		}, []string{"pool", "backend", "to"}),
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_health_checks_total", Help: "Active health checks, by result (ok or fail).",
-		}, []string{"pool", "backend", "result"}),
-		checkTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "lbd_health_check_duration_seconds", Help: "Duration of active health checks.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"pool"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_retries_total", Help: "Requests retried on another backend, by reason (connect or reset).",
-		}, []string{"pool", "reason"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_proxy_errors_total", Help: "Requests answered by lbd itself with an error, by reason.",
-		}, []string{"pool", "reason"}),
-		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "lbd_frontend_connections", Help: "Open client connections per frontend.",
-		}, []string{"frontend"}),
-		connsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_frontend_connections_total", Help: "Client connections accepted per frontend.",
-		}, []string{"frontend"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_config_reloads_total", Help: "Configuration reloads, by result (success or failure).",
-		}, []string{"result"}),
-		reloadStamp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lbd_config_last_reload_success_timestamp_seconds", Help: "Unix time of the last successful configuration load.",
-		}),
+		requests:    metric.Counters("lbd_requests_total", "Requests proxied, by pool, backend and status class (backend \"none\" when no backend was chosen).", "pool", "backend", "code"),
+		duration:    metric.Histograms("lbd_request_duration_seconds", "Time from request received to response fully sent, by pool and backend.", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "pool", "backend"),
+		changes:     metric.Counters("lbd_backend_state_changes_total", "Backend state transitions, by the state entered.", "pool", "backend", "to"),
+		checks:      metric.Counters("lbd_health_checks_total", "Active health checks, by result (ok or fail).", "pool", "backend", "result"),
+		checkTime:   metric.Histograms("lbd_health_check_duration_seconds", "Duration of active health checks.", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}, "pool"),
+		retries:     metric.Counters("lbd_retries_total", "Requests retried on another backend, by reason (connect or reset).", "pool", "reason"),
+		errors:      metric.Counters("lbd_proxy_errors_total", "Requests answered by lbd itself with an error, by reason.", "pool", "reason"),
+		conns:       metric.Gauges("lbd_frontend_connections", "Open client connections per frontend.", "frontend"),
+		connsTotal:  metric.Counters("lbd_frontend_connections_total", "Client connections accepted per frontend.", "frontend"),
+		reloads:     metric.Counters("lbd_config_reloads_total", "Configuration reloads, by result (success or failure).", "result"),
+		reloadStamp: metric.Gauge("lbd_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.changes, m.checks, m.checkTime, m.retries,
-		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, &stateCollector{s}} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := metric.Register(reg, m.requests, m.duration, m.changes, m.checks, m.checkTime, m.retries,
+		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, &stateCollector{s}); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

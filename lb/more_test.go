@@ -342,13 +342,7 @@ func TestBackendLoadAgent(t *testing.T) {
 func TestReadyzWhenPoolEmpty(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "maintenance"}, http.StatusOK, nil)
-	resp, err := http.Get(h.admin + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "web") {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	if st, body := testutil.Call(t, http.MethodGet, h.admin+"/readyz", "", ""); st != http.StatusServiceUnavailable || !strings.Contains(body, "web") {
+		t.Fatalf("status %d: %s", st, body)
 	}
 }

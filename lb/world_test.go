@@ -10,36 +10,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"netsim/internal/world"
+	"netsim/internal/world/worldtest"
 )
-
-// A client at 127.0.60.0/24 is 30 ms (one way, no jitter) from a frontend
-// at 127.0.61.0/24; the backend (127.0.0.1) is in no place: no distance.
-const worldYAML = `world:
-  places:
-    - {name: client, prefixes: [127.0.60.0/24]}
-    - {name: lbd, prefixes: [127.0.61.0/24]}
-  default: {latency: 30ms, jitter: 0s, bandwidth: unlimited}
-`
-
-func newTestWorld(t *testing.T) *world.World {
-	t.Helper()
-	c, err := world.Parse([]byte(worldYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := world.New(c, world.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 // A frontend in a world: a new connection's first response costs two
 // round trips (connect, then request and response), the next one one.
 // Timers never fire early, so the lower bounds are exact.
 func TestWorldDelaysFrontend(t *testing.T) {
-	const rtt = 60 * time.Millisecond
+	const rtt = 2 * worldtest.OneWay
 	be := startWebd(t, "b1", "v1", "127.0.0.1:0")
 	cfg := testConfig(be.addr)
 	cfg.Frontends[0].Listen = "127.0.61.1:0"
@@ -47,7 +25,7 @@ func TestWorldDelaysFrontend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SetWorld(newTestWorld(t))
+	srv.SetWorld(worldtest.Pair(t, "0")) // the backend (127.0.0.1) is in no place: no distance
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"netsim/internal/sim"
 	"netsim/internal/webd"
 	"netsim/lb"
 )
@@ -92,7 +93,7 @@ type proc struct {
 	srv      *webd.Server
 	cancel   context.CancelFunc
 	done     chan error
-	ln       atomic.Pointer[trackListener]
+	ln       atomic.Pointer[sim.Listener]
 	state    atomic.Int32 // procBooting, procRunning, procStopped
 }
 
@@ -106,13 +107,13 @@ func (s *Standalone) startProc(ctx context.Context, id, version, addr string, bo
 	pr := &proc{id: id, addr: addr, done: make(chan error, 1),
 		srv: webd.New(webd.Options{ID: id, Version: version, DrainTimeout: 10 * time.Second, Latency: s.spec.Latency, Jitter: s.spec.Jitter,
 			Log: s.log.Named("webd")})}
-	listen := func(ctx context.Context) (*trackListener, error) {
+	listen := func(ctx context.Context) (*sim.Listener, error) {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("backend %s on %s: %w", id, addr, err)
 		}
-		tl := &trackListener{Listener: ln, conns: map[net.Conn]struct{}{}}
+		tl := sim.Track(ln)
 		pr.ln.Store(tl)
 		return tl, nil
 	}
@@ -201,7 +202,7 @@ func (p *proc) halt(ctx context.Context, kill bool) error {
 		return fmt.Errorf("backend %s is not running", p.id)
 	}
 	if ln := p.ln.Load(); kill && ln != nil {
-		ln.resetAll()
+		ln.Kill()
 	}
 	p.cancel()
 	select {
@@ -275,63 +276,10 @@ func (s *Standalone) stopProcs() {
 	for _, p := range procs {
 		if p.state.Load() != procStopped {
 			if ln := p.ln.Load(); ln != nil {
-				ln.resetAll()
+				ln.Kill()
 			}
 			p.cancel()
 			<-p.done
 		}
 	}
-}
-
-// trackListener remembers the connections it accepted, so that a kill can
-// reset them all.
-type trackListener struct {
-	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (l *trackListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	tc := &trackConn{Conn: c, l: l}
-	l.mu.Lock()
-	l.conns[tc] = struct{}{}
-	l.mu.Unlock()
-	return tc, nil
-}
-
-// resetAll closes the listener and resets every open connection (SO_LINGER
-// 0 makes close send RST instead of FIN).
-func (l *trackListener) resetAll() {
-	_ = l.Listener.Close()
-	l.mu.Lock()
-	conns := make([]net.Conn, 0, len(l.conns))
-	for c := range l.conns {
-		conns = append(conns, c)
-	}
-	l.mu.Unlock()
-	for _, c := range conns {
-		if tc, ok := c.(*trackConn).Conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		_ = c.Close()
-	}
-}
-
-type trackConn struct {
-	net.Conn
-	l    *trackListener
-	once sync.Once
-}
-
-func (c *trackConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
-	})
-	return c.Conn.Close()
 }

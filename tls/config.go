@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // CipherSuites are the TLS 1.2 suites offered: ECDHE key exchange with an
@@ -253,14 +255,5 @@ func (t *TicketKeys) Len() int {
 
 // Run rotates every interval until ctx is done.
 func (t *TicketKeys) Run(ctx context.Context) {
-	tk := time.NewTicker(t.interval)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			_ = t.Rotate() // crypto/rand does not fail on Linux
-		}
-	}
+	tick.Every(ctx, t.interval, func() { _ = t.Rotate() }) // crypto/rand does not fail on Linux
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"netsim/internal/metric"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,23 +55,10 @@ const (
 // registered, still usable).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_tls_handshakes_total",
-			Help: "Completed TLS handshakes by protocol version and whether the session was resumed.",
-		}, []string{"version", "resumed"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_tls_handshake_errors_total",
-			Help: "Failed TLS handshakes by reason.",
-		}, []string{"reason"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "lbd_tls_handshake_duration_seconds",
-			Help:    "Time from accepting a connection to a completed TLS handshake.",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_tls_certificate_reloads_total",
-			Help: "Certificate loads and reloads by result (ok or error).",
-		}, []string{"result"}),
+		handshakes: metric.Counters("lbd_tls_handshakes_total", "Completed TLS handshakes by protocol version and whether the session was resumed.", "version", "resumed"),
+		errors:     metric.Counters("lbd_tls_handshake_errors_total", "Failed TLS handshakes by reason.", "reason"),
+		duration:   metric.Histogram("lbd_tls_handshake_duration_seconds", "Time from accepting a connection to a completed TLS handshake.", []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}),
+		reloads:    metric.Counters("lbd_tls_certificate_reloads_total", "Certificate loads and reloads by result (ok or error).", "result"),
 		expiry: prometheus.NewDesc("lbd_tls_certificate_expiry_seconds",
 			"Seconds until the certificate's NotAfter; negative when expired.",
 			[]string{"name", "file"}, nil),
@@ -81,12 +70,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.handshakes, m.errors, m.duration, m.reloads, (*expiryCollector)(m)} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := metric.Register(reg, m.handshakes, m.errors, m.duration, m.reloads, (*expiryCollector)(m)); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

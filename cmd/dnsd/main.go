@@ -6,9 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -16,15 +14,10 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/dnsd"
-	"netsim/internal/logging"
+	"netsim/internal/cli"
 )
 
-func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "dnsd:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(newRoot()) }
 
 // newRoot is the dnsd command: serve by default, check and trace.
 func newRoot() *cobra.Command {
@@ -77,9 +70,7 @@ func bindFlags(root *cobra.Command) {
 		}
 		root.PersistentFlags().AddFlag(f)
 	})
-	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		return pflag.NormalizedName(strings.NewReplacer(".", "-", "_", "-").Replace(name))
-	})
+	cli.Dashes(root)
 }
 
 func configPath(cmd *cobra.Command) string {
@@ -93,37 +84,30 @@ func serve(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(cfg.Log.Format, cfg.Log.Level)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	d, err := build(cfg, log)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		for range hup {
+	return cli.WithLogger(cfg.Log.Format, cfg.Log.Level, func(log *zap.Logger) error {
+		d, err := build(cfg, log)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		cli.ReloadOnHUP(ctx, log, func() error {
 			next, err := dnsd.Load(path, cmd.Flags())
 			if err != nil {
-				log.Error("reload refused; the old config keeps serving", zap.Error(err))
-				continue
+				return err
 			}
-			_ = d.Reload(next)
-		}
-	}()
-	go func() {
-		select {
-		case <-d.Ready():
-			log.Info("admin API", zap.String("addr", "http://"+d.AdminAddr()), zap.String("token", tokenNote(cfg, d)))
-		case <-ctx.Done():
-		}
-	}()
-	return d.Run(ctx)
+			_ = d.Reload(next) // logs its own outcome
+			return nil
+		})
+		go func() {
+			select {
+			case <-d.Ready():
+				log.Info("admin API", zap.String("addr", "http://"+d.AdminAddr()), zap.String("token", tokenNote(cfg, d)))
+			case <-ctx.Done():
+			}
+		}()
+		return d.Run(ctx)
+	})
 }
 
 func tokenNote(cfg dnsd.Config, d *dnsd.Daemon) string {

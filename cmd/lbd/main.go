@@ -17,23 +17,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
-	"netsim/internal/logging"
+	"netsim/internal/cli"
 	"netsim/lb"
 )
 
-func main() {
-	if err := newRoot(os.Stdout).Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "lbd:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(newRoot(os.Stdout)) }
 
 // newRoot is the lbd command and its subcommands; out is where check and
 // cert print.
@@ -56,7 +49,7 @@ func newRoot(out io.Writer) *cobra.Command {
 	}
 	// --log-level and --log.level are one flag (and lb looks keys up as
 	// "log.level"): "." and "_" in a flag name read as "-".
-	root.SetGlobalNormalizationFunc(dashes)
+	cli.Dashes(root)
 	pf := root.PersistentFlags()
 	pf.StringP("config", "c", "", "YAML config file (default: the embedded default config)")
 	pf.String("log-level", "", "debug, info, warn or error (log.level)")
@@ -81,10 +74,6 @@ func newRoot(out io.Writer) *cobra.Command {
 	return root
 }
 
-func dashes(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-	return pflag.NormalizedName(strings.NewReplacer(".", "-", "_", "-").Replace(name))
-}
-
 func configPath(cmd *cobra.Command) string {
 	p, _ := cmd.Flags().GetString("config")
 	return p
@@ -104,42 +93,27 @@ func serve(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(cfg.Log.Format, cfg.Log.Level)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	applyRuntime(cfg.Runtime, log)
-
-	srv, err := lb.New(cfg, log, nil)
-	if err != nil {
-		return err
-	}
-	if pki := srv.DemoPKI(); pki != nil {
-		fmt.Fprint(os.Stderr, "\n", pki.HowToTrust(), "\n")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				log.Info("SIGHUP: reloading", zap.String("config", path))
-				next, err := lb.LoadConfigFlags(path, flags)
-				if err != nil {
-					log.Error("reload refused; the running configuration stays", zap.Error(err))
-					continue
-				}
-				_ = srv.Reload(next) // logs its own outcome
-			}
+	return cli.WithLogger(cfg.Log.Format, cfg.Log.Level, func(log *zap.Logger) error {
+		applyRuntime(cfg.Runtime, log)
+		srv, err := lb.New(cfg, log, nil)
+		if err != nil {
+			return err
 		}
-	}()
-	return srv.Run(ctx)
+		if pki := srv.DemoPKI(); pki != nil {
+			fmt.Fprint(os.Stderr, "\n", pki.HowToTrust(), "\n")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		cli.ReloadOnHUP(ctx, log.With(zap.String("config", path)), func() error {
+			next, err := lb.LoadConfigFlags(path, flags)
+			if err != nil {
+				return err
+			}
+			_ = srv.Reload(next) // logs its own outcome
+			return nil
+		})
+		return srv.Run(ctx)
+	})
 }
 
 func applyRuntime(rc lb.RuntimeConfig, log *zap.Logger) {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"netsim/internal/testutil"
 )
 
 func TestCheck(t *testing.T) {
@@ -95,9 +97,5 @@ func TestHelpListsSubcommands(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"check", "cert", "--config", "-c,", "--log-level"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("--help lacks %q:\n%s", want, out.String())
-		}
-	}
+	testutil.Contains(t, "--help", out.String(), "check", "cert", "--config", "-c,", "--log-level")
 }

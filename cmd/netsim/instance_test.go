@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"netsim/internal/testutil"
 )
 
 // TestSecondInstanceTouchesNothing covers issue 9 defect 13: a second
@@ -114,9 +116,5 @@ func TestHelpListsCheck(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"check", "--log-level", "--dns-config", "--lb-config", "NETSIM_TOKEN"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("--help lacks %q:\n%s", want, out.String())
-		}
-	}
+	testutil.Contains(t, "--help", out.String(), "check", "--log-level", "--dns-config", "--lb-config", "NETSIM_TOKEN")
 }

@@ -10,16 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"netsim/dns/dnsd"
+	"netsim/internal/cli"
 	"netsim/internal/labs"
-	"netsim/internal/logging"
 	"netsim/internal/sim"
 	"netsim/internal/world"
 	"netsim/lb"
@@ -27,12 +25,7 @@ import (
 	"netsim/zones"
 )
 
-func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "netsim:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(newRoot()) }
 
 // newRoot is the netsim command: run the topology, or check its configs.
 func newRoot() *cobra.Command {
@@ -49,33 +42,24 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			log, err := logging.New(logFormat, logLevel)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
-			lock, err := lockInstance(varDir)
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock()
-			w, err := newWorld(worldFile, flat, log.Named("world"))
-			if err != nil {
-				return err
-			}
-			if err := run(log, dnsConfig, lbConfig, w); err != nil {
-				return err
-			}
-			return nil
+			return cli.WithLogger(logFormat, logLevel, func(log *zap.Logger) error {
+				lock, err := lockInstance(varDir)
+				if err != nil {
+					return err
+				}
+				defer lock.Unlock()
+				w, err := newWorld(worldFile, flat, log.Named("world"))
+				if err != nil {
+					return err
+				}
+				return run(log, dnsConfig, lbConfig, w)
+			})
 		},
 	}
-	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		return pflag.NormalizedName(strings.NewReplacer(".", "-", "_", "-").Replace(name))
-	})
+	cli.Dashes(root)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	pf := root.PersistentFlags()
-	pf.StringVar(&logFormat, "log-format", "console", "log format: console or json")
-	pf.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cli.LogFlags(pf, &logFormat, &logLevel)
 	pf.StringVar(&dnsConfig, "dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
 	pf.StringVar(&lbConfig, "lb-config", "", "lbd config file (default: embedded configs/lbd.yaml)")
 	pf.StringVar(&worldFile, "world", "", "world file: places and the latency, jitter, loss and bandwidth between them (default: the built-in world, internal/world/world.yaml)")

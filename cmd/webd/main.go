@@ -21,9 +21,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"netsim/internal/logging"
+	"netsim/internal/cli"
 	"netsim/internal/webd"
 )
 
@@ -48,12 +49,7 @@ type config struct {
 	logLevel  string
 }
 
-func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "webd:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(newRoot()) }
 
 // newRoot is the webd command: its flags describe the servers to start.
 func newRoot() *cobra.Command {
@@ -91,8 +87,7 @@ func newRoot() *cobra.Command {
 	fs.StringVar(&c.token, "admin-token", os.Getenv("WEBD_ADMIN_TOKEN"), "bearer token required by POST /admin/config (env WEBD_ADMIN_TOKEN; empty: open)")
 	fs.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "how long in-flight requests get to finish at shutdown")
 	fs.BoolVar(&c.h2c, "h2c", false, "also serve HTTP/2 without TLS")
-	fs.StringVar(&c.logFormat, "log-format", "console", "console or json")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	cli.LogFlags(fs, &c.logFormat, &c.logLevel)
 	return root
 }
 
@@ -101,28 +96,24 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(c.logFormat, c.logLevel)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	g, gctx := errgroup.WithContext(ctx)
-	for i := range opts {
-		opts[i].Log = log
-		s := webd.New(opts[i])
-		addr := addrs[i]
-		g.Go(func() error {
-			err := s.ListenAndServe(gctx, addr, nil)
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", s.ID(), addr, err)
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	return cli.WithLogger(c.logFormat, c.logLevel, func(log *zap.Logger) error {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		g, gctx := errgroup.WithContext(ctx)
+		for i := range opts {
+			opts[i].Log = log
+			s := webd.New(opts[i])
+			addr := addrs[i]
+			g.Go(func() error {
+				err := s.ListenAndServe(gctx, addr, nil)
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", s.ID(), addr, err)
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	})
 }
 
 // servers turns the flags into one Options and address per server.

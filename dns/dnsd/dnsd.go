@@ -20,6 +20,7 @@ import (
 	"netsim/dns/auth"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
+	"netsim/dns/rrset"
 	"netsim/dns/server"
 	"netsim/internal/api"
 	"netsim/internal/events"
@@ -153,25 +154,12 @@ func warnSerials(log *zap.Logger, old, next []*zones.Zone) {
 	}
 	for _, z := range next {
 		o := prev[z.Origin]
-		if o == nil || o.SOA.Serial != z.SOA.Serial || sameRecords(o, z) {
+		if o == nil || o.SOA.Serial != z.SOA.Serial || rrset.Equal(o.Records(), z.Records()) {
 			continue
 		}
 		log.Warn("zone changed but its SOA serial did not; secondaries would not pick the change up",
 			zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial))
 	}
-}
-
-func sameRecords(a, b *zones.Zone) bool {
-	ra, rb := a.Records(), b.Records()
-	if len(ra) != len(rb) {
-		return false
-	}
-	for i := range ra {
-		if ra[i].String() != rb[i].String() {
-			return false
-		}
-	}
-	return true
 }
 
 func (c Config) recursion() bool {

@@ -36,8 +36,7 @@ type queryLogPatch struct {
 
 func (d *Daemon) patchQueryLog(w http.ResponseWriter, r *http.Request) {
 	var p queryLogPatch
-	if prob := api.DecodeJSON(r, &p); prob != nil {
-		api.WriteError(w, r, prob)
+	if !api.Decode(w, r, &p) {
 		return
 	}
 	s := d.qlog.Settings()

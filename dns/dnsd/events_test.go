@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"netsim/internal/testutil"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -88,19 +89,7 @@ func TestQueryLogSwitch(t *testing.T) {
 	if queryLines() != 0 {
 		t.Fatal("query log on by default")
 	}
-	call := func(method, body, token string) (int, string) {
-		req, _ := http.NewRequest(method, base, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	call := func(method, body, token string) (int, string) { return testutil.Call(t, method, base, body, token) }
 	if code, body := call(http.MethodGet, "", ""); code != 200 || !strings.Contains(body, `"enabled": false`) {
 		t.Fatalf("GET: %d %s", code, body)
 	}

@@ -2,10 +2,11 @@ package dnsd
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"netsim/internal/testutil"
 
 	"go.uber.org/zap"
 )
@@ -28,17 +29,8 @@ func TestResolverKnobRoute(t *testing.T) {
 	<-d.Ready()
 	url := "http://" + d.AdminAddr() + "/api/v1/resolver"
 	do := func(method, body, token string) (int, string) {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, strings.Join(strings.Fields(string(b)), " ")
+		st, b := testutil.Call(t, method, url, body, token)
+		return st, strings.Join(strings.Fields(b), " ")
 	}
 	if st, b := do("GET", "", ""); st != 200 || b != `{ "data": { "coalesce": false, "prefetch": true } }` {
 		t.Fatalf("GET (resolver.coalesce: false in the config): %d %s", st, b)

@@ -95,8 +95,7 @@ func (d *Daemon) putRecords(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) writeRecords(w http.ResponseWriter, r *http.Request, op zones.Op) {
 	var in recordInput
-	if p := api.DecodeJSON(r, &in); p != nil {
-		api.WriteError(w, r, p)
+	if !api.Decode(w, r, &in) {
 		return
 	}
 	switch {

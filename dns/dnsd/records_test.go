@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"netsim/internal/testutil"
 	"netsim/zones"
 )
 
@@ -63,24 +63,10 @@ func startZoneDaemon(t *testing.T, embedded bool) *zoneDaemon {
 // headers and the decoded envelope.
 func (zd *zoneDaemon) call(t *testing.T, method, target, body string) (int, http.Header, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, target, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer secret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testutil.Fetch(t, method, target, body, "secret")
 	var env map[string]any
 	if len(b) > 0 {
-		if err := json.Unmarshal(b, &env); err != nil {
+		if err := json.Unmarshal([]byte(b), &env); err != nil {
 			t.Fatalf("%s %s: not JSON: %s", method, target, b)
 		}
 	}
@@ -254,14 +240,8 @@ func TestRecordAPIRefuses(t *testing.T) {
 		t.Fatalf("www after refusals: %v", got)
 	}
 	// without the token: 401
-	req, _ := http.NewRequest("POST", zd.base, strings.NewReader(`{"name":"new","type":"A","data":"192.0.2.1"}`))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("POST without a token: %d", resp.StatusCode)
+	if st, _ := testutil.Call(t, "POST", zd.base, `{"name":"new","type":"A","data":"192.0.2.1"}`, ""); st != http.StatusUnauthorized {
+		t.Fatalf("POST without a token: %d", st)
 	}
 }
 

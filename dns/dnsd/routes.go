@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/rrset"
 	"netsim/internal/api"
 	"netsim/zones"
 )
@@ -67,16 +68,7 @@ func (d *Daemon) findZone(name string) *zones.Zone {
 }
 
 func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
-	mux.Handle("/api/v1/zones", api.Methods(map[string]http.HandlerFunc{
-		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-			p, prob := api.ParsePage(r)
-			if prob != nil {
-				api.WriteError(w, r, prob)
-				return
-			}
-			api.WritePage(w, r, p, d.zoneViews())
-		},
-	}))
+	api.Route(mux, "/api/v1/zones", map[string]http.HandlerFunc{http.MethodGet: api.List(d.zoneViews)})
 	mux.Handle("/api/v1/zones/{zone}", api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			name := dns.Fqdn(strings.ToLower(r.PathValue("zone")))
@@ -96,11 +88,6 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 				api.WriteError(w, r, api.Errorf(http.StatusNotFound, "zone_not_found", "no zone %q is loaded; GET /api/v1/zones lists them", r.PathValue("zone")))
 				return
 			}
-			p, prob := api.ParsePage(r)
-			if prob != nil {
-				api.WriteError(w, r, prob)
-				return
-			}
 			q := r.URL.Query()
 			wantName := ""
 			if n := q.Get("name"); n != "" {
@@ -111,14 +98,10 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 				}
 				wantName = abs
 			}
-			var wantType uint16
-			if t := q.Get("type"); t != "" {
-				tt, ok := dns.StringToType[strings.ToUpper(t)]
-				if !ok {
-					api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "bad_type", "type %q is not a DNS record type (try A, AAAA, MX, NS, TXT…)", t).With("field", "type"))
-					return
-				}
-				wantType = tt
+			wantType, err := rrset.ParseType(q.Get("type"), 0)
+			if err != nil {
+				api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "bad_type", "%v", err).With("field", "type"))
+				return
 			}
 			var out []recordView
 			for _, rr := range z.Records() {
@@ -128,7 +111,7 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 				}
 				out = append(out, viewOf(rr))
 			}
-			api.WritePage(w, r, p, out)
+			api.WriteList(w, r, out)
 		},
 		http.MethodPost:   d.postRecords,
 		http.MethodPut:    d.putRecords,
@@ -148,12 +131,7 @@ func (d *Daemon) registerZoneRoutes(mux *http.ServeMux) {
 				}
 				out = append(out, serverView{Listen: s.Listen, Bound: bound[s.Listen], Zones: zs, Recursion: s.Recursion})
 			}
-			p, prob := api.ParsePage(r)
-			if prob != nil {
-				api.WriteError(w, r, prob)
-				return
-			}
-			api.WritePage(w, r, p, out)
+			api.WriteList(w, r, out)
 		},
 	}))
 }

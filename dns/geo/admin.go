@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
+	"netsim/dns/rrset"
 	"netsim/internal/api"
 	"netsim/internal/health"
 )
@@ -176,14 +177,10 @@ func (h *handlers) explain(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "missing_name", "name is required, e.g. ?name=www.example.test").With("field", "name"))
 		return
 	}
-	qtype := dns.TypeA
-	if s := q.Get("type"); s != "" {
-		t, ok := dns.StringToType[strings.ToUpper(s)]
-		if !ok {
-			api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "bad_type", "type %q is not a DNS record type (A, AAAA, …)", s).With("field", "type"))
-			return
-		}
-		qtype = t
+	qtype, err := rrset.ParseType(q.Get("type"), dns.TypeA)
+	if err != nil {
+		api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "bad_type", "%v", err).With("field", "type"))
+		return
 	}
 	var client netip.Addr
 	if s := q.Get("client"); s != "" {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/internal/filewatch"
+	"netsim/internal/metric"
 )
 
 // MaxMind is a Locator over a MaxMind City or Country database (.mmdb),
@@ -94,14 +95,10 @@ func OpenMaxMind(path string, log *zap.Logger, reg prometheus.Registerer, opts .
 	for _, o := range opts {
 		o(m)
 	}
-	m.reloads = registerCounterVec(reg, prometheus.CounterOpts{
-		Name: "dnsd_geo_db_reloads_total",
-		Help: "GeoIP database loads by result (ok, error); an error keeps the previous database serving.",
-	}, "result")
-	m.build = registerGauge(reg, prometheus.GaugeOpts{
-		Name: "dnsd_geo_db_build_timestamp_seconds",
-		Help: "Build time (Unix seconds) of the GeoIP database in use.",
-	})
+	// shared with an earlier MaxMind on reg, so counts continue across reloads
+	m.reloads = metric.Shared(reg, metric.Counters("dnsd_geo_db_reloads_total",
+		"GeoIP database loads by result (ok, error); an error keeps the previous database serving.", "result"))
+	m.build = metric.Shared(reg, metric.Gauge("dnsd_geo_db_build_timestamp_seconds", "Build time (Unix seconds) of the GeoIP database in use."))
 	db, err := load(path)
 	if err != nil {
 		m.reloads.WithLabelValues("error").Inc()
@@ -260,38 +257,4 @@ func (m *MaxMind) Info() DBInfo {
 		info.LastError = lastErr.Error()
 	}
 	return info
-}
-
-// registerCounterVec registers a counter vector, reusing one already
-// registered under the same name (so counts continue across reloads).
-func registerCounterVec(reg prometheus.Registerer, opts prometheus.CounterOpts, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(opts, labels)
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-	}
-	return c
-}
-
-func registerGauge(reg prometheus.Registerer, opts prometheus.GaugeOpts) prometheus.Gauge {
-	g := prometheus.NewGauge(opts)
-	if reg == nil {
-		return g
-	}
-	if err := reg.Register(g); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(prometheus.Gauge); ok {
-				return existing
-			}
-		}
-	}
-	return g
 }

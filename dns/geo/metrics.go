@@ -1,9 +1,9 @@
 package geo
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/metric"
 )
 
 // metrics are the engine's Prometheus series:
@@ -23,23 +23,14 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		answers: registerCounterVec(reg, prometheus.CounterOpts{
-			Name: "dnsd_geo_answers_total",
-			Help: "GeoDNS answers by name, pool and decision (matched, default, failover, fail_open, fail_closed).",
-		}, "name", "pool", "decision"),
-		probes: registerCounterVec(reg, prometheus.CounterOpts{
-			Name: "dnsd_geo_probes_total",
-			Help: "GeoDNS health probes by target and result (ok, fail).",
-		}, "target", "result"),
-		changes: registerCounterVec(reg, prometheus.CounterOpts{
-			Name: "dnsd_geo_member_state_changes_total",
-			Help: "GeoDNS health state changes by target and new state (up, down).",
-		}, "target", "state"),
-		probeSeconds: registerHistogram(reg, prometheus.HistogramOpts{
-			Name:    "dnsd_geo_probe_duration_seconds",
-			Help:    "GeoDNS health probe duration.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
+		answers: metric.Shared(reg, metric.Counters("dnsd_geo_answers_total",
+			"GeoDNS answers by name, pool and decision (matched, default, failover, fail_open, fail_closed).", "name", "pool", "decision")),
+		probes: metric.Shared(reg, metric.Counters("dnsd_geo_probes_total",
+			"GeoDNS health probes by target and result (ok, fail).", "target", "result")),
+		changes: metric.Shared(reg, metric.Counters("dnsd_geo_member_state_changes_total",
+			"GeoDNS health state changes by target and new state (up, down).", "target", "state")),
+		probeSeconds: metric.Shared(reg, metric.Histogram("dnsd_geo_probe_duration_seconds",
+			"GeoDNS health probe duration.", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5})),
 	}
 	m.reg = reg
 	return m
@@ -56,22 +47,6 @@ func (m *metrics) reportState(e *Engine) {
 	sc := &stateCollector{e: e}
 	m.reg.Unregister(sc)
 	_ = m.reg.Register(sc)
-}
-
-func registerHistogram(reg prometheus.Registerer, opts prometheus.HistogramOpts) prometheus.Histogram {
-	h := prometheus.NewHistogram(opts)
-	if reg == nil {
-		return h
-	}
-	if err := reg.Register(h); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(prometheus.Histogram); ok {
-				return existing
-			}
-		}
-	}
-	return h
 }
 
 var memberUpDesc = prometheus.NewDesc("dnsd_geo_member_up",

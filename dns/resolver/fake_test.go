@@ -102,13 +102,20 @@ type world struct {
 // share a free port found by binding the first one on :0.
 func startWorld(t *testing.T, spec map[string]map[string]string) *world {
 	t.Helper()
-	layout := map[string][]*zones.Zone{}
+	return serveWorld(t, layout(t, spec))
+}
+
+// layout parses spec (ip → origin → zone text) into the zones each
+// address serves.
+func layout(t *testing.T, spec map[string]map[string]string) map[string][]*zones.Zone {
+	t.Helper()
+	l := map[string][]*zones.Zone{}
 	for ip, texts := range spec {
 		for origin, text := range texts {
-			layout[ip] = append(layout[ip], dnstest.Zone(t, origin, text))
+			l[ip] = append(l[ip], dnstest.Zone(t, origin, text))
 		}
 	}
-	return serveWorld(t, layout)
+	return l
 }
 
 // serveWorld starts one fake server per address, all on one port: the

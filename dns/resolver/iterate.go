@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/cache"
+	"netsim/dns/rrset"
 )
 
 // Errors that end a resolution in SERVFAIL.
@@ -112,7 +113,7 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 			return nil, err
 		}
 		chain = append(chain, recs...)
-		if n := countCNAMEs(chain); n > r.cfg.MaxCNAMEChain {
+		if n := rrset.Count(chain, dns.TypeCNAME); n > r.cfg.MaxCNAMEChain {
 			return nil, fmt.Errorf("%w: %d CNAMEs from %s, limit %d", ErrCNAMELimit, n, qname, r.cfg.MaxCNAMEChain)
 		}
 		if done || next == name {
@@ -131,16 +132,6 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 		}
 		name = next
 	}
-}
-
-func countCNAMEs(rrs []dns.RR) int {
-	n := 0
-	for _, rr := range rrs {
-		if rr.Header().Rrtype == dns.TypeCNAME {
-			n++
-		}
-	}
-	return n
 }
 
 // followChain walks answer from name: the records answering name/qtype

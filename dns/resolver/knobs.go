@@ -50,8 +50,7 @@ func (r *Resolver) RegisterKnobRoutes(mux *http.ServeMux) {
 		},
 		http.MethodPatch: func(w http.ResponseWriter, req *http.Request) {
 			var p knobsPatch
-			if prob := api.DecodeJSON(req, &p); prob != nil {
-				api.WriteError(w, req, prob)
+			if !api.Decode(w, req, &p) {
 				return
 			}
 			if p.Coalesce == nil && p.Prefetch == nil {

@@ -21,13 +21,7 @@ import (
 // run on the bubble's clock and a loaded machine cannot change the result.
 func memWorld(t *testing.T, spec map[string]map[string]string) *world {
 	t.Helper()
-	layout := map[string][]*zones.Zone{}
-	for ip, texts := range spec {
-		for origin, text := range texts {
-			layout[ip] = append(layout[ip], dnstest.Zone(t, origin, text))
-		}
-	}
-	return memWorldZones(layout)
+	return memWorldZones(layout(t, spec))
 }
 
 // memEmbeddedWorld is embeddedWorld (the demo hierarchy) in memory.

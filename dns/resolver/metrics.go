@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"netsim/dns/cache"
+	"netsim/internal/metric"
 )
 
 type metrics struct {
@@ -24,36 +25,20 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
-	counter := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	}
-	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	}
 	m := &metrics{
-		queries:     counterVec("dnsd_resolver_queries_total", "Recursive client queries answered, by response code.", "rcode"),
-		cacheHits:   counter("dnsd_cache_hits_total", "Client queries answered from fresh cache entries."),
-		cacheMisses: counter("dnsd_cache_misses_total", "Client queries with no fresh cache entry (stale entries count as misses)."),
-		stale:       counter("dnsd_resolver_stale_answers_total", "Answers served from expired entries because upstreams failed or were slow (RFC 8767)."),
-		coalesced:   counter("dnsd_resolver_coalesced_total", "Client queries that joined an identical resolution already in flight."),
-		prefetches:  counter("dnsd_resolver_prefetches_total", "Background refreshes of popular entries started shortly before expiry."),
-		failureHits: counter("dnsd_resolver_failure_cache_hits_total", "SERVFAIL answered at once because the same question failed within failure_ttl (RFC 9520)."),
-		upstream:    counterVec("dnsd_resolver_upstream_queries_total", "Queries sent to authoritative servers or forwarders, by transport and result.", "transport", "result"),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dnsd_resolver_upstream_duration_seconds",
-			Help:    "Round-trip time of upstream queries that got a reply.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"transport"}),
-		dropped: counterVec("dnsd_resolver_upstream_dropped_total", "Upstream replies dropped: wrong ID, wrong question, not a response, or malformed.", "reason"),
-		resolutions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dnsd_resolver_resolution_duration_seconds",
-			Help:    "Time to resolve a cache miss, by outcome.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"result"}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "dnsd_resolver_inflight_resolutions",
-			Help: "Resolutions in progress (after coalescing).",
-		}),
+		queries:     metric.Counters("dnsd_resolver_queries_total", "Recursive client queries answered, by response code.", "rcode"),
+		cacheHits:   metric.Counter("dnsd_cache_hits_total", "Client queries answered from fresh cache entries."),
+		cacheMisses: metric.Counter("dnsd_cache_misses_total", "Client queries with no fresh cache entry (stale entries count as misses)."),
+		stale:       metric.Counter("dnsd_resolver_stale_answers_total", "Answers served from expired entries because upstreams failed or were slow (RFC 8767)."),
+		coalesced:   metric.Counter("dnsd_resolver_coalesced_total", "Client queries that joined an identical resolution already in flight."),
+		prefetches:  metric.Counter("dnsd_resolver_prefetches_total", "Background refreshes of popular entries started shortly before expiry."),
+		failureHits: metric.Counter("dnsd_resolver_failure_cache_hits_total", "SERVFAIL answered at once because the same question failed within failure_ttl (RFC 9520)."),
+		upstream:    metric.Counters("dnsd_resolver_upstream_queries_total", "Queries sent to authoritative servers or forwarders, by transport and result.", "transport", "result"),
+		upstreamDuration: metric.Histograms("dnsd_resolver_upstream_duration_seconds", "Round-trip time of upstream queries that got a reply.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}, "transport"),
+		dropped:     metric.Counters("dnsd_resolver_upstream_dropped_total", "Upstream replies dropped: wrong ID, wrong question, not a response, or malformed.", "reason"),
+		resolutions: metric.Histograms("dnsd_resolver_resolution_duration_seconds", "Time to resolve a cache miss, by outcome.", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "result"),
+		inflight:    metric.Gauge("dnsd_resolver_inflight_resolutions", "Resolutions in progress (after coalescing)."),
 	}
 	cols := []prometheus.Collector{
 		m.queries, m.cacheHits, m.cacheMisses, m.stale, m.coalesced, m.prefetches, m.failureHits,
@@ -71,12 +56,8 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
 			Help: "Cache entries evicted to stay within max_entries and max_bytes.",
 		}, func() float64 { return float64(c.Evictions()) }),
 	}
-	if reg != nil {
-		for _, col := range cols {
-			if err := reg.Register(col); err != nil {
-				return nil, err
-			}
-		}
+	if err := metric.Register(reg, cols...); err != nil {
+		return nil, err
 	}
 	for i := range m.byRcode {
 		if s, ok := dns.RcodeToString[i]; ok {

@@ -4,6 +4,8 @@
 package rrset
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -49,4 +51,34 @@ func reverse(s []dns.RR) {
 	for a, b := 0, len(s)-1; a < b; a, b = a+1, b-1 {
 		s[a], s[b] = s[b], s[a]
 	}
+}
+
+// Equal reports whether a and b hold the same records, in the same order,
+// by their presentation text.
+func Equal(a, b []dns.RR) bool {
+	return slices.EqualFunc(a, b, func(x, y dns.RR) bool { return x.String() == y.String() })
+}
+
+// Count is the number of records of type t in rrs.
+func Count(rrs []dns.RR, t uint16) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			n++
+		}
+	}
+	return n
+}
+
+// ParseType reads a record type by its mnemonic ("A", "aaaa", "TXT"); an
+// empty s is def. An unknown name is an error that names it.
+func ParseType(s string, def uint16) (uint16, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, ok := dns.StringToType[strings.ToUpper(s)]
+	if !ok {
+		return 0, fmt.Errorf("type %q is not a DNS record type (try A, AAAA, MX, NS, TXT…)", s)
+	}
+	return t, nil
 }

@@ -60,3 +60,27 @@ func TestRotateEach(t *testing.T) {
 		t.Errorf("the AAAA moved: %v", rrs)
 	}
 }
+
+func TestEqualCountParseType(t *testing.T) {
+	a := records(t, "a.test. 60 IN A 192.0.2.1", "a.test. 60 IN CNAME b.test.", "a.test. 60 IN A 192.0.2.2")
+	b := records(t, "a.test. 60 IN A 192.0.2.1", "a.test. 60 IN CNAME b.test.", "a.test. 60 IN A 192.0.2.2")
+	if !Equal(a, b) || Equal(a, b[:2]) || Equal(a, []dns.RR{b[2], b[1], b[0]}) {
+		t.Fatal("Equal: same records in the same order only")
+	}
+	if Count(a, dns.TypeA) != 2 || Count(a, dns.TypeCNAME) != 1 || Count(a, dns.TypeMX) != 0 {
+		t.Fatal("Count miscounts")
+	}
+	for _, tc := range []struct {
+		in   string
+		want uint16
+		err  bool
+	}{{"", dns.TypeA, false}, {"aaaa", dns.TypeAAAA, false}, {"TXT", dns.TypeTXT, false}, {"FOO", 0, true}} {
+		got, err := ParseType(tc.in, dns.TypeA)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("ParseType(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), `"FOO"`) {
+			t.Errorf("error %q does not name the value", err)
+		}
+	}
+}

@@ -12,14 +12,21 @@ import (
 	"netsim/zones"
 )
 
+// embeddedHandler answers from the demo hierarchy's zones, with metrics
+// registered nowhere.
+func embeddedHandler(t testing.TB) *server.Handler {
+	t.Helper()
+	zs, err := zones.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server.NewHandler("embedded", auth.NewSet(zs), nil, server.NewMetrics(nil))
+}
+
 // BenchmarkServePacket measures the whole query path without sockets:
 // unpack, lookup, answer, pack.
 func BenchmarkServePacket(b *testing.B) {
-	zs, err := zones.LoadEmbedded()
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := server.NewHandler("bench", auth.NewSet(zs), nil, server.NewMetrics(nil))
+	h := embeddedHandler(b)
 	client := netip.MustParseAddr("127.0.0.1")
 	for _, q := range []struct {
 		name  string

@@ -90,8 +90,7 @@ func TestQueryEvent(t *testing.T) {
 // allocates without a bus.
 func TestNoSubscriberNoAllocation(t *testing.T) {
 	h, _ := eventHandler(t)
-	zs, _ := zones.LoadEmbedded()
-	plain := server.NewHandler("plain", auth.NewSet(zs), nil, server.NewMetrics(nil))
+	plain := embeddedHandler(t)
 	pkt := query(t, "www.example.test.", dns.TypeA)
 	out := make([]byte, 0, 4096)
 	client := netip.MustParseAddr("127.0.0.1")

@@ -7,20 +7,14 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/auth"
 	"netsim/dns/server"
-	"netsim/zones"
 )
 
 // BenchmarkListenerUDP is one query and its reply over loopback UDP through
 // the listener's read loop, in a flat world (none set): what the world's
 // wiring must not slow down or make allocate.
 func BenchmarkListenerUDP(b *testing.B) {
-	zs, err := zones.LoadEmbedded()
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := server.NewHandler("bench", auth.NewSet(zs), nil, server.NewMetrics(nil))
+	h := embeddedHandler(b)
 	l, err := server.Listen("127.0.0.1:0", h, server.Limits{}, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"netsim/internal/metric"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,24 +21,11 @@ type Metrics struct {
 // NewMetrics registers the server metrics on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "dnsd", Name: "responses_total",
-			Help: "Responses sent, by listener, protocol and rcode.",
-		}, []string{"server", "proto", "rcode"}),
-		dropPkts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "dnsd", Name: "dropped_packets_total",
-			Help: "Packets dropped without an answer (responses, runts).",
-		}, []string{"server"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "dnsd", Name: "request_duration_seconds",
-			Help:    "Time to answer a query, by listener and protocol.",
-			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"server", "proto"}),
+		queries:  metric.Counters("dnsd_responses_total", "Responses sent, by listener, protocol and rcode.", "server", "proto", "rcode"),
+		dropPkts: metric.Counters("dnsd_dropped_packets_total", "Packets dropped without an answer (responses, runts).", "server"),
+		duration: metric.Histograms("dnsd_request_duration_seconds", "Time to answer a query, by listener and protocol.", []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "server", "proto"),
 	}
-	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "dnsd", Name: "panics_total",
-		Help: "Queries whose answering panicked (answered SERVFAIL; a defect to report).",
-	}, []string{"server"})
+	m.panics = metric.Counters("dnsd_panics_total", "Queries whose answering panicked (answered SERVFAIL; a defect to report).", "server")
 	if reg != nil {
 		reg.MustRegister(m.queries, m.dropPkts, m.duration, m.panics)
 	}

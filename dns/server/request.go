@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
+	"netsim/dns/rrset"
 )
 
 // serve decodes and validates the query, then has it answered; size is
@@ -48,7 +49,7 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 	size = dns.MinMsgSize
 	var ropt *dns.OPT
 	if opt := req.IsEdns0(); opt != nil {
-		if len(req.Extra) > 1 && countOPT(req.Extra) > 1 || opt.Hdr.Name != "." {
+		if len(req.Extra) > 1 && rrset.Count(req.Extra, dns.TypeOPT) > 1 || opt.Hdr.Name != "." {
 			// two OPTs, or one not owned by the root (RFC 6891 §6.1.1-2)
 			return formerrWithQuestion(resp), dns.MinMsgSize, false
 		}
@@ -121,14 +122,4 @@ func formerrWithQuestion(resp *dns.Msg) *dns.Msg {
 	resp.Rcode = dns.RcodeFormatError
 	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
 	return resp
-}
-
-func countOPT(rrs []dns.RR) int {
-	n := 0
-	for _, rr := range rrs {
-		if rr.Header().Rrtype == dns.TypeOPT {
-			n++
-		}
-	}
-	return n
 }

@@ -12,30 +12,11 @@ import (
 	"netsim/dns/dnstest"
 	"netsim/dns/server"
 	"netsim/internal/world"
+	"netsim/internal/world/worldtest"
 	"netsim/zones"
 )
 
-// testWorld: the client at 127.0.60.0/24 is oneWay from the server at
-// 127.0.61.0/24, with no jitter, losing lossPercent of the packets.
-func testWorld(t *testing.T, lossPercent string) *world.World {
-	t.Helper()
-	c, err := world.Parse([]byte(`world:
-  places:
-    - {name: client, prefixes: [127.0.60.0/24]}
-    - {name: server, prefixes: [127.0.61.0/24]}
-  default: {latency: 30ms, jitter: 0s, loss_percent: ` + lossPercent + `, bandwidth: unlimited}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := world.New(c, world.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
-
-const oneWay = 30 * time.Millisecond
+const oneWay = worldtest.OneWay
 
 // worldServer serves example.test. on 127.0.61.1 in w.
 func worldServer(t *testing.T, w *world.World) string {
@@ -58,7 +39,7 @@ func worldServer(t *testing.T, w *world.World) string {
 // (timers never fire early, so the lower bound is exact; the upper one is
 // internal/world's to check).
 func TestWorldDelaysUDPReplies(t *testing.T) {
-	addr := worldServer(t, testWorld(t, "0"))
+	addr := worldServer(t, worldtest.Pair(t, "0"))
 	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second,
 		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
 	m := new(dns.Msg)
@@ -78,7 +59,7 @@ func TestWorldDelaysUDPReplies(t *testing.T) {
 
 // Over TCP the first reply costs the handshake's round trip too.
 func TestWorldDelaysTCPReplies(t *testing.T) {
-	addr := worldServer(t, testWorld(t, "0"))
+	addr := worldServer(t, worldtest.Pair(t, "0"))
 	start := time.Now()
 	c := dialFrom(t, "127.0.60.5", addr)
 	if err := ask(c, "www.example.test."); err != nil {
@@ -98,7 +79,7 @@ func TestWorldDelaysTCPReplies(t *testing.T) {
 
 // A lossy link loses the exchange: no reply ever comes (the client times out).
 func TestWorldLosesUDPExchanges(t *testing.T) {
-	addr := worldServer(t, testWorld(t, "100"))
+	addr := worldServer(t, worldtest.Pair(t, "100"))
 	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond,
 		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
 	m := new(dns.Msg)

@@ -225,6 +225,16 @@ func WritePage[T any](w http.ResponseWriter, r *http.Request, p Page, all []T) {
 // MaxBody caps request bodies read by DecodeJSON.
 const MaxBody = 1 << 20
 
+// Decode is DecodeJSON for a handler: on a problem it writes it and
+// returns false, and the handler returns.
+func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if prob := DecodeJSON(r, v); prob != nil {
+		WriteError(w, r, prob)
+		return false
+	}
+	return true
+}
+
 // DecodeJSON reads a JSON object into v, refusing unknown fields, trailing
 // data and bodies over 1 MiB, with a message that says what to fix.
 func DecodeJSON(r *http.Request, v any) *Problem {

@@ -127,3 +127,17 @@ func TestCheckBind(t *testing.T) {
 		}
 	}
 }
+
+func TestDecode(t *testing.T) {
+	var v struct{ A int }
+	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"a": 1, "b": 2}`))
+	w := httptest.NewRecorder()
+	if Decode(w, r, &v) || w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"b"`) {
+		t.Fatalf("unknown field: %d %s", w.Code, w.Body)
+	}
+	r = httptest.NewRequest("POST", "/", strings.NewReader(`{"a": 1}`))
+	w = httptest.NewRecorder()
+	if !Decode(w, r, &v) || v.A != 1 || w.Body.Len() != 0 {
+		t.Fatalf("good body: %+v, wrote %q", v, w.Body)
+	}
+}

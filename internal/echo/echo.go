@@ -12,6 +12,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"netsim/internal/listen"
 )
 
 // Server is one echo backend.
@@ -24,15 +26,7 @@ type Server struct {
 // ListenAndServe serves addr until ctx ends, then closes every connection.
 // ready, if set, gets the bound address.
 func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	if ready != nil {
-		ready(ln.Addr())
-	}
-	return s.Serve(ctx, ln)
+	return listen.AndServe(ctx, addr, ready, s.Serve)
 }
 
 // Serve accepts on ln until ctx ends.

@@ -11,6 +11,8 @@ import (
 	"context"
 	"os"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // Stamp identifies one version of a file without reading it. Two stamps
@@ -48,14 +50,5 @@ func Poll(ctx context.Context, interval, def time.Duration, check func()) {
 	if interval <= 0 {
 		interval = def
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			check()
-		}
-	}
+	tick.Every(ctx, interval, check)
 }

@@ -20,16 +20,7 @@ type PartChange struct {
 // the handlers that change state (bearer token), and must let reads through
 // as the caller's policy says.
 func (s *Supervisor) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
-	mux.Handle("/api/v1/parts", api.Methods(map[string]http.HandlerFunc{
-		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
-			page, p := api.ParsePage(r)
-			if p != nil {
-				api.WriteError(w, r, p)
-				return
-			}
-			api.WritePage(w, r, page, s.List())
-		},
-	}))
+	api.Route(mux, "/api/v1/parts", map[string]http.HandlerFunc{http.MethodGet: api.List(s.List)})
 	mux.Handle("/api/v1/parts/{name}", guard(api.Methods(map[string]http.HandlerFunc{
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			st, err := s.Status(r.PathValue("name"))
@@ -46,8 +37,7 @@ func (s *Supervisor) Routes(mux *http.ServeMux, guard func(http.Handler) http.Ha
 func (s *Supervisor) patch(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	var c PartChange
-	if p := api.DecodeJSON(r, &c); p != nil {
-		api.WriteError(w, r, p)
+	if !api.Decode(w, r, &c) {
 		return
 	}
 	var err error

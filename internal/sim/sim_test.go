@@ -253,18 +253,10 @@ func TestAPI(t *testing.T) {
 
 	call := func(method, path, body, token string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		st, b := testutil.Call(t, method, srv.URL+path, body, token)
 		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		_ = json.Unmarshal([]byte(b), &m)
+		return st, m
 	}
 	cases := []struct {
 		name, method, path, body, token string

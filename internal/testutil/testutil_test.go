@@ -3,8 +3,11 @@ package testutil
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +88,39 @@ func TestWaitForReturns(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("cond ran %d times, want 3", n)
 	}
+}
+
+func TestCall(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, "%s %s [%s]", r.Method, r.Header.Get("Authorization"), b)
+	}))
+	defer srv.Close()
+	if code, body := Call(t, "PATCH", srv.URL, `{"a":1}`, "tok"); code != http.StatusAccepted || body != `PATCH Bearer tok [{"a":1}]` {
+		t.Fatalf("Call: %d %q", code, body)
+	}
+	if code, body := Call(t, "GET", srv.URL, "", ""); code != http.StatusAccepted || body != "GET  []" {
+		t.Fatalf("Call without token and body: %d %q", code, body)
+	}
+}
+
+func TestContains(t *testing.T) {
+	rec := &recorder{TB: t}
+	Contains(rec, "out", "alpha beta", "alpha", "gamma", "beta")
+	if len(rec.errors) != 1 || !strings.Contains(rec.errors[0], `out lacks "gamma"`) {
+		t.Fatalf("errors %q, want one naming gamma", rec.errors)
+	}
+}
+
+// recorder keeps the errors a helper reports instead of failing the test.
+type recorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
 }

@@ -299,8 +299,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) patchConfig(w http.ResponseWriter, r *http.Request) {
 	var p ConfigPatch
-	if prob := api.DecodeJSON(r, &p); prob != nil {
-		api.WriteError(w, r, prob)
+	if !api.Decode(w, r, &p) {
 		return
 	}
 	if err := s.Apply(p); err != nil {

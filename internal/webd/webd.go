@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"netsim/internal/listen"
 )
 
 // Options configure a Server. Only ID and Version are needed; the zero value
@@ -417,13 +419,5 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ListenAndServe listens on addr (TCP), calls ready with the bound address
 // (useful with port 0) and serves until ctx is cancelled; see Serve.
 func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	if ready != nil {
-		ready(ln.Addr())
-	}
-	return s.Serve(ctx, ln)
+	return listen.AndServe(ctx, addr, ready, s.Serve)
 }

@@ -35,14 +35,7 @@ func (w *World) Handler(mutating func(http.Handler) http.Handler) http.Handler {
 		http.MethodGet: func(rw http.ResponseWriter, r *http.Request) { api.WriteData(rw, r, http.StatusOK, w.View()) },
 	}))
 	mux.Handle("/api/v1/world/links", api.Methods(map[string]http.HandlerFunc{
-		http.MethodGet: func(rw http.ResponseWriter, r *http.Request) {
-			p, prob := api.ParsePage(r)
-			if prob != nil {
-				api.WriteError(rw, r, prob)
-				return
-			}
-			api.WritePage(rw, r, p, w.View().Links)
-		},
+		http.MethodGet: func(rw http.ResponseWriter, r *http.Request) { api.WriteList(rw, r, w.View().Links) },
 		http.MethodDelete: guard(func(rw http.ResponseWriter, r *http.Request) {
 			if err := w.ResetLinks(); err != nil {
 				api.WriteError(rw, r, problem(err))
@@ -88,8 +81,7 @@ func (w *World) patchLink(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p linkPatch
-	if prob := api.DecodeJSON(r, &p); prob != nil {
-		api.WriteError(rw, r, prob)
+	if !api.Decode(rw, r, &p) {
 		return
 	}
 	var c Change

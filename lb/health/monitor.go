@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/internal/health"
+	"netsim/internal/tick"
 	"netsim/lb/backend"
 )
 
@@ -141,18 +142,14 @@ func (m *Monitor) run(ctx context.Context, b *backend.Backend, done chan struct{
 	var p prober
 	m.probe(ctx, b, &p)
 	close(done)
-	jitter := time.Duration(rand.Int64N(int64(m.cfg.Interval)/10 + 1))
-	t := time.NewTimer(m.cfg.Interval + jitter)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		m.probe(ctx, b, &p)
-		t.Reset(m.cfg.Interval)
+	phase := time.NewTimer(time.Duration(rand.Int64N(int64(m.cfg.Interval)/10 + 1)))
+	defer phase.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-phase.C:
 	}
+	tick.Every(ctx, m.cfg.Interval, func() { m.probe(ctx, b, &p) })
 }
 
 // prober is one backend's check state, owned by its goroutine.

@@ -1,6 +1,10 @@
 package l4
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/metric"
+)
 
 // metrics of the L4 proxy.
 //
@@ -23,35 +27,16 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_l4_connections_total", Help: "TCP connections accepted, by outcome.",
-		}, []string{"frontend", "result"}),
-		frontActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "lbd_l4_active_connections", Help: "Open client connections per TCP frontend.",
-		}, []string{"frontend"}),
-		backendActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "lbd_l4_backend_active_connections", Help: "Open proxied connections per backend.",
-		}, []string{"pool", "backend"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_l4_bytes_total", Help: "Bytes proxied; direction in is client to backend.",
-		}, []string{"pool", "backend", "direction"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "lbd_l4_connection_duration_seconds", Help: "Lifetime of proxied TCP connections.",
-			Buckets: []float64{.001, .01, .1, 1, 10, 60, 300, 1800, 3600},
-		}, []string{"frontend"}),
-		dialErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_l4_dial_errors_total", Help: "Failed connection attempts to backends.",
-		}, []string{"pool", "backend"}),
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lbd_l4_backend_state_changes_total", Help: "Backend state changes by new state.",
-		}, []string{"pool", "backend", "to"}),
+		conns:         metric.Counters("lbd_l4_connections_total", "TCP connections accepted, by outcome.", "frontend", "result"),
+		frontActive:   metric.Gauges("lbd_l4_active_connections", "Open client connections per TCP frontend.", "frontend"),
+		backendActive: metric.Gauges("lbd_l4_backend_active_connections", "Open proxied connections per backend.", "pool", "backend"),
+		bytes:         metric.Counters("lbd_l4_bytes_total", "Bytes proxied; direction in is client to backend.", "pool", "backend", "direction"),
+		duration:      metric.Histograms("lbd_l4_connection_duration_seconds", "Lifetime of proxied TCP connections.", []float64{.001, .01, .1, 1, 10, 60, 300, 1800, 3600}, "frontend"),
+		dialErrors:    metric.Counters("lbd_l4_dial_errors_total", "Failed connection attempts to backends.", "pool", "backend"),
+		changes:       metric.Counters("lbd_l4_backend_state_changes_total", "Backend state changes by new state.", "pool", "backend", "to"),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.conns, m.frontActive, m.backendActive, m.bytes, m.duration, m.dialErrors, m.changes} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := metric.Register(reg, m.conns, m.frontActive, m.backendActive, m.bytes, m.duration, m.dialErrors, m.changes); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -122,8 +122,7 @@ func (s *Server) Handler(token string) http.Handler {
 			var body struct {
 				State string `json:"state"`
 			}
-			if prob := api.DecodeJSON(r, &body); prob != nil {
-				api.WriteError(w, r, prob)
+			if !api.Decode(w, r, &body) {
 				return
 			}
 			st, err := backend.ParseAdminState(body.State)

@@ -8,27 +8,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"netsim/internal/world"
+	"netsim/internal/world/worldtest"
 )
 
 // A TCP frontend in a world: the first reply on a new connection comes
 // two round trips after the connect (the handshake, then the line there
 // and back). The echo backend (127.0.0.1) is in no place.
 func TestWorldDelaysTCPFrontend(t *testing.T) {
-	const rtt = 60 * time.Millisecond
-	c, err := world.Parse([]byte(`world:
-  places:
-    - {name: client, prefixes: [127.0.60.0/24]}
-    - {name: lbd, prefixes: [127.0.61.0/24]}
-  default: {latency: 30ms, jitter: 0s, bandwidth: unlimited}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := world.New(c, world.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const rtt = 2 * worldtest.OneWay
+	w := worldtest.Pair(t, "0")
 	e := startEcho(t, "b1", false)
 	s, err := New(Config{
 		Pools:     []Pool{mkPool("echo", "round_robin", "", e)},

@@ -24,21 +24,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
+	"netsim/internal/benchtool"
 	nstls "netsim/tls"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tlsbench pki|serve|handshakes [flags]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	fs := flag.NewFlagSet("tlsbench", flag.ExitOnError)
 	dir := fs.String("dir", "var/pki", "PKI directory (pki)")
 	listen := fs.String("listen", "127.0.0.1:18443", "listen address (serve)")
 	cert := fs.String("cert", "", "certificate file (serve)")
@@ -49,28 +42,17 @@ func main() {
 	conc := fs.Int("c", 32, "concurrent clients (handshakes)")
 	dur := fs.Duration("d", 10*time.Second, "duration (handshakes)")
 	tls13 := fs.Bool("tls13", true, "TLS 1.3 (false: TLS 1.2)")
-	_ = fs.Parse(os.Args[2:])
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "pki":
-		var p nstls.PKI
-		p, err = nstls.EnsureDemoPKI(*dir, nil)
-		if err == nil {
-			fmt.Println(p.CACert, p.Cert, p.Key)
-		}
-	case "serve":
-		err = serve(ctx, *listen, *cert, *key)
-	case "handshakes":
-		err = handshakes(*addr, *ca, *name, *conc, *dur, *tls13)
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tlsbench:", err)
-		os.Exit(1)
-	}
+	benchtool.Main(fs, map[string]func(context.Context) error{
+		"pki": func(context.Context) error {
+			p, err := nstls.EnsureDemoPKI(*dir, nil)
+			if err == nil {
+				fmt.Println(p.CACert, p.Cert, p.Key)
+			}
+			return err
+		},
+		"serve":      func(ctx context.Context) error { return serve(ctx, *listen, *cert, *key) },
+		"handshakes": func(context.Context) error { return handshakes(*addr, *ca, *name, *conc, *dur, *tls13) },
+	})
 }
 
 func serve(ctx context.Context, listen, cert, key string) error {
@@ -127,49 +109,32 @@ func handshakes(addr, caFile, name string, conc int, d time.Duration, tls13 bool
 		cfg.MaxVersion = ctls.VersionTLS12
 		cfg.CipherSuites = []uint16{ctls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
 	}
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
 	req := []byte("GET / HTTP/1.1\r\nHost: " + name + "\r\nConnection: close\r\n\r\n")
-	for range conc {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
-				c := ctls.Client(raw, cfg) // no session cache: every handshake is full
-				err = c.Handshake()
-				if err == nil {
-					_, err = c.Write(req)
-				}
-				if err == nil {
-					var resp *http.Response
-					resp, err = http.ReadResponse(bufio.NewReader(c), nil)
-					if err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				} else {
-					ok.Add(1)
-				}
-				_ = raw.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}
-		})
+	r := benchtool.Loop(conc, d, func() error {
+		raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		_ = raw.(*net.TCPConn).SetLinger(0)
+		_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+		c := ctls.Client(raw, cfg) // no session cache: every handshake is full
+		defer c.Close()
+		if err := c.Handshake(); err != nil {
+			return err
+		}
+		if _, err := c.Write(req); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	})
+	if r.OK == 0 {
+		return fmt.Errorf("no handshake succeeded: %v", r.First)
 	}
-	wg.Wait()
-	if ok.Load() == 0 {
-		return fmt.Errorf("no handshake succeeded: %v", firstErr.Load())
-	}
-	fmt.Printf("handshakes %d failed %d per_second %.0f\n", ok.Load(), failed.Load(), float64(ok.Load())/d.Seconds())
+	fmt.Println(r.Line("handshakes"))
 	return nil
 }

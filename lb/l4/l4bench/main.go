@@ -11,28 +11,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
+	"netsim/internal/benchtool"
 	"netsim/lb/l4"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: l4bench proxy|sink|echo|send|connrate [flags]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	fs := flag.NewFlagSet("l4bench", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:19000", "listen address")
 	backends := fs.String("backends", "", "comma-separated backend addresses (proxy)")
 	policy := fs.String("policy", "round_robin", "balancing policy (proxy)")
@@ -40,28 +31,15 @@ func main() {
 	n := fs.Int64("bytes", 1<<30, "bytes to send (send)")
 	conc := fs.Int("c", 32, "concurrent connections (connrate)")
 	dur := fs.Duration("d", 10*time.Second, "duration (connrate)")
-	_ = fs.Parse(os.Args[2:])
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "proxy":
-		err = proxy(ctx, *listen, *backends, *policy)
-	case "sink":
-		err = serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	case "echo":
-		err = serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(c, c) })
-	case "send":
-		err = send(*addr, *n)
-	case "connrate":
-		err = connrate(*addr, *conc, *dur)
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "l4bench:", err)
-		os.Exit(1)
-	}
+	benchtool.Main(fs, map[string]func(context.Context) error{
+		"proxy": func(ctx context.Context) error { return proxy(ctx, *listen, *backends, *policy) },
+		"sink": func(ctx context.Context) error {
+			return serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+		},
+		"echo":     func(ctx context.Context) error { return serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(c, c) }) },
+		"send":     func(context.Context) error { return send(*addr, *n) },
+		"connrate": func(context.Context) error { return connrate(*addr, *conc, *dur) },
+	})
 }
 
 func proxy(ctx context.Context, listen, backends, policy string) error {
@@ -125,40 +103,25 @@ func send(addr string, n int64) error {
 }
 
 func connrate(addr string, conc int, d time.Duration) error {
-	var ok, failed atomic.Int64
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			b := make([]byte, 1)
-			for time.Now().Before(deadline) {
-				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Write([]byte{'x'}); err == nil {
-					_, err = io.ReadFull(c, b)
-					if err == nil {
-						ok.Add(1)
-					} else {
-						failed.Add(1)
-					}
-				} else {
-					failed.Add(1)
-				}
-				if tc, isTCP := c.(*net.TCPConn); isTCP {
-					_ = tc.SetLinger(0) // RST: avoid exhausting ports with TIME_WAIT
-				}
-				c.Close()
-			}
-		})
+	r := benchtool.Loop(conc, d, func() error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if tc, isTCP := c.(*net.TCPConn); isTCP {
+			_ = tc.SetLinger(0) // RST: avoid exhausting ports with TIME_WAIT
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			return err
+		}
+		_, err = io.ReadFull(c, make([]byte, 1))
+		return err
+	})
+	if r.OK == 0 {
+		return fmt.Errorf("no connection succeeded: %v", r.First)
 	}
-	wg.Wait()
-	if ok.Load() == 0 {
-		return errors.New("no connection succeeded")
-	}
-	fmt.Printf("conns %d failed %d per_second %.0f\n", ok.Load(), failed.Load(), float64(ok.Load())/d.Seconds())
+	fmt.Println(r.Line("conns"))
 	return nil
 }

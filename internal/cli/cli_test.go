@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"netsim/internal/testutil"
+)
+
+func TestRunNamesTheCommand(t *testing.T) {
+	root := &cobra.Command{Use: "demo", SilenceErrors: true, SilenceUsage: true,
+		RunE: func(*cobra.Command, []string) error { return errors.New("boom") }}
+	root.SetArgs(nil)
+	var stderr bytes.Buffer
+	if err := Run(root, &stderr); err == nil {
+		t.Fatal("Run: nil error from a failing command")
+	}
+	if got := stderr.String(); got != "demo: boom\n" {
+		t.Fatalf("stderr %q, want %q", got, "demo: boom\n")
+	}
+}
+
+func TestDashesAndLogFlags(t *testing.T) {
+	var format, level string
+	root := &cobra.Command{Use: "demo", RunE: func(*cobra.Command, []string) error { return nil }}
+	LogFlags(root.Flags(), &format, &level)
+	Dashes(root)
+	root.SetArgs([]string{"--log.level", "debug", "--log_format", "json"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if format != "json" || level != "debug" {
+		t.Fatalf("format %q level %q, want json and debug", format, level)
+	}
+}
+
+func TestWithLogger(t *testing.T) {
+	ran := false
+	if err := WithLogger("console", "loud", func(*zap.Logger) error { ran = true; return nil }); err == nil || ran {
+		t.Fatalf("bad level: err %v, fn ran %v; want an error and no run", err, ran)
+	}
+	want := errors.New("fn failed")
+	if err := WithLogger("json", "error", func(log *zap.Logger) error { ran = log != nil; return want }); !errors.Is(err, want) || !ran {
+		t.Fatalf("err %v, fn ran with a logger %v; want fn's error and a run", err, ran)
+	}
+}
+
+func TestReloadOnHUP(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n atomic.Int32
+	ReloadOnHUP(ctx, zap.NewNop(), func() error { n.Add(1); return errors.New("bad config") })
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "one reload", 10*time.Second, func() bool { return n.Load() == 1 })
+}
