@@ -30,6 +30,7 @@ type LBD struct {
 	mu    sync.Mutex
 	orig  map[string]BackendStatus  // as found, to put back at Close
 	knobs map[string]map[string]any // backend → its webd knobs before the first SetKnobs
+	given map[string]map[string]any // backend → every knob the scenario set, for a restarted process
 }
 
 var _ Stack = (*LBD)(nil)
@@ -242,6 +243,17 @@ func (l *LBD) SetKnobs(ctx context.Context, id string, k Knobs) error {
 	if err := l.rememberKnobs(ctx, b); err != nil {
 		return err
 	}
+	l.mu.Lock()
+	if l.given == nil {
+		l.given = map[string]map[string]any{}
+	}
+	if l.given[id] == nil {
+		l.given[id] = map[string]any{}
+	}
+	for k, v := range patch {
+		l.given[id][k] = v
+	}
+	l.mu.Unlock()
 	return l.do(ctx, http.MethodPost, "http://"+b.Address+"/admin/config", l.WebToken, patch, nil)
 }
 
@@ -293,7 +305,7 @@ func (l *LBD) Close(ctx context.Context) error {
 			errs = append(errs, err.Error())
 		}
 	}
-	l.knobs = nil
+	l.knobs, l.given = nil, nil
 	for _, id := range sortedKeys(l.orig) {
 		o := l.orig[id]
 		present := nowErr != nil // unknown: try the PATCH

@@ -174,7 +174,7 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 		}
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		if err := st.Close(cctx); err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), "scenario:", err)

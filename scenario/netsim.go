@@ -95,9 +95,14 @@ func (n *Netsim) KillBackend(ctx context.Context, id string) error {
 	return n.part(ctx, id, map[string]any{"state": "killed"})
 }
 
-// StartBackend implements Stack.
+// StartBackend implements Stack. The knobs the scenario gave the backend
+// (slow, errors, failing health) are its config: the new process gets
+// them too, once it answers.
 func (n *Netsim) StartBackend(ctx context.Context, id, version string) error {
-	return n.part(ctx, id, map[string]any{"state": "running", "version": version})
+	if err := n.part(ctx, id, map[string]any{"state": "running", "version": version}); err != nil {
+		return err
+	}
+	return n.reapplyKnobs(ctx, id)
 }
 
 // StopRegion implements Stack: the region's lbd stops.
@@ -118,54 +123,6 @@ func (n *Netsim) FlushCache(ctx context.Context, name string) error {
 		u += "/" + url.PathEscape(dns.Fqdn(name))
 	}
 	return n.do(ctx, http.MethodDelete, u, n.DNSToken, nil, nil)
-}
-
-// Close implements Stack: a region the scenario stopped is started again,
-// so is a backend process it left stopped (with the version it had); the
-// main lbd's backends get back their state and weight, and so do the
-// regional lbds'; webd's knobs, DNS records and the resolver's knobs are
-// put back as found.
-func (n *Netsim) Close(ctx context.Context) error {
-	errs := []error{}
-	n.regions.Range(func(k, _ any) bool {
-		var st struct {
-			Data struct{ State string } `json:"data"`
-		}
-		name := "lbd-" + k.(string)
-		err := n.do(ctx, http.MethodGet, n.Control+"/api/v1/parts/"+url.PathEscape(name), "", nil, &st)
-		if err == nil && st.Data.State != "running" {
-			errs = append(errs, n.StartRegion(ctx, k.(string)))
-		}
-		return true
-	})
-	n.mu.Lock()
-	orig := make(map[string]BackendStatus, len(n.orig))
-	for k, v := range n.orig {
-		orig[k] = v
-	}
-	n.mu.Unlock()
-	for _, id := range sortedKeys(orig) {
-		if o := orig[id]; o.Running {
-			var st struct {
-				Data struct{ State string } `json:"data"`
-			}
-			err := n.do(ctx, http.MethodGet, n.Control+"/api/v1/parts/"+url.PathEscape(id), "", nil, &st)
-			if err == nil && st.Data.State != "running" {
-				errs = append(errs, n.StartBackend(ctx, id, o.Version))
-			}
-		}
-	}
-	errs = append(errs, n.LBD.Close(ctx))
-	for _, p := range n.Peers {
-		peer := &LBD{Admin: p, Token: n.Token, Pool: n.Pool, HTTP: n.HTTP, orig: orig}
-		if _, err := peer.Backends(ctx); err != nil {
-			continue // a stopped region has nothing to put back
-		}
-		peer.orig = orig
-		errs = append(errs, peer.Close(ctx))
-	}
-	errs = append(errs, n.closeDNS(ctx)...)
-	return errors.Join(errs...)
 }
 
 // trimURL is an admin base URL without a trailing slash.
