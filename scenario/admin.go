@@ -30,7 +30,7 @@ type LBD struct {
 	mu    sync.Mutex
 	orig  map[string]BackendStatus  // as found, to put back at Close
 	knobs map[string]map[string]any // backend → its webd knobs before the first SetKnobs
-	given map[string]map[string]any // backend → every knob the scenario set, for a restarted process
+	given map[string]map[string]any // backend → the latency the scenario set, for a restarted process
 }
 
 var _ Stack = (*LBD)(nil)
@@ -251,7 +251,9 @@ func (l *LBD) SetKnobs(ctx context.Context, id string, k Knobs) error {
 		l.given[id] = map[string]any{}
 	}
 	for k, v := range patch {
-		l.given[id][k] = v
+		if k == "latency" || k == "jitter" { // the place's, not the build's: errors and health go with the process
+			l.given[id][k] = v
+		}
 	}
 	l.mu.Unlock()
 	return l.do(ctx, http.MethodPost, "http://"+b.Address+"/admin/config", l.WebToken, patch, nil)

@@ -24,11 +24,21 @@ type fakeDNSD struct {
 
 func (f *fakeDNSD) handler(t *testing.T) http.Handler {
 	mux := http.NewServeMux()
+	limited := func(w http.ResponseWriter, r *http.Request) bool { // as the real API pages
+		if l := r.URL.Query().Get("limit"); l != "" && (len(l) > 3 || l > "100" && len(l) == 3) {
+			http.Error(w, `{"error":{"code":"bad_limit","message":"limit must be an integer from 1 to 100"}}`, http.StatusBadRequest)
+			return false
+		}
+		return true
+	}
 	write := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": v})
 	}
 	mux.HandleFunc("GET /api/v1/zones", func(w http.ResponseWriter, r *http.Request) {
+		if !limited(w, r) {
+			return
+		}
 		write(w, []map[string]string{{"origin": "."}, {"origin": "test."}, {"origin": "example.test."}})
 	})
 	mux.HandleFunc("/api/v1/zones/example.test./records", func(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +47,9 @@ func (f *fakeDNSD) handler(t *testing.T) http.Handler {
 		q := r.URL.Query()
 		switch r.Method {
 		case http.MethodGet:
+			if !limited(w, r) {
+				return
+			}
 			var out []map[string]any
 			for _, d := range f.records[q.Get("name")+" "+q.Get("type")] {
 				out = append(out, map[string]any{"ttl": 300, "data": d})

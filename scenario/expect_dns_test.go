@@ -33,6 +33,11 @@ func TestCheckAnswerChange(t *testing.T) {
 		{"new before the TTL ran out", dnsSamples(4, 8), 2 * time.Second, false},
 		{"new long after the TTL", dnsSamples(12, 8), 2 * time.Second, false},
 		{"never new", dnsSamples(99, 99), 2 * time.Second, false},
+		// the TTL rounded up (3 s left at 8.0 s, gone at 10.1 s): the
+		// expiry is only known to a second (seen on the running stack)
+		{"TTL in whole seconds", []DNSSample{{T: 8, Name: "app.example.test", Answer: "127.0.10.1", TTL: 3},
+			{T: 9, Name: "app.example.test", Answer: "127.0.10.1", TTL: 2}, {T: 10, Name: "app.example.test", Answer: "127.0.10.1", TTL: 1},
+			{T: 10.25, Name: "app.example.test", Answer: "127.0.20.1", TTL: 10}}, 8 * time.Second, true},
 	}
 	for _, c := range cases {
 		res := &Result{DNS: c.dns, Marks: Marks{"change": c.change}}

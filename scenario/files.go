@@ -53,6 +53,11 @@ func (sc *Scenario) Scaled(f float64) *Scenario {
 		out := make([]Step, len(in))
 		for i, s := range in {
 			s.At, s.Duration = mul(s.At), mul(s.Duration)
+			if s.Rollout != nil {
+				ro := *s.Rollout
+				ro.MinReady = mul(ro.MinReady)
+				s.Rollout = &ro
+			}
 			if s.Analyze != nil {
 				a := *s.Analyze
 				a.For, a.Rollback = mul(a.For), steps(a.Rollback)

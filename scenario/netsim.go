@@ -95,9 +95,10 @@ func (n *Netsim) KillBackend(ctx context.Context, id string) error {
 	return n.part(ctx, id, map[string]any{"state": "killed"})
 }
 
-// StartBackend implements Stack. The knobs the scenario gave the backend
-// (slow, errors, failing health) are its config: the new process gets
-// them too, once it answers.
+// StartBackend implements Stack. A latency the scenario gave the backend
+// is the place's (a slow disk, a far network): the new process gets it
+// too, once it answers; errors and a failing health check belong to the
+// build and end with the process.
 func (n *Netsim) StartBackend(ctx context.Context, id, version string) error {
 	if err := n.part(ctx, id, map[string]any{"state": "running", "version": version}); err != nil {
 		return err
@@ -122,7 +123,11 @@ func (n *Netsim) FlushCache(ctx context.Context, name string) error {
 	if name != "" {
 		u += "/" + url.PathEscape(dns.Fqdn(name))
 	}
-	return n.do(ctx, http.MethodDelete, u, n.DNSToken, nil, nil)
+	err := n.do(ctx, http.MethodDelete, u, n.DNSToken, nil, nil)
+	if err != nil && strings.Contains(err.Error(), ": 404 not_cached:") {
+		return nil // nothing cached for the name: flushed already
+	}
+	return err
 }
 
 // trimURL is an admin base URL without a trailing slash.

@@ -58,7 +58,7 @@ func (n *Netsim) zoneOf(ctx context.Context, name string) (string, error) {
 	var env struct {
 		Data []struct{ Origin string } `json:"data"`
 	}
-	if err := n.do(ctx, http.MethodGet, n.DNSAdmin+"/api/v1/zones?limit=1000", "", nil, &env); err != nil {
+	if err := n.do(ctx, http.MethodGet, n.DNSAdmin+"/api/v1/zones?limit=100", "", nil, &env); err != nil {
 		return "", err
 	}
 	best := ""
@@ -84,7 +84,7 @@ func (n *Netsim) recordSet(ctx context.Context, zone, name, typ string) (recordS
 			Data string `json:"data"`
 		} `json:"data"`
 	}
-	q := url.Values{"name": {name}, "type": {typ}, "limit": {"1000"}}
+	q := url.Values{"name": {name}, "type": {typ}, "limit": {"100"}}
 	if err := n.do(ctx, http.MethodGet, n.recordsURL(zone)+"?"+q.Encode(), "", nil, &env); err != nil {
 		return recordSet{}, err
 	}

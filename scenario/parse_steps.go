@@ -154,7 +154,7 @@ func (d *dec) backendID(n *yaml.Node, w string) string {
 }
 
 func (d *dec) rollout(n *yaml.Node, w string) *Rollout {
-	f := d.fields(n, w, "version", "backends", "max_unavailable", "max_surge", "drain", "broken", "ready_timeout")
+	f := d.fields(n, w, "version", "backends", "max_unavailable", "max_surge", "drain", "broken", "ready_timeout", "min_ready")
 	r := &Rollout{Version: d.str(f["version"], w+".version"), Backends: d.strs(f["backends"], w+".backends"), MaxUnavailable: 1, Drain: true, ReadyTimeout: 30 * time.Second}
 	if f["max_unavailable"] != nil {
 		r.MaxUnavailable = d.integer(f["max_unavailable"], w+".max_unavailable", 0, 100)
@@ -164,6 +164,9 @@ func (d *dec) rollout(n *yaml.Node, w string) *Rollout {
 	}
 	if f["drain"] != nil {
 		r.Drain = d.boolean(f["drain"], w+".drain")
+	}
+	if f["min_ready"] != nil {
+		r.MinReady = d.duration(f["min_ready"], w+".min_ready")
 	}
 	if f["ready_timeout"] != nil {
 		r.ReadyTimeout = d.duration(f["ready_timeout"], w+".ready_timeout")

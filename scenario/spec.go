@@ -158,6 +158,9 @@ type Rollout struct {
 	Broken bool
 	// ReadyTimeout is how long a restarted backend has to get ready.
 	ReadyTimeout time.Duration
+	// MinReady is how long a batch serves before the next one starts
+	// (Kubernetes' minReadySeconds): the deploy is paced, and seen.
+	MinReady time.Duration
 }
 
 // Analyze watches a backend's error rate for a while, like an Argo

@@ -205,6 +205,11 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
+		if ro.MinReady > 0 && i+batch < len(ro.Backends) {
+			if err := sleepCtx(ctx, ro.MinReady); err != nil {
+				return err
+			}
+		}
 	}
 	for _, id := range surge {
 		r.event("", "drain "+id, nil)
