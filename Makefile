@@ -28,6 +28,7 @@ test:
 ## e2e: builds the binaries, starts them, checks them with dig/curl
 e2e: build
 	bash e2e/run.sh
+	bash e2e/scenarios.sh
 	bash e2e/lbd-tls.sh
 
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers

@@ -27,8 +27,10 @@ type LBD struct {
 	WebToken string // webd's admin token, if its knobs need one
 	HTTP     *http.Client
 
-	mu   sync.Mutex
-	orig map[string]BackendStatus // as found, to put back at Close
+	mu    sync.Mutex
+	orig  map[string]BackendStatus  // as found, to put back at Close
+	knobs map[string]map[string]any // backend → its webd knobs before the first SetKnobs
+	given map[string]map[string]any // backend → the latency the scenario set, for a restarted process
 }
 
 var _ Stack = (*LBD)(nil)
@@ -238,18 +240,86 @@ func (l *LBD) SetKnobs(ctx context.Context, id string, k Knobs) error {
 	if k.ErrorRate != nil {
 		patch["error_rate"] = *k.ErrorRate
 	}
+	if err := l.rememberKnobs(ctx, b); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.given == nil {
+		l.given = map[string]map[string]any{}
+	}
+	if l.given[id] == nil {
+		l.given[id] = map[string]any{}
+	}
+	for k, v := range patch {
+		if k == "latency" || k == "jitter" { // the place's, not the build's: errors and health go with the process
+			l.given[id][k] = v
+		}
+	}
+	l.mu.Unlock()
 	return l.do(ctx, http.MethodPost, "http://"+b.Address+"/admin/config", l.WebToken, patch, nil)
 }
 
-// Close implements Stack: every backend it found gets back its admin state
-// and weight; backends still failing health or slow are not touched (the
-// scenario's own steps undo its knobs).
-func (l *LBD) Close(ctx context.Context) error {
-	var errs []string
+// rememberKnobs keeps a backend's knobs as found, before the scenario's
+// first change of them, for Close.
+func (l *LBD) rememberKnobs(ctx context.Context, b BackendStatus) error {
+	l.mu.Lock()
+	_, seen := l.knobs[b.ID]
+	l.mu.Unlock()
+	if seen {
+		return nil
+	}
+	var cfg struct {
+		Data struct {
+			Latency   string  `json:"latency"`
+			Jitter    string  `json:"jitter"`
+			ErrorRate float64 `json:"error_rate"`
+			Healthy   bool    `json:"healthy"`
+		} `json:"data"`
+	}
+	if err := l.do(ctx, http.MethodGet, "http://"+b.Address+"/admin/config", "", nil, &cfg); err != nil {
+		return fmt.Errorf("backend %s: reading its knobs before changing them: %w", b.ID, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.knobs == nil {
+		l.knobs = map[string]map[string]any{}
+	}
+	l.knobs[b.ID] = map[string]any{"latency": cfg.Data.Latency, "jitter": cfg.Data.Jitter,
+		"error_rate": cfg.Data.ErrorRate, "healthy": cfg.Data.Healthy, "addr": b.Address}
+	return nil
+}
+
+// Close implements Stack: every backend it found is in the pool again
+// (added back if a step removed it) with its admin state and weight, and
+// webd's knobs the scenario changed (failing health, slow, errors) are as
+// they were.
+func (l *LBD) Close(ctx context.Context) error {
+	var errs []string
+	var now struct{ Data []backendView }
+	nowErr := l.do(ctx, http.MethodGet, l.backendsURL()+"?limit=100", "", nil, &now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range sortedKeys(l.knobs) {
+		k := l.knobs[id]
+		addr, _ := k["addr"].(string)
+		delete(k, "addr")
+		if err := l.do(ctx, http.MethodPost, "http://"+addr+"/admin/config", l.WebToken, k, nil); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	l.knobs, l.given = nil, nil
 	for _, id := range sortedKeys(l.orig) {
 		o := l.orig[id]
+		present := nowErr != nil // unknown: try the PATCH
+		for _, v := range now.Data {
+			present = present || v.ID == id
+		}
+		if !present {
+			if err := l.register(ctx, id, o.Address, o.Weight); err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+		}
 		state := "up"
 		if o.State == "draining" || o.State == "maintenance" {
 			state = o.State

@@ -107,3 +107,25 @@ func TestBackendCrash(t *testing.T) {
 		t.Errorf("backend-crash did not pass: %v %v", res.StepErr, res.Outcomes)
 	}
 }
+
+func TestBlueGreen(t *testing.T) {
+	res := runBuiltin(t, "blue-green", "", 100, 12*time.Second)
+	if !res.Passed() {
+		t.Errorf("blue-green did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+}
+
+// TestBadDeploy: v2 fails its health check; the rollout halts itself and
+// puts b1 back on v1, and no client sees v2 or a failure.
+func TestBadDeploy(t *testing.T) {
+	res := runBuiltin(t, "bad-deploy", "", 100, 15*time.Second)
+	if !res.Passed() {
+		t.Errorf("bad-deploy did not pass: %v %v", res.StepErr, res.Outcomes)
+	}
+	if _, ok := res.Marks["halted"]; !ok {
+		t.Error("the rollout of a v2 that fails its health check did not halt")
+	}
+	if s := res.Stats(); s.Failed != 0 || s.Final != "v1" {
+		t.Errorf("failed %d, final version %q; want 0 and v1", s.Failed, s.Final)
+	}
+}

@@ -66,6 +66,7 @@ type runFlags struct {
 	admin, token, front      string
 	pool, envFile            string
 	control, dnsAdmin        string
+	resolver                 string
 	peers                    []string
 }
 
@@ -100,7 +101,8 @@ fails) and the paths of the records (JSON Lines) and the timeline page.
 	fl.StringVar(&f.pool, "pool", "web", "running stack: lbd's pool")
 	fl.StringVar(&f.envFile, "env-file", "var/netsim.env", "running stack: the tokens (LBD_TOKEN, DNSD_TOKEN, NETSIM_CONTROL_TOKEN; the environment wins)")
 	fl.StringVar(&f.control, "control", "http://127.0.0.1:8000", "running stack: netsim's control API (stop, kill, start a part)")
-	fl.StringVar(&f.dnsAdmin, "dns-admin", "http://127.0.0.1:9153", "running stack: dnsd's admin API (cache flush)")
+	fl.StringVar(&f.dnsAdmin, "dns-admin", "http://127.0.0.1:9153", "running stack: dnsd's admin API (records, cache, resolver knobs, metrics)")
+	fl.StringVar(&f.resolver, "resolver", "127.0.0.1:1053", "running stack: the recursive resolver")
 	fl.StringSliceVar(&f.peers, "regional-lbd-admins", []string{"http://127.0.10.1:8404", "http://127.0.20.1:8404", "http://127.0.30.1:8404"},
 		"running stack: the other lbds fronting the same backends; backend actions apply on them too")
 	return cmd
@@ -138,6 +140,9 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 
 	var st Stack
 	if f.standalone {
+		if need := needsRunningStack(sc); need != "" {
+			return fmt.Errorf("scenario %s %s, which --standalone does not run: start the stack (make run) and run it without --standalone", sc.Name, need)
+		}
 		s, err := StartStandalone(ctx, sc.Stack, nil)
 		if err != nil {
 			return err
@@ -145,6 +150,9 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 		st = s
 		fmt.Fprintf(w, "standalone stack: lbd %s (admin %s), backends %d\n", s.Frontend(), s.Admin, len(sc.Stack.Backends))
 	} else {
+		if err := refuseBreak(filepath.Join(filepath.Dir(f.envFile), "break.json")); err != nil {
+			return err
+		}
 		unlock, err := lock(filepath.Join(filepath.Dir(f.envFile), "scenario.lock"))
 		if err != nil {
 			return err
@@ -162,11 +170,11 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 			LBD:     &LBD{Admin: trimURL(f.admin), Token: token, Pool: f.pool, Front: f.front},
 			Control: trimURL(f.control), ControlToken: tokenFrom(f.envFile, "NETSIM_CONTROL_TOKEN"),
 			DNSAdmin: trimURL(f.dnsAdmin), DNSToken: tokenFrom(f.envFile, "DNSD_TOKEN"),
-			Peers: peers,
+			Peers: peers, Resolver: f.resolver,
 		}
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		if err := st.Close(cctx); err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), "scenario:", err)
@@ -199,6 +207,43 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 		return fmt.Errorf("scenario %s failed: %d expectation(s) failed", res.Scenario.Name, n)
 	}
 	return nil
+}
+
+// refuseBreak refuses to run while `netsim break` has faults active: it
+// keeps them in path (var/break.json) until `netsim fix`.
+func refuseBreak(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("a `netsim break` is active (%s lists its faults): a scenario on a broken stack measures the break, not the scenario; run `netsim fix` first", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("checking for an active break (%s): %w", path, err)
+	}
+	return nil
+}
+
+// needsRunningStack says what of the running stack a scenario needs
+// (dnsd, the regional lbds), or "" when --standalone can run it.
+func needsRunningStack(sc *Scenario) string {
+	if len(sc.Watch) > 0 || sc.Load.Resolver != "" {
+		return "resolves names through dnsd's resolver"
+	}
+	var need string
+	var walk func([]Step)
+	walk = func(steps []Step) {
+		for _, s := range steps {
+			switch s.Action {
+			case ActStopRegion, ActStartRegion:
+				need = "stops and starts a regional lbd"
+			case ActDNS, ActFlushCache, ActResolver, ActHerd:
+				need = "needs dnsd (" + string(s.Action) + ")"
+			}
+			if s.Analyze != nil {
+				walk(s.Analyze.Rollback)
+			}
+		}
+	}
+	walk(sc.Setup)
+	walk(sc.Steps)
+	return need
 }
 
 // lock refuses a second scenario against the same running stack.

@@ -53,6 +53,11 @@ func (sc *Scenario) Scaled(f float64) *Scenario {
 		out := make([]Step, len(in))
 		for i, s := range in {
 			s.At, s.Duration = mul(s.At), mul(s.Duration)
+			if s.Rollout != nil {
+				ro := *s.Rollout
+				ro.MinReady = mul(ro.MinReady)
+				s.Rollout = &ro
+			}
 			if s.Analyze != nil {
 				a := *s.Analyze
 				a.For, a.Rollback = mul(a.For), steps(a.Rollback)
@@ -67,7 +72,10 @@ func (sc *Scenario) Scaled(f float64) *Scenario {
 	out.Load.Duration = mul(sc.Load.Duration)
 	out.Expect = make([]Expect, len(sc.Expect))
 	for i, e := range sc.Expect {
-		e.From.At, e.To.At, e.Limit = mul(e.From.At), mul(e.To.At), mul(e.Limit)
+		e.From.At, e.To.At = mul(e.From.At), mul(e.To.At)
+		if e.Kind != "failover" { // a failover's bound is the DNS TTL and the health checks': real time
+			e.Limit = mul(e.Limit)
+		}
 		out.Expect[i] = e
 	}
 	return &out

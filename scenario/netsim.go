@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
 )
 
 // Netsim drives the running netsim: backend states and weights through the
@@ -21,6 +24,10 @@ type Netsim struct {
 	DNSAdmin     string   // http://127.0.0.1:9153
 	DNSToken     string   // DNSD_TOKEN
 	Peers        []string // admin URLs of the regional lbds
+	Resolver     string   // the recursive resolver, host:port ("" = 127.0.0.1:1053)
+
+	undo    dnsUndo
+	regions sync.Map // region → true once the scenario stopped its lbd
 }
 
 var _ Stack = (*Netsim)(nil)
@@ -64,6 +71,20 @@ func (n *Netsim) part(ctx context.Context, name string, change map[string]any) e
 	return n.do(ctx, http.MethodPatch, n.Control+"/api/v1/parts/"+url.PathEscape(name), n.ControlToken, change, nil)
 }
 
+// AddBackend implements Stack: refused, since the running stack's backends
+// are netsim's parts b1..b3 and its control API starts no new ones.
+func (n *Netsim) AddBackend(ctx context.Context, id, version string, weight int) error {
+	return fmt.Errorf("add backend %s: the running stack has the webd backends netsim started (b1, b2, b3) and its control API "+
+		"starts no new one; replace a backend's version instead (weight 0, stop, start {backend: b3, version: %s}, as the canary "+
+		"scenario does), or run with --standalone: %w", id, version, ErrNotAvailable)
+}
+
+// RemoveBackend implements Stack on every lbd that fronts the backend;
+// Close adds it back.
+func (n *Netsim) RemoveBackend(ctx context.Context, id string) error {
+	return n.everywhere(ctx, id, func(l *LBD) error { return l.RemoveBackend(ctx, id) })
+}
+
 // StopBackend implements Stack: a graceful stop of the backend's process.
 func (n *Netsim) StopBackend(ctx context.Context, id string) error {
 	return n.part(ctx, id, map[string]any{"state": "stopped"})
@@ -74,13 +95,20 @@ func (n *Netsim) KillBackend(ctx context.Context, id string) error {
 	return n.part(ctx, id, map[string]any{"state": "killed"})
 }
 
-// StartBackend implements Stack.
+// StartBackend implements Stack. A latency the scenario gave the backend
+// is the place's (a slow disk, a far network): the new process gets it
+// too, once it answers; errors and a failing health check belong to the
+// build and end with the process.
 func (n *Netsim) StartBackend(ctx context.Context, id, version string) error {
-	return n.part(ctx, id, map[string]any{"state": "running", "version": version})
+	if err := n.part(ctx, id, map[string]any{"state": "running", "version": version}); err != nil {
+		return err
+	}
+	return n.reapplyKnobs(ctx, id)
 }
 
 // StopRegion implements Stack: the region's lbd stops.
 func (n *Netsim) StopRegion(ctx context.Context, region string) error {
+	n.regions.Store(region, true)
 	return n.part(ctx, "lbd-"+region, map[string]any{"state": "stopped"})
 }
 
@@ -93,43 +121,13 @@ func (n *Netsim) StartRegion(ctx context.Context, region string) error {
 func (n *Netsim) FlushCache(ctx context.Context, name string) error {
 	u := n.DNSAdmin + "/api/v1/cache"
 	if name != "" {
-		u += "?name=" + url.QueryEscape(name)
+		u += "/" + url.PathEscape(dns.Fqdn(name))
 	}
-	return n.do(ctx, http.MethodDelete, u, n.DNSToken, nil, nil)
-}
-
-// Close implements Stack: the main lbd's backends get back their state and
-// weight, and so do the regional lbds'; a backend process the scenario left
-// stopped is started again with the version it had.
-func (n *Netsim) Close(ctx context.Context) error {
-	errs := []error{}
-	n.mu.Lock()
-	orig := make(map[string]BackendStatus, len(n.orig))
-	for k, v := range n.orig {
-		orig[k] = v
+	err := n.do(ctx, http.MethodDelete, u, n.DNSToken, nil, nil)
+	if err != nil && strings.Contains(err.Error(), ": 404 not_cached:") {
+		return nil // nothing cached for the name: flushed already
 	}
-	n.mu.Unlock()
-	for _, id := range sortedKeys(orig) {
-		if o := orig[id]; o.Running {
-			var st struct {
-				Data struct{ State string } `json:"data"`
-			}
-			err := n.do(ctx, http.MethodGet, n.Control+"/api/v1/parts/"+url.PathEscape(id), "", nil, &st)
-			if err == nil && st.Data.State != "running" {
-				errs = append(errs, n.StartBackend(ctx, id, o.Version))
-			}
-		}
-	}
-	errs = append(errs, n.LBD.Close(ctx))
-	for _, p := range n.Peers {
-		peer := &LBD{Admin: p, Token: n.Token, Pool: n.Pool, HTTP: n.HTTP, orig: orig}
-		if _, err := peer.Backends(ctx); err != nil {
-			continue // a stopped region has nothing to put back
-		}
-		peer.orig = orig
-		errs = append(errs, peer.Close(ctx))
-	}
-	return errors.Join(errs...)
+	return err
 }
 
 // trimURL is an admin base URL without a trailing slash.

@@ -28,7 +28,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	d := &dec{}
 	sc := &Scenario{File: file, Load: DefaultLoad(), Variants: map[string]Variant{}}
-	top := d.fields(&root, "scenario", "name", "description", "load", "stack", "steps", "expect", "variants")
+	top := d.fields(&root, "scenario", "name", "description", "load", "stack", "setup", "watch", "steps", "expect", "variants")
 	sc.Name = d.str(top["name"], "name")
 	sc.Description = d.str(top["description"], "description")
 	if sc.Name == "" {
@@ -36,6 +36,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	d.load(top["load"], &sc.Load, "load")
 	sc.Stack = d.stack(top["stack"])
+	sc.Setup = d.steps(top["setup"], "setup")
+	sc.Watch = d.watches(top["watch"])
 	sc.Steps = d.steps(top["steps"], "steps")
 	if top["steps"] == nil {
 		d.errf(resolve(&root), "steps: missing; list at least one step (for example `- at: 5s` and `drain: b1`)")
@@ -212,7 +214,7 @@ func (d *dec) variant(n *yaml.Node, base Load, where string) Variant {
 // check validates what needs the whole file: labels that bounds name, and
 // backends that steps name (when the file lists the stack's backends).
 func (d *dec) check(sc *Scenario) {
-	all := [][]Step{sc.Steps}
+	all := [][]Step{sc.Steps, sc.Setup}
 	exps := [][]Expect{sc.Expect}
 	for _, name := range sortedKeys(sc.Variants) {
 		v := sc.Variants[name]
@@ -232,6 +234,9 @@ func (d *dec) check(sc *Scenario) {
 			}
 			if s.Analyze != nil {
 				walk(s.Analyze.Rollback)
+			}
+			if s.Rollout != nil {
+				labels["halted"] = true // a rollout marks the moment it halts itself
 			}
 		}
 	}

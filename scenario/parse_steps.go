@@ -137,6 +137,10 @@ func (d *dec) step(sn *yaml.Node, w string) (Step, bool) {
 		s.Rollout = d.rollout(v, w)
 	case ActAnalyze:
 		s.Analyze = d.analyze(v, w)
+	case ActResolver:
+		d.resolverKnobs(v, w, &s)
+	case ActHerd:
+		d.herd(v, w, &s)
 	}
 	return s, true
 }
@@ -150,8 +154,8 @@ func (d *dec) backendID(n *yaml.Node, w string) string {
 }
 
 func (d *dec) rollout(n *yaml.Node, w string) *Rollout {
-	f := d.fields(n, w, "version", "backends", "max_unavailable", "max_surge", "drain")
-	r := &Rollout{Version: d.str(f["version"], w+".version"), Backends: d.strs(f["backends"], w+".backends"), MaxUnavailable: 1, Drain: true}
+	f := d.fields(n, w, "version", "backends", "max_unavailable", "max_surge", "drain", "broken", "ready_timeout", "min_ready")
+	r := &Rollout{Version: d.str(f["version"], w+".version"), Backends: d.strs(f["backends"], w+".backends"), MaxUnavailable: 1, Drain: true, ReadyTimeout: 30 * time.Second}
 	if f["max_unavailable"] != nil {
 		r.MaxUnavailable = d.integer(f["max_unavailable"], w+".max_unavailable", 0, 100)
 	}
@@ -160,6 +164,15 @@ func (d *dec) rollout(n *yaml.Node, w string) *Rollout {
 	}
 	if f["drain"] != nil {
 		r.Drain = d.boolean(f["drain"], w+".drain")
+	}
+	if f["min_ready"] != nil {
+		r.MinReady = d.duration(f["min_ready"], w+".min_ready")
+	}
+	if f["ready_timeout"] != nil {
+		r.ReadyTimeout = d.duration(f["ready_timeout"], w+".ready_timeout")
+	}
+	if f["broken"] != nil {
+		r.Broken = d.boolean(f["broken"], w+".broken")
 	}
 	if r.Version == "" || len(r.Backends) == 0 {
 		d.errf(n, "%s: want {version: v2, backends: [b1, b2, b3]}", w)
@@ -188,9 +201,9 @@ func (d *dec) expects(n *yaml.Node, where string) []Expect {
 	var out []Expect
 	for i, en := range d.list(n, where) {
 		w := fmt.Sprintf("%s[%d]", where, i)
-		f := d.fields(en, w, "failed", "share", "converge")
+		f := d.fields(en, w, "failed", "share", "converge", "upstream", "failover", "dns")
 		if len(f) != 1 {
-			d.errf(en, "%s: an expectation is one of failed, share, converge; found %d", w, len(f))
+			d.errf(en, "%s: an expectation is one of failed, share, converge, upstream, failover, dns; found %d", w, len(f))
 			continue
 		}
 		for kind, v := range f {
@@ -211,6 +224,8 @@ func (d *dec) expects(n *yaml.Node, where string) []Expect {
 				if e.Version == "" || e.Limit == 0 {
 					d.errf(v, "%s.converge: want {version: v2, within: 20s}", w)
 				}
+			default:
+				d.dnsExpect(kind, v, &e, w+"."+kind)
 			}
 			out = append(out, e)
 		}

@@ -46,6 +46,8 @@ type Result struct {
 	Records   []Record
 	Events    []Event
 	Samples   []Sample
+	DNS       []DNSSample        // the watched names, as the resolver answered them
+	Measures  map[string]float64 // what labelled steps measured (a herd's upstream queries)
 	Marks     Marks
 	FirstStep time.Duration
 	Outcomes  []Outcome
@@ -102,6 +104,8 @@ type runner struct {
 	first   time.Duration
 	started bool
 	out     *progress
+	// measures are what labelled steps measured
+	measures map[string]float64
 }
 
 func (r *runner) since() time.Duration { return time.Since(r.start) }
@@ -154,8 +158,15 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	if poll <= 0 {
 		poll = 100 * time.Millisecond
 	}
-	r := &runner{st: st, opt: opt, col: &Collector{}, marks: Marks{}, start: time.Now()}
+	r := &runner{st: st, opt: opt, col: &Collector{}, marks: Marks{}, start: time.Now(), measures: map[string]float64{}}
 	r.out = newProgress(opt.Progress, opt.TTY, r.col, r.start, load)
+	if err := r.setup(ctx, sc.Setup); err != nil {
+		return nil, err
+	}
+	w := &watcher{resolver: load.Resolver, watch: sc.Watch, since: r.since}
+	if ds, ok := st.(DNSStack); ok && w.resolver == "" {
+		w.resolver = ds.ResolverAddr()
+	}
 	gen := &Generator{Load: load, Target: target, Sink: r.col.Add}
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -185,6 +196,8 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	}()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.out.run(pollCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); w.run(pollCtx) }()
 
 	stepCtx, stopSteps := context.WithCancel(ctx)
 	defer stopSteps()
@@ -213,9 +226,37 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	}
 	sc.Load = load
 	res := &Result{Scenario: sc, Target: target, Start: r.start, End: end.Seconds(), Records: r.col.Records(),
-		Events: r.events, Samples: samples, Marks: r.marks, FirstStep: r.first, StepErr: stepErr}
+		Events: r.events, Samples: samples, DNS: w.samples, Measures: r.measures, Marks: r.marks, FirstStep: r.first, StepErr: stepErr}
 	res.Outcomes = Check(sc.Expect, res.Records, r.marks, r.first)
+	for i, o := range res.Outcomes {
+		switch o.Expect.Kind {
+		case "upstream", "failover", "dns":
+			res.Outcomes[i] = checkDNS(o.Expect, res)
+		}
+	}
 	return res, nil
+}
+
+// setup runs the setup steps before the load starts; the run's clock then
+// starts again, with their events at 0.
+func (r *runner) setup(ctx context.Context, steps []Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	if err := r.steps(ctx, steps); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start = time.Now()
+	for i := range r.events {
+		r.events[i].T = 0
+	}
+	for k := range r.marks {
+		r.marks[k] = 0
+	}
+	r.started = false
+	return nil
 }
 
 // Versions lists the versions answered, sorted.

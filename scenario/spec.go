@@ -16,6 +16,8 @@ type Scenario struct {
 	File        string // where it came from, for messages
 	Load        Load
 	Stack       StackSpec
+	Setup       []Step  // run before the load starts (records to create, knobs to set)
+	Watch       []Watch // names whose cached answer the timeline draws
 	Steps       []Step
 	Expect      []Expect
 	Variants    map[string]Variant
@@ -44,6 +46,14 @@ type Load struct {
 	Target      string        // URL; its host is resolved through Resolver when set
 	Resolver    string        // DNS resolver host:port; empty: the system's
 	Timeout     time.Duration // per request
+}
+
+// Watch is a name the run asks the resolver for every quarter second, from
+// a client in Region ("" = 127.0.0.1): the answer and its remaining TTL
+// become a lane of the timeline.
+type Watch struct {
+	Name   string
+	Region string
 }
 
 // StackSpec is the in-process stack of --standalone.
@@ -92,11 +102,13 @@ const (
 	ActSleep       Action = "sleep"
 	ActRollout     Action = "rollout"
 	ActAnalyze     Action = "analyze"
+	ActResolver    Action = "resolver" // the resolver's knobs: coalesce, prefetch
+	ActHerd        Action = "herd"     // many clients ask for a name the moment it expires
 )
 
 var actions = []Action{ActDrain, ActUndrain, ActMaintenance, ActWaitIdle, ActStop, ActKill, ActStart,
 	ActWaitHealthy, ActWeight, ActAdd, ActRemove, ActFailHealth, ActSlow, ActErrors, ActStopRegion,
-	ActStartRegion, ActDNS, ActFlushCache, ActSleep, ActRollout, ActAnalyze}
+	ActStartRegion, ActDNS, ActFlushCache, ActSleep, ActRollout, ActAnalyze, ActResolver, ActHerd}
 
 // Step is one timed (At set) or awaited action.
 type Step struct {
@@ -120,6 +132,9 @@ type Step struct {
 	Record   RecordChange  // dns
 	Rollout  *Rollout
 	Analyze  *Analyze
+	Coalesce *bool // resolver
+	Prefetch *bool // resolver
+	Clients  int   // herd
 }
 
 // RecordChange is a DNS record to write.
@@ -137,6 +152,15 @@ type Rollout struct {
 	MaxUnavailable int
 	MaxSurge       int
 	Drain          bool // drain and wait for in-flight 0 before stopping; false: kill at once
+	// Broken: the new version fails its health check (a bad build); the
+	// rollout sees it never get ready, puts that backend back on its old
+	// version and stops.
+	Broken bool
+	// ReadyTimeout is how long a restarted backend has to get ready.
+	ReadyTimeout time.Duration
+	// MinReady is how long a batch serves before the next one starts
+	// (Kubernetes' minReadySeconds): the deploy is paced, and seen.
+	MinReady time.Duration
 }
 
 // Analyze watches a backend's error rate for a while, like an Argo
@@ -153,7 +177,7 @@ type Analyze struct {
 // Expect is one assertion checked after the run.
 type Expect struct {
 	Line    int
-	Kind    string // failed, share, converge
+	Kind    string // failed, share, converge, upstream, failover, dns
 	Op      string // ==, >, <, >=, <= (failed)
 	Count   int
 	Version string
@@ -163,6 +187,11 @@ type Expect struct {
 	Share   float64 // wanted share 0..1
 	Within  float64 // tolerance 0..1 (share) ; Limit for converge
 	Limit   time.Duration
+	Step    string // upstream: the herd step's label
+	Region  string // failover
+	Name    string // dns
+	Old     string // dns: the answer before the change
+	New     string // dns: the answer after it
 }
 
 // Bound is a point of the run: a time since the load started, or the

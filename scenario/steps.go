@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +70,7 @@ func (r *runner) step(ctx context.Context, s Step) error {
 		r.event(s.Label, strings.TrimSpace("start "+b+" "+s.Version), nil)
 		return st.StartBackend(ctx, b, s.Version)
 	case ActWaitHealthy:
-		if err := r.waitHealthy(wctx, b); err != nil {
+		if err := r.waitReady(wctx, b); err != nil {
 			return err
 		}
 		r.event(s.Label, b+" healthy", nil)
@@ -121,6 +122,10 @@ func (r *runner) step(ctx context.Context, s Step) error {
 		return r.rollout(ctx, s)
 	case ActAnalyze:
 		return r.analyze(ctx, s)
+	case ActResolver:
+		return r.resolverStep(ctx, s)
+	case ActHerd:
+		return r.herd(ctx, s)
 	default:
 		return fmt.Errorf("unknown action %q", s.Action)
 	}
@@ -193,12 +198,17 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 			wg.Add(1)
 			go func(j int, id string) {
 				defer wg.Done()
-				errs[j] = r.replace(ctx, id, ro.Version, ro.Drain)
+				errs[j] = r.replace(ctx, id, ro)
 			}(j, ro.Backends[i+j])
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			return err
+		}
+		if ro.MinReady > 0 && i+batch < len(ro.Backends) {
+			if err := sleepCtx(ctx, ro.MinReady); err != nil {
+				return err
+			}
 		}
 	}
 	for _, id := range surge {
@@ -218,11 +228,16 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 	return nil
 }
 
-// replace moves one backend to version: drained and stopped, or killed.
-func (r *runner) replace(ctx context.Context, id, version string, drain bool) error {
+// replace moves one backend to the rollout's version: drained and
+// stopped, or killed; drained, it goes back into the pool only once it is
+// ready (its own /healthz answers and lbd's checks pass). A new version
+// that never gets ready halts the rollout: the backend is put back on its
+// old version and the other backends are not touched (errHalted).
+func (r *runner) replace(ctx context.Context, id string, ro Rollout) error {
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if drain {
+	old, _ := r.status(ctx, id)
+	if ro.Drain {
 		r.event("", "drain "+id, nil)
 		if err := r.st.SetState(ctx, id, "draining"); err != nil {
 			return err
@@ -240,27 +255,89 @@ func (r *runner) replace(ctx context.Context, id, version string, drain bool) er
 			return err
 		}
 	}
+	r.event("", "start "+id+" "+ro.Version, nil)
+	if err := r.st.StartBackend(ctx, id, ro.Version); err != nil {
+		return err
+	}
+	if err := r.waitFor(wctx, id, "listening", func(b BackendStatus) bool { return b.Running }); err != nil {
+		return err
+	}
+	if ro.Broken {
+		bad := false
+		r.event("", id+" "+ro.Version+" fails its health check (a bad build)", nil)
+		if err := r.st.SetKnobs(ctx, id, Knobs{Healthy: &bad}); err != nil {
+			return err
+		}
+	}
+	if !ro.Drain {
+		// A careless deploy waits for the process, not for the balancer.
+		r.event("", id+" listening", nil)
+		return nil
+	}
+	rctx, rcancel := context.WithTimeout(ctx, ro.ReadyTimeout)
+	defer rcancel()
+	if err := r.waitReady(rctx, id); err != nil {
+		r.event("halted", fmt.Sprintf("%s %s not ready after %v: rollout halted; %s goes back to %s, the other backends keep serving", id, ro.Version, ro.ReadyTimeout, id, old.Version), nil)
+		if err := r.putBack(wctx, id, old.Version); err != nil {
+			return err
+		}
+		return errHalted
+	}
+	r.event("", id+" ready", nil)
+	r.event("", "undrain "+id, nil)
+	return r.st.SetState(ctx, id, "up")
+}
+
+// putBack restarts a drained backend on its old version and lets it back in.
+func (r *runner) putBack(ctx context.Context, id, version string) error {
+	r.event("", "stop "+id, nil)
+	if err := r.st.StopBackend(ctx, id); err != nil {
+		return err
+	}
 	r.event("", "start "+id+" "+version, nil)
 	if err := r.st.StartBackend(ctx, id, version); err != nil {
 		return err
 	}
-	if !drain {
-		// A careless deploy waits for the process, not for the balancer.
-		if err := r.waitFor(wctx, id, "listening", func(b BackendStatus) bool { return b.Running }); err != nil {
-			return err
-		}
-		r.event("", id+" listening", nil)
-		return nil
-	}
-	if err := r.waitHealthy(wctx, id); err != nil {
+	if err := r.waitReady(ctx, id); err != nil {
 		return err
 	}
-	r.event("", id+" healthy", nil)
-	if drain {
-		r.event("", "undrain "+id, nil)
-		return r.st.SetState(ctx, id, "up")
+	r.event("", "undrain "+id+" (back on "+version+")", nil)
+	return r.st.SetState(ctx, id, "up")
+}
+
+func (r *runner) status(ctx context.Context, id string) (BackendStatus, error) {
+	bs, err := r.st.Backends(ctx)
+	for _, b := range bs {
+		if b.ID == id {
+			return b, nil
+		}
 	}
-	return nil
+	if err == nil {
+		err = fmt.Errorf("no backend %q", id)
+	}
+	return BackendStatus{}, err
+}
+
+// waitReady waits until lbd counts the backend healthy and the backend's
+// own /healthz answers 2xx (lbd may not have noticed a restart yet: its
+// checks fail a few times before it marks a backend down).
+func (r *runner) waitReady(ctx context.Context, id string) error {
+	hc := &http.Client{Timeout: time.Second}
+	return r.waitFor(ctx, id, "ready (/healthz 2xx)", func(b BackendStatus) bool {
+		if !b.Running || !b.Healthy || b.State == "down" {
+			return false
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.Address+"/healthz", nil)
+		if err != nil {
+			return false
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode/100 == 2
+	})
 }
 
 // analyze watches a backend's error rate; past the threshold it rolls

@@ -80,7 +80,8 @@ func Timeline(res *Result) []byte {
 		nrows = max(nrows, r+1)
 	}
 	t.top = 70 + float64(nrows)*tlRowH + 10
-	lanesEnd := t.laneY(len(t.lanes))
+	backEnd := t.laneY(len(t.lanes))
+	lanesEnd := backEnd + t.dnsHeight()
 	t.height = lanesEnd + 60 + 150
 	t.f(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %.0f" width="%d" height="%.0f" font-family="DejaVu Sans, Verdana, Arial, sans-serif" role="img">`+"\n", tlWidth, t.height, tlWidth, t.height)
 	t.f(`<title>%s</title>`+"\n", html.EscapeString(res.Scenario.Name+" timeline"))
@@ -89,6 +90,7 @@ func Timeline(res *Result) []byte {
 	s := res.Stats()
 	t.f(`<text x="%d" y="40" font-size="32" font-weight="bold" fill="#111">%s — %d requests, %d failed</text>`+"\n", tlLeft, html.EscapeString(res.Scenario.Name), s.Sent, s.Failed)
 	t.bands()
+	t.dnsLanes(backEnd)
 	t.axis(lanesEnd)
 	t.steps(rows, lanesEnd)
 	t.dots()

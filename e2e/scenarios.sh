@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Scenarios against the running stack, as a teacher runs them: start the
+# built netsim (as e2e/run.sh does), then `netsim scenario run` rolling-deploy,
+# --no-drain, canary and region-outage at short durations (about 2 minutes
+# together), each judged by its own expectations (exit status) plus a look
+# at its records. Prints "N passed, N failed"; the timelines are kept under
+# var/e2e-scenarios/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin}
+WORK=$(mktemp -d)
+KEEP=var/e2e-scenarios
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok   - $*"; }
+bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+(cd "$WORK" && exec "$OLDPWD/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
+NETSIM=$!
+trap 'kill $NETSIM 2>/dev/null; wait $NETSIM 2>/dev/null; rm -rf "$WORK"' EXIT
+for i in $(seq 1 150); do
+  curl -sf 127.0.0.1:8000/healthz >/dev/null 2>&1 && test -s "$WORK/var/netsim.env" && break
+  kill -0 $NETSIM 2>/dev/null || break
+  sleep 0.1
+done
+if ! curl -sf 127.0.0.1:8000/healthz -o /dev/null; then
+  bad "netsim is up (control API /healthz); its log follows"; tail -5 "$WORK/netsim.log"
+  echo "e2e scenarios: $pass passed, $fail failed"; exit 1
+fi
+ok "netsim is up"
+# the regional lbds answer and GeoDNS has probed them
+for i in $(seq 1 50); do curl -sf 127.0.10.1:8404/readyz >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 2
+
+mkdir -p "$KEEP"
+# run NAME [args…]: one scenario; its output is kept in $WORK/NAME.out
+run() {
+  local name=$1; shift
+  local tag=${name}${1:+$1}
+  tag=${tag//--/-}
+  local t0=$SECONDS
+  "$BIN/netsim" scenario run "$name" "$@" --env-file "$WORK/var/netsim.env" --out "$WORK/out" >"$WORK/$tag.out" 2>&1
+  local rc=$?
+  grep -E '^(sent|  (pass|FAIL)|failed|  [a-z_]+[0-9 ]|p50)' "$WORK/$tag.out" | sed 's/^/    /' | head -20
+  check "scenario $name $* passes its expectations (rc=$rc, $((SECONDS-t0)) s)" test $rc -eq 0
+  [ $rc -eq 0 ] || tail -15 "$WORK/$tag.out"
+  JSONL=$(ls -t "$WORK"/out/*.jsonl 2>/dev/null | head -1)
+  cp "${JSONL%.jsonl}".* "$KEEP/" 2>/dev/null
+}
+
+run rolling-deploy --duration 15s --rate 200
+check "rolling-deploy: 0 failed and the last answers from v2" \
+  bash -c "jq -se '(map(select(.cause)) | length) == 0 and (.[-50:] | all(.version == \"v2\"))' '$JSONL' >/dev/null"
+
+run rolling-deploy --no-drain --duration 15s --rate 200
+check "rolling-deploy --no-drain: failures, each with its cause and error" \
+  bash -c "jq -se 'map(select(.cause)) | length > 0 and all(.cause != \"\" and .error != \"\")' '$JSONL' >/dev/null"
+
+run canary --duration 20s --rate 200
+check "canary: the pool is back as found (b1..b3 weight 1, up)" \
+  bash -c "curl -s 127.0.0.1:8404/api/v1/pools/web/backends | jq -e '[.data[] | select(.weight == 1 and .state == \"up\")] | length == 3' >/dev/null"
+check "canary: the regional lbds too" \
+  bash -c "curl -s 127.0.10.1:8404/api/v1/pools/web/backends | jq -e '[.data[] | select(.weight == 1 and .state == \"up\")] | length == 3' >/dev/null"
+
+run region-outage
+check "region-outage: Europe's lbd runs again" bash -c "curl -sf 127.0.10.1:8404/healthz >/dev/null"
+check "region-outage: Europe's clients failed only with refused connections (the dead lbd)" \
+  bash -c "jq -se 'map(select(.cause)) | all(.region == \"eu\" and .cause == \"refused\")' '$JSONL' >/dev/null"
+
+# a scenario refuses to start while `netsim break` has faults active
+echo '{}' > "$WORK/var/break.json"
+out=$("$BIN/netsim" scenario run rolling-deploy --duration 2s --env-file "$WORK/var/netsim.env" --out "$WORK/out" 2>&1); rc=$?
+check "scenario refused during a break (rc=$rc)" bash -c "test $rc -ne 0 && grep -q 'break.json' <<<'$out'"
+rm -f "$WORK/var/break.json"
+
+echo "e2e scenarios: $pass passed, $fail failed (timelines in $KEEP/)"
+[ $fail -eq 0 ]
