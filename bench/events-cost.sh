@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# What the event streams (issue 11) cost: dnsd and lbd built from BASE (a
+# revision before the streams) against this tree with no subscriber and with
+# one subscriber that reads every event (curl -N /api/v1/events), same run.
+# Servers on CPU 0, dnsperf / wrk and the backends on CPU 1; medians of RUNS;
+# CPU µs per query / request from /proc/PID/stat beside the rates.
+#
+#   bash bench/events-cost.sh                       # BASE defaults to the commit before the streams landed
+#   RUNS=1 SECS=5 BASE=<rev> bash bench/events-cost.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+bench_need dnsperf wrk dig curl taskset -- dnsperf wrk dnsutils curl util-linux
+bench_workdir events-cost
+RUNS=${RUNS:-3}
+SECS=${SECS:-10}
+BASE=${BASE:-95033fe^1}
+
+echo "== building dnsd, lbd, webd at $BASE and at this tree (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+git worktree add -q --detach "$work/base-src" "$BASE"
+(cd "$work/base-src" && go build -o "$work/base/" ./cmd/dnsd ./cmd/lbd)
+git worktree remove --force "$work/base-src"
+go build -o "$work/head/" ./cmd/dnsd ./cmd/lbd ./cmd/webd
+
+cp zones/data/example.test.zone "$work/"
+cat >"$work/dnsd.yaml" <<YAML
+log: {level: warn}
+admin: {listen: 127.0.0.1:19273}
+zones: {dir: $work}
+servers: [{listen: 127.0.0.1:15373, zones: [example.test.]}]
+YAML
+awk 'BEGIN { for (i = 0; i < 10000; i++) { k = i % 10
+	if (k < 4) print "www.example.test A"; else if (k < 6) print "mail.example.test MX"
+	else if (k < 8) print "alias.example.test A"; else print "nope" i ".example.test A" } }' >"$work/queries"
+
+# dns VARIANT BIN SUB → "qps us_per_query"
+dns() {
+	local bin=$1 sub=$2 pid spid= t0 t1 out n
+	taskset -c 0 "$bin" --config "$work/dnsd.yaml" >"$work/dnsd.log" 2>&1 & pid=$!; pids+=($pid)
+	for _ in $(seq 100); do dig +short +time=1 +tries=1 -p 15373 @127.0.0.1 www.example.test >/dev/null 2>&1 && break; sleep 0.1; done
+	if [[ $sub == 1 ]]; then taskset -c 1 curl -sN 127.0.0.1:19273/api/v1/events >/dev/null & spid=$!; sleep 0.3; fi
+	t0=$(cpu_ticks "$pid")
+	out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p 15373 -d "$work/queries" -l "$SECS" -c 4 -q 256 2>&1)
+	t1=$(cpu_ticks "$pid")
+	[[ -n $spid ]] && kill "$spid" 2>/dev/null
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	n=$(awk '/Queries completed:/ {print $3}' <<<"$out")
+	echo "$(awk '/Queries per second/ {print $4}' <<<"$out") $(per_op $((t1 - t0)) "$n")"
+}
+
+# the L7 side: three webd backends on CPU 1, lbd on CPU 0, wrk on CPU 1
+taskset -c 1 "$work/head/webd" --count 3 --base-port 19301 --log-level warn >/dev/null 2>&1 & pids+=($!)
+wait_http http://127.0.0.1:19303/healthz
+cat >"$work/lbd.yaml" <<YAML
+log: {level: warn}
+admin: {listen: 127.0.0.1:19474}
+runtime: {gc_percent: 400}
+frontends: [{name: http, listen: 127.0.0.1:18090, pool: web, backend_header: false}]
+pools:
+  - name: web
+    policy: round_robin
+    health: {type: http, path: /healthz, interval: 2s, timeout: 1s}
+    backends: [{id: b1, address: "127.0.0.1:19301"}, {id: b2, address: "127.0.0.1:19302"}, {id: b3, address: "127.0.0.1:19303"}]
+YAML
+http() {
+	local bin=$1 sub=$2 pid spid= t0 t1 out n
+	GOMAXPROCS=1 taskset -c 0 "$bin" -c "$work/lbd.yaml" >"$work/lbd.log" 2>&1 & pid=$!; pids+=($pid)
+	wait_http http://127.0.0.1:18090/
+	if [[ $sub == 1 ]]; then taskset -c 1 curl -sN 127.0.0.1:19474/api/v1/events >/dev/null & spid=$!; sleep 0.3; fi
+	taskset -c 1 wrk -t1 -c64 -d2s http://127.0.0.1:18090/ >/dev/null
+	t0=$(cpu_ticks "$pid")
+	out=$(taskset -c 1 wrk -t2 -c64 -d"${SECS}s" http://127.0.0.1:18090/)
+	t1=$(cpu_ticks "$pid")
+	[[ -n $spid ]] && kill "$spid" 2>/dev/null
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	n=$(awk '/requests in/ {print $1}' <<<"$out")
+	echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(per_op $((t1 - t0)) "$n")"
+}
+
+declare -A R
+for r in $(seq "$RUNS"); do
+	for v in base:0 head:0 head:1; do
+		bin=${v%:*}; sub=${v#*:}
+		R[dns,$v]+="$(dns "$work/$bin/dnsd" "$sub")"$'\n'
+		R[http,$v]+="$(http "$work/$bin/lbd" "$sub")"$'\n'
+	done
+	echo "run $r done"
+done
+col() { awk -v c="$2" 'NF {print $c}' <<<"$1" | median; }
+printf '\n%-6s %-26s %12s %12s\n' what variant "rate/s" "CPU µs/op"
+for what in dns http; do
+	for v in base:0 head:0 head:1; do
+		name=$([[ $v == base:0 ]] && echo "before ($BASE)" || { [[ $v == head:0 ]] && echo "now, no subscriber" || echo "now, one subscriber"; })
+		printf '%-6s %-26s %12s %12s\n' "$what" "$name" "$(col "${R[$what,$v]}" 1)" "$(col "${R[$what,$v]}" 2)"
+	done
+	b=$(col "${R[$what,base:0]}" 1); n=$(col "${R[$what,head:0]}" 1); s=$(col "${R[$what,head:1]}" 1)
+	awk -v b="$b" -v n="$n" -v s="$s" -v w="$what" 'BEGIN {printf "%s: no subscriber %.1f %% of before (target ≥ 97 %%), one subscriber %.1f %% (target ≥ 85 %%)\n", w, 100*n/b, 100*s/b}'
+done
+echo "(medians of $RUNS runs of ${SECS}s; servers on CPU 0, load on CPU 1)"
