@@ -25,9 +25,10 @@ build:
 test:
 	$(GO) test -race -count=1 $(PKGS)
 
-## e2e: builds the binaries, starts them, checks them with dig/curl
+## e2e: builds the binaries, starts them, checks them with dig/curl; runs every lab guide's commands (docs/labs)
 e2e: build
 	bash e2e/run.sh
+	bash e2e/labs.sh
 	bash e2e/lbd-tls.sh
 
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers
