@@ -28,8 +28,8 @@ test:
 ## e2e: builds the binaries, starts them, checks them with dig/curl
 e2e: build
 	bash e2e/run.sh
-	bash e2e/labs.sh
 	bash e2e/lbd-tls.sh
+	bash e2e/labs.sh
 
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers
 bench:
