@@ -89,6 +89,13 @@ func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort
 	deadline := time.Unix(0, last.Load()).Add(idle)
 	for {
 		_ = d.src.SetReadDeadline(deadline)
+		if d.poked.Load() {
+			// The other direction asked for a report while this one was
+			// re-arming: its "now" deadline may have been overwritten just
+			// above. (It stores poked before it sets the deadline, so either
+			// this load sees the poke or its deadline lands after ours.)
+			_ = d.src.SetReadDeadline(time.Now())
+		}
 		lr.N = chunk
 		n, err := io.Copy(w, lr)
 		total += n
