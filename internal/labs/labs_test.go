@@ -120,8 +120,7 @@ func TestBreakFix(t *testing.T) {
 			if !ok {
 				t.Fatalf("no symptom check for %s", f.Name)
 			}
-			s.settled(t)
-			before := s.snapshot(t)
+			before := s.steady(t)
 			s.flushCache(t) // a cold cache: nothing the lab touches is cached yet
 			if err := labs.Break(ctx, s.env, f.Name); err != nil {
 				t.Fatal(err)
@@ -144,8 +143,7 @@ func TestBreakFix(t *testing.T) {
 			var d []string
 			deadline := time.Now().Add(60 * time.Second)
 			for {
-				s.settled(t)
-				if d = diff(before, s.snapshot(t)); len(d) == 0 || time.Now().After(deadline) {
+				if d = diff(before, s.steady(t)); len(d) == 0 || time.Now().After(deadline) {
 					break
 				}
 			}

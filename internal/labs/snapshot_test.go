@@ -168,35 +168,52 @@ func getJSON(t *testing.T, url string, out any) {
 
 // settled waits for every lbd to see every backend healthy and GeoDNS to
 // count every region: the state a snapshot is taken in.
+// steady is a snapshot taken while the stack is settled: settled before it
+// and still settled after it (on a loaded machine a health check may time
+// out between the two, and a snapshot of that moment compares as a fault).
+func (s *stack) steady(t *testing.T) map[string]string {
+	t.Helper()
+	for {
+		s.settled(t)
+		snap := s.snapshot(t)
+		if s.isSettled() {
+			return snap
+		}
+	}
+}
+
 func (s *stack) settled(t *testing.T) {
 	t.Helper()
-	testutil.WaitFor(t, "every lbd sees b1..b3 healthy and GeoDNS every region", 60*time.Second, func() bool {
-		for _, admin := range s.env.LBAdmins {
-			var bs []struct{ Healthy bool }
-			if err := tryJSON("http://"+admin+"/api/v1/pools/web/backends", &bs); err != nil || len(bs) != 3 {
-				return false
-			}
-			for _, b := range bs {
-				if !b.Healthy {
-					return false
-				}
-			}
-		}
-		var raw []struct {
-			Members []struct{ Available bool }
-		}
-		if err := tryJSON("http://"+s.env.DNSAdmin+"/api/v1/geo/pools?limit=100", &raw); err != nil {
+	testutil.WaitFor(t, "every lbd sees b1..b3 healthy and GeoDNS every region", 60*time.Second, s.isSettled)
+}
+
+// isSettled: every lbd sees b1..b3 healthy and GeoDNS counts every region.
+func (s *stack) isSettled() bool {
+	for _, admin := range s.env.LBAdmins {
+		var bs []struct{ Healthy bool }
+		if err := tryJSON("http://"+admin+"/api/v1/pools/web/backends", &bs); err != nil || len(bs) != 3 {
 			return false
 		}
-		for _, p := range raw {
-			for _, m := range p.Members {
-				if !m.Available {
-					return false
-				}
+		for _, b := range bs {
+			if !b.Healthy {
+				return false
 			}
 		}
-		return true
-	})
+	}
+	var raw []struct {
+		Members []struct{ Available bool }
+	}
+	if err := tryJSON("http://"+s.env.DNSAdmin+"/api/v1/geo/pools?limit=100", &raw); err != nil {
+		return false
+	}
+	for _, p := range raw {
+		for _, m := range p.Members {
+			if !m.Available {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func tryJSON(url string, out any) error {

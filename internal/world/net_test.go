@@ -29,11 +29,15 @@ const noJitter = `world: {links: [
 func checkModel(t *testing.T, what string, samples []time.Duration, model time.Duration) {
 	t.Helper()
 	slices.Sort(samples)
-	med := samples[len(samples)/2]
+	// The world only ever adds delay, and a loaded machine only adds more:
+	// the fastest sample is the best measure of what the model applied, so
+	// it must sit within ±10 % of the model (plus the allowance); the
+	// median is logged for the record.
+	best, med := samples[0], samples[len(samples)/2]
 	lo, hi := model-model/10, model+model/10+loadAllowance
-	t.Logf("%s: median %v of %v, model %v", what, med, samples, model)
-	if med < lo || med > hi {
-		t.Errorf("%s: median %v, want %v (from %v to %v)", what, med, model, lo, hi)
+	t.Logf("%s: fastest %v, median %v of %v, model %v", what, best, med, samples, model)
+	if best < lo || best > hi {
+		t.Errorf("%s: fastest of %d took %v, want %v (from %v to %v)", what, len(samples), best, model, lo, hi)
 	}
 }
 
