@@ -58,7 +58,7 @@ func TestBuiltinsParse(t *testing.T) {
 }
 
 func TestRollingDeploy(t *testing.T) {
-	res := runBuiltin(t, "rolling-deploy", "", 100, 8*time.Second)
+	res := runBuiltin(t, "rolling-deploy", "", 50, 8*time.Second)
 	if !res.Passed() {
 		t.Errorf("rolling-deploy did not pass: %v %v", res.StepErr, res.Outcomes)
 	}
@@ -69,7 +69,7 @@ func TestRollingDeploy(t *testing.T) {
 }
 
 func TestRollingDeployNoDrain(t *testing.T) {
-	res := runBuiltin(t, "rolling-deploy", "no-drain", 100, 8*time.Second)
+	res := runBuiltin(t, "rolling-deploy", "no-drain", 50, 8*time.Second)
 	if !res.Passed() {
 		t.Errorf("rolling-deploy --no-drain did not pass: %v %v", res.StepErr, res.Outcomes)
 	}
@@ -102,14 +102,14 @@ func TestCanaryBad(t *testing.T) {
 }
 
 func TestBackendCrash(t *testing.T) {
-	res := runBuiltin(t, "backend-crash", "", 100, 20*time.Second)
+	res := runBuiltin(t, "backend-crash", "", 50, 20*time.Second)
 	if !res.Passed() {
 		t.Errorf("backend-crash did not pass: %v %v", res.StepErr, res.Outcomes)
 	}
 }
 
 func TestBlueGreen(t *testing.T) {
-	res := runBuiltin(t, "blue-green", "", 100, 12*time.Second)
+	res := runBuiltin(t, "blue-green", "", 50, 12*time.Second)
 	if !res.Passed() {
 		t.Errorf("blue-green did not pass: %v %v", res.StepErr, res.Outcomes)
 	}
@@ -118,7 +118,7 @@ func TestBlueGreen(t *testing.T) {
 // TestBadDeploy: v2 fails its health check; the rollout halts itself and
 // puts b1 back on v1, and no client sees v2 or a failure.
 func TestBadDeploy(t *testing.T) {
-	res := runBuiltin(t, "bad-deploy", "", 100, 15*time.Second)
+	res := runBuiltin(t, "bad-deploy", "", 50, 15*time.Second)
 	if !res.Passed() {
 		t.Errorf("bad-deploy did not pass: %v %v", res.StepErr, res.Outcomes)
 	}

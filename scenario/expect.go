@@ -100,7 +100,7 @@ func check(e Expect, recs []Record, marks Marks, firstStep time.Duration) Outcom
 		ok, v := 0, 0
 		for i := range recs {
 			r := &recs[i]
-			if r.At() < from || r.At() >= to || !r.OK() {
+			if r.SentAt() < from || r.SentAt() >= to || !r.OK() {
 				continue
 			}
 			ok++
@@ -120,13 +120,13 @@ func check(e Expect, recs []Record, marks Marks, firstStep time.Duration) Outcom
 		last, lastV := time.Duration(-1), time.Duration(-1)
 		for i := range recs {
 			r := &recs[i]
-			if r.At() < from {
+			if r.SentAt() < from {
 				continue
 			}
 			if !r.OK() || r.Version != e.Version {
-				last = max(last, r.At())
+				last = max(last, r.SentAt())
 			} else {
-				lastV = max(lastV, r.At())
+				lastV = max(lastV, r.SentAt())
 			}
 		}
 		switch {

@@ -39,6 +39,17 @@ func (r *Record) Latency() time.Duration {
 // At is the intended send time since the load started.
 func (r *Record) At() time.Duration { return time.Duration(r.T * float64(time.Second)) }
 
+// SentAt is when the request actually went out, on the same clock as At:
+// which backend and version answer is decided then, so shares and
+// convergence count by it (a request meant for just before a switch but
+// sent just after it is served by the new side).
+func (r *Record) SentAt() time.Duration {
+	if r.Started.IsZero() || r.Intended.IsZero() {
+		return r.At()
+	}
+	return r.At() + r.Started.Sub(r.Intended)
+}
+
 // WriteJSONL writes one record a line.
 func WriteJSONL(w io.Writer, recs []Record) error {
 	bw := bufio.NewWriter(w)
