@@ -115,7 +115,9 @@ func (s *Server) Serve(ctx context.Context, ready func(frontend string, addr net
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("l4: Serve called twice")
 	}
-	var lc net.ListenConfig
+	// No TCP keepalive (four setsockopt calls per accepted connection):
+	// the idle timeout, always on, closes what a dead peer leaves open.
+	lc := net.ListenConfig{KeepAlive: -1}
 	for _, f := range s.fes {
 		ln, err := lc.Listen(ctx, "tcp", f.cfg.Listen)
 		if err != nil {

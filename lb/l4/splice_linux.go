@@ -117,6 +117,9 @@ func rawSplice(in, out, n int) (int, syscall.Errno) {
 // pp. Like io.Copy over an io.LimitedReader: it returns fewer than limit
 // bytes with a nil error only at src's EOF. A read deadline on src ends it
 // with os.ErrDeadlineExceeded, as io.Copy's would.
+//
+// One wait for src serves many splices: bytes are pumped to dst from
+// inside the read callback, and src is waited for again only on EAGAIN.
 func spliceCopy(pp *pipePool, dst, src *net.TCPConn, limit int64) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
@@ -126,79 +129,106 @@ func spliceCopy(pp *pipePool, dst, src *net.TCPConn, limit int64) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	var (
-		p       *spipe
-		written int64
-		eof     bool
-		opErr   error
-	)
-	defer func() { pp.put(p) }()
-	for written < limit && !eof {
-		// Fill: wait until src is readable (parked, with no pipe held
-		// while it is quiet), then take what the socket has.
-		err := rc.Read(func(sfd uintptr) bool {
-			if p == nil {
-				var err error
-				if p, err = pp.get(); err != nil {
-					opErr = fmt.Errorf("%w: %w", errNoPipe, err)
-					return true
-				}
-			}
-			want := min(int64(p.size-p.data), limit-written-int64(p.data))
-			for {
-				n, e := rawSplice(int(sfd), p.w, int(want))
-				switch {
-				case e == syscall.EINTR:
-					continue
-				case e == syscall.EAGAIN:
-					if p.data > 0 {
-						return true
-					}
-					pp.put(p)
-					p = nil
-					return false
-				case e != 0:
-					opErr = e
-				case n == 0:
-					eof = true
-				default:
-					p.data += n
-				}
-				return true
-			}
-		})
+	c := &splicer{pp: pp, limit: limit}
+	defer func() { pp.put(c.p) }()
+	for c.written < limit && !c.eof {
+		err := rc.Read(func(sfd uintptr) bool { return c.fill(int(sfd), wc) })
 		if err == nil {
-			err = opErr
+			err = c.err
+		}
+		if err == nil && c.blocked {
+			// dst is full: wait for room and pump the rest.
+			err = wc.Write(func(dfd uintptr) bool { return c.pump(int(dfd)) })
+			if err == nil {
+				err = c.err
+			}
 		}
 		if err != nil {
-			return written, err
-		}
-		// Pump: everything in the pipe goes to dst, waiting for room.
-		if p != nil && p.data > 0 {
-			err = wc.Write(func(dfd uintptr) bool {
-				for p.data > 0 {
-					n, e := rawSplice(p.r, int(dfd), p.data)
-					switch {
-					case e == syscall.EINTR:
-						continue
-					case e == syscall.EAGAIN:
-						return false
-					case e != 0:
-						opErr = e
-						return true
-					}
-					p.data -= n
-					written += int64(n)
-				}
-				return true
-			})
-			if err == nil {
-				err = opErr
-			}
-			if err != nil {
-				return written, err
-			}
+			return c.written, err
 		}
 	}
-	return written, nil
+	return c.written, nil
+}
+
+// splicer is one spliceCopy's state.
+type splicer struct {
+	pp      *pipePool
+	p       *spipe // nil while src is quiet
+	limit   int64
+	written int64
+	eof     bool
+	blocked bool // dst said EAGAIN with bytes left in the pipe
+	err     error
+}
+
+// fill is the read callback: splice src into the pipe and pump the pipe
+// into dst until src says EAGAIN (false: wait for src) or something else
+// ends the round (true: EOF, limit, dst full, error).
+func (c *splicer) fill(sfd int, wc syscall.RawConn) bool {
+	for {
+		if c.p == nil {
+			p, err := c.pp.get()
+			if err != nil {
+				c.err = fmt.Errorf("%w: %w", errNoPipe, err)
+				return true
+			}
+			c.p = p
+		}
+		want := int(min(int64(c.p.size-c.p.data), c.limit-c.written-int64(c.p.data)))
+		n, e := rawSplice(sfd, c.p.w, want)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return c.quiet()
+		case e != 0:
+			c.err = e
+			return true
+		case n == 0:
+			c.eof = true
+			return true
+		}
+		c.p.data += n
+		var pumped bool
+		if err := wc.Control(func(dfd uintptr) { pumped = c.pump(int(dfd)) }); err != nil {
+			c.err = err
+			return true
+		}
+		c.blocked = !pumped
+		if c.err != nil || c.blocked || c.written >= c.limit {
+			return true
+		}
+		// A short splice does not mean src is drained (the pipe may run
+		// out of slots first), so the next one asks again; EAGAIN waits.
+	}
+}
+
+// quiet gives the (empty) pipe back while src has nothing, and waits.
+func (c *splicer) quiet() bool {
+	if c.p.data > 0 {
+		return true
+	}
+	c.pp.put(c.p)
+	c.p = nil
+	return false
+}
+
+// pump moves the pipe's bytes to dst; false when dst is full first.
+func (c *splicer) pump(dfd int) bool {
+	for c.p.data > 0 {
+		n, e := rawSplice(c.p.r, dfd, c.p.data)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return false
+		case e != 0:
+			c.err = e
+			return true
+		}
+		c.p.data -= n
+		c.written += int64(n)
+	}
+	c.blocked = false
+	return true
 }
