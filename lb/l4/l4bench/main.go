@@ -5,6 +5,7 @@
 //	l4bench echo     -listen 127.0.0.1:19101        # echoes
 //	l4bench send     -addr 127.0.0.1:19000 -bytes 1073741824 -streams 1
 //	l4bench connrate -addr 127.0.0.1:19000 -c 32 -d 10s
+//	l4bench idle     -addr 127.0.0.1:18080 -n 10000   # HTTP keep-alive, then idle until killed
 //
 // It is a benchmark tool, not part of lbd.
 package main
@@ -30,8 +31,9 @@ func main() {
 	addr := fs.String("addr", "127.0.0.1:19000", "address to load (send, connrate)")
 	n := fs.Int64("bytes", 1<<30, "bytes to send, split over the streams (send)")
 	streams := fs.Int("streams", 1, "parallel connections (send)")
-	conc := fs.Int("c", 32, "concurrent connections (connrate)")
+	conc := fs.Int("c", 32, "concurrent connections (connrate), concurrent opens (idle)")
 	dur := fs.Duration("d", 10*time.Second, "duration (connrate)")
+	idleN := fs.Int("n", 10000, "connections to open and leave idle (idle)")
 	benchtool.Main(fs, map[string]func(context.Context) error{
 		"proxy": func(ctx context.Context) error { return proxy(ctx, *listen, *backends, *policy) },
 		"sink": func(ctx context.Context) error {
@@ -42,6 +44,7 @@ func main() {
 		"echo":     func(ctx context.Context) error { return serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(c, c) }) },
 		"send":     func(context.Context) error { return send(*addr, *n, *streams) },
 		"connrate": func(context.Context) error { return connrate(*addr, *conc, *dur) },
+		"idle":     func(ctx context.Context) error { return idle(ctx, *addr, *idleN, *conc) },
 	})
 }
 
