@@ -4,6 +4,7 @@
 #   bash bench/lb-l4.sh                 # 3 runs each, medians
 #   RUNS=1 BYTES=268435456 bash bench/lb-l4.sh
 #   ONLY=bulk bash bench/lb-l4.sh       # bulk (1 and STREAMS streams) or conns
+#   LBD_BIN=/tmp/lbd-old bash bench/lb-l4.sh   # another lbd build (before/after)
 #
 # Three figures per proxy: bulk throughput of BYTES (default 1 GiB) through
 # the proxy to a sink over one stream and over STREAMS (default 4) at once,
@@ -15,8 +16,8 @@
 # lbd's side is lbd itself (cmd/lbd, an l4: frontend, round robin, checks
 # off as in the HAProxy config); GOMAXPROCS=1 like HAProxy's single thread.
 # Load generator and backends are lb/l4/l4bench (send, connrate, sink, echo).
-# HAProxy splices both ways ("option splice-request/-response") through 1 MiB
-# pipes (tune.pipesize), as lbd does: "splice-auto" barely splices on this
+# For bulk, HAProxy splices both ways ("option splice-request/-response")
+# through 1 MiB pipes (tune.pipesize), as lbd does: "splice-auto" barely splices on this
 # kind of run (0.51 s of CPU per GiB against 0.18 s forced, measured 2026-11-30).
 # Needs: go, haproxy, taskset.
 set -euo pipefail
@@ -38,7 +39,7 @@ bench_need go haproxy taskset -- haproxy util-linux
 bench_workdir lb-l4
 
 go build -o "$work/l4bench" ./lb/l4/l4bench
-go build -o "$work/lbd" ./cmd/lbd
+if [[ -n ${LBD_BIN:-} ]]; then cp "$LBD_BIN" "$work/lbd"; else go build -o "$work/lbd" ./cmd/lbd; fi
 B=$work/l4bench
 
 # Backends on CPU 1: three sinks for the bulk test, three echoes for conn/s.
@@ -63,10 +64,15 @@ start_lbd() { # $1 = comma-separated backends
   GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd.yaml" >"$work/lbd.log" 2>&1 &
   proxy_pid=$!; pids+=($proxy_pid); wait_port $LBD_PORT
 }
+# HAProxy's best setting per test: forced splice for bulk; for the 1-byte
+# echo of the connection test forced splice stalls (about 120 connections/s
+# against 4,500 with splice-auto), so that test keeps splice-auto.
+HAP_SPLICE=
 start_haproxy() { # $@ = backends
   {
     printf 'global\n    nbthread 1\n    maxconn 4000\n    tune.pipesize 1048576\n'
-    printf 'defaults\n    mode tcp\n    option splice-request\n    option splice-response\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+    printf 'defaults\n    mode tcp\n%s' "$HAP_SPLICE"
+    printf '    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
     printf 'frontend f\n    bind 127.0.0.1:%s\n    default_backend b\n' "$HAP_PORT"
     printf 'backend b\n    balance roundrobin\n'
     local i=0; for a in "$@"; do i=$((i+1)); printf '    server s%d %s\n' "$i" "$a"; done
@@ -111,11 +117,13 @@ bulk() { measure "$1" "$2" 1; measure "$1" "$2" "$STREAMS"; }
 if [[ $ONLY != conns ]]; then
   echo "== bulk: $BYTES bytes per run over 1 and $STREAMS streams, $RUNS runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   start_lbd "$sink_list";      bulk lbd $LBD_PORT;     stop_proxy
+  HAP_SPLICE=$'    option splice-request\n    option splice-response\n'
   start_haproxy "${sinks[@]}"; bulk haproxy $HAP_PORT; stop_proxy
 fi
 if [[ $ONLY != bulk ]]; then
   echo "== connections: $CONC clients, $DURATION per run, $RUNS runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   start_lbd "$echo_list";       measure_conns lbd $LBD_PORT;     stop_proxy
+  HAP_SPLICE=$'    option splice-auto\n'
   start_haproxy "${echoes[@]}"; measure_conns haproxy $HAP_PORT; stop_proxy
 fi
 
