@@ -43,7 +43,9 @@ func BenchmarkThroughput(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s.userspaceCopy = mode == "userspace"
+			if mode == "userspace" {
+				s.pipes = nil
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			addrc := make(chan string, 1)
 			done := make(chan error, 1)

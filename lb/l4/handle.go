@@ -119,7 +119,7 @@ func (f *frontend) handle(c net.Conn) {
 		}
 		_ = bc.SetWriteDeadline(time.Time{})
 	}
-	in, out := sess.pipe(rt.cfg.IdleTimeout, f.s.userspaceCopy)
+	in, out := sess.pipe(rt.cfg.IdleTimeout, f.s.pipes)
 	in += int64(len(prefix))
 	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "in").Add(float64(in))
 	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "out").Add(float64(out))

@@ -16,7 +16,7 @@ func idleSession(idle time.Duration) (client, backend net.Conn, done chan struct
 	b1, b2 := net.Pipe()
 	s := &session{client: c1, backend: b1}
 	done = make(chan struct{})
-	go func() { defer close(done); s.pipe(idle, false) }()
+	go func() { defer close(done); s.pipe(idle, nil) }()
 	return c2, b2, done
 }
 

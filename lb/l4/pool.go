@@ -140,7 +140,7 @@ func (p *pool) dialBackend(ctx context.Context, addr string) (*net.TCPConn, erro
 	if p.s.dial != nil {
 		c, err = p.s.dial(ctx, addr)
 	} else {
-		var d net.Dialer
+		d := net.Dialer{KeepAlive: -1} // as on the client side (Serve)
 		c, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {

@@ -2,8 +2,8 @@
 // shared policies (lb/policy), TCP health checks, drain with a deadline,
 // idle timeout, connection limits, PROXY protocol v1/v2 in and out, and SNI
 // passthrough routing that reads the ClientHello without terminating TLS.
-// Bytes are copied between *net.TCPConn with io.Copy, so Linux splices
-// them in the kernel (unless the connection is in a world with distance).
+// Bytes are spliced between *net.TCPConn in the kernel (splice_linux.go),
+// unless the connection is in a world with distance.
 package l4
 
 import (
@@ -57,9 +57,9 @@ type Server struct {
 	started atomic.Bool
 	// world is the distance the frontends apply (nil: none, and splice).
 	world *world.World
-	// userspaceCopy hides the sockets' fast paths (benchmarks only: the
-	// comparison that shows what splice saves).
-	userspaceCopy bool
+	// pipes are the splice buffers (nil: copy in user space — the
+	// benchmarks' comparison that shows what splice saves).
+	pipes *pipePool
 }
 
 // generation is one configuration's pools.
@@ -77,7 +77,8 @@ func New(cfg Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: o.Log, dial: o.Dial,
-		sessions: map[*backend.Backend]map[*session]struct{}{}, drains: map[*backend.Backend]*time.Timer{}}
+		sessions: map[*backend.Backend]map[*session]struct{}{}, drains: map[*backend.Backend]*time.Timer{},
+		pipes: &pipePool{}}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -114,7 +115,9 @@ func (s *Server) Serve(ctx context.Context, ready func(frontend string, addr net
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("l4: Serve called twice")
 	}
-	var lc net.ListenConfig
+	// No TCP keepalive (four setsockopt calls per accepted connection):
+	// the idle timeout, always on, closes what a dead peer leaves open.
+	lc := net.ListenConfig{KeepAlive: -1}
 	for _, f := range s.fes {
 		ln, err := lc.Listen(ctx, "tcp", f.cfg.Listen)
 		if err != nil {
@@ -176,6 +179,7 @@ wait:
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.pipes.close()
 	s.mu.Lock()
 	s.stopped = true
 	g := s.gen.Load()

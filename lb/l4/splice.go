@@ -26,7 +26,7 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 }
 
 // session is one proxied connection pair (*net.TCPConn in service, so
-// that io.Copy splices; any net.Conn in tests).
+// that copyChunk splices; any net.Conn in tests).
 type session struct {
 	client, backend net.Conn
 	pool            string // metrics label
@@ -41,7 +41,7 @@ func (s *session) abort() {
 	})
 }
 
-// chunk is how much one io.Copy may move before the idle deadline is
+// chunk is how much one copyChunk may move before the idle deadline is
 // re-armed; large enough that the per-chunk cost vanishes at line rate.
 const chunk = 4 << 20
 
@@ -57,7 +57,7 @@ type direction struct {
 
 // pipe copies both ways until both directions end (EOF is passed on as a
 // half-close) or nothing moves either way for idle, then closes both.
-func (s *session) pipe(idle time.Duration, userspace bool) (in, out int64) {
+func (s *session) pipe(idle time.Duration, pipes *pipePool) (in, out int64) {
 	var last atomic.Int64 // unix nanos of the last report of bytes moved
 	last.Store(time.Now().UnixNano())
 	up := &direction{dst: s.backend, src: s.client}
@@ -65,27 +65,21 @@ func (s *session) pipe(idle time.Duration, userspace bool) (in, out int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		out = copyHalf(down, up, &last, idle, s.abort, userspace)
+		out = copyHalf(down, up, &last, idle, s.abort, pipes)
 	}()
-	in = copyHalf(up, down, &last, idle, s.abort, userspace)
+	in = copyHalf(up, down, &last, idle, s.abort, pipes)
 	<-done
 	s.abort()
 	return in, out
 }
 
-// copyHalf moves d.src to d.dst. io.Copy between two *net.TCPConn (src
-// behind an io.LimitedReader, which the splice path accepts) splices in
-// the kernel. The read deadline is the idle limit: when it passes with no
+// copyHalf moves d.src to d.dst in chunks (copyChunk: spliced in the
+// kernel between two *net.TCPConn). The read deadline is the idle limit: when it passes with no
 // byte this way and none reported the other way for idle, the other
 // direction is asked to report; the session is idle when that report (or
 // the other direction's own end) shows nothing moved either.
-func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort func(), userspace bool) int64 {
+func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort func(), pipes *pipePool) int64 {
 	var total int64
-	lr := &io.LimitedReader{R: d.src}
-	var w io.Writer = d.dst
-	if userspace {
-		w = struct{ io.Writer }{d.dst} // no ReadFrom: io.Copy uses a 32 KiB buffer
-	}
 	deadline := time.Unix(0, last.Load()).Add(idle)
 	for {
 		_ = d.src.SetReadDeadline(deadline)
@@ -96,8 +90,7 @@ func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort
 			// this load sees the poke or its deadline lands after ours.)
 			_ = d.src.SetReadDeadline(time.Now())
 		}
-		lr.N = chunk
-		n, err := io.Copy(w, lr)
+		n, err := copyChunk(pipes, d.dst, d.src, chunk)
 		total += n
 		poked := d.poked.Swap(false)
 		if n > 0 {
@@ -126,4 +119,24 @@ func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort
 			return total
 		}
 	}
+}
+
+// copyChunk moves up to limit bytes from src to dst: spliceCopy between
+// two TCP connections, io.Copy through a 32 KiB buffer otherwise, when
+// no pipe can be made, or when pipes is nil (the benchmarks' user-space
+// comparison). Fewer than limit
+// bytes with a nil error means src's EOF.
+func copyChunk(pipes *pipePool, dst, src net.Conn, limit int64) (int64, error) {
+	dt, ok1 := dst.(*net.TCPConn)
+	st, ok2 := src.(*net.TCPConn)
+	var n int64
+	if ok1 && ok2 && pipes != nil {
+		var err error
+		if n, err = spliceCopy(pipes, dt, st, limit); !errors.Is(err, errNoPipe) {
+			return n, err
+		}
+	}
+	// Hide dst's ReadFrom: io.Copy would splice on its own.
+	m, err := io.Copy(struct{ io.Writer }{dst}, &io.LimitedReader{R: src, N: limit - n})
+	return n + m, err
 }

@@ -3,8 +3,9 @@
 //	l4bench proxy    -listen 127.0.0.1:19000 -backends 127.0.0.1:19101,127.0.0.1:19102
 //	l4bench sink     -listen 127.0.0.1:19101        # discards, closes on EOF
 //	l4bench echo     -listen 127.0.0.1:19101        # echoes
-//	l4bench send     -addr 127.0.0.1:19000 -bytes 1073741824
+//	l4bench send     -addr 127.0.0.1:19000 -bytes 1073741824 -streams 1
 //	l4bench connrate -addr 127.0.0.1:19000 -c 32 -d 10s
+//	l4bench idle     -addr 127.0.0.1:18080 -n 10000   # HTTP keep-alive, then idle until killed
 //
 // It is a benchmark tool, not part of lbd.
 package main
@@ -28,17 +29,22 @@ func main() {
 	backends := fs.String("backends", "", "comma-separated backend addresses (proxy)")
 	policy := fs.String("policy", "round_robin", "balancing policy (proxy)")
 	addr := fs.String("addr", "127.0.0.1:19000", "address to load (send, connrate)")
-	n := fs.Int64("bytes", 1<<30, "bytes to send (send)")
-	conc := fs.Int("c", 32, "concurrent connections (connrate)")
+	n := fs.Int64("bytes", 1<<30, "bytes to send, split over the streams (send)")
+	streams := fs.Int("streams", 1, "parallel connections (send)")
+	conc := fs.Int("c", 32, "concurrent connections (connrate), concurrent opens (idle)")
 	dur := fs.Duration("d", 10*time.Second, "duration (connrate)")
+	idleN := fs.Int("n", 10000, "connections to open and leave idle (idle)")
 	benchtool.Main(fs, map[string]func(context.Context) error{
 		"proxy": func(ctx context.Context) error { return proxy(ctx, *listen, *backends, *policy) },
 		"sink": func(ctx context.Context) error {
-			return serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+			// 1 MiB reads: io.Discard's 8 KiB ones would make the sink,
+			// not the proxy, the bottleneck of the bulk test.
+			return serve(ctx, *listen, func(c net.Conn) { _, _ = io.CopyBuffer(io.Discard, onlyReader{c}, make([]byte, 1<<20)) })
 		},
 		"echo":     func(ctx context.Context) error { return serve(ctx, *listen, func(c net.Conn) { _, _ = io.Copy(c, c) }) },
-		"send":     func(context.Context) error { return send(*addr, *n) },
+		"send":     func(context.Context) error { return send(*addr, *n, *streams) },
 		"connrate": func(context.Context) error { return connrate(*addr, *conc, *dur) },
+		"idle":     func(ctx context.Context) error { return idle(ctx, *addr, *idleN, *conc) },
 	})
 }
 
@@ -79,14 +85,42 @@ func serve(ctx context.Context, listen string, h func(net.Conn)) error {
 	}
 }
 
-func send(addr string, n int64) error {
+// send pushes n bytes through addr over streams connections at once and
+// prints the aggregate rate once every stream's sink has closed.
+func send(addr string, n int64, streams int) error {
+	if streams < 1 {
+		return fmt.Errorf("-streams %d: want at least 1", streams)
+	}
+	start := time.Now()
+	errs := make(chan error, streams)
+	for i := range streams {
+		share := n / int64(streams)
+		if i == 0 {
+			share += n % int64(streams)
+		}
+		go func() { errs <- sendOne(addr, share) }()
+	}
+	var first error
+	for range streams {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	el := time.Since(start)
+	fmt.Printf("bytes %d seconds %.3f MiB/s %.1f\n", n, el.Seconds(), float64(n)/el.Seconds()/(1<<20))
+	return nil
+}
+
+func sendOne(addr string, n int64) error {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	buf := make([]byte, 1<<20)
-	start := time.Now()
 	for sent := int64(0); sent < n; {
 		k := min(int64(len(buf)), n-sent)
 		w, err := c.Write(buf[:k])
@@ -97,8 +131,6 @@ func send(addr string, n int64) error {
 	}
 	_ = c.(*net.TCPConn).CloseWrite()
 	_, _ = io.Copy(io.Discard, c) // the sink closes after reading everything
-	el := time.Since(start)
-	fmt.Printf("bytes %d seconds %.3f MiB/s %.1f\n", n, el.Seconds(), float64(n)/el.Seconds()/(1<<20))
 	return nil
 }
 
@@ -125,3 +157,7 @@ func connrate(addr string, conc int, d time.Duration) error {
 	fmt.Println(r.Line("conns"))
 	return nil
 }
+
+// onlyReader hides a connection's WriteTo so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyReader struct{ io.Reader }
