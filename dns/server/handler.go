@@ -48,7 +48,7 @@ const (
 // Handler answers one listener's queries. Its zones and recursor can be
 // swapped at run time (reload) without pausing readers.
 type Handler struct {
-	Name    string // listen address, used in metrics and logs
+	Name    string                      // listen address, used in metrics and logs
 	packed  atomic.Pointer[packedCache] // the zone set and its packed answers
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
