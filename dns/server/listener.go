@@ -43,7 +43,7 @@ type Listener struct {
 	handler *Handler
 	log     *zap.Logger
 	limits  Limits
-	udp     *net.UDPConn
+	udp     []*net.UDPConn // one per reader with SO_REUSEPORT, else one
 	tcp     net.Listener // a *net.TCPListener, wrapped by the world when it has distance
 	sem     chan struct{}
 
@@ -58,6 +58,7 @@ type Listener struct {
 	conns     map[*tcpConn]struct{}
 	perClient map[netip.Addr]int
 	wg        sync.WaitGroup
+	bufs      sync.Pool // *[]byte for TCP queries and replies (tcp.go)
 }
 
 // Listen binds UDP and TCP on addr (the same port for both; with port 0 a
@@ -84,14 +85,19 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %v (want ip:port)", addr, err)
 	}
+	// one UDP socket per reader when the kernel can spread datagrams over
+	// them (SO_REUSEPORT); the TCP port is bound without it, so a second
+	// server on the same address still fails to start
+	readers := max(1, runtime.GOMAXPROCS(0))
+	reuse := canReusePort && readers > 1
 	var lastErr error
 	for try := 0; try < 10; try++ {
-		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		udp, err := listenUDP(ap, reuse)
 		if err != nil {
 			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
-		port := udp.LocalAddr().(*net.UDPAddr).Port
-		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port))))
+		bound := netip.AddrPortFrom(ap.Addr(), uint16(udp.LocalAddr().(*net.UDPAddr).Port))
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
 		if err != nil {
 			udp.Close()
 			lastErr = err
@@ -100,9 +106,21 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 			}
 			return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
+		udps := []*net.UDPConn{udp}
+		for reuse && len(udps) < readers {
+			u, err := listenUDP(bound, true)
+			if err != nil {
+				for _, u := range udps {
+					u.Close()
+				}
+				tcp.Close()
+				return nil, fmt.Errorf("listen udp %s (socket %d of %d, SO_REUSEPORT): %w", bound, len(udps)+1, readers, err)
+			}
+			udps = append(udps, u)
+		}
 		return &Listener{
-			Addr: netip.AddrPortFrom(ap.Addr(), uint16(port)).String(), handler: h, log: log, limits: limits,
-			udp: udp, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
+			Addr: bound.String(), handler: h, log: log, limits: limits,
+			udp: udps, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
 			conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
 		}, nil
 	}
@@ -131,15 +149,17 @@ func (l *Listener) Serve(ctx context.Context) {
 		l.sched = world.NewScheduler(0)
 		defer l.sched.Close() // after the readers and resolutions have stopped
 	}
-	readers := max(1, runtime.GOMAXPROCS(0))
+	readers := max(1, runtime.GOMAXPROCS(0), len(l.udp))
 	for i := 0; i < readers; i++ {
 		l.wg.Add(1)
-		go l.serveUDP(ctx)
+		go l.serveUDP(ctx, l.udp[i%len(l.udp)])
 	}
 	l.wg.Add(1)
 	go l.serveTCP(ctx)
 	<-ctx.Done()
-	l.udp.Close()
+	for _, u := range l.udp {
+		u.Close()
+	}
 	l.tcp.Close()
 	l.mu.Lock()
 	for c := range l.conns {
@@ -150,7 +170,20 @@ func (l *Listener) Serve(ctx context.Context) {
 	l.wg.Wait()
 }
 
-const maxPacket = 65535
+// udpReadSize is a UDP reader's buffer for one query: what we tell
+// clients we accept. A longer datagram arrives cut to it: answered when
+// the query is whole in it (what follows a query is ignored), FORMERR
+// when not.
+// Replies are packed into buffers of maxUDPSize; only TCP carries up to
+// 64 KiB, in buffers of its own.
+const udpReadSize = advertisedUDPSize
+
+// Socket buffers of each UDP socket: a burst of queries waits in the
+// kernel rather than being dropped while the readers are busy.
+const (
+	udpRecvBuffer = 4 << 20
+	udpSendBuffer = 1 << 20
+)
 
 // batch is how many datagrams one recvmmsg/sendmmsg moves.
 const batch = 64
@@ -162,28 +195,28 @@ type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-func (l *Listener) batchConn() batchConn {
+func batchConnOf(udp *net.UDPConn) batchConn {
 	if runtime.GOOS != "linux" {
 		return nil // elsewhere ReadBatch reads one datagram a call: no gain
 	}
-	if l.udp.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
-		return ipv4.NewPacketConn(l.udp)
+	if udp.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
+		return ipv4.NewPacketConn(udp)
 	}
-	return ipv6.NewPacketConn(l.udp)
+	return ipv6.NewPacketConn(udp)
 }
 
 // serveUDPBatch answers inline, a batch at a time: read up to 64 queries
 // with one recvmmsg, answer each, send the replies with one sendmmsg.
-func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
+func (l *Listener) serveUDPBatch(ctx context.Context, udp *net.UDPConn, bc batchConn) {
 	defer l.wg.Done()
 	in := make([]ipv4.Message, batch)
 	out := make([]ipv4.Message, 0, batch)
 	bufs := make([][]byte, batch)
 	replies := make([][]byte, batch)
 	for i := range in {
-		bufs[i] = make([]byte, maxPacket)
+		bufs[i] = make([]byte, udpReadSize)
 		in[i].Buffers = [][]byte{bufs[i]}
-		replies[i] = make([]byte, 0, 4096)
+		replies[i] = make([]byte, 0, maxUDPSize)
 	}
 	for {
 		n, err := bc.ReadBatch(in, 0)
@@ -211,7 +244,7 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 			if !done {
 				// a resolution: answered from a goroutine of its own, so
 				// cache hits behind it are not held up
-				l.resolveAsync(ctx, bufs[i][:m.N], client, from.AddrPort(), rtt)
+				l.resolveAsync(ctx, udp, bufs[i][:m.N], client, from.AddrPort(), rtt)
 				continue
 			}
 			if reply == nil {
@@ -221,7 +254,7 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 				replies[i] = reply[:0] // keep the bigger buffer for next time
 			}
 			if rtt > 0 {
-				l.sched.Send(l.udp, reply, from.AddrPort(), rtt) // copies reply
+				l.sched.Send(udp, reply, from.AddrPort(), rtt) // copies reply
 				continue
 			}
 			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr})
@@ -243,7 +276,7 @@ func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
 // resolveAsync answers a query that needs upstream servers in its own
 // goroutine, bounded by the in-flight limit (past it the query is dropped
 // and the client retries); the reply leaves rtt after the answer is ready.
-func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Addr, to netip.AddrPort, rtt time.Duration) {
+func (l *Listener) resolveAsync(ctx context.Context, udp *net.UDPConn, pkt []byte, client netip.Addr, to netip.AddrPort, rtt time.Duration) {
 	select {
 	case l.sem <- struct{}{}:
 	default:
@@ -255,21 +288,21 @@ func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Ad
 	go func() {
 		defer func() { <-l.sem; l.wg.Done() }()
 		if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
-			l.sendUDP(reply, to, rtt)
+			l.sendUDP(udp, reply, to, rtt)
 		}
 	}()
 }
 
-func (l *Listener) serveUDP(ctx context.Context) {
-	if bc := l.batchConn(); bc != nil {
-		l.serveUDPBatch(ctx, bc)
+func (l *Listener) serveUDP(ctx context.Context, udp *net.UDPConn) {
+	if bc := batchConnOf(udp); bc != nil {
+		l.serveUDPBatch(ctx, udp, bc)
 		return
 	}
 	defer l.wg.Done()
-	buf := make([]byte, maxPacket)
-	out := make([]byte, 0, maxPacket)
+	buf := make([]byte, udpReadSize)
+	out := make([]byte, 0, maxUDPSize)
 	for {
-		n, from, err := l.udp.ReadFromUDPAddrPort(buf)
+		n, from, err := udp.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
@@ -284,20 +317,20 @@ func (l *Listener) serveUDP(ctx context.Context) {
 		}
 		reply, done := l.handler.TryServePacket(buf[:n], client, UDP, out)
 		if !done {
-			l.resolveAsync(ctx, buf[:n], client, from, rtt)
+			l.resolveAsync(ctx, udp, buf[:n], client, from, rtt)
 			continue
 		}
 		if reply != nil {
-			l.sendUDP(reply, from, rtt)
+			l.sendUDP(udp, reply, from, rtt)
 		}
 	}
 }
 
 // sendUDP sends a reply now, or rtt from now through the world's scheduler.
-func (l *Listener) sendUDP(reply []byte, to netip.AddrPort, rtt time.Duration) {
+func (l *Listener) sendUDP(udp *net.UDPConn, reply []byte, to netip.AddrPort, rtt time.Duration) {
 	if rtt > 0 {
-		l.sched.Send(l.udp, reply, to, rtt)
+		l.sched.Send(udp, reply, to, rtt)
 		return
 	}
-	_, _ = l.udp.WriteToUDPAddrPort(reply, to)
+	_, _ = udp.WriteToUDPAddrPort(reply, to)
 }

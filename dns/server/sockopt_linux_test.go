@@ -1,0 +1,83 @@
+//go:build linux
+
+package server
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+
+	"netsim/dns/auth"
+	"netsim/zones"
+)
+
+// With GOMAXPROCS 2 a listener has one UDP socket per reader on one port
+// (SO_REUSEPORT), each with a receive buffer for bursts, all answering;
+// the address stays its own: a second listener on it fails.
+func TestListenerSocketPerReader(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	zs, err := zones.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler("t", auth.NewSet(zs), nil, NewMetrics(nil))
+	l, err := Listen("127.0.0.1:0", h, Limits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Serve(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if len(l.udp) != 2 {
+		t.Fatalf("%d UDP sockets with GOMAXPROCS 2, want 2", len(l.udp))
+	}
+	want := udpRecvBuffer
+	if unix.Geteuid() != 0 {
+		want = min(want, readInt(t, "/proc/sys/net/core/rmem_max"))
+	}
+	for i, u := range l.udp {
+		rc, err := u.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		_ = rc.Control(func(fd uintptr) { got, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+		if err != nil || got/2 < want { // the kernel reports twice what was set
+			t.Errorf("socket %d: SO_RCVBUF %d (%v), want at least %d", i, got/2, err, want)
+		}
+	}
+	if l2, err := Listen(l.Addr, h, Limits{}, nil); err == nil {
+		l2.udp[0].Close()
+		l2.tcp.Close()
+		t.Fatalf("a second listener on %s started; want the address in use", l.Addr)
+	}
+	// clients from many ports land on both sockets; every one is answered
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	for i := 0; i < 16; i++ {
+		c := &dns.Client{Net: "udp"}
+		if r, _, err := c.Exchange(m, l.Addr); err != nil || len(r.Answer) != 3 {
+			t.Fatalf("client %d: %v %v", i, r, err)
+		}
+	}
+}
+
+func readInt(t *testing.T, path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skip(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Skip(err)
+	}
+	return n
+}
+
