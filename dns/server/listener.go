@@ -44,7 +44,7 @@ type Listener struct {
 	log     *zap.Logger
 	limits  Limits
 	udp     []*net.UDPConn // one per reader with SO_REUSEPORT, else one
-	tcp     net.Listener // a *net.TCPListener, wrapped by the world when it has distance
+	tcp     net.Listener   // a *net.TCPListener, wrapped by the world when it has distance
 	sem     chan struct{}
 
 	// world delays (or loses) replies by the distance between the client

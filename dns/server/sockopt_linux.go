@@ -46,4 +46,3 @@ func listenUDP(addr netip.AddrPort, reusePort bool) (*net.UDPConn, error) {
 
 // canReusePort: Linux spreads datagrams over SO_REUSEPORT sockets.
 const canReusePort = true
-

@@ -80,4 +80,3 @@ func readInt(t *testing.T, path string) int {
 	}
 	return n
 }
-

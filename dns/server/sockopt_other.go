@@ -20,4 +20,3 @@ func listenUDP(addr netip.AddrPort, _ bool) (*net.UDPConn, error) {
 }
 
 const canReusePort = false
-
