@@ -11,7 +11,7 @@ RUNS=${RUNS:-3}
 bench_need dnsperf nsd dig taskset -- dnsperf nsd dnsutils util-linux
 bench_workdir dns-auth
 W=$work
-go build -o "$W/dnsd" ./cmd/dnsd
+if [[ -n ${DNSD:-} ]]; then cp "$DNSD" "$W/dnsd"; else go build -o "$W/dnsd" ./cmd/dnsd; fi # DNSD=binary: measure another build
 cp zones/data/example.test.zone "$W/"
 
 # the query mix: A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard (~10k lines)
@@ -62,8 +62,14 @@ CONF
 wait_dns() { for i in $(seq 1 100); do dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 www.example.test A >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start"; return 1; }
 OUTSTANDING=${OUTSTANDING:-256}
 CLIENTS=${CLIENTS:-4}
-# tree_ticks PID: CPU ticks of PID and its children (NSD serves from a forked child)
-tree_ticks() { local t=0 p; for p in "$1" $(pgrep -P "$1"); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+# tree_ticks PID: CPU ticks of PID and its descendants (NSD -d: xfrd → main →
+# server child, named "nsd: server 1": the fields are counted after the ")")
+tree_ticks() {
+  local t p
+  t=$(sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}')
+  for p in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$p"))); done
+  echo "$t"
+}
 # run PORT PID → "qps lost cpu-µs-per-answer" for one timed dnsperf run
 run() {
   local t0 t1 out

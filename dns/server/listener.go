@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
 	"netsim/internal/world"
 )
@@ -43,7 +40,7 @@ type Listener struct {
 	handler *Handler
 	log     *zap.Logger
 	limits  Limits
-	udp     []*net.UDPConn // one per reader with SO_REUSEPORT, else one
+	udp     []udpSocket    // one per reader with SO_REUSEPORT, else one
 	tcp     net.Listener   // a *net.TCPListener, wrapped by the world when it has distance
 	sem     chan struct{}
 
@@ -96,7 +93,7 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 		if err != nil {
 			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
-		bound := netip.AddrPortFrom(ap.Addr(), uint16(udp.LocalAddr().(*net.UDPAddr).Port))
+		bound := netip.AddrPortFrom(ap.Addr(), udp.Port())
 		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
 		if err != nil {
 			udp.Close()
@@ -106,7 +103,7 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 			}
 			return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
-		udps := []*net.UDPConn{udp}
+		udps := []udpSocket{udp}
 		for reuse && len(udps) < readers {
 			u, err := listenUDP(bound, true)
 			if err != nil {
@@ -158,7 +155,7 @@ func (l *Listener) Serve(ctx context.Context) {
 	go l.serveTCP(ctx)
 	<-ctx.Done()
 	for _, u := range l.udp {
-		u.Close()
+		u.Shutdown() // wakes the readers; the sockets close once they are done
 	}
 	l.tcp.Close()
 	l.mu.Lock()
@@ -168,169 +165,7 @@ func (l *Listener) Serve(ctx context.Context) {
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
-}
-
-// udpReadSize is a UDP reader's buffer for one query: what we tell
-// clients we accept. A longer datagram arrives cut to it: answered when
-// the query is whole in it (what follows a query is ignored), FORMERR
-// when not.
-// Replies are packed into buffers of maxUDPSize; only TCP carries up to
-// 64 KiB, in buffers of its own.
-const udpReadSize = advertisedUDPSize
-
-// Socket buffers of each UDP socket: a burst of queries waits in the
-// kernel rather than being dropped while the readers are busy.
-const (
-	udpRecvBuffer = 4 << 20
-	udpSendBuffer = 1 << 20
-)
-
-// batch is how many datagrams one recvmmsg/sendmmsg moves.
-const batch = 64
-
-// batchConn is what x/net's ipv4 and ipv6 PacketConns offer on Linux:
-// recvmmsg and sendmmsg, so one system call moves many datagrams.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func batchConnOf(udp *net.UDPConn) batchConn {
-	if runtime.GOOS != "linux" {
-		return nil // elsewhere ReadBatch reads one datagram a call: no gain
+	for _, u := range l.udp {
+		u.Close()
 	}
-	if udp.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
-		return ipv4.NewPacketConn(udp)
-	}
-	return ipv6.NewPacketConn(udp)
-}
-
-// serveUDPBatch answers inline, a batch at a time: read up to 64 queries
-// with one recvmmsg, answer each, send the replies with one sendmmsg.
-func (l *Listener) serveUDPBatch(ctx context.Context, udp *net.UDPConn, bc batchConn) {
-	defer l.wg.Done()
-	in := make([]ipv4.Message, batch)
-	out := make([]ipv4.Message, 0, batch)
-	bufs := make([][]byte, batch)
-	replies := make([][]byte, batch)
-	for i := range in {
-		bufs[i] = make([]byte, udpReadSize)
-		in[i].Buffers = [][]byte{bufs[i]}
-		replies[i] = make([]byte, 0, maxUDPSize)
-	}
-	for {
-		n, err := bc.ReadBatch(in, 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
-			continue
-		}
-		out = out[:0]
-		for i := 0; i < n; i++ {
-			m := &in[i]
-			from, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			client, _ := netip.AddrFromSlice(from.IP)
-			client = client.Unmap()
-			rtt, lost := l.world.Path(client, l.self)
-			if lost {
-				continue // the query or its reply is lost on the way
-			}
-			reply, done := l.handler.TryServePacket(bufs[i][:m.N], client, UDP, replies[i])
-			if !done {
-				// a resolution: answered from a goroutine of its own, so
-				// cache hits behind it are not held up
-				l.resolveAsync(ctx, udp, bufs[i][:m.N], client, from.AddrPort(), rtt)
-				continue
-			}
-			if reply == nil {
-				continue
-			}
-			if cap(reply) > cap(replies[i]) {
-				replies[i] = reply[:0] // keep the bigger buffer for next time
-			}
-			if rtt > 0 {
-				l.sched.Send(udp, reply, from.AddrPort(), rtt) // copies reply
-				continue
-			}
-			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr})
-		}
-		for sent := 0; sent < len(out); {
-			k, err := bc.WriteBatch(out[sent:], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				sent++ // skip the datagram that failed (e.g. the client went away)
-				continue
-			}
-			sent += k
-		}
-	}
-}
-
-// resolveAsync answers a query that needs upstream servers in its own
-// goroutine, bounded by the in-flight limit (past it the query is dropped
-// and the client retries); the reply leaves rtt after the answer is ready.
-func (l *Listener) resolveAsync(ctx context.Context, udp *net.UDPConn, pkt []byte, client netip.Addr, to netip.AddrPort, rtt time.Duration) {
-	select {
-	case l.sem <- struct{}{}:
-	default:
-		l.handler.metrics.dropped(l.handler.Name)
-		return
-	}
-	pkt = append([]byte(nil), pkt...)
-	l.wg.Add(1)
-	go func() {
-		defer func() { <-l.sem; l.wg.Done() }()
-		if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
-			l.sendUDP(udp, reply, to, rtt)
-		}
-	}()
-}
-
-func (l *Listener) serveUDP(ctx context.Context, udp *net.UDPConn) {
-	if bc := batchConnOf(udp); bc != nil {
-		l.serveUDPBatch(ctx, udp, bc)
-		return
-	}
-	defer l.wg.Done()
-	buf := make([]byte, udpReadSize)
-	out := make([]byte, 0, maxUDPSize)
-	for {
-		n, from, err := udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
-			continue
-		}
-		client := from.Addr().Unmap()
-		rtt, lost := l.world.Path(client, l.self)
-		if lost {
-			continue
-		}
-		reply, done := l.handler.TryServePacket(buf[:n], client, UDP, out)
-		if !done {
-			l.resolveAsync(ctx, udp, buf[:n], client, from, rtt)
-			continue
-		}
-		if reply != nil {
-			l.sendUDP(udp, reply, from, rtt)
-		}
-	}
-}
-
-// sendUDP sends a reply now, or rtt from now through the world's scheduler.
-func (l *Listener) sendUDP(udp *net.UDPConn, reply []byte, to netip.AddrPort, rtt time.Duration) {
-	if rtt > 0 {
-		l.sched.Send(udp, reply, to, rtt)
-		return
-	}
-	_, _ = udp.WriteToUDPAddrPort(reply, to)
 }

@@ -43,17 +43,13 @@ func TestListenerSocketPerReader(t *testing.T) {
 		want = min(want, readInt(t, "/proc/sys/net/core/rmem_max"))
 	}
 	for i, u := range l.udp {
-		rc, err := u.SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got int
-		_ = rc.Control(func(fd uintptr) { got, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+		got, err := unix.GetsockoptInt(u.(*rawSocket).fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
 		if err != nil || got/2 < want { // the kernel reports twice what was set
 			t.Errorf("socket %d: SO_RCVBUF %d (%v), want at least %d", i, got/2, err, want)
 		}
 	}
 	if l2, err := Listen(l.Addr, h, Limits{}, nil); err == nil {
+		l2.udp[0].Shutdown()
 		l2.udp[0].Close()
 		l2.tcp.Close()
 		t.Fatalf("a second listener on %s started; want the address in use", l.Addr)
@@ -79,4 +75,26 @@ func readInt(t *testing.T, path string) int {
 		t.Skip(err)
 	}
 	return n
+}
+
+// An IPv6 listener answers over its raw socket as an IPv4 one does.
+func TestListenerIPv6(t *testing.T) {
+	zs, err := zones.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler("t6", auth.NewSet(zs), nil, NewMetrics(nil))
+	l, err := Listen("[::1]:0", h, Limits{}, nil)
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Serve(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	m := new(dns.Msg)
+	m.SetQuestion("mail.example.test.", dns.TypeMX)
+	if r, _, err := (&dns.Client{Net: "udp"}).Exchange(m, l.Addr); err != nil || len(r.Answer) != 2 {
+		t.Fatalf("over %s: %v %v", l.Addr, r, err)
+	}
 }
