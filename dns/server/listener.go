@@ -40,8 +40,8 @@ type Listener struct {
 	handler *Handler
 	log     *zap.Logger
 	limits  Limits
-	udp     []udpSocket    // one per reader with SO_REUSEPORT, else one
-	tcp     net.Listener   // a *net.TCPListener, wrapped by the world when it has distance
+	udp     []udpSocket  // one per reader with SO_REUSEPORT, else one
+	tcp     net.Listener // a *net.TCPListener, wrapped by the world when it has distance
 	sem     chan struct{}
 
 	// world delays (or loses) replies by the distance between the client
