@@ -129,6 +129,7 @@ type entry struct {
 	hits       atomic.Uint32
 	prefetched atomic.Bool
 	rendered   atomic.Pointer[rendering]
+	wire       atomic.Pointer[wire] // packed on the first AppendWire (wire.go)
 
 	prev, next *entry // toward head (newer) / toward tail (older)
 }

@@ -9,13 +9,14 @@ import (
 )
 
 // serveCached answers a query for our zones from its packed answer,
-// packing it on the first query for the key: the ID, the question's case,
-// RD, CD and RA are patched in and the client's cookie appended to the
-// OPT, so a hit unpacks and packs nothing and allocates nothing. It
-// reports false when the query must go the full way (handler.go): a shape
-// parseQuery does not serve, a name outside our zones, a name GeoDNS
-// answers, a reply that would not fit the client's UDP size, an answer
-// with too many rotations to keep.
+// packing it on the first query for the key, and a recursive query from
+// the recursor's packed cache hit (PackedRecursor): the ID, the
+// question's case, RD, CD and RA are patched in and the client's cookie
+// appended to the OPT, so a hit unpacks and packs nothing and allocates
+// nothing. It reports false when the query must go the full way
+// (handler.go): a shape parseQuery does not serve, a name GeoDNS answers,
+// a reply that would not fit the client's UDP size, an answer with too
+// many rotations to keep, a recursive query that is not a fresh hit.
 func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte, rcode int, ok bool) {
 	var q wireQuery
 	if !parseQuery(pkt, &q) || q.qclass != dns.ClassINET {
@@ -32,22 +33,79 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 		a = c.build(&q)
 		c.put(key, a)
 	}
-	if a.variants == nil {
+	rec := h.rec.Load()
+	allowed := rec != nil && rec.Allowed(client)
+	switch {
+	case a.outside:
+		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out)
+	case a.variants == nil:
 		return nil, 0, false
 	}
 	if g := h.geo.Load(); g != nil && (g.Manages(a.name) || a.cname != "" && g.Manages(a.cname)) {
 		return nil, 0, false
 	}
-	v := a.pick()
-	need := len(v)
-	var cc []byte
-	if q.cookie != nil {
-		verdict, got := h.cookies.checkRaw(q.cookie, client)
-		if verdict == cookieMalformed {
-			return nil, 0, false
+	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto); out == nil {
+		return nil, 0, false
+	}
+	return out, a.rcode, true
+}
+
+// PackedRecursor is a Recursor that answers a fresh cache hit in wire
+// form (resolver.AppendCached): the reply to name (lower case), qtype,
+// class IN, RD set, no EDNS option, appended to dst with the question in
+// lower case, ID 0 and no OPT record; ok false when it is not such a hit.
+type PackedRecursor interface {
+	AppendCached(dst []byte, name string, qtype uint16, client netip.Addr) (reply []byte, rcode int, ok bool)
+}
+
+// serveCachedHit answers a recursive query from the recursor's packed
+// cache, when the full way would ask ResolveCached and find a fresh hit.
+func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *recursorBox, allowed bool, client netip.Addr, proto Protocol, out []byte) ([]byte, int, bool) {
+	if !allowed { // also when rec is nil
+		return nil, 0, false
+	}
+	pr, ok := rec.Recursor.(PackedRecursor)
+	if !ok || q.flags&0x0100 == 0 || q.qtype == 0 || q.qtype == dns.TypeTSIG {
+		return nil, 0, false
+	}
+	out, rcode, ok := pr.AppendCached(out[:0], name, q.qtype, client)
+	if !ok || rcode > 0xF {
+		return nil, 0, false
+	}
+	if q.edns { // the server's OPT ends the reply, as on the full way
+		out = append(out, 0, 0, byte(dns.TypeOPT), advertisedUDPSize>>8, advertisedUDPSize&0xFF, 0, 0, 0, 0, 0, 0)
+		if q.do {
+			out[len(out)-4] = 0x80
 		}
-		cc = got
-		need += 4 + clientCookieLen + serverCookieLen
+		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
+	}
+	if out = h.finish(out, pkt, q, true, client, proto); out == nil {
+		return nil, 0, false
+	}
+	return out, rcode, true
+}
+
+// finish patches a packed reply for the query at hand: the ID, RD, CD and
+// RA, the question as asked (0x20), the client's cookie in the OPT that
+// ends the reply. It returns nil when the reply would not fit the
+// client's UDP size: truncation is decided the full way.
+func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol) []byte {
+	binary.BigEndian.PutUint16(out, q.id)
+	out[2] |= byte(q.flags>>8) & 0x01 // RD
+	out[3] |= byte(q.flags) & 0x10    // CD
+	if ra {
+		out[3] |= 0x80
+	}
+	copy(out[headerLen:q.qnameEnd], pkt[headerLen:q.qnameEnd])
+	if q.cookie != nil {
+		verdict, cc := h.cookies.checkRaw(q.cookie, client)
+		if verdict == cookieMalformed {
+			return nil
+		}
+		n := len(out)
+		out = append(out, 0, dns.EDNS0COOKIE, 0, clientCookieLen+serverCookieLen)
+		out = h.cookies.appendCookie(out, cc, client)
+		binary.BigEndian.PutUint16(out[n-2:], uint16(len(out)-n))
 	}
 	limit := dns.MaxMsgSize
 	if proto == UDP {
@@ -56,26 +114,10 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 			limit = min(max(int(q.udpSize), dns.MinMsgSize), maxUDPSize)
 		}
 	}
-	if need > limit {
-		return nil, 0, false // truncation is decided the full way
+	if len(out) > limit {
+		return nil
 	}
-	rec := h.rec.Load()
-	out = append(out[:0], v...)
-	binary.BigEndian.PutUint16(out, q.id)
-	out[2] |= byte(q.flags>>8) & 0x01 // RD
-	out[3] |= byte(q.flags) & 0x10    // CD
-	if rec != nil && rec.Allowed(client) {
-		out[3] |= 0x80 // RA
-	}
-	copy(out[headerLen:q.qnameEnd], pkt[headerLen:q.qnameEnd]) // the question as asked (0x20)
-	if cc != nil {
-		// the OPT ends the reply with no options: give it the COOKIE
-		n := len(out)
-		out = append(out, 0, dns.EDNS0COOKIE, 0, clientCookieLen+serverCookieLen)
-		out = h.cookies.appendCookie(out, cc, client)
-		binary.BigEndian.PutUint16(out[n-2:], uint16(len(out)-n))
-	}
-	return out, a.rcode, true
+	return out
 }
 
 // build packs the answer to q from the cache's zone set, each rotation
@@ -87,6 +129,7 @@ func (c *packedCache) build(q *wireQuery) *packedAnswer {
 	a := &packedAnswer{name: name}
 	z := c.set.Find(name)
 	if z == nil {
+		a.outside = true // the recursor's, or REFUSED
 		return a
 	}
 	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}

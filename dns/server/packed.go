@@ -45,6 +45,7 @@ type packedShard struct {
 type packedAnswer struct {
 	name     string   // the question name, lower case, presentation form
 	cname    string   // the last CNAME target in the answer, lower case ("" none): GeoDNS may own it
+	outside  bool     // the name is in none of the zones: no variants, the recursor may answer
 	variants [][]byte // by rotation; served in turn
 	next     atomic.Uint32
 	rcode    int

@@ -1,0 +1,119 @@
+package resolver
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/auth"
+	"netsim/dns/server"
+)
+
+// replyText is a reply as comparable text: header and question as they
+// are, each section sorted (rotation differs between two hits) with names
+// in lower case.
+func replyText(t *testing.T, b []byte) string {
+	t.Helper()
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		t.Fatalf("reply does not parse: %v", err)
+	}
+	var s strings.Builder
+	s.WriteString(m.MsgHdr.String())
+	for _, q := range m.Question {
+		s.WriteString(q.String())
+	}
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		var rrs []string
+		for _, rr := range sec {
+			rrs = append(rrs, strings.ToLower(rr.String()))
+		}
+		slices.Sort(rrs)
+		s.WriteString("\n;; section\n" + strings.Join(rrs, "\n"))
+	}
+	return s.String()
+}
+
+// A cache hit answered in wire form (AppendCached, through dns/server's
+// packed path) is the reply the full way gives: same header, question in
+// the client's case, same records with the same TTLs counted down, the
+// server's OPT; and it is a hit on every name the warm-up resolved.
+func TestPackedHitMatchesFullWay(t *testing.T) {
+	w := memEmbeddedWorld(t)
+	clk := newTestClock()
+	r := newMemResolver(t, w, "127.0.1.1", nil, WithClock(clk.Now))
+	questions := []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.example.test.", dns.TypeA}, {"www.example.test.", dns.TypeAAAA}, {"mail.example.test.", dns.TypeMX},
+		{"alias.example.test.", dns.TypeA}, {"nope.example.test.", dns.TypeA}, {"info.example.test.", dns.TypeTXT},
+		{"www.sub.example.test.", dns.TypeA}, {"example.test.", dns.TypeNS}, {"www.example.test.", dns.TypeTXT},
+	}
+	for _, q := range questions {
+		if m := r.Answer(context.Background(), query(q.name, q.qtype), loopback); m.Rcode == dns.RcodeServerFailure {
+			t.Fatalf("warm-up %s %s: %v", q.name, dns.TypeToString[q.qtype], m)
+		}
+	}
+	clk.Advance(7 * time.Second) // the TTLs count down on both ways
+	for _, q := range questions {
+		if _, _, ok := r.AppendCached(nil, q.name, q.qtype, loopback); !ok {
+			t.Errorf("%s %s: not a packed hit after the warm-up", q.name, dns.TypeToString[q.qtype])
+		}
+	}
+	fast := server.NewHandler("fast", auth.NewSet(nil), r, server.NewMetrics(nil))
+	full := server.NewHandler("full", auth.NewSet(nil), r, server.NewMetrics(nil))
+	ql := server.NewQueryLog(nil)
+	ql.Set(server.QueryLogSettings{Enabled: true, Sample: 1})
+	full.SetQueryLog(ql) // describing every answer: the full way
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 300; i++ {
+		q := questions[i%len(questions)]
+		name := []byte(q.name)
+		for j := range name {
+			if name[j] >= 'a' && name[j] <= 'z' && rnd.IntN(2) == 0 {
+				name[j] -= 'a' - 'A'
+			}
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(string(name), q.qtype)
+		m.Id = uint16(rnd.Uint32())
+		m.RecursionDesired = rnd.IntN(8) > 0
+		m.CheckingDisabled = rnd.IntN(4) == 0
+		if rnd.IntN(4) > 0 {
+			m.SetEdns0([]uint16{512, 1232, 4096}[rnd.IntN(3)], rnd.IntN(2) == 0)
+		}
+		pkt, _ := m.Pack()
+		proto := server.Protocol(rnd.IntN(2))
+		got := fast.ServePacket(context.Background(), pkt, loopback, proto, nil)
+		want := full.ServePacket(context.Background(), pkt, loopback, proto, nil)
+		if g, w := replyText(t, got), replyText(t, want); g != w {
+			t.Fatalf("%s %s proto %s:\npacked:\n%s\nfull way:\n%s", m.Question[0].Name, dns.TypeToString[q.qtype], proto, g, w)
+		}
+	}
+}
+
+// A packed cache hit costs no allocation.
+func TestPackedHitNoAllocation(t *testing.T) {
+	w := memEmbeddedWorld(t)
+	r := newMemResolver(t, w, "127.0.1.1", nil)
+	if m := r.Answer(context.Background(), query("mail.example.test.", dns.TypeMX), loopback); len(m.Answer) != 2 {
+		t.Fatalf("warm-up: %v", m)
+	}
+	h := server.NewHandler("fast", auth.NewSet(nil), r, server.NewMetrics(nil))
+	m := new(dns.Msg)
+	m.SetQuestion("mail.example.test.", dns.TypeMX)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false)
+	pkt, _ := m.Pack()
+	out := make([]byte, 0, 1232)
+	h.ServePacket(context.Background(), pkt, loopback, server.UDP, out) // packs it
+	if n := testing.AllocsPerRun(100, func() { h.ServePacket(context.Background(), pkt, loopback, server.UDP, out) }); n != 0 {
+		t.Errorf("%.0f allocations per packed cache hit, want 0", n)
+	}
+}
