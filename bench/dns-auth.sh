@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-15}
 RUNS=${RUNS:-3}
 . bench/lib.sh
+. bench/nsd.sh
 bench_need dnsperf nsd dig taskset -- dnsperf nsd dnsutils util-linux
 bench_workdir dns-auth
 W=$work
@@ -36,40 +37,10 @@ admin: {listen: 127.0.0.1:19253}
 zones: {dir: $W}
 servers: [{listen: 127.0.0.1:15353, zones: [example.test.]}]
 YAML
-mkdir -p "$W/nsd"
-cat > "$W/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@15354
-  port: 15354
-  username: ""
-  chroot: ""
-  zonesdir: "$W"
-  pidfile: "$W/nsd/nsd.pid"
-  zonelistfile: "$W/nsd/zone.list"
-  xfrdfile: "$W/nsd/xfrd.state"
-  database: ""
-  server-count: 1
-  rrl-ratelimit: 0
-  verbosity: 0
-  hide-version: yes
-remote-control:
-  control-enable: no
-zone:
-  name: example.test
-  zonefile: example.test.zone
-CONF
+nsd_conf "$W" 15354
 
-wait_dns() { for i in $(seq 1 100); do dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 www.example.test A >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start"; return 1; }
 OUTSTANDING=${OUTSTANDING:-256}
 CLIENTS=${CLIENTS:-4}
-# tree_ticks PID: CPU ticks of PID and its descendants (NSD -d: xfrd → main →
-# server child, named "nsd: server 1": the fields are counted after the ")")
-tree_ticks() {
-  local t p
-  t=$(sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}')
-  for p in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$p"))); done
-  echo "$t"
-}
 # run PORT PID → "qps lost cpu-µs-per-answer" for one timed dnsperf run
 run() {
   local t0 t1 out

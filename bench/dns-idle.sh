@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 CONNS=${1:-10000}
 RUNS=${RUNS:-3}
 . bench/lib.sh
+. bench/nsd.sh
 bench_need nsd dig python3 taskset -- nsd dnsutils python3 util-linux
 bench_workdir dns-idle
 W=$work
@@ -27,29 +28,7 @@ admin: {listen: 127.0.0.1:19254}
 zones: {dir: $W}
 servers: [{listen: 127.0.0.1:15355, zones: [example.test.], tcp_conns: 20001, tcp_conns_per_client: 20001}]
 YAML
-mkdir -p "$W/nsd"
-cat > "$W/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@15356
-  port: 15356
-  username: ""
-  chroot: ""
-  zonesdir: "$W"
-  pidfile: "$W/nsd/nsd.pid"
-  zonelistfile: "$W/nsd/zone.list"
-  xfrdfile: "$W/nsd/xfrd.state"
-  database: ""
-  server-count: 1
-  tcp-count: $CONNS
-  tcp-timeout: 120
-  rrl-ratelimit: 0
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: example.test
-  zonefile: example.test.zone
-CONF
+nsd_conf "$W" 15356 "tcp-count: $CONNS" "tcp-timeout: 120"
 
 # the client: open N connections, say "held", keep them until stdin closes
 cat > "$W/hold.py" <<'PY'
@@ -64,13 +43,6 @@ print("held", flush=True)
 sys.stdin.read()
 PY
 
-pss_tree() { # kB of PSS of PID and its descendants
-  local t p
-  t=$(awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup")
-  for p in $(pgrep -P "$1"); do t=$((t + $(pss_tree "$p"))); done
-  echo "$t"
-}
-wait_dns() { for _ in $(seq 1 100); do dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 www.example.test A >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start"; return 1; }
 
 taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!); dpid=$!
 taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!); npid=$!
@@ -79,11 +51,11 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $CONNS idle TCP c
 
 measure() { # port pid → "rest held established" (kB, kB, count)
   local rest held est
-  rest=$(pss_tree "$2")
+  rest=$(tree_pss "$2")
   coproc HOLD { taskset -c 1 python3 "$W/hold.py" "$1" "$CONNS"; }
   read -r _ <&"${HOLD[0]}"
   sleep 1
-  held=$(pss_tree "$2")
+  held=$(tree_pss "$2")
   est=$(ss -Htn state established "( sport = :$1 )" | wc -l)
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" 2>/dev/null || true

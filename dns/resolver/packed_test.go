@@ -3,41 +3,15 @@ package resolver
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
+	"netsim/dns/dnstest/wiretext"
 	"netsim/dns/server"
 )
-
-// replyText is a reply as comparable text: header and question as they
-// are, each section sorted (rotation differs between two hits) with names
-// in lower case.
-func replyText(t *testing.T, b []byte) string {
-	t.Helper()
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
-		t.Fatalf("reply does not parse: %v", err)
-	}
-	var s strings.Builder
-	s.WriteString(m.MsgHdr.String())
-	for _, q := range m.Question {
-		s.WriteString(q.String())
-	}
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
-		var rrs []string
-		for _, rr := range sec {
-			rrs = append(rrs, strings.ToLower(rr.String()))
-		}
-		slices.Sort(rrs)
-		s.WriteString("\n;; section\n" + strings.Join(rrs, "\n"))
-	}
-	return s.String()
-}
 
 // A cache hit answered in wire form (AppendCached, through dns/server's
 // packed path) is the reply the full way gives: same header, question in
@@ -66,8 +40,8 @@ func TestPackedHitMatchesFullWay(t *testing.T) {
 			t.Errorf("%s %s: not a packed hit after the warm-up", q.name, dns.TypeToString[q.qtype])
 		}
 	}
-	fast := server.NewHandler("fast", auth.NewSet(nil), r, server.NewMetrics(nil))
-	full := server.NewHandler("full", auth.NewSet(nil), r, server.NewMetrics(nil))
+	fast := recursiveHandler(r)
+	full := recursiveHandler(r)
 	ql := server.NewQueryLog(nil)
 	ql.Set(server.QueryLogSettings{Enabled: true, Sample: 1})
 	full.SetQueryLog(ql) // describing every answer: the full way
@@ -92,7 +66,7 @@ func TestPackedHitMatchesFullWay(t *testing.T) {
 		proto := server.Protocol(rnd.IntN(2))
 		got := fast.ServePacket(context.Background(), pkt, loopback, proto, nil)
 		want := full.ServePacket(context.Background(), pkt, loopback, proto, nil)
-		if g, w := replyText(t, got), replyText(t, want); g != w {
+		if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
 			t.Fatalf("%s %s proto %s:\npacked:\n%s\nfull way:\n%s", m.Question[0].Name, dns.TypeToString[q.qtype], proto, g, w)
 		}
 	}
@@ -105,31 +79,34 @@ func TestPackedHitNoAllocation(t *testing.T) {
 	if m := r.Answer(context.Background(), query("mail.example.test.", dns.TypeMX), loopback); len(m.Answer) != 2 {
 		t.Fatalf("warm-up: %v", m)
 	}
-	h := server.NewHandler("fast", auth.NewSet(nil), r, server.NewMetrics(nil))
-	m := new(dns.Msg)
-	m.SetQuestion("mail.example.test.", dns.TypeMX)
-	m.RecursionDesired = true
-	m.SetEdns0(1232, false)
-	pkt, _ := m.Pack()
-	out := make([]byte, 0, 1232)
+	h, pkt, out := recursiveHandler(r), recursiveQuery("mail.example.test.", dns.TypeMX), make([]byte, 0, 1232)
 	h.ServePacket(context.Background(), pkt, loopback, server.UDP, out) // packs it
 	if n := testing.AllocsPerRun(100, func() { h.ServePacket(context.Background(), pkt, loopback, server.UDP, out) }); n != 0 {
 		t.Errorf("%.0f allocations per packed cache hit, want 0", n)
 	}
 }
 
+// recursiveHandler is a listener's handler with no zones, recursing
+// through r.
+func recursiveHandler(r *Resolver) *server.Handler {
+	return server.NewHandler("packed", auth.NewSet(nil), r, server.NewMetrics(nil))
+}
+
+// recursiveQuery is a packed RD query with EDNS (1232 bytes, no DO).
+func recursiveQuery(name string, qtype uint16) []byte {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false)
+	pkt, _ := m.Pack()
+	return pkt
+}
+
 // BenchmarkPackedHit is a recursive query for three rotating addresses
 // answered from the cache through dns/server's packed path
 // (AppendCached): the resolver's hit path, without sockets.
 func BenchmarkPackedHit(b *testing.B) {
-	r := offlineResolver(b)
-	h := server.NewHandler("bench", auth.NewSet(nil), r, server.NewMetrics(nil))
-	m := new(dns.Msg)
-	m.SetQuestion("www.example.test.", dns.TypeA)
-	m.RecursionDesired = true
-	m.SetEdns0(1232, false)
-	pkt, _ := m.Pack()
-	out := make([]byte, 0, 1232)
+	h, pkt, out := recursiveHandler(offlineResolver(b)), recursiveQuery("www.example.test.", dns.TypeA), make([]byte, 0, 1232)
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(h.ServePacket(context.Background(), pkt, loopback, server.UDP, out)) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
+	"netsim/dns/dnstest/wiretext"
 	"netsim/zones"
 )
 
@@ -48,32 +48,6 @@ func packedHandlers(t *testing.T, rec Recursor) (fast, full *Handler) {
 	ql.Set(QueryLogSettings{Enabled: true, Sample: 1})
 	full.SetQueryLog(ql) // describing every answer: the full way
 	return fast, full
-}
-
-// canonical is a reply as a comparable text: the header and question as
-// they are, each section's records sorted (the two paths may rotate
-// differently) and their names in lower case (compression against the
-// question may carry its case into owners).
-func canonical(t *testing.T, b []byte) string {
-	t.Helper()
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
-		t.Fatalf("reply does not parse: %v", err)
-	}
-	var s strings.Builder
-	s.WriteString(m.MsgHdr.String())
-	for _, q := range m.Question {
-		s.WriteString(q.String())
-	}
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
-		var rrs []string
-		for _, rr := range sec {
-			rrs = append(rrs, strings.ToLower(rr.String()))
-		}
-		slices.Sort(rrs)
-		s.WriteString("\n;; section\n" + strings.Join(rrs, "\n"))
-	}
-	return s.String()
 }
 
 func mixCase(r *rand.Rand, s string) string {
@@ -136,7 +110,7 @@ func TestPackedMatchesFullWay(t *testing.T) {
 				}
 				got := fast.ServePacket(context.Background(), pkt, client, proto, nil)
 				want := full.ServePacket(context.Background(), pkt, client, proto, nil)
-				if g, w := canonical(t, got), canonical(t, want); g != w {
+				if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
 					t.Fatalf("geo %v allow %v, %s %s proto %s:\npacked:\n%s\nfull way:\n%s", geo, allow, m.Question[0].Name,
 						dns.TypeToString[q.qtype], proto, g, w)
 				}
@@ -248,7 +222,7 @@ func FuzzPackedMatchesFullWay(f *testing.F) {
 		}
 		got := fast.ServePacket(context.Background(), pkt, client, UDP, nil)
 		want := full.ServePacket(context.Background(), pkt, client, UDP, nil)
-		if g, w := canonical(t, got), canonical(t, want); g != w {
+		if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
 			t.Fatalf("packed:\n%s\nfull way:\n%s", g, w)
 		}
 	})

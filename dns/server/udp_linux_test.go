@@ -22,19 +22,10 @@ import (
 // the address stays its own: a second listener on it fails.
 func TestListenerSocketPerReader(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	zs, err := zones.LoadEmbedded()
+	l, err := serveEmbedded(t, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler("t", auth.NewSet(zs), nil, NewMetrics(nil))
-	l, err := Listen("127.0.0.1:0", h, Limits{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	if len(l.udp) != 2 {
 		t.Fatalf("%d UDP sockets with GOMAXPROCS 2, want 2", len(l.udp))
 	}
@@ -48,7 +39,7 @@ func TestListenerSocketPerReader(t *testing.T) {
 			t.Errorf("socket %d: SO_RCVBUF %d (%v), want at least %d", i, got/2, err, want)
 		}
 	}
-	if l2, err := Listen(l.Addr, h, Limits{}, nil); err == nil {
+	if l2, err := Listen(l.Addr, l.handler, Limits{}, nil); err == nil {
 		l2.udp[0].Shutdown()
 		l2.udp[0].Close()
 		l2.tcp.Close()
@@ -65,6 +56,23 @@ func TestListenerSocketPerReader(t *testing.T) {
 	}
 }
 
+// serveEmbedded serves the demo zones on addr until the test ends.
+func serveEmbedded(t *testing.T, addr string) (*Listener, error) {
+	zs, err := zones.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Listen(addr, NewHandler(addr, auth.NewSet(zs), nil, NewMetrics(nil)), Limits{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l, nil
+}
+
 func readInt(t *testing.T, path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -79,19 +87,10 @@ func readInt(t *testing.T, path string) int {
 
 // An IPv6 listener answers over its raw socket as an IPv4 one does.
 func TestListenerIPv6(t *testing.T) {
-	zs, err := zones.LoadEmbedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewHandler("t6", auth.NewSet(zs), nil, NewMetrics(nil))
-	l, err := Listen("[::1]:0", h, Limits{}, nil)
+	l, err := serveEmbedded(t, "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	m := new(dns.Msg)
 	m.SetQuestion("mail.example.test.", dns.TypeMX)
 	if r, _, err := (&dns.Client{Net: "udp"}).Exchange(m, l.Addr); err != nil || len(r.Answer) != 2 {
