@@ -40,12 +40,15 @@ YAML
 nsd_conf "$W" 15354
 
 OUTSTANDING=${OUTSTANDING:-256}
+# RATE=N caps dnsperf at N q/s (-Q) for both servers: CPU per answer at
+# the same offered load, where batching cannot favour the faster one
+RATE=${RATE:-}
 CLIENTS=${CLIENTS:-4}
 # run PORT PID → "qps lost cpu-µs-per-answer" for one timed dnsperf run
 run() {
   local t0 t1 out
   t0=$(tree_ticks "$2")
-  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l "$SECS" -q "$OUTSTANDING" -c "$CLIENTS" -T 1 2>&1)
+  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l "$SECS" -q "$OUTSTANDING" -c "$CLIENTS" -T 1 ${RATE:+-Q "$RATE"} 2>&1)
   t1=$(tree_ticks "$2")
   awk -v dt=$((t1 - t0)) -v hz="$hz" '/Queries completed/ {n=$3} /Queries lost/ {l=$3} /Queries per second/ {q=$4}
     END {printf "%s %s %.2f\n", q, l, dt*1e6/hz/n}' <<<"$out"
@@ -54,7 +57,7 @@ run() {
 taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!); dpid=$!
 taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!); npid=$!
 wait_dns 15353; wait_dns 15354
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); dnsperf -c $CLIENTS -q $OUTSTANDING, ${SECS}s per run"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); dnsperf -c $CLIENTS -q $OUTSTANDING${RATE:+ -Q $RATE}, ${SECS}s per run"
 
 declare -a D N DL NL DC NC
 for r in $(seq 1 "$RUNS"); do
