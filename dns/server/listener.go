@@ -144,7 +144,6 @@ func (l *Listener) Handler() *Handler { return l.handler }
 func (l *Listener) Serve(ctx context.Context) {
 	if l.world != nil {
 		l.sched = world.NewScheduler(0)
-		defer l.sched.Close() // after the readers and resolutions have stopped
 	}
 	readers := max(1, runtime.GOMAXPROCS(0), len(l.udp))
 	for i := 0; i < readers; i++ {
@@ -165,6 +164,9 @@ func (l *Listener) Serve(ctx context.Context) {
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
+	if l.sched != nil {
+		l.sched.Close() // after the readers and resolutions, before the sockets it writes to
+	}
 	for _, u := range l.udp {
 		u.Close()
 	}
