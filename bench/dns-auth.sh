@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 SECS=${1:-15}
 RUNS=${RUNS:-3}
 . bench/lib.sh
+. bench/nsd.sh
 bench_need dnsperf nsd dig taskset -- dnsperf nsd dnsutils util-linux
 bench_workdir dns-auth
 W=$work
-go build -o "$W/dnsd" ./cmd/dnsd
+if [[ -n ${DNSD:-} ]]; then cp "$DNSD" "$W/dnsd"; else go build -o "$W/dnsd" ./cmd/dnsd; fi # DNSD=binary: measure another build
 cp zones/data/example.test.zone "$W/"
 
 # the query mix: A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard (~10k lines)
@@ -36,47 +37,37 @@ admin: {listen: 127.0.0.1:19253}
 zones: {dir: $W}
 servers: [{listen: 127.0.0.1:15353, zones: [example.test.]}]
 YAML
-mkdir -p "$W/nsd"
-cat > "$W/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@15354
-  port: 15354
-  username: ""
-  chroot: ""
-  zonesdir: "$W"
-  pidfile: "$W/nsd/nsd.pid"
-  zonelistfile: "$W/nsd/zone.list"
-  xfrdfile: "$W/nsd/xfrd.state"
-  database: ""
-  server-count: 1
-  rrl-ratelimit: 0
-  verbosity: 0
-  hide-version: yes
-remote-control:
-  control-enable: no
-zone:
-  name: example.test
-  zonefile: example.test.zone
-CONF
+nsd_conf "$W" 15354
 
-wait_dns() { for i in $(seq 1 100); do dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 www.example.test A >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start"; return 1; }
-perf() { # port → qps
-  taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l "$SECS" -q 500 -c 4 -T 1 2>&1 | awk '/Queries per second/ {print $4}'
+OUTSTANDING=${OUTSTANDING:-256}
+# RATE=N caps dnsperf at N q/s (-Q) for both servers: CPU per answer at
+# the same offered load, where batching cannot favour the faster one
+RATE=${RATE:-}
+CLIENTS=${CLIENTS:-4}
+# run PORT PID → "qps lost cpu-µs-per-answer" for one timed dnsperf run
+run() {
+  local t0 t1 out
+  t0=$(tree_ticks "$2")
+  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l "$SECS" -q "$OUTSTANDING" -c "$CLIENTS" -T 1 ${RATE:+-Q "$RATE"} 2>&1)
+  t1=$(tree_ticks "$2")
+  awk -v dt=$((t1 - t0)) -v hz="$hz" '/Queries completed/ {n=$3} /Queries lost/ {l=$3} /Queries per second/ {q=$4}
+    END {printf "%s %s %.2f\n", q, l, dt*1e6/hz/n}' <<<"$out"
 }
-lost() { taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l 3 -q 500 2>&1 | awk '/Queries lost/ {print $3}'; }
 
-taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!)
-taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!)
+taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!); dpid=$!
+taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!); npid=$!
 wait_dns 15353; wait_dns 15354
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); dnsperf -c $CLIENTS -q $OUTSTANDING${RATE:+ -Q $RATE}, ${SECS}s per run"
 
-declare -a D N
+declare -a D N DL NL DC NC
 for r in $(seq 1 "$RUNS"); do
-  N+=("$(perf 15354)")
-  D+=("$(perf 15353)")
-  echo "run $r: dnsd ${D[-1]} q/s, nsd ${N[-1]} q/s"
+  read -r q l c < <(run 15354 "$npid"); N+=("$q"); NL+=("$l"); NC+=("$c")
+  read -r q l c < <(run 15353 "$dpid"); D+=("$q"); DL+=("$l"); DC+=("$c")
+  echo "run $r: dnsd ${D[-1]} q/s lost ${DL[-1]} ${DC[-1]} µs/answer | nsd ${N[-1]} q/s lost ${NL[-1]} ${NC[-1]} µs/answer"
 done
-dq=$(printf '%s\n' "${D[@]}" | median)
-nq=$(printf '%s\n' "${N[@]}" | median)
+med() { printf '%s\n' "$@" | median; }
+dq=$(med "${D[@]}"); nq=$(med "${N[@]}"); dc=$(med "${DC[@]}"); nc=$(med "${NC[@]}")
 echo
-echo "dnsd: $dq q/s   NSD: $nq q/s   (median of $RUNS × ${SECS}s; servers on CPU 0, dnsperf on CPU 1)"
-awk -v d="$dq" -v n="$nq" 'BEGIN {printf "ratio dnsd/NSD: %.2f\n", d/n}'
+echo "dnsd: $dq q/s, lost $(med "${DL[@]}"), $dc µs CPU/answer   NSD: $nq q/s, lost $(med "${NL[@]}"), $nc µs CPU/answer"
+echo "(medians of $RUNS × ${SECS}s; servers on CPU 0, dnsperf on CPU 1 — near its one-core ceiling, so compare CPU/answer)"
+awk -v d="$dq" -v n="$nq" -v a="$dc" -v b="$nc" 'BEGIN {printf "ratio dnsd/NSD: %.2f q/s, %.2f CPU per answer\n", d/n, a/b}'

@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/rrset"
 	"netsim/zones"
 )
 
@@ -60,8 +61,43 @@ const maxChase = 8
 
 // Answer fills resp (already SetReply'd to the query) for question q, whose
 // name is lower-cased in qname, from zone z (which contains qname). It sets
-// Rcode, AA and the three sections.
+// Rcode, AA and the three sections. Each RRset leads with its next record
+// (round robin by the RRset's own counter).
 func (s *Set) Answer(resp *dns.Msg, q dns.Question, qname string, z *zones.Zone) {
+	s.answer(resp, q, qname, z, (*zones.RRset).Rotated)
+}
+
+// Variant fills resp as Answer does, but with every RRset it rotates
+// turned by v (mod the set's size) instead of by the set's counter, so
+// that the answer is a function of v alone: the server packs each variant
+// once and hands them out in turn. It returns how many distinct variants
+// there are, the least common multiple of the rotated sets' sizes (1 when
+// none has more than one record).
+func (s *Set) Variant(resp *dns.Msg, q dns.Question, qname string, z *zones.Zone, v uint32) (variants int) {
+	variants = 1
+	s.answer(resp, q, qname, z, func(set *zones.RRset) []dns.RR {
+		rrs := append(make([]dns.RR, 0, len(set.RRs)), set.RRs...)
+		rrset.Rotate(rrs, v)
+		variants = lcm(variants, len(rrs))
+		return rrs
+	})
+	return variants
+}
+
+func lcm(a, b int) int {
+	if b <= 1 {
+		return a
+	}
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
+}
+
+// answer is Answer with the rotation of each RRset given: rotated returns
+// a fresh slice of the set's records in the order to send.
+func (s *Set) answer(resp *dns.Msg, q dns.Question, qname string, z *zones.Zone, rotated func(*zones.RRset) []dns.RR) {
 	resp.Authoritative = true
 	resp.Rcode = dns.RcodeSuccess
 	owner := q.Name // the first owner keeps the question's case
@@ -77,14 +113,14 @@ func (s *Set) Answer(resp *dns.Msg, q dns.Question, qname string, z *zones.Zone)
 		}
 		switch res.Kind {
 		case zones.Success:
-			rrs := res.Set.Rotated()
+			rrs := rotated(res.Set)
 			renameIfNeeded(rrs, owner, res.Node.Name, res.Wildcard)
 			resp.Answer = append(resp.Answer, rrs...)
 			additional = s.addAdditional(additional, rrs)
 			resp.Extra = append(resp.Extra, dedupe(additional, resp.Answer)...)
 			return
 		case zones.CNAME:
-			rrs := res.Set.Rotated()
+			rrs := rotated(res.Set)
 			renameIfNeeded(rrs, owner, res.Node.Name, res.Wildcard)
 			resp.Answer = append(resp.Answer, rrs...)
 			target := strings.ToLower(rrs[0].(*dns.CNAME).Target)
@@ -107,7 +143,7 @@ func (s *Set) Answer(resp *dns.Msg, q dns.Question, qname string, z *zones.Zone)
 			if hop == 0 {
 				resp.Authoritative = false
 			}
-			resp.Ns = append(resp.Ns, res.Set.Rotated()...)
+			resp.Ns = append(resp.Ns, rotated(res.Set)...)
 			for _, rr := range res.Set.RRs {
 				resp.Extra = append(resp.Extra, z.Glue(rr.(*dns.NS).Ns)...)
 			}

@@ -140,7 +140,7 @@ func (c *Cache) Set(k Key, msg *dns.Msg) (time.Duration, error) {
 		expire:   now + int64(ttl)*int64(time.Second),
 		ttl:      ttl,
 		negative: negative,
-		size:     int64(stored.Len()+len(k.Name)) + entryOverhead,
+		size:     memory(k, stored),
 	}
 	s := c.shard(k.Name)
 	if e.size > s.maxBytes/4 {

@@ -60,6 +60,29 @@ func (r *Resolver) ResolveCached(req, resp *dns.Msg, client netip.Addr) bool {
 	return true
 }
 
+// AppendCached is ResolveCached for a fresh cache hit, in wire form: it
+// appends to dst the reply to a query for name (lower case, fully
+// qualified), qtype, class IN, with RD set and no EDNS option, from an
+// allowed client, TTLs counted down to now (dns/cache Hit.AppendWire).
+// The caller sets the ID, the question's case, RD, CD and RA and adds its
+// OPT record. ok is false for anything else: a miss, a stale entry, an
+// answer that does not pack; then ResolveCached or Resolve answers.
+func (r *Resolver) AppendCached(dst []byte, name string, qtype uint16, client netip.Addr) (reply []byte, rcode int, ok bool) {
+	k := cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
+	now := r.now()
+	h, hit := r.cache.LookupAt(k, client, now)
+	if !hit || h.Stale {
+		return dst, 0, false
+	}
+	if reply, ok = h.AppendWire(dst, now); !ok {
+		return dst, 0, false
+	}
+	r.m.cacheHits.Inc()
+	r.maybePrefetch(k, h)
+	r.m.answered(h.Msg.Rcode)
+	return reply, h.Msg.Rcode, true
+}
+
 // Answer is Resolve for callers without dns/server in front (tools,
 // tests): it checks req and the client itself and returns a complete
 // reply, never nil, with RA set and the question echoed in the client's

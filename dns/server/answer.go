@@ -81,7 +81,7 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 		return bySelf
 	}
 	qname := strings.ToLower(q.Name)
-	set := h.zones.Load()
+	set := h.Zones()
 	if z := set.Find(qname); z != nil {
 		qi.source = srcAuth
 		// a geo name answers only where its zone is authoritative for it,

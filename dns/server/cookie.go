@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -21,6 +23,7 @@ import (
 type Cookies struct {
 	secret [32]byte
 	now    func() time.Time
+	macs   sync.Pool // of hash.Hash: HMAC-SHA-256 keyed with secret
 }
 
 // NewCookies returns a cookie maker with a random secret.
@@ -48,7 +51,15 @@ const (
 // verdict and the raw client cookie.
 func (c *Cookies) check(o *dns.EDNS0_COOKIE, client netip.Addr) (cookieVerdict, []byte) {
 	raw, err := hex.DecodeString(o.Cookie)
-	if err != nil || len(raw) != clientCookieLen && (len(raw) < clientCookieLen+8 || len(raw) > clientCookieLen+32) {
+	if err != nil {
+		return cookieMalformed, nil
+	}
+	return c.checkRaw(raw, client)
+}
+
+// checkRaw is check on the option's data as it is on the wire.
+func (c *Cookies) checkRaw(raw []byte, client netip.Addr) (cookieVerdict, []byte) {
+	if len(raw) != clientCookieLen && (len(raw) < clientCookieLen+8 || len(raw) > clientCookieLen+32) {
 		return cookieMalformed, nil
 	}
 	cc := raw[:clientCookieLen]
@@ -62,7 +73,8 @@ func (c *Cookies) check(o *dns.EDNS0_COOKIE, client netip.Addr) (cookieVerdict, 
 	if int32(now-ts) > 3600 || int32(ts-now) > 300 {
 		return cookieClientOnly, cc
 	}
-	if !hmac.Equal(sc[8:], c.hash(cc, sc[:8], client)) {
+	var sum [sha256.Size]byte
+	if !hmac.Equal(sc[8:], c.hash(sum[:0], cc, sc[:8], client)) {
 		return cookieClientOnly, cc
 	}
 	return cookieValid, cc
@@ -70,18 +82,42 @@ func (c *Cookies) check(o *dns.EDNS0_COOKIE, client netip.Addr) (cookieVerdict, 
 
 // make returns the reply option: the client cookie and a new server cookie.
 func (c *Cookies) make(cc []byte, client netip.Addr) *dns.EDNS0_COOKIE {
-	sc := make([]byte, 8, serverCookieLen)
-	sc[0] = 1 // version
-	binary.BigEndian.PutUint32(sc[4:], uint32(c.now().Unix()))
-	sc = append(sc, c.hash(cc, sc[:8], client)...)
-	return &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(append(append([]byte(nil), cc...), sc...))}
+	var b [clientCookieLen + serverCookieLen]byte
+	return &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(c.appendCookie(b[:0], cc, client))}
 }
 
-func (c *Cookies) hash(cc, head []byte, client netip.Addr) []byte {
-	m := hmac.New(sha256.New, c.secret[:])
-	m.Write(cc)
-	m.Write(head)
+// appendCookie appends the reply option's data: the client cookie cc
+// and a new server cookie.
+func (c *Cookies) appendCookie(dst, cc []byte, client netip.Addr) []byte {
+	dst = append(dst, cc...)
+	n := len(dst)
+	dst = append(dst, 1, 0, 0, 0, 0, 0, 0, 0) // version 1, reserved, timestamp
+	binary.BigEndian.PutUint32(dst[n+4:], uint32(c.now().Unix()))
+	var sum [sha256.Size]byte
+	return append(dst, c.hash(sum[:0], cc, dst[n:n+8], client)...)
+}
+
+// hash appends to dst the 8 bytes of the server cookie's hash.
+func (c *Cookies) hash(dst, cc, head []byte, client netip.Addr) []byte {
+	m, _ := c.macs.Get().(*cookieMAC)
+	if m == nil {
+		m = &cookieMAC{h: hmac.New(sha256.New, c.secret[:])}
+	}
+	m.h.Reset()
+	// one Write of a buffer that lives with the hash: nothing escapes per call
+	m.in = append(append(append(m.in[:0], cc...), head...), make([]byte, 16)...)
 	a := client.Unmap().As16()
-	m.Write(a[:])
-	return m.Sum(nil)[:8]
+	copy(m.in[len(m.in)-16:], a[:])
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	dst = append(dst, m.sum[:8]...)
+	c.macs.Put(m)
+	return dst
+}
+
+// cookieMAC is a pooled HMAC with its buffers.
+type cookieMAC struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
 }

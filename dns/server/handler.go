@@ -48,8 +48,8 @@ const (
 // Handler answers one listener's queries. Its zones and recursor can be
 // swapped at run time (reload) without pausing readers.
 type Handler struct {
-	Name    string // listen address, used in metrics and logs
-	zones   atomic.Pointer[auth.Set]
+	Name    string                      // listen address, used in metrics and logs
+	packed  atomic.Pointer[packedCache] // the zone set and its packed answers
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
 	metrics *Metrics
@@ -79,16 +79,17 @@ func NewHandler(name string, set *auth.Set, rec Recursor, m *Metrics) *Handler {
 	return h
 }
 
-// SetZones swaps in a new zone set.
+// SetZones swaps in a new zone set, with an empty cache of packed answers:
+// nothing packed from the old set is served after the swap.
 func (h *Handler) SetZones(s *auth.Set) {
 	if s == nil {
 		s = auth.NewSet(nil)
 	}
-	h.zones.Store(s)
+	h.packed.Store(newPackedCache(s))
 }
 
 // Zones returns the current zone set.
-func (h *Handler) Zones() *auth.Set { return h.zones.Load() }
+func (h *Handler) Zones() *auth.Set { return h.packed.Load().set }
 
 // SetRecursor swaps the recursor (nil turns recursion off).
 func (h *Handler) SetRecursor(r Recursor) {
@@ -142,6 +143,12 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 		}
 	}()
 	qi := queryInfo{explain: h.observing()}
+	if !qi.explain { // a listener's events and the query log describe answers: the full way
+		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
+			h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+			return b, false
+		}
+	}
 	resp, size, pending := h.serve(ctx, pkt, client, proto, block, &qi)
 	if pending {
 		return nil, true

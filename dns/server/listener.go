@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
 	"netsim/internal/world"
 )
@@ -43,7 +40,7 @@ type Listener struct {
 	handler *Handler
 	log     *zap.Logger
 	limits  Limits
-	udp     *net.UDPConn
+	udp     []udpSocket  // one per reader with SO_REUSEPORT, else one
 	tcp     net.Listener // a *net.TCPListener, wrapped by the world when it has distance
 	sem     chan struct{}
 
@@ -58,6 +55,7 @@ type Listener struct {
 	conns     map[*tcpConn]struct{}
 	perClient map[netip.Addr]int
 	wg        sync.WaitGroup
+	bufs      sync.Pool // *[]byte for TCP queries and replies (tcp.go)
 }
 
 // Listen binds UDP and TCP on addr (the same port for both; with port 0 a
@@ -84,14 +82,19 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %v (want ip:port)", addr, err)
 	}
+	// one UDP socket per reader when the kernel can spread datagrams over
+	// them (SO_REUSEPORT); the TCP port is bound without it, so a second
+	// server on the same address still fails to start
+	readers := max(1, runtime.GOMAXPROCS(0))
+	reuse := canReusePort && readers > 1
 	var lastErr error
 	for try := 0; try < 10; try++ {
-		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		udp, err := listenUDP(ap, reuse)
 		if err != nil {
 			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
-		port := udp.LocalAddr().(*net.UDPAddr).Port
-		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), uint16(port))))
+		bound := netip.AddrPortFrom(ap.Addr(), udp.Port())
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
 		if err != nil {
 			udp.Close()
 			lastErr = err
@@ -100,9 +103,21 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 			}
 			return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
+		udps := []udpSocket{udp}
+		for reuse && len(udps) < readers {
+			u, err := listenUDP(bound, true)
+			if err != nil {
+				for _, u := range udps {
+					u.Close()
+				}
+				tcp.Close()
+				return nil, fmt.Errorf("listen udp %s (socket %d of %d, SO_REUSEPORT): %w", bound, len(udps)+1, readers, err)
+			}
+			udps = append(udps, u)
+		}
 		return &Listener{
-			Addr: netip.AddrPortFrom(ap.Addr(), uint16(port)).String(), handler: h, log: log, limits: limits,
-			udp: udp, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
+			Addr: bound.String(), handler: h, log: log, limits: limits,
+			udp: udps, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
 			conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
 		}, nil
 	}
@@ -129,17 +144,18 @@ func (l *Listener) Handler() *Handler { return l.handler }
 func (l *Listener) Serve(ctx context.Context) {
 	if l.world != nil {
 		l.sched = world.NewScheduler(0)
-		defer l.sched.Close() // after the readers and resolutions have stopped
 	}
-	readers := max(1, runtime.GOMAXPROCS(0))
+	readers := max(1, runtime.GOMAXPROCS(0), len(l.udp))
 	for i := 0; i < readers; i++ {
 		l.wg.Add(1)
-		go l.serveUDP(ctx)
+		go l.serveUDP(ctx, l.udp[i%len(l.udp)])
 	}
 	l.wg.Add(1)
 	go l.serveTCP(ctx)
 	<-ctx.Done()
-	l.udp.Close()
+	for _, u := range l.udp {
+		u.Shutdown() // wakes the readers; the sockets close once they are done
+	}
 	l.tcp.Close()
 	l.mu.Lock()
 	for c := range l.conns {
@@ -148,156 +164,10 @@ func (l *Listener) Serve(ctx context.Context) {
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
-}
-
-const maxPacket = 65535
-
-// batch is how many datagrams one recvmmsg/sendmmsg moves.
-const batch = 64
-
-// batchConn is what x/net's ipv4 and ipv6 PacketConns offer on Linux:
-// recvmmsg and sendmmsg, so one system call moves many datagrams.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func (l *Listener) batchConn() batchConn {
-	if runtime.GOOS != "linux" {
-		return nil // elsewhere ReadBatch reads one datagram a call: no gain
+	if l.sched != nil {
+		l.sched.Close() // after the readers and resolutions, before the sockets it writes to
 	}
-	if l.udp.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
-		return ipv4.NewPacketConn(l.udp)
+	for _, u := range l.udp {
+		u.Close()
 	}
-	return ipv6.NewPacketConn(l.udp)
-}
-
-// serveUDPBatch answers inline, a batch at a time: read up to 64 queries
-// with one recvmmsg, answer each, send the replies with one sendmmsg.
-func (l *Listener) serveUDPBatch(ctx context.Context, bc batchConn) {
-	defer l.wg.Done()
-	in := make([]ipv4.Message, batch)
-	out := make([]ipv4.Message, 0, batch)
-	bufs := make([][]byte, batch)
-	replies := make([][]byte, batch)
-	for i := range in {
-		bufs[i] = make([]byte, maxPacket)
-		in[i].Buffers = [][]byte{bufs[i]}
-		replies[i] = make([]byte, 0, 4096)
-	}
-	for {
-		n, err := bc.ReadBatch(in, 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
-			continue
-		}
-		out = out[:0]
-		for i := 0; i < n; i++ {
-			m := &in[i]
-			from, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			client, _ := netip.AddrFromSlice(from.IP)
-			client = client.Unmap()
-			rtt, lost := l.world.Path(client, l.self)
-			if lost {
-				continue // the query or its reply is lost on the way
-			}
-			reply, done := l.handler.TryServePacket(bufs[i][:m.N], client, UDP, replies[i])
-			if !done {
-				// a resolution: answered from a goroutine of its own, so
-				// cache hits behind it are not held up
-				l.resolveAsync(ctx, bufs[i][:m.N], client, from.AddrPort(), rtt)
-				continue
-			}
-			if reply == nil {
-				continue
-			}
-			if cap(reply) > cap(replies[i]) {
-				replies[i] = reply[:0] // keep the bigger buffer for next time
-			}
-			if rtt > 0 {
-				l.sched.Send(l.udp, reply, from.AddrPort(), rtt) // copies reply
-				continue
-			}
-			out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: m.Addr})
-		}
-		for sent := 0; sent < len(out); {
-			k, err := bc.WriteBatch(out[sent:], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				sent++ // skip the datagram that failed (e.g. the client went away)
-				continue
-			}
-			sent += k
-		}
-	}
-}
-
-// resolveAsync answers a query that needs upstream servers in its own
-// goroutine, bounded by the in-flight limit (past it the query is dropped
-// and the client retries); the reply leaves rtt after the answer is ready.
-func (l *Listener) resolveAsync(ctx context.Context, pkt []byte, client netip.Addr, to netip.AddrPort, rtt time.Duration) {
-	select {
-	case l.sem <- struct{}{}:
-	default:
-		l.handler.metrics.dropped(l.handler.Name)
-		return
-	}
-	pkt = append([]byte(nil), pkt...)
-	l.wg.Add(1)
-	go func() {
-		defer func() { <-l.sem; l.wg.Done() }()
-		if reply := l.handler.ServePacket(ctx, pkt, client, UDP, nil); reply != nil {
-			l.sendUDP(reply, to, rtt)
-		}
-	}()
-}
-
-func (l *Listener) serveUDP(ctx context.Context) {
-	if bc := l.batchConn(); bc != nil {
-		l.serveUDPBatch(ctx, bc)
-		return
-	}
-	defer l.wg.Done()
-	buf := make([]byte, maxPacket)
-	out := make([]byte, 0, maxPacket)
-	for {
-		n, from, err := l.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
-			continue
-		}
-		client := from.Addr().Unmap()
-		rtt, lost := l.world.Path(client, l.self)
-		if lost {
-			continue
-		}
-		reply, done := l.handler.TryServePacket(buf[:n], client, UDP, out)
-		if !done {
-			l.resolveAsync(ctx, buf[:n], client, from, rtt)
-			continue
-		}
-		if reply != nil {
-			l.sendUDP(reply, from, rtt)
-		}
-	}
-}
-
-// sendUDP sends a reply now, or rtt from now through the world's scheduler.
-func (l *Listener) sendUDP(reply []byte, to netip.AddrPort, rtt time.Duration) {
-	if rtt > 0 {
-		l.sched.Send(l.udp, reply, to, rtt)
-		return
-	}
-	_, _ = l.udp.WriteToUDPAddrPort(reply, to)
 }

@@ -126,6 +126,15 @@ func (l *Listener) idle() time.Duration {
 	return max(l.limits.TCPIdle/5, 500*time.Millisecond)
 }
 
+// tcpBuf returns a buffer for a TCP query or reply (given back to l.bufs).
+func (l *Listener) tcpBuf() *[]byte {
+	if b, ok := l.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
 // tcpPipeline bounds the resolutions one TCP connection may have in flight.
 const tcpPipeline = 16
 
@@ -172,9 +181,10 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 			c.idleSince.CompareAndSwap(0, answered)
 		}
 	}
+	// an idle connection holds no buffer: the query's and the reply's are
+	// taken from the listener's pool when a query arrives and given back
+	// once it is answered, so 10,000 idle clients cost their goroutines
 	var lenBuf [2]byte
-	buf := make([]byte, 0, 512)
-	out := make([]byte, 2, 4096)
 	c.idleSince.Store(time.Now().UnixNano())
 	for ctx.Err() == nil && !broken.Load() {
 		_ = c.SetReadDeadline(time.Now().Add(l.idle()))
@@ -185,31 +195,40 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		if n < headerLen {
 			return // cannot even carry a header: the stream is broken
 		}
-		buf = append(buf[:0], make([]byte, n)...)
+		in := l.tcpBuf()
+		buf := append((*in)[:0], make([]byte, n)...)
 		_ = c.SetReadDeadline(time.Now().Add(l.limits.TCPIdle))
 		if _, err := io.ReadFull(c, buf); err != nil {
+			l.bufs.Put(in)
 			return
 		}
 		// a whole query: busy until answered (half a query is still idle)
 		c.busy.Add(1)
 		c.idleSince.Store(0)
-		reply, ready := l.handler.TryServePacket(buf, c.client, TCP, out[2:2])
+		out := l.tcpBuf()
+		reply, ready := l.handler.TryServePacket(buf, c.client, TCP, (*out)[:2][2:2])
 		if ready {
 			answered := time.Now().UnixNano()
 			if reply != nil {
-				msg := append(out[:2], reply...) // reply was packed in place after the prefix
+				msg := append((*out)[:2], reply...) // reply was packed in place after the prefix
 				write(msg)
-				out = msg[:2]
+				*out = msg[:0]
 			}
 			done(answered)
+			*in = buf[:0]
+			l.bufs.Put(in)
+			l.bufs.Put(out)
 			continue
 		}
+		l.bufs.Put(out)
 		select { // at most tcpPipeline resolutions per connection: then stop reading
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
 		pkt := append([]byte(nil), buf...)
+		*in = buf[:0]
+		l.bufs.Put(in)
 		pending.Add(1)
 		go func() {
 			reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2])

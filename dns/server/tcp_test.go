@@ -73,7 +73,12 @@ func closedByServer(c *dns.Conn) bool {
 // connection idle longest making room (RFC 7766 §6.2.3). Before, a full
 // table closed every new connection (issue 9, defect 6).
 func TestTCPFullTableClosesIdlest(t *testing.T) {
-	addr := tcpServer(t, server.Limits{TCPConns: 8, TCPPerClient: 4}, nil)
+	// a table half full shortens the idle timeout to a fifth (2 s of the
+	// default 10 s): held connections must not time out and free the room
+	// the test expects the idlest to make. (The test still fails about 1
+	// run in 20 under -race, as on main before this change, with another
+	// connection than the idlest closed: not understood yet.)
+	addr := tcpServer(t, server.Limits{TCPConns: 8, TCPPerClient: 4, TCPIdle: 5 * time.Minute}, nil)
 	var held []*dns.Conn
 	for i := 0; i < 8; i++ {
 		c := dialFrom(t, []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}[i%4], addr)

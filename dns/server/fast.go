@@ -1,0 +1,189 @@
+package server
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// serveCached answers a query for our zones from its packed answer,
+// packing it on the first query for the key, and a recursive query from
+// the recursor's packed cache hit (PackedRecursor): the ID, the
+// question's case, RD, CD and RA are patched in and the client's cookie
+// appended to the OPT, so a hit unpacks and packs nothing and allocates
+// nothing. It reports false when the query must go the full way
+// (handler.go): a shape parseQuery does not serve, a name GeoDNS answers,
+// a reply that would not fit the client's UDP size, an answer with too
+// many rotations to keep, a recursive query that is not a fresh hit.
+func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte, rcode int, ok bool) {
+	var q wireQuery
+	if !parseQuery(pkt, &q) || q.qclass != dns.ClassINET {
+		return nil, 0, false
+	}
+	switch q.qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeOPT:
+		return nil, 0, false
+	}
+	c := h.packed.Load()
+	key := q.key[:q.keyN]
+	a := c.get(key)
+	if a == nil {
+		a = c.build(&q)
+		c.put(key, a)
+	}
+	rec := h.rec.Load()
+	allowed := rec != nil && rec.Allowed(client)
+	switch {
+	case a.outside:
+		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out)
+	case a.variants == nil:
+		return nil, 0, false
+	}
+	if g := h.geo.Load(); g != nil && (g.Manages(a.name) || a.cname != "" && g.Manages(a.cname)) {
+		return nil, 0, false
+	}
+	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto); out == nil {
+		return nil, 0, false
+	}
+	return out, a.rcode, true
+}
+
+// PackedRecursor is a Recursor that answers a fresh cache hit in wire
+// form (resolver.AppendCached): the reply to name (lower case), qtype,
+// class IN, RD set, no EDNS option, appended to dst with the question in
+// lower case, ID 0 and no OPT record; ok false when it is not such a hit.
+type PackedRecursor interface {
+	AppendCached(dst []byte, name string, qtype uint16, client netip.Addr) (reply []byte, rcode int, ok bool)
+}
+
+// serveCachedHit answers a recursive query from the recursor's packed
+// cache, when the full way would ask ResolveCached and find a fresh hit.
+func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *recursorBox, allowed bool, client netip.Addr, proto Protocol, out []byte) ([]byte, int, bool) {
+	if !allowed { // also when rec is nil
+		return nil, 0, false
+	}
+	pr, ok := rec.Recursor.(PackedRecursor)
+	if !ok || q.flags&0x0100 == 0 || q.qtype == 0 || q.qtype == dns.TypeTSIG {
+		return nil, 0, false
+	}
+	out, rcode, ok := pr.AppendCached(out[:0], name, q.qtype, client)
+	if !ok || rcode > 0xF {
+		return nil, 0, false
+	}
+	if q.edns { // the server's OPT ends the reply, as on the full way
+		out = append(out, 0, 0, byte(dns.TypeOPT), advertisedUDPSize>>8, advertisedUDPSize&0xFF, 0, 0, 0, 0, 0, 0)
+		if q.do {
+			out[len(out)-4] = 0x80
+		}
+		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
+	}
+	if out = h.finish(out, pkt, q, true, client, proto); out == nil {
+		return nil, 0, false
+	}
+	return out, rcode, true
+}
+
+// finish patches a packed reply for the query at hand: the ID, RD, CD and
+// RA, the question as asked (0x20), the client's cookie in the OPT that
+// ends the reply. It returns nil when the reply would not fit the
+// client's UDP size: truncation is decided the full way.
+func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol) []byte {
+	binary.BigEndian.PutUint16(out, q.id)
+	out[2] |= byte(q.flags>>8) & 0x01 // RD
+	out[3] |= byte(q.flags) & 0x10    // CD
+	if ra {
+		out[3] |= 0x80
+	}
+	copy(out[headerLen:q.qnameEnd], pkt[headerLen:q.qnameEnd])
+	if q.cookie != nil {
+		verdict, cc := h.cookies.checkRaw(q.cookie, client)
+		if verdict == cookieMalformed {
+			return nil
+		}
+		n := len(out)
+		out = append(out, 0, dns.EDNS0COOKIE, 0, clientCookieLen+serverCookieLen)
+		out = h.cookies.appendCookie(out, cc, client)
+		binary.BigEndian.PutUint16(out[n-2:], uint16(len(out)-n))
+	}
+	limit := dns.MaxMsgSize
+	if proto == UDP {
+		limit = dns.MinMsgSize
+		if q.edns {
+			limit = min(max(int(q.udpSize), dns.MinMsgSize), maxUDPSize)
+		}
+	}
+	if len(out) > limit {
+		return nil
+	}
+	return out
+}
+
+// build packs the answer to q from the cache's zone set, each rotation
+// variant once. An answer the packed path does not serve (a name outside
+// the zones, too many variants) is kept with no variants, so that the
+// next query for it goes the full way at once.
+func (c *packedCache) build(q *wireQuery) *packedAnswer {
+	name := presentation(q.key[:q.keyN-5])
+	a := &packedAnswer{name: name}
+	z := c.set.Find(name)
+	if z == nil {
+		a.outside = true // the recursor's, or REFUSED
+		return a
+	}
+	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}
+	variants := 1
+	for v := 0; v < variants; v++ {
+		resp := &dns.Msg{Compress: true}
+		resp.Response = true
+		resp.Question = []dns.Question{question}
+		n := c.set.Variant(resp, question, name, z, uint32(v))
+		if v == 0 {
+			if n > maxVariants {
+				return a
+			}
+			variants, a.rcode, a.answers = n, resp.Rcode, len(resp.Answer)
+			a.cname = lastCNAME(resp.Answer)
+		}
+		if q.edns {
+			opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+			opt.SetUDPSize(advertisedUDPSize)
+			opt.SetDo(q.do)
+			resp.Extra = append(resp.Extra, opt)
+		}
+		b, err := resp.Pack()
+		if err != nil {
+			a.variants = nil
+			return a
+		}
+		a.variants = append(a.variants, b)
+	}
+	return a
+}
+
+// presentation turns a lower-case wire-form name (parseQuery admits no
+// byte that needs escaping) into its text form.
+func presentation(wire []byte) string {
+	if len(wire) <= 1 {
+		return "."
+	}
+	var b strings.Builder
+	b.Grow(len(wire))
+	for off := 0; wire[off] != 0; off += 1 + int(wire[off]) {
+		b.Write(wire[off+1 : off+1+int(wire[off])])
+		b.WriteByte('.')
+	}
+	return b.String()
+}
+
+// lastCNAME is the target of the last CNAME in rrs, lower case, or "".
+func lastCNAME(rrs []dns.RR) string {
+	t := ""
+	for _, rr := range rrs {
+		if c, ok := rr.(*dns.CNAME); ok {
+			t = strings.ToLower(c.Target)
+		}
+	}
+	return t
+}

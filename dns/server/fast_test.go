@@ -1,0 +1,229 @@
+package server
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/auth"
+	"netsim/dns/dnstest/wiretext"
+	"netsim/zones"
+)
+
+type allowRecursor struct{ allow bool }
+
+func (r allowRecursor) Allowed(netip.Addr) bool                        { return r.allow }
+func (r allowRecursor) ResolveCached(_, _ *dns.Msg, _ netip.Addr) bool { return true }
+func (r allowRecursor) Resolve(context.Context, *dns.Msg, *dns.Msg, netip.Addr) {
+}
+
+// oneGeo manages one name and answers it with 192.0.2.99.
+type oneGeo string
+
+func (g oneGeo) Manages(qname string) bool { return qname == string(g) }
+func (g oneGeo) Answer(req, resp *dns.Msg, _ string, _ netip.Addr, _ *dns.OPT) bool {
+	resp.Authoritative = true
+	resp.Answer = append(resp.Answer, &dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 20}, A: []byte{192, 0, 2, 99}})
+	return true
+}
+
+func packedHandlers(t *testing.T, rec Recursor) (fast, full *Handler) {
+	t.Helper()
+	zs, err := zones.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := NewCookies()
+	at := time.Unix(1_800_000_000, 0)
+	cookies.now = func() time.Time { return at }
+	fast = NewHandler("fast", auth.NewSet(zs), rec, NewMetrics(nil))
+	full = NewHandler("full", auth.NewSet(zs), rec, NewMetrics(nil))
+	fast.cookies, full.cookies = cookies, cookies
+	ql := NewQueryLog(nil)
+	ql.Set(QueryLogSettings{Enabled: true, Sample: 1})
+	full.SetQueryLog(ql) // describing every answer: the full way
+	return fast, full
+}
+
+func mixCase(r *rand.Rand, s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' && r.IntN(2) == 0 {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// The packed answers are the answers the full way gives, for every shape
+// of query the packed path serves: names of every kind (records, CNAME
+// chains, wildcards, NXDOMAIN, NODATA, a delegation, ANY), mixed case,
+// RD and CD, with and without EDNS, DO, small and large UDP sizes,
+// cookies, UDP and TCP, clients allowed to recurse or not, and GeoDNS
+// owning a name or a CNAME's target.
+func TestPackedMatchesFullWay(t *testing.T) {
+	questions := []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.example.test.", dns.TypeA}, {"www.example.test.", dns.TypeAAAA}, {"mail.example.test.", dns.TypeMX},
+		{"example.test.", dns.TypeMX}, {"example.test.", dns.TypeNS}, {"example.test.", dns.TypeSOA},
+		{"alias.example.test.", dns.TypeA}, {"ext.example.test.", dns.TypeCNAME}, {"ext.example.test.", dns.TypeA},
+		{"nope.example.test.", dns.TypeA}, {"www.example.test.", dns.TypeTXT}, {"x.apps.example.test.", dns.TypeA},
+		{"www.sub.example.test.", dns.TypeA}, {"sub.example.test.", dns.TypeNS}, {"example.test.", dns.TypeANY},
+		{"example.test.", dns.TypeCAA}, {"test.", dns.TypeNS}, {"nothere.invalid.", dns.TypeA},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, geo := range []Geo{nil, oneGeo("www.example.test.")} {
+		for _, allow := range []bool{false, true} {
+			fast, full := packedHandlers(t, allowRecursor{allow})
+			fast.SetGeo(geo)
+			full.SetGeo(geo)
+			served := 0
+			for i := 0; i < 600; i++ {
+				q := questions[i%len(questions)]
+				m := new(dns.Msg)
+				m.SetQuestion(mixCase(r, q.name), q.qtype)
+				m.Id = uint16(r.Uint32())
+				m.RecursionDesired = r.IntN(2) == 0
+				m.CheckingDisabled = r.IntN(4) == 0
+				if r.IntN(4) > 0 {
+					m.SetEdns0([]uint16{512, 1232, 4096}[r.IntN(3)], r.IntN(2) == 0)
+					if r.IntN(3) == 0 {
+						opt := m.IsEdns0()
+						opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+					}
+				}
+				pkt, err := m.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				proto := Protocol(r.IntN(2))
+				client := netip.MustParseAddr("192.0.2.1")
+				if _, _, ok := fast.serveCached(pkt, client, proto, nil); ok {
+					served++
+				}
+				got := fast.ServePacket(context.Background(), pkt, client, proto, nil)
+				want := full.ServePacket(context.Background(), pkt, client, proto, nil)
+				if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
+					t.Fatalf("geo %v allow %v, %s %s proto %s:\npacked:\n%s\nfull way:\n%s", geo, allow, m.Question[0].Name,
+						dns.TypeToString[q.qtype], proto, g, w)
+				}
+			}
+			if served < 300 {
+				t.Errorf("geo %v allow %v: the packed path served %d of 600 queries, want most", geo, allow, served)
+			}
+		}
+	}
+}
+
+// Round robin survives packing: successive answers lead with each
+// address in turn, every address equally often.
+func TestPackedRotation(t *testing.T) {
+	h, _ := packedHandlers(t, nil)
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	pkt, _ := m.Pack()
+	first := map[string]int{}
+	for i := 0; i < 9; i++ {
+		r := new(dns.Msg)
+		if err := r.Unpack(h.ServePacket(context.Background(), pkt, netip.MustParseAddr("192.0.2.1"), UDP, nil)); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Answer) != 3 {
+			t.Fatalf("answer %v, want the three addresses", r.Answer)
+		}
+		first[r.Answer[0].(*dns.A).A.String()]++
+	}
+	if len(first) != 3 || first["127.0.10.1"] != 3 || first["127.0.20.1"] != 3 {
+		t.Errorf("leading addresses over 9 answers: %v, want each of the 3 three times", first)
+	}
+}
+
+// A new zone set (a reload, a record change) is answered at once: nothing
+// packed from the old one is served.
+func TestPackedInvalidatedBySetZones(t *testing.T) {
+	zone := func(addr string) *auth.Set {
+		z, err := zones.Parse(strings.NewReader("$TTL 60\n@ SOA ns h 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\nwww A "+addr+"\n"), "t.test.", "test", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return auth.NewSet([]*zones.Zone{z})
+	}
+	h := NewHandler("t", zone("192.0.2.10"), nil, NewMetrics(nil))
+	m := new(dns.Msg)
+	m.SetQuestion("www.t.test.", dns.TypeA)
+	pkt, _ := m.Pack()
+	ask := func() string {
+		r := new(dns.Msg)
+		if err := r.Unpack(h.ServePacket(context.Background(), pkt, netip.MustParseAddr("192.0.2.1"), UDP, nil)); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("reply %v, %v", r, err)
+		}
+		return r.Answer[0].(*dns.A).A.String()
+	}
+	if got := ask(); got != "192.0.2.10" {
+		t.Fatalf("before: %s", got)
+	}
+	h.SetZones(zone("192.0.2.20"))
+	if got := ask(); got != "192.0.2.20" {
+		t.Errorf("after the swap: %s, want 192.0.2.20 (the packed answer of the old set was served)", got)
+	}
+}
+
+// A packed answer costs no allocation, cookie or not.
+func TestPackedNoAllocation(t *testing.T) {
+	h, _ := packedHandlers(t, allowRecursor{true})
+	client := netip.MustParseAddr("192.0.2.1")
+	out := make([]byte, 0, 1232)
+	for _, cookie := range []bool{false, true} {
+		m := new(dns.Msg)
+		m.SetQuestion("mail.example.test.", dns.TypeMX)
+		m.SetEdns0(1232, true)
+		if cookie {
+			m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}
+		}
+		pkt, _ := m.Pack()
+		h.ServePacket(context.Background(), pkt, client, UDP, out) // packs it
+		if cookie && raceEnabled {
+			continue // the cookie's HMAC comes from a sync.Pool
+		}
+		if n := testing.AllocsPerRun(100, func() { h.ServePacket(context.Background(), pkt, client, UDP, out) }); n != 0 {
+			t.Errorf("cookie %v: %.0f allocations per packed answer, want 0", cookie, n)
+		}
+	}
+}
+
+// Whatever the bytes, a query the packed path serves gets the answer the
+// full way gives.
+func FuzzPackedMatchesFullWay(f *testing.F) {
+	for _, q := range []string{"www.example.test.", "Mail.Example.test.", "nx.example.test.", "x.apps.example.test."} {
+		m := new(dns.Msg)
+		m.SetQuestion(q, dns.TypeA)
+		b, _ := m.Pack()
+		f.Add(b)
+		m.SetEdns0(1232, true)
+		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}
+		b, _ = m.Pack()
+		f.Add(b)
+	}
+	var fast, full *Handler
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if fast == nil {
+			fast, full = packedHandlers(t, allowRecursor{true})
+		}
+		client := netip.MustParseAddr("192.0.2.1")
+		if _, _, ok := fast.serveCached(pkt, client, UDP, nil); !ok {
+			return
+		}
+		got := fast.ServePacket(context.Background(), pkt, client, UDP, nil)
+		want := full.ServePacket(context.Background(), pkt, client, UDP, nil)
+		if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
+			t.Fatalf("packed:\n%s\nfull way:\n%s", g, w)
+		}
+	})
+}
