@@ -36,7 +36,8 @@ var DefaultLimits = Limits{TCPIdle: 10 * time.Second, TCPConns: 1024, TCPPerClie
 
 // Listener serves one address over UDP and TCP.
 type Listener struct {
-	Addr    string // the bound address (with the real port when :0 was asked)
+	Addr    string    // the bound address (with the real port when :0 was asked)
+	epoch   time.Time // TCP idle times count from here on the monotonic clock
 	handler *Handler
 	log     *zap.Logger
 	limits  Limits
@@ -118,7 +119,7 @@ func Listen(addr string, h *Handler, limits Limits, log *zap.Logger) (*Listener,
 		return &Listener{
 			Addr: bound.String(), handler: h, log: log, limits: limits,
 			udp: udps, tcp: tcp, sem: make(chan struct{}, limits.Inflight),
-			conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{},
+			conns: map[*tcpConn]struct{}{}, perClient: map[netip.Addr]int{}, epoch: time.Now(),
 		}, nil
 	}
 	return nil, fmt.Errorf("listen %s: no port free for both UDP and TCP: %v", addr, lastErr)

@@ -26,6 +26,8 @@ type tcpConn struct {
 	// gone is set, under Listener.mu, once the connection has left the
 	// table (closed to make room, or finished).
 	gone bool
+	// evicted is set when the connection is closed to make room.
+	evicted atomic.Bool
 }
 
 func (l *Listener) serveTCP(ctx context.Context) {
@@ -49,6 +51,20 @@ func (l *Listener) serveTCP(ctx context.Context) {
 		go l.serveConn(ctx, tc)
 	}
 }
+
+// evict makes c's reader stop at once; its goroutine then finishes the
+// replies it is writing (with a short deadline) and closes the connection.
+func (c *tcpConn) evict() {
+	c.evicted.Store(true) // before the deadline: see the read loop
+	now := time.Now()
+	_ = c.SetReadDeadline(now)
+	_ = c.SetWriteDeadline(now.Add(time.Second))
+}
+
+// mono is now on the monotonic clock, in nanoseconds since the listener
+// was made (never 0, which marks a busy connection): the order of idle
+// times must not follow a wall clock that is stepped.
+func (l *Listener) mono() int64 { return int64(time.Since(l.epoch)) + 1 }
 
 // admit puts tc in the table. When the table, or the client's share of
 // it, is full, the connection idle longest (the client's own, for its
@@ -77,7 +93,7 @@ func (l *Listener) admit(tc *tcpConn) bool {
 	l.mu.Unlock()
 	if victim != nil {
 		l.handler.metrics.dropped(l.handler.Name)
-		victim.Close() // its reader sees the error and ends
+		victim.evict()
 	}
 	return true
 }
@@ -172,10 +188,10 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 			_ = c.SetReadDeadline(time.Now()) // stop reading too
 		}
 	}
-	// done marks one query answered at answered (taken before the reply
-	// is written, so connections answered one after the other keep that
-	// order however the writes are scheduled); the last one leaves the
-	// connection idle (a candidate to close for room) from then.
+	// done marks one query answered, before its reply is written; the last
+	// one leaves the connection idle (a candidate to close for room) from
+	// answered. A connection closed for room finishes the writes it has
+	// started (evict), so marking it idle early loses no reply.
 	done := func(answered int64) {
 		if c.busy.Add(-1) == 0 {
 			c.idleSince.CompareAndSwap(0, answered)
@@ -185,9 +201,15 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 	// taken from the listener's pool when a query arrives and given back
 	// once it is answered, so 10,000 idle clients cost their goroutines
 	var lenBuf [2]byte
-	c.idleSince.Store(time.Now().UnixNano())
+	c.idleSince.Store(l.mono())
 	for ctx.Err() == nil && !broken.Load() {
 		_ = c.SetReadDeadline(time.Now().Add(l.idle()))
+		if c.evicted.Load() {
+			// closed for room while this loop re-armed its deadline (evict
+			// sets the flag before its deadline, so either this load sees
+			// it or evict's deadline lands after ours)
+			return
+		}
 		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
 			return
 		}
@@ -208,13 +230,15 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		out := l.tcpBuf()
 		reply, ready := l.handler.TryServePacket(buf, c.client, TCP, (*out)[:2][2:2])
 		if ready {
-			answered := time.Now().UnixNano()
+			// idle from the moment its answer is ready, before the write: the
+			// client may have the reply (and move on) long before this
+			// goroutine runs again on a loaded machine
+			done(l.mono())
 			if reply != nil {
 				msg := append((*out)[:2], reply...) // reply was packed in place after the prefix
 				write(msg)
 				*out = msg[:0]
 			}
-			done(answered)
 			*in = buf[:0]
 			l.bufs.Put(in)
 			l.bufs.Put(out)
@@ -232,8 +256,9 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		pending.Add(1)
 		go func() {
 			reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2])
-			answered := time.Now().UnixNano()
-			defer func() { <-slots; done(answered); pending.Done() }()
+			<-slots
+			done(l.mono())
+			defer pending.Done()
 			if reply != nil {
 				write(append(make([]byte, 2, 2+len(reply)), reply...))
 			}

