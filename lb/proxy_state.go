@@ -40,6 +40,9 @@ type reqState struct {
 	al       *zap.Logger      // access logger when this request is sampled
 	cw       *countingWriter  // counts response bytes for the access log
 	status   int
+	bytes    int64 // response body bytes sent, for the access log
+	method   string
+	hasBody  bool // the request has a body (not replayable)
 	retries  int
 	reason   string
 	start    time.Time
@@ -49,6 +52,8 @@ type reqState struct {
 	why      string   // why the backend being tried was chosen
 	attempts int      // backends tried
 	cands    []string // eligible backends at the first pick (when publish or explain)
+	std      stdExchange // the nethttp engine's request
+	fast     *fastConn   // the fast engine's connection
 }
 
 // statePool recycles reqStates of one frontend.
