@@ -17,19 +17,19 @@ import (
 // reads a request, runs it through the frontend's loop (selection,
 // retries, errors) and writes the answer, then reads the next.
 type fastConn struct {
-	f      *frontend
-	eng    *engine
-	nc     net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer // taken from the engine's pool for each answer
-	req    head
-	resp   head
+	f        *frontend
+	eng      *engine
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer // taken from the engine's pool for each answer
+	req      head
+	resp     head
 	client   netip.Addr
 	clientIP string // for X-Forwarded-For
 	remote   string
 	num      [24]byte // scratch for numbers
-	secure bool
-	state  atomic.Int32 // connIdle, connActive, connClosed
+	secure   bool
+	state    atomic.Int32 // connIdle, connActive, connClosed
 
 	// per request
 	cur       *reqState

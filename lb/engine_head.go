@@ -14,19 +14,19 @@ import (
 
 // What a header field is to the proxy.
 const (
-	fPass    = iota // forwarded as it came
-	fHop            // hop-by-hop (RFC 9110 §7.6.1): never forwarded
-	fLength         // Content-Length
-	fTE             // Transfer-Encoding
-	fConn           // Connection
-	fUpgrade        // Upgrade
-	fHost           // Host
-	fXFF            // X-Forwarded-For: the client's chain, extended
-	fXForward       // X-Forwarded-Host / -Proto: replaced by this hop's
-	fExpect         // Expect: lbd answers 100-continue itself
-	fCookie         // Cookie: the sticky cookie is taken out
-	fNamed          // named in Connection: hop-by-hop for this message
-	fLB             // X-LB-Backend, Strict-Transport-Security from a backend: lbd's own
+	fPass     = iota // forwarded as it came
+	fHop             // hop-by-hop (RFC 9110 §7.6.1): never forwarded
+	fLength          // Content-Length
+	fTE              // Transfer-Encoding
+	fConn            // Connection
+	fUpgrade         // Upgrade
+	fHost            // Host
+	fXFF             // X-Forwarded-For: the client's chain, extended
+	fXForward        // X-Forwarded-Host / -Proto: replaced by this hop's
+	fExpect          // Expect: lbd answers 100-continue itself
+	fCookie          // Cookie: the sticky cookie is taken out
+	fNamed           // named in Connection: hop-by-hop for this message
+	fLB              // X-LB-Backend, Strict-Transport-Security from a backend: lbd's own
 )
 
 // maxHeadBytes bounds a message head (net/http's MaxHeaderBytes of lbd).

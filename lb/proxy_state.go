@@ -47,11 +47,11 @@ type reqState struct {
 	reason   string
 	start    time.Time
 	// the decision, for lb.request events and X-LB-Decision (events.go)
-	publish  bool     // someone listens to lb.request
-	explain  bool     // the client asked for X-LB-Decision and may have it
-	why      string   // why the backend being tried was chosen
-	attempts int      // backends tried
-	cands    []string // eligible backends at the first pick (when publish or explain)
+	publish  bool        // someone listens to lb.request
+	explain  bool        // the client asked for X-LB-Decision and may have it
+	why      string      // why the backend being tried was chosen
+	attempts int         // backends tried
+	cands    []string    // eligible backends at the first pick (when publish or explain)
 	std      stdExchange // the nethttp engine's request
 	fast     *fastConn   // the fast engine's connection
 }
