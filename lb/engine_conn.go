@@ -27,6 +27,7 @@ type fastConn struct {
 	client   netip.Addr
 	clientIP string // for X-Forwarded-For
 	remote   string
+	host     string   // the last Host, as a string
 	num      [24]byte // scratch for numbers
 	secure   bool
 	state    atomic.Int32 // connIdle, connActive, connClosed
@@ -173,7 +174,7 @@ func (c *fastConn) handle() {
 	if h.minor == 0 && h.hasTE {
 		both = true // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
 	}
-	if status, code, msg := f.refusal(fc, st.method, string(host), both, len(h.fields)); status != 0 {
+	if status, code, msg := f.refusal(fc, st.method, c.hostString(host), both, len(h.fields)); status != 0 {
 		c.bodyLeft = h.length > 0 || h.chunked
 		if status != http.StatusMethodNotAllowed && code != "bad_host" {
 			c.closeNext = true
@@ -226,6 +227,15 @@ func (c *fastConn) handle() {
 	st.route(p, c)
 	f.forward(c, st)
 	c.flushAnswer()
+}
+
+// hostString is host as a string: the connection's last one when it is
+// the same (a kept-alive client sends the same Host every time).
+func (c *fastConn) hostString(host []byte) string {
+	if string(host) != c.host {
+		c.host = string(host)
+	}
+	return c.host
 }
 
 // absoluteTarget turns an absolute-form target (http://host/path) into

@@ -102,6 +102,9 @@ type harness struct {
 // runs on either: LB_TEST_ENGINE=nethttp go test ./lb/
 func setTestEngine(cfg *Config) {
 	e := os.Getenv("LB_TEST_ENGINE")
+	if e == EngineFast {
+		return // the default; h2c frontends stay on nethttp
+	}
 	for i := range cfg.Frontends {
 		if f := &cfg.Frontends[i]; e != "" && f.Engine == "" && !f.H2C {
 			f.Engine = e
@@ -129,6 +132,7 @@ func testConfig(addrs ...string) Config {
 		one := 1
 		p.Backends = append(p.Backends, BackendConfig{ID: fmt.Sprintf("b%d", i+1), Address: a, Weight: &one})
 	}
+	setTestEngine(&cfg)
 	return cfg
 }
 
