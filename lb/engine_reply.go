@@ -74,5 +74,9 @@ func (c *fastConn) fail(st *reqState, err error) {
 		c.closeNext = true
 		return
 	}
-	c.f.fail(c.replyWriter(), c.errRequest(), st, err)
+	w := c.replyWriter()
+	if fc := c.f.cfg.Load(); fc.HSTSMaxAge > 0 && st.secure {
+		w.h.Set("Strict-Transport-Security", hstsValue(fc))
+	}
+	c.f.fail(w, c.errRequest(), st, err)
 }
