@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -180,8 +181,15 @@ func (c *fastConn) readResponseHead(st *reqState, bc *bconn) error {
 	d := st.pool.cfg.ResponseTimeout
 	if d > 0 {
 		_ = bc.nc.SetReadDeadline(time.Now().Add(d))
+		bc.readDeadline = true
+	} else if bc.readDeadline {
+		_ = bc.nc.SetReadDeadline(time.Time{})
+		bc.readDeadline = false
 	}
 	for {
+		if bc.br.Buffered() == 0 {
+			yieldBeforeRead()
+		}
 		if err := c.resp.read(bc.br, false); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -203,8 +211,15 @@ func (c *fastConn) readResponseHead(st *reqState, bc *bconn) error {
 			c.closeNext = true
 		}
 	}
-	if d > 0 {
+	// response_timeout is for the head: the body may take its time. A
+	// body already in the buffer needs no more reads, and the next
+	// request sets its own deadline (a timer change saved).
+	r := &c.resp
+	inBuffer := st.method == http.MethodHead || r.status == http.StatusNoContent || r.status == http.StatusNotModified ||
+		(!r.chunked && r.length >= 0 && int64(bc.br.Buffered()) >= r.length)
+	if bc.readDeadline && !inBuffer {
 		_ = bc.nc.SetReadDeadline(time.Time{})
+		bc.readDeadline = false
 	}
 	return nil
 }
@@ -232,6 +247,13 @@ func (c *fastConn) writeFields(st *reqState, withLength bool) {
 		w.WriteString("\r\n")
 	}
 }
+
+// yieldBeforeRead lets the other connections run before a read that
+// would most likely find nothing yet (the answer to what was just
+// written): Go reads first and waits for the poller only after EAGAIN, so
+// reading at once costs a failed read and a park per request; after the
+// other goroutines had their turn, the answer is usually there.
+func yieldBeforeRead() { runtime.Gosched() }
 
 // How a response body is framed.
 const (

@@ -36,6 +36,9 @@ type bconn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	// readDeadline: a read deadline is set (response_timeout of the
+	// last request, left when its body was already buffered).
+	readDeadline bool
 }
 
 func newBackendConns(addr string, pc PoolConfig, tc *ctls.Config, now func() time.Time) *backendConns {

@@ -17,20 +17,21 @@ import (
 // reads a request, runs it through the frontend's loop (selection,
 // retries, errors) and writes the answer, then reads the next.
 type fastConn struct {
-	f        *frontend
-	eng      *engine
-	nc       net.Conn
-	br       *bufio.Reader
-	bw       *bufio.Writer // taken from the engine's pool for each answer
-	req      head
-	resp     head
-	client   netip.Addr
-	clientIP string // for X-Forwarded-For
-	remote   string
-	host     string   // the last Host, as a string
-	num      [24]byte // scratch for numbers
-	secure   bool
-	state    atomic.Int32 // connIdle, connActive, connClosed
+	f            *frontend
+	eng          *engine
+	nc           net.Conn
+	br           *bufio.Reader
+	bw           *bufio.Writer // taken from the engine's pool for each answer
+	req          head
+	resp         head
+	client       netip.Addr
+	clientIP     string // for X-Forwarded-For
+	remote       string
+	host         string   // the last Host, as a string
+	num          [24]byte // scratch for numbers
+	secure       bool
+	state        atomic.Int32 // connIdle, connActive, connClosed
+	readDeadline bool         // a read deadline is set on nc
 
 	// per request
 	cur       *reqState
@@ -69,9 +70,13 @@ func (c *fastConn) serve() {
 func (c *fastConn) readRequest() bool {
 	fc := c.f.cfg.Load()
 	if c.br.Buffered() == 0 {
-		if d := fc.IdleTimeout; d > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(d))
+		switch d := fc.IdleTimeout; {
+		case d > 0:
+			c.setReadDeadline(time.Now().Add(d))
+		case c.readDeadline:
+			c.setReadDeadline(time.Time{})
 		}
+		yieldBeforeRead()
 		if _, err := c.br.Peek(1); err != nil {
 			return false
 		}
@@ -80,19 +85,23 @@ func (c *fastConn) readRequest() bool {
 		return false
 	}
 	c.start = c.f.srv.now()
-	if d := fc.ReadHeaderTimeout; d > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	// A head that is all in the buffer needs no more reads: no deadline
+	// to set (a timer change per request saved).
+	if d := fc.ReadHeaderTimeout; d > 0 && !headBuffered(c.br) {
+		c.setReadDeadline(c.start.Add(d))
 	}
 	c.bodyLeft, c.closeNext, c.wrote = false, false, false
 	err := c.req.read(c.br, true)
 	if err == nil {
-		if d := fc.ReadTimeout; d > 0 {
-			_ = c.nc.SetReadDeadline(c.start.Add(d))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
+		if c.req.length > 0 || c.req.chunked { // the body is read next
+			if d := fc.ReadTimeout; d > 0 {
+				c.setReadDeadline(c.start.Add(d))
+			} else if c.readDeadline {
+				c.setReadDeadline(time.Time{})
+			}
 		}
 		if d := fc.WriteTimeout; d > 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+			_ = c.nc.SetWriteDeadline(c.start.Add(d))
 		}
 		return true
 	}
@@ -103,6 +112,17 @@ func (c *fastConn) readRequest() bool {
 		c.releaseWriter()
 	}
 	return false
+}
+
+func (c *fastConn) setReadDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	c.readDeadline = !t.IsZero()
+}
+
+// headBuffered reports whether br holds a whole message head.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // plainError answers a request that could not be parsed (as net/http
