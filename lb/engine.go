@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
 // engine is the fast engine of one frontend: its accept loop and its
@@ -47,16 +48,22 @@ func (e *engine) serve(ln net.Listener, hs serveFunc) error {
 		go func() { h2done <- hs(e.h2) }()
 	}
 	var err error
+	var backoff time.Duration
 	for {
 		var nc net.Conn
 		nc, err = ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !e.closing.Load() {
-				continue
+			if errors.Is(err, net.ErrClosed) || e.closing.Load() {
+				break
 			}
-			break
+			// Out of file descriptors and the like: wait and go on, as
+			// net/http's Serve does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			e.f.srv.log.Warn("accept failed; retrying", zap.String("frontend", e.f.name), zap.Error(err), zap.Duration("in", backoff))
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		if tc, ok := nc.(*ctls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
 			e.h2.give(nc)
 			continue
@@ -124,11 +131,12 @@ func (e *engine) putWriter(bw *bufio.Writer) {
 	e.writers.Put(bw)
 }
 
-// shutdown stops accepting (the caller closes the listener), closes idle
-// connections, and waits for those in the middle of a request to finish
-// it, until ctx ends: then the rest are closed and ctx's error returned.
-func (e *engine) shutdown(ctx context.Context) error {
+// shutdown stops accepting (it closes ln), closes idle connections, and
+// waits for those in the middle of a request to finish it, until ctx
+// ends: then the rest are closed and ctx's error returned.
+func (e *engine) shutdown(ctx context.Context, ln net.Listener) error {
 	e.closing.Store(true)
+	_ = ln.Close()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {

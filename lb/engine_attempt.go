@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -114,20 +115,12 @@ func (c *fastConn) writeRequest(st *reqState, bc *bconn) error {
 		if f.kind != fXFF {
 			continue
 		}
-		if xff {
-			w.WriteString(", ")
-		} else {
-			w.WriteString("X-Forwarded-For: ")
-		}
+		listItem(w, xff, "X-Forwarded-For")
 		w.Write(f.value)
 		xff = true
 	}
 	if c.clientIP != "" {
-		if xff {
-			w.WriteString(", ")
-		} else {
-			w.WriteString("X-Forwarded-For: ")
-		}
+		listItem(w, xff, "X-Forwarded-For")
 		w.WriteString(c.clientIP)
 		xff = true
 	}
@@ -173,6 +166,16 @@ func (c *fastConn) writeRequest(st *reqState, bc *bconn) error {
 		c.bodyLeft = false
 	}
 	return w.Flush()
+}
+
+// listItem starts the next item of a list field: its name first.
+func listItem(w *bufio.Writer, started bool, name string) {
+	if started {
+		w.WriteString(", ")
+		return
+	}
+	w.WriteString(name)
+	w.WriteString(": ")
 }
 
 // readResponseHead reads the backend's answer head within the pool's
@@ -394,12 +397,7 @@ func stripCookieValue(v []byte, name string) ([]byte, bool) {
 	out := make([]byte, 0, len(v))
 	for len(v) > 0 {
 		var part []byte
-		if i := bytes.IndexByte(v, ';'); i >= 0 {
-			part, v = v[:i], v[i+1:]
-		} else {
-			part, v = v, nil
-		}
-		part = bytes.TrimSpace(part)
+		part, v = nextCookie(v)
 		if len(part) == 0 {
 			continue
 		}

@@ -323,12 +323,7 @@ func (c *fastConn) cookie(name string) (string, bool) {
 func cookieValue(v []byte, name string) ([]byte, bool) {
 	for len(v) > 0 {
 		var part []byte
-		if i := bytes.IndexByte(v, ';'); i >= 0 {
-			part, v = v[:i], v[i+1:]
-		} else {
-			part, v = v, nil
-		}
-		part = bytes.TrimSpace(part)
+		part, v = nextCookie(v)
 		if eq := bytes.IndexByte(part, '='); eq >= 0 && string(part[:eq]) == name {
 			val := part[eq+1:]
 			if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
@@ -338,6 +333,16 @@ func cookieValue(v []byte, name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// nextCookie splits the first name=value pair off a Cookie field's value.
+func nextCookie(v []byte) (part, rest []byte) {
+	if i := bytes.IndexByte(v, ';'); i >= 0 {
+		part, rest = v[:i], v[i+1:]
+	} else {
+		part = v
+	}
+	return bytes.TrimSpace(part), rest
 }
 
 func (c *fastConn) clientAddr() netip.Addr { return c.client }

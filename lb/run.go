@@ -229,8 +229,7 @@ func (s *Server) shutdown() {
 			start := time.Now()
 			err := f.hs.Shutdown(ctx)
 			if f.eng != nil {
-				_ = f.ln.Close()
-				if eerr := f.eng.shutdown(ctx); err == nil {
+				if eerr := f.eng.shutdown(ctx, f.ln); err == nil {
 					err = eerr
 				}
 			}
