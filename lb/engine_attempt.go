@@ -39,6 +39,17 @@ func (c *fastConn) send(st *reqState, m *member) error {
 	if err != nil {
 		return err
 	}
+	replayable := !st.hasBody && isIdempotent(st.method)
+	for reused && !replayable && !bc.alive() {
+		// A request that cannot be sent twice goes on a connection
+		// known to be open; the backend closed this one while it was
+		// idle, and most likely its other idle ones with it.
+		_ = bc.nc.Close()
+		m.conns.closeIdle(false)
+		if bc, reused, err = m.conns.get(c.context()); err != nil {
+			return err
+		}
+	}
 	for {
 		err = c.writeRequest(st, bc)
 		if err == nil {
@@ -51,9 +62,10 @@ func (c *fastConn) send(st *reqState, m *member) error {
 		if e := st.clientFault(err); e != nil {
 			return e
 		}
-		if !reused || st.hasBody || !isIdempotent(st.method) || isTimeout(err) {
+		if !reused || !replayable || isTimeout(err) {
 			return err
 		}
+		m.conns.closeIdle(false) // the others idle as long are likely closed too
 		reused = false
 		if bc, err = m.conns.dial(c.context()); err != nil {
 			return err

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	ctls "crypto/tls"
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -94,6 +96,34 @@ func (bp *backendConns) dial(ctx context.Context) (*bconn, error) {
 		nc = tc
 	}
 	return &bconn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, nil
+}
+
+// alive reports whether the backend has not closed or reset c while it
+// was idle, by a non-blocking peek at the socket (one syscall): nothing
+// to read is alive; end of stream, an error or unexpected bytes are not.
+// net/http's Transport learns it from a reading goroutine per connection;
+// the fast engine asks only before a request it could not send again.
+func (c *bconn) alive() bool {
+	nc := c.nc
+	if tc, ok := nc.(*ctls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = n < 0 && errors.Is(rerr, syscall.EAGAIN)
+		return true
+	})
+	return err == nil && alive
 }
 
 // put keeps c for the next request, or closes it when the pool is full
