@@ -2,7 +2,6 @@ package lb
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"testing"
 
@@ -62,11 +61,7 @@ func BenchmarkEngine(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- srv.Run(ctx) }()
-			<-srv.Ready()
-			defer func() { cancel(); <-done }()
+			run(b, srv)
 			addr := srv.Addr("http").String()
 			req := []byte("GET /bench HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 			b.ReportAllocs()
