@@ -158,9 +158,13 @@ func (c *fastConn) handle() {
 	st.fast, st.start, st.secure = c, c.start, c.secure
 	c.cur = st
 	defer func() {
+		// Metrics, the lb.request event and the access log first, as
+		// net/http's handler does before its last flush: whoever got the
+		// answer can count on them.
 		f.finish(st, fastInfo)
 		c.cur = nil
 		f.states.put(st)
+		_ = c.flushAnswer()
 	}()
 	f.observed(c, st)
 	st.al = s.sampledAccessLog()
@@ -182,7 +186,6 @@ func (c *fastConn) handle() {
 			st.status = http.StatusOK
 			c.writer().WriteString("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 			c.bodyLeft = h.length > 0 || h.chunked
-			c.flushAnswer()
 			return
 		}
 		st.status, st.reason = http.StatusBadRequest, "bad_target"
@@ -206,7 +209,6 @@ func (c *fastConn) handle() {
 		st.status, st.reason = status, code
 		s.met.errors.WithLabelValues(fc.Pool, code).Inc()
 		writeProxyError(w, c.errRequest(), status, code, msg, nil)
-		c.flushAnswer()
 		return
 	}
 	c.bodyLeft = h.length > 0 || h.chunked
@@ -217,14 +219,12 @@ func (c *fastConn) handle() {
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(code)
 		st.status = code
-		c.flushAnswer()
 		return
 	}
 	p := s.pool(fc.Pool)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
 		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, fc.Pool), nil)
-		c.flushAnswer()
 		return
 	}
 	st.pool, st.snap = p, p.snap.Load()
@@ -232,7 +232,6 @@ func (c *fastConn) handle() {
 		st.status = http.StatusRequestEntityTooLarge
 		s.met.errors.WithLabelValues(p.name, "body_too_large").Inc()
 		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "body_too_large", fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", h.length, max), nil)
-		c.flushAnswer()
 		return
 	}
 	st.hasBody = h.length > 0 || h.chunked
@@ -246,7 +245,6 @@ func (c *fastConn) handle() {
 	}
 	st.route(p, c)
 	f.forward(c, st)
-	c.flushAnswer()
 }
 
 // hostString is host as a string: the connection's last one when it is
