@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # lbd vs HAProxy, same three webd backends, round robin, HTTP/1.1 keep-alive.
+# lbd runs twice: on its fast engine (frontend engine: fast, the default) and
+# on engine nethttp (net/http + httputil.ReverseProxy), so that the note can
+# give both against HAProxy from one run.
 #
 #   bash bench/lb-http.sh            # 3 runs of 15 s each per proxy, medians
 #   RUNS=1 DURATION=5s bash bench/lb-http.sh
@@ -17,9 +20,10 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-15s}
 CONNS=${CONNS:-64}
 PORT_BASE=${PORT_BASE:-19001}     # webd on PORT_BASE..+2
-LBD_PORT=${LBD_PORT:-18080}
+LBD_PORT=${LBD_PORT:-18080}      # fast engine; nethttp on LBD_PORT+2
 HAP_PORT=${HAP_PORT:-18081}
-ADMIN_PORT=${ADMIN_PORT:-18404}
+ADMIN_PORT=${ADMIN_PORT:-18404}  # and ADMIN_PORT+1
+PPROF=${PPROF:-false}            # true: admin.pprof on (/debug/pprof on the admin ports)
 
 . bench/lib.sh
 bench_need go wrk haproxy taskset -- wrk haproxy util-linux
@@ -30,12 +34,13 @@ go build -o "$work/webd" ./cmd/webd
 
 b1=127.0.0.1:$PORT_BASE; b2=127.0.0.1:$((PORT_BASE+1)); b3=127.0.0.1:$((PORT_BASE+2))
 
-cat >"$work/lbd.yaml" <<YAML
+lbd_config() { # $1 engine, $2 port, $3 admin port
+cat >"$work/lbd-$1.yaml" <<YAML
 log: {level: warn}
-admin: {listen: 127.0.0.1:$ADMIN_PORT}
+admin: {listen: 127.0.0.1:$3, pprof: $PPROF}
 runtime: {gc_percent: 400}
 frontends:
-  - {name: http, listen: 127.0.0.1:$LBD_PORT, pool: web, backend_header: false}
+  - {name: http, listen: 127.0.0.1:$2, pool: web, backend_header: false, engine: $1}
 pools:
   - name: web
     policy: round_robin
@@ -45,6 +50,10 @@ pools:
       - {id: b2, address: "$b2"}
       - {id: b3, address: "$b3"}
 YAML
+}
+NET_PORT=$((LBD_PORT+2))
+lbd_config fast "$LBD_PORT" "$ADMIN_PORT"
+lbd_config nethttp "$NET_PORT" "$((ADMIN_PORT+1))"
 
 cat >"$work/haproxy.cfg" <<CFG
 global
@@ -70,13 +79,16 @@ CFG
 
 taskset -c 1 "$work/webd" --count 3 --base-port "$PORT_BASE" --log-level warn &
 pids+=($!)
-GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd.yaml" &
+GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd-fast.yaml" &
 lbd_pid=$!; pids+=($lbd_pid)
+GOMAXPROCS=1 taskset -c 0 "$work/lbd" -c "$work/lbd-nethttp.yaml" &
+net_pid=$!; pids+=($net_pid)
 taskset -c 0 haproxy -f "$work/haproxy.cfg" -db &
 hap_pid=$!; pids+=($hap_pid)
 
 wait_http "http://$b3/healthz"
 wait_http "http://127.0.0.1:$LBD_PORT/"
+wait_http "http://127.0.0.1:$NET_PORT/"
 wait_http "http://127.0.0.1:$HAP_PORT/"
 
 # run NAME PID PORT -> "rps p99_ms cpu_us_per_req"
@@ -94,19 +106,24 @@ run() {
   echo "$rps $p99 $(per_op "$((after-before))" "$reqs")"
 }
 
-: >"$work/lbd.txt"; : >"$work/hap.txt"
+: >"$work/lbd.txt"; : >"$work/net.txt"; : >"$work/hap.txt"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
-  l=$(run lbd "$lbd_pid" "$LBD_PORT"); echo "run $i lbd:     rps p99_ms cpu_us/req = $l"; echo "$l" >>"$work/lbd.txt"
-  h=$(run haproxy "$hap_pid" "$HAP_PORT"); echo "run $i haproxy: rps p99_ms cpu_us/req = $h"; echo "$h" >>"$work/hap.txt"
+  l=$(run lbd "$lbd_pid" "$LBD_PORT"); echo "run $i lbd fast:    rps p99_ms cpu_us/req = $l"; echo "$l" >>"$work/lbd.txt"
+  n=$(run lbd-net "$net_pid" "$NET_PORT"); echo "run $i lbd nethttp: rps p99_ms cpu_us/req = $n"; echo "$n" >>"$work/net.txt"
+  h=$(run haproxy "$hap_pid" "$HAP_PORT"); echo "run $i haproxy:     rps p99_ms cpu_us/req = $h"; echo "$h" >>"$work/hap.txt"
+  awk -v l="$l" -v h="$h" 'BEGIN { split(l, a, " "); split(h, b, " ");
+    printf "run %d lbd fast/haproxy: rps %.2f, p99 %.2f, CPU per request %.2f\n", '"$i"', a[1]/b[1], a[2]/b[2], a[3]/b[3] }'
 done
 
 col() { awk -v c="$2" '{print $c}' "$1" | median; }
+echo
+printf "%-12s %12s %10s %14s\n" proxy "req/s" "p99 ms" "CPU µs/req"
+for f in lbd:lbd-fast net:lbd-nethttp hap:haproxy; do
+  printf "%-12s %12s %10s %14s\n" "${f#*:}" "$(col "$work/${f%%:*}.txt" 1)" "$(col "$work/${f%%:*}.txt" 2)" "$(col "$work/${f%%:*}.txt" 3)"
+done
 lr=$(col "$work/lbd.txt" 1); lp=$(col "$work/lbd.txt" 2); lc=$(col "$work/lbd.txt" 3)
 hr=$(col "$work/hap.txt" 1); hp=$(col "$work/hap.txt" 2); hc=$(col "$work/hap.txt" 3)
-echo
-printf "%-8s %12s %10s %14s\n" proxy "req/s" "p99 ms" "CPU µs/req"
-printf "%-8s %12s %10s %14s\n" lbd "$lr" "$lp" "$lc"
-printf "%-8s %12s %10s %14s\n" haproxy "$hr" "$hp" "$hc"
 awk -v lr="$lr" -v hr="$hr" -v lp="$lp" -v hp="$hp" -v lc="$lc" -v hc="$hc" 'BEGIN {
-  printf "ratios lbd/haproxy: rps %.2f (target >= 0.70), p99 %.2f (target <= 1.50), CPU per request %.2f\n", lr/hr, lp/hp, lc/hc }'
-echo "(median of $RUNS runs of $DURATION, $CONNS connections; proxy on CPU 0, wrk and webd on CPU 1)"
+  printf "medians, lbd fast/haproxy: rps %.2f (target >= 1.0), p99 %.2f (target <= 1.2), CPU per request %.2f (target <= 1.2)\n", lr/hr, lp/hp, lc/hc }'
+echo "(median of $RUNS runs of $DURATION, $CONNS connections; proxies on CPU 0, wrk and webd on CPU 1; load average now $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -265,7 +265,7 @@ func (s *Server) patchBackend(w http.ResponseWriter, r *http.Request) {
 	if patch.State != nil {
 		m.b.SetAdminState(st, "admin API")
 		if st == backend.Maintenance {
-			m.tr.CloseIdleConnections()
+			m.closeIdle()
 		}
 	}
 	api.WriteData(w, r, http.StatusOK, viewBackend(m))

@@ -50,10 +50,14 @@ type RuntimeConfig struct {
 
 // FrontendConfig is one HTTP listener in front of one pool.
 type FrontendConfig struct {
-	Name              string        `mapstructure:"name"`
-	Listen            string        `mapstructure:"listen"`
-	Pool              string        `mapstructure:"pool"`
-	H2C               bool          `mapstructure:"h2c"`
+	Name   string `mapstructure:"name"`
+	Listen string `mapstructure:"listen"`
+	Pool   string `mapstructure:"pool"`
+	H2C    bool   `mapstructure:"h2c"`
+	// Engine runs the frontend's HTTP/1.1: "fast" (lbd's own connection
+	// loop, the default) or "nethttp" (net/http's server and
+	// httputil.ReverseProxy). h2c needs nethttp, its default there.
+	Engine            string        `mapstructure:"engine"`
 	MaxConnections    int           `mapstructure:"max_connections"`
 	MaxBodyBytes      int64         `mapstructure:"max_body_bytes"`
 	MaxHeaderFields   int           `mapstructure:"max_header_fields"` // [100 when 0]
@@ -73,6 +77,24 @@ type FrontendConfig struct {
 	// TLS makes this an HTTPS frontend (HTTP/2 by ALPN); nil: plain HTTP.
 	TLS *FrontendTLS `mapstructure:"tls"`
 }
+
+// engine is the engine the frontend runs on: Engine, or when unset fast
+// (nethttp with h2c).
+func (f *FrontendConfig) engine() string {
+	switch {
+	case f.Engine != "":
+		return f.Engine
+	case f.H2C:
+		return EngineNetHTTP
+	}
+	return EngineFast
+}
+
+// The frontend engines (FrontendConfig.Engine).
+const (
+	EngineFast    = "fast"
+	EngineNetHTTP = "nethttp"
+)
 
 // FrontendTLS terminates TLS on a frontend (package netsim/tls).
 type FrontendTLS struct {

@@ -190,6 +190,16 @@ func (c *Config) validateFrontends(pools map[string]bool, errs *cfgerr.List) (na
 		if f.MaxBodyBytes < 0 {
 			errs.Add(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")
 		}
+		switch f.Engine {
+		case "":
+		case EngineFast:
+			if f.H2C {
+				errs.Add(k+".engine", f.Engine, "h2c (HTTP/2 without TLS) runs on engine nethttp")
+			}
+		case EngineNetHTTP:
+		default:
+			errs.Add(k+".engine", f.Engine, "must be fast or nethttp")
+		}
 		if t := f.TLS; t != nil {
 			if f.H2C {
 				errs.Add(k+".h2c", f.H2C, "h2c is HTTP/2 without TLS; an HTTPS frontend speaks HTTP/2 through ALPN")

@@ -2,8 +2,6 @@ package lb
 
 import (
 	"crypto/subtle"
-	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -155,18 +153,18 @@ func (sn *snapshot) candidates() []string {
 
 // observed reports whether this request is described: one atomic load
 // for the bus, one header lookup only when someone listens or asks.
-func (f *frontend) observed(r *http.Request, st *reqState) {
-	st.explain = r.Header.Get("X-LB-Explain") == "1" && f.srv.mayExplain(r)
+func (f *frontend) observed(rf reqFields, st *reqState) {
+	st.explain = rf.header("X-LB-Explain") == "1" && f.srv.mayExplain(rf)
 	st.publish = f.srv.events.Wants("lb.request")
 }
 
 // mayExplain: decision traces go to loopback clients and to whoever holds
 // the admin token.
-func (s *Server) mayExplain(r *http.Request) bool {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr().Unmap().IsLoopback() {
+func (s *Server) mayExplain(rf reqFields) bool {
+	if rf.clientAddr().IsLoopback() {
 		return true
 	}
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	scheme, tok, ok := strings.Cut(rf.header("Authorization"), " ")
 	return ok && strings.EqualFold(scheme, "Bearer") && s.token != "" &&
 		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.token)) == 1
 }
@@ -199,10 +197,10 @@ func (st *reqState) decisionHeader(b *backend.Backend) string {
 }
 
 // publishRequest builds lb.request at the end of a request.
-func (f *frontend) publishRequest(r *http.Request, st *reqState, took time.Duration) {
+func (f *frontend) publishRequest(ri *reqInfo, st *reqState, took time.Duration) {
 	s := f.srv
 	e := &RequestEvent{
-		LBD: s.name(), Frontend: f.name, Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path,
+		LBD: s.name(), Frontend: f.name, Client: ri.client, Method: ri.method, Path: ri.path,
 		Reason: st.why, Attempts: st.attempts, Status: st.status, Duration: took,
 	}
 	if st.pool != nil {

@@ -108,6 +108,17 @@ func (s *Server) setupTLS(f *frontend, t *FrontendTLS) error {
 	if err != nil {
 		return err
 	}
+	// One TLS record per answer where it fits (16 KiB): the fast engine
+	// writes an answer with one Write, which Go's dynamic record sizing
+	// would otherwise split into ~1 KiB records, one write each, for the
+	// first megabyte of every connection. The handshakes use the config
+	// GetConfigForClient returns (netsim/tls): that is the one to set.
+	cfg.DynamicRecordSizingDisabled = true
+	if cfg.GetConfigForClient != nil {
+		if inner, err := cfg.GetConfigForClient(nil); err == nil && inner != nil {
+			inner.DynamicRecordSizingDisabled = true
+		}
+	}
 	f.store, f.tlsCfg = store, cfg
 	return nil
 }

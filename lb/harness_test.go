@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,21 @@ type harness struct {
 	stop  context.CancelFunc
 }
 
+// setTestEngine puts every frontend of cfg without an explicit engine on
+// the one LB_TEST_ENGINE names (fast or nethttp), so that the whole suite
+// runs on either: LB_TEST_ENGINE=nethttp go test ./lb/
+func setTestEngine(cfg *Config) {
+	e := os.Getenv("LB_TEST_ENGINE")
+	if e == EngineFast {
+		return // the default; h2c frontends stay on nethttp
+	}
+	for i := range cfg.Frontends {
+		if f := &cfg.Frontends[i]; e != "" && f.Engine == "" && !f.H2C {
+			f.Engine = e
+		}
+	}
+}
+
 // testConfig is a pool "web" over the given backends with fast checks.
 func testConfig(addrs ...string) Config {
 	cfg := DefaultConfig()
@@ -116,6 +132,7 @@ func testConfig(addrs ...string) Config {
 		one := 1
 		p.Backends = append(p.Backends, BackendConfig{ID: fmt.Sprintf("b%d", i+1), Address: a, Weight: &one})
 	}
+	setTestEngine(&cfg)
 	return cfg
 }
 
@@ -134,6 +151,7 @@ func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	if mutate != nil {
 		mutate(&h.cfg)
 	}
+	setTestEngine(&h.cfg)
 	h.reg = prometheus.NewRegistry()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	srv, err := New(h.cfg, log, h.reg)

@@ -57,7 +57,7 @@ func (s *Server) closeIdle(pool string) func(*backend.Backend) {
 	return func(b *backend.Backend) {
 		if p := s.pool(pool); p != nil {
 			if m := p.snap.Load().byPtr[b]; m != nil {
-				m.tr.CloseIdleConnections()
+				m.closeIdle()
 			}
 		}
 	}

@@ -55,7 +55,8 @@ type pool struct {
 // member is a backend plus what the L7 proxy keeps per backend.
 type member struct {
 	b      *backend.Backend
-	tr     *http.Transport
+	tr     *http.Transport // the nethttp engine's connections
+	conns  *backendConns   // the fast engine's
 	met    backendMetrics
 	source string        // "config" or "api"
 	cfg    BackendConfig // as last configured
@@ -213,11 +214,18 @@ func (s *Server) newMember(p *pool, bc BackendConfig, source string) *member {
 		OnRelease: s.wakeQueue(p.name),
 		Now:       s.now,
 	})
-	return &member{b: b, tr: newTransport(p.cfg, p.tlsCfg), met: s.met.forBackend(p.name, bc.ID), source: source, cfg: bc}
+	return &member{b: b, tr: newTransport(p.cfg, p.tlsCfg), conns: newBackendConns(bc.Address, p.cfg, p.tlsCfg, s.now),
+		met: s.met.forBackend(p.name, bc.ID), source: source, cfg: bc}
+}
+
+// closeIdle closes the member's idle backend connections (both engines').
+func (m *member) closeIdle() {
+	m.tr.CloseIdleConnections()
+	m.conns.closeIdle(false)
 }
 
 func (s *Server) carryOver(p *pool, prev *member, bc BackendConfig, oldPC PoolConfig, source string) *member {
-	m := &member{b: prev.b, tr: prev.tr, met: prev.met, source: source, cfg: bc}
+	m := &member{b: prev.b, tr: prev.tr, conns: prev.conns, met: prev.met, source: source, cfg: bc}
 	if *bc.Weight != *prev.cfg.Weight {
 		m.b.SetWeight(*bc.Weight)
 	}
@@ -227,7 +235,9 @@ func (s *Server) carryOver(p *pool, prev *member, bc BackendConfig, oldPC PoolCo
 	m.b.SetSlowStart(p.cfg.SlowStart)
 	if !sameTransportConfig(oldPC, p.cfg) {
 		m.tr = newTransport(p.cfg, p.tlsCfg)
+		m.conns = newBackendConns(bc.Address, p.cfg, p.tlsCfg, s.now)
 		prev.tr.CloseIdleConnections()
+		prev.conns.closeIdle(true)
 	}
 	return m
 }
@@ -313,6 +323,7 @@ func (p *pool) removeBackend(id string) (*member, bool) {
 		p.monitor.Remove(m.b)
 	}
 	m.tr.CloseIdleConnections()
+	m.conns.closeIdle(true)
 	return m, true
 }
 

@@ -2,7 +2,6 @@ package lb
 
 import (
 	ctls "crypto/tls"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,13 +15,18 @@ import (
 	nstls "netsim/tls"
 )
 
-// frontend is one HTTP listener in front of one pool.
+// frontend is one HTTP listener in front of one pool. Its requests run on
+// one of two engines (FrontendConfig.Engine): "fast", lbd's own HTTP/1.1
+// connection loop (engine*.go), or "nethttp", net/http's server with
+// httputil.ReverseProxy (proxy_nethttp.go). Both share the selection and
+// retry loop (proxy_forward.go), the routing below and the error pages.
 type frontend struct {
 	srv    *Server
 	name   string
 	cfg    atomic.Pointer[FrontendConfig]
 	states *statePool
-	hs     *http.Server
+	hs     *http.Server // the nethttp engine, and HTTP/2 by ALPN on the fast one
+	eng    *engine      // the fast engine; nil on nethttp
 	ln     net.Listener
 
 	// HTTPS frontends only
@@ -34,75 +38,44 @@ func newFrontend(s *Server, fc FrontendConfig) *frontend {
 	f := &frontend{srv: s, name: fc.Name}
 	f.cfg.Store(&fc)
 	f.states = newStatePool(f)
+	if fc.engine() == EngineFast {
+		f.eng = newEngine(f)
+	}
 	return f
 }
 
-// ServeHTTP is the frontend's handler.
-func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := f.srv
-	fc := f.cfg.Load()
-	st := f.states.get(f)
-	st.start, st.secure = s.now(), r.TLS != nil
-	f.observed(r, st)
-	defer func() {
-		f.finish(st, r)
-		f.states.put(st)
-	}()
+// reqFields is what routing reads from a request, whatever the engine.
+type reqFields interface {
+	header(name string) string // the first value of a field, "" when absent
+	cookie(name string) (string, bool)
+	clientAddr() netip.Addr
+}
 
-	if st.al = s.sampledAccessLog(); st.al != nil {
-		st.cw = &countingWriter{ResponseWriter: w}
-		w = st.cw
-	}
-	if f.refuse(w, r, st, fc) {
-		return
-	}
-	if fc.RedirectHTTPS != "" {
-		st.status = f.redirectHTTPS(w, r, fc.RedirectHTTPS)
-		return
-	}
-	if fc.HSTSMaxAge > 0 && r.TLS != nil {
-		w.Header().Set("Strict-Transport-Security", "max-age="+strconv.FormatInt(int64(fc.HSTSMaxAge/time.Second), 10))
-	}
-	p := s.pool(fc.Pool)
-	if p == nil {
-		st.status = http.StatusServiceUnavailable
-		writeProxyError(w, r, st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, fc.Pool), nil)
-		return
-	}
-	st.pool = p
-	st.snap = p.snap.Load()
-	if max := fc.MaxBodyBytes; max > 0 && r.Body != nil && r.Body != http.NoBody {
-		if r.ContentLength > max {
-			st.status = http.StatusRequestEntityTooLarge
-			s.met.errors.WithLabelValues(p.name, "body_too_large").Inc()
-			writeProxyError(w, r, st.status, "body_too_large", fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, max), nil)
-			return
-		}
-		st.body = &reqBody{ReadCloser: http.MaxBytesReader(w, r.Body, max)}
-		r.Body = st.body
-	} else if r.Body != nil && r.Body != http.NoBody {
-		st.body = &reqBody{ReadCloser: r.Body}
-		r.Body = st.body
-	}
+// reqInfo describes a request for the access log and lb.request; an
+// engine fills it only when one of them wants it.
+type reqInfo struct {
+	client, method, host, uri, path, proto, userAgent string
+}
 
+// route fills the policy's hint and the sticky choice of st from the
+// request.
+func (st *reqState) route(p *pool, rf reqFields) {
 	needClient := p.hashFrom == hashClient || p.table != nil
 	if needClient {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			st.hint.Client = ap.Addr().Unmap()
-		}
+		st.hint.Client = rf.clientAddr()
 	}
 	switch p.hashFrom {
 	case hashHeader:
-		st.hint.Key = r.Header.Get(p.cfg.HashKey)
+		st.hint.Key = rf.header(p.cfg.HashKey)
 	case hashCookie:
-		if c, err := r.Cookie(p.cfg.HashKey); err == nil {
-			st.hint.Key = c.Value
+		if v, ok := rf.cookie(p.cfg.HashKey); ok {
+			st.hint.Key = v
 		}
 	}
 	switch {
 	case p.signer != nil:
-		if c, err := r.Cookie(p.signer.name); err == nil {
-			if id, refresh, ok := p.signer.parse(c.Value, st.start); ok {
+		if v, ok := rf.cookie(p.signer.name); ok {
+			if id, refresh, ok := p.signer.parse(v, st.start); ok {
 				st.stickyID, st.refresh = id, refresh
 				if m := st.snap.byID[id]; m != nil && m.b.Available() {
 					st.sticky = m.b
@@ -116,11 +89,12 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	f.forward(w, r, st)
 }
 
-// finish releases the backend and records metrics and the access log.
-func (f *frontend) finish(st *reqState, r *http.Request) {
+// finish releases the backend and records metrics, the lb.request event
+// and the access log. info is called only when one of the last two wants
+// the request described.
+func (f *frontend) finish(st *reqState, info func(*reqState) reqInfo) {
 	s := f.srv
 	took := s.now().Sub(st.start)
 	if st.backend != nil {
@@ -130,8 +104,12 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 	} else if st.pool != nil {
 		s.met.requests.WithLabelValues(st.pool.name, "none", codeClass[classIndex(st.status)]).Inc()
 	}
+	if !st.publish && st.al == nil {
+		return
+	}
+	ri := info(st)
 	if st.publish {
-		f.publishRequest(r, st, took)
+		f.publishRequest(&ri, st, took)
 	}
 	if st.al == nil {
 		return
@@ -146,11 +124,11 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 			pool = st.pool.name
 		}
 		fields := []zap.Field{
-			zap.String("frontend", f.name), zap.String("client", r.RemoteAddr), zap.String("method", r.Method),
-			zap.String("host", r.Host), zap.String("uri", r.RequestURI), zap.String("proto", r.Proto),
+			zap.String("frontend", f.name), zap.String("client", ri.client), zap.String("method", ri.method),
+			zap.String("host", ri.host), zap.String("uri", ri.uri), zap.String("proto", ri.proto),
 			zap.Int("status", st.status), zap.String("pool", pool), zap.String("backend", id),
 			zap.Duration("duration", took), zap.Int("retries", st.retries),
-			zap.Int64("bytes", st.cw.n), zap.String("user_agent", r.UserAgent()),
+			zap.Int64("bytes", st.bytes), zap.String("user_agent", ri.userAgent),
 		}
 		if st.reason != "" {
 			fields = append(fields, zap.String("error", st.reason))
@@ -159,13 +137,10 @@ func (f *frontend) finish(st *reqState, r *http.Request) {
 	}
 }
 
-// countingWriter counts the response body bytes for the access log. Unwrap
-// lets http.ResponseController (used by ReverseProxy for flushing and for
-
-// redirectHTTPS sends the client to the same host and URI on the HTTPS
-// frontend named target: 301 for GET and HEAD, 308 for other methods (a
-// 301 lets clients turn a POST into a GET). It returns the status.
-func (f *frontend) redirectHTTPS(w http.ResponseWriter, r *http.Request, target string) int {
+// redirectTarget is where a redirect_https frontend sends a request for
+// host and uri: 301 for GET and HEAD, 308 for other methods (a 301 lets
+// clients turn a POST into a GET).
+func (f *frontend) redirectTarget(target, method, host, uri string) (int, string) {
 	s := f.srv
 	port := "443"
 	var listen string
@@ -179,7 +154,6 @@ func (f *frontend) redirectHTTPS(w http.ResponseWriter, r *http.Request, target 
 	} else if _, p, err := net.SplitHostPort(listen); err == nil {
 		port = p
 	}
-	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -195,10 +169,13 @@ func (f *frontend) redirectHTTPS(w http.ResponseWriter, r *http.Request, target 
 		authority = net.JoinHostPort(host, port)
 	}
 	code := http.StatusMovedPermanently
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if method != http.MethodGet && method != http.MethodHead {
 		code = http.StatusPermanentRedirect
 	}
-	w.Header().Set("Location", "https://"+authority+r.URL.RequestURI())
-	w.WriteHeader(code)
-	return code
+	return code, "https://" + authority + uri
+}
+
+// hstsValue is the Strict-Transport-Security value of an HTTPS frontend.
+func hstsValue(fc *FrontendConfig) string {
+	return "max-age=" + strconv.FormatInt(int64(fc.HSTSMaxAge/time.Second), 10)
 }

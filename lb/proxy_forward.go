@@ -23,19 +23,34 @@ var (
 // a pick outside the snapshot is skipped without counting as a retry).
 const maxTries = 8
 
+// exchange is one engine's side of a request: how an attempt is sent and
+// how lbd's own answer is written.
+type exchange interface {
+	// context ends when the client went away (never, for an engine that
+	// only notices that when it writes).
+	context() context.Context
+	// attempt sends the request to b, which is m in the request's
+	// snapshot. It returns nil when b's answer went to the client, else
+	// what failed; it Acquires b, and Releases it again on failure
+	// unless b answered (st.backend set).
+	attempt(st *reqState, b *backend.Backend, m *member) error
+	// fail answers the client with lbd's error page for err.
+	fail(st *reqState, err error)
+}
+
 // forward is the request's one loop: pick a backend, try it, and on a
 // failure that is safe to retry pick another that was not tried yet.
 // Every failure is attributed here: to the backend (passive health), to
 // the client (its own body), or to nobody (the client went away).
-func (f *frontend) forward(w http.ResponseWriter, r *http.Request, st *reqState) {
+func (f *frontend) forward(x exchange, st *reqState) {
 	p, sn := st.pool, st.snap
 	var tried [maxTries]*backend.Backend
 	n := 0
-	hasBody := st.body != nil && r.ContentLength != 0
-	b, err := f.firstPick(r.Context(), st)
+	ctx := x.context()
+	b, err := f.firstPick(ctx, st)
 	for {
 		if err != nil {
-			f.fail(w, r, st, err)
+			x.fail(st, err)
 			return
 		}
 		tried[n] = b
@@ -44,23 +59,23 @@ func (f *frontend) forward(w http.ResponseWriter, r *http.Request, st *reqState)
 		if m == nil {
 			err = errNotMember
 		} else {
-			err = st.try(w, r, b, m)
+			err = x.attempt(st, b, m)
 			if err == nil || st.backend != nil {
 				// Answered; or failed after the backend answered (a
 				// protocol switch gone wrong): nothing to retry.
 				if err != nil {
-					f.fail(w, r, st, err)
+					x.fail(st, err)
 				}
 				return
 			}
 			st.failed = b
-			if e := f.blame(r, st, b, err); e != nil {
-				f.fail(w, r, st, e)
+			if e := f.blame(ctx, st, b, err); e != nil {
+				x.fail(st, e)
 				return
 			}
 		}
-		if !retryable(r, err, hasBody) || n >= maxTries || (m != nil && st.retries >= *p.cfg.Retries) {
-			f.fail(w, r, st, err)
+		if !retryable(st.method, err, st.hasBody) || n >= maxTries || (m != nil && st.retries >= *p.cfg.Retries) {
+			x.fail(st, err)
 			return
 		}
 		next := p.pickOther(sn, st.hint, tried[:n])
@@ -68,7 +83,7 @@ func (f *frontend) forward(w http.ResponseWriter, r *http.Request, st *reqState)
 			if m == nil {
 				err = errNoBackend
 			}
-			f.fail(w, r, st, err)
+			x.fail(st, err)
 			return
 		}
 		if m != nil {
@@ -113,37 +128,16 @@ func (f *frontend) firstPick(ctx context.Context, st *reqState) (*backend.Backen
 	return b, nil
 }
 
-// try sends the request to b through its own transport. It returns nil
-// when the backend's answer went to the client, else what failed; on
-// failure b is released again.
-func (st *reqState) try(w http.ResponseWriter, r *http.Request, b *backend.Backend, m *member) error {
-	st.cur, st.curM, st.err = b, m, nil
-	st.rp.Transport = m.tr
-	if st.explain {
-		w.Header().Set("X-LB-Decision", st.decisionHeader(b))
-	}
-	b.Acquire()
-	st.sent = st.fe.srv.now()
-	st.rp.ServeHTTP(w, r)
-	if st.err != nil && st.backend == nil {
-		b.Release()
-	}
-	return st.err
-}
-
 // blame attributes a failed attempt on b. It returns the error to answer
 // with at once when the failure is not the backend's (the client's body
 // went over the limit or was malformed, or the client went away), nil
 // when the backend failed and the loop may retry. A timeout is not
 // counted against the backend: it may still be working on the request.
-func (f *frontend) blame(r *http.Request, st *reqState, b *backend.Backend, err error) error {
-	if mbe := st.body.overLimit(); mbe != nil {
-		return mbe
+func (f *frontend) blame(ctx context.Context, st *reqState, b *backend.Backend, err error) error {
+	if e := st.clientFault(err); e != nil {
+		return e
 	}
-	if cerr := st.body.clientErr(); cerr != nil {
-		return &clientBodyError{err: cerr}
-	}
-	if r.Context().Err() != nil {
+	if ctx.Err() != nil {
 		return err // the client went away: neither the backend's fault nor retryable
 	}
 	if isDialError(err) || !isTimeout(err) {
@@ -156,11 +150,30 @@ func (f *frontend) blame(r *http.Request, st *reqState, b *backend.Backend, err 
 // sent), a pick outside the snapshot, and a reset before any response
 // byte for an idempotent request without a body. Never a timeout: the
 // backend may still be working on it.
-func retryable(r *http.Request, err error, hasBody bool) bool {
+func retryable(method string, err error, hasBody bool) bool {
 	if errors.Is(err, errNotMember) || isDialError(err) {
 		return true
 	}
-	return !isTimeout(err) && isIdempotent(r.Method) && !hasBody
+	return !isTimeout(err) && isIdempotent(method) && !hasBody
+}
+
+// clientFault is the client's own failure behind err, or nil: its body
+// went over max_body_bytes or broke its framing.
+func (st *reqState) clientFault(err error) error {
+	if mbe := st.body.overLimit(); mbe != nil {
+		return mbe
+	}
+	if cerr := st.body.clientErr(); cerr != nil {
+		return &clientBodyError{err: cerr}
+	}
+	var (
+		mbe *http.MaxBytesError
+		cbe *clientBodyError
+	)
+	if errors.As(err, &mbe) || errors.As(err, &cbe) {
+		return err
+	}
+	return nil
 }
 
 // clientBodyError is the client's own bad request body (framing): a 400

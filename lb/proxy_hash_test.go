@@ -78,7 +78,7 @@ func clientFrom(ip string) *http.Client {
 }
 
 // run runs srv until the test ends and waits until it is ready.
-func run(t *testing.T, srv *Server) {
+func run(t testing.TB, srv *Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

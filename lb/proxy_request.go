@@ -15,43 +15,50 @@ const DefaultMaxHeaderFields = 100
 const allowMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE"
 
 // refuse answers a request that must not reach a backend, and reports
-// whether it did: CONNECT (no route allows tunnels), a malformed Host, too
-// many header fields, or both Content-Length and Transfer-Encoding (a
-// request smuggling attempt; the connection is closed as RFC 9112 §6.1
-// requires).
+// whether it did (refusal says which).
 func (f *frontend) refuse(w http.ResponseWriter, r *http.Request, st *reqState, fc *FrontendConfig) bool {
 	both := smuggled(r) // first: it takes this request's entry from the scanner
-	var status int
-	var code, msg string
-	switch {
-	case r.Method == http.MethodConnect:
-		status, code = http.StatusMethodNotAllowed, "method_not_allowed"
-		msg = fmt.Sprintf("frontend %s does not tunnel: CONNECT is not allowed", f.name)
+	status, code, msg := f.refusal(fc, r.Method, r.Host, both, headerFields(r))
+	if status == 0 {
+		return false
+	}
+	switch status {
+	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", allowMethods)
-	case !validHost(r.Host):
-		status, code = http.StatusBadRequest, "bad_host"
-		msg = fmt.Sprintf("Host %q is not host[:port] (an IPv6 address in brackets)", r.Host)
-	case both:
-		status, code = http.StatusBadRequest, "bad_framing"
-		msg = "the request has both Content-Length and Transfer-Encoding; send one"
-		w.Header().Set("Connection", "close")
-	default:
-		limit := fc.MaxHeaderFields
-		if limit <= 0 {
-			limit = DefaultMaxHeaderFields
+	case http.StatusBadRequest, http.StatusRequestHeaderFieldsTooLarge:
+		if code != "bad_host" {
+			w.Header().Set("Connection", "close")
 		}
-		n := headerFields(r)
-		if n <= limit {
-			return false
-		}
-		status, code = http.StatusRequestHeaderFieldsTooLarge, "too_many_headers"
-		msg = fmt.Sprintf("the request has %d header fields; frontend %s takes at most %d", n, f.name, limit)
-		w.Header().Set("Connection", "close")
 	}
 	st.status, st.reason = status, code
 	f.srv.met.errors.WithLabelValues(fc.Pool, code).Inc()
 	writeProxyError(w, r, status, code, msg, nil)
 	return true
+}
+
+// refusal is why a request must not reach a backend (status 0: it may):
+// CONNECT (no route allows tunnels), a malformed Host, both
+// Content-Length and Transfer-Encoding (a request smuggling attempt; the
+// connection is closed as RFC 9112 §6.1 requires), or more than the
+// frontend's max_header_fields (fields counts them as they came).
+func (f *frontend) refusal(fc *FrontendConfig, method, host string, both bool, fields int) (status int, code, msg string) {
+	switch {
+	case method == http.MethodConnect:
+		return http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("frontend %s does not tunnel: CONNECT is not allowed", f.name)
+	case !validHost(host):
+		return http.StatusBadRequest, "bad_host", fmt.Sprintf("Host %q is not host[:port] (an IPv6 address in brackets)", host)
+	case both:
+		return http.StatusBadRequest, "bad_framing", "the request has both Content-Length and Transfer-Encoding; send one"
+	}
+	limit := fc.MaxHeaderFields
+	if limit <= 0 {
+		limit = DefaultMaxHeaderFields
+	}
+	if fields <= limit {
+		return 0, "", ""
+	}
+	return http.StatusRequestHeaderFieldsTooLarge, "too_many_headers",
+		fmt.Sprintf("the request has %d header fields; frontend %s takes at most %d", fields, f.name, limit)
 }
 
 // headerFields counts the request's header fields as they came: each

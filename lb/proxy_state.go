@@ -40,15 +40,20 @@ type reqState struct {
 	al       *zap.Logger      // access logger when this request is sampled
 	cw       *countingWriter  // counts response bytes for the access log
 	status   int
+	bytes    int64 // response body bytes sent, for the access log
+	method   string
+	hasBody  bool // the request has a body (not replayable)
 	retries  int
 	reason   string
 	start    time.Time
 	// the decision, for lb.request events and X-LB-Decision (events.go)
-	publish  bool     // someone listens to lb.request
-	explain  bool     // the client asked for X-LB-Decision and may have it
-	why      string   // why the backend being tried was chosen
-	attempts int      // backends tried
-	cands    []string // eligible backends at the first pick (when publish or explain)
+	publish  bool        // someone listens to lb.request
+	explain  bool        // the client asked for X-LB-Decision and may have it
+	why      string      // why the backend being tried was chosen
+	attempts int         // backends tried
+	cands    []string    // eligible backends at the first pick (when publish or explain)
+	std      stdExchange // the nethttp engine's request
+	fast     *fastConn   // the fast engine's connection
 }
 
 // statePool recycles reqStates of one frontend.

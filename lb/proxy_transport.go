@@ -39,25 +39,31 @@ func (st *reqState) rewrite(pr *httputil.ProxyRequest) {
 // decorates it. An error here goes to recordErr, and the handler's loop
 // answers the client instead.
 func (st *reqState) modifyResponse(resp *http.Response) error {
-	b := st.cur
 	if mbe := st.body.overLimit(); mbe != nil {
 		// The backend answered a truncated body; the client gets 413,
 		// not whatever the backend made of it.
 		return mbe
 	}
+	st.answered(resp.StatusCode)
+	st.decorate(resp)
+	return nil
+}
+
+// answered records the answer of the backend being tried (passive health,
+// latency): it is now the request's backend.
+func (st *reqState) answered(status int) {
+	b := st.cur
 	p, sn := st.pool, st.snap
 	b.ObserveLatency(st.fe.srv.now().Sub(st.sent))
 	switch {
 	case st.body.clientErr() != nil:
 		// The backend answered a body the client broke off: not its fault.
-	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
-		b.Failure(p.ejectThreshold(sn, b), "status "+strconv.Itoa(resp.StatusCode))
+	case status >= 500 && status != http.StatusNotImplemented:
+		b.Failure(p.ejectThreshold(sn, b), "status "+strconv.Itoa(status))
 	default:
 		b.Success()
 	}
-	st.backend, st.member, st.status = b, st.curM, resp.StatusCode
-	st.decorate(resp)
-	return nil
+	st.backend, st.member, st.status = b, st.curM, status
 }
 
 // decorate adds the debugging header and the sticky cookie to a backend's
@@ -70,6 +76,19 @@ func (st *reqState) decorate(resp *http.Response) {
 	if fc.HSTSMaxAge > 0 && st.secure {
 		resp.Header.Del("Strict-Transport-Security") // lbd's policy replaces the backend's
 	}
+	if ck := st.stickyCookie(); ck != "" {
+		resp.Header.Add("Set-Cookie", ck)
+		// A shared cache must not hand this cookie to other clients
+		// (HAProxy's "nocache").
+		if resp.Header.Get("Cache-Control") == "" {
+			resp.Header.Set("Cache-Control", "private")
+		}
+	}
+}
+
+// stickyCookie is the Set-Cookie value the answer carries ("" when none),
+// and records a source-IP stickiness.
+func (st *reqState) stickyCookie() string {
 	p := st.pool
 	switch {
 	case p.signer != nil:
@@ -77,16 +96,12 @@ func (st *reqState) decorate(resp *http.Response) {
 			// New client, forged or expired cookie, or its backend is gone,
 			// down or draining: the cookie now names the backend that
 			// actually answered (the Traefik #1299 fix).
-			resp.Header.Add("Set-Cookie", p.signer.cookie(st.backend.ID(), st.start, st.secure).String())
-			// A shared cache must not hand this cookie to other clients
-			// (HAProxy's "nocache").
-			if resp.Header.Get("Cache-Control") == "" {
-				resp.Header.Set("Cache-Control", "private")
-			}
+			return p.signer.cookie(st.backend.ID(), st.start, st.secure).String()
 		}
 	case p.table != nil && st.hint.Client.IsValid():
 		p.table.put(st.hint.Client, st.backend.ID(), st.start)
 	}
+	return ""
 }
 
 // stripCookie removes the cookie called name from the Cookie headers of h.

@@ -142,9 +142,9 @@ func (p *Pending) checkFrontends() error {
 		if (fc.TLS == nil) != (of.TLS == nil) {
 			return fmt.Errorf("frontends[%d] (%s): switching between HTTP and HTTPS needs a restart", i, fc.Name)
 		}
-		if fc.H2C != of.H2C || fc.MaxConnections != of.MaxConnections || fc.ReadHeaderTimeout != of.ReadHeaderTimeout ||
+		if fc.H2C != of.H2C || fc.engine() != of.engine() || fc.MaxConnections != of.MaxConnections || fc.ReadHeaderTimeout != of.ReadHeaderTimeout ||
 			fc.ReadTimeout != of.ReadTimeout || fc.WriteTimeout != of.WriteTimeout || fc.IdleTimeout != of.IdleTimeout {
-			p.warnings = append(p.warnings, "frontend "+fc.Name+": connection settings (h2c, max_connections, timeouts) take effect on restart")
+			p.warnings = append(p.warnings, "frontend "+fc.Name+": connection settings (h2c, engine, max_connections, timeouts) take effect on restart")
 		}
 		if fc.TLS != nil && (fc.TLS.ClientCA != of.TLS.ClientCA || fc.TLS.ClientAuth != of.TLS.ClientAuth) {
 			p.warnings = append(p.warnings, "frontend "+fc.Name+": client_ca and client_auth take effect on restart")

@@ -44,7 +44,7 @@ func (s *Server) Run(ctx context.Context) error {
 				HandshakeTimeout: fc.TLS.HandshakeTimeout, Metrics: s.tlsMet, Log: s.log.With(zap.String("frontend", f.name)),
 			})
 			f.hs.TLSConfig = f.tlsCfg
-		} else {
+		} else if f.eng == nil {
 			f.ln, f.hs.ConnContext = framingListener{f.ln}, framingContext // CL+TE smuggling (proxy_framing.go)
 		}
 	}
@@ -116,7 +116,16 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Add(1 + len(s.frontends))
 	go serve(s.admin, aln)
 	for _, f := range s.frontends {
-		go serve(f.hs, f.ln)
+		if f.eng == nil {
+			go serve(f.hs, f.ln)
+			continue
+		}
+		go func() {
+			defer wg.Done()
+			if err := f.eng.serve(f.ln, f.hs.Serve); err != nil {
+				errc <- err
+			}
+		}()
 	}
 	s.waitFirstChecks(ctx)
 	for _, f := range s.frontends {
@@ -218,7 +227,13 @@ func (s *Server) shutdown() {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			start := time.Now()
-			if err := f.hs.Shutdown(ctx); err != nil {
+			err := f.hs.Shutdown(ctx)
+			if f.eng != nil {
+				if eerr := f.eng.shutdown(ctx, f.ln); err == nil {
+					err = eerr
+				}
+			}
+			if err != nil {
 				_ = f.hs.Close()
 				s.log.Warn("frontend drain deadline passed; connections closed", zap.String("frontend", f.name), zap.Duration("shutdown_timeout", d))
 			} else {
@@ -234,7 +249,7 @@ func (s *Server) shutdown() {
 			p.monitor.Stop()
 		}
 		for _, m := range p.snap.Load().order {
-			m.tr.CloseIdleConnections()
+			m.closeIdle()
 		}
 	}
 	s.mu.Unlock()

@@ -172,7 +172,7 @@ func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ct
 		for _, m := range op.snap.Load().order {
 			if np == nil || np.snap.Load().byPtr[m.b] == nil {
 				s.met.dropBackend(name, m.b.ID())
-				m.tr.CloseIdleConnections()
+				m.closeIdle()
 				s.log.Info("backend removed by reload", zap.String("pool", name), zap.String("backend", m.b.ID()))
 			}
 		}
