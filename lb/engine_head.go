@@ -318,15 +318,6 @@ func (h *head) get(name string) []byte {
 	return nil
 }
 
-func (h *head) has(kind uint8) bool {
-	for _, f := range h.fields {
-		if f.kind == kind {
-			return true
-		}
-	}
-	return false
-}
-
 func parseLength(v []byte) (int64, bool) {
 	if len(v) == 0 || len(v) > 18 {
 		return 0, false
