@@ -332,75 +332,26 @@ func parseLength(v []byte) (int64, bool) {
 	return n, true
 }
 
-// classify tells what a field is to the proxy by its name.
+// fieldKinds are the header fields the proxy treats specially; any other
+// is passed on as it came.
+var fieldKinds = [...]struct {
+	name string // lower case
+	kind uint8
+}{
+	{"te", fHop}, {"host", fHost}, {"cookie", fCookie}, {"expect", fExpect},
+	{"upgrade", fUpgrade}, {"trailer", fHop}, {"connection", fConn}, {"keep-alive", fHop},
+	{"x-lb-backend", fLB}, {"content-length", fLength}, {"x-forwarded-for", fXFF},
+	{"proxy-connection", fHop}, {"x-forwarded-host", fXForward}, {"transfer-encoding", fTE},
+	{"x-forwarded-proto", fXForward}, {"proxy-authenticate", fHop}, {"proxy-authorization", fHop},
+	{"strict-transport-security", fLB},
+}
+
+// classify tells what a field is to the proxy by its name (a length
+// compare first, so most names cost a few integer compares).
 func classify(name []byte) uint8 {
-	switch len(name) {
-	case 2:
-		if equalFoldString(name, "te") {
-			return fHop
-		}
-	case 4:
-		if equalFoldString(name, "host") {
-			return fHost
-		}
-	case 6:
-		switch {
-		case equalFoldString(name, "cookie"):
-			return fCookie
-		case equalFoldString(name, "expect"):
-			return fExpect
-		}
-	case 7:
-		switch {
-		case equalFoldString(name, "upgrade"):
-			return fUpgrade
-		case equalFoldString(name, "trailer"):
-			return fHop
-		}
-	case 10:
-		switch {
-		case equalFoldString(name, "connection"):
-			return fConn
-		case equalFoldString(name, "keep-alive"):
-			return fHop
-		}
-	case 12:
-		if equalFoldString(name, "x-lb-backend") {
-			return fLB
-		}
-	case 14:
-		if equalFoldString(name, "content-length") {
-			return fLength
-		}
-	case 15:
-		if equalFoldString(name, "x-forwarded-for") {
-			return fXFF
-		}
-	case 16:
-		if equalFoldString(name, "proxy-connection") {
-			return fHop
-		}
-		if equalFoldString(name, "x-forwarded-host") {
-			return fXForward
-		}
-	case 17:
-		switch {
-		case equalFoldString(name, "transfer-encoding"):
-			return fTE
-		case equalFoldString(name, "x-forwarded-proto"):
-			return fXForward
-		}
-	case 18:
-		if equalFoldString(name, "proxy-authenticate") {
-			return fHop
-		}
-	case 19:
-		if equalFoldString(name, "proxy-authorization") {
-			return fHop
-		}
-	case 25:
-		if equalFoldString(name, "strict-transport-security") {
-			return fLB
+	for i := range fieldKinds {
+		if f := &fieldKinds[i]; len(f.name) == len(name) && equalFoldString(name, f.name) {
+			return f.kind
 		}
 	}
 	return fPass

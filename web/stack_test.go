@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 	"netsim/dns/geo"
 	"netsim/internal/api"
 	"netsim/internal/sim"
+	"netsim/internal/testutil"
 	"netsim/lb"
 	"netsim/lb/l4"
 	"netsim/web"
@@ -62,7 +62,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := sharedPort(t, "127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1")
+	port := testutil.SharedPort(t, "127.0.1.1", "127.0.2.1", "127.0.3.1", "127.0.3.2", "127.0.4.1")
 	c.Admin.Listen, c.Admin.Token = "127.0.0.1:0", dnsToken
 	for i := range c.Servers {
 		host, _, _ := net.SplitHostPort(c.Servers[i].Listen)
@@ -164,45 +164,6 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { stop(); srv.Close() }) // open event streams end first
 	st.page = srv.URL
 	return st
-}
-
-// sharedPort finds a port free on every one of hosts, TCP and UDP.
-func sharedPort(t *testing.T, hosts ...string) string {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", hosts[0]+":0")
-		if err != nil {
-			t.Fatalf("listen on %s: %v (Linux routes all of 127.0.0.0/8 to loopback)", hosts[0], err)
-		}
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		ln.Close()
-		var held []io.Closer
-		ok := true
-		for _, h := range hosts {
-			a := net.JoinHostPort(h, port)
-			if l, err := net.Listen("tcp", a); err == nil {
-				held = append(held, l)
-			} else {
-				ok = false
-			}
-			if u, err := net.ListenPacket("udp", a); err == nil {
-				held = append(held, u)
-			} else {
-				ok = false
-			}
-			if !ok {
-				break
-			}
-		}
-		for _, c := range held {
-			c.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v", hosts)
-	return ""
 }
 
 func freeAddr(t *testing.T) string {
