@@ -89,7 +89,10 @@ func TestKeepAliveClosedByBackend(t *testing.T) {
 			// cannot be, goes only on a connection known to be open
 			// (the backend-crash scenario's lost order).
 			method, body := http.MethodGet, io.Reader(nil)
-			if i%2 == 1 {
+			// net/http's Transport has no "seen open" check before a
+			// request it cannot send twice: whether it notices the close
+			// in time is a race, so the POST half is the fast engine's.
+			if i%2 == 1 && engine == "fast" {
 				method, body = http.MethodPost, strings.NewReader("order")
 			}
 			req, _ := http.NewRequest(method, "http://"+lb+"/", body)
