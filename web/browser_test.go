@@ -159,7 +159,7 @@ func TestLivePage(t *testing.T) {
 
 	t.Run("request appears in the log", func(t *testing.T) {
 		if !hasEventStream(t, st.lbs["lbd"].AdminAddr().String()) {
-			t.Skip("lbd has no event stream yet (EVENTS.md)")
+			t.Fatal("lbd serves no /api/v1/events stream (EVENTS.md)")
 		}
 		resp, err := http.Get("http://" + st.lbs["lbd"].Addr("http").String() + "/hello-from-the-test")
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 // of 32 MiB, not a multiple of it.
 func TestByteBoundMillionNames(t *testing.T) {
 	if testing.Short() {
-		t.Skip("1,000,000 inserts")
+		t.Skip("-short: 1,000,000 inserts take too long; make test runs it")
 	}
 	const bound = 32 << 20
 	before := int64(heapInUse())

@@ -76,11 +76,11 @@ func serveEmbedded(t *testing.T, addr string) (*Listener, error) {
 func readInt(t *testing.T, path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip(err)
+		t.Skipf("this kernel does not expose %s, so the socket buffer limit cannot be read: %v", path, err)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		t.Skip(err)
+		t.Skipf("%s does not hold a number, so the socket buffer limit cannot be read: %v", path, err)
 	}
 	return n
 }
