@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -39,6 +40,7 @@ type fastConn struct {
 	bodyLeft  bool // the request body was not (all) read
 	closeNext bool // close the connection after this answer
 	wrote     bool // something of the answer went to the client
+	linger    bool // the client may still be sending: drain before the close
 }
 
 const (
@@ -53,6 +55,9 @@ func (c *fastConn) serve() {
 		c.handle()
 		c.releaseWriter()
 		if c.closeNext || c.eng.closing.Load() {
+			if c.linger && !c.eng.closing.Load() {
+				c.lingerClose()
+			}
 			return
 		}
 		if !c.state.CompareAndSwap(connActive, connIdle) {
@@ -90,7 +95,7 @@ func (c *fastConn) readRequest() bool {
 	if d := fc.ReadHeaderTimeout; d > 0 && !headBuffered(c.br) {
 		c.setReadDeadline(c.start.Add(d))
 	}
-	c.bodyLeft, c.closeNext, c.wrote = false, false, false
+	c.bodyLeft, c.closeNext, c.wrote, c.linger = false, false, false, false
 	err := c.req.read(c.br, true)
 	if err == nil {
 		if c.req.length > 0 || c.req.chunked { // the body is read next
@@ -110,8 +115,27 @@ func (c *fastConn) readRequest() bool {
 		c.closeNext = true
 		c.plainError(eh.status, eh.msg)
 		c.releaseWriter()
+		if !c.eng.closing.Load() {
+			c.lingerClose()
+		}
 	}
 	return false
+}
+
+// Lingering close (nginx's lingering_close, net/http's closeWriteAndWait):
+// a connection closed while the client is still sending its body would
+// reset, and a reset can destroy the answer before the client reads it.
+// So the write side is shut first and what the client still sends is
+// read and dropped, for a bounded time and amount.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+func (c *fastConn) lingerClose() {
+	closeWrite(c.nc)
+	c.setReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
 func (c *fastConn) setReadDeadline(t time.Time) {
@@ -284,7 +308,7 @@ func (c *fastConn) absoluteTarget(host *[]byte) bool {
 // flushAnswer sends what is buffered; a failed write ends the connection.
 func (c *fastConn) flushAnswer() error {
 	if c.bodyLeft {
-		c.closeNext = true
+		c.closeNext, c.linger = true, true
 	}
 	if c.bw == nil {
 		return nil

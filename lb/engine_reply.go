@@ -28,7 +28,9 @@ func (w *replyWriter) WriteHeader(status int) {
 	w.status = status
 	c := w.c
 	bw := c.writer()
-	if w.h.Get("Connection") == "close" {
+	if w.h.Get("Connection") == "close" || c.bodyLeft {
+		// Also when the request body is not all read: the stream cannot
+		// be read past it, so the client must know not to reuse it.
 		c.closeNext = true
 	}
 	w.h.Del("Connection")

@@ -47,12 +47,15 @@ func readHead(br *bufio.Reader) (lines []string, ok bool) {
 
 // engineLB runs lbd on engine in front of the backend at addr, without
 // health checks or sticky cookies, and returns its frontend's address.
-func engineLB(t *testing.T, engine, addr string) (*Server, string) {
+func engineLB(t *testing.T, engine, addr string, mods ...func(*Config)) (*Server, string) {
 	t.Helper()
 	cfg := testConfig(addr)
 	cfg.Pools[0].Health.Type = "none"
 	cfg.Pools[0].Sticky.Mode = "none"
 	cfg.Frontends[0].Engine = engine
+	for _, m := range mods {
+		m(&cfg)
+	}
 	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -318,5 +321,46 @@ func TestEngineConfig(t *testing.T) {
 		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestEngineLingeringClose: an answer given before the request body is
+// all read (413 past max_body_bytes) says Connection: close, and lbd
+// keeps reading what the client still sends, until the client closes
+// or a bound is hit, before it closes too. A close with unread bytes
+// resets the connection, and a reset can drop an answer still in the
+// send queue (a CI failure: "connection reset by peer" instead of 413).
+func TestEngineLingeringClose(t *testing.T) {
+	addr := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		_, _ = io.Copy(io.Discard, br)
+	})
+	_, lb := engineLB(t, EngineFast, addr, func(c *Config) { c.Frontends[0].MaxBodyBytes = 1000 })
+	const size = 512 << 10
+	for i := range 3 {
+		nc, err := net.Dial("tcp", lb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		// The whole body goes out before anything is read, as from a
+		// client that does not read while it writes.
+		head := "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
+		if _, err := nc.Write(append([]byte(head), make([]byte, size)...)); err != nil {
+			t.Fatalf("round %d: lbd stopped reading before the client was done: %v", i, err)
+		}
+		_ = nc.(*net.TCPConn).CloseWrite()
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("round %d: the answer was lost: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close || !strings.Contains(string(body), "body_too_large") {
+			t.Fatalf("round %d: status %d, close %v, body %q, err %v", i, resp.StatusCode, resp.Close, body, err)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("round %d: after the answer, want a clean end of stream, got %v", i, err)
+		}
+		nc.Close()
 	}
 }
