@@ -130,3 +130,26 @@ func formerrWithQuestion(resp *dns.Msg) *dns.Msg {
 	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
 	return resp
 }
+
+// overloaded is the reply to a query that needs a resolution when the
+// listener has max_resolutions in flight already: SERVFAIL with the
+// question, and an Extended DNS Error saying why when the query had EDNS.
+func (h *Handler) overloaded(pkt, out []byte) []byte {
+	req := new(dns.Msg)
+	if err := req.Unpack(pkt); err != nil || len(req.Question) != 1 {
+		return nil
+	}
+	resp := new(dns.Msg)
+	resp.SetRcode(req, dns.RcodeServerFailure)
+	resp.RecursionAvailable = true
+	if opt := req.IsEdns0(); opt != nil {
+		resp.SetEdns0(advertisedUDPSize, opt.Do())
+		resp.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther,
+			ExtraText: h.Name + " has its maximum of resolutions in flight (max_resolutions)"}}
+	}
+	b, err := resp.PackBuffer(out[:cap(out)])
+	if err != nil {
+		return nil
+	}
+	return b
+}
