@@ -358,3 +358,32 @@ func TestRRLFloodOverSockets(t *testing.T) {
 		t.Errorf("valid cookie in the flooded /24: %d of %d answered, want all", cookie.answered, cookie.asked)
 	}
 }
+
+// netsim's resolver is never throttled by its own authoritative servers:
+// it sends DNS cookies upstream, and a valid server cookie exempts it, with
+// no exempt prefix configured. Thirty NXDOMAIN answers of one zone in a row
+// against a limit of one a second all arrive.
+func TestResolverCookiesExemptItFromRRL(t *testing.T) {
+	auth, authAddr := rrlDaemon(t, "  responses_per_second: 1\n  nxdomains_per_second: 1\n  slip: 0\n", "")
+	text := fmt.Sprintf("admin:\n  listen: 127.0.0.1:0\nservers:\n  - listen: 127.0.0.1:0\n    recursion: true\n"+
+		"resolver:\n  stubs: [{name: example.test., addrs: [\"%s\"]}]\n  upstream_timeout: 2s\n", strings.Replace(authAddr, ":", "@", 1))
+	c, err := Load(writeFile(t, text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resAddr := run(t, res)
+	for i := 0; i < 30; i++ {
+		if r := exchange(t, resAddr, fmt.Sprintf("nx%d.example.test.", i)); r.Rcode != dns.RcodeNameError {
+			t.Fatalf("query %d through the resolver: %s, want NXDOMAIN", i, dns.RcodeToString[r.Rcode])
+		}
+	}
+	exempt := testutil.MetricValue(t, auth.Registry(), "dnsd_rrl_responses_total", "verdict", "exempt_cookie")
+	limited := testutil.MetricValue(t, auth.Registry(), "dnsd_rrl_responses_total", "verdict", "dropped")
+	if exempt < 29 || limited != 0 {
+		t.Errorf("the authority exempted %.0f of the resolver's queries by cookie and dropped %.0f; want all but the first exempt, none dropped", exempt, limited)
+	}
+}
