@@ -167,3 +167,20 @@ func TestRRLPackedNoAllocation(t *testing.T) {
 		t.Errorf("%.0f allocations per rate-limited packed answer, want 0", n)
 	}
 }
+
+// The packed path with a rate limiter counting every answer (within the
+// rate: a limiter that says yes costs its Check).
+func BenchmarkServePacketRRL(b *testing.B) {
+	h, _ := packedHandlers(b, nil)
+	cfg := rrl.DefaultConfig()
+	cfg.ResponsesPerSecond = 1_000_000
+	l, _ := rrl.New(cfg, false)
+	h.SetRRL(l)
+	pkt := query("www.example.test.", dns.TypeA)
+	out := make([]byte, 0, 1232)
+	client := netip.MustParseAddr("127.0.50.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServePacket(context.Background(), pkt, client, UDP, out)
+	}
+}
