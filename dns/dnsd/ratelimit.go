@@ -29,7 +29,7 @@ func (d *Daemon) limiter(s ServerConfig, rc rrl.Config) (*rrl.Limiter, error) {
 type limitedView struct {
 	Listener string `json:"listener"`
 	LogOnly  bool   `json:"log_only"`
-	rrl.Limited
+	rrl.Account
 	QType string `json:"qtype,omitempty"`
 }
 
@@ -52,7 +52,7 @@ func (d *Daemon) limitedViews() []limitedView {
 	for _, l := range ls {
 		got, _ := l.lim.Limited()
 		for _, a := range got {
-			v := limitedView{Listener: l.listen, LogOnly: l.lim.LogOnly(), Limited: a}
+			v := limitedView{Listener: l.listen, LogOnly: l.lim.LogOnly(), Account: a}
 			if a.QType != 0 {
 				v.QType = dns.TypeToString[a.QType]
 			}

@@ -311,7 +311,7 @@ func TestRRLFloodOverSockets(t *testing.T) {
 	account := func() (counted, replied int64) {
 		for _, v := range d.limitedViews() {
 			if v.Prefix.String() == "127.0.50.0/24" {
-				return int64(v.Answered + v.Limited.Limited), int64(v.Answered + v.Slipped)
+				return int64(v.Answered + v.Limited), int64(v.Answered + v.Slipped)
 			}
 		}
 		return 0, 0

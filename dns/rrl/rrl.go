@@ -303,8 +303,8 @@ func (l *Limiter) evict(s *shard, now int64) {
 	}
 }
 
-// Limited is one account that was limited within the window.
-type Limited struct {
+// Account is one account that was limited within the window.
+type Account struct {
 	Prefix   netip.Prefix `json:"prefix"`
 	Kind     string       `json:"kind"`
 	Name     string       `json:"name,omitempty"`
@@ -318,7 +318,7 @@ type Limited struct {
 
 // Limited lists the accounts limited within the last window, and the
 // number of accounts kept.
-func (l *Limiter) Limited() (out []Limited, accounts int) {
+func (l *Limiter) Limited() (out []Account, accounts int) {
 	now := l.now().UnixNano()
 	for i := range l.sh {
 		s := &l.sh[i]
@@ -328,7 +328,7 @@ func (l *Limiter) Limited() (out []Limited, accounts int) {
 			if a.limitedAt == 0 || now-a.limitedAt > l.window {
 				continue
 			}
-			out = append(out, Limited{Prefix: k.prefix, Kind: k.kind.String(), Name: a.name, QType: k.qtype,
+			out = append(out, Account{Prefix: k.prefix, Kind: k.kind.String(), Name: a.name, QType: k.qtype,
 				Since: time.Unix(0, a.since), Last: time.Unix(0, a.limitedAt),
 				Limited: a.limited, Slipped: a.slipped, Answered: a.answered})
 		}
