@@ -359,25 +359,10 @@ func (d *Daemon) reload(cfg Config) error {
 			gn.engine.Close()
 		}
 	}
-	// rate limiters of the listeners kept: a new one only where the
-	// settings changed, so that a reload does not forget who is limited
-	limiters := map[string]*rrl.Limiter{}
-	for _, s := range cfg.Servers {
-		r, ok := d.listeners[s.Listen]
-		if !ok {
-			continue
-		}
-		lim := r.l.Handler().RRL()
-		if on, logOnly := rrl.Active(s.RRL, s.Recursion); !on {
-			lim = nil
-		} else if lim == nil || lim.LogOnly() != logOnly || !reflect.DeepEqual(lim.Config(), cfg.RRL) {
-			var err error
-			if lim, err = d.limiter(s, cfg.RRL); err != nil {
-				undo()
-				return err
-			}
-		}
-		limiters[s.Listen] = lim
+	limiters, err := d.keptLimiters(cfg)
+	if err != nil {
+		undo()
+		return err
 	}
 	for _, s := range cfg.Servers {
 		if _, ok := d.listeners[s.Listen]; ok {

@@ -2,6 +2,7 @@ package dnsd
 
 import (
 	"net/http"
+	"reflect"
 	"sort"
 
 	"github.com/miekg/dns"
@@ -23,6 +24,30 @@ func (d *Daemon) limiter(s ServerConfig, rc rrl.Config) (*rrl.Limiter, error) {
 		return nil, err
 	}
 	return lim, nil
+}
+
+// keptLimiters builds the rate limiters of the listeners a reload to cfg
+// keeps (by listen address; nil: off): a new one only where the settings
+// changed, so that a reload does not forget who is limited. d.mu is held.
+func (d *Daemon) keptLimiters(cfg Config) (map[string]*rrl.Limiter, error) {
+	out := map[string]*rrl.Limiter{}
+	for _, s := range cfg.Servers {
+		r, ok := d.listeners[s.Listen]
+		if !ok {
+			continue
+		}
+		lim := r.l.Handler().RRL()
+		if on, logOnly := rrl.Active(s.RRL, s.Recursion); !on {
+			lim = nil
+		} else if lim == nil || lim.LogOnly() != logOnly || !reflect.DeepEqual(lim.Config(), cfg.RRL) {
+			var err error
+			if lim, err = d.limiter(s, cfg.RRL); err != nil {
+				return nil, err
+			}
+		}
+		out[s.Listen] = lim
+	}
+	return out, nil
 }
 
 // limitedView is one account limited within the window, on one listener.
