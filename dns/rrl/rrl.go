@@ -83,6 +83,7 @@ type key struct {
 // response on the limiter's clock (nanoseconds).
 type account struct {
 	tat        int64
+	created    int64 // first response counted
 	seen       int64 // last response counted
 	limitedAt  int64 // last limited response (0: never)
 	since      int64 // first limited response of the current episode
@@ -218,7 +219,7 @@ func (l *Limiter) check(client netip.Addr, kind Kind, name string, nameHash uint
 		if len(s.m) >= l.perShard {
 			l.evict(s, now)
 		}
-		acc = &account{tat: now, name: name}
+		acc = &account{tat: now, created: now, name: name}
 		s.m[k] = acc
 	}
 	acc.seen = now
@@ -309,8 +310,10 @@ type Account struct {
 	Kind     string       `json:"kind"`
 	Name     string       `json:"name,omitempty"`
 	QType    uint16       `json:"-"`
-	Since    time.Time    `json:"since"`
-	Last     time.Time    `json:"last_limited"`
+	Since    time.Time    `json:"since"`        // first limited reply of this episode
+	Last     time.Time    `json:"last_limited"` // last limited reply
+	First    time.Time    `json:"first_seen"`   // first reply counted in the account
+	Seen     time.Time    `json:"last_seen"`    // last reply counted
 	Limited  uint64       `json:"limited"`
 	Slipped  uint64       `json:"slipped"`
 	Answered uint64       `json:"answered"`
@@ -329,7 +332,7 @@ func (l *Limiter) Limited() (out []Account, accounts int) {
 				continue
 			}
 			out = append(out, Account{Prefix: k.prefix, Kind: k.kind.String(), Name: a.name, QType: k.qtype,
-				Since: time.Unix(0, a.since), Last: time.Unix(0, a.limitedAt),
+				Since: time.Unix(0, a.since), Last: time.Unix(0, a.limitedAt), First: time.Unix(0, a.created), Seen: time.Unix(0, a.seen),
 				Limited: a.limited, Slipped: a.slipped, Answered: a.answered})
 		}
 		s.mu.Unlock()
