@@ -20,6 +20,7 @@ import (
 	"netsim/dns/auth"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
+	"netsim/dns/rrl"
 	"netsim/dns/rrset"
 	"netsim/dns/server"
 	"netsim/internal/api"
@@ -56,6 +57,7 @@ type Daemon struct {
 	geo       *geoPart
 	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
 	qlog      *server.QueryLog // off until switched on through the API
+	rrl       *rrl.Metrics
 }
 
 type running struct {
@@ -88,6 +90,7 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 	reg.MustRegister(d.reloads, d.reloadErr)
 	d.events = events.New(events.Options{Namespace: "dnsd", Registerer: reg})
 	d.qlog = server.NewQueryLog(log.Named("query"))
+	d.rrl = rrl.NewMetrics(reg)
 	if d.token == "" {
 		d.token = api.NewToken()
 	}
@@ -224,7 +227,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
 	for _, s := range d.cfg.Servers {
-		if err := d.startListener(s); err != nil {
+		if err := d.startListener(s, d.cfg.RRL); err != nil {
 			d.mu.Unlock()
 			d.stopAll()
 			return err
@@ -257,7 +260,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // startListener binds one configured listener; d.mu is held.
-func (d *Daemon) startListener(s ServerConfig) error {
+func (d *Daemon) startListener(s ServerConfig, rc rrl.Config) error {
 	var rec server.Recursor
 	if s.Recursion {
 		if d.Recursor == nil { // a reload turned recursion on: restart needed
@@ -274,7 +277,13 @@ func (d *Daemon) startListener(s ServerConfig) error {
 	}
 	h.SetEvents(d.events)
 	h.SetQueryLog(d.qlog)
-	l, err := server.Listen(s.Listen, h, server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient}, d.log)
+	lim, err := d.limiter(s, rc)
+	if err != nil {
+		return err
+	}
+	h.SetRRL(lim)
+	limits := server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient, Inflight: s.MaxResolutions}
+	l, err := server.Listen(s.Listen, h, limits, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
 	}
@@ -350,11 +359,16 @@ func (d *Daemon) reload(cfg Config) error {
 			gn.engine.Close()
 		}
 	}
+	limiters, err := d.keptLimiters(cfg)
+	if err != nil {
+		undo()
+		return err
+	}
 	for _, s := range cfg.Servers {
 		if _, ok := d.listeners[s.Listen]; ok {
 			continue
 		}
-		if err := d.startListener(s); err != nil {
+		if err := d.startListener(s, cfg.RRL); err != nil {
 			undo()
 			return err
 		}
@@ -390,6 +404,9 @@ func (d *Daemon) reload(cfg Config) error {
 		}
 		h := r.l.Handler()
 		h.SetZones(setFor(s, zs))
+		if lim, ok := limiters[addr]; ok {
+			h.SetRRL(lim)
+		}
 		if s.Recursion && d.Recursor != nil {
 			h.SetRecursor(d.Recursor)
 		} else {
@@ -426,6 +443,7 @@ func (d *Daemon) adminHandler() http.Handler {
 	}
 	d.registerZoneRoutes(mux)
 	d.registerEventRoutes(mux)
+	d.registerRateLimitRoutes(mux)
 	for _, f := range d.Routes {
 		f(mux)
 	}

@@ -33,7 +33,7 @@ type zoneDaemon struct {
 func startZoneDaemon(t *testing.T, embedded bool) *zoneDaemon {
 	t.Helper()
 	zd := &zoneDaemon{}
-	cfgText := "admin:\n  listen: 127.0.0.1:0\n  token: secret\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test., test.]\n"
+	cfgText := "admin:\n  listen: 127.0.0.1:0\n  token: secret\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test., test.]\n    rrl: off\n" // TestRecordWritesSerialised reads in a tight loop
 	if !embedded {
 		zd.dir = filepath.Join(t.TempDir(), "zones")
 		if _, err := zones.Seed(zd.dir); err != nil {

@@ -23,15 +23,17 @@ import (
 // off from dead ones (Unbound's infra cache does the same), and whether it
 // mishandles EDNS.
 type serverStat struct {
-	addr      netip.AddrPort
-	srtt      atomic.Int64 // nanoseconds; 0 = unknown
-	fails     atomic.Int32 // consecutive timeouts/errors
-	downUntil atomic.Int64 // unix ns; skip (try last) until then
-	noEDNS    atomic.Bool
-	noECS     atomic.Bool
-	queries   atomic.Uint64
-	errors    atomic.Uint64
-	lastErr   atomic.Pointer[string]
+	addr         netip.AddrPort
+	srtt         atomic.Int64 // nanoseconds; 0 = unknown
+	fails        atomic.Int32 // consecutive timeouts/errors
+	downUntil    atomic.Int64 // unix ns; skip (try last) until then
+	noEDNS       atomic.Bool
+	noECS        atomic.Bool
+	cookie       [8]byte                // our client cookie for this server (cookie.go)
+	serverCookie atomic.Pointer[[]byte] // the server cookie it last sent; nil: none yet
+	queries      atomic.Uint64
+	errors       atomic.Uint64
+	lastErr      atomic.Pointer[string]
 }
 
 type serverSet struct {
@@ -62,7 +64,7 @@ func (s *serverSet) get(a netip.AddrPort) *serverStat {
 				i++
 			}
 		}
-		st = &serverStat{addr: a}
+		st = &serverStat{addr: a, cookie: newClientCookie()}
 		s.m[a] = st
 	}
 	return st
@@ -210,6 +212,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	var sent *dns.EDNS0_SUBNET
 	if edns {
 		q.SetEdns0(uint16(r.cfg.EDNSBufferSize), false)
+		q.IsEdns0().Option = append(q.IsEdns0().Option, stat.cookieOption())
 		if st.ecs != nil && r.sendECS(server, qname) && !stat.noECS.Load() {
 			sent = st.ecs
 			opt := q.IsEdns0()
@@ -227,10 +230,21 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		// RFC 7871 §7.1.3: a server that rejects the option; ask again without
 		r.m.upstream.WithLabelValues("udp", "ecs_fallback").Inc()
 		stat.noECS.Store(true)
-		opt := q.IsEdns0()
-		opt.Option = nil
+		withoutSubnet(q.IsEdns0())
 		sent, res.ecs = nil, nil
 		q.Id = uint16(rand.Uint32())
+		if err = st.spend(); err != nil {
+			return res, err
+		}
+		msg, err = r.exchangeUDP(ctx, server, q)
+	}
+	if err == nil && edns && msg.Rcode == dns.RcodeBadCookie && stat.learnCookie(msg) {
+		// RFC 7873 §5.3: ask once more with the server cookie just given
+		q.Id = uint16(rand.Uint32())
+		q.IsEdns0().Option = append(q.IsEdns0().Option[:0:0], stat.cookieOption())
+		if sent != nil {
+			q.IsEdns0().Option = append(q.IsEdns0().Option, sent)
+		}
 		if err = st.spend(); err != nil {
 			return res, err
 		}
@@ -272,6 +286,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		}
 		return res, err
 	}
+	stat.learnCookie(msg)
 	r.m.upstream.WithLabelValues(res.transport, "ok").Inc()
 	r.m.upstreamDuration.WithLabelValues(res.transport).Observe(res.rtt.Seconds())
 	stat.success(res.rtt)

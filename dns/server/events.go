@@ -147,6 +147,7 @@ var sourceNames = [...]string{"error", "auth", "geo", "resolver", "refused"}
 // log say about it. It lives on the stack of servePacket.
 type queryInfo struct {
 	explain bool // someone listens: ask the explainers
+	cookie  bool // the query carried a valid server cookie of ours (rate limiting exempts it)
 	source  source
 	cache   string
 	geo     *GeoChoice

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
+	"netsim/dns/rrl"
 	"netsim/internal/events"
 )
 
@@ -52,6 +53,7 @@ type Handler struct {
 	packed  atomic.Pointer[packedCache] // the zone set and its packed answers
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
+	rrl     atomic.Pointer[rrl.Limiter] // nil: UDP replies are not rate limited (rrl.go)
 	metrics *Metrics
 	sm      *serverMetrics
 	cookies *Cookies
@@ -145,7 +147,9 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	qi := queryInfo{explain: h.observing()}
 	if !qi.explain { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
-			h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+			if b != nil { // nil: dropped by the rate limiter
+				h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+			}
 			return b, false
 		}
 	}
@@ -159,6 +163,9 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	}
 	resp.Compress = true
 	if proto == UDP {
+		if lim := h.rrl.Load(); lim != nil && !limitMsg(lim, resp, client, qi.cookie) {
+			return nil, false
+		}
 		truncate(resp, size)
 	}
 	b, err := resp.PackBuffer(out[:cap(out)])
