@@ -7,11 +7,8 @@
 # (This replaces dns/geo TestDnsperf, which ran dnsperf against a test-only
 # server and only logged the figures: a benchmark, not a check.)
 # Usage: bench/dns-geo.sh [seconds per run, default 15]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 SECS=${1:-15}
-RUNS=${RUNS:-3}
-. bench/lib.sh
 bench_need dnsperf dig taskset -- dnsperf dnsutils util-linux
 bench_workdir dns-geo
 W=$work

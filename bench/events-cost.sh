@@ -7,12 +7,9 @@
 #
 #   bash bench/events-cost.sh                       # BASE defaults to the commit before the streams landed
 #   RUNS=1 SECS=5 BASE=<rev> bash bench/events-cost.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-. bench/lib.sh
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 bench_need dnsperf wrk dig curl taskset -- dnsperf wrk dnsutils curl util-linux
 bench_workdir events-cost
-RUNS=${RUNS:-3}
 SECS=${SECS:-10}
 BASE=${BASE:-95033fe^1}
 
@@ -23,12 +20,7 @@ git worktree remove --force "$work/base-src"
 go build -o "$work/head/" ./cmd/dnsd ./cmd/lbd ./cmd/webd
 
 cp zones/data/example.test.zone "$work/"
-cat >"$work/dnsd.yaml" <<YAML
-log: {level: warn}
-admin: {listen: 127.0.0.1:19273}
-zones: {dir: $work}
-servers: [{listen: 127.0.0.1:15373, zones: [example.test.]}]
-YAML
+dnsd_conf "$work/dnsd.yaml" "$work" 19273 15373
 awk 'BEGIN { for (i = 0; i < 10000; i++) { k = i % 10
 	if (k < 4) print "www.example.test A"; else if (k < 6) print "mail.example.test MX"
 	else if (k < 8) print "alias.example.test A"; else print "nope" i ".example.test A" } }' >"$work/queries"

@@ -20,10 +20,8 @@
 # through 1 MiB pipes (tune.pipesize), as lbd does: "splice-auto" barely splices on this
 # kind of run (0.51 s of CPU per GiB against 0.18 s forced, measured 2026-11-30).
 # Needs: go, haproxy, taskset.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
-RUNS=${RUNS:-3}
 BYTES=${BYTES:-1073741824}
 DURATION=${DURATION:-10s}
 CONC=${CONC:-32}
@@ -34,7 +32,6 @@ LBD_PORT=${LBD_PORT:-19090}
 ADMIN_PORT=${ADMIN_PORT:-19404}
 HAP_PORT=${HAP_PORT:-19091}
 
-. bench/lib.sh
 bench_need go haproxy taskset -- haproxy util-linux
 bench_workdir lb-l4
 
@@ -49,7 +46,6 @@ for i in 1 2 3; do
   taskset -c 1 "$B" echo -listen 127.0.0.1:$((BASE+10+i)) & pids+=($!)
   sinks+=("127.0.0.1:$((BASE+i))"); echoes+=("127.0.0.1:$((BASE+10+i))")
 done
-
 
 start_lbd() { # $1 = comma-separated backends
   {

@@ -20,10 +20,8 @@
 # comparison. lbd runs with GOMAXPROCS=1 like HAProxy's single thread (and
 # runtime.gc_percent 400 from its default config).
 # Needs: go, haproxy, wrk, taskset.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
-RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONC=${CONC:-32}
 GO_PORT=${GO_PORT:-18443}
@@ -31,7 +29,6 @@ HAP_PORT=${HAP_PORT:-18444}
 WEB_PORT=${WEB_PORT:-18480}
 ADMIN_PORT=${ADMIN_PORT:-18404}
 
-. bench/lib.sh
 bench_need go haproxy wrk taskset -- haproxy wrk util-linux
 bench_workdir lb-tls
 

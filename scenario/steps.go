@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // errHalted ends the steps early on purpose: an analysis rolled back.
@@ -17,7 +19,7 @@ var errHalted = errors.New("halted by an analysis")
 func (r *runner) steps(ctx context.Context, steps []Step) error {
 	for _, s := range steps {
 		if s.HasAt {
-			if err := sleepCtx(ctx, time.Until(r.start.Add(s.At))); err != nil {
+			if err := tick.Sleep(ctx, time.Until(r.start.Add(s.At))); err != nil {
 				return err
 			}
 		}
@@ -30,20 +32,6 @@ func (r *runner) steps(ctx context.Context, steps []Step) error {
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (r *runner) step(ctx context.Context, s Step) error {
@@ -117,7 +105,7 @@ func (r *runner) step(ctx context.Context, s Step) error {
 		if s.Label != "" {
 			r.event(s.Label, "sleep "+s.Duration.String(), nil)
 		}
-		return sleepCtx(ctx, s.Duration)
+		return tick.Sleep(ctx, s.Duration)
 	case ActRollout:
 		return r.rollout(ctx, s)
 	case ActAnalyze:
@@ -146,7 +134,7 @@ func (r *runner) waitFor(ctx context.Context, id, what string, cond func(Backend
 				}
 			}
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := tick.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return fmt.Errorf("%s: waiting for %s: %w (last seen: state %s, healthy %v, in-flight %d)", id, what, err, last.State, last.Healthy, last.InFlight)
 		}
 	}
@@ -206,7 +194,7 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 			return err
 		}
 		if ro.MinReady > 0 && i+batch < len(ro.Backends) {
-			if err := sleepCtx(ctx, ro.MinReady); err != nil {
+			if err := tick.Sleep(ctx, ro.MinReady); err != nil {
 				return err
 			}
 		}
@@ -348,7 +336,7 @@ func (r *runner) analyze(ctx context.Context, s Step) error {
 	r.event(s.Label, fmt.Sprintf("analysis of %s: error rate ≤ %.0f %% for %v", a.Backend, 100*a.MaxErrors, a.For), nil)
 	deadline := time.Now().Add(a.For)
 	for time.Now().Before(deadline) {
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := tick.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 		n, failed := r.col.Since(a.Backend, from)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // dnsStack is the stack's DNS side, or an error that says why a DNS step
@@ -61,7 +63,7 @@ func (r *runner) herd(ctx context.Context, s Step) error {
 		return fmt.Errorf("herd: asking %s for %s: %s", res, name, warm.Err)
 	}
 	r.event(s.Label, fmt.Sprintf("herd: %s cached for %d s more; %d clients wait for it to expire", name, warm.TTL, s.Clients), nil)
-	if err := sleepCtx(ctx, time.Duration(warm.TTL)*time.Second+time.Second); err != nil {
+	if err := tick.Sleep(ctx, time.Duration(warm.TTL)*time.Second+time.Second); err != nil {
 		return err
 	}
 	before, err := ds.UpstreamQueries(ctx)

@@ -92,7 +92,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(sup.Close)
 	var addrs []string
 	for _, id := range []string{"b1", "b2", "b3"} {
-		a := freeAddr(t)
+		a := testutil.FreeAddr(t)
 		if err := sup.Add(sim.Webd(sim.WebdOptions{ID: id, Addr: a}, "v1")); err != nil {
 			t.Fatal(err)
 		}
@@ -164,16 +164,6 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { stop(); srv.Close() }) // open event streams end first
 	st.page = srv.URL
 	return st
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitClosed(t *testing.T, what string, ch <-chan struct{}) {

@@ -144,7 +144,7 @@ func contains(list []string, s string) bool {
 
 // TestProxyNamesDeadDaemon: a daemon that is not there is a 502 naming it.
 func TestProxyNamesDeadDaemon(t *testing.T) {
-	gone := freeAddr(t)
+	gone := testutil.FreeAddr(t)
 	o := web.Options{LBAdmins: map[string]string{"lbd-eu": gone}}
 	tokens(&o)
 	status, body := do(t, "GET", page(t, o)+"/lb/lbd-eu/api/v1/pools", "")

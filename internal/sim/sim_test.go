@@ -19,18 +19,6 @@ import (
 	"netsim/internal/webd"
 )
 
-// freeAddr reserves a loopback port and releases it for the part to bind.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // version asks a web server which version answers.
 func version(t *testing.T, addr string) string {
 	t.Helper()
@@ -60,7 +48,7 @@ func newWebdServer(t *testing.T, tune func(*webd.Options)) (*Supervisor, string,
 	t.Cleanup(s.Close)
 	ev := &events{}
 	s.Subscribe(ev.add)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	var mu sync.Mutex
 	var cur *webd.Server
 	started := func(w *webd.Server) { mu.Lock(); cur = w; mu.Unlock() }
