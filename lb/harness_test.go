@@ -332,6 +332,18 @@ func (r *loadResult) waitMore(t *testing.T, what string, n int) {
 	testutil.WaitFor(t, what, 30*time.Second, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ok > at+n })
 }
 
+// end stops the load (closes stop, waits for the workers) and fails the
+// test if any request failed during it (during: what went on meanwhile).
+func (r *loadResult) end(t *testing.T, stop chan struct{}, wait func(), during string) {
+	t.Helper()
+	close(stop)
+	wait()
+	t.Logf("load %s: %v", during, r)
+	if r.failed != 0 {
+		t.Fatalf("failed requests %s: %v", during, r)
+	}
+}
+
 func (r *loadResult) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -200,11 +200,7 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 		}
 	}
 	for _, id := range surge {
-		r.event("", "drain "+id, nil)
-		if err := r.st.SetState(ctx, id, "draining"); err != nil {
-			return err
-		}
-		if err := r.waitFor(ctx, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 }); err != nil {
+		if err := r.drainIdle(ctx, ctx, id); err != nil {
 			return err
 		}
 		r.event("", "remove "+id, nil)
@@ -214,6 +210,16 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 	}
 	r.event("", "rollout done: "+strings.Join(ro.Backends, ", ")+" on "+ro.Version, nil)
 	return nil
+}
+
+// drainIdle puts id in draining and waits, up to wait's end, until it
+// has no request in flight.
+func (r *runner) drainIdle(ctx, wait context.Context, id string) error {
+	r.event("", "drain "+id, nil)
+	if err := r.st.SetState(ctx, id, "draining"); err != nil {
+		return err
+	}
+	return r.waitFor(wait, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 })
 }
 
 // replace moves one backend to the rollout's version: drained and
@@ -226,11 +232,7 @@ func (r *runner) replace(ctx context.Context, id string, ro Rollout) error {
 	defer cancel()
 	old, _ := r.status(ctx, id)
 	if ro.Drain {
-		r.event("", "drain "+id, nil)
-		if err := r.st.SetState(ctx, id, "draining"); err != nil {
-			return err
-		}
-		if err := r.waitFor(wctx, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 }); err != nil {
+		if err := r.drainIdle(ctx, wctx, id); err != nil {
 			return err
 		}
 		r.event("", "stop "+id, nil)

@@ -393,30 +393,25 @@ func TestGracefulShutdown(t *testing.T) {
 		body string
 		err  error
 	}
-	slow := make(chan result, 1)
-	go func() {
-		resp, err := client.Get("http://" + addr + "/")
-		if err != nil {
-			slow <- result{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		slow <- result{code: resp.StatusCode, body: string(b)}
-	}()
+	get := func(path string) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			resp, err := client.Get("http://" + addr + path)
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ch <- result{code: resp.StatusCode, body: string(b)}
+		}()
+		return ch
+	}
+	slow := get("/")
 	testutil.WaitFor(t, "slow request in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	s.SetLatency(0, 0)
 	s.SetHang(true)
-	hung := make(chan result, 1)
-	go func() {
-		resp, err := client.Get("http://" + addr + "/hang")
-		if err != nil {
-			hung <- result{err: err}
-			return
-		}
-		resp.Body.Close()
-		hung <- result{code: resp.StatusCode}
-	}()
+	hung := get("/hang")
 	testutil.WaitFor(t, "hung request", 10*time.Second, func() bool { return s.LoadReport().Hung == 1 })
 
 	if err := stop(); err != nil {
