@@ -54,7 +54,6 @@ for r in $(seq 1 "$RUNS"); do
   read -r q l c < <(run 15353 "$dpid"); D+=("$q"); DL+=("$l"); DC+=("$c")
   echo "run $r: dnsd ${D[-1]} q/s lost ${DL[-1]} ${DC[-1]} µs/answer | nsd ${N[-1]} q/s lost ${NL[-1]} ${NC[-1]} µs/answer"
 done
-med() { printf '%s\n' "$@" | median; }
 dq=$(med "${D[@]}"); nq=$(med "${N[@]}"); dc=$(med "${DC[@]}"); nc=$(med "${NC[@]}")
 echo
 echo "dnsd: $dq q/s, lost $(med "${DL[@]}"), $dc µs CPU/answer   NSD: $nq q/s, lost $(med "${NL[@]}"), $nc µs CPU/answer"

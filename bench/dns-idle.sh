@@ -58,7 +58,7 @@ for r in $(seq 1 "$RUNS"); do
   D+=("$dheld"); N+=("$nheld")
   echo "run $r: dnsd ${drest} → ${dheld} kB (${dest} held) | nsd ${nrest} → ${nheld} kB (${nest} held)"
 done
-dm=$(printf '%s\n' "${D[@]}" | median); nm=$(printf '%s\n' "${N[@]}" | median)
+dm=$(med "${D[@]}"); nm=$(med "${N[@]}")
 echo
 echo "with $CONNS idle connections: dnsd $dm kB   NSD $nm kB   (PSS, medians of $RUNS)"
 awk -v d="$dm" -v n="$nm" 'BEGIN {printf "ratio dnsd/NSD: %.2f (target <= 2)\n", d/n}'

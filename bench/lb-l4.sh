@@ -89,8 +89,8 @@ measure() { # $1 name, $2 port, $3 streams
     tp+=("$(awk '{print $6}' <<<"$out")")
     cpuB+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v b="$BYTES" 'BEGIN{printf "%.3f", d/hz/(b/1073741824)}')")
   done
-  R[$name,mibs$streams]=$(printf '%s\n' "${tp[@]}" | median)
-  R[$name,cpu_gib$streams]=$(printf '%s\n' "${cpuB[@]}" | median)
+  R[$name,mibs$streams]=$(med "${tp[@]}")
+  R[$name,cpu_gib$streams]=$(med "${cpuB[@]}")
 }
 measure_conns() { # $1 name, $2 port
   local name=$1 port=$2 t0 t1 out n
@@ -103,8 +103,8 @@ measure_conns() { # $1 name, $2 port
     cr+=("$(awk '{print $6}' <<<"$out")")
     cpuC+=("$(per_op $((t1-t0)) "$n")")
   done
-  R[$name,cps]=$(printf '%s\n' "${cr[@]}" | median)
-  R[$name,us_conn]=$(printf '%s\n' "${cpuC[@]}" | median)
+  R[$name,cps]=$(med "${cr[@]}")
+  R[$name,us_conn]=$(med "${cpuC[@]}")
 }
 
 sink_list=$(IFS=,; echo "${sinks[*]}"); echo_list=$(IFS=,; echo "${echoes[*]}")

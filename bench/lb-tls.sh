@@ -106,8 +106,8 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
       hs+=("$(awk '{print $6}' <<<"$out")")
       cpu+=("$(per_op $((t1-t0)) "$n")")
     done
-    R[$name,hs$v]=$(printf '%s\n' "${hs[@]}" | median)
-    R[$name,us$v]=$(printf '%s\n' "${cpu[@]}" | median)
+    R[$name,hs$v]=$(med "${hs[@]}")
+    R[$name,us$v]=$(med "${cpu[@]}")
   done
   local rps=() p99=() cpu=()
   for _ in $(seq "$RUNS"); do
@@ -119,9 +119,9 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
     p99+=("$(awk '$1=="99%" {print $2}' <<<"$out")")
     cpu+=("$(per_op $((t1-t0)) "$n")")
   done
-  R[$name,rps]=$(printf '%s\n' "${rps[@]}" | median)
+  R[$name,rps]=$(med "${rps[@]}")
   R[$name,p99]=$(printf '%s\n' "${p99[@]}" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  R[$name,usreq]=$(printf '%s\n' "${cpu[@]}" | median)
+  R[$name,usreq]=$(med "${cpu[@]}")
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,6 +7,7 @@
 #   cpu_ticks PID                             utime+stime of PID in clock ticks; $hz ticks per second
 #   per_op TICKS N                            CPU microseconds per operation
 #   median                                    median of the numbers on stdin (mean of the middle two when even)
+#   med NUMBER...                             median of the arguments
 #   col FILE N                                median of column N of FILE
 #   wait_port PORT [HOST]                     until a TCP connect succeeds (exits after 10 s)
 #   wait_http URL                             until URL answers 2xx (exits after 10 s)
@@ -59,6 +60,7 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 per_op() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN {printf "%.1f", t*1e6/hz/n}'; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+med() { printf '%s\n' "$@" | median; }
 col() { awk -v c="$2" '{print $c}' "$1" | median; }
 
 wait_port() {

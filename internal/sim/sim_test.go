@@ -122,14 +122,7 @@ func TestStopDrainsKillResets(t *testing.T) {
 			if err := s.Start("b1", ""); err != nil {
 				t.Fatal(err)
 			}
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: b1\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
+			c := testutil.Dial(t, addr, "GET / HTTP/1.1\r\nHost: b1\r\n\r\n")
 			// the request is in the server's hands once it counts it in flight
 			testutil.WaitFor(t, "the request to be in flight", 10*time.Second, func() bool {
 				return server().InFlight() == 1

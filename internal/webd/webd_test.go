@@ -431,14 +431,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestDrainTimeout(t *testing.T) {
 	s := New(Options{ID: "b1", Version: "v1", DrainTimeout: 100 * time.Millisecond, Latency: time.Minute})
 	addr, stop := serve(t, s)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	conn := testutil.Dial(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	testutil.WaitFor(t, "in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	start := time.Now()
 	if err := stop(); !errors.Is(err, context.DeadlineExceeded) {
