@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"netsim/internal/listen"
 	"netsim/internal/logging"
 	"netsim/internal/webd"
 	"netsim/lb"
@@ -50,34 +50,23 @@ func main() {
 var latency time.Duration
 
 type backendProc struct {
-	id     string
-	addr   string
-	srv    *webd.Server
-	cancel context.CancelFunc
-	done   chan error
+	id   string
+	addr string
+	srv  *webd.Server
+	halt func() error
 }
 
 func (b *backendProc) start(version, addr string) error {
 	b.srv = webd.New(webd.Options{ID: b.id, Version: version, DrainTimeout: 10 * time.Second, Latency: latency, Jitter: latency})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	srv := b.srv
-	go func() { done <- srv.ListenAndServe(ctx, addr, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		b.addr, b.cancel, b.done = a.String(), cancel, done
-		return nil
-	case err := <-done:
-		cancel()
+	bound, halt, err := listen.Start(addr, b.srv.Serve)
+	if err != nil {
 		return err
 	}
+	b.addr, b.halt = bound.String(), halt
+	return nil
 }
 
-func (b *backendProc) stop() {
-	b.cancel()
-	<-b.done
-}
+func (b *backendProc) stop() { _ = b.halt() }
 
 type counts struct {
 	mu       sync.Mutex

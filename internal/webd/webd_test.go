@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"netsim/internal/listen"
 	"netsim/internal/testutil"
 )
 
@@ -361,24 +362,12 @@ func TestLoad(t *testing.T) {
 
 func serve(t *testing.T, s *Server) (addr string, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
-	go func() { errc <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		addr = a.String()
-	case err := <-errc:
+	bound, stop, err := listen.Start("127.0.0.1:0", s.Serve)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() { cancel(); err = <-errc })
-		return err
-	}
 	t.Cleanup(func() { _ = stop() })
-	return addr, stop
+	return bound.String(), stop
 }
 
 func TestGracefulShutdown(t *testing.T) {
