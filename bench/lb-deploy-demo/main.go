@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"netsim/internal/api"
 	"netsim/internal/listen"
 	"netsim/internal/logging"
 	"netsim/internal/webd"
@@ -277,29 +277,14 @@ type backendView struct {
 type adminClient struct{ base, token string }
 
 func (a *adminClient) patch(id, body string) error {
-	req, _ := http.NewRequest(http.MethodPatch, a.base+"/api/v1/pools/web/backends/"+id, bytes.NewBufferString(body))
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("PATCH %s: %d %s", id, resp.StatusCode, b)
-	}
-	return nil
+	_, err := api.Call(context.Background(), http.DefaultClient, http.MethodPatch, a.base+"/api/v1/pools/web/backends/"+id, a.token,
+		json.RawMessage(body), nil)
+	return err
 }
 
 func (a *adminClient) get(id string) (backendView, error) {
 	var env struct{ Data backendView }
-	resp, err := http.Get(a.base + "/api/v1/pools/web/backends/" + id)
-	if err != nil {
-		return env.Data, err
-	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(resp.Body).Decode(&env)
+	_, err := api.Call(context.Background(), http.DefaultClient, http.MethodGet, a.base+"/api/v1/pools/web/backends/"+id, "", nil, &env)
 	return env.Data, err
 }
 
