@@ -6,39 +6,29 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 // rawBackend answers every request head it reads with a fixed response,
 // without allocating, so that a benchmark's allocations are lbd's.
 func rawBackend(b *testing.B) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testutil.Listen(b)
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nb1 v1\n")
-	go func() {
+	testutil.Serve(b, ln, func(c net.Conn) {
+		var buf [8192]byte
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf[:])
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var buf [8192]byte
-				for {
-					n, err := c.Read(buf[:])
-					if err != nil {
-						return
-					}
-					for k := bytes.Count(buf[:n], []byte("\r\n\r\n")); k > 0; k-- {
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-					}
+			for k := bytes.Count(buf[:n], []byte("\r\n\r\n")); k > 0; k-- {
+				if _, err := c.Write(resp); err != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
+	})
 	return ln
 }
 

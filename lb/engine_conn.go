@@ -388,25 +388,13 @@ func fastInfo(st *reqState) reqInfo {
 // methodString is the method as a string, without allocating for the
 // common ones.
 func methodString(m []byte) string {
-	switch string(m) {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodConnect:
-		return http.MethodConnect
-	case http.MethodTrace:
-		return http.MethodTrace
+	for _, s := range knownMethods {
+		if string(m) == s {
+			return s
+		}
 	}
 	return string(m)
 }
+
+var knownMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+	http.MethodOptions, http.MethodPatch, http.MethodConnect, http.MethodTrace}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/internal/listen"
+	"netsim/internal/tick"
 )
 
 // Options configure a Server. Only ID and Version are needed; the zero value
@@ -350,14 +351,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return tick.Sleep(ctx, d)
 }
 
 // Handler returns s as an http.Handler (for symmetry with wrappers).
