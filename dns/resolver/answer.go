@@ -223,6 +223,18 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		defer t.Stop()
 		staleWait = t.C
 	}
+	limit := r.cfg.MaxResolutionsPerClient
+	if !r.clients.acquire(client, limit) {
+		// this client already waits for its share: it does not get more
+		r.m.clientLimited.Inc()
+		if hit {
+			r.staleReply(resp, h)
+			return "stale"
+		}
+		fill(resp, dns.RcodeServerFailure)
+		return "miss"
+	}
+	defer r.clients.release(client, limit)
 	f, joined := r.join(k, true, sub)
 	how := "miss"
 	if joined {
