@@ -351,7 +351,7 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 		if err != nil {
 			return nil, r.netErr(ctx, err) // e.g. ICMP port unreachable: connection refused
 		}
-		if from.IsValid() && from != server {
+		if from.IsValid() && !sameAddr(from, server) {
 			r.drop("source")
 			continue
 		}

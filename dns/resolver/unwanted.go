@@ -58,6 +58,12 @@ func readReply(conn net.Conn, buf []byte) (n int, from netip.AddrPort, err error
 	return n, from, err
 }
 
+// sameAddr compares a datagram's source with the server asked, ignoring
+// an IPv6 zone only one side may carry.
+func sameAddr(from, server netip.AddrPort) bool {
+	return from.Port() == server.Port() && from.Addr().WithZone("") == server.Addr().WithZone("")
+}
+
 // randomCase returns name with each ASCII letter's case chosen at random
 // (dns0x20). Escapes such as \065 are digits and keep their meaning.
 func randomCase(name string) string {
