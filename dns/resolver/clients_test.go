@@ -55,7 +55,9 @@ func TestClientCapKeepsListenerSlots(t *testing.T) {
 		return testutil.Value(t, r.m.inflight) == limit && testutil.Value(t, r.m.clientLimited) > 0
 	})
 	// no slot is free: a query past the listener's slots is dropped
-	dropped := func() float64 { return testutil.MetricValue(t, reg, "dnsd_dropped_packets_total", "server", "resolver") }
+	dropped := func() float64 {
+		return testutil.MetricValue(t, reg, "dnsd_dropped_packets_total", "server", "resolver")
+	}
 	before := dropped()
 	other := dial(t, "127.0.0.2", l.Addr)
 	var m *dns.Msg
