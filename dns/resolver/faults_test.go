@@ -14,15 +14,20 @@ import (
 	"netsim/internal/testutil"
 )
 
-const (
-	fRoot = `$ORIGIN .
+// rootZone is a root zone served at rootIP that delegates test. to a
+// server at tldIP.
+func rootZone(rootIP, tldIP string) string {
+	return `$ORIGIN .
 $TTL 86400
 @ IN SOA a.root. h.root. 1 1800 900 604800 86400
 @ IN NS a.root.
-a.root. IN A 127.0.101.1
+a.root. IN A ` + rootIP + `
 test. IN NS a.nic.test.
-a.nic.test. IN A 127.0.101.2
+a.nic.test. IN A ` + tldIP + `
 `
+}
+
+const (
 	fTLD = `$ORIGIN test.
 $TTL 86400
 @ IN SOA a.nic h 1 1800 900 604800 3600
@@ -80,7 +85,7 @@ d IN A 192.0.2.13
 )
 
 var faultSpec = map[string]map[string]string{
-	"127.0.101.1": {".": fRoot},
+	"127.0.101.1": {".": rootZone("127.0.101.1", "127.0.101.2")},
 	"127.0.101.2": {"test.": fTLD},
 	"127.0.101.3": {"good.test.": fGood, "glueless.test.": fGlueless, "fwd.test.": fFwd},
 	"127.0.101.4": {"bad.test.": fBad},

@@ -20,14 +20,6 @@ import (
 // "poison", so a clean cache is one where no entry mentions either.
 
 const (
-	hRoot = `$ORIGIN .
-$TTL 86400
-@ IN SOA a.root. h.root. 1 1800 900 604800 86400
-@ IN NS a.root.
-a.root. IN A 127.0.102.1
-test. IN NS a.nic.test.
-a.nic.test. IN A 127.0.102.2
-`
 	hTLD = `$ORIGIN test.
 $TTL 86400
 @ IN SOA a.nic h 1 1800 900 604800 3600
@@ -59,7 +51,7 @@ www IN A 192.0.2.20
 )
 
 var hostileSpec = map[string]map[string]string{
-	"127.0.102.1": {".": hRoot},
+	"127.0.102.1": {".": rootZone("127.0.102.1", tldNS)},
 	tldNS:         {"test.": hTLD},
 	victimNS:      {"victim.test.": hVictim},
 	evilNS:        {"evil.test.": hEvil},
@@ -95,6 +87,13 @@ func forged(req *dns.Msg, rcode int, answer, ns, extra []string) *dns.Msg {
 	for _, s := range extra {
 		m.Extra = append(m.Extra, mustRR(s))
 	}
+	return m
+}
+
+// referral builds a referral (no AA, no answer) to req.
+func referral(req *dns.Msg, ns, extra []string) *dns.Msg {
+	m := forged(req, dns.RcodeSuccess, nil, ns, extra)
+	m.Authoritative = false
 	return m
 }
 
@@ -190,14 +189,10 @@ func TestPoisoningAttempts(t *testing.T) {
 				[]string{"ns.victim.test. 86400 IN A 198.51.100.66", "www.victim.test. 86400 IN A 198.51.100.66"}), false
 		}},
 		{name: "referral sideways to the victim's zone", rcode: dns.RcodeServerFailure, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := forged(req, dns.RcodeSuccess, nil, []string{"victim.test. 86400 IN NS ns.evil.test."}, []string{"ns.evil.test. 86400 IN A 198.51.100.66"})
-			m.Authoritative = false
-			return m, false
+			return referral(req, []string{"victim.test. 86400 IN NS ns.evil.test."}, []string{"ns.evil.test. 86400 IN A 198.51.100.66"}), false
 		}},
 		{name: "referral with glue for the victim's server", qname: "www.sub.evil.test.", rcode: dns.RcodeServerFailure, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := forged(req, dns.RcodeSuccess, nil, []string{"sub.evil.test. 86400 IN NS ns.victim.test."}, []string{"ns.victim.test. 86400 IN A 198.51.100.66"})
-			m.Authoritative = false
-			return m, false
+			return referral(req, []string{"sub.evil.test. 86400 IN NS ns.victim.test."}, []string{"ns.victim.test. 86400 IN A 198.51.100.66"}), false
 		}},
 		// The TLD hands out evil.test.'s delegation as its registrant set it
 		// up: one of its name servers is the victim's, with a forged address
@@ -207,10 +202,8 @@ func TestPoisoningAttempts(t *testing.T) {
 			if !dns.IsSubDomain("evil.test.", strings.ToLower(req.Question[0].Name)) {
 				return nil, false
 			}
-			m := forged(req, dns.RcodeSuccess, nil, []string{"evil.test. 86400 IN NS ns.evil.test.", "evil.test. 86400 IN NS ns.victim.test."},
-				[]string{"ns.evil.test. 86400 IN A 127.0.102.4", "ns.victim.test. 86400 IN A 198.51.100.66"})
-			m.Authoritative = false
-			return m, false
+			return referral(req, []string{"evil.test. 86400 IN NS ns.evil.test.", "evil.test. 86400 IN NS ns.victim.test."},
+				[]string{"ns.evil.test. 86400 IN A 127.0.102.4", "ns.victim.test. 86400 IN A 198.51.100.66"}), false
 		}},
 	}
 	for _, tc := range cases {
@@ -271,14 +264,10 @@ func TestLoopsEndInSERVFAIL(t *testing.T) {
 			return forged(req, dns.RcodeSuccess, []string{name + " 300 IN CNAME " + next[name]}, nil, nil), false
 		}},
 		{name: "referral to itself", want: ErrReferralLoop, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := forged(req, dns.RcodeSuccess, nil, []string{"evil.test. 300 IN NS ns.evil.test."}, []string{"ns.evil.test. 300 IN A 127.0.102.4"})
-			m.Authoritative = false
-			return m, false
+			return referral(req, []string{"evil.test. 300 IN NS ns.evil.test."}, []string{"ns.evil.test. 300 IN A 127.0.102.4"}), false
 		}},
 		{name: "referral back to the root", want: ErrReferralLoop, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := forged(req, dns.RcodeSuccess, nil, []string{". 300 IN NS a.root."}, []string{"a.root. 300 IN A 127.0.102.1"})
-			m.Authoritative = false
-			return m, false
+			return referral(req, []string{". 300 IN NS a.root."}, []string{"a.root. 300 IN A 127.0.102.1"}), false
 		}},
 	}
 	for _, tc := range cases {
@@ -318,9 +307,7 @@ func TestNXNSAttack(t *testing.T) {
 			for i := range names {
 				ns = append(ns, fmt.Sprintf("nx.evil.test. 300 IN NS n%d.victim.test.", i))
 			}
-			m := forged(req, dns.RcodeSuccess, nil, ns, nil)
-			m.Authoritative = false
-			return m, false
+			return referral(req, ns, nil), false
 		})
 		m := r.Answer(context.Background(), query("www.nx.evil.test", dns.TypeA), loopback)
 		if m.Rcode != dns.RcodeServerFailure {
