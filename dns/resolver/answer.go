@@ -227,10 +227,6 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 	if !r.clients.acquire(client, limit) {
 		// this client already waits for its share: it does not get more
 		r.m.clientLimited.Inc()
-		if hit {
-			r.staleReply(resp, h)
-			return "stale"
-		}
 		fill(resp, dns.RcodeServerFailure)
 		return "miss"
 	}

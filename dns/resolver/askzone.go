@@ -112,7 +112,7 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 	if lastErr == nil {
 		lastErr = errors.New("no addresses")
 	}
-	return nil, 0, "", fmt.Errorf("%w %s: %w", ErrNoServers, d.zone, lastErr)
+	return nil, 0, "", fmt.Errorf("%w %s: %w", ErrNoServers, d.zone, lastErr) // both wrapped: EDE tells a timeout from a network error
 }
 
 // nsAddrs resolves a name server's addresses (A, then AAAA when there is

@@ -95,8 +95,8 @@ type Config struct {
 	UnwantedReplyThreshold int `mapstructure:"unwanted_reply_threshold"`
 	// MaxResolutionsPerClient bounds the resolutions one client (an IPv4
 	// address or an IPv6 /64) waits for at once; past it the client gets
-	// SERVFAIL (or a stale answer), so it cannot hold every slot of the
-	// listener. 0 turns it off.
+	// SERVFAIL at once, so it cannot hold every slot of the listener. 0
+	// turns it off.
 	MaxResolutionsPerClient int `mapstructure:"max_resolutions_per_client"`
 	// CaseRandomisation sends each upstream question with the case of its
 	// letters chosen at random and drops replies that do not echo it

@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
 		nsCapped: metric.Counter("dnsd_resolver_ns_lookups_capped_total",
 			"Referrals whose name servers without glue were not all looked up: max_ns_lookups_per_referral reached (NXNSAttack)."),
 		clientLimited: metric.Counter("dnsd_resolver_client_limited_total",
-			"Client queries answered SERVFAIL (or stale) at once because the client had max_resolutions_per_client resolutions waiting."),
+			"Client queries answered SERVFAIL at once because the client had max_resolutions_per_client resolutions waiting."),
 	}
 	cols := []prometheus.Collector{
 		m.queries, m.cacheHits, m.cacheMisses, m.stale, m.coalesced, m.prefetches, m.failureHits,
