@@ -54,7 +54,7 @@ func TestClientCapKeepsListenerSlots(t *testing.T) {
 	testutil.WaitFor(t, "the flood's resolutions to start", 10*time.Second, func() bool {
 		return testutil.Value(t, r.m.inflight) == limit && testutil.Value(t, r.m.clientLimited) > 0
 	})
-	// no slot is free: a query past the listener's slots is dropped
+	// a query that finds no free slot is dropped by the listener
 	dropped := func() float64 {
 		return testutil.MetricValue(t, reg, "dnsd_dropped_packets_total", "server", "resolver")
 	}

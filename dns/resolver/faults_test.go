@@ -107,11 +107,13 @@ func badHook(w *world, h hook) {
 // and the resolver keeps answering other names. Each case runs in a
 // synctest bubble over an in-memory network, so "within the limit" is
 // measured on the bubble's clock and holds however loaded the machine is.
+// Every case runs with 0x20 case randomisation off and on.
 func TestFaults(t *testing.T) {
 	const limit = time.Second
 	cases := []struct {
 		name  string
 		hook  hook
+		fresh func() hook // a hook with state: a new one for each run
 		mod   func(*Config)
 		qname string
 		qtype uint16
@@ -174,7 +176,7 @@ func TestFaults(t *testing.T) {
 			return m, false
 		}},
 		{name: "endless deeper referrals", why: "referral limit", qname: "a.b.c.d.e.f.g.h.i.j.www.bad.test", mod: func(c *Config) { c.MaxReferrals = 4 },
-			hook: deeperReferrals()},
+			fresh: deeperReferrals},
 		{name: "cname loop in one zone", why: "CNAME loop", qname: "loop1.good.test"},
 		{name: "cname loop across zones", why: "CNAME loop", qname: "cross.good.test"},
 		{name: "cname chain over the limit", why: "CNAME chain too long", qname: "long1.good.test", mod: func(c *Config) { c.MaxCNAMEChain = 3 }},
@@ -222,14 +224,20 @@ func TestFaults(t *testing.T) {
 		{name: "all upstreams down", why: "no server for the zone", mod: func(c *Config) { c.RootHints = []string{"127.0.101.250", "127.0.101.251"} }},
 		{name: "glueless delegation", qname: "www.glueless.test", ok: true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+	for i := range 2 * len(cases) {
+		tc, caps := cases[i/2], i%2 == 1 // each case with 0x20 off and on
+		t.Run(fmt.Sprintf("%s/0x20=%v", tc.name, caps), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				w := faultMemWorld(t)
-				badHook(w, tc.hook)
+				h := tc.hook
+				if tc.fresh != nil {
+					h = tc.fresh()
+				}
+				badHook(w, h)
 				r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
 					c.Timeout = limit
 					c.UpstreamTimeout = 150 * time.Millisecond
+					c.CaseRandomisation = caps
 					if tc.mod != nil {
 						tc.mod(c)
 					}
