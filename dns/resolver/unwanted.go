@@ -45,6 +45,10 @@ func (r *Resolver) drop(reason string) {
 // connection can tell (a net.PacketConn; a connected UDP socket reports
 // its peer). from is invalid when it cannot.
 func readReply(conn net.Conn, buf []byte) (n int, from netip.AddrPort, err error) {
+	if uc, ok := conn.(*net.UDPConn); ok { // without allocating an address
+		n, from, err = uc.ReadFromUDPAddrPort(buf)
+		return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
+	}
 	pc, ok := conn.(net.PacketConn)
 	if !ok {
 		n, err = conn.Read(buf)
