@@ -68,7 +68,13 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 	// bounded number of them (NXNSAttack).
 	lookups := 0
 	for _, ns := range d.ns {
-		if len(d.glue[ns]) > 0 || st.active[ns] {
+		if len(d.glue[ns]) > 0 {
+			continue
+		}
+		if st.active[ns] {
+			if lastErr == nil {
+				lastErr = fmt.Errorf("%w: finding the address of %s needs that address", ErrReferralLoop, ns)
+			}
 			continue
 		}
 		if isSub(ns, d.zone) {

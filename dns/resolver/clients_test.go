@@ -116,3 +116,21 @@ func receive(t *testing.T, c *net.UDPConn, wait time.Duration) *dns.Msg {
 	}
 	return m
 }
+
+func TestClientID(t *testing.T) {
+	same := [][2]string{
+		{"192.0.2.1", "::ffff:192.0.2.1"},
+		{"2001:db8::1", "2001:db8::ffff:1"}, // one /64: one client
+	}
+	for _, p := range same {
+		if a, b := clientID(netip.MustParseAddr(p[0])), clientID(netip.MustParseAddr(p[1])); a != b {
+			t.Errorf("%s and %s are different clients (%s, %s)", p[0], p[1], a, b)
+		}
+	}
+	differ := [][2]string{{"192.0.2.1", "192.0.2.2"}, {"2001:db8::1", "2001:db8:0:1::1"}}
+	for _, p := range differ {
+		if clientID(netip.MustParseAddr(p[0])) == clientID(netip.MustParseAddr(p[1])) {
+			t.Errorf("%s and %s are one client", p[0], p[1])
+		}
+	}
+}

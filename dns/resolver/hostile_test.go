@@ -251,9 +251,10 @@ func TestPoisoningAttempts(t *testing.T) {
 // the failure, e.g. as an Extended DNS Error.
 func TestLoopsEndInSERVFAIL(t *testing.T) {
 	cases := []struct {
-		name string
-		hook hook
-		want error
+		name   string
+		server string // whose hook: evilNS unless set
+		hook   hook
+		want   error
 	}{
 		{name: "cname loop", want: ErrCNAMELoop, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
 			return forged(req, dns.RcodeSuccess, []string{"www.evil.test. 300 IN CNAME a.evil.test.", "a.evil.test. 300 IN CNAME www.evil.test."}, nil, nil), false
@@ -266,6 +267,17 @@ func TestLoopsEndInSERVFAIL(t *testing.T) {
 		{name: "referral to itself", want: ErrReferralLoop, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
 			return referral(req, []string{"evil.test. 300 IN NS ns.evil.test."}, []string{"ns.evil.test. 300 IN A 127.0.102.4"}), false
 		}},
+		// evil.test.'s name server is named in a zone whose name server
+		// is named in evil.test.: neither address can be found first
+		{name: "glueless name server cycle", server: tldNS, want: ErrReferralLoop, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			switch name := strings.ToLower(req.Question[0].Name); {
+			case dns.IsSubDomain("evil.test.", name):
+				return referral(req, []string{"evil.test. 300 IN NS ns.cycle.test."}, nil), false
+			case dns.IsSubDomain("cycle.test.", name):
+				return referral(req, []string{"cycle.test. 300 IN NS ns.evil.test."}, nil), false
+			}
+			return nil, false
+		}},
 		{name: "referral back to the root", want: ErrReferralLoop, hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
 			return referral(req, []string{". 300 IN NS a.root."}, []string{"a.root. 300 IN A 127.0.102.1"}), false
 		}},
@@ -274,7 +286,11 @@ func TestLoopsEndInSERVFAIL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				w, r := hostileResolver(t, nil)
-				w.servers[evilNS].setHook(tc.hook)
+				server := tc.server
+				if server == "" {
+					server = evilNS
+				}
+				w.servers[server].setHook(tc.hook)
 				const qname = "www.evil.test."
 				start := time.Now()
 				m := r.Answer(context.Background(), query(qname, dns.TypeA), loopback)
