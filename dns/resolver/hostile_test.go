@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -338,5 +340,39 @@ func TestNXNSAttack(t *testing.T) {
 		}
 		t.Logf("200 glueless NS names: %d queries to the victim, %d upstream queries in all", victim, w.total())
 		assertClean(t, r)
+	})
+}
+
+// TestReferralWithHundredsOfGluedServers: the other NXNSAttack variant,
+// 200 name servers with glue pointing at 200 addresses of victims that do
+// not answer usefully: the client query's max_upstream_queries budget
+// bounds the addresses tried.
+func TestReferralWithHundredsOfGluedServers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const names, budget = 200, 20
+		w := memWorld(t, hostileSpec)
+		w.servers[evilNS].setHook(func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
+			var ns, glue []string
+			for i := range names {
+				ns = append(ns, fmt.Sprintf("nx.evil.test. 300 IN NS n%d.nx.evil.test.", i))
+				glue = append(glue, fmt.Sprintf("n%d.nx.evil.test. 300 IN A 127.0.%d.%d", i, 200+i/250, 1+i%250))
+			}
+			return referral(req, ns, glue), false
+		})
+		var victims atomic.Int64
+		dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+			if strings.HasPrefix(address, "127.0.20") {
+				victims.Add(1)
+			}
+			return w.dial(ctx, network, address)
+		}
+		r, _ := newTestResolver(t, w, "127.0.102.1", func(c *Config) { c.MaxUpstreamQueries = budget }, WithDialer(dial))
+		if m := r.Answer(context.Background(), query("www.nx.evil.test", dns.TypeA), loopback); m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("rcode %s: %v", dns.RcodeToString[m.Rcode], m)
+		}
+		if n := victims.Load(); n == 0 || n > budget {
+			t.Fatalf("%d of the 200 glued addresses asked, want 1 to %d", n, budget)
+		}
+		t.Logf("200 glued NS names: %d addresses asked (max_upstream_queries %d)", victims.Load(), budget)
 	})
 }
