@@ -226,6 +226,14 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		defer t.Stop()
 		staleWait = t.C
 	}
+	limit := r.cfg.MaxResolutionsPerClient
+	if !r.clients.acquire(client, limit) {
+		// this client already waits for its share: it does not get more
+		r.m.clientLimited.Inc()
+		fill(resp, dns.RcodeServerFailure)
+		return "miss"
+	}
+	defer r.clients.release(client, limit)
 	f, joined := r.join(k, true, sub)
 	how := "miss"
 	if joined {

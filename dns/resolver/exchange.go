@@ -207,7 +207,11 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	q := new(dns.Msg)
 	q.Id = uint16(rand.Uint32())
 	q.RecursionDesired = rd
-	q.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}}
+	sentName := qname
+	if r.cfg.CaseRandomisation {
+		sentName = randomCase(qname)
+	}
+	q.Question = []dns.Question{{Name: sentName, Qtype: qtype, Qclass: dns.ClassINET}}
 	edns := !stat.noEDNS.Load()
 	var sent *dns.EDNS0_SUBNET
 	if edns {
@@ -290,12 +294,13 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	r.m.upstream.WithLabelValues(res.transport, "ok").Inc()
 	r.m.upstreamDuration.WithLabelValues(res.transport).Observe(res.rtt.Seconds())
 	stat.success(res.rtt)
+	uncase(msg, sentName, qname)
 	if sent != nil {
 		// RFC 7871 §7.3: the reply must echo what was sent; its scope
 		// says which network the answer holds for.
 		p, err := ecs.CachePrefix(sent, ecs.Find(msg))
 		if err != nil {
-			r.m.dropped.WithLabelValues("ecs").Inc()
+			r.drop("ecs")
 			return res, err
 		}
 		res.scope = p
@@ -357,25 +362,30 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 	defer udpBufs.Put(bp)
 	buf := *bp
 	for {
-		n, err := conn.Read(buf)
+		n, from, err := readReply(conn, buf)
 		if err != nil {
 			return nil, r.netErr(ctx, err) // e.g. ICMP port unreachable: connection refused
 		}
-		m := new(dns.Msg)
-		if err := m.Unpack(buf[:n]); err != nil {
-			r.m.dropped.WithLabelValues("malformed").Inc()
+		if from.IsValid() && !sameAddr(from, server) {
+			r.drop("source")
 			continue
 		}
-		if reason := mismatch(q, m); reason != "" {
-			r.m.dropped.WithLabelValues(reason).Inc()
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			r.drop("malformed")
+			continue
+		}
+		if reason := mismatch(q, m, r.cfg.CaseRandomisation); reason != "" {
+			r.drop(reason)
 			continue
 		}
 		return m, nil
 	}
 }
 
-// mismatch says why m is not the reply to q ("" when it is).
-func mismatch(q, m *dns.Msg) string {
+// mismatch says why m is not the reply to q ("" when it is); with
+// exactCase (0x20 on) the question's name must echo q's case too.
+func mismatch(q, m *dns.Msg, exactCase bool) string {
 	switch {
 	case m.Id != q.Id:
 		return "id"
@@ -391,6 +401,8 @@ func mismatch(q, m *dns.Msg) string {
 		m.Question[0].Qclass != q.Question[0].Qclass,
 		!strings.EqualFold(m.Question[0].Name, q.Question[0].Name):
 		return "question"
+	case exactCase && !sameCase(q, m):
+		return "case"
 	}
 	return ""
 }
@@ -423,8 +435,8 @@ func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dn
 		}
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
-	if reason := mismatch(q, m); reason != "" {
-		r.m.dropped.WithLabelValues(reason).Inc()
+	if reason := mismatch(q, m, r.cfg.CaseRandomisation); reason != "" {
+		r.drop(reason)
 		return nil, fmt.Errorf("tcp reply does not match the query (%s)", reason)
 	}
 	return m, nil
