@@ -132,6 +132,7 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", hstsValue(fc))
 	}
 	poolName := fc.Pool
+	st.method = r.Method
 	if tbl := f.routes.Load(); len(tbl.routes) > 0 || tbl.requestID != "" {
 		var fwd []byte
 		var answered bool
