@@ -20,11 +20,27 @@ type fieldSink interface {
 	add(name, value string)
 }
 
-// headerSink is a fieldSink over an http.Header.
+// headerSink is a fieldSink over an http.Header. Names are kept as
+// written (X-RateLimit-Limit, not X-Ratelimit-Limit), as the fast engine
+// writes them; net/http sends map keys as they are.
 type headerSink http.Header
 
-func (h headerSink) set(name, value string) { http.Header(h).Set(name, value) }
-func (h headerSink) add(name, value string) { http.Header(h).Add(name, value) }
+func (h headerSink) set(name, value string) {
+	if k := http.CanonicalHeaderKey(name); k != name {
+		delete(h, k)
+	}
+	h[name] = []string{value}
+}
+
+func (h headerSink) add(name, value string) {
+	if k := http.CanonicalHeaderKey(name); k != name {
+		if vs, ok := h[k]; ok {
+			delete(h, k)
+			h[name] = vs
+		}
+	}
+	h[name] = append(h[name], value)
+}
 
 // bufSink writes fields to the fast engine's connection: whatever set
 // replaces was left out before.

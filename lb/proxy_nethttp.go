@@ -41,7 +41,7 @@ func (x *stdExchange) clientAddr() netip.Addr {
 }
 
 func (x *stdExchange) field(name string) ([]byte, bool) {
-	vs := x.r.Header[name]
+	vs := x.r.Header.Values(name)
 	if len(vs) == 0 {
 		return nil, false
 	}

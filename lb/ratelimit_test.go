@@ -34,18 +34,18 @@ func TestRateLimitFields(t *testing.T) {
 	h := http.Header{}
 	r.fields(headerSink(h), "api")
 	want := map[string]string{
-		"X-Ratelimit-Limit":     "20",
-		"X-Ratelimit-Remaining": "0",
-		"X-Ratelimit-Reset":     strconv.FormatInt(t0.Unix()+2, 10), // 20 tokens at 10/s
-		"Ratelimit-Policy":      `"api";q=20;w=2`,
-		"Ratelimit":             `"api";r=0;t=2`,
+		"X-RateLimit-Limit":     "20",
+		"X-RateLimit-Remaining": "0",
+		"X-RateLimit-Reset":     strconv.FormatInt(t0.Unix()+2, 10), // 20 tokens at 10/s
+		"RateLimit-Policy":      `"api";q=20;w=2`,
+		"RateLimit":             `"api";r=0;t=2`,
 		"Retry-After":           "1", // one token in 100ms, rounded up
 	}
 	if r.allowed {
 		t.Fatal("21st request at once was allowed")
 	}
 	for k, v := range want {
-		if got := h.Get(k); got != v {
+		if got := h[k]; len(got) != 1 || got[0] != v { // the names as the seed spells them
 			t.Errorf("%s: %q, want %q", k, got, v)
 		}
 	}
@@ -55,7 +55,7 @@ func TestRateLimitFields(t *testing.T) {
 	r = l.take(k, t1)
 	h = http.Header{}
 	r.fields(headerSink(h), "api")
-	if !r.allowed || r.remaining != 1 || h.Get("X-Ratelimit-Reset") != strconv.FormatInt(t0.Unix()+3, 10) || h.Get("Retry-After") != "" {
+	if !r.allowed || r.remaining != 1 || h["X-RateLimit-Reset"][0] != strconv.FormatInt(t0.Unix()+3, 10) || h.Get("Retry-After") != "" {
 		t.Fatalf("after 250ms: allowed %v, fields %v", r.allowed, h)
 	}
 	// Another client has its own bucket.

@@ -73,7 +73,7 @@ type routeTable struct {
 func (s *Server) compileRoutes(fc *FrontendConfig, old *routeTable) *routeTable {
 	t := &routeTable{defHits: new(atomic.Uint64)}
 	if fc.RequestID != "" {
-		t.requestID = http.CanonicalHeaderKey(fc.RequestID)
+		t.requestID = fc.RequestID // as written: answers carry it so
 	}
 	byName := map[string]*route{}
 	if old != nil {
