@@ -167,5 +167,12 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.method, st.hasBody = r.Method, st.body != nil && r.ContentLength != 0
 	st.route(p, x)
+	if rt := st.rt; rt != nil && rt.wrap != nil {
+		rt.wrap(w, r, func(w http.ResponseWriter, r *http.Request) {
+			x.w, x.r = w, r
+			f.forward(x, st)
+		})
+		return
+	}
 	f.forward(x, st)
 }

@@ -25,11 +25,12 @@ import (
 //
 // Hook for per-route features that act on whole responses (a response
 // cache, compression): add their compiled config to route (as limit and
-// cors are), built in compileRoute and carried across reloads in
-// carryRoute, and wrap the forward step in route.wrap: on the nethttp
-// engine ServeHTTP calls rt.wrap(next) with next the pool's forward loop
-// (proxy_nethttp.go); on the fast engine, handle (engine_conn.go) is where
-// a route with wrap must leave the byte-level relay for that handler.
+// cors are), built in compileRoute (carried across reloads there, as
+// the limiter is), and set route.wrap: on the nethttp engine ServeHTTP
+// calls it with next the pool's forward loop (proxy_nethttp.go); on the
+// fast engine, handle (engine_conn.go) is where a route with wrap must
+// leave the byte-level relay for a net/http-style exchange (not done yet:
+// the fast engine forwards such a route's requests without wrap).
 type route struct {
 	name     string
 	index    int
@@ -51,10 +52,17 @@ type route struct {
 	drops    []string // answer fields lbd replaces (headers.go)
 	hits     *atomic.Uint64
 	met      prometheus.Counter
-	// wrap, when set, wraps the forwarding of this route's requests
-	// (see above). Nothing sets it yet.
-	wrap func(next http.Handler) http.Handler
+	// wrap, when set, runs around the forwarding of this route's
+	// requests (see above). Nothing sets it yet.
+	wrap Middleware
 }
+
+// Middleware is a per-route step around the forwarding of a request: it
+// may answer by itself (a cache hit) or call next, with the request or
+// a writer of its own (compression, storing an answer). next forwards to
+// the route's pool and writes the backend's answer (or lbd's error page)
+// to the writer it is given.
+type Middleware func(w http.ResponseWriter, r *http.Request, next http.HandlerFunc)
 
 type headerMatch struct {
 	name, value string // value "*": any

@@ -409,3 +409,26 @@ func TestRoutesReloadUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestRouteWrapHook: on the nethttp engine a route's wrap runs around
+// the forwarding: it can answer by itself or call next with its writer.
+func TestRouteWrapHook(t *testing.T) {
+	echoAddr, hits := headerEcho(t)
+	h := newHarnessWith(t, 1, routeConfig(echoAddr, EngineNetHTTP), func(s *Server) {
+		s.frontends[0].routes.Load().routes[0].wrap = func(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+			if r.URL.Query().Get("short") != "" {
+				w.WriteHeader(http.StatusNonAuthoritativeInfo)
+				return
+			}
+			w.Header().Set("X-Wrapped", "1")
+			next(w, r)
+		}
+	})
+	c := newClient()
+	if resp, _ := do(t, c, "GET", h.base+"/api/x"); resp.StatusCode != 200 || resp.Header.Get("X-Wrapped") != "1" || hits.Load() != 1 {
+		t.Fatalf("wrapped forward: %d %v, backend hits %d", resp.StatusCode, resp.Header, hits.Load())
+	}
+	if resp, _ := do(t, c, "GET", h.base+"/api/x?short=1"); resp.StatusCode != http.StatusNonAuthoritativeInfo || hits.Load() != 1 {
+		t.Fatalf("wrap answering itself: %d, backend hits %d", resp.StatusCode, hits.Load())
+	}
+}
