@@ -25,7 +25,7 @@ type RouteView struct {
 	Frontend    string          `json:"frontend"`
 	Name        string          `json:"name"`
 	Index       int             `json:"index"` // place in the frontend's list; -1: default
-	Match       RouteMatchView  `json:"match"`
+	Match       RouteMatch      `json:"match"`
 	Action      string          `json:"action"` // pool, redirect or respond
 	Pool        string          `json:"pool,omitempty"`
 	StripPrefix bool            `json:"strip_prefix,omitempty"`
@@ -35,15 +35,6 @@ type RouteView struct {
 	RateLimit   *RateLimitView  `json:"rate_limit,omitempty"`
 	CORS        *CORSConfigView `json:"cors,omitempty"`
 	HeaderRules bool            `json:"header_rules"`
-}
-
-// RouteMatchView is a route's match.
-type RouteMatchView struct {
-	Host       string            `json:"host,omitempty"`
-	PathPrefix string            `json:"path_prefix,omitempty"`
-	Path       string            `json:"path,omitempty"`
-	Methods    []string          `json:"methods,omitempty"`
-	Headers    map[string]string `json:"headers,omitempty"`
 }
 
 // CORSConfigView is a route's CORS policy.
@@ -79,10 +70,8 @@ func viewLimit(l *limiter) *RateLimitView {
 }
 
 func viewRoute(f *frontend, fc *FrontendConfig, r *route) RouteView {
-	m := r.cfg.Match
 	v := RouteView{Frontend: f.name, Name: r.name, Index: r.index, Action: "pool", Pool: r.pool, StripPrefix: r.strip, Hits: r.hits.Load(),
-		Match:       RouteMatchView{Host: m.Host, PathPrefix: m.PathPrefix, Path: m.Path, Methods: r.methods, Headers: m.Headers},
-		HeaderRules: r.reqRules != nil || r.resRules != nil}
+		Match: r.cfg.Match, HeaderRules: r.reqRules != nil || r.resRules != nil}
 	switch {
 	case r.redirect != nil:
 		v.Action, v.Location, v.Status = "redirect", r.redirect.Location, r.redirect.Code

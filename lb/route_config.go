@@ -38,7 +38,7 @@ type RouteConfig struct {
 type RouteMatch struct {
 	// Host is an exact host name or *.domain (any name below domain, not
 	// domain itself); the port of the Host field is ignored.
-	Host string `mapstructure:"host"`
+	Host string `mapstructure:"host" json:"host,omitempty"`
 	// PathPrefix matches at segment boundaries: /api matches /api and
 	// /api/x, not /apiary. Path is an exact path. One of the two.
 	PathPrefix string   `mapstructure:"path_prefix"`
