@@ -255,8 +255,6 @@ func (c *fastConn) handle() {
 	if st.rt != nil && st.rt.strip {
 		c.scratch = fwd[:0]
 	}
-	// A route's per-route handlers (route.wrap: cache, compression) take
-	// over here; the byte-level relay below does not run them.
 	p := s.pool(poolName)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
@@ -280,6 +278,10 @@ func (c *fastConn) handle() {
 		}
 	}
 	st.route(p, c)
+	if rt := st.rt; rt != nil && rt.wrap != nil {
+		c.bridge(st, rt) // per-route handlers (cache, compression) work on net/http's types
+		return
+	}
 	f.forward(c, st)
 }
 

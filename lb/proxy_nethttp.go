@@ -168,11 +168,37 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.method, st.hasBody = r.Method, st.body != nil && r.ContentLength != 0
 	st.route(p, x)
 	if rt := st.rt; rt != nil && rt.wrap != nil {
-		rt.wrap(w, r, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		rt.wrap(sw, r, func(w http.ResponseWriter, r *http.Request) {
 			x.w, x.r = w, r
 			f.forward(x, st)
 		})
+		if st.status == 0 {
+			st.status = sw.status // a handler answered by itself
+		}
 		return
 	}
 	f.forward(x, st)
 }
+
+// statusWriter notes the status a per-route handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -26,11 +26,10 @@ import (
 // Hook for per-route features that act on whole responses (a response
 // cache, compression): add their compiled config to route (as limit and
 // cors are), built in compileRoute (carried across reloads there, as
-// the limiter is), and set route.wrap: on the nethttp engine ServeHTTP
-// calls it with next the pool's forward loop (proxy_nethttp.go); on the
-// fast engine, handle (engine_conn.go) is where a route with wrap must
-// leave the byte-level relay for a net/http-style exchange (not done yet:
-// the fast engine forwards such a route's requests without wrap).
+// the limiter is), and set route.wrap. Both engines run it with next
+// the pool's forward loop: the nethttp engine in ServeHTTP
+// (proxy_nethttp.go), the fast engine through its bridge to net/http's
+// types (engine_bridge.go; routes without wrap keep the byte relay).
 type route struct {
 	name     string
 	index    int

@@ -31,7 +31,8 @@ func headerEcho(t *testing.T) (addr string, hits *atomic.Int64) {
 		w.Header().Set("X-Secret", "backend internals")
 		w.Header().Set("Access-Control-Allow-Origin", "https://evil.example")
 		w.Header().Set("X-RateLimit-Limit", "999")
-		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "query": r.URL.RawQuery, "header": r.Header})
+		body, _ := io.ReadAll(r.Body)
+		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "query": r.URL.RawQuery, "header": r.Header, "body": string(body)})
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -42,6 +43,7 @@ type echoed struct {
 	Path   string
 	Query  string
 	Header http.Header
+	Body   string
 }
 
 // routeConfig adds pool "echo" (a headerEcho) and the routes the
@@ -410,25 +412,76 @@ func TestRoutesReloadUnderLoad(t *testing.T) {
 	}
 }
 
-// TestRouteWrapHook: on the nethttp engine a route's wrap runs around
-// the forwarding: it can answer by itself or call next with its writer.
+// TestRouteWrapHook: on both engines (the fast one through its bridge to
+// net/http's types) a route's wrap runs around the forwarding: it can
+// answer by itself, or call next with a writer of its own; bodies go
+// both ways, answers without a length are chunked, and the client's
+// connection is kept alive throughout.
 func TestRouteWrapHook(t *testing.T) {
-	echoAddr, hits := headerEcho(t)
-	h := newHarnessWith(t, 1, routeConfig(echoAddr, EngineNetHTTP), func(s *Server) {
-		s.frontends[0].routes.Load().routes[0].wrap = func(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
-			if r.URL.Query().Get("short") != "" {
-				w.WriteHeader(http.StatusNonAuthoritativeInfo)
-				return
+	for _, engine := range []string{EngineFast, EngineNetHTTP} {
+		t.Run(engine, func(t *testing.T) {
+			echoAddr, hits := headerEcho(t)
+			h := newHarnessWith(t, 1, routeConfig(echoAddr, engine), func(s *Server) {
+				s.frontends[0].routes.Load().routes[0].wrap = func(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+					switch {
+					case r.URL.Query().Get("short") != "":
+						w.Header().Set("Content-Length", "5")
+						w.WriteHeader(http.StatusNonAuthoritativeInfo)
+						_, _ = io.WriteString(w, "short")
+						return
+					case r.URL.Query().Get("nolength") != "":
+						w = &noLength{ResponseWriter: w}
+					}
+					w.Header().Set("X-Wrapped", "1")
+					next(w, r)
+				}
+			})
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}}
+			check := func(method, path, body string, wantStatus int, wantHits int64) echoed {
+				t.Helper()
+				req, _ := http.NewRequest(method, h.base+path, strings.NewReader(body))
+				if body == "" {
+					req.Body = nil
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatalf("%s %s: %v", method, path, err)
+				}
+				data, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != wantStatus || hits.Load() != wantHits {
+					t.Fatalf("%s %s: %d (%v) %q, backend hits %d; want %d, %d", method, path, resp.StatusCode, err, data, hits.Load(), wantStatus, wantHits)
+				}
+				var e echoed
+				if wantStatus == 200 && method != "HEAD" && strings.HasPrefix(path, "/api/") {
+					if err := json.Unmarshal(data, &e); err != nil || resp.Header.Get("X-Wrapped") != "1" || resp.Header.Get("X-Route") != "api on e1" {
+						t.Fatalf("%s %s: %v %v %q", method, path, err, resp.Header, data)
+					}
+				}
+				return e
 			}
-			w.Header().Set("X-Wrapped", "1")
-			next(w, r)
-		}
-	})
-	c := newClient()
-	if resp, _ := do(t, c, "GET", h.base+"/api/x"); resp.StatusCode != 200 || resp.Header.Get("X-Wrapped") != "1" || hits.Load() != 1 {
-		t.Fatalf("wrapped forward: %d %v, backend hits %d", resp.StatusCode, resp.Header, hits.Load())
-	}
-	if resp, _ := do(t, c, "GET", h.base+"/api/x?short=1"); resp.StatusCode != http.StatusNonAuthoritativeInfo || hits.Load() != 1 {
-		t.Fatalf("wrap answering itself: %d, backend hits %d", resp.StatusCode, hits.Load())
+			check("GET", "/api/x", "", 200, 1)
+			check("GET", "/api/x?short=1", "", http.StatusNonAuthoritativeInfo, 1)
+			if e := check("POST", "/api/x", "hello body", 200, 2); e.Body != "hello body" || e.Path != "/x" {
+				t.Fatalf("POST through the wrap: backend saw %q at %s", e.Body, e.Path)
+			}
+			check("GET", "/api/x?nolength=1", "", 200, 3)
+			check("HEAD", "/api/x", "", 200, 4)
+			check("GET", "/apiary", "", 200, 4) // another route: no wrap
+			if n := testutil.MetricValue(t, h.reg, "lbd_frontend_connections_total", "frontend", "http"); n != 1 {
+				t.Fatalf("%v client connections, want 1 kept alive throughout", n)
+			}
+		})
 	}
 }
+
+// noLength drops the Content-Length of an answer (as a compressing
+// handler would): the engine frames it itself.
+type noLength struct{ http.ResponseWriter }
+
+func (n *noLength) WriteHeader(code int) {
+	n.Header().Del("Content-Length")
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *noLength) Write(p []byte) (int, error) { return n.ResponseWriter.Write(p) }
