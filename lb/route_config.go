@@ -228,14 +228,30 @@ func validateRateLimit(k string, l *RateLimitConfig, errs *cfgerr.List) {
 	}
 }
 
+// framingFields are what header rules may not touch: the message's
+// framing, its connection and its Host are lbd's to write.
+var framingFields = []string{"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"}
+
+func ruleFieldName(name string) string {
+	if !validFieldName(name) {
+		return "not a header field name"
+	}
+	for _, f := range framingFields {
+		if strings.EqualFold(name, f) {
+			return "framing and connection fields (Host, Content-Length, Transfer-Encoding, Connection, …) are lbd's to write"
+		}
+	}
+	return ""
+}
+
 func validateHeaderRules(k string, h *HeaderRules, errs *cfgerr.List) {
 	for _, m := range []struct {
 		key string
 		m   map[string]string
 	}{{"set", h.Set}, {"add", h.Add}} {
 		for name, v := range m.m {
-			if !validFieldName(name) {
-				errs.Add(k+"."+m.key, name, "not a header field name")
+			if why := ruleFieldName(name); why != "" {
+				errs.Add(k+"."+m.key, name, "%s", why)
 			}
 			if strings.ContainsAny(v, "\r\n\x00") {
 				errs.Add(k+"."+m.key+"."+name, v, "a field value holds no CR, LF or NUL")
@@ -246,8 +262,8 @@ func validateHeaderRules(k string, h *HeaderRules, errs *cfgerr.List) {
 		}
 	}
 	for j, name := range h.Remove {
-		if !validFieldName(name) {
-			errs.Add(fmt.Sprintf("%s.remove[%d]", k, j), name, "not a header field name")
+		if why := ruleFieldName(name); why != "" {
+			errs.Add(fmt.Sprintf("%s.remove[%d]", k, j), name, "%s", why)
 		}
 	}
 }

@@ -130,6 +130,8 @@ func TestRouteConfigErrors(t *testing.T) {
 		{"cors star with credentials", RouteConfig{Name: "a", CORS: &CORSConfig{AllowOrigins: []string{"*"}, AllowCredentials: true}}, "allow_credentials"},
 		{"cors bad origin", RouteConfig{Name: "a", CORS: &CORSConfig{AllowOrigins: []string{"example.test"}}}, "allow_origins[0]"},
 		{"reserved name", RouteConfig{Name: "default"}, "duplicate route name"},
+		{"framing field", RouteConfig{Name: "a", RequestHeaders: HeaderRules{Remove: []string{"Content-Length"}}}, "request_headers.remove[0]"},
+		{"host field", RouteConfig{Name: "a", ResponseHeaders: HeaderRules{Set: map[string]string{"host": "x"}}}, "lbd's to write"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -165,4 +167,31 @@ func TestRouteCompileKeepsState(t *testing.T) {
 	if s.compileRoutes(fc3, nt).routes[0].limit == old.routes[0].limit {
 		t.Fatal("a changed rate_limit block kept the old limiter")
 	}
+}
+
+// FuzzRouteMatch: matching never panics, a wildcard route never takes its
+// bare domain, and a prefix route takes only paths at a segment boundary.
+func FuzzRouteMatch(f *testing.F) {
+	for _, s := range [][2]string{{"www.example.test:8080", "/api/x"}, {"example.test", "/apiary"}, {"[::1]:80", "/"}, {"a.example.test.", "/api?x"}, {"", ""}} {
+		f.Add(s[0], s[1])
+	}
+	tbl := &routeTable{routes: []*route{
+		compileRoute(0, RouteConfig{Name: "w", Match: RouteMatch{Host: "*.example.test", PathPrefix: "/api"}}, nil),
+	}}
+	f.Fuzz(func(t *testing.T, host, path string) {
+		r := tbl.match([]byte(host), []byte(path), "GET", fields{})
+		if r == nil {
+			return
+		}
+		h := strings.ToLower(strings.TrimSuffix(host, "."))
+		if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+			h = strings.TrimSuffix(h[:i], ".")
+		}
+		if h == "example.test" || !strings.HasSuffix(h, ".example.test") {
+			t.Fatalf("*.example.test took host %q", host)
+		}
+		if path != "/api" && !strings.HasPrefix(path, "/api/") {
+			t.Fatalf("prefix /api took path %q", path)
+		}
+	})
 }
