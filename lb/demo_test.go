@@ -77,6 +77,7 @@ func demoHarness(t *testing.T) (*harness, string) {
 		tlsCfg.DemoDir = dir
 		https.TLS = &tlsCfg
 		https.HSTSMaxAge = time.Hour
+		https.Routes = nil // the demo's routes and their pools: TestDemoRoutes
 		redirect := c.Frontends[0]
 		redirect.Name, redirect.RedirectHTTPS = "redirect", "https"
 		c.Frontends = append(c.Frontends, https, redirect)

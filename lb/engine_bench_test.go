@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,47 +41,59 @@ func rawBackend(b *testing.B) net.Listener {
 func BenchmarkEngine(b *testing.B) {
 	be := rawBackend(b)
 	defer be.Close()
+	// routed: the request goes through a route (by path prefix); limited:
+	// that route also has a rate limit (high enough never to refuse).
+	routes := map[string][]RouteConfig{
+		"": nil,
+		"-routed": {{Name: "other", Match: RouteMatch{Host: "*.other.test"}, Pool: "web"},
+			{Name: "bench", Match: RouteMatch{PathPrefix: "/bench"}, Pool: "web"}},
+		"-limited": {{Name: "bench", Match: RouteMatch{PathPrefix: "/bench"}, Pool: "web",
+			RateLimit: &RateLimitConfig{Requests: 1 << 30, Per: time.Second}}},
+	}
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
-		b.Run(engine, func(b *testing.B) {
-			cfg := testConfig(be.Addr().String())
-			cfg.Pools[0].Health.Type = "none"
-			cfg.Frontends[0].BackendHeader = false
-			cfg.Frontends[0].Engine = engine
-			cfg.Pools[0].Sticky.Mode = "none" // a new client's cookie costs an HMAC: not the proxy path
-			srv, err := New(cfg, nil, prometheus.NewRegistry())
-			if err != nil {
-				b.Fatal(err)
-			}
-			run(b, srv)
-			addr := srv.Addr("http").String()
-			req := []byte("GET /bench HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				c, err := net.Dial("tcp", addr)
+		for _, variant := range []string{"", "-routed", "-limited"} {
+			b.Run(engine+variant, func(b *testing.B) {
+				cfg := testConfig(be.Addr().String())
+				cfg.Pools[0].Health.Type = "none"
+				cfg.Frontends[0].BackendHeader = false
+				cfg.Frontends[0].Engine = engine
+				cfg.Frontends[0].Routes = routes[variant]
+				cfg.Pools[0].Sticky.Mode = "none" // a new client's cookie costs an HMAC: not the proxy path
+				srv, err := New(cfg, nil, prometheus.NewRegistry())
 				if err != nil {
-					b.Error(err)
-					return
+					b.Fatal(err)
 				}
-				defer c.Close()
-				var buf [4096]byte
-				for pb.Next() {
-					if _, err := c.Write(req); err != nil {
+				run(b, srv)
+				addr := srv.Addr("http").String()
+				req := []byte("GET /bench HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
 						b.Error(err)
 						return
 					}
-					n := 0
-					for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nb1 v1\n")) {
-						k, err := c.Read(buf[n:])
-						if err != nil {
+					defer c.Close()
+					var buf [4096]byte
+					for pb.Next() {
+						if _, err := c.Write(req); err != nil {
 							b.Error(err)
 							return
 						}
-						n += k
+						n := 0
+						for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nb1 v1\n")) {
+							k, err := c.Read(buf[n:])
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							n += k
+						}
 					}
-				}
+				})
+				b.StopTimer()
 			})
-			b.StopTimer()
-		})
+		}
 	}
 }

@@ -29,6 +29,8 @@ type fastConn struct {
 	clientIP     string // for X-Forwarded-For
 	remote       string
 	host         string   // the last Host, as a string
+	fwd          []byte   // the target as forwarded (a route may strip a prefix)
+	scratch      []byte   // room for a rewritten target
 	num          [24]byte // scratch for numbers
 	secure       bool
 	state        atomic.Int32 // connIdle, connActive, connClosed
@@ -245,10 +247,18 @@ func (c *fastConn) handle() {
 		st.status = code
 		return
 	}
-	p := s.pool(fc.Pool)
+	poolName, fwd, answered := f.routed(st, c, fc, host, h.target, c.scratch)
+	if answered {
+		return
+	}
+	c.fwd = fwd
+	if st.rt != nil && st.rt.strip {
+		c.scratch = fwd[:0]
+	}
+	p := s.pool(poolName)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
-		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, fc.Pool), nil)
+		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, poolName), nil)
 		return
 	}
 	st.pool, st.snap = p, p.snap.Load()
@@ -268,6 +278,10 @@ func (c *fastConn) handle() {
 		}
 	}
 	st.route(p, c)
+	if rt := st.rt; rt != nil && rt.wrap != nil {
+		c.bridge(st, rt) // per-route handlers (cache, compression) work on net/http's types
+		return
+	}
 	f.forward(c, st)
 }
 
@@ -327,6 +341,15 @@ func (c *fastConn) header(name string) string {
 		return string(v)
 	}
 	return ""
+}
+
+func (c *fastConn) field(name string) ([]byte, bool) {
+	v := c.req.get(name)
+	return v, v != nil
+}
+
+func (c *fastConn) reply() (http.ResponseWriter, *http.Request) {
+	return c.replyWriter(), c.errRequest()
 }
 
 func (c *fastConn) cookie(name string) (string, bool) {

@@ -102,6 +102,8 @@ func testConfig(addrs ...string) Config {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	// The plain frontend only: tests that want HTTPS or TCP add their own.
 	cfg.Frontends = cfg.Frontends[:1]
+	cfg.Frontends[0].Routes = nil // the demo's routes and pools: route*_test.go
+	cfg.Pools = cfg.Pools[:1]
 	cfg.L4 = l4.Config{}
 	cfg.Frontends[0].Listen = "127.0.0.1:0"
 	cfg.Frontends[0].ShutdownTimeout = 5 * time.Second
@@ -124,6 +126,13 @@ func testConfig(addrs ...string) Config {
 // may change the config first.
 func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, n, mutate, nil)
+}
+
+// newHarnessWith is newHarness with a hook on the Server before it runs
+// (a test clock).
+func newHarnessWith(t *testing.T, n int, mutate func(*Config), before func(*Server)) *harness {
+	t.Helper()
 	h := &harness{t: t}
 	var addrs []string
 	for i := 1; i <= n; i++ {
@@ -141,6 +150,9 @@ func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	srv, err := New(h.cfg, log, h.reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	h.srv = srv
 	ctx, cancel := context.WithCancel(context.Background())

@@ -40,6 +40,7 @@ type Pending struct {
 	stores   []*nstls.StoreUpdate    // per frontend; nil for plain HTTP
 	tlsCfgs  map[string]*ctls.Config // pools' re-encryption configs
 	l4       *l4.Pending
+	routes   []*routeTable // per frontend
 	warnings []string
 }
 
@@ -96,6 +97,12 @@ func (s *Server) prepare(cfg *Config) (*Pending, error) {
 	}
 	if err := p.checkFrontends(); err != nil {
 		return nil, err
+	}
+	// Routes of the same name keep their hit counts, and their rate-limit
+	// buckets while the rate_limit block is unchanged.
+	p.routes = make([]*routeTable, len(cfg.Frontends))
+	for i := range cfg.Frontends {
+		p.routes[i] = s.compileRoutes(&cfg.Frontends[i], s.frontends[i].routes.Load())
 	}
 	var err error
 	if p.demo, err = s.planDemoPKI(cfg); err != nil {
@@ -204,6 +211,12 @@ func (p *Pending) commit() error {
 	for i, f := range s.frontends {
 		fc := p.cfg.Frontends[i]
 		f.cfg.Store(&fc)
+		old := f.routes.Swap(p.routes[i])
+		for _, r := range old.routes {
+			if !p.routes[i].has(r.name) {
+				s.met.routeHits.DeleteLabelValues(f.name, r.name)
+			}
+		}
 	}
 	return nil
 }

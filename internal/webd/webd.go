@@ -87,6 +87,9 @@ type Server struct {
 	hung        atomic.Int64
 
 	mux *http.ServeMux
+
+	static map[string]*staticFile // the demo's files (content.go)
+	orders []Order                // the demo API's orders
 }
 
 // New returns a Server with the given options.
@@ -138,6 +141,7 @@ func New(o Options) *Server {
 		close(k.release)
 	}
 	s.state.Store(k)
+	s.static, s.orders = loadStatic(), demoOrders()
 	s.routes()
 	return s
 }
