@@ -19,6 +19,7 @@ import (
 	"netsim/configs"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
+	"netsim/dns/xfr"
 	"netsim/internal/cfgerr"
 	"netsim/zones"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	Servers  []ServerConfig  `mapstructure:"servers"`
 	Resolver resolver.Config `mapstructure:"resolver"`
 	Geo      geo.Config      `mapstructure:"geo"`
+	// TSIGKeys are the TSIG keys (RFC 8945) that sign updates, transfers
+	// and NOTIFYs; Primary is what the zones allow as a primary: transfers
+	// out, NOTIFY, dynamic updates (dns/xfr/README.md).
+	TSIGKeys []xfr.KeyConfig `mapstructure:"tsig_keys"`
+	Primary  xfr.Config      `mapstructure:"primary"`
 }
 
 // ServerConfig is one listener.
@@ -89,6 +95,7 @@ func BaseConfig() Config {
 	c.Resolver = resolver.DefaultConfig()
 	c.Geo.ReloadInterval = 5 * time.Second
 	c.Geo.TTL = 20 * time.Second
+	c.Primary = xfr.DefaultConfig()
 	return c
 }
 
@@ -215,6 +222,7 @@ func (c *Config) Validate() error {
 	if len(c.Geo.Names) > 0 {
 		errs.Append("geo", c.Geo.Validate())
 	}
+	errs.Append("primary", xfr.Check(c.Primary, c.TSIGKeys))
 	return errs.Err()
 }
 

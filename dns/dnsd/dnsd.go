@@ -22,6 +22,7 @@ import (
 	"netsim/dns/resolver"
 	"netsim/dns/rrset"
 	"netsim/dns/server"
+	"netsim/dns/xfr"
 	"netsim/internal/api"
 	"netsim/internal/events"
 	"netsim/internal/world"
@@ -54,6 +55,7 @@ type Daemon struct {
 	reloads   prometheus.Counter
 	reloadErr prometheus.Counter
 	geo       *geoPart
+	xfr       *xfr.Service     // journals, transfers, NOTIFY, updates (store.go)
 	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
 	qlog      *server.QueryLog // off until switched on through the API
 }
@@ -86,6 +88,13 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 			Namespace: "dnsd", Name: "reload_failures_total", Help: "Reloads refused; the old config kept serving."}),
 	}
 	reg.MustRegister(d.reloads, d.reloadErr)
+	if d.xfr, err = xfr.New(cfg.Primary, cfg.TSIGKeys, d, log.Named("xfr"), reg); err != nil {
+		return nil, err
+	}
+	if d.zones, err = d.xfr.Open(zs); err != nil {
+		d.xfr.Close()
+		return nil, err
+	}
 	d.events = events.New(events.Options{Namespace: "dnsd", Registerer: reg})
 	d.qlog = server.NewQueryLog(log.Named("query"))
 	if d.token == "" {
@@ -210,6 +219,7 @@ func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 // Run binds the listeners and the admin API and serves until ctx is done;
 // then it stops accepting, lets in-flight queries finish and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.xfr.Close() // after the listeners (deferred below) have stopped
 	if d.Recursor != nil {
 		d.Recursor.Start(ctx)
 		defer d.Recursor.Close()
@@ -274,6 +284,7 @@ func (d *Daemon) startListener(s ServerConfig) error {
 	}
 	h.SetEvents(d.events)
 	h.SetQueryLog(d.qlog)
+	h.SetExtension(d.xfr.For(s.Zones))
 	l, err := server.Listen(s.Listen, h, server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient}, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
@@ -331,6 +342,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
+	if zs, err = d.xfr.Open(zs); err != nil {
+		return err
+	}
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
@@ -367,6 +381,9 @@ func (d *Daemon) reload(cfg Config) error {
 		d.log.Warn("admin settings changed; they take effect at the next restart")
 		cfg.Admin = d.cfg.Admin
 	}
+	if !reflect.DeepEqual(cfg.Primary, d.cfg.Primary) || !reflect.DeepEqual(cfg.TSIGKeys, d.cfg.TSIGKeys) {
+		d.log.Warn("primary and tsig_keys settings changed; they take effect at the next restart")
+	}
 	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
 		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
 	}
@@ -390,6 +407,7 @@ func (d *Daemon) reload(cfg Config) error {
 		}
 		h := r.l.Handler()
 		h.SetZones(setFor(s, zs))
+		h.SetExtension(d.xfr.For(s.Zones))
 		if s.Recursion && d.Recursor != nil {
 			h.SetRecursor(d.Recursor)
 		} else {

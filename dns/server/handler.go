@@ -52,6 +52,7 @@ type Handler struct {
 	packed  atomic.Pointer[packedCache] // the zone set and its packed answers
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
+	ext     atomic.Pointer[extBox] // UPDATE, NOTIFY, transfers (ext.go)
 	metrics *Metrics
 	sm      *serverMetrics
 	cookies *Cookies
@@ -142,6 +143,12 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 			pending = false
 		}
 	}()
+	if x := h.extension(pkt, proto); x != nil {
+		if !block {
+			return nil, true // it may write a file or wait: off the reading goroutine
+		}
+		return h.serveExtOne(ctx, x, pkt, client, proto, out), false
+	}
 	qi := queryInfo{explain: h.observing()}
 	if !qi.explain { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
