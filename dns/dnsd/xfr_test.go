@@ -255,6 +255,9 @@ func TestRefusals(t *testing.T) {
 				ts := r.IsTsig()
 				if ts == nil || ts.Error != c.tsigErr {
 					t.Errorf("TSIG of the reply %v, want error %s", ts, dns.RcodeToString[int(c.tsigErr)])
+				} else if d := time.Since(time.Unix(int64(ts.TimeSigned), 0)); d < -time.Hour || d > time.Hour {
+					// nsupdate checks the time first: a zero time reads "clocks are unsynchronized"
+					t.Errorf("the unsigned error reply's time is %d, want the server's time", ts.TimeSigned)
 				}
 			}
 			if got := p.serial(); got != s0 {
@@ -379,4 +382,31 @@ func TestRestartLosesNoAcknowledgedUpdate(t *testing.T) {
 		t.Errorf("IXFR from %d after the restart: %d records, not every change", s0, len(diff))
 	}
 	t.Logf("%d updates acknowledged before the stop, all served after it", len(got))
+}
+
+// TestSignedQueryGetsSignedReply: nsupdate without a "zone" line first
+// asks for the SOA with a signed query and gives up on an unsigned reply
+// ("expected a TSIG or SIG(0)"); a signed query gets a signed answer, and
+// a query signed with a wrong secret gets NOTAUTH/BADSIG.
+func TestSignedQueryGetsSignedReply(t *testing.T) {
+	p := startPrimary(t, filepath.Join(t.TempDir(), "zones"), "127.0.0.0/8", "increment")
+	for _, c := range []struct {
+		secret string
+		rcode  int
+	}{{testKey, dns.RcodeNameError}, {otherKey, dns.RcodeNotAuth}} {
+		m := new(dns.Msg)
+		m.SetQuestion("new.dyn.example.test.", dns.TypeSOA)
+		m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+		cl := &dns.Client{TsigSecret: map[string]string{keyName: c.secret}}
+		r, _, err := cl.Exchange(m, p.addr)
+		if r == nil {
+			t.Fatal(err)
+		}
+		if r.Rcode != c.rcode || r.IsTsig() == nil {
+			t.Errorf("signed SOA query (secret %s…): rcode %s, TSIG %v; want %s with a TSIG", c.secret[:6], dns.RcodeToString[r.Rcode], r.IsTsig(), dns.RcodeToString[c.rcode])
+		}
+		if c.rcode == dns.RcodeNameError && (err != nil || len(r.Ns) != 1) {
+			t.Errorf("signed SOA query: %v, authority %v; want a verified reply with the SOA", err, r.Ns)
+		}
+	}
 }

@@ -18,6 +18,10 @@ type Extension interface {
 	// format); over TCP a transfer calls it once per message, and an
 	// error from send means the client is gone.
 	ServeExt(ctx context.Context, pkt []byte, client netip.Addr, tcp bool, send func([]byte) error)
+	// SignReply packs the reply to a query signed with TSIG (nsupdate
+	// asks for the zone's SOA so): signed with the query's key, or the
+	// RFC 8945 error reply when the query's signature does not verify.
+	SignReply(pkt []byte, resp *dns.Msg) ([]byte, error)
 }
 
 type extBox struct{ Extension }
@@ -49,17 +53,11 @@ func (h *Handler) extension(pkt []byte, proto Protocol) Extension {
 	if binary.BigEndian.Uint16(pkt[4:]) != 1 {
 		return nil
 	}
-	off := headerLen
-	for off < len(pkt) && pkt[off] != 0 { // the question's name: plain labels
-		if pkt[off]&0xC0 != 0 {
-			return nil
-		}
-		off += int(pkt[off]) + 1
-	}
-	if off+3 > len(pkt) {
+	off := skipName(pkt, headerLen)
+	if off < 0 || off+4 > len(pkt) {
 		return nil
 	}
-	switch binary.BigEndian.Uint16(pkt[off+1:]) {
+	switch binary.BigEndian.Uint16(pkt[off:]) {
 	case dns.TypeIXFR:
 		return x.Extension
 	case dns.TypeAXFR:
@@ -69,6 +67,80 @@ func (h *Handler) extension(pkt []byte, proto Protocol) Extension {
 	}
 	return nil
 }
+
+// signed reports whether the last record of pkt, a query, is a TSIG: a
+// walk over the few records a query has, done only when it has
+// additional records.
+func signed(pkt []byte) bool {
+	ar := int(binary.BigEndian.Uint16(pkt[10:]))
+	if ar == 0 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(pkt[6:])) + int(binary.BigEndian.Uint16(pkt[8:])) + ar
+	off := headerLen
+	for range binary.BigEndian.Uint16(pkt[4:]) {
+		if off = skipName(pkt, off); off < 0 || off+4 > len(pkt) {
+			return false
+		}
+		off += 4
+	}
+	for i := range n {
+		if off = skipName(pkt, off); off < 0 || off+10 > len(pkt) {
+			return false
+		}
+		if i == n-1 {
+			return binary.BigEndian.Uint16(pkt[off:]) == dns.TypeTSIG
+		}
+		off += 10 + int(binary.BigEndian.Uint16(pkt[off+8:]))
+	}
+	return false
+}
+
+// skipName returns the offset after the name at off (-1: malformed).
+func skipName(pkt []byte, off int) int {
+	for off < len(pkt) {
+		switch l := int(pkt[off]); {
+		case l == 0:
+			return off + 1
+		case l&0xC0 == 0xC0:
+			return off + 2
+		case l&0xC0 != 0:
+			return -1
+		default:
+			off += l + 1
+		}
+	}
+	return -1
+}
+
+// serveSigned answers a query signed with TSIG the full way, then has the
+// extension sign the reply (or answer the signature's error).
+func (h *Handler) serveSigned(ctx context.Context, x Extension, pkt []byte, client netip.Addr, proto Protocol, out []byte, block bool) (reply []byte, pending bool) {
+	start := time.Now()
+	var qi queryInfo
+	resp, size, pending := h.serve(ctx, pkt, client, proto, block, &qi)
+	if pending {
+		return nil, true
+	}
+	if resp == nil {
+		h.metrics.dropped(h.Name)
+		return nil, false
+	}
+	resp.Compress = true
+	if proto == UDP {
+		truncate(resp, size-tsigRoom)
+	}
+	b, err := x.SignReply(pkt, resp)
+	if err != nil {
+		resp.Rcode, resp.Answer, resp.Ns, resp.Extra = dns.RcodeServerFailure, nil, nil, nil
+		b, _ = resp.Pack()
+	}
+	h.metrics.observe(h.sm, h.Name, proto, resp.Rcode, start)
+	return append(out[:0], b...), false
+}
+
+// tsigRoom is kept free in a UDP reply for its TSIG record.
+const tsigRoom = 128
 
 // serveExt runs x for pkt with the same accounting as the query path: a
 // panic is a SERVFAIL, and the first reply's rcode is counted.

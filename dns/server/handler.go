@@ -149,6 +149,9 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 		}
 		return h.serveExtOne(ctx, x, pkt, client, proto, out), false
 	}
+	if x := h.ext.Load(); x != nil && len(pkt) >= headerLen && signed(pkt) {
+		return h.serveSigned(ctx, x.Extension, pkt, client, proto, out, block)
+	}
 	qi := queryInfo{explain: h.observing()}
 	if !qi.explain { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {

@@ -224,3 +224,22 @@ func ixfrSerial(req *dns.Msg) (uint32, bool) {
 	}
 	return soa.Serial, true
 }
+
+// SignReply signs the reply to a query signed with TSIG (an SOA query of
+// nsupdate's, say); a query whose signature fails gets NOTAUTH with the
+// TSIG error instead, and the failure is logged.
+func (l *Listener) SignReply(pkt []byte, resp *dns.Msg) ([]byte, error) {
+	req := new(dns.Msg)
+	if err := req.Unpack(pkt); err != nil {
+		return nil, err
+	}
+	sig, key, terr := l.s.keys.Verify(pkt, req)
+	if terr != 0 {
+		l.s.log.Warn("TSIG check failed: refused", zap.String("request", "QUERY"), zap.String("key", key),
+			zap.String("tsig_error", dns.RcodeToString[int(terr)]))
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeNotAuth)
+		return sig.Pack(m)
+	}
+	return sig.Pack(resp)
+}

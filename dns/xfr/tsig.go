@@ -139,11 +139,13 @@ func (s *Signer) Pack(m *dns.Msg) ([]byte, error) {
 		t.OtherLen, t.OtherData = 6, hex.EncodeToString(b[:])
 	}
 	m.Extra = append(m.Extra, t)
-	secret := s.k.secrets[s.key]
 	if s.tsigEr == dns.RcodeBadKey || s.tsigEr == dns.RcodeBadSig {
-		secret = "" // the reply is not signed (RFC 8945 §5.3.2)
+		// not signed (RFC 8945 §5.3.2), but with our time: BIND's client
+		// checks the time before it looks at the error (miekg/dns's
+		// TsigGenerate would zero it)
+		return m.Pack()
 	}
-	b, mac, err := dns.TsigGenerate(m, secret, s.mac, s.sent > 0)
+	b, mac, err := dns.TsigGenerate(m, s.k.secrets[s.key], s.mac, s.sent > 0)
 	if err != nil {
 		return nil, fmt.Errorf("signing the reply with key %s: %w", s.key, err)
 	}
