@@ -25,15 +25,7 @@ import (
 var _ xfr.Store = (*Daemon)(nil)
 
 // Zone returns the zone of origin being served, or nil.
-func (d *Daemon) Zone(origin string) *zones.Zone {
-	origin = dns.CanonicalName(origin)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if i := slices.IndexFunc(d.zones, func(z *zones.Zone) bool { return z.Origin == origin }); i >= 0 {
-		return d.zones[i]
-	}
-	return nil
-}
+func (d *Daemon) Zone(origin string) *zones.Zone { return d.findZone(origin) }
 
 // Change commits the zone that build makes from the current one.
 func (d *Daemon) Change(origin string, build func(old *zones.Zone) (*zones.Zone, error)) (*zones.Zone, error) {
