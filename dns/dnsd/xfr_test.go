@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"netsim/dns/dnstest"
 	"netsim/internal/testutil"
 	"netsim/zones"
 )
@@ -113,15 +114,6 @@ func update(t *testing.T, addr, proto, key, secret string, build func(m *dns.Msg
 	return r
 }
 
-func rr(t *testing.T, s string) dns.RR {
-	t.Helper()
-	r, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // transfer runs AXFR (or IXFR from serial) and returns the records and
 // the envelopes' total wire size.
 func transfer(t *testing.T, addr string, ixfrFrom uint32, key, secret string) ([]dns.RR, int, error) {
@@ -173,7 +165,7 @@ func TestUpdateThenTransfer(t *testing.T) {
 	p := startPrimary(t, dir, "127.0.0.0/8", "increment")
 	s0 := p.serial()
 	r := update(t, p.addr, "udp", keyName, testKey, func(m *dns.Msg) {
-		m.Insert([]dns.RR{rr(t, "new.example.test. 60 IN A 127.0.0.99")})
+		m.Insert([]dns.RR{dnstest.RR(t, "new.example.test. 60 IN A 127.0.0.99")})
 	})
 	if r.Rcode != dns.RcodeSuccess || r.IsTsig() == nil {
 		t.Fatalf("update: rcode %s, signed %v; want NOERROR, signed", dns.RcodeToString[r.Rcode], r.IsTsig() != nil)
@@ -214,7 +206,7 @@ func TestUpdateThenTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// current SOA, old SOA, (no deletions), new SOA, the addition, current SOA
-	if len(diff) != 5 || diff[3].String() != rr(t, "new.example.test. 60 IN A 127.0.0.99").String() {
+	if len(diff) != 5 || diff[3].String() != dnstest.RR(t, "new.example.test. 60 IN A 127.0.0.99").String() {
 		t.Fatalf("IXFR from %d: %d records, want 5 with the one addition:\n%v", s0, len(diff), diff)
 	}
 	t.Logf("one change: IXFR %d bytes of records, AXFR %d", ixfrSize, axfrSize)
@@ -247,7 +239,7 @@ func TestRefusals(t *testing.T) {
 	p := startPrimary(t, dir, "10.0.0.0/8", "increment")
 	s0 := p.serial()
 	add := func(name string) func(m *dns.Msg) {
-		return func(m *dns.Msg) { m.Insert([]dns.RR{rr(t, name+" 60 IN A 127.0.0.7")}) }
+		return func(m *dns.Msg) { m.Insert([]dns.RR{dnstest.RR(t, name+" 60 IN A 127.0.0.7")}) }
 	}
 	cases := []struct {
 		name, key, secret string
@@ -261,10 +253,10 @@ func TestRefusals(t *testing.T) {
 		{"unsigned", "", "", add("x.example.test."), dns.RcodeRefused, 0, "update refused"},
 		{"outside the names", limitedKN, otherKey, add("www2.example.test."), dns.RcodeRefused, 0, "update refused"},
 		{"outside the types", limitedKN, otherKey, func(m *dns.Msg) {
-			m.Insert([]dns.RR{rr(t, "h.dyn.example.test. 60 IN MX 10 mx.example.test.")})
+			m.Insert([]dns.RR{dnstest.RR(t, "h.dyn.example.test. 60 IN MX 10 mx.example.test.")})
 		}, dns.RcodeRefused, 0, "update refused"},
 		{"SOA by a key of the whole zone", keyName, testKey, func(m *dns.Msg) {
-			m.Insert([]dns.RR{rr(t, "example.test. 60 IN SOA ns1.example.test. h.example.test. 4000000000 1 1 1 1")})
+			m.Insert([]dns.RR{dnstest.RR(t, "example.test. 60 IN SOA ns1.example.test. h.example.test. 4000000000 1 1 1 1")})
 		}, dns.RcodeRefused, 0, "update refused"},
 		{"outside the zone", keyName, testKey, add("x.other.test."), dns.RcodeNotZone, 0, "update refused"},
 	}
@@ -324,7 +316,7 @@ func TestConcurrentUpdaters(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				r := update(t, p.addr, proto, keyName, testKey, func(m *dns.Msg) {
-					m.Insert([]dns.RR{rr(t, fmt.Sprintf("%s%d.example.test. 60 IN TXT \"%s\"", proto, i, proto))})
+					m.Insert([]dns.RR{dnstest.RR(t, fmt.Sprintf("%s%d.example.test. 60 IN TXT \"%s\"", proto, i, proto))})
 				})
 				if r.Rcode != dns.RcodeSuccess {
 					t.Errorf("%s update %d: %s", proto, i, dns.RcodeToString[r.Rcode])
@@ -363,7 +355,7 @@ func TestRestartLosesNoAcknowledgedUpdate(t *testing.T) {
 			name := fmt.Sprintf("s%d.example.test.", i)
 			m := new(dns.Msg)
 			m.SetUpdate("example.test.")
-			m.Insert([]dns.RR{rr(t, name+" 60 IN A 127.0.0.1")})
+			m.Insert([]dns.RR{dnstest.RR(t, name+" 60 IN A 127.0.0.1")})
 			m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
 			c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second, TsigSecret: map[string]string{keyName: testKey}}
 			r, _, err := c.Exchange(m, p.addr)

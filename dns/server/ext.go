@@ -113,34 +113,37 @@ func skipName(pkt []byte, off int) int {
 	return -1
 }
 
-// serveSigned answers a query signed with TSIG the full way, then has the
-// extension sign the reply (or answer the signature's error).
-func (h *Handler) serveSigned(ctx context.Context, x Extension, pkt []byte, client netip.Addr, proto Protocol, out []byte, block bool) (reply []byte, pending bool) {
-	start := time.Now()
-	var qi queryInfo
-	resp, size, pending := h.serve(ctx, pkt, client, proto, block, &qi)
-	if pending {
-		return nil, true
+// replySigner packs the reply to a query signed with TSIG (nil: a plain
+// query, packed as it is).
+type replySigner struct{ x Extension }
+
+// signer returns the signer for pkt, or nil when pkt carries no TSIG or
+// no extension is installed.
+func (h *Handler) signer(pkt []byte) *replySigner {
+	if x := h.ext.Load(); x != nil && len(pkt) >= headerLen && signed(pkt) {
+		return &replySigner{x.Extension}
 	}
-	if resp == nil {
-		h.metrics.dropped(h.Name)
-		return nil, false
-	}
-	resp.Compress = true
-	if proto == UDP {
-		truncate(resp, size-tsigRoom)
-	}
-	b, err := x.SignReply(pkt, resp)
-	if err != nil {
-		resp.Rcode, resp.Answer, resp.Ns, resp.Extra = dns.RcodeServerFailure, nil, nil, nil
-		b, _ = resp.Pack()
-	}
-	h.metrics.observe(h.sm, h.Name, proto, resp.Rcode, start)
-	return append(out[:0], b...), false
+	return nil
 }
 
-// tsigRoom is kept free in a UDP reply for its TSIG record.
-const tsigRoom = 128
+// room is what a UDP reply must leave free for its TSIG record.
+func (s *replySigner) room() int {
+	if s == nil {
+		return 0
+	}
+	return 128
+}
+
+func (s *replySigner) pack(resp *dns.Msg, pkt, out []byte) ([]byte, error) {
+	if s == nil {
+		return resp.PackBuffer(out[:cap(out)])
+	}
+	b, err := s.x.SignReply(pkt, resp)
+	if err != nil {
+		return nil, err
+	}
+	return append(out[:0], b...), nil
+}
 
 // serveExt runs x for pkt with the same accounting as the query path: a
 // panic is a SERVFAIL, and the first reply's rcode is counted.

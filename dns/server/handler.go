@@ -149,11 +149,9 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 		}
 		return h.serveExtOne(ctx, x, pkt, client, proto, out), false
 	}
-	if x := h.ext.Load(); x != nil && len(pkt) >= headerLen && signed(pkt) {
-		return h.serveSigned(ctx, x.Extension, pkt, client, proto, out, block)
-	}
+	signer := h.signer(pkt) // a query signed with TSIG: the full way, the reply signed
 	qi := queryInfo{explain: h.observing()}
-	if !qi.explain { // a listener's events and the query log describe answers: the full way
+	if !qi.explain && signer == nil { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
 			h.metrics.observe(h.sm, h.Name, proto, rcode, start)
 			return b, false
@@ -169,9 +167,9 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	}
 	resp.Compress = true
 	if proto == UDP {
-		truncate(resp, size)
+		truncate(resp, size-signer.room())
 	}
-	b, err := resp.PackBuffer(out[:cap(out)])
+	b, err := signer.pack(resp, pkt, out)
 	if err != nil {
 		// cannot happen for messages we built; answer SERVFAIL rather than nothing
 		fail := new(dns.Msg)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"netsim/dns/dnstest"
 	"netsim/internal/cfgerr"
 	"netsim/internal/testutil"
 	"netsim/zones"
@@ -30,23 +30,7 @@ www   A   192.0.2.11
 alias CNAME www
 `
 
-func testZone(t *testing.T) *zones.Zone {
-	t.Helper()
-	z, err := zones.Parse(strings.NewReader(zoneText), "example.test.", "test", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return z
-}
-
-func mustRR(t *testing.T, s string) dns.RR {
-	t.Helper()
-	r, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+func testZone(t *testing.T) *zones.Zone { return dnstest.Zone(t, "example.test.", zoneText) }
 
 func next(z *zones.Zone, sets map[zones.SetKey][]dns.RR, t *testing.T) *zones.Zone {
 	t.Helper()
@@ -69,7 +53,7 @@ func TestJournalOnDisk(t *testing.T) {
 	z := testZone(t)
 	var zs []*zones.Zone
 	for i := range 10 {
-		nz := next(z, map[zones.SetKey][]dns.RR{{Name: "www.example.test.", Type: dns.TypeTXT}: {mustRR(t, "www.example.test. 60 IN TXT \"v"+string(rune('a'+i))+"\"")}}, t)
+		nz := next(z, map[zones.SetKey][]dns.RR{{Name: "www.example.test.", Type: dns.TypeTXT}: {dnstest.RR(t, "www.example.test. 60 IN TXT \"v"+string(rune('a'+i))+"\"")}}, t)
 		if err := j.Append(EntryOf(z, nz)); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +86,7 @@ func TestJournalOnDisk(t *testing.T) {
 	if last, _ := j.Last(); last != 110 {
 		t.Fatalf("after reopen the journal ends at %d, want 110", last)
 	}
-	if err := j.Append(EntryOf(zs[9], next(zs[9], map[zones.SetKey][]dns.RR{{Name: "new.example.test.", Type: dns.TypeA}: {mustRR(t, "new.example.test. 60 IN A 192.0.2.9")}}, t))); err != nil {
+	if err := j.Append(EntryOf(zs[9], next(zs[9], map[zones.SetKey][]dns.RR{{Name: "new.example.test.", Type: dns.TypeA}: {dnstest.RR(t, "new.example.test. 60 IN A 192.0.2.9")}}, t))); err != nil {
 		t.Fatal(err)
 	}
 	j.Close()
@@ -122,8 +106,8 @@ func TestJournalOnDisk(t *testing.T) {
 func TestJournalCatch(t *testing.T) {
 	j, _ := OpenJournal("", 10)
 	z0 := testZone(t)
-	z1 := next(z0, map[zones.SetKey][]dns.RR{{Name: "www.example.test.", Type: dns.TypeA}: {mustRR(t, "www.example.test. 300 IN A 192.0.2.10")}}, t)
-	z2 := next(z1, map[zones.SetKey][]dns.RR{{Name: "x.example.test.", Type: dns.TypeAAAA}: {mustRR(t, "x.example.test. 60 IN AAAA 2001:db8::1")}}, t)
+	z1 := next(z0, map[zones.SetKey][]dns.RR{{Name: "www.example.test.", Type: dns.TypeA}: {dnstest.RR(t, "www.example.test. 300 IN A 192.0.2.10")}}, t)
+	z2 := next(z1, map[zones.SetKey][]dns.RR{{Name: "x.example.test.", Type: dns.TypeAAAA}: {dnstest.RR(t, "x.example.test. 60 IN AAAA 2001:db8::1")}}, t)
 	for _, p := range [][2]*zones.Zone{{z0, z1}, {z1, z2}} {
 		if err := j.Append(EntryOf(p[0], p[1])); err != nil {
 			t.Fatal(err)
@@ -147,7 +131,7 @@ func TestJournalCatch(t *testing.T) {
 
 func TestUpdateSemantics(t *testing.T) {
 	z := testZone(t)
-	rr := func(s string) dns.RR { return mustRR(t, s) }
+	rr := func(s string) dns.RR { return dnstest.RR(t, s) }
 	none := func(s string) dns.RR { r := rr(s); r.Header().Class = dns.ClassNONE; r.Header().Ttl = 0; return r }
 	anyT := func(name string, ty uint16) dns.RR {
 		return &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: ty, Class: dns.ClassANY}}
