@@ -20,7 +20,6 @@ import (
 	"netsim/dns/auth"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
-	"netsim/dns/rrset"
 	"netsim/dns/server"
 	"netsim/dns/xfr"
 	"netsim/internal/api"
@@ -144,31 +143,6 @@ func (d *Daemon) Listeners() map[string]string {
 		out[k] = r.l.Addr
 	}
 	return out
-}
-
-func logWarnings(log *zap.Logger, zs []*zones.Zone) {
-	for _, z := range zs {
-		for _, w := range z.Warnings {
-			log.Warn("zone loaded with a problem", zap.String("zone", z.Origin), zap.String("file", z.File), zap.String("problem", w))
-		}
-	}
-}
-
-// warnSerials notes zones whose data changed on reload while the SOA serial
-// did not: secondaries (and named-checkzone's users) would miss the change.
-func warnSerials(log *zap.Logger, old, next []*zones.Zone) {
-	prev := map[string]*zones.Zone{}
-	for _, z := range old {
-		prev[z.Origin] = z
-	}
-	for _, z := range next {
-		o := prev[z.Origin]
-		if o == nil || o.SOA.Serial != z.SOA.Serial || rrset.Equal(o.Records(), z.Records()) {
-			continue
-		}
-		log.Warn("zone changed but its SOA serial did not; secondaries would not pick the change up",
-			zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial))
-	}
 }
 
 func (c Config) recursion() bool {

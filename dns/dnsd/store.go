@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"netsim/dns/rrset"
 	"netsim/dns/xfr"
 	"netsim/zones"
 )
@@ -82,4 +83,29 @@ func (d *Daemon) changeZone(origin string, build func(*zones.Zone) (zones.Edit, 
 		zap.String("name", e.Name), zap.String("type", dns.TypeToString[e.Type]), zap.Int("records", len(e.RRs)),
 		zap.Uint32("serial", nz.SOA.Serial), zap.Bool("saved", nz.OnDisk()), zap.String("file", nz.File))
 	return nz, nil
+}
+
+func logWarnings(log *zap.Logger, zs []*zones.Zone) {
+	for _, z := range zs {
+		for _, w := range z.Warnings {
+			log.Warn("zone loaded with a problem", zap.String("zone", z.Origin), zap.String("file", z.File), zap.String("problem", w))
+		}
+	}
+}
+
+// warnSerials notes zones whose data changed on reload while the SOA serial
+// did not: secondaries (and named-checkzone's users) would miss the change.
+func warnSerials(log *zap.Logger, old, next []*zones.Zone) {
+	prev := map[string]*zones.Zone{}
+	for _, z := range old {
+		prev[z.Origin] = z
+	}
+	for _, z := range next {
+		o := prev[z.Origin]
+		if o == nil || o.SOA.Serial != z.SOA.Serial || rrset.Equal(o.Records(), z.Records()) {
+			continue
+		}
+		log.Warn("zone changed but its SOA serial did not; secondaries would not pick the change up",
+			zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial))
+	}
 }
