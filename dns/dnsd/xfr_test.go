@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -424,5 +425,40 @@ func TestSignedQueryGetsSignedReply(t *testing.T) {
 		if c.rcode == dns.RcodeNameError && (err != nil || len(r.Ns) != 1) {
 			t.Errorf("signed SOA query: %v, authority %v; want a verified reply with the SOA", err, r.Ns)
 		}
+	}
+}
+
+// TestRestartReplaysJournal: a crash after the journal was written and
+// before the zone file was (the file put back as it was before the
+// change) loses nothing: the next start replays the journal, serves the
+// change and rewrites the file.
+func TestRestartReplaysJournal(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "zones")
+	p := startPrimary(t, dir, "127.0.0.0/8", "increment")
+	s0 := p.serial()
+	file := filepath.Join(dir, "example.test.zone")
+	before, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := update(t, p.addr, "tcp", keyName, testKey, func(m *dns.Msg) {
+		m.Insert([]dns.RR{dnstest.RR(t, "late.example.test. 60 IN A 127.0.0.5")})
+	}); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("update: %s", dns.RcodeToString[r.Rcode])
+	}
+	p.stop()
+	if err := os.WriteFile(file, before, 0o644); err != nil { // the rename never happened
+		t.Fatal(err)
+	}
+	p2 := startPrimary(t, dir, "127.0.0.0/8", "increment")
+	if got := p2.serial(); got != s0+1 {
+		t.Fatalf("serial %d after the restart, want %d (the journal's)", got, s0+1)
+	}
+	if a := exchange(t, p2.addr, "late.example.test."); len(a.Answer) != 1 {
+		t.Fatalf("the change in the journal is not served: %v", a)
+	}
+	checkFile(t, dir, s0+1)
+	if p2.logs.FilterMessageSnippet("brought up to date from its journal").Len() != 1 {
+		t.Error("the replay was not logged")
 	}
 }

@@ -69,10 +69,11 @@ func OpenJournal(path string, limit int) (*Journal, error) {
 			good += n
 		}
 	}
-	if len(data) == 0 || good != len(data) || len(j.entries) > j.max {
-		if err := j.rewrite(); err != nil { // a torn tail, or a new file
-			return nil, err
-		}
+	if len(data) == 0 {
+		return j, nil // the file is made by the first change
+	}
+	if good != len(data) || len(j.entries) > j.max {
+		return j, j.rewrite() // a torn tail is cut off
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -118,7 +119,7 @@ func (j *Journal) Append(e Entry) error {
 		}
 		return nil
 	}
-	if len(j.entries) > j.max+j.max/4 { // rewrite now and then, not on every change
+	if j.f == nil || len(j.entries) > j.max+j.max/4 { // the first change, or the bound passed (now and then, not on every change)
 		return j.rewrite()
 	}
 	b, err := packEntry(e)
@@ -139,7 +140,7 @@ func (j *Journal) Reset() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.entries = nil
-	if j.path == "" {
+	if j.path == "" || j.f == nil {
 		return nil
 	}
 	return j.rewrite()
@@ -212,13 +213,13 @@ func (j *Journal) rewrite() error {
 	}
 	if j.f != nil { // the open file is the old one now
 		j.f.Close()
-		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			j.f = nil
-			return fmt.Errorf("journal %s: %w", j.path, err)
-		}
-		j.f = f
 	}
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		j.f = nil
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	j.f = f
 	return nil
 }
 
