@@ -47,7 +47,9 @@ func (m *memStore) Change(origin string, build func(*zones.Zone) (*zones.Zone, e
 const fuzzKey = "dGVzdC1rZXktZm9yLW5ldHNpbS14ZnItdGVzdHMtMzI="
 
 func fuzzService(t testing.TB) (*Listener, *memStore) {
-	st := &memStore{z: dnstest.Zone(t, "example.test.", zoneText)}
+	z := dnstest.Zone(t, "example.test.", zoneText)
+	z.File = "" // held in memory: the journal too
+	st := &memStore{z: z}
 	cfg := DefaultConfig()
 	cfg.Serial = "increment"
 	cfg.Zones = []ZoneConfig{{Name: "example.test.", AllowTransfer: []ACLRule{{From: "127.0.0.0/8"}},
