@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,7 +41,7 @@ type primary struct {
 // startPrimary runs dnsd serving example.test. from dir (seeded with the
 // demo zones when empty) with a primary section: transfers allowed from
 // allowFrom, test-key may change the whole zone, limited only *.dyn.
-func startPrimary(t *testing.T, dir, allowFrom, serial string) *primary {
+func startPrimary(t *testing.T, dir, allowFrom, serial string, notify ...string) *primary {
 	t.Helper()
 	if _, err := zones.Seed(dir); err != nil {
 		t.Fatal(err)
@@ -62,10 +63,11 @@ primary:
   zones:
     - name: example.test.
       allow_transfer: [{from: %q}]
+      notify: [%s]
       update:
         - {key: %s, names: [example.test., "*.example.test."]}
         - {key: %s, names: ["*.dyn.example.test."], types: [A, TXT]}
-`, dir, keyName, testKey, limitedKN, otherKey, serial, allowFrom, keyName, limitedKN)
+`, dir, keyName, testKey, limitedKN, otherKey, serial, allowFrom, strings.Join(notify, ", "), keyName, limitedKN)
 	c, err := Load(writeFile(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -460,5 +462,40 @@ func TestRestartReplaysJournal(t *testing.T) {
 	checkFile(t, dir, s0+1)
 	if p2.logs.FilterMessageSnippet("brought up to date from its journal").Len() != 1 {
 		t.Error("the replay was not logged")
+	}
+}
+
+// TestNotifyOnChange: every change sends the zone's secondary a NOTIFY
+// with the new SOA.
+func TestNotifyOnChange(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []uint32
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+		if m.Opcode == dns.OpcodeNotify && len(m.Answer) == 1 {
+			mu.Lock()
+			got = append(got, m.Answer[0].(*dns.SOA).Serial)
+			mu.Unlock()
+		}
+		r := new(dns.Msg)
+		r.SetReply(m)
+		_ = w.WriteMsg(r)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	p := startPrimary(t, filepath.Join(t.TempDir(), "zones"), "127.0.0.0/8", "increment", pc.LocalAddr().String())
+	s0 := p.serial()
+	for i := range 3 {
+		update(t, p.addr, "udp", keyName, testKey, func(m *dns.Msg) {
+			m.Insert([]dns.RR{dnstest.RR(t, fmt.Sprintf("n%d.example.test. 60 IN A 127.0.0.1", i))})
+		})
+		testutil.WaitFor(t, fmt.Sprintf("NOTIFY of serial %d", s0+uint32(i)+1), 10*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Contains(got, s0+uint32(i)+1)
+		})
 	}
 }
