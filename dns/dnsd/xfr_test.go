@@ -296,6 +296,13 @@ func TestRefusals(t *testing.T) {
 			t.Error("no refusal logged")
 		}
 	})
+	t.Run("NOTIFY to the primary", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetNotify("example.test.")
+		if r := dnstest.Exchange(t, p.addr, "udp", m); r.Rcode != dns.RcodeNotImplemented {
+			t.Errorf("NOTIFY: %s, want NOTIMP (dnsd is no secondary; e2e/run.sh checks it)", dns.RcodeToString[r.Rcode])
+		}
+	})
 	t.Run("transfer with a bad signature", func(t *testing.T) {
 		_, _, err := transfer(t, p.addr, 0, keyName, otherKey)
 		if err == nil {
@@ -499,3 +506,4 @@ func TestNotifyOnChange(t *testing.T) {
 		})
 	}
 }
+

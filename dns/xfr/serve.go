@@ -68,6 +68,10 @@ func (l *Listener) ServeExt(ctx context.Context, pkt []byte, client netip.Addr, 
 		reply(dns.RcodeNotAuth)
 		return
 	}
+	if req.Opcode == dns.OpcodeNotify {
+		reply(dns.RcodeNotImplemented) // dnsd is no secondary: as before there was a primary side
+		return
+	}
 	if len(req.Question) != 1 {
 		reply(dns.RcodeFormatError)
 		return
@@ -98,8 +102,8 @@ func (l *Listener) ServeExt(ctx context.Context, pkt []byte, client netip.Addr, 
 			return
 		}
 		l.transfer(req, z, tcp, sig, send)
-	default: // NOTIFY: dnsd is no secondary of anyone here
-		reply(dns.RcodeRefused)
+	default:
+		reply(dns.RcodeNotImplemented)
 	}
 }
 
