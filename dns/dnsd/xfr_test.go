@@ -506,4 +506,3 @@ func TestNotifyOnChange(t *testing.T) {
 		})
 	}
 }
-
