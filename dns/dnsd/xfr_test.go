@@ -506,3 +506,38 @@ func TestNotifyOnChange(t *testing.T) {
 		})
 	}
 }
+
+// TestPutBackFileNotRolledForward: `netsim fix` undoes a lab's change
+// through the API, then writes the zone file back as it was and sends
+// SIGHUP; the reload serves that file at its own serial, not the journal
+// replayed over it.
+func TestPutBackFileNotRolledForward(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "zones")
+	p := startPrimary(t, dir, "127.0.0.0/8", "increment")
+	s0 := p.serial()
+	file := filepath.Join(dir, "example.test.zone")
+	before, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, build := range []func(m *dns.Msg){
+		func(m *dns.Msg) { m.Insert([]dns.RR{dnstest.RR(t, "lab.example.test. 60 IN A 127.0.0.5")}) },
+		func(m *dns.Msg) { m.RemoveRRset([]dns.RR{dnstest.RR(t, "lab.example.test. 0 IN A 127.0.0.5")}) },
+	} {
+		if r := update(t, p.addr, "tcp", keyName, testKey, build); r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("update: %s", dns.RcodeToString[r.Rcode])
+		}
+	}
+	if err := os.WriteFile(file, before, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.d.Reload(p.d.Config()); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.serial(); got != s0 {
+		t.Fatalf("serial %d after the file was put back, want the file's %d", got, s0)
+	}
+	if b, _ := os.ReadFile(file); string(b) != string(before) {
+		t.Error("the file put back was rewritten")
+	}
+}

@@ -298,23 +298,22 @@ func EntryOf(old, new *zones.Zone) Entry {
 }
 
 // Catch returns z brought up to the journal's last serial when the
-// journal runs ahead of it (a crash after the journal was written and
-// before the zone file was), z itself when they agree, and false when the
-// journal does not lead on from z's serial (it is of another history).
+// journal runs one change ahead of it — a crash after the journal was
+// written and before the zone file was: each change is journalled, then
+// saved, before the next begins, so a crash leaves the file at most one
+// change behind — z itself when they agree, and false otherwise (the file
+// was put back or edited: its history is not the journal's).
 func (j *Journal) Catch(z *zones.Zone) (*zones.Zone, bool, error) {
 	if last, ok := j.Last(); !ok || last == z.SOA.Serial {
 		return z, true, nil
 	}
 	es, ok := j.Since(z.SOA.Serial)
-	if !ok {
+	if !ok || len(es) != 1 {
 		return z, false, nil
 	}
-	for _, e := range es {
-		nz, err := z.Patch(e.Del, e.Add, e.New)
-		if err != nil {
-			return z, false, err
-		}
-		z = nz
+	nz, err := z.Patch(es[0].Del, es[0].Add, es[0].New)
+	if err != nil {
+		return z, false, err
 	}
-	return z, true, nil
+	return nz, true, nil
 }

@@ -85,10 +85,11 @@ func JournalPath(z *zones.Zone) string {
 }
 
 // Open opens the journal of every zone (at load and at each reload). A
-// journal that runs ahead of its zone file — a crash after the journal
+// journal one change ahead of its zone file — a crash after the journal
 // was written and before the file was — is replayed, and the file
-// rewritten; one that does not lead on from the file's serial (the file
-// was edited) is emptied. It returns the zones as they are to be served.
+// rewritten; one that does not end at the file's serial otherwise (the
+// file was edited or put back, as `netsim fix` does) is emptied. It
+// returns the zones as they are to be served.
 func (s *Service) Open(zs []*zones.Zone) ([]*zones.Zone, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,7 +111,7 @@ func (s *Service) Open(zs []*zones.Zone) ([]*zones.Zone, error) {
 		switch {
 		case err != nil || !ok:
 			last, _ := j.Last()
-			s.log.Warn("the zone's journal does not lead on from its file's serial; emptied (secondaries get AXFR)",
+			s.log.Warn("the zone's journal does not end at its file's serial (the file was edited or put back); emptied: secondaries get AXFR",
 				zap.String("zone", z.Origin), zap.String("journal", path), zap.Uint32("file_serial", z.SOA.Serial), zap.Uint32("journal_serial", last), zap.Error(err))
 			if err := j.Reset(); err != nil {
 				return nil, err
