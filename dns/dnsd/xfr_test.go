@@ -540,4 +540,8 @@ func TestPutBackFileNotRolledForward(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != string(before) {
 		t.Error("the file put back was rewritten")
 	}
+	// the zones directory is as it was (internal/labs compares it file by file)
+	if _, err := os.Stat(file + ".jnl"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the emptied journal is still there: %v", err)
+	}
 }

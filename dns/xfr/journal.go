@@ -135,15 +135,24 @@ func (j *Journal) Append(e Entry) error {
 	return nil
 }
 
-// Reset forgets every entry (the zone was replaced by other means).
+// Reset forgets every entry (the zone was replaced by other means). An
+// empty journal has no file: it is removed, and made again by the next
+// change (so a zones directory put back by hand is as it was).
 func (j *Journal) Reset() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.entries = nil
-	if j.path == "" || j.f == nil {
+	if j.path == "" {
 		return nil
 	}
-	return j.rewrite()
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+	if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	return nil
 }
 
 // Since returns the entries that lead from serial to the last one, or
