@@ -445,11 +445,7 @@ func TestRestartReplaysJournal(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "zones")
 	p := startPrimary(t, dir, "127.0.0.0/8", "increment")
 	s0 := p.serial()
-	file := filepath.Join(dir, "example.test.zone")
-	before, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, before := zoneFile(t, dir)
 	if r := update(t, p.addr, "tcp", keyName, testKey, func(m *dns.Msg) {
 		m.Insert([]dns.RR{dnstest.RR(t, "late.example.test. 60 IN A 127.0.0.5")})
 	}); r.Rcode != dns.RcodeSuccess {
@@ -515,11 +511,7 @@ func TestPutBackFileNotRolledForward(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "zones")
 	p := startPrimary(t, dir, "127.0.0.0/8", "increment")
 	s0 := p.serial()
-	file := filepath.Join(dir, "example.test.zone")
-	before, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, before := zoneFile(t, dir)
 	for _, build := range []func(m *dns.Msg){
 		func(m *dns.Msg) { m.Insert([]dns.RR{dnstest.RR(t, "lab.example.test. 60 IN A 127.0.0.5")}) },
 		func(m *dns.Msg) { m.RemoveRRset([]dns.RR{dnstest.RR(t, "lab.example.test. 0 IN A 127.0.0.5")}) },
@@ -544,4 +536,15 @@ func TestPutBackFileNotRolledForward(t *testing.T) {
 	if _, err := os.Stat(file + ".jnl"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the emptied journal is still there: %v", err)
 	}
+}
+
+// zoneFile is the path and the bytes of example.test.'s file in dir.
+func zoneFile(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	file := filepath.Join(dir, "example.test.zone")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, b
 }
