@@ -118,6 +118,7 @@ soa() { dig +short +norec +time=1 +tries=1 @"$1" -p $PORT example.test SOA 2>/de
 for i in $(seq 100); do [ -n "$(soa $P)" ] && break; sleep 0.1; done
 [ -n "$(soa $P)" ] && ok "dnsd serves example.test. on $P:$PORT" || { bad "dnsd did not start:"; tail -5 "$WORK/dnsd.log"; finish; }
 
+[ -n "${XFR_QLOG:-}" ] && curl -s -o /dev/null -X PATCH -H "Authorization: Bearer e2e" -d '{"enabled":true}' "http://$P:9154/api/v1/querylog"
 knotd -c "$WORK/knot/knot.conf" >"$WORK/knot.log" 2>&1 & PIDS+=($!)
 nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd.log" 2>&1 & PIDS+=($!)
 want=$(soa $P)
