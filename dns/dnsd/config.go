@@ -20,6 +20,7 @@ import (
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
 	"netsim/dns/rrl"
+	"netsim/dns/xfr"
 	"netsim/internal/cfgerr"
 	"netsim/zones"
 )
@@ -45,6 +46,11 @@ type Config struct {
 	// RRL is response rate limiting (dns/rrl); each listener says whether
 	// it applies (servers[].rrl).
 	RRL rrl.Config `mapstructure:"rrl"`
+	// TSIGKeys are the TSIG keys (RFC 8945) that sign updates, transfers
+	// and NOTIFYs; Primary is what the zones allow as a primary: transfers
+	// out, NOTIFY, dynamic updates (dns/xfr/README.md).
+	TSIGKeys []xfr.KeyConfig `mapstructure:"tsig_keys"`
+	Primary  xfr.Config      `mapstructure:"primary"`
 }
 
 // ServerConfig is one listener.
@@ -100,6 +106,7 @@ func BaseConfig() Config {
 	c.Geo.ReloadInterval = 5 * time.Second
 	c.Geo.TTL = 20 * time.Second
 	c.RRL = rrl.DefaultConfig()
+	c.Primary = xfr.DefaultConfig()
 	return c
 }
 
@@ -233,6 +240,7 @@ func (c *Config) Validate() error {
 	if len(c.Geo.Names) > 0 {
 		errs.Append("geo", c.Geo.Validate())
 	}
+	errs.Append("primary", xfr.Check(c.Primary, c.TSIGKeys))
 	return errs.Err()
 }
 

@@ -21,8 +21,8 @@ import (
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
 	"netsim/dns/rrl"
-	"netsim/dns/rrset"
 	"netsim/dns/server"
+	"netsim/dns/xfr"
 	"netsim/internal/api"
 	"netsim/internal/events"
 	"netsim/internal/world"
@@ -55,6 +55,7 @@ type Daemon struct {
 	reloads   prometheus.Counter
 	reloadErr prometheus.Counter
 	geo       *geoPart
+	xfr       *xfr.Service     // journals, transfers, NOTIFY, updates (store.go)
 	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
 	qlog      *server.QueryLog // off until switched on through the API
 	rrl       *rrl.Metrics
@@ -88,6 +89,13 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 			Namespace: "dnsd", Name: "reload_failures_total", Help: "Reloads refused; the old config kept serving."}),
 	}
 	reg.MustRegister(d.reloads, d.reloadErr)
+	if d.xfr, err = xfr.New(cfg.Primary, cfg.TSIGKeys, d, log.Named("xfr"), reg); err != nil {
+		return nil, err
+	}
+	if d.zones, err = d.xfr.Open(zs); err != nil {
+		d.xfr.Close()
+		return nil, err
+	}
 	d.events = events.New(events.Options{Namespace: "dnsd", Registerer: reg})
 	d.qlog = server.NewQueryLog(log.Named("query"))
 	d.rrl = rrl.NewMetrics(reg)
@@ -140,31 +148,6 @@ func (d *Daemon) Listeners() map[string]string {
 	return out
 }
 
-func logWarnings(log *zap.Logger, zs []*zones.Zone) {
-	for _, z := range zs {
-		for _, w := range z.Warnings {
-			log.Warn("zone loaded with a problem", zap.String("zone", z.Origin), zap.String("file", z.File), zap.String("problem", w))
-		}
-	}
-}
-
-// warnSerials notes zones whose data changed on reload while the SOA serial
-// did not: secondaries (and named-checkzone's users) would miss the change.
-func warnSerials(log *zap.Logger, old, next []*zones.Zone) {
-	prev := map[string]*zones.Zone{}
-	for _, z := range old {
-		prev[z.Origin] = z
-	}
-	for _, z := range next {
-		o := prev[z.Origin]
-		if o == nil || o.SOA.Serial != z.SOA.Serial || rrset.Equal(o.Records(), z.Records()) {
-			continue
-		}
-		log.Warn("zone changed but its SOA serial did not; secondaries would not pick the change up",
-			zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial))
-	}
-}
-
 func (c Config) recursion() bool {
 	for _, s := range c.Servers {
 		if s.Recursion {
@@ -213,6 +196,7 @@ func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 // Run binds the listeners and the admin API and serves until ctx is done;
 // then it stops accepting, lets in-flight queries finish and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.xfr.Close() // after the listeners (deferred below) have stopped
 	if d.Recursor != nil {
 		d.Recursor.Start(ctx)
 		defer d.Recursor.Close()
@@ -282,6 +266,7 @@ func (d *Daemon) startListener(s ServerConfig, rc rrl.Config) error {
 		return err
 	}
 	h.SetRRL(lim)
+	h.SetExtension(d.xfr.For(s.Zones))
 	limits := server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient, Inflight: s.MaxResolutions}
 	l, err := server.Listen(s.Listen, h, limits, d.log)
 	if err != nil {
@@ -340,6 +325,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
+	if zs, err = d.xfr.Open(zs); err != nil {
+		return err
+	}
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
@@ -381,6 +369,9 @@ func (d *Daemon) reload(cfg Config) error {
 		d.log.Warn("admin settings changed; they take effect at the next restart")
 		cfg.Admin = d.cfg.Admin
 	}
+	if !reflect.DeepEqual(cfg.Primary, d.cfg.Primary) || !reflect.DeepEqual(cfg.TSIGKeys, d.cfg.TSIGKeys) {
+		d.log.Warn("primary and tsig_keys settings changed; they take effect at the next restart")
+	}
 	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
 		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
 	}
@@ -407,6 +398,7 @@ func (d *Daemon) reload(cfg Config) error {
 		if lim, ok := limiters[addr]; ok {
 			h.SetRRL(lim)
 		}
+		h.SetExtension(d.xfr.For(s.Zones))
 		if s.Recursion && d.Recursor != nil {
 			h.SetRecursor(d.Recursor)
 		} else {

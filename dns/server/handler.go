@@ -54,6 +54,7 @@ type Handler struct {
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
 	rrl     atomic.Pointer[rrl.Limiter] // nil: UDP replies are not rate limited (rrl.go)
+	ext     atomic.Pointer[extBox]      // UPDATE, NOTIFY, transfers (ext.go)
 	metrics *Metrics
 	sm      *serverMetrics
 	cookies *Cookies
@@ -144,8 +145,15 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 			pending = false
 		}
 	}()
+	if x := h.extension(pkt, proto); x != nil {
+		if !block {
+			return nil, true // it may write a file or wait: off the reading goroutine
+		}
+		return h.serveExtOne(ctx, x, pkt, client, proto, out), false
+	}
+	signer := h.signer(pkt) // a query signed with TSIG: the full way, the reply signed
 	qi := queryInfo{explain: h.observing()}
-	if !qi.explain { // a listener's events and the query log describe answers: the full way
+	if !qi.explain && signer == nil { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
 			if b != nil { // nil: dropped by the rate limiter
 				h.metrics.observe(h.sm, h.Name, proto, rcode, start)
@@ -166,9 +174,9 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 		if lim := h.rrl.Load(); lim != nil && !limitMsg(lim, resp, client, qi.cookie) {
 			return nil, false
 		}
-		truncate(resp, size)
+		truncate(resp, size-signer.room())
 	}
-	b, err := resp.PackBuffer(out[:cap(out)])
+	b, err := signer.pack(resp, pkt, out)
 	if err != nil {
 		// cannot happen for messages we built; answer SERVFAIL rather than nothing
 		fail := new(dns.Msg)

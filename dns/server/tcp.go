@@ -271,6 +271,18 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		l.bufs.Put(in)
 		pending.Add(1)
 		go func() {
+			if x := l.handler.extension(pkt, TCP); x != nil { // a transfer: many replies
+				l.handler.serveExt(ctx, x, pkt, c.client, TCP, func(b []byte) error {
+					if write(append(make([]byte, 2, 2+len(b)), b...)); broken.Load() {
+						return net.ErrClosed
+					}
+					return nil
+				})
+				<-slots
+				done(l.mono())
+				pending.Done()
+				return
+			}
 			reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2])
 			<-l.sem
 			<-slots
