@@ -10,6 +10,8 @@ import (
 	"mime"
 	"slices"
 	"strings"
+
+	"netsim/internal/cfgerr"
 )
 
 // Config is how a route compresses (lbd's `compress:` block).
@@ -49,40 +51,56 @@ type Compressor struct {
 	encs *encoders
 }
 
-// New checks cfg, fills its defaults, and builds a Compressor. Errors
-// name the key, the value and what is expected.
-func New(cfg Config) (*Compressor, error) {
+// withDefaults fills the zero fields of cfg.
+func (cfg Config) withDefaults() Config {
 	if len(cfg.Encodings) == 0 {
 		cfg.Encodings = DefaultEncodings
 	}
 	cfg.Encodings = slices.Clone(cfg.Encodings)
 	for i, e := range cfg.Encodings {
-		e = strings.ToLower(e)
-		if !slices.Contains(preference[:], e) {
-			return nil, fmt.Errorf("compress.encodings[%d]: %q is not a coding lbd makes; expected br, zstd or gzip", i, e)
-		}
-		cfg.Encodings[i] = e
+		cfg.Encodings[i] = strings.ToLower(e)
 	}
 	if cfg.Level == 0 {
 		cfg.Level = DefaultLevel
 	}
-	if cfg.Level < 1 || cfg.Level > 9 {
-		return nil, fmt.Errorf("compress.level: %d is out of range; expected 1 (fastest) to 9 (smallest)", cfg.Level)
-	}
 	if cfg.MinSize == 0 {
 		cfg.MinSize = DefaultMinSize
-	}
-	if cfg.MinSize < 0 {
-		return nil, fmt.Errorf("compress.min_size: %d is negative; expected a size in bytes", cfg.MinSize)
 	}
 	if len(cfg.Types) == 0 {
 		cfg.Types = DefaultTypes
 	}
-	for i, t := range cfg.Types {
-		if !strings.Contains(t, "/") && !strings.HasPrefix(t, "*+") {
-			return nil, fmt.Errorf("compress.types[%d]: %q is not a media type; expected type/subtype, type/* or *+suffix", i, t)
+	return cfg
+}
+
+// Check refuses a bad value: the error (a *cfgerr.Error) names the key
+// under key ("frontends[0].compress"), the value and what is expected.
+func (cfg Config) Check(key string) error {
+	cfg = cfg.withDefaults()
+	for i, e := range cfg.Encodings {
+		if !slices.Contains(preference[:], e) {
+			return cfgerr.New(fmt.Sprintf("%s.encodings[%d]", key, i), e, "a coding lbd makes: br, zstd or gzip")
 		}
 	}
+	if cfg.Level < 1 || cfg.Level > 9 {
+		return cfgerr.New(key+".level", cfg.Level, "1 (fastest) to 9 (smallest)")
+	}
+	if cfg.MinSize < 0 {
+		return cfgerr.New(key+".min_size", cfg.MinSize, "a size in bytes, 0 or more")
+	}
+	for i, t := range cfg.Types {
+		if !strings.Contains(t, "/") && !strings.HasPrefix(t, "*+") {
+			return cfgerr.New(fmt.Sprintf("%s.types[%d]", key, i), t, "a media type: type/subtype, type/* or *+suffix")
+		}
+	}
+	return nil
+}
+
+// New checks cfg, fills its defaults, and builds a Compressor.
+func New(cfg Config) (*Compressor, error) {
+	if err := cfg.Check("compress"); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
 	return &Compressor{cfg: cfg, encs: newEncoders(cfg.Level)}, nil
 }
 

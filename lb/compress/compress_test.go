@@ -79,8 +79,8 @@ func TestNewRejects(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"unknown coding", Config{Encodings: []string{"deflate"}}, `compress.encodings[0]: "deflate"`},
-		{"level high", Config{Level: 10}, "compress.level: 10"},
+		{"unknown coding", Config{Encodings: []string{"deflate"}}, `compress.encodings[0]: "deflate": a coding lbd makes`},
+		{"level high", Config{Level: 10}, "compress.level: 10: 1 (fastest) to 9"},
 		{"level low", Config{Level: -1}, "compress.level: -1"},
 		{"min size", Config{MinSize: -5}, "compress.min_size: -5"},
 		{"type", Config{Types: []string{"json"}}, `compress.types[0]: "json"`},

@@ -15,11 +15,12 @@ package httpcache
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"netsim/internal/cfgerr"
 )
 
 // Config is a route's `cache:` block.
@@ -45,8 +46,8 @@ const (
 	DefaultCollapseTimeout = 5 * time.Second
 )
 
-// withDefaults fills the zero fields of cfg and checks it.
-func (cfg Config) withDefaults() (Config, error) {
+// withDefaults fills the zero fields of cfg.
+func (cfg Config) withDefaults() Config {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
@@ -59,17 +60,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.CollapseTimeout == 0 {
 		cfg.CollapseTimeout = DefaultCollapseTimeout
 	}
+	return cfg
+}
+
+// Check refuses a bad value: the error (a *cfgerr.Error) names the key
+// under key ("frontends[0].cache"), the value and what is expected.
+func (cfg Config) Check(key string) error {
+	cfg = cfg.withDefaults()
 	switch {
 	case cfg.MaxBytes < 4096:
-		return cfg, fmt.Errorf("cache.max_bytes: %d is too small; expected at least 4096 bytes", cfg.MaxBytes)
+		return cfgerr.New(key+".max_bytes", cfg.MaxBytes, "at least 4096 bytes")
 	case cfg.MaxObjectBytes < 0 || cfg.MaxObjectBytes > cfg.MaxBytes:
-		return cfg, fmt.Errorf("cache.max_object_bytes: %d; expected between 0 and max_bytes (%d)", cfg.MaxObjectBytes, cfg.MaxBytes)
+		return cfgerr.New(key+".max_object_bytes", cfg.MaxObjectBytes, "between 0 and max_bytes (%d)", cfg.MaxBytes)
 	case cfg.HeuristicMax < 0:
-		return cfg, fmt.Errorf("cache.heuristic_max: %s is negative; expected a duration", cfg.HeuristicMax)
+		return cfgerr.New(key+".heuristic_max", cfg.HeuristicMax, "a duration of 0 or more")
 	case cfg.CollapseTimeout < 0:
-		return cfg, fmt.Errorf("cache.collapse_timeout: %s is negative; expected a duration", cfg.CollapseTimeout)
+		return cfgerr.New(key+".collapse_timeout", cfg.CollapseTimeout, "a duration of 0 or more")
 	}
-	return cfg, nil
+	return nil
 }
 
 // Options are the cache's seams.
@@ -152,13 +160,13 @@ type flight struct{ done chan struct{} }
 
 // New builds a cache; errors name the key, the value and what is expected.
 func New(cfg Config, opt Options) (*Cache, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Check("cache"); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	st, err := newStore(cfg.MaxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("cache.max_bytes: %d: %w", cfg.MaxBytes, err)
+		return nil, cfgerr.New("cache.max_bytes", cfg.MaxBytes, "a size the store takes (%v)", err)
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -246,7 +254,8 @@ func (c *Cache) Lookup(ctx context.Context, req Request) Result {
 			}
 			continue
 		}
-		f := &Fill{c: c, req: req, primary: primary, rc: rc, stale: e, reqTime: now}
+		f := &Fill{c: c, req: req, primary: primary, rc: rc, stale: e, reqTime: now,
+			inm: req.Header.Get("If-None-Match"), ims: req.Header.Get("If-Modified-Since")}
 		if fl == nil {
 			f.flight, f.key = &flight{done: make(chan struct{})}, key
 			c.flights[key] = f.flight
@@ -300,13 +309,14 @@ func (c *Cache) usable(e *Entry, req Request, rc control, now time.Time) (Hit, b
 	if state == "STALE" {
 		c.stale.Add(1)
 	}
-	return c.hit(e, req, age, state), true
+	return c.hit(e, req.Header.Get("If-None-Match"), req.Header.Get("If-Modified-Since"), age, state), true
 }
 
-// hit answers req with e: a 304 when the client's conditions match.
-func (c *Cache) hit(e *Entry, req Request, age time.Duration, state string) Hit {
+// hit answers a request with e: a 304 when the client's conditions
+// (If-None-Match, If-Modified-Since) match.
+func (c *Cache) hit(e *Entry, inm, ims string, age time.Duration, state string) Hit {
 	status := e.Status
-	if e.notModified(req.Header.Get("If-None-Match"), req.Header.Get("If-Modified-Since")) {
+	if e.notModified(inm, ims) {
 		status = http.StatusNotModified
 	}
 	return Hit{Entry: e, Status: status, Age: int64(age / time.Second), State: state}

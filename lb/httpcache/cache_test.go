@@ -354,8 +354,8 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{MaxBytes: 10}, "cache.max_bytes: 10"},
-		{Config{MaxBytes: 1 << 20, MaxObjectBytes: 2 << 20}, "cache.max_object_bytes: 2097152"},
+		{Config{MaxBytes: 10}, "cache.max_bytes: 10: at least 4096 bytes"},
+		{Config{MaxBytes: 1 << 20, MaxObjectBytes: 2 << 20}, "cache.max_object_bytes: 2097152: between 0 and max_bytes (1048576)"},
 		{Config{HeuristicMax: -time.Second}, "cache.heuristic_max: -1s"},
 		{Config{CollapseTimeout: -time.Second}, "cache.collapse_timeout: -1s"},
 	}

@@ -26,7 +26,8 @@ type Fill struct {
 	stale      *Entry  // the entry being revalidated, or kept for stale-if-error
 	rc         control // the request's directives
 	reqTime    time.Time
-	invalidate bool // an unsafe method: a success invalidates the target
+	invalidate bool   // an unsafe method: a success invalidates the target
+	inm, ims   string // the client's own conditions, read before SetConditionals
 
 	w        http.ResponseWriter
 	h        http.Header
@@ -143,7 +144,7 @@ func (f *Fill) WriteHeader(status int) {
 		if lm, err := http.ParseTime(f.h.Get("Last-Modified")); err == nil {
 			probe.lastMod = lm
 		}
-		if probe.notModified(f.req.Header.Get("If-None-Match"), f.req.Header.Get("If-Modified-Since")) {
+		if probe.notModified(f.inm, f.ims) {
 			f.mode = modeStoreOnly
 			dst := f.w.Header()
 			for k, vs := range f.h {
@@ -173,7 +174,7 @@ func (f *Fill) pass(status int, state string) {
 // backend's; what the backend still sends is dropped.
 func (f *Fill) serve(e *Entry, state string) {
 	f.mode = modeDiscard
-	hit := f.c.hit(e, f.req, e.age(f.respTime), state)
+	hit := f.c.hit(e, f.inm, f.ims, e.age(f.respTime), state)
 	hit.WriteTo(f.w, f.req.Method == http.MethodHead)
 }
 

@@ -92,7 +92,9 @@ func newHarness(t testing.TB, cfg Config, o *origin) *harness {
 	return h
 }
 
-// do sends one request; hdr are its fields.
+// do sends one request; hdr are its fields. The request to the origin
+// shares the header map the cache was given, as on lbd's nethttp engine
+// (SetConditionals changes it under the Fill).
 func (h *harness) do(method, target string, hdr map[string]string) *httptest.ResponseRecorder {
 	h.t.Helper()
 	rh := http.Header{}
@@ -108,7 +110,7 @@ func (h *harness) do(method, target string, hdr map[string]string) *httptest.Res
 		rec.WriteHeader(http.StatusGatewayTimeout)
 	default:
 		r := httptest.NewRequest(method, target, nil)
-		r.Header = rh.Clone()
+		r.Header = rh
 		var w http.ResponseWriter = rec
 		if res.Fill != nil {
 			res.Fill.SetConditionals(r.Header)
