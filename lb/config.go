@@ -3,6 +3,8 @@ package lb
 import (
 	"time"
 
+	"netsim/lb/compress"
+	"netsim/lb/httpcache"
 	"netsim/lb/l4"
 	nstls "netsim/tls"
 )
@@ -76,6 +78,11 @@ type FrontendConfig struct {
 	RedirectHTTPS string `mapstructure:"redirect_https"`
 	// TLS makes this an HTTPS frontend (HTTP/2 by ALPN); nil: plain HTTP.
 	TLS *FrontendTLS `mapstructure:"tls"`
+	// Cache is a shared response cache (RFC 9111, lb/httpcache) in front
+	// of the pool; nil: off.
+	Cache *httpcache.Config `mapstructure:"cache"`
+	// Compress encodes responses (br, zstd, gzip; lb/compress); nil: off.
+	Compress *compress.Config `mapstructure:"compress"`
 }
 
 // engine is the engine the frontend runs on: Engine, or when unset fast

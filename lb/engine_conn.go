@@ -268,6 +268,9 @@ func (c *fastConn) handle() {
 		}
 	}
 	st.route(p, c)
+	if e := f.edge.Load(); e != nil && c.edge(e, st) {
+		return
+	}
 	f.forward(c, st)
 }
 

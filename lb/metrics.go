@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		reloadStamp: metric.Gauge("lbd_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
 	}
 	if err := metric.Register(reg, m.requests, m.duration, m.changes, m.checks, m.checkTime, m.retries,
-		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, &stateCollector{s}); err != nil {
+		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, &stateCollector{s}, newEdgeCollector(s)); err != nil {
 		return nil, err
 	}
 	return m, nil

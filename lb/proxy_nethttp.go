@@ -123,5 +123,5 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.method, st.hasBody = r.Method, st.body != nil && r.ContentLength != 0
 	st.route(p, x)
-	f.forward(x, st)
+	f.serveEdge(st, x)
 }

@@ -40,6 +40,7 @@ type Pending struct {
 	stores   []*nstls.StoreUpdate    // per frontend; nil for plain HTTP
 	tlsCfgs  map[string]*ctls.Config // pools' re-encryption configs
 	l4       *l4.Pending
+	edges    []*edge // per frontend: cache and compression, kept when unchanged
 	warnings []string
 }
 
@@ -96,6 +97,14 @@ func (s *Server) prepare(cfg *Config) (*Pending, error) {
 	}
 	if err := p.checkFrontends(); err != nil {
 		return nil, err
+	}
+	p.edges = make([]*edge, len(cfg.Frontends))
+	for i := range cfg.Frontends {
+		e, err := buildEdge(s.frontends[i], &cfg.Frontends[i], s.frontends[i].edge.Load())
+		if err != nil {
+			return nil, fmt.Errorf("frontends[%d]: %w", i, err)
+		}
+		p.edges[i] = e
 	}
 	var err error
 	if p.demo, err = s.planDemoPKI(cfg); err != nil {
@@ -204,6 +213,7 @@ func (p *Pending) commit() error {
 	for i, f := range s.frontends {
 		fc := p.cfg.Frontends[i]
 		f.cfg.Store(&fc)
+		f.swapEdge(p.edges[i])
 	}
 	return nil
 }

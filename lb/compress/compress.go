@@ -18,18 +18,18 @@ import (
 type Config struct {
 	// Encodings offered, in order of preference: br, zstd, gzip.
 	// [br, zstd, gzip]
-	Encodings []string `mapstructure:"encodings"`
+	Encodings []string `mapstructure:"encodings" json:"encodings"`
 	// Level of every encoder, 1 (fastest) to 9 (smallest): gzip's level,
 	// brotli's quality, zstd's level mapped to its four speeds. [5]
-	Level int `mapstructure:"level"`
+	Level int `mapstructure:"level" json:"level"`
 	// MinSize: a response whose Content-Length is below it goes as it
 	// is (an unknown length is compressed). [1024]
-	MinSize int64 `mapstructure:"min_size"`
+	MinSize int64 `mapstructure:"min_size" json:"min_size"`
 	// Types are the media types compressed: exact ("application/json"),
 	// a whole type ("text/*"), or a structured suffix ("*+json").
 	// [text/*, application/json, application/javascript, application/xml,
 	// image/svg+xml, application/wasm, *+json, *+xml]
-	Types []string `mapstructure:"types"`
+	Types []string `mapstructure:"types" json:"types"`
 }
 
 // Defaults of Config.

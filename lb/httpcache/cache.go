@@ -26,16 +26,16 @@ import (
 // Config is a route's `cache:` block.
 type Config struct {
 	// MaxBytes bounds the store: bodies, fields and overhead. [64 MiB]
-	MaxBytes int64 `mapstructure:"max_bytes"`
+	MaxBytes int64 `mapstructure:"max_bytes" json:"max_bytes"`
 	// MaxObjectBytes: a larger response is passed on, not stored. [1 MiB]
-	MaxObjectBytes int64 `mapstructure:"max_object_bytes"`
+	MaxObjectBytes int64 `mapstructure:"max_object_bytes" json:"max_object_bytes"`
 	// HeuristicMax caps a heuristic freshness lifetime (10% of the time
 	// since Last-Modified, for a response without explicit expiry). [24h]
-	HeuristicMax time.Duration `mapstructure:"heuristic_max"`
+	HeuristicMax time.Duration `mapstructure:"heuristic_max" json:"heuristic_max"`
 	// CollapseTimeout is how long a request waits for another's fetch of
 	// the same key before going to the backend itself (nginx's
 	// proxy_cache_lock_timeout). [5s]
-	CollapseTimeout time.Duration `mapstructure:"collapse_timeout"`
+	CollapseTimeout time.Duration `mapstructure:"collapse_timeout" json:"collapse_timeout"`
 }
 
 // Defaults of Config.
@@ -199,6 +199,10 @@ func (c *Cache) Purge(target string, prefix bool) int {
 	c.purged.Add(int64(n))
 	return n
 }
+
+// Invalidate forgets what is stored for req's target: for an engine
+// that forwards an unsafe request itself, once it succeeded (§4.4).
+func (c *Cache) Invalidate(req Request) { c.st.invalidate(primaryKey(req.Target, req.Host)) }
 
 // requestControl reads a request's Cache-Control (Pragma: no-cache when
 // there is none, RFC 9111 §5.4).

@@ -1,0 +1,247 @@
+package lb
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"netsim/internal/testutil"
+	"netsim/lb/compress"
+	"netsim/lb/httpcache"
+)
+
+// edgeOrigin is a backend for the edge tests: /static/app.css (cacheable
+// CSS with an ETag), /api/data (8 KiB of cacheable JSON), /api/private
+// (private JSON) and /healthz (not counted). Requests are counted per
+// path; when hold is set, each counted request waits for it to close.
+type edgeOrigin struct {
+	mu    sync.Mutex
+	calls map[string]int
+	hold  chan struct{}
+}
+
+var edgeJSON = []byte(strings.Repeat(`{"order": 17, "items": ["tea", "milk"], "total": 4.5}`+"\n", 160))
+
+func (o *edgeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		return
+	}
+	o.mu.Lock()
+	o.calls[r.URL.Path]++
+	hold := o.hold
+	o.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	h := w.Header()
+	switch r.URL.Path {
+	case "/static/app.css":
+		h.Set("Content-Type", "text/css")
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("Etag", `"css1"`)
+		if r.Header.Get("If-None-Match") == `"css1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Length", "19")
+		_, _ = io.WriteString(w, "body { color: red }")
+	case "/api/data":
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "max-age=300")
+		h.Set("Etag", `"d1"`)
+		h.Set("Content-Length", strconv.Itoa(len(edgeJSON)))
+		_, _ = w.Write(edgeJSON)
+	default:
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "private, max-age=300")
+		_, _ = w.Write(edgeJSON)
+	}
+}
+
+func (o *edgeOrigin) count(path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.calls[path]
+}
+
+// newEdgeHarness is an lbd on engine with cache and compression on its
+// frontend, in front of one edgeOrigin.
+func newEdgeHarness(t *testing.T, engine string) (*harness, *edgeOrigin) {
+	t.Helper()
+	o := &edgeOrigin{calls: map[string]int{}}
+	ln := testutil.Listen(t)
+	srv := &http.Server{Handler: o, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	h := newHarness(t, 0, func(c *Config) {
+		one := 1
+		c.Pools[0].Backends = []BackendConfig{{ID: "o1", Address: ln.Addr().String(), Weight: &one}}
+		c.Pools[0].Sticky = StickyConfig{Mode: "none"} // a response that sets a cookie is never stored
+		f := &c.Frontends[0]
+		f.Engine = engine
+		f.Cache = &httpcache.Config{MaxBytes: 8 << 20}
+		f.Compress = &compress.Config{}
+	})
+	return h, o
+}
+
+func edgeGet(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
+	return resp, body
+}
+
+func TestEdgeCacheAndCompress(t *testing.T) {
+	for _, engine := range []string{EngineFast, EngineNetHTTP} {
+		t.Run(engine, func(t *testing.T) {
+			h, o := newEdgeHarness(t, engine)
+			// No transparent gzip: the test reads what lbd sends.
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+			css := h.base + "/static/app.css"
+			expect := func(what string, resp *http.Response, status int, xcache string) {
+				t.Helper()
+				if resp.StatusCode != status || resp.Header.Get("X-Cache") != xcache {
+					t.Fatalf("%s: status %d, X-Cache %q; want %d, %q", what, resp.StatusCode, resp.Header.Get("X-Cache"), status, xcache)
+				}
+			}
+			resp, body := edgeGet(t, c, "GET", css)
+			expect("first GET", resp, 200, "MISS")
+			resp, body2 := edgeGet(t, c, "GET", css)
+			expect("second GET", resp, 200, "HIT")
+			if _, err := strconv.Atoi(resp.Header.Get("Age")); string(body2) != string(body) || err != nil {
+				t.Fatalf("hit: body %q (first %q), Age %q; want the same body and an Age in seconds", body2, body, resp.Header.Get("Age"))
+			}
+			resp, body = edgeGet(t, c, "GET", css, "If-None-Match", `"css1"`)
+			expect("conditional GET", resp, 304, "HIT")
+			if len(body) != 0 || resp.Header.Get("Etag") != `"css1"` {
+				t.Fatalf("304: body %q, ETag %q", body, resp.Header.Get("Etag"))
+			}
+			resp, body = edgeGet(t, c, "HEAD", css)
+			expect("HEAD", resp, 200, "HIT")
+			if len(body) != 0 || resp.Header.Get("Content-Length") != "19" {
+				t.Fatalf("HEAD: body %q, Content-Length %q; want none and 19", body, resp.Header.Get("Content-Length"))
+			}
+			if n := o.count("/static/app.css"); n != 1 {
+				t.Fatalf("the backend saw %d requests for app.css, want 1 (hits add none)", n)
+			}
+
+			// Compressed variants, one per coding, each cached.
+			api := h.base + "/api/data"
+			for _, step := range []struct{ ae, coding, xcache string }{
+				{"br, gzip", "br", "MISS"}, {"gzip, br", "br", "HIT"}, {"gzip", "gzip", "MISS"},
+				{"x-gzip", "gzip", "HIT"}, {"", "", "MISS"}, {"", "", "HIT"}, {"zstd", "zstd", "MISS"},
+			} {
+				resp, body := edgeGet(t, c, "GET", api, "Accept-Encoding", step.ae)
+				what := "GET /api/data with Accept-Encoding " + strconv.Quote(step.ae)
+				expect(what, resp, 200, step.xcache)
+				if got := resp.Header.Get("Content-Encoding"); got != step.coding || !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+					t.Fatalf("%s: Content-Encoding %q, Vary %q; want %q and Accept-Encoding", what, got, resp.Header.Get("Vary"), step.coding)
+				}
+				if step.coding != "" && resp.Header.Get("Etag") != `W/"d1"` {
+					t.Fatalf("%s: ETag %q, want W/\"d1\"", what, resp.Header.Get("Etag"))
+				}
+				r, err := compress.NewReader(step.coding, bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				plain, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(plain, edgeJSON) {
+					t.Fatalf("%s: decoded %d bytes (%v), want the %d the backend sent", what, len(plain), err, len(edgeJSON))
+				}
+			}
+			if n := o.count("/api/data"); n != 4 {
+				t.Fatalf("the backend saw %d requests for /api/data, want 4 (br, gzip, identity, zstd)", n)
+			}
+			// Private: compressed, never stored.
+			for range 2 {
+				resp, _ := edgeGet(t, c, "GET", h.base+"/api/private", "Accept-Encoding", "gzip")
+				expect("private", resp, 200, "MISS")
+			}
+			if n := o.count("/api/private"); n != 2 {
+				t.Fatalf("the backend saw %d requests for /api/private, want 2", n)
+			}
+
+			// A reload with the same blocks keeps what is stored.
+			if err := h.srv.Reload(h.cfg); err != nil {
+				t.Fatal(err)
+			}
+			resp, _ = edgeGet(t, c, "GET", css)
+			expect("after a reload", resp, 200, "HIT")
+
+			// Purge by prefix through the admin API.
+			var out struct{ Purged int }
+			h.adminJSON("POST", "/api/v1/caches/http/purge", map[string]string{"prefix": "/static/"}, http.StatusOK, &out)
+			if out.Purged != 1 {
+				t.Fatalf("purge /static/: %d purged, want 1", out.Purged)
+			}
+			resp, _ = edgeGet(t, c, "GET", css)
+			expect("after the purge", resp, 200, "MISS")
+			if v := testutil.MetricValue(t, h.reg, "lbd_cache_hits_total", "frontend", "http"); v != 7 {
+				t.Fatalf("lbd_cache_hits_total = %v, want 7", v)
+			}
+		})
+	}
+}
+
+// TestEdgeCollapse: 100 concurrent misses for one object through lbd
+// make one backend request.
+func TestEdgeCollapse(t *testing.T) {
+	for _, engine := range []string{EngineFast, EngineNetHTTP} {
+		t.Run(engine, func(t *testing.T) {
+			h, o := newEdgeHarness(t, engine)
+			hold := make(chan struct{})
+			o.mu.Lock()
+			o.hold = hold
+			o.mu.Unlock()
+			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100, DisableCompression: true}}
+			const n = 100
+			var wg sync.WaitGroup
+			var hits, misses, other atomic.Int64
+			for range n {
+				wg.Go(func() {
+					resp, err := c.Get(h.base + "/static/app.css")
+					if err != nil {
+						other.Add(1)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					switch resp.Header.Get("X-Cache") {
+					case "HIT":
+						hits.Add(1)
+					case "MISS":
+						misses.Add(1)
+					default:
+						other.Add(1)
+					}
+				})
+			}
+			testutil.WaitFor(t, "99 requests waiting on the first one's fetch", 20*time.Second, func() bool {
+				return testutil.MetricValue(t, h.reg, "lbd_cache_collapsed_total", "frontend", "http") == n-1
+			})
+			close(hold)
+			wg.Wait()
+			if got := o.count("/static/app.css"); got != 1 || misses.Load() != 1 || hits.Load() != n-1 || other.Load() != 0 {
+				t.Fatalf("backend requests %d, MISS %d, HIT %d, other %d; want 1, 1, %d, 0", got, misses.Load(), hits.Load(), other.Load(), n-1)
+			}
+		})
+	}
+}
