@@ -156,9 +156,7 @@ func (w *fastWriter) WriteHeader(status int) {
 		if status == http.StatusSwitchingProtocols {
 			return // no upgrade comes this way
 		}
-		bw.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n")
-		_ = w.h.Write(bw)
-		bw.WriteString("\r\n")
+		writeHead(bw, status, w.h)
 		return
 	}
 	w.status = status
@@ -184,13 +182,7 @@ func (w *fastWriter) WriteHeader(status int) {
 	} else if c.req.minor == 0 {
 		w.h.Set("Connection", "keep-alive")
 	}
-	bw.WriteString("HTTP/1.1 ")
-	bw.Write(strconv.AppendInt(c.num[:0], int64(status), 10))
-	bw.WriteByte(' ')
-	bw.WriteString(http.StatusText(status))
-	bw.WriteString("\r\n")
-	_ = w.h.Write(bw)
-	bw.WriteString("\r\n")
+	writeHead(bw, status, w.h)
 }
 
 func (w *fastWriter) Write(p []byte) (int, error) {

@@ -24,6 +24,7 @@ type edgeOrigin struct {
 	mu    sync.Mutex
 	calls map[string]int
 	hold  chan struct{}
+	fail  atomic.Bool // answer 500 to every counted request
 }
 
 var edgeJSON = []byte(strings.Repeat(`{"order": 17, "items": ["tea", "milk"], "total": 4.5}`+"\n", 160))
@@ -40,7 +41,24 @@ func (o *edgeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-hold
 	}
 	h := w.Header()
+	if o.fail.Load() {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	switch r.URL.Path {
+	case "/swr", "/sie":
+		h.Set("Content-Type", "text/plain")
+		if r.URL.Path == "/swr" {
+			h.Set("Cache-Control", "max-age=1, stale-while-revalidate=600")
+		} else {
+			h.Set("Cache-Control", "max-age=1, stale-if-error=600")
+		}
+		h.Set("Etag", `"s1"`)
+		if r.Header.Get("If-None-Match") == `"s1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = io.WriteString(w, "kept")
 	case "/static/app.css":
 		h.Set("Content-Type", "text/css")
 		h.Set("Cache-Control", "public, max-age=300")
@@ -242,6 +260,45 @@ func TestEdgeCollapse(t *testing.T) {
 			if got := o.count("/static/app.css"); got != 1 || misses.Load() != 1 || hits.Load() != n-1 || other.Load() != 0 {
 				t.Fatalf("backend requests %d, MISS %d, HIT %d, other %d; want 1, 1, %d, 0", got, misses.Load(), hits.Load(), other.Load(), n-1)
 			}
+		})
+	}
+}
+
+// TestEdgeStale: stale-while-revalidate answers at once and refreshes in
+// the background through the pool (a conditional request, 304);
+// stale-if-error answers a backend's 500 with the stored response. The
+// entries go stale in real time (max-age=1): the test waits for it.
+func TestEdgeStale(t *testing.T) {
+	for _, engine := range []string{EngineFast, EngineNetHTTP} {
+		t.Run(engine, func(t *testing.T) {
+			h, o := newEdgeHarness(t, engine)
+			c := newClient()
+			for _, p := range []string{"/swr", "/sie"} {
+				if resp, _ := edgeGet(t, c, "GET", h.base+p); resp.Header.Get("X-Cache") != "MISS" {
+					t.Fatalf("first GET %s: X-Cache %q, want MISS", p, resp.Header.Get("X-Cache"))
+				}
+			}
+			testutil.WaitFor(t, "a stale answer to /swr", 10*time.Second, func() bool {
+				resp, body := edgeGet(t, c, "GET", h.base+"/swr")
+				if x := resp.Header.Get("X-Cache"); resp.StatusCode != 200 || string(body) != "kept" || (x != "HIT" && x != "STALE") {
+					t.Fatalf("GET /swr: %d %q, X-Cache %q; want 200 kept, HIT or STALE", resp.StatusCode, body, x)
+				}
+				return resp.Header.Get("X-Cache") == "STALE"
+			})
+			testutil.WaitFor(t, "the background revalidation", 10*time.Second, func() bool {
+				return testutil.MetricValue(t, h.reg, "lbd_cache_revalidated_total", "frontend", "http") == 1
+			})
+			if n := o.count("/swr"); n != 2 {
+				t.Fatalf("the backend saw %d requests for /swr, want 2 (the fill and one revalidation)", n)
+			}
+			o.fail.Store(true)
+			testutil.WaitFor(t, "a stale answer to /sie while the backend fails", 10*time.Second, func() bool {
+				resp, body := edgeGet(t, c, "GET", h.base+"/sie")
+				if resp.StatusCode != 200 || string(body) != "kept" {
+					t.Fatalf("GET /sie: %d %q, X-Cache %q; want 200 kept", resp.StatusCode, body, resp.Header.Get("X-Cache"))
+				}
+				return resp.Header.Get("X-Cache") == "STALE"
+			})
 		})
 	}
 }
