@@ -157,8 +157,17 @@ func NormalizeAcceptEncoding(ae string) string {
 		b.WriteString(name)
 		if q != 1000 {
 			b.WriteString(";q=")
-			b.WriteString(strconv.Itoa(q))
+			b.WriteString(formatQ(q))
 		}
 	}
 	return b.String()
+}
+
+// formatQ writes a weight below 1 (in thousandths) as a qvalue: 500 is
+// "0.5", 0 is "0".
+func formatQ(q int) string {
+	if q == 0 {
+		return "0"
+	}
+	return strings.TrimRight("0."+strconv.Itoa(1000 + q)[1:], "0")
 }
