@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,22 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(tc.cfg, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestHitSharesNoBackingArray: a writer that adds to a field of a hit
+// (a Vary, a Set-Cookie) must not change the stored entry.
+func TestHitSharesNoBackingArray(t *testing.T) {
+	o := &origin{header: map[string]string{"Cache-Control": "max-age=60"}, body: "x"}
+	h := newHarness(t, Config{}, o)
+	h.do("GET", "/v", nil)
+	res := h.c.Lookup(t.Context(), Request{Method: "GET", Host: "www.example.test", Target: "/v", Header: http.Header{}})
+	e := res.Hit.Entry
+	e.Header["Cache-Control"] = append(make([]string, 0, 4), "max-age=60") // room to append in place
+	rec := httptest.NewRecorder()
+	res.Hit.WriteTo(rec, false)
+	rec.Header().Add("Cache-Control", "added-by-a-writer")
+	if got := e.Header["Cache-Control"][:cap(e.Header["Cache-Control"])][1]; got != "" {
+		t.Fatalf("the stored field's array got %q from a writer's Add", got)
 	}
 }

@@ -3,6 +3,7 @@ package httpcache
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func (h Hit) WriteTo(w http.ResponseWriter, head bool) {
 		if notStored[k] || (h.Status == http.StatusNotModified && !fields304[k]) {
 			continue
 		}
-		dst[k] = vs
+		dst[k] = slices.Clip(vs) // shared with the entry: an Add must not write into it
 	}
 	dst.Set("Age", strconv.FormatInt(h.Age, 10))
 	dst.Set("X-Cache", h.State)
