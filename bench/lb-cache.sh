@@ -169,6 +169,8 @@ for c in "${cases[@]}"; do
   nr=$(col "$work/ngx-$name.txt" 1); nc=$(col "$work/ngx-$name.txt" 2); no=$(col "$work/ngx-$name.txt" 3)
   printf "%-9s %12s %12s %8s %12s %12s %8s %10s\n" "$name" "$lr" "$lc" "$lo" "$nr" "$nc" "$no" "$(awk -v a="$lr" -v b="$nr" 'BEGIN {printf "%.2f", a/b}')"
 done
+echo "lbd's own errors and retries during the whole script:"
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^lbd_(proxy_errors|retries)_total' || echo "  none"
 for log in "$work/origin/error.log" "$work/ngx/error.log"; do
   [ -s "$log" ] && { echo "nginx errors ($log):"; tail -5 "$log"; }
 done

@@ -94,38 +94,60 @@ func (c *fastConn) stdRequest(req httpcache.Request) (*http.Request, error) {
 		Header: hdr, Body: http.NoBody, Host: req.Host, RemoteAddr: c.remote, RequestURI: req.Target}, nil
 }
 
-// hitBufs are scratch buffers for a hit's fields.
-var hitBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// hitScratch is what writing a hit borrows: room for its head, and for
+// head and body together when they go out in one write.
+type hitScratch struct {
+	head []byte
+	one  []byte
+}
+
+var hitScratches = sync.Pool{New: func() any { return &hitScratch{head: make([]byte, 0, 2048)} }}
+
+// oneWriteMax bounds the answers copied whole into one buffer: larger
+// than the connection's 16 KiB writer (which would split them into two
+// writes: the listener's connection wrapper hides writev), up to this
+// size a copy costs less than the second syscall.
+const oneWriteMax = 128 << 10
 
 // writeHit answers from the cache: status line, the stored fields with
 // Age, X-Cache and Content-Length, this hop's fields, and the body.
 func (c *fastConn) writeHit(st *reqState, hit httpcache.Hit) {
-	w := c.writer()
 	c.wrote = true
 	st.status = hit.Status
-	w.WriteString("HTTP/1.1 ")
-	w.Write(strconv.AppendInt(c.num[:0], int64(hit.Status), 10))
-	w.WriteByte(' ')
-	w.WriteString(http.StatusText(hit.Status))
-	w.WriteString("\r\n")
-	bp := hitBufs.Get().(*[]byte)
-	*bp = hit.AppendFields((*bp)[:0])
-	w.Write(*bp)
-	hitBufs.Put(bp)
+	hs := hitScratches.Get().(*hitScratch)
+	defer hitScratches.Put(hs)
+	b := append(hs.head[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(hit.Status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(hit.Status)...)
+	b = append(b, "\r\n"...)
+	b = hit.AppendFields(b)
 	if fc := c.f.cfg.Load(); fc.HSTSMaxAge > 0 && st.secure {
-		w.WriteString("Strict-Transport-Security: ")
-		w.WriteString(hstsValue(fc))
-		w.WriteString("\r\n")
+		b = append(b, "Strict-Transport-Security: "...)
+		b = append(b, hstsValue(fc)...)
+		b = append(b, "\r\n"...)
 	}
 	if c.closeNext {
-		w.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	} else if c.req.minor == 0 {
-		w.WriteString("Connection: keep-alive\r\n")
+		b = append(b, "Connection: keep-alive\r\n"...)
 	}
-	w.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	hs.head = b
+	var body []byte
 	if st.method != http.MethodHead && !hit.Bodyless() {
-		w.Write(hit.Entry.Body)
-		st.bytes = int64(len(hit.Entry.Body))
+		body = hit.Entry.Body
+		st.bytes = int64(len(body))
+	}
+	w := c.writer()
+	if n := len(b) + len(body); n <= w.Available() || n > oneWriteMax || w.Buffered() > 0 {
+		w.Write(b)
+		w.Write(body)
+		return
+	}
+	hs.one = append(append(hs.one[:0], b...), body...)
+	if _, err := c.nc.Write(hs.one); err != nil {
+		c.closeNext = true
 	}
 }
 
