@@ -28,9 +28,11 @@ test:
 ## e2e: builds the binaries, starts them, checks them with dig/curl
 e2e: build
 	bash e2e/run.sh
+	bash e2e/dns-hardening.sh
 	bash e2e/scenarios.sh
 	bash e2e/lbd-tls.sh
 	bash e2e/labs.sh
+	bash e2e/xfr.sh
 
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers
 bench:

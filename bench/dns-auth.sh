@@ -3,17 +3,11 @@
 # each pinned to CPU 0, dnsperf on CPU 1, 3 runs each (median quoted).
 # Needs: dnsperf nsd (Debian packages; installed when missing and root).
 # Usage: bench/dns-auth.sh [seconds per run, default 15]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 SECS=${1:-15}
-RUNS=${RUNS:-3}
-. bench/lib.sh
 . bench/nsd.sh
 bench_need dnsperf nsd dig taskset -- dnsperf nsd dnsutils util-linux
-bench_workdir dns-auth
-W=$work
-if [[ -n ${DNSD:-} ]]; then cp "$DNSD" "$W/dnsd"; else go build -o "$W/dnsd" ./cmd/dnsd; fi # DNSD=binary: measure another build
-cp zones/data/example.test.zone "$W/"
+nsd_bench dns-auth
 
 # the query mix: A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard (~10k lines)
 python3 - "$W/queries" <<'PY'
@@ -31,12 +25,7 @@ random.shuffle(lines)
 open(sys.argv[1], "w").write("\n".join(lines) + "\n")
 PY
 
-cat > "$W/dnsd.yaml" <<YAML
-log: {level: warn}
-admin: {listen: 127.0.0.1:19253}
-zones: {dir: $W}
-servers: [{listen: 127.0.0.1:15353, zones: [example.test.]}]
-YAML
+dnsd_conf "$W/dnsd.yaml" "$W" 19253 15353 ", rrl: off"   # one client at 100k+ q/s: rate limiting would measure itself
 nsd_conf "$W" 15354
 
 OUTSTANDING=${OUTSTANDING:-256}
@@ -65,7 +54,6 @@ for r in $(seq 1 "$RUNS"); do
   read -r q l c < <(run 15353 "$dpid"); D+=("$q"); DL+=("$l"); DC+=("$c")
   echo "run $r: dnsd ${D[-1]} q/s lost ${DL[-1]} ${DC[-1]} µs/answer | nsd ${N[-1]} q/s lost ${NL[-1]} ${NC[-1]} µs/answer"
 done
-med() { printf '%s\n' "$@" | median; }
 dq=$(med "${D[@]}"); nq=$(med "${N[@]}"); dc=$(med "${DC[@]}"); nc=$(med "${NC[@]}")
 echo
 echo "dnsd: $dq q/s, lost $(med "${DL[@]}"), $dc µs CPU/answer   NSD: $nq q/s, lost $(med "${NL[@]}"), $nc µs CPU/answer"

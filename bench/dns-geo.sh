@@ -7,11 +7,8 @@
 # (This replaces dns/geo TestDnsperf, which ran dnsperf against a test-only
 # server and only logged the figures: a benchmark, not a check.)
 # Usage: bench/dns-geo.sh [seconds per run, default 15]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 SECS=${1:-15}
-RUNS=${RUNS:-3}
-. bench/lib.sh
 bench_need dnsperf dig taskset -- dnsperf dnsutils util-linux
 bench_workdir dns-geo
 W=$work
@@ -21,7 +18,7 @@ sed -n '/^geo:/,$p' configs/dnsd.yaml > "$W/geo.yaml"
 cat > "$W/dnsd.yaml" <<YAML
 log: {level: warn}
 admin: {listen: 127.0.0.1:19263}
-servers: [{listen: 127.0.0.1:15363, zones: [example.test.]}]
+servers: [{listen: 127.0.0.1:15363, zones: [example.test.], rrl: off}]   # one client flooding: not a rate-limiting test
 $(cat "$W/geo.yaml")
 YAML
 for i in $(seq 1 10000); do echo "www.example.test A"; done > "$W/geo.q"
@@ -37,7 +34,7 @@ for r in $(seq 1 "$RUNS"); do
   P+=("$(perf "$W/plain.q")"); G+=("$(perf "$W/geo.q")")
   echo "run $r: geo ${G[-1]} q/s, plain ${P[-1]} q/s"
 done
-g=$(printf '%s\n' "${G[@]}" | median); p=$(printf '%s\n' "${P[@]}" | median)
+g=$(med "${G[@]}"); p=$(med "${P[@]}")
 echo
 echo "geo (www, ECS): $g q/s   plain (web): $p q/s   (median of $RUNS × ${SECS}s; dnsd on CPU 0, dnsperf on CPU 1)"
 awk -v g="$g" -v p="$p" 'BEGIN {printf "ratio geo/plain: %.2f (target >= 0.80)\n", g/p}'

@@ -9,25 +9,14 @@
 # tcp-timeout 120.
 # Needs: nsd python3 (Debian packages nsd python3).
 # Usage: bench/dns-idle.sh [connections, default 10000]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 CONNS=${1:-10000}
-RUNS=${RUNS:-3}
-. bench/lib.sh
 . bench/nsd.sh
 bench_need nsd dig python3 taskset -- nsd dnsutils python3 util-linux
-bench_workdir dns-idle
-W=$work
-if [[ -n ${DNSD:-} ]]; then cp "$DNSD" "$W/dnsd"; else go build -o "$W/dnsd" ./cmd/dnsd; fi # DNSD=binary: measure another build
-cp zones/data/example.test.zone "$W/"
+nsd_bench dns-idle
 ulimit -n "$(( $(ulimit -Hn) < CONNS + 1000 ? $(ulimit -Hn) : CONNS + 1000 ))" # each side holds CONNS descriptors
 
-cat > "$W/dnsd.yaml" <<YAML
-log: {level: warn}
-admin: {listen: 127.0.0.1:19254}
-zones: {dir: $W}
-servers: [{listen: 127.0.0.1:15355, zones: [example.test.], tcp_conns: 20001, tcp_conns_per_client: 20001}]
-YAML
+dnsd_conf "$W/dnsd.yaml" "$W" 19254 15355 ", tcp_conns: 20001, tcp_conns_per_client: 20001"
 nsd_conf "$W" 15356 "tcp-count: $CONNS" "tcp-timeout: 120"
 
 # the client: open N connections, say "held", keep them until stdin closes
@@ -42,7 +31,6 @@ for _ in range(n):
 print("held", flush=True)
 sys.stdin.read()
 PY
-
 
 taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!); dpid=$!
 taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!); npid=$!
@@ -70,7 +58,7 @@ for r in $(seq 1 "$RUNS"); do
   D+=("$dheld"); N+=("$nheld")
   echo "run $r: dnsd ${drest} → ${dheld} kB (${dest} held) | nsd ${nrest} → ${nheld} kB (${nest} held)"
 done
-dm=$(printf '%s\n' "${D[@]}" | median); nm=$(printf '%s\n' "${N[@]}" | median)
+dm=$(med "${D[@]}"); nm=$(med "${N[@]}")
 echo
 echo "with $CONNS idle connections: dnsd $dm kB   NSD $nm kB   (PSS, medians of $RUNS)"
 awk -v d="$dm" -v n="$nm" 'BEGIN {printf "ratio dnsd/NSD: %.2f (target <= 2)\n", d/n}'

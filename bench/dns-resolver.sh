@@ -13,19 +13,16 @@
 # by dnsperf's latency for that single query (median of $RUNS).
 # Needs: go, dnsperf, unbound, unbound-control, taskset, curl (Debian
 # packages dnsperf unbound util-linux curl; installed when run as root).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
 SIMPORT=${SIMPORT:-1153}           # simulated hierarchy and dnsd's resolver (127.0.0.1)
 UNBOUND_PORT=${UNBOUND_PORT:-1154} # Unbound on 127.0.0.1
 ADMIN=127.0.0.1:${ADMIN_PORT:-9353}
 TOKEN=bench-$$
 DURATION=${DURATION:-15}
-RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-500}
 
-. bench/lib.sh
 bench_need dnsperf unbound unbound-control taskset curl -- dnsperf unbound curl util-linux
 bench_workdir dns-resolver
 

@@ -7,12 +7,9 @@
 #
 #   bash bench/events-cost.sh                       # BASE defaults to the commit before the streams landed
 #   RUNS=1 SECS=5 BASE=<rev> bash bench/events-cost.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-. bench/lib.sh
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 bench_need dnsperf wrk dig curl taskset -- dnsperf wrk dnsutils curl util-linux
 bench_workdir events-cost
-RUNS=${RUNS:-3}
 SECS=${SECS:-10}
 BASE=${BASE:-95033fe^1}
 
@@ -23,12 +20,10 @@ git worktree remove --force "$work/base-src"
 go build -o "$work/head/" ./cmd/dnsd ./cmd/lbd ./cmd/webd
 
 cp zones/data/example.test.zone "$work/"
-cat >"$work/dnsd.yaml" <<YAML
-log: {level: warn}
-admin: {listen: 127.0.0.1:19273}
-zones: {dir: $work}
-servers: [{listen: 127.0.0.1:15373, zones: [example.test.]}]
-YAML
+# BASE predates rate limiting (and would refuse the key); this tree's dnsd
+# turns it off, as one client flooding is not a rate-limiting test.
+dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373
+dnsd_conf "$work/dnsd-head.yaml" "$work" 19273 15373 ", rrl: off"
 awk 'BEGIN { for (i = 0; i < 10000; i++) { k = i % 10
 	if (k < 4) print "www.example.test A"; else if (k < 6) print "mail.example.test MX"
 	else if (k < 8) print "alias.example.test A"; else print "nope" i ".example.test A" } }' >"$work/queries"
@@ -36,7 +31,9 @@ awk 'BEGIN { for (i = 0; i < 10000; i++) { k = i % 10
 # dns VARIANT BIN SUB → "qps us_per_query"
 dns() {
 	local bin=$1 sub=$2 pid spid= t0 t1 out n
-	taskset -c 0 "$bin" --config "$work/dnsd.yaml" >"$work/dnsd.log" 2>&1 & pid=$!; pids+=($pid)
+	local conf=$work/dnsd-head.yaml
+	[[ $bin == "$work/base/"* ]] && conf=$work/dnsd-base.yaml
+	taskset -c 0 "$bin" --config "$conf" >"$work/dnsd.log" 2>&1 & pid=$!; pids+=($pid)
 	for _ in $(seq 100); do dig +short +time=1 +tries=1 -p 15373 @127.0.0.1 www.example.test >/dev/null 2>&1 && break; sleep 0.1; done
 	if [[ $sub == 1 ]]; then taskset -c 1 curl -sN 127.0.0.1:19273/api/v1/events >/dev/null & spid=$!; sleep 0.3; fi
 	t0=$(cpu_ticks "$pid")

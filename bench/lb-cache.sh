@@ -103,7 +103,7 @@ frontends:
 pools:
   - name: origin
     sticky: {mode: none}
-    health: {type: http, path: /healthz, interval: 2s, timeout: 3s, fall: 5}  # the origin shares CPU 1 with wrk
+    health: {type: http, path: /healthz, interval: 3s, timeout: 3s, fall: 5}  # the origin shares CPU 1 with wrk
     backends:
       - {id: o1, address: "127.0.0.1:$ORIGIN_PORT"}
 YAML

@@ -13,10 +13,8 @@
 # (utime+stime) before and after each run. HAProxy runs with one thread and
 # "http-reuse always"; lbd with its default GC setting (runtime.gc_percent 400)
 # and GOMAXPROCS=1, like HAProxy's single thread. Needs: go, wrk, haproxy.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
-RUNS=${RUNS:-3}
 DURATION=${DURATION:-15s}
 CONNS=${CONNS:-64}
 PORT_BASE=${PORT_BASE:-19001}     # webd on PORT_BASE..+2
@@ -25,57 +23,20 @@ HAP_PORT=${HAP_PORT:-18081}
 ADMIN_PORT=${ADMIN_PORT:-18404}  # and ADMIN_PORT+1
 PPROF=${PPROF:-false}            # true: admin.pprof on (/debug/pprof on the admin ports)
 
-. bench/lib.sh
 bench_need go wrk haproxy taskset -- wrk haproxy util-linux
 bench_workdir lb-http
 
 go build -o "$work/lbd" ./cmd/lbd
 go build -o "$work/webd" ./cmd/webd
 
-b1=127.0.0.1:$PORT_BASE; b2=127.0.0.1:$((PORT_BASE+1)); b3=127.0.0.1:$((PORT_BASE+2))
-
+web3 "$PORT_BASE"
 lbd_config() { # $1 engine, $2 port, $3 admin port
-cat >"$work/lbd-$1.yaml" <<YAML
-log: {level: warn}
-admin: {listen: 127.0.0.1:$3, pprof: $PPROF}
-runtime: {gc_percent: 400}
-frontends:
-  - {name: http, listen: 127.0.0.1:$2, pool: web, backend_header: false, engine: $1}
-pools:
-  - name: web
-    policy: round_robin
-    health: {type: http, path: /healthz, interval: 2s, timeout: 1s}
-    backends:
-      - {id: b1, address: "$b1"}
-      - {id: b2, address: "$b2"}
-      - {id: b3, address: "$b3"}
-YAML
+  lbd_web_conf "$work/lbd-$1.yaml" "$2" 400 "listen: 127.0.0.1:$3, pprof: $PPROF" ", engine: $1"
 }
 NET_PORT=$((LBD_PORT+2))
 lbd_config fast "$LBD_PORT" "$ADMIN_PORT"
 lbd_config nethttp "$NET_PORT" "$((ADMIN_PORT+1))"
-
-cat >"$work/haproxy.cfg" <<CFG
-global
-    nbthread 1
-    maxconn 4000
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 30s
-    option http-keep-alive
-frontend fe
-    bind 127.0.0.1:$HAP_PORT
-    default_backend web
-backend web
-    balance roundrobin
-    http-reuse always
-    option httpchk GET /healthz
-    server b1 $b1 check inter 2s
-    server b2 $b2 check inter 2s
-    server b3 $b3 check inter 2s
-CFG
+haproxy_web_cfg "$work/haproxy.cfg" "$HAP_PORT" 4000 60s
 
 taskset -c 1 "$work/webd" --count 3 --base-port "$PORT_BASE" --log-level warn &
 pids+=($!)
@@ -116,7 +77,6 @@ for i in $(seq "$RUNS"); do
     printf "run %d lbd fast/haproxy: rps %.2f, p99 %.2f, CPU per request %.2f\n", '"$i"', a[1]/b[1], a[2]/b[2], a[3]/b[3] }'
 done
 
-col() { awk -v c="$2" '{print $c}' "$1" | median; }
 echo
 printf "%-12s %12s %10s %14s\n" proxy "req/s" "p99 ms" "CPU µs/req"
 for f in lbd:lbd-fast net:lbd-nethttp hap:haproxy; do

@@ -18,10 +18,8 @@
 # when that exceeds the hard descriptor limit, 20,000 in this sandbox. Idle timeouts 5m on both, so
 # nothing is closed while measuring. Kernel socket memory is not in RSS
 # and is the same for both. Needs: go, haproxy, taskset, curl.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
-RUNS=${RUNS:-3}
 N=${N:-9900}
 CONC=${CONC:-200}
 SETTLE=${SETTLE:-3}
@@ -31,7 +29,6 @@ LBD_PORT=${LBD_PORT:-19280}
 HAP_PORT=${HAP_PORT:-19281}
 ADMIN_PORT=${ADMIN_PORT:-19284}
 
-. bench/lib.sh
 bench_need go haproxy taskset curl -- haproxy util-linux curl
 bench_workdir lb-idle
 
@@ -39,44 +36,9 @@ go build -o "$work/lbd" ./cmd/lbd
 go build -o "$work/webd" ./cmd/webd
 go build -o "$work/l4bench" ./lb/l4/l4bench
 
-b1=127.0.0.1:$PORT_BASE; b2=127.0.0.1:$((PORT_BASE+1)); b3=127.0.0.1:$((PORT_BASE+2))
-cat >"$work/lbd.yaml" <<YAML
-log: {level: warn}
-admin: {listen: 127.0.0.1:$ADMIN_PORT}
-runtime: {gc_percent: $GC_PERCENT}
-frontends:
-  - {name: http, listen: 127.0.0.1:$LBD_PORT, pool: web, backend_header: false, idle_timeout: 5m, max_connections: 20000}
-pools:
-  - name: web
-    policy: round_robin
-    health: {type: http, path: /healthz, interval: 2s, timeout: 1s}
-    backends:
-      - {id: b1, address: "$b1"}
-      - {id: b2, address: "$b2"}
-      - {id: b3, address: "$b3"}
-YAML
-cat >"$work/haproxy.cfg" <<CFG
-global
-    nbthread 1
-    maxconn $((N+50))
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5m
-    timeout server 30s
-    timeout http-keep-alive 5m
-    option http-keep-alive
-frontend fe
-    bind 127.0.0.1:$HAP_PORT
-    default_backend web
-backend web
-    balance roundrobin
-    http-reuse always
-    option httpchk GET /healthz
-    server b1 $b1 check inter 2s
-    server b2 $b2 check inter 2s
-    server b3 $b3 check inter 2s
-CFG
+web3 "$PORT_BASE"
+lbd_web_conf "$work/lbd.yaml" "$LBD_PORT" "$GC_PERCENT" "listen: 127.0.0.1:$ADMIN_PORT" ", idle_timeout: 5m, max_connections: 20000"
+haproxy_web_cfg "$work/haproxy.cfg" "$HAP_PORT" $((N+50)) 5m "timeout http-keep-alive 5m"
 
 taskset -c 1 "$work/webd" --count 3 --base-port "$PORT_BASE" --log-level warn &
 pids+=($!)
@@ -118,7 +80,6 @@ for i in $(seq "$RUNS"); do
   h=$(one haproxy "$HAP_PORT"); echo "run $i haproxy: rest_kB idle_kB = $h"; echo "$h" >>"$work/hap.txt"
 done
 
-col() { awk -v c="$2" '{print $c}' "$1" | median; }
 printf '\n%-8s %12s %14s %16s\n' proxy "rest MiB" "idle MiB" "KiB per conn"
 for p in lbd hap; do
   r=$(col "$work/$p.txt" 1); u=$(col "$work/$p.txt" 2)

@@ -20,10 +20,8 @@
 # through 1 MiB pipes (tune.pipesize), as lbd does: "splice-auto" barely splices on this
 # kind of run (0.51 s of CPU per GiB against 0.18 s forced, measured 2026-11-30).
 # Needs: go, haproxy, taskset.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
-RUNS=${RUNS:-3}
 BYTES=${BYTES:-1073741824}
 DURATION=${DURATION:-10s}
 CONC=${CONC:-32}
@@ -34,7 +32,6 @@ LBD_PORT=${LBD_PORT:-19090}
 ADMIN_PORT=${ADMIN_PORT:-19404}
 HAP_PORT=${HAP_PORT:-19091}
 
-. bench/lib.sh
 bench_need go haproxy taskset -- haproxy util-linux
 bench_workdir lb-l4
 
@@ -49,7 +46,6 @@ for i in 1 2 3; do
   taskset -c 1 "$B" echo -listen 127.0.0.1:$((BASE+10+i)) & pids+=($!)
   sinks+=("127.0.0.1:$((BASE+i))"); echoes+=("127.0.0.1:$((BASE+10+i))")
 done
-
 
 start_lbd() { # $1 = comma-separated backends
   {
@@ -93,8 +89,8 @@ measure() { # $1 name, $2 port, $3 streams
     tp+=("$(awk '{print $6}' <<<"$out")")
     cpuB+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v b="$BYTES" 'BEGIN{printf "%.3f", d/hz/(b/1073741824)}')")
   done
-  R[$name,mibs$streams]=$(printf '%s\n' "${tp[@]}" | median)
-  R[$name,cpu_gib$streams]=$(printf '%s\n' "${cpuB[@]}" | median)
+  R[$name,mibs$streams]=$(med "${tp[@]}")
+  R[$name,cpu_gib$streams]=$(med "${cpuB[@]}")
 }
 measure_conns() { # $1 name, $2 port
   local name=$1 port=$2 t0 t1 out n
@@ -107,8 +103,8 @@ measure_conns() { # $1 name, $2 port
     cr+=("$(awk '{print $6}' <<<"$out")")
     cpuC+=("$(per_op $((t1-t0)) "$n")")
   done
-  R[$name,cps]=$(printf '%s\n' "${cr[@]}" | median)
-  R[$name,us_conn]=$(printf '%s\n' "${cpuC[@]}" | median)
+  R[$name,cps]=$(med "${cr[@]}")
+  R[$name,us_conn]=$(med "${cpuC[@]}")
 }
 
 sink_list=$(IFS=,; echo "${sinks[*]}"); echo_list=$(IFS=,; echo "${echoes[*]}")

@@ -20,10 +20,8 @@
 # comparison. lbd runs with GOMAXPROCS=1 like HAProxy's single thread (and
 # runtime.gc_percent 400 from its default config).
 # Needs: go, haproxy, wrk, taskset.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 
-RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONC=${CONC:-32}
 GO_PORT=${GO_PORT:-18443}
@@ -31,7 +29,6 @@ HAP_PORT=${HAP_PORT:-18444}
 WEB_PORT=${WEB_PORT:-18480}
 ADMIN_PORT=${ADMIN_PORT:-18404}
 
-. bench/lib.sh
 bench_need go haproxy wrk taskset -- haproxy wrk util-linux
 bench_workdir lb-tls
 
@@ -109,8 +106,8 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
       hs+=("$(awk '{print $6}' <<<"$out")")
       cpu+=("$(per_op $((t1-t0)) "$n")")
     done
-    R[$name,hs$v]=$(printf '%s\n' "${hs[@]}" | median)
-    R[$name,us$v]=$(printf '%s\n' "${cpu[@]}" | median)
+    R[$name,hs$v]=$(med "${hs[@]}")
+    R[$name,us$v]=$(med "${cpu[@]}")
   done
   local rps=() p99=() cpu=()
   for _ in $(seq "$RUNS"); do
@@ -122,9 +119,9 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
     p99+=("$(awk '$1=="99%" {print $2}' <<<"$out")")
     cpu+=("$(per_op $((t1-t0)) "$n")")
   done
-  R[$name,rps]=$(printf '%s\n' "${rps[@]}" | median)
+  R[$name,rps]=$(med "${rps[@]}")
   R[$name,p99]=$(printf '%s\n' "${p99[@]}" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  R[$name,usreq]=$(printf '%s\n' "${cpu[@]}" | median)
+  R[$name,usreq]=$(med "${cpu[@]}")
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,11 +1,29 @@
-# bench/lib.sh — what every bench script needs; source it after `cd` to the repo root.
+# bench/lib.sh — what every bench script needs. A script starts with
+#   . "$(dirname "$0")/lib.sh"
+# which turns on strict mode (set -euo pipefail), moves to the repo root and
+# sets RUNS (runs per figure, default 3), then offers:
 #   bench_need CMD... [-- DEBIAN-PACKAGE...]  commands the script runs; installs the packages when root
 #   bench_workdir NAME                        sets $work (removed at exit) and $pids (killed at exit)
 #   cpu_ticks PID                             utime+stime of PID in clock ticks; $hz ticks per second
 #   per_op TICKS N                            CPU microseconds per operation
 #   median                                    median of the numbers on stdin (mean of the middle two when even)
+#   med NUMBER...                             median of the arguments
+#   col FILE N                                median of column N of FILE
 #   wait_port PORT [HOST]                     until a TCP connect succeeds (exits after 10 s)
 #   wait_http URL                             until URL answers 2xx (exits after 10 s)
+#   build_dnsd DIR                            DIR/dnsd: built from this tree, or a copy of $DNSD (another build)
+#   dnsd_conf FILE DIR ADMIN PORT [FIELDS]    dnsd config: example.test. from DIR on 127.0.0.1:PORT, admin on
+#                                             127.0.0.1:ADMIN; FIELDS (", key: value…") go into the server
+#   web3 PORT_BASE                            sets b1 b2 b3: the addresses of webd --count 3 --base-port PORT_BASE
+#   lbd_web_conf FILE PORT GC ADMIN [FIELDS]  lbd config: HTTP frontend on 127.0.0.1:PORT, round robin over
+#                                             $b1 $b2 $b3 with HTTP checks, runtime.gc_percent GC, admin {ADMIN};
+#                                             FIELDS (", key: value…") go into the frontend
+#   haproxy_web_cfg FILE PORT MAXCONN CLIENT-TIMEOUT [LINE...]
+#                                             HAProxy: one thread, HTTP keep-alive on 127.0.0.1:PORT, round
+#                                             robin over $b1 $b2 $b3 with checks; LINEs go into defaults
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RUNS=${RUNS:-3}
 
 bench_need() {
 	local cmds=() pkgs=() missing=() c
@@ -42,6 +60,8 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 per_op() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN {printf "%.1f", t*1e6/hz/n}'; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+med() { printf '%s\n' "$@" | median; }
+col() { awk -v c="$2" '{print $c}' "$1" | median; }
 
 wait_port() {
 	local _
@@ -53,4 +73,53 @@ wait_http() {
 	local _
 	for _ in $(seq 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
 	echo "$1 did not answer" >&2; exit 1
+}
+
+build_dnsd() {
+	if [[ -n ${DNSD:-} ]]; then cp "$DNSD" "$1/dnsd"; else go build -o "$1/dnsd" ./cmd/dnsd; fi
+}
+
+dnsd_conf() {
+	cat >"$1" <<YAML
+log: {level: warn}
+admin: {listen: 127.0.0.1:$3}
+zones: {dir: $2}
+servers: [{listen: 127.0.0.1:$4, zones: [example.test.]${5:-}}]
+YAML
+}
+
+web3() {
+	b1=127.0.0.1:$1; b2=127.0.0.1:$(($1 + 1)); b3=127.0.0.1:$(($1 + 2))
+}
+
+lbd_web_conf() {
+	cat >"$1" <<YAML
+log: {level: warn}
+admin: {$4}
+runtime: {gc_percent: $3}
+frontends:
+  - {name: http, listen: 127.0.0.1:$2, pool: web, backend_header: false${5:-}}
+pools:
+  - name: web
+    policy: round_robin
+    health: {type: http, path: /healthz, interval: 2s, timeout: 1s}
+    backends:
+      - {id: b1, address: "$b1"}
+      - {id: b2, address: "$b2"}
+      - {id: b3, address: "$b3"}
+YAML
+}
+
+haproxy_web_cfg() {
+	local file=$1 port=$2 maxconn=$3 client=$4 line
+	shift 4
+	{
+		printf 'global\n    nbthread 1\n    maxconn %s\n' "$maxconn"
+		printf 'defaults\n    mode http\n    timeout connect 2s\n    timeout client %s\n    timeout server 30s\n' "$client"
+		for line in "$@"; do printf '    %s\n' "$line"; done
+		printf '    option http-keep-alive\n'
+		printf 'frontend fe\n    bind 127.0.0.1:%s\n    default_backend web\n' "$port"
+		printf 'backend web\n    balance roundrobin\n    http-reuse always\n    option httpchk GET /healthz\n'
+		printf '    server %s %s check inter 2s\n' b1 "$b1" b2 "$b2" b3 "$b3"
+	} >"$file"
 }

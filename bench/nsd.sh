@@ -1,5 +1,7 @@
 # bench/nsd.sh — what the scripts that run dnsd against NSD share; source it
 # after bench/lib.sh.
+#   nsd_bench NAME                      bench_workdir NAME, then W=$work holding dnsd (build_dnsd: DNSD=binary
+#                                       measures another build) and the example.test. zone
 #   nsd_conf DIR PORT [SERVER-LINE...]  writes DIR/nsd.conf: example.test. from DIR on 127.0.0.1@PORT,
 #                                       one server process, no RRL; extra lines go in server:
 #   wait_dns PORT                       until www.example.test answers on 127.0.0.1:PORT (10 s)
@@ -7,6 +9,13 @@
 #   tree_ticks PID                      CPU ticks of the tree (fields read after the ")" of the
 #                                       name: NSD's children are called "nsd: server 1")
 #   tree_pss PID                        kB of PSS of the tree (forked pages counted once)
+
+nsd_bench() {
+	bench_workdir "$1"
+	W=$work
+	build_dnsd "$W"
+	cp zones/data/example.test.zone "$W/"
+}
 
 nsd_conf() {
 	local dir=$1 port=$2 line

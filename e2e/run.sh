@@ -121,6 +121,21 @@ curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $LBTOKEN" -d '{"state":"
 out=$(curl -s --resolve www.example.test:8080:127.0.0.1 http://www.example.test:8080/)
 check "lbd: curl --resolve www.example.test:8080 ($out)" has "$out" "^b[123] v1"
 
+# --- lbd routes (issue 15): /api to pool api, /static to pool static ---------
+for i in $(seq 1 50); do curl -s 127.0.0.1:8404/api/v1/pools/static/backends | grep -q '"state": "up"' && curl -s 127.0.0.1:8404/api/v1/pools/api/backends | grep -q '"state": "up"' && break; sleep 0.1; done
+out=$(curl -s -D- 127.0.0.1:8080/api/orders)
+check "routes: /api/orders from pool api, JSON, X-RateLimit-* fields" bash -c 'grep -q "X-LB-Backend: a[12]" <<<"$1" && grep -q "\"id\": \"o-1001\"" <<<"$1" && grep -q "^X-RateLimit-Limit: 20" <<<"$1"' _ "$out"
+out=$(curl -s -D- -o /dev/null 127.0.0.1:8080/static/app.css)
+etag=$(grep -i '^etag:' <<<"$out" | cut -d' ' -f2 | tr -d '\r')
+check "routes: /static/app.css from pool static with ETag and Last-Modified" bash -c 'grep -q "X-LB-Backend: s[12]" <<<"$1" && grep -qi "^last-modified:" <<<"$1" && [ -n "$2" ]' _ "$out" "$etag"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" 127.0.0.1:8080/static/app.css)
+check "routes: If-None-Match on /static/app.css gives 304 (got $code)" test "$code" = 304
+codes=$(for i in $(seq 30); do curl -s -o /dev/null -w '%{http_code} ' 127.0.0.1:8080/api/orders; done)
+check "routes: 30 quick GETs of /api/orders: 200s, then 429 ($codes)" bash -c '[[ "$1" == 200* && "$1" == *429* ]]' _ "$codes"
+for i in $(seq 10); do out=$(curl -s -i 127.0.0.1:8080/api/orders); grep -q "^HTTP/1.1 429" <<<"$out" && break; done
+check "routes: a 429 has Retry-After, X-RateLimit-Remaining: 0 and the error envelope" bash -c 'grep -q "^Retry-After: " <<<"$1" && grep -q "^X-RateLimit-Remaining: 0" <<<"$1" && grep -q "\"code\": \"rate_limited\"" <<<"$1"' _ "$out"
+check "routes: the admin API counts hits per route" bash -c "curl -s 127.0.0.1:8404/api/v1/frontends/http/routes/api | jq -e '.data.hits >= 32' >/dev/null"
+
 # --- lbd in netsim: HTTPS with the demo CA, the L4 echo pool -----------------
 out=$(curl -s --max-time 5 --cacert "$WORK/var/pki/ca.pem" --resolve www.example.test:8443:127.0.0.1 -w 'http/%{http_version}' https://www.example.test:8443/ | tr '\n' ' ')
 check "HTTPS :8443 with the printed CA, over h2 ($out)" has "$out" "^b[123] v1 http/2$"

@@ -37,16 +37,8 @@ func (s *Server) patchAccessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.accessLogView()
-	if p.Enabled != nil {
-		v.Enabled = *p.Enabled
-	}
-	if p.SampleRate != nil {
-		if !(*p.SampleRate > 0 && *p.SampleRate <= 1) {
-			api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "invalid_sample_rate",
-				"sample_rate: %v is outside (0, 1]; 1 logs every request, 0.01 one in 100", *p.SampleRate).With("field", "sample_rate"))
-			return
-		}
-		v.SampleRate = *p.SampleRate
+	if !api.PatchSampling(w, r, "sample_rate", "1 logs every request, 0.01 one in 100", &v.Enabled, p.Enabled, &v.SampleRate, p.SampleRate) {
+		return
 	}
 	if v.Enabled {
 		s.accessLog.Store(&accessLog{log: s.log.Named("access"), every: uint64(1/v.SampleRate + 0.5)})

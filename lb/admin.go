@@ -119,6 +119,7 @@ func (s *Server) adminHandler() http.Handler {
 	api.Route(mux, "/api/v1/pools/{pool}/backends/{id}", map[string]http.HandlerFunc{
 		http.MethodGet: s.getBackend, http.MethodPatch: s.patchBackend, http.MethodDelete: s.deleteBackend,
 	})
+	s.routeAdmin(mux)
 	api.Route(mux, "/api/v1/certificates", map[string]http.HandlerFunc{http.MethodGet: s.listCertificates})
 	api.Route(mux, demoCRLPath, map[string]http.HandlerFunc{http.MethodGet: s.serveDemoCRL})
 	api.Route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
@@ -364,9 +365,11 @@ func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
 	api.WriteList(w, r, views)
 }
 
-// readyz answers 200 when lbd has started and every pool has a backend
-// able to take a request, else 503 naming the pools that cannot: what a
-// GeoDNS health probe or an outer balancer should look at.
+// readyz answers 200 when lbd has started and the pool of every frontend
+// (where requests no route took go) has a backend able to take a
+// request, else 503 naming the pools that cannot: what a GeoDNS health
+// probe or an outer balancer should look at. A pool only routes send to
+// is listed as degraded but does not make lbd unready.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-s.ready:
@@ -374,7 +377,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusServiceUnavailable, "starting", "lbd is starting"))
 		return
 	}
-	var empty []string
+	main := map[string]bool{}
+	for _, f := range s.frontends {
+		main[f.cfg.Load().Pool] = true
+	}
+	var empty, degraded []string
 	for _, p := range s.sortedPools() {
 		ok := false
 		for _, b := range p.snap.Load().list {
@@ -383,15 +390,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
-		if !ok {
+		switch {
+		case ok:
+		case main[p.name] || len(main) == 0:
 			empty = append(empty, p.name)
+		default:
+			degraded = append(degraded, p.name)
 		}
 	}
 	if len(empty) > 0 {
 		api.WriteError(w, r, api.Errorf(http.StatusServiceUnavailable, "no_backend", "pools with no available backend: %v", empty).With("pools", empty))
 		return
 	}
-	api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ready"})
+	ready := map[string]any{"status": "ready"}
+	if len(degraded) > 0 {
+		ready["degraded_pools"] = degraded
+	}
+	api.WriteData(w, r, http.StatusOK, ready)
 }
 
 // serveDemoCRL publishes the demo CA's revocation list (empty: the demo CA

@@ -78,6 +78,14 @@ type FrontendConfig struct {
 	RedirectHTTPS string `mapstructure:"redirect_https"`
 	// TLS makes this an HTTPS frontend (HTTP/2 by ALPN); nil: plain HTTP.
 	TLS *FrontendTLS `mapstructure:"tls"`
+	// Routes send requests by host, path, method and header to other
+	// pools, or redirect or answer them (route_config.go); first match
+	// wins, and what none matches goes to Pool.
+	Routes []RouteConfig `mapstructure:"routes"`
+	// RequestID names a header (X-Request-ID) that every request carries
+	// to the backend, in the answer and in the access log: the client's
+	// own when it sent one, else one lbd makes. Empty: off.
+	RequestID string `mapstructure:"request_id"`
 	// Cache is a shared response cache (RFC 9111, lb/httpcache) in front
 	// of the pool; nil: off.
 	Cache *httpcache.Config `mapstructure:"cache"`

@@ -33,6 +33,9 @@ func (c *Config) applyDefaults() {
 		orDefault(&f.ReadHeaderTimeout, 10*time.Second)
 		orDefault(&f.IdleTimeout, 60*time.Second)
 		orDefault(&f.ShutdownTimeout, 30*time.Second)
+		for j := range f.Routes {
+			f.Routes[j].applyDefaults()
+		}
 		if t := f.TLS; t != nil {
 			if t.Demo {
 				orDefault(&t.DemoDir, nstls.DefaultPKIDir)

@@ -184,6 +184,10 @@ func (c *Config) validateFrontends(pools map[string]bool, errs *cfgerr.List) (na
 		if !pools[f.Pool] {
 			errs.Add(k+".pool", f.Pool, "no pool with this name")
 		}
+		validateRoutes(k, f.Routes, pools, errs)
+		if f.RequestID != "" && !validFieldName(f.RequestID) {
+			errs.Add(k+".request_id", f.RequestID, "must be a header field name such as X-Request-ID")
+		}
 		if f.MaxConnections < 0 {
 			errs.Add(k+".max_connections", f.MaxConnections, "must not be negative (0 = default 10000)")
 		}

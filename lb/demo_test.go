@@ -2,7 +2,6 @@ package lb
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"netsim/internal/echo"
+	"netsim/internal/listen"
 	"netsim/internal/testutil"
 	"netsim/lb/l4"
 )
@@ -23,27 +23,15 @@ import (
 // their addresses.
 func startEchoBackends(t *testing.T, n int) []string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	var addrs []string
-	done := make(chan error, n)
 	for i := 1; i <= n; i++ {
-		ready := make(chan net.Addr, 1)
-		go func() {
-			done <- (&echo.Server{ID: fmt.Sprintf("e%d", i)}).ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a })
-		}()
-		select {
-		case a := <-ready:
-			addrs = append(addrs, a.String())
-		case err := <-done:
+		bound, stop, err := listen.Start("127.0.0.1:0", (&echo.Server{ID: fmt.Sprintf("e%d", i)}).Serve)
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = stop() })
+		addrs = append(addrs, bound.String())
 	}
-	t.Cleanup(func() {
-		cancel()
-		for range n {
-			<-done
-		}
-	})
 	return addrs
 }
 
@@ -89,6 +77,7 @@ func demoHarness(t *testing.T) (*harness, string) {
 		tlsCfg.DemoDir = dir
 		https.TLS = &tlsCfg
 		https.HSTSMaxAge = time.Hour
+		https.Routes = nil // the demo's routes and their pools: TestDemoRoutes
 		redirect := c.Frontends[0]
 		redirect.Name, redirect.RedirectHTTPS = "redirect", "https"
 		c.Frontends = append(c.Frontends, https, redirect)

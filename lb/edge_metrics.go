@@ -22,7 +22,7 @@ type edgeDesc struct {
 }
 
 func newEdgeCollector(s *Server) *edgeCollector {
-	labels := []string{"frontend"}
+	labels := []string{"frontend", "route"}
 	c := func(name, help string, v func(httpcache.Stats) int64) edgeDesc {
 		return edgeDesc{prometheus.NewDesc(name, help, labels, nil), prometheus.CounterValue, v}
 	}
@@ -51,13 +51,15 @@ func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range c.s.frontends {
-		e := f.edge.Load()
-		if e == nil || e.cache == nil {
-			continue
-		}
-		st := e.cache.Stats()
-		for _, d := range c.descs {
-			ch <- prometheus.MustNewConstMetric(d.d, d.kind, float64(d.value(st)), e.label)
-		}
+		f.edges(func(e *edge) {
+			st := e.cache.Stats()
+			route := e.route
+			if route == "" {
+				route = "default" // the frontend's own, as routes' metrics name it
+			}
+			for _, d := range c.descs {
+				ch <- prometheus.MustNewConstMetric(d.d, d.kind, float64(d.value(st)), e.frontend, route)
+			}
+		})
 	}
 }

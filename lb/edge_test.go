@@ -2,6 +2,7 @@ package lb
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -300,5 +301,21 @@ func TestEdgeStale(t *testing.T) {
 				return resp.Header.Get("X-Cache") == "STALE"
 			})
 		})
+	}
+}
+
+// TestDefaultConfigEdges: the demo config caches and compresses /static
+// and compresses /api on both frontends (an empty `compress: {}` turns
+// it on with the defaults).
+func TestDefaultConfigEdges(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, fc := range cfg.Frontends {
+		got := map[string]string{}
+		for _, rc := range fc.Routes {
+			got[rc.Name] = fmt.Sprintf("cache %v, compress %v", rc.Cache != nil, rc.Compress != nil)
+		}
+		if got["static"] != "cache true, compress true" || got["api"] != "cache false, compress true" {
+			t.Errorf("frontend %s: routes %v; want static cached and compressed, api compressed", fc.Name, got)
+		}
 	}
 }

@@ -88,7 +88,7 @@ func (c *fastConn) writeRequest(st *reqState, bc *bconn) error {
 	w := bc.bw
 	w.Write(h.method)
 	w.WriteByte(' ')
-	w.Write(h.target)
+	w.Write(c.fwd)
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	if len(h.host) > 0 {
 		w.Write(h.host)
@@ -100,9 +100,16 @@ func (c *fastConn) writeRequest(st *reqState, bc *bconn) error {
 	if st.pool != nil {
 		signer = st.pool.signer
 	}
+	var rules *headerRules
+	if st.rt != nil {
+		rules = st.rt.reqRules
+	}
 	for _, f := range h.fields {
 		switch f.kind {
 		case fPass, fLB:
+			if rules != nil && dropsField(rules.drops, f.name) {
+				continue
+			}
 		case fCookie:
 			if signer != nil {
 				if v, ok := stripCookieValue(f.value, signer.name); ok {
@@ -138,6 +145,12 @@ func (c *fastConn) writeRequest(st *reqState, bc *bconn) error {
 	}
 	if xff {
 		w.WriteString("\r\n")
+	}
+	if st.ridNew {
+		bufSink{w}.set(st.tbl.requestID, string(st.rid))
+	}
+	if rules != nil {
+		rules.write(bufSink{w}, st)
 	}
 	w.WriteString("X-Forwarded-Host: ")
 	w.Write(h.host)
@@ -255,6 +268,10 @@ func (c *fastConn) writeFields(st *reqState, withLength bool) {
 			}
 		case fHop, fTE, fConn, fUpgrade, fNamed:
 			continue
+		default:
+			if st.drops != nil && dropsField(st.drops, f.name) {
+				continue
+			}
 		}
 		w.Write(f.name)
 		w.WriteString(": ")
@@ -325,6 +342,9 @@ func (c *fastConn) relay(st *reqState, bc *bconn) (keep bool, err error) {
 		w.WriteString("X-LB-Decision: ")
 		w.WriteString(st.decisionHeader(st.backend))
 		w.WriteString("\r\n")
+	}
+	if st.rt != nil || st.rid != nil {
+		st.answerFields(bufSink{w})
 	}
 	if ck := st.stickyCookie(); ck != "" {
 		w.WriteString("Set-Cookie: ")

@@ -4,41 +4,32 @@ import (
 	"bytes"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 // rawBackend answers every request head it reads with a fixed response,
 // without allocating, so that a benchmark's allocations are lbd's.
 func rawBackend(b *testing.B) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testutil.Listen(b)
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nb1 v1\n")
-	go func() {
+	testutil.Serve(b, ln, func(c net.Conn) {
+		var buf [8192]byte
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf[:])
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var buf [8192]byte
-				for {
-					n, err := c.Read(buf[:])
-					if err != nil {
-						return
-					}
-					for k := bytes.Count(buf[:n], []byte("\r\n\r\n")); k > 0; k-- {
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-					}
+			for k := bytes.Count(buf[:n], []byte("\r\n\r\n")); k > 0; k-- {
+				if _, err := c.Write(resp); err != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
+	})
 	return ln
 }
 
@@ -50,21 +41,60 @@ func rawBackend(b *testing.B) net.Listener {
 func BenchmarkEngine(b *testing.B) {
 	be := rawBackend(b)
 	defer be.Close()
+	// routed: the request goes through a route (by path prefix); limited:
+	// that route also has a rate limit (high enough never to refuse).
+	routes := map[string][]RouteConfig{
+		"": nil,
+		"-routed": {{Name: "other", Match: RouteMatch{Host: "*.other.test"}, Pool: "web"},
+			{Name: "bench", Match: RouteMatch{PathPrefix: "/bench"}, Pool: "web"}},
+		"-limited": {{Name: "bench", Match: RouteMatch{PathPrefix: "/bench"}, Pool: "web",
+			RateLimit: &RateLimitConfig{Requests: 1 << 30, Per: time.Second}}},
+	}
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
-		b.Run(engine, func(b *testing.B) {
-			cfg := testConfig(be.Addr().String())
-			cfg.Pools[0].Health.Type = "none"
-			cfg.Frontends[0].BackendHeader = false
-			cfg.Frontends[0].Engine = engine
-			cfg.Pools[0].Sticky.Mode = "none" // a new client's cookie costs an HMAC: not the proxy path
-			srv, err := New(cfg, nil, prometheus.NewRegistry())
-			if err != nil {
-				b.Fatal(err)
-			}
-			run(b, srv)
-			benchKeepAlive(b, srv.Addr("http").String(), "/bench")
-			b.StopTimer()
-		})
+		for _, variant := range []string{"", "-routed", "-limited"} {
+			b.Run(engine+variant, func(b *testing.B) {
+				cfg := testConfig(be.Addr().String())
+				cfg.Pools[0].Health.Type = "none"
+				cfg.Frontends[0].BackendHeader = false
+				cfg.Frontends[0].Engine = engine
+				cfg.Frontends[0].Routes = routes[variant]
+				cfg.Pools[0].Sticky.Mode = "none" // a new client's cookie costs an HMAC: not the proxy path
+				srv, err := New(cfg, nil, prometheus.NewRegistry())
+				if err != nil {
+					b.Fatal(err)
+				}
+				run(b, srv)
+				addr := srv.Addr("http").String()
+				req := []byte("GET /bench HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					defer c.Close()
+					var buf [4096]byte
+					for pb.Next() {
+						if _, err := c.Write(req); err != nil {
+							b.Error(err)
+							return
+						}
+						n := 0
+						for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nb1 v1\n")) {
+							k, err := c.Read(buf[n:])
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							n += k
+						}
+					}
+				})
+				b.StopTimer()
+			})
+		}
 	}
 }
 

@@ -29,6 +29,8 @@ type fastConn struct {
 	clientIP     string // for X-Forwarded-For
 	remote       string
 	host         string   // the last Host, as a string
+	fwd          []byte   // the target as forwarded (a route may strip a prefix)
+	scratch      []byte   // room for a rewritten target
 	num          [24]byte // scratch for numbers
 	secure       bool
 	state        atomic.Int32 // connIdle, connActive, connClosed
@@ -245,10 +247,18 @@ func (c *fastConn) handle() {
 		st.status = code
 		return
 	}
-	p := s.pool(fc.Pool)
+	poolName, fwd, answered := f.routed(st, c, fc, host, h.target, c.scratch)
+	if answered {
+		return
+	}
+	c.fwd = fwd
+	if st.rt != nil && st.rt.strip {
+		c.scratch = fwd[:0]
+	}
+	p := s.pool(poolName)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
-		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, fc.Pool), nil)
+		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, poolName), nil)
 		return
 	}
 	st.pool, st.snap = p, p.snap.Load()
@@ -268,7 +278,11 @@ func (c *fastConn) handle() {
 		}
 	}
 	st.route(p, c)
-	if e := f.edge.Load(); e != nil && c.edge(e, st) {
+	if e := st.edgeOf(f); e != nil && c.edge(e, st) {
+		return
+	}
+	if rt := st.rt; rt != nil && rt.wrap != nil {
+		c.bridge(st, rt.wrap) // per-route handlers work on net/http's types
 		return
 	}
 	f.forward(c, st)
@@ -332,6 +346,15 @@ func (c *fastConn) header(name string) string {
 	return ""
 }
 
+func (c *fastConn) field(name string) ([]byte, bool) {
+	v := c.req.get(name)
+	return v, v != nil
+}
+
+func (c *fastConn) reply() (http.ResponseWriter, *http.Request) {
+	return c.replyWriter(), c.errRequest()
+}
+
 func (c *fastConn) cookie(name string) (string, bool) {
 	for _, f := range c.req.fields {
 		if f.kind != fCookie {
@@ -391,25 +414,13 @@ func fastInfo(st *reqState) reqInfo {
 // methodString is the method as a string, without allocating for the
 // common ones.
 func methodString(m []byte) string {
-	switch string(m) {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodConnect:
-		return http.MethodConnect
-	case http.MethodTrace:
-		return http.MethodTrace
+	for _, s := range knownMethods {
+		if string(m) == s {
+			return s
+		}
 	}
 	return string(m)
 }
+
+var knownMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+	http.MethodOptions, http.MethodPatch, http.MethodConnect, http.MethodTrace}

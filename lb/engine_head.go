@@ -248,11 +248,7 @@ func (h *head) addField(l []byte) error {
 func (h *head) connection(v []byte) {
 	for len(v) > 0 {
 		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = bytes.TrimSpace(v[:i]), v[i+1:]
-		} else {
-			tok, v = bytes.TrimSpace(v), nil
-		}
+		tok, v = nextToken(v)
 		switch {
 		case bytes.EqualFold(tok, []byte("close")):
 			h.close = true
@@ -287,6 +283,15 @@ func (h *head) frame() error {
 	return nil
 }
 
+// nextToken splits the first comma-separated token, trimmed, off a
+// field's value.
+func nextToken(v []byte) (tok, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return bytes.TrimSpace(v[:i]), v[i+1:]
+	}
+	return bytes.TrimSpace(v), nil
+}
+
 func (h *head) namedInConnection(name []byte) bool {
 	for _, f := range h.fields {
 		if f.kind != fConn {
@@ -295,11 +300,7 @@ func (h *head) namedInConnection(name []byte) bool {
 		v := f.value
 		for len(v) > 0 {
 			var tok []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				tok, v = bytes.TrimSpace(v[:i]), v[i+1:]
-			} else {
-				tok, v = bytes.TrimSpace(v), nil
-			}
+			tok, v = nextToken(v)
 			if bytes.EqualFold(tok, name) {
 				return true
 			}

@@ -34,16 +34,10 @@ func (*RequestEvent) EventType() string { return "lb.request" }
 
 // AppendFields encodes the event (events.FieldAppender).
 func (e *RequestEvent) AppendFields(dst []byte) []byte {
-	dst = events.AppendStringField(dst, "lbd", e.LBD)
-	dst = events.AppendStringField(dst, "frontend", e.Frontend)
-	dst = events.AppendStringField(dst, "pool", e.Pool)
-	dst = events.AppendStringField(dst, "policy", e.Policy)
-	dst = events.AppendStringField(dst, "client", e.Client)
-	dst = events.AppendStringField(dst, "method", e.Method)
-	dst = events.AppendStringField(dst, "path", e.Path)
+	dst = events.AppendStringFields(dst, "lbd", e.LBD, "frontend", e.Frontend, "pool", e.Pool, "policy", e.Policy,
+		"client", e.Client, "method", e.Method, "path", e.Path)
 	dst = events.AppendStrings(dst, "candidates", e.Candidates)
-	dst = events.AppendStringField(dst, "backend", e.Backend)
-	dst = events.AppendStringField(dst, "reason", e.Reason)
+	dst = events.AppendStringFields(dst, "backend", e.Backend, "reason", e.Reason)
 	if e.Attempts > 0 {
 		dst = events.AppendIntField(dst, "attempts", int64(e.Attempts))
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"netsim/internal/listen"
 	"netsim/internal/testutil"
 	"netsim/internal/webd"
 	"netsim/lb/l4"
@@ -27,12 +27,11 @@ import (
 // webdProc is one in-process webd backend that can be stopped and started
 // again on the same address (a restart, a new version).
 type webdProc struct {
-	t      *testing.T
-	id     string
-	addr   string
-	srv    *webd.Server
-	cancel context.CancelFunc
-	done   chan error
+	t    *testing.T
+	id   string
+	addr string
+	srv  *webd.Server
+	halt func() error // stops srv (nil: not running)
 }
 
 func startWebd(t *testing.T, id, version, addr string) *webdProc {
@@ -46,36 +45,21 @@ func startWebd(t *testing.T, id, version, addr string) *webdProc {
 func (w *webdProc) start(version, addr string) {
 	w.t.Helper()
 	w.srv = webd.New(webd.Options{ID: w.id, Version: version, DrainTimeout: 5 * time.Second})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	srv := w.srv
-	go func() { done <- srv.ListenAndServe(ctx, addr, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		w.addr = a.String()
-	case err := <-done:
-		cancel()
+	bound, halt, err := listen.Start(addr, w.srv.Serve)
+	if err != nil {
 		w.t.Fatalf("webd %s on %s: %v", w.id, addr, err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		w.t.Fatalf("webd %s did not start", w.id)
 	}
-	w.cancel, w.done = cancel, done
+	w.addr, w.halt = bound.String(), halt
 }
 
-// stop shuts the server down gracefully (in-flight requests finish).
+// stop shuts the server down gracefully (in-flight requests finish, in
+// the drain timeout at most).
 func (w *webdProc) stop() {
-	if w.cancel == nil {
+	if w.halt == nil {
 		return
 	}
-	w.cancel()
-	select {
-	case <-w.done:
-	case <-time.After(15 * time.Second):
-		w.t.Errorf("webd %s did not stop", w.id)
-	}
-	w.cancel = nil
+	_ = w.halt()
+	w.halt = nil
 }
 
 // restart stops the server and starts it again on the same address.
@@ -118,6 +102,8 @@ func testConfig(addrs ...string) Config {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	// The plain frontend only: tests that want HTTPS or TCP add their own.
 	cfg.Frontends = cfg.Frontends[:1]
+	cfg.Frontends[0].Routes = nil // the demo's routes and pools: route*_test.go
+	cfg.Pools = cfg.Pools[:1]
 	cfg.L4 = l4.Config{}
 	cfg.Frontends[0].Listen = "127.0.0.1:0"
 	cfg.Frontends[0].ShutdownTimeout = 5 * time.Second
@@ -140,6 +126,13 @@ func testConfig(addrs ...string) Config {
 // may change the config first.
 func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, n, mutate, nil)
+}
+
+// newHarnessWith is newHarness with a hook on the Server before it runs
+// (a test clock).
+func newHarnessWith(t *testing.T, n int, mutate func(*Config), before func(*Server)) *harness {
+	t.Helper()
 	h := &harness{t: t}
 	var addrs []string
 	for i := 1; i <= n; i++ {
@@ -157,6 +150,9 @@ func newHarness(t *testing.T, n int, mutate func(*Config)) *harness {
 	srv, err := New(h.cfg, log, h.reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	h.srv = srv
 	ctx, cancel := context.WithCancel(context.Background())
@@ -330,6 +326,18 @@ func (r *loadResult) waitMore(t *testing.T, what string, n int) {
 	at := r.ok
 	r.mu.Unlock()
 	testutil.WaitFor(t, what, 30*time.Second, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ok > at+n })
+}
+
+// end stops the load (closes stop, waits for the workers) and fails the
+// test if any request failed during it (during: what went on meanwhile).
+func (r *loadResult) end(t *testing.T, stop chan struct{}, wait func(), during string) {
+	t.Helper()
+	close(stop)
+	wait()
+	t.Logf("load %s: %v", during, r)
+	if r.failed != 0 {
+		t.Fatalf("failed requests %s: %v", during, r)
+	}
 }
 
 func (r *loadResult) String() string {

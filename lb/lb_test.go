@@ -247,12 +247,7 @@ func TestKillBackendUnderLoad(t *testing.T) {
 	h.webds[1].stop() // b2 goes away under load
 	testutil.WaitFor(t, "b2 marked down", 10*time.Second, func() bool { return h.backendState("b2").State == "down" })
 	res.waitMore(t, "more load", 100)
-	close(stop)
-	wait()
-	t.Logf("kill under load: %v", res)
-	if res.failed != 0 {
-		t.Fatalf("failed GETs while a backend died: %v", res)
-	}
+	res.end(t, stop, wait, "while a backend died")
 }
 
 func TestDrainUnderLoad(t *testing.T) {
@@ -280,12 +275,8 @@ func TestDrainUnderLoad(t *testing.T) {
 	drainedAt := v.DrainedAt
 	h.adminJSON(http.MethodPatch, "/api/v1/pools/web/backends/b1", map[string]string{"state": "up"}, http.StatusOK, &v)
 	testutil.WaitFor(t, "b1 back in rotation", 10*time.Second, func() bool { return h.webds[0].srv.Requests() > served })
-	close(stop)
-	wait()
-	t.Logf("drain under load: %v; b1 drained at %v", res, drainedAt)
-	if res.failed != 0 {
-		t.Fatalf("failed requests while draining: %v", res)
-	}
+	t.Logf("b1 drained at %v", drainedAt)
+	res.end(t, stop, wait, "while draining")
 }
 
 func TestReloadUnderLoad(t *testing.T) {
@@ -313,12 +304,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err := h.srv.Reload(bad); err == nil || !strings.Contains(err.Error(), "pools[0].policy") {
 		t.Fatalf("bad reload: %v", err)
 	}
-	close(stop)
-	wait()
-	t.Logf("reload under load: %v", res)
-	if res.failed != 0 {
-		t.Fatalf("failed requests across reloads: %v", res)
-	}
+	res.end(t, stop, wait, "across reloads")
 	v := h.backendState("b3")
 	if v.State != "maintenance" {
 		t.Fatalf("API-set maintenance lost across reload: %s", v.State)
@@ -347,12 +333,7 @@ func TestAddRemoveBackendsUnderLoad(t *testing.T) {
 	h.adminJSON(http.MethodDelete, "/api/v1/pools/web/backends/b1", nil, http.StatusNoContent, nil)
 	served := h.webds[0].srv.Requests()
 	res.waitMore(t, "more load", 100)
-	close(stop)
-	wait()
-	t.Logf("add/remove under load: %v", res)
-	if res.failed != 0 {
-		t.Fatalf("failed requests while adding/removing: %v", res)
-	}
+	res.end(t, stop, wait, "while adding/removing")
 	if got := h.webds[0].srv.Requests(); got > served+8 { // at most the in-flight ones
 		t.Fatalf("removed b1 kept getting requests: %d -> %d", served, got)
 	}

@@ -23,6 +23,7 @@ type metrics struct {
 	connsTotal  *prometheus.CounterVec   // frontend
 	reloads     *prometheus.CounterVec   // result
 	reloadStamp prometheus.Gauge
+	routeHits   *prometheus.CounterVec // frontend, route
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
@@ -38,9 +39,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		connsTotal:  metric.Counters("lbd_frontend_connections_total", "Client connections accepted per frontend.", "frontend"),
 		reloads:     metric.Counters("lbd_config_reloads_total", "Configuration reloads, by result (success or failure).", "result"),
 		reloadStamp: metric.Gauge("lbd_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
+		routeHits:   metric.Counters("lbd_route_requests_total", "Requests taken by each route of a frontend (routes named in frontends[].routes).", "frontend", "route"),
 	}
 	if err := metric.Register(reg, m.requests, m.duration, m.changes, m.checks, m.checkTime, m.retries,
-		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, &stateCollector{s}, newEdgeCollector(s)); err != nil {
+		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, m.routeHits, &stateCollector{s}, newEdgeCollector(s)); err != nil {
 		return nil, err
 	}
 	return m, nil

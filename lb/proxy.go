@@ -28,6 +28,7 @@ type frontend struct {
 	hs     *http.Server // the nethttp engine, and HTTP/2 by ALPN on the fast one
 	eng    *engine      // the fast engine; nil on nethttp
 	ln     net.Listener
+	routes atomic.Pointer[routeTable]
 	edge   atomic.Pointer[edge] // cache and compression (edge.go); nil: none
 
 	// HTTPS frontends only
@@ -39,6 +40,7 @@ func newFrontend(s *Server, fc FrontendConfig) *frontend {
 	f := &frontend{srv: s, name: fc.Name}
 	f.cfg.Store(&fc)
 	f.states = newStatePool(f)
+	f.routes.Store(s.compileRoutes(&fc, nil))
 	if fc.engine() == EngineFast {
 		f.eng = newEngine(f)
 	}
@@ -133,6 +135,12 @@ func (f *frontend) finish(st *reqState, info func(*reqState) reqInfo) {
 		}
 		if st.reason != "" {
 			fields = append(fields, zap.String("error", st.reason))
+		}
+		if st.rt != nil {
+			fields = append(fields, zap.String("route", st.rt.name))
+		}
+		if st.rid != nil {
+			fields = append(fields, zap.String("request_id", string(st.rid)))
 		}
 		ce.Write(fields...)
 	}

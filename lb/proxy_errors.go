@@ -69,6 +69,7 @@ func (f *frontend) fail(w http.ResponseWriter, r *http.Request, st *reqState, er
 	if ce := f.srv.log.Check(zap.DebugLevel, "proxy error"); ce != nil {
 		ce.Write(zap.String("pool", pool), zap.Int("status", status), zap.String("reason", msg))
 	}
+	st.answerFields(headerSink(w.Header()))
 	writeProxyError(w, r, status, code, msg, extra)
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 
 	"netsim/lb/backend"
 )
@@ -38,6 +40,16 @@ func (x *stdExchange) clientAddr() netip.Addr {
 	return netip.Addr{}
 }
 
+func (x *stdExchange) field(name string) ([]byte, bool) {
+	vs := x.r.Header.Values(name)
+	if len(vs) == 0 {
+		return nil, false
+	}
+	return []byte(vs[0]), true
+}
+
+func (x *stdExchange) reply() (http.ResponseWriter, *http.Request) { return x.w, x.r }
+
 func (x *stdExchange) fail(st *reqState, err error) { x.f.fail(x.w, x.r, st, err) }
 
 // attempt sends the request to b through its own transport. It returns
@@ -63,6 +75,25 @@ func stdInfo(st *reqState) reqInfo {
 	r := st.std.r
 	return reqInfo{client: r.RemoteAddr, method: r.Method, host: r.Host, uri: r.RequestURI, path: r.URL.Path,
 		proto: r.Proto, userAgent: r.UserAgent()}
+}
+
+// rewriteTarget applies what routing changed: the path without the
+// route's prefix, and a request ID lbd made.
+func (x *stdExchange) rewriteTarget(st *reqState, fwd []byte) {
+	r := x.r
+	if st.ridNew {
+		r.Header.Set(st.tbl.requestID, string(st.rid))
+	}
+	if st.rt == nil || !st.rt.strip {
+		return
+	}
+	p, _, _ := strings.Cut(string(fwd), "?")
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	if dec, err := url.PathUnescape(p); err == nil && dec != p {
+		u.Path, u.RawPath = dec, p
+	}
+	r.URL = &u
 }
 
 // ServeHTTP is the nethttp engine's handler.
@@ -100,10 +131,23 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fc.HSTSMaxAge > 0 && r.TLS != nil {
 		w.Header().Set("Strict-Transport-Security", hstsValue(fc))
 	}
-	p := s.pool(fc.Pool)
+	poolName := fc.Pool
+	st.method = r.Method
+	if tbl := f.routes.Load(); len(tbl.routes) > 0 || tbl.requestID != "" {
+		var fwd []byte
+		var answered bool
+		poolName, fwd, answered = f.routed(st, x, fc, []byte(r.Host), []byte(r.URL.RequestURI()), nil)
+		if answered {
+			return
+		}
+		x.rewriteTarget(st, fwd)
+	} else {
+		tbl.defHits.Add(1)
+	}
+	p := s.pool(poolName)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
-		writeProxyError(w, r, st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, fc.Pool), nil)
+		writeProxyError(w, r, st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, poolName), nil)
 		return
 	}
 	st.pool = p
@@ -123,5 +167,42 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.method, st.hasBody = r.Method, st.body != nil && r.ContentLength != 0
 	st.route(p, x)
-	f.serveEdge(st, x)
+	if e := st.edgeOf(f); e != nil {
+		f.serveEdge(st, x, e)
+		return
+	}
+	if rt := st.rt; rt != nil && rt.wrap != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		rt.wrap(sw, r, func(w http.ResponseWriter, r *http.Request) {
+			x.w, x.r = w, r
+			f.forward(x, st)
+		})
+		if st.status == 0 {
+			st.status = sw.status // a handler answered by itself
+		}
+		return
+	}
+	f.forward(x, st)
 }
+
+// statusWriter notes the status a per-route handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

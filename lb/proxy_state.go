@@ -54,6 +54,16 @@ type reqState struct {
 	cands    []string    // eligible backends at the first pick (when publish or explain)
 	std      stdExchange // the nethttp engine's request
 	fast     *fastConn   // the fast engine's connection
+	// routing (route_serve.go)
+	tbl    *routeTable // the frontend's routes when the request came
+	rt     *route      // the route that took it; nil: the frontend's pool
+	drops  []string    // answer fields lbd replaces
+	rl     limitResult // the rate limit's decision (rl.p nil: none)
+	rid    []byte      // the request ID; nil: off
+	ridNew bool        // lbd made rid (the backend gets it from lbd)
+	ridBuf [32]byte
+	origin string    // Origin, on a route with CORS
+	target reqTarget // host and target as forwarded
 }
 
 // statePool recycles reqStates of one frontend.

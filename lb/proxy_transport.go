@@ -32,6 +32,12 @@ func (st *reqState) rewrite(pr *httputil.ProxyRequest) {
 	if st.pool.signer != nil {
 		stripCookie(pr.Out.Header, st.pool.signer.name)
 	}
+	if rt := st.rt; rt != nil && rt.reqRules != nil {
+		for _, d := range rt.reqRules.drops {
+			pr.Out.Header.Del(d)
+		}
+		rt.reqRules.write(headerSink(pr.Out.Header), st)
+	}
 }
 
 // modifyResponse runs when the backend being tried has answered: it
@@ -84,6 +90,8 @@ func (st *reqState) decorate(resp *http.Response) {
 			resp.Header.Set("Cache-Control", "private")
 		}
 	}
+	st.dropFields(resp.Header)
+	st.answerFields(headerSink(resp.Header))
 }
 
 // stickyCookie is the Set-Cookie value the answer carries ("" when none),

@@ -40,7 +40,8 @@ type Pending struct {
 	stores   []*nstls.StoreUpdate    // per frontend; nil for plain HTTP
 	tlsCfgs  map[string]*ctls.Config // pools' re-encryption configs
 	l4       *l4.Pending
-	edges    []*edge // per frontend: cache and compression, kept when unchanged
+	routes   []*routeTable // per frontend
+	edges    []*edge       // per frontend: its own cache and compression (its routes' are in routes)
 	warnings []string
 }
 
@@ -98,9 +99,16 @@ func (s *Server) prepare(cfg *Config) (*Pending, error) {
 	if err := p.checkFrontends(); err != nil {
 		return nil, err
 	}
+	// Routes of the same name keep their hit counts, and their rate-limit
+	// buckets while the rate_limit block is unchanged.
+	p.routes = make([]*routeTable, len(cfg.Frontends))
+	for i := range cfg.Frontends {
+		p.routes[i] = s.compileRoutes(&cfg.Frontends[i], s.frontends[i].routes.Load())
+	}
 	p.edges = make([]*edge, len(cfg.Frontends))
 	for i := range cfg.Frontends {
-		e, err := buildEdge(s.frontends[i], &cfg.Frontends[i], s.frontends[i].edge.Load())
+		f := s.frontends[i]
+		e, err := buildEdges(f, &cfg.Frontends[i], p.routes[i], f.edge.Load(), f.routes.Load())
 		if err != nil {
 			return nil, fmt.Errorf("frontends[%d]: %w", i, err)
 		}
@@ -213,7 +221,13 @@ func (p *Pending) commit() error {
 	for i, f := range s.frontends {
 		fc := p.cfg.Frontends[i]
 		f.cfg.Store(&fc)
-		f.swapEdge(p.edges[i])
+		old := f.routes.Swap(p.routes[i])
+		f.swapEdge(p.edges[i], old, p.routes[i])
+		for _, r := range old.routes {
+			if !p.routes[i].has(r.name) {
+				s.met.routeHits.DeleteLabelValues(f.name, r.name)
+			}
+		}
 	}
 	return nil
 }

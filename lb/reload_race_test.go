@@ -37,9 +37,5 @@ func TestReloadRaceStickTable(t *testing.T) {
 			return res.ok+res.failed >= min(at+5, 3000)
 		})
 	}
-	close(stop)
-	wait()
-	if res.failed != 0 {
-		t.Fatalf("failed requests across reloads: %v", res)
-	}
+	res.end(t, stop, wait, "across reloads")
 }

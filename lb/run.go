@@ -243,7 +243,7 @@ func (s *Server) shutdown() {
 	}
 	wg.Wait()
 	for _, f := range s.frontends {
-		f.swapEdge(nil) // stops background revalidations
+		f.swapEdge(nil, f.routes.Load(), nil) // stops background revalidations
 	}
 	s.mu.Lock()
 	s.stopped = true

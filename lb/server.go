@@ -124,7 +124,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	}
 	for i, fc := range cfg.Frontends {
 		f := newFrontend(s, fc)
-		e, err := buildEdge(f, &fc, nil)
+		e, err := buildEdges(f, &fc, f.routes.Load(), nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("frontends[%d]: %w", i, err)
 		}

@@ -2,16 +2,15 @@ package scenario
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"netsim/internal/api"
 )
 
 // LBD drives a running lbd through its admin REST API (/api/v1/pools/…)
@@ -72,43 +71,8 @@ func (l *LBD) client() *http.Client {
 func (l *LBD) Frontend() string { return l.Front }
 
 func (l *LBD) do(ctx context.Context, method, url, token string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := l.client().Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		var env struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &env) == nil && env.Error.Message != "" {
-			return fmt.Errorf("%s %s: %d %s: %s", method, url, resp.StatusCode, env.Error.Code, env.Error.Message)
-		}
-		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out != nil && resp.StatusCode != http.StatusNoContent {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	_, err := api.Call(ctx, l.client(), method, url, token, body, out)
+	return err
 }
 
 type backendView struct {

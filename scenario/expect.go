@@ -100,7 +100,10 @@ func check(e Expect, recs []Record, marks Marks, firstStep time.Duration) Outcom
 		ok, v := 0, 0
 		for i := range recs {
 			r := &recs[i]
-			if r.SentAt() < from || r.SentAt() >= to || !r.OK() {
+			// Whole requests only: sent at or after from, answered
+			// before to. One sent just before a switch but routed just
+			// after it (a scheduling delay) is not "before the switch".
+			if r.SentAt() < from || r.EndAt() >= to || !r.OK() {
 				continue
 			}
 			ok++

@@ -60,3 +60,21 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestShareCountsWholeRequests: a window that ends at a step counts the
+// requests answered before it. One sent 50 ms before the switch and
+// answered 100 ms after it (routed once the switch had happened, as a
+// loaded machine can delay it) is not a v2 answer "before the switch".
+func TestShareCountsWholeRequests(t *testing.T) {
+	rs := recs("11111")
+	rs[4].T, rs[4].Version, rs[4].LatencyMS = 0.45, "v2", 150
+	marks := Marks{"switch": 500 * time.Millisecond}
+	e := Expect{Kind: "share", Version: "v2", Share: 0, Within: 0, To: Bound{Label: "switch", Set: true}}
+	if o := Check([]Expect{e}, rs, marks, 0)[0]; !o.Pass {
+		t.Errorf("a request that straddles the switch counted before it: %s", o.Detail)
+	}
+	rs[4].LatencyMS = 20 // answered before the switch: v2 then is a real leak
+	if o := Check([]Expect{e}, rs, marks, 0)[0]; o.Pass {
+		t.Errorf("a v2 answer before the switch passed: %s", o.Detail)
+	}
+}

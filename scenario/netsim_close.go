@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // reapplyKnobs gives a restarted backend the knobs the scenario set on
@@ -28,7 +30,7 @@ func (n *Netsim) reapplyKnobs(ctx context.Context, id string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("backend %s restarted but its knobs could not be set again: %w", id, err)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := tick.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -101,7 +103,7 @@ func (n *Netsim) redeploy(ctx context.Context, id, version string) error {
 			if b, err := n.backend(ctx, id); err == nil && cond(b) {
 				return nil
 			}
-			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			if err := tick.Sleep(ctx, 50*time.Millisecond); err != nil {
 				return fmt.Errorf("putting %s back on %s: waiting for %s: %w", id, version, what, err)
 			}
 		}

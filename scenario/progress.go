@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // progress prints step lines and a status line: rewritten in place on a
@@ -81,23 +83,16 @@ func (p *progress) run(ctx context.Context) {
 	if p.tty {
 		every = 250 * time.Millisecond
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, every, func() {
 		p.mu.Lock()
+		defer p.mu.Unlock()
 		if p.tty {
 			fmt.Fprint(p.w, "\r\033[K"+p.status())
 			p.open = true
 		} else {
 			fmt.Fprintln(p.w, p.status())
 		}
-		p.mu.Unlock()
-	}
+	})
 }
 
 func (p *progress) done() {

@@ -50,6 +50,9 @@ func (r *Record) SentAt() time.Duration {
 	return r.At() + r.Started.Sub(r.Intended)
 }
 
+// EndAt is when the answer (or the failure) came, on the same clock.
+func (r *Record) EndAt() time.Duration { return r.At() + r.Latency() }
+
 // WriteJSONL writes one record a line.
 func WriteJSONL(w io.Writer, recs []Record) error {
 	bw := bufio.NewWriter(w)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/internal/sim"
+	"netsim/internal/tick"
 	"netsim/internal/webd"
 	"netsim/lb"
 )
@@ -131,7 +132,7 @@ func (s *Standalone) startProc(ctx context.Context, id, version, addr string, bo
 	} else {
 		pr.state.Store(procBooting)
 		go func() {
-			if err := sleepCtx(runCtx, boot); err != nil {
+			if err := tick.Sleep(runCtx, boot); err != nil {
 				pr.done <- nil
 				return
 			}

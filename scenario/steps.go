@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // errHalted ends the steps early on purpose: an analysis rolled back.
@@ -17,7 +19,7 @@ var errHalted = errors.New("halted by an analysis")
 func (r *runner) steps(ctx context.Context, steps []Step) error {
 	for _, s := range steps {
 		if s.HasAt {
-			if err := sleepCtx(ctx, time.Until(r.start.Add(s.At))); err != nil {
+			if err := tick.Sleep(ctx, time.Until(r.start.Add(s.At))); err != nil {
 				return err
 			}
 		}
@@ -30,20 +32,6 @@ func (r *runner) steps(ctx context.Context, steps []Step) error {
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (r *runner) step(ctx context.Context, s Step) error {
@@ -117,7 +105,7 @@ func (r *runner) step(ctx context.Context, s Step) error {
 		if s.Label != "" {
 			r.event(s.Label, "sleep "+s.Duration.String(), nil)
 		}
-		return sleepCtx(ctx, s.Duration)
+		return tick.Sleep(ctx, s.Duration)
 	case ActRollout:
 		return r.rollout(ctx, s)
 	case ActAnalyze:
@@ -146,7 +134,7 @@ func (r *runner) waitFor(ctx context.Context, id, what string, cond func(Backend
 				}
 			}
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := tick.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return fmt.Errorf("%s: waiting for %s: %w (last seen: state %s, healthy %v, in-flight %d)", id, what, err, last.State, last.Healthy, last.InFlight)
 		}
 	}
@@ -206,17 +194,13 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 			return err
 		}
 		if ro.MinReady > 0 && i+batch < len(ro.Backends) {
-			if err := sleepCtx(ctx, ro.MinReady); err != nil {
+			if err := tick.Sleep(ctx, ro.MinReady); err != nil {
 				return err
 			}
 		}
 	}
 	for _, id := range surge {
-		r.event("", "drain "+id, nil)
-		if err := r.st.SetState(ctx, id, "draining"); err != nil {
-			return err
-		}
-		if err := r.waitFor(ctx, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 }); err != nil {
+		if err := r.drainIdle(ctx, ctx, id); err != nil {
 			return err
 		}
 		r.event("", "remove "+id, nil)
@@ -226,6 +210,16 @@ func (r *runner) rollout(ctx context.Context, s Step) error {
 	}
 	r.event("", "rollout done: "+strings.Join(ro.Backends, ", ")+" on "+ro.Version, nil)
 	return nil
+}
+
+// drainIdle puts id in draining and waits, up to wait's end, until it
+// has no request in flight.
+func (r *runner) drainIdle(ctx, wait context.Context, id string) error {
+	r.event("", "drain "+id, nil)
+	if err := r.st.SetState(ctx, id, "draining"); err != nil {
+		return err
+	}
+	return r.waitFor(wait, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 })
 }
 
 // replace moves one backend to the rollout's version: drained and
@@ -238,11 +232,7 @@ func (r *runner) replace(ctx context.Context, id string, ro Rollout) error {
 	defer cancel()
 	old, _ := r.status(ctx, id)
 	if ro.Drain {
-		r.event("", "drain "+id, nil)
-		if err := r.st.SetState(ctx, id, "draining"); err != nil {
-			return err
-		}
-		if err := r.waitFor(wctx, id, "in-flight 0", func(b BackendStatus) bool { return b.InFlight == 0 }); err != nil {
+		if err := r.drainIdle(ctx, wctx, id); err != nil {
 			return err
 		}
 		r.event("", "stop "+id, nil)
@@ -348,7 +338,7 @@ func (r *runner) analyze(ctx context.Context, s Step) error {
 	r.event(s.Label, fmt.Sprintf("analysis of %s: error rate ≤ %.0f %% for %v", a.Backend, 100*a.MaxErrors, a.For), nil)
 	deadline := time.Now().Add(a.For)
 	for time.Now().Before(deadline) {
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := tick.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 		n, failed := r.col.Since(a.Backend, from)

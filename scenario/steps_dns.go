@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // dnsStack is the stack's DNS side, or an error that says why a DNS step
@@ -61,7 +63,7 @@ func (r *runner) herd(ctx context.Context, s Step) error {
 		return fmt.Errorf("herd: asking %s for %s: %s", res, name, warm.Err)
 	}
 	r.event(s.Label, fmt.Sprintf("herd: %s cached for %d s more; %d clients wait for it to expire", name, warm.TTL, s.Clients), nil)
-	if err := sleepCtx(ctx, time.Duration(warm.TTL)*time.Second+time.Second); err != nil {
+	if err := tick.Sleep(ctx, time.Duration(warm.TTL)*time.Second+time.Second); err != nil {
 		return err
 	}
 	before, err := ds.UpstreamQueries(ctx)
@@ -118,25 +120,26 @@ func checkDNS(e Expect, res *Result) Outcome {
 		}
 		o.Pass = compare(int(n+0.5), e.Op, e.Count)
 		o.Detail = fmt.Sprintf("%s: %.0f upstream queries; want %s %d", e.Step, n, e.Op, e.Count)
-	case "failover":
-		return checkFailover(e, res)
-	case "dns":
-		return checkAnswerChange(e, res)
+	case "failover", "dns":
+		from, to, err := window(e, res.Marks, 0)
+		if err != nil {
+			o.Detail = err.Error()
+			return o
+		}
+		if e.Kind == "failover" {
+			return checkFailover(e, res, from, to)
+		}
+		return checkAnswerChange(e, res, from)
 	}
 	return o
 }
 
-// checkFailover: after `from`, the region's clients fail (their cached
+// checkFailover: after `from` (and before `to`), the region's clients fail (their cached
 // answer names the dead lbd) until they are answered by another region's
 // lbd; the time from `from` to the first success elsewhere after the last
 // failure must be within the limit.
-func checkFailover(e Expect, res *Result) Outcome {
+func checkFailover(e Expect, res *Result, from, to time.Duration) Outcome {
 	o := Outcome{Expect: e}
-	from, to, err := window(e, res.Marks, 0)
-	if err != nil {
-		o.Detail = err.Error()
-		return o
-	}
 	home := fmt.Sprintf("127.0.%d.1", Regions[e.Region])
 	lastFail, failed := time.Duration(-1), 0
 	for i := range res.Records {
@@ -163,13 +166,8 @@ func checkFailover(e Expect, res *Result) Outcome {
 // checkAnswerChange: from the change on, the resolver keeps answering the
 // old address until the TTL it had then runs out, and the new one after
 // (within a second and a poll).
-func checkAnswerChange(e Expect, res *Result) Outcome {
+func checkAnswerChange(e Expect, res *Result, from time.Duration) Outcome {
 	o := Outcome{Expect: e}
-	from, _, err := window(e, res.Marks, 0)
-	if err != nil {
-		o.Detail = err.Error()
-		return o
-	}
 	name := strings.TrimSuffix(e.Name, ".")
 	var ss []DNSSample
 	for _, s := range res.DNS {

@@ -69,6 +69,25 @@ func (f *fixture) siteStore() *Store {
 	return store
 }
 
+// serveSite serves p from a new store (with o) behind an echo server, and
+// connects to it once as a client of www.example.test; it returns the
+// store, the server's address, the client's config and the connection.
+func (f *fixture) serveSite(t *testing.T, p Pair, o StoreOptions) (*Store, string, *ctls.Config, *ctls.Conn) {
+	t.Helper()
+	store, err := NewStore([]Pair{p}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := ServerConfig(ServerOptions{Certs: store})
+	srv := startServer(t, cfg, ListenerOptions{})
+	cc := &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots()}
+	c, err := dial(t, srv.addr, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, srv.addr, cc, c
+}
+
 func (f *fixture) write(file string, data []byte) {
 	f.t.Helper()
 	if err := writeFile(file, data, 0o600); err != nil {

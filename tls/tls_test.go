@@ -140,17 +140,7 @@ func TestReloadWhileConnectionOpen(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			f := newFixture(t)
 			p := f.issue("site", LeafOptions{Names: []string{"www.example.test"}})
-			store, err := NewStore([]Pair{p}, StoreOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, _ := ServerConfig(ServerOptions{Certs: store})
-			srv := startServer(t, cfg, ListenerOptions{})
-			cc := &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots()}
-			old, err := dial(t, srv.addr, cc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			store, addr, cc, old := f.serveSite(t, p, StoreOptions{})
 			oldSerial := serial(t, old)
 
 			p2 := f.issue("site", LeafOptions{Names: []string{"www.example.test"}}) // same files, new cert
@@ -170,7 +160,7 @@ func TestReloadWhileConnectionOpen(t *testing.T) {
 					return c.Serial != oldSerial
 				})
 			}
-			fresh, err := dial(t, srv.addr, cc)
+			fresh, err := dial(t, addr, cc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,17 +213,7 @@ func TestBadFileRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			store, err := NewStore([]Pair{p}, StoreOptions{Metrics: m})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, _ := ServerConfig(ServerOptions{Certs: store})
-			srv := startServer(t, cfg, ListenerOptions{})
-			cc := &ctls.Config{ServerName: "www.example.test", RootCAs: f.roots()}
-			before, err := dial(t, srv.addr, cc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			store, addr, cc, before := f.serveSite(t, p, StoreOptions{Metrics: m})
 			tt.mutate(p)
 			err = store.Reload()
 			var fe *FileError
@@ -243,7 +223,7 @@ func TestBadFileRefused(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantFile(p)) {
 				t.Fatalf("message %q does not name the file", err)
 			}
-			after, err := dial(t, srv.addr, cc)
+			after, err := dial(t, addr, cc)
 			if err != nil {
 				t.Fatalf("old certificate no longer served: %v", err)
 			}

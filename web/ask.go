@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -146,30 +147,15 @@ func (h *handler) path(ctx context.Context, reg Region, name string, qtype uint1
 	u := url.URL{Scheme: "http", Host: h.o.DNSAdmin, Path: "/api/v1/resolutions", RawQuery: url.Values{
 		"name": {name}, "type": {dns.TypeToString[qtype]}, "client": {reg.Subnet.Addr().String()},
 	}.Encode()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
+	var env struct {
+		Data json.RawMessage `json:"data"`
 	}
-	resp, err := h.o.Transport.RoundTrip(req)
+	_, err := api.Call(ctx, &http.Client{Transport: h.o.Transport}, http.MethodGet, u.String(), "", nil, &env)
+	if ce := (*api.CallError)(nil); errors.As(err, &ce) {
+		return nil, fmt.Errorf("dnsd could not explain the path: %s", ce.Message)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dnsd at %s: %w", h.o.DNSAdmin, err)
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Data  json.RawMessage `json:"data"`
-		Error *struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&env); err != nil {
-		return nil, fmt.Errorf("dnsd at %s: GET /api/v1/resolutions answered %d with no JSON: %w", h.o.DNSAdmin, resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg := resp.Status
-		if env.Error != nil {
-			msg = env.Error.Message
-		}
-		return nil, fmt.Errorf("dnsd could not explain the path: %s", msg)
 	}
 	return env.Data, nil
 }

@@ -178,14 +178,8 @@ func TestLivePage(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitJS(t, ctx, "b2 draining in the page", `document.querySelector('#backend-b2').dataset.state === 'draining'`, 10*time.Second)
-		for name, s := range st.lbs {
-			if got := backendState(t, s, "b2"); got != "draining" {
-				t.Errorf("%s says b2 is %q after the click, want draining", name, got)
-			}
-			if got := backendState(t, s, "b1"); got != "up" {
-				t.Errorf("%s says b1 is %q, want up (only b2 was drained)", name, got)
-			}
-		}
+		everyLBDSays(t, st, "b2", "draining", "after the click")
+		everyLBDSays(t, st, "b1", "up", "when only b2 was drained")
 		leaked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.outerHTML.includes(`+"`"+st.token+"`"+`)`))
 		if err != nil {
 			t.Fatal(err)
@@ -203,11 +197,7 @@ func TestLivePage(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitJS(t, ctx, "b2 up again in the page", `document.querySelector('#backend-b2').dataset.state === 'up'`, 10*time.Second)
-		for name, s := range st.lbs {
-			if got := backendState(t, s, "b2"); got != "up" {
-				t.Errorf("%s says b2 is %q after Undrain, want up", name, got)
-			}
-		}
+		everyLBDSays(t, st, "b2", "up", "after Undrain")
 	})
 
 	t.Run("one lbd differs, then maintenance everywhere", func(t *testing.T) {
@@ -224,11 +214,7 @@ func TestLivePage(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitJS(t, ctx, "b3 in maintenance in the page", `document.querySelector('#backend-b3').dataset.state === 'maintenance'`, 10*time.Second)
-		for name, s := range st.lbs {
-			if got := backendState(t, s, "b3"); got != "maintenance" {
-				t.Errorf("%s says b3 is %q after Maintenance, want maintenance", name, got)
-			}
-		}
+		everyLBDSays(t, st, "b3", "maintenance", "after Maintenance")
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#backend-b3 button[data-act="up"]`))); err != nil {
 			t.Fatal(err)
 		}
@@ -259,5 +245,16 @@ func TestLivePage(t *testing.T) {
 
 	if e := errs.list(); len(e) > 0 {
 		t.Errorf("the page logged %d console errors:\n%s", len(e), strings.Join(e, "\n"))
+	}
+}
+
+// everyLBDSays checks that every lbd of st reports backend id in state
+// want (when: what just happened).
+func everyLBDSays(t *testing.T, st *stack, id, want, when string) {
+	t.Helper()
+	for name, s := range st.lbs {
+		if got := backendState(t, s, id); got != want {
+			t.Errorf("%s says %s is %q %s, want %s", name, id, got, when, want)
+		}
 	}
 }

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"netsim/dns/dnsd"
 	"netsim/dns/geo"
 	"netsim/internal/api"
+	"netsim/internal/events"
 	"netsim/internal/sim"
 	"netsim/internal/testutil"
 	"netsim/lb"
@@ -41,7 +43,7 @@ type stack struct {
 	dnsPort  string // the port of the root, TLD and authoritative servers
 	dns      *dnsd.Daemon
 	lbs      map[string]*lb.Server
-	fake     *fakeStream // dnsd's event stream when dnsd has none of its own, else nil
+	fake     *feed // dnsd's event stream when dnsd has none of its own, else nil
 }
 
 const (
@@ -92,7 +94,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(sup.Close)
 	var addrs []string
 	for _, id := range []string{"b1", "b2", "b3"} {
-		a := freeAddr(t)
+		a := testutil.FreeAddr(t)
 		if err := sup.Add(sim.Webd(sim.WebdOptions{ID: id, Addr: a}, "v1")); err != nil {
 			t.Fatal(err)
 		}
@@ -131,14 +133,14 @@ func newStack(t *testing.T) *stack {
 	// then a fake one that follows the contract, in front of its admin API
 	dnsAdmin := st.dns.AdminAddr()
 	if !hasEventStream(t, dnsAdmin) {
-		st.fake = newFakeStream()
+		st.fake = newFeed()
 		real := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: dnsAdmin})
 		mux := http.NewServeMux()
-		mux.Handle("GET /api/v1/events", st.fake)
+		mux.Handle("GET /api/v1/events", st.fake.Handler())
 		mux.Handle("/", real)
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
-		t.Cleanup(st.fake.close) // before srv.Close: streams end first
+		t.Cleanup(st.fake.Close) // before srv.Close: streams end first
 		dnsAdmin = srv.Listener.Addr().String()
 	}
 
@@ -164,16 +166,6 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { stop(); srv.Close() }) // open event streams end first
 	st.page = srv.URL
 	return st
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitClosed(t *testing.T, what string, ch <-chan struct{}) {
@@ -218,68 +210,32 @@ func backendState(t *testing.T, s *lb.Server, id string) string {
 	return env.Data.State
 }
 
-// fakeStream serves an event stream as EVENTS.md has it, with the events
-// a test publishes.
-type fakeStream struct {
-	mu     sync.Mutex
-	subs   map[chan []byte]bool
-	seq    int
-	closed chan struct{}
+// feed is a daemon's event stream for these tests: a real events.Bus,
+// with the events a test publishes.
+type feed struct {
+	*events.Bus
+	reg *prometheus.Registry
 }
 
-func newFakeStream() *fakeStream {
-	return &fakeStream{subs: map[chan []byte]bool{}, closed: make(chan struct{})}
-}
-
-func (f *fakeStream) close() { close(f.closed) }
-
-func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ch := make(chan []byte, 64)
-	f.mu.Lock()
-	f.subs[ch] = true
-	f.mu.Unlock()
-	defer func() { f.mu.Lock(); delete(f.subs, ch); f.mu.Unlock() }()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-f.closed:
-			return
-		case b := <-ch:
-			if _, err := w.Write(b); err != nil {
-				return
-			}
-			_ = rc.Flush()
-		}
-	}
+func newFeed() *feed {
+	reg := prometheus.NewRegistry()
+	return &feed{Bus: events.New(events.Options{Registerer: reg}), reg: reg}
 }
 
 // subscribers is how many streams are open.
-func (f *fakeStream) subscribers() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.subs)
+func (f *feed) subscribers(t *testing.T) int {
+	return int(testutil.MetricValue(t, f.reg, "events_subscribers"))
 }
 
-// publish sends one event to every subscriber.
-func (f *fakeStream) publish(typ string, fields map[string]any) {
-	ev := map[string]any{"type": typ, "time": time.Now().UTC().Format(time.RFC3339Nano)}
-	for k, v := range fields {
-		ev[k] = v
-	}
-	data, _ := json.Marshal(ev)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.seq++
-	msg := fmt.Appendf(nil, "event: %s\nid: %d\ndata: %s\n\n", typ, f.seq, data)
-	for ch := range f.subs {
-		select {
-		case ch <- msg:
-		default: // a full subscriber loses events, as the contract says
-		}
-	}
+// publish sends one event, of type typ with fields, to every subscriber.
+func (f *feed) publish(typ string, fields map[string]any) {
+	f.Publish(&testEvent{typ: typ, fields: fields})
 }
+
+type testEvent struct {
+	typ    string
+	fields map[string]any
+}
+
+func (e *testEvent) EventType() string            { return e.typ }
+func (e *testEvent) MarshalJSON() ([]byte, error) { return json.Marshal(e.fields) }

@@ -26,7 +26,7 @@ type daemon struct {
 	*httptest.Server
 	mu   sync.Mutex
 	got  []string // "METHOD path Authorization"
-	feed *fakeStream
+	feed *feed
 }
 
 func newDaemon(t *testing.T, stream bool) *daemon {
@@ -34,8 +34,8 @@ func newDaemon(t *testing.T, stream bool) *daemon {
 	d := &daemon{}
 	mux := http.NewServeMux()
 	if stream {
-		d.feed = newFakeStream()
-		mux.Handle("GET /api/v1/events", d.feed)
+		d.feed = newFeed()
+		mux.Handle("GET /api/v1/events", d.feed.Handler())
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
@@ -47,7 +47,7 @@ func newDaemon(t *testing.T, stream bool) *daemon {
 	d.Server = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		if d.feed != nil {
-			d.feed.close()
+			d.feed.Close()
 		}
 		d.Close()
 	})
@@ -144,7 +144,7 @@ func contains(list []string, s string) bool {
 
 // TestProxyNamesDeadDaemon: a daemon that is not there is a 502 naming it.
 func TestProxyNamesDeadDaemon(t *testing.T) {
-	gone := freeAddr(t)
+	gone := testutil.FreeAddr(t)
 	o := web.Options{LBAdmins: map[string]string{"lbd-eu": gone}}
 	tokens(&o)
 	status, body := do(t, "GET", page(t, o)+"/lb/lbd-eu/api/v1/pools", "")
@@ -219,7 +219,7 @@ func TestProxyStreamsEvents(t *testing.T) {
 	o := web.Options{DNSAdmin: dnsd.addr()}
 	tokens(&o)
 	s := openSSE(t, page(t, o)+"/dns/api/v1/events")
-	testutil.WaitFor(t, "the proxied subscriber", 10*time.Second, func() bool { return dnsd.feed.subscribers() == 1 })
+	testutil.WaitFor(t, "the proxied subscriber", 10*time.Second, func() bool { return dnsd.feed.subscribers(t) == 1 })
 	dnsd.feed.publish("dns.query", map[string]any{"name": "www.example.test.", "qtype": "A"})
 	m := s.next(t, "the event", func(m map[string]string) bool { return m["event"] == "dns.query" })
 	if !strings.Contains(m["data"], `"www.example.test."`) {
@@ -262,7 +262,7 @@ func TestMergedEvents(t *testing.T) {
 	}
 	s.body.Close()
 	testutil.WaitFor(t, "the daemons' streams closed after the page left", 10*time.Second, func() bool {
-		return dnsd.feed.subscribers() == 0 && lbd.feed.subscribers() == 0
+		return dnsd.feed.subscribers(t) == 0 && lbd.feed.subscribers(t) == 0
 	})
 }
 

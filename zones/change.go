@@ -171,7 +171,10 @@ func exampleData(t uint16) string {
 // when loaded, and with the SOA serial advanced (NextSerial at now). z is
 // not changed: readers of z go on seeing it whole, and the caller swaps
 // the new zone in.
-func (z *Zone) Apply(e Edit, now time.Time) (*Zone, error) {
+func (z *Zone) Apply(e Edit, now time.Time) (*Zone, error) { return z.ApplySerial(e, SerialDate, now) }
+
+// ApplySerial is Apply with the serial advanced by method.
+func (z *Zone) ApplySerial(e Edit, method SerialMethod, now time.Time) (*Zone, error) {
 	typ := dns.TypeToString[e.Type]
 	for _, rr := range e.RRs {
 		if h := rr.Header(); !strings.EqualFold(h.Name, e.Name) || h.Rrtype != e.Type {
@@ -228,35 +231,7 @@ func (z *Zone) Apply(e Edit, now time.Time) (*Zone, error) {
 		return nil, invalid("unknown edit %d", e.Op)
 	}
 
-	nz := &Zone{Origin: z.Origin, File: z.File, nodes: map[string]*Node{}, labels: z.labels}
-	for _, name := range z.Names() {
-		n := z.nodes[name]
-		for _, t := range n.Types() {
-			if name == e.Name && t == e.Type {
-				continue
-			}
-			for _, rr := range n.RRsets[t].RRs {
-				if err := nz.add(dns.Copy(rr)); err != nil {
-					return nil, invalid("%v", err)
-				}
-			}
-		}
-	}
-	for _, rr := range next {
-		if err := nz.add(rr); err != nil {
-			return nil, &InvalidError{Reason: err.Error(), Record: rr.String()}
-		}
-	}
-	if err := nz.finish(); err != nil {
-		return nil, invalid("%v", err)
-	}
-	serial := NextSerial(z.SOA.Serial, now)
-	if e.Type == dns.TypeSOA && SerialLess(serial, nz.SOA.Serial) {
-		serial = nz.SOA.Serial // a replaced SOA may move the serial further on
-	}
-	nz.SOA.Serial = serial
-	nz.NegSOA.Serial = serial
-	return nz, nil
+	return z.WithSets(map[SetKey][]dns.RR{{e.Name, e.Type}: next}, func(old uint32) uint32 { return method.Next(old, now) })
 }
 
 // RRset returns the records of name and type (nil when there are none).

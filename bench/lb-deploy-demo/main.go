@@ -11,13 +11,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -27,6 +25,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"netsim/internal/api"
+	"netsim/internal/listen"
 	"netsim/internal/logging"
 	"netsim/internal/webd"
 	"netsim/lb"
@@ -50,34 +50,23 @@ func main() {
 var latency time.Duration
 
 type backendProc struct {
-	id     string
-	addr   string
-	srv    *webd.Server
-	cancel context.CancelFunc
-	done   chan error
+	id   string
+	addr string
+	srv  *webd.Server
+	halt func() error
 }
 
 func (b *backendProc) start(version, addr string) error {
 	b.srv = webd.New(webd.Options{ID: b.id, Version: version, DrainTimeout: 10 * time.Second, Latency: latency, Jitter: latency})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	srv := b.srv
-	go func() { done <- srv.ListenAndServe(ctx, addr, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		b.addr, b.cancel, b.done = a.String(), cancel, done
-		return nil
-	case err := <-done:
-		cancel()
+	bound, halt, err := listen.Start(addr, b.srv.Serve)
+	if err != nil {
 		return err
 	}
+	b.addr, b.halt = bound.String(), halt
+	return nil
 }
 
-func (b *backendProc) stop() {
-	b.cancel()
-	<-b.done
-}
+func (b *backendProc) stop() { _ = b.halt() }
 
 type counts struct {
 	mu       sync.Mutex
@@ -288,29 +277,14 @@ type backendView struct {
 type adminClient struct{ base, token string }
 
 func (a *adminClient) patch(id, body string) error {
-	req, _ := http.NewRequest(http.MethodPatch, a.base+"/api/v1/pools/web/backends/"+id, bytes.NewBufferString(body))
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("PATCH %s: %d %s", id, resp.StatusCode, b)
-	}
-	return nil
+	_, err := api.Call(context.Background(), http.DefaultClient, http.MethodPatch, a.base+"/api/v1/pools/web/backends/"+id, a.token,
+		json.RawMessage(body), nil)
+	return err
 }
 
 func (a *adminClient) get(id string) (backendView, error) {
 	var env struct{ Data backendView }
-	resp, err := http.Get(a.base + "/api/v1/pools/web/backends/" + id)
-	if err != nil {
-		return env.Data, err
-	}
-	defer resp.Body.Close()
-	err = json.NewDecoder(resp.Body).Decode(&env)
+	_, err := api.Call(context.Background(), http.DefaultClient, http.MethodGet, a.base+"/api/v1/pools/web/backends/"+id, "", nil, &env)
 	return env.Data, err
 }
 

@@ -82,3 +82,13 @@ netsim is up: a small internet on loopback. Try, in another terminal:
 Ctrl-C stops everything.
 `, hints, tokens, world)
 }
+
+// printKey says how to change a record with the demo TSIG key.
+func printKey(w io.Writer, file, secret string) {
+	fmt.Fprintf(w, `  Dynamic updates and zone transfers (the demo TSIG key %[1]s is in %[2]s):
+  printf 'server 127.0.3.1 1053\nupdate add new.example.test. 60 A 127.0.0.99\nsend\n' | nsupdate -y hmac-sha256:netsim-demo:%[3]s
+  dig @127.0.3.1 -p 1053 new.example.test       # served at once, the serial bumped
+  dig @127.0.3.1 -p 1053 example.test AXFR      # allowed from loopback; elsewhere by prefix and TSIG key
+
+`, "netsim-demo", file, secret)
+}

@@ -111,6 +111,13 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 	if err := zonesDir(&cfg, log); err != nil {
 		return err
 	}
+	keyFile, keySecret, err := sim.DemoKey(varDir)
+	if err != nil {
+		return err
+	}
+	if dnsConfig == "" { // the demo: nsupdate with the demo key changes example.test.
+		sim.UseDemoKey(&cfg, keyFile)
+	}
 	var control string
 	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token, &control); err != nil {
 		return err
@@ -130,6 +137,9 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 			next, err := dnsd.Load(dnsConfig, nil)
 			if err == nil {
 				err = zonesDir(&next, log)
+			}
+			if err == nil && dnsConfig == "" {
+				sim.UseDemoKey(&next, keyFile)
 			}
 			if err != nil {
 				log.Error("reload refused; every part keeps its config", zap.String("part", "dnsd"), zap.Error(err))
@@ -163,6 +173,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 			defer os.Remove(env)
 		}
 		printBanner(os.Stdout, hints, env, !w.Flat())
+		printKey(os.Stdout, keyFile, keySecret)
 	case err := <-done:
 		return err
 	}

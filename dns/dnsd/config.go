@@ -19,6 +19,8 @@ import (
 	"netsim/configs"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
+	"netsim/dns/rrl"
+	"netsim/dns/xfr"
 	"netsim/internal/cfgerr"
 	"netsim/zones"
 )
@@ -41,6 +43,14 @@ type Config struct {
 	Servers  []ServerConfig  `mapstructure:"servers"`
 	Resolver resolver.Config `mapstructure:"resolver"`
 	Geo      geo.Config      `mapstructure:"geo"`
+	// RRL is response rate limiting (dns/rrl); each listener says whether
+	// it applies (servers[].rrl).
+	RRL rrl.Config `mapstructure:"rrl"`
+	// TSIGKeys are the TSIG keys (RFC 8945) that sign updates, transfers
+	// and NOTIFYs; Primary is what the zones allow as a primary: transfers
+	// out, NOTIFY, dynamic updates (dns/xfr/README.md).
+	TSIGKeys []xfr.KeyConfig `mapstructure:"tsig_keys"`
+	Primary  xfr.Config      `mapstructure:"primary"`
 }
 
 // ServerConfig is one listener.
@@ -52,6 +62,12 @@ type ServerConfig struct {
 	// 1024 and 64); past either, the connection idle longest is closed.
 	TCPConns          int `mapstructure:"tcp_conns"`
 	TCPConnsPerClient int `mapstructure:"tcp_conns_per_client"`
+	// RRL: auto (on without recursion, off with it), on, off or log-only.
+	RRL string `mapstructure:"rrl"`
+	// MaxResolutions caps the resolutions in flight on this listener
+	// (0: 4096); past it a UDP query is dropped (the client retries) and
+	// a TCP one answered SERVFAIL.
+	MaxResolutions int `mapstructure:"max_resolutions"`
 }
 
 // DefaultYAML is the embedded default config.
@@ -89,6 +105,8 @@ func BaseConfig() Config {
 	c.Resolver = resolver.DefaultConfig()
 	c.Geo.ReloadInterval = 5 * time.Second
 	c.Geo.TTL = 20 * time.Second
+	c.RRL = rrl.DefaultConfig()
+	c.Primary = xfr.DefaultConfig()
 	return c
 }
 
@@ -205,6 +223,12 @@ func (c *Config) Validate() error {
 		if s.TCPConnsPerClient < 0 {
 			errs.Add(key+".tcp_conns_per_client", s.TCPConnsPerClient, "want 0 (the default) or more")
 		}
+		if err := rrl.CheckMode(key+".rrl", s.RRL); err != nil {
+			errs.Append(key+".rrl", err)
+		}
+		if s.MaxResolutions < 0 {
+			errs.Add(key+".max_resolutions", s.MaxResolutions, "want 0 (the default, 4096) or more")
+		}
 		if len(s.Zones) == 0 && !s.Recursion {
 			errs.Add(key, s.Listen, "no zones and no recursion: it could only answer REFUSED")
 		}
@@ -212,9 +236,11 @@ func (c *Config) Validate() error {
 	if recursion {
 		errs.Append("resolver", c.Resolver.Validate())
 	}
+	errs.Append("rrl", cfgerr.Prefix("rrl.", c.RRL.Validate()))
 	if len(c.Geo.Names) > 0 {
 		errs.Append("geo", c.Geo.Validate())
 	}
+	errs.Append("primary", xfr.Check(c.Primary, c.TSIGKeys))
 	return errs.Err()
 }
 

@@ -20,8 +20,9 @@ import (
 	"netsim/dns/auth"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
-	"netsim/dns/rrset"
+	"netsim/dns/rrl"
 	"netsim/dns/server"
+	"netsim/dns/xfr"
 	"netsim/internal/api"
 	"netsim/internal/events"
 	"netsim/internal/world"
@@ -54,8 +55,10 @@ type Daemon struct {
 	reloads   prometheus.Counter
 	reloadErr prometheus.Counter
 	geo       *geoPart
+	xfr       *xfr.Service     // journals, transfers, NOTIFY, updates (store.go)
 	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
 	qlog      *server.QueryLog // off until switched on through the API
+	rrl       *rrl.Metrics
 }
 
 type running struct {
@@ -86,8 +89,16 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 			Namespace: "dnsd", Name: "reload_failures_total", Help: "Reloads refused; the old config kept serving."}),
 	}
 	reg.MustRegister(d.reloads, d.reloadErr)
+	if d.xfr, err = xfr.New(cfg.Primary, cfg.TSIGKeys, d, log.Named("xfr"), reg); err != nil {
+		return nil, err
+	}
+	if d.zones, err = d.xfr.Open(zs); err != nil {
+		d.xfr.Close()
+		return nil, err
+	}
 	d.events = events.New(events.Options{Namespace: "dnsd", Registerer: reg})
 	d.qlog = server.NewQueryLog(log.Named("query"))
+	d.rrl = rrl.NewMetrics(reg)
 	if d.token == "" {
 		d.token = api.NewToken()
 	}
@@ -135,31 +146,6 @@ func (d *Daemon) Listeners() map[string]string {
 		out[k] = r.l.Addr
 	}
 	return out
-}
-
-func logWarnings(log *zap.Logger, zs []*zones.Zone) {
-	for _, z := range zs {
-		for _, w := range z.Warnings {
-			log.Warn("zone loaded with a problem", zap.String("zone", z.Origin), zap.String("file", z.File), zap.String("problem", w))
-		}
-	}
-}
-
-// warnSerials notes zones whose data changed on reload while the SOA serial
-// did not: secondaries (and named-checkzone's users) would miss the change.
-func warnSerials(log *zap.Logger, old, next []*zones.Zone) {
-	prev := map[string]*zones.Zone{}
-	for _, z := range old {
-		prev[z.Origin] = z
-	}
-	for _, z := range next {
-		o := prev[z.Origin]
-		if o == nil || o.SOA.Serial != z.SOA.Serial || rrset.Equal(o.Records(), z.Records()) {
-			continue
-		}
-		log.Warn("zone changed but its SOA serial did not; secondaries would not pick the change up",
-			zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial))
-	}
 }
 
 func (c Config) recursion() bool {
@@ -210,6 +196,7 @@ func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 // Run binds the listeners and the admin API and serves until ctx is done;
 // then it stops accepting, lets in-flight queries finish and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.xfr.Close() // after the listeners (deferred below) have stopped
 	if d.Recursor != nil {
 		d.Recursor.Start(ctx)
 		defer d.Recursor.Close()
@@ -224,7 +211,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
 	for _, s := range d.cfg.Servers {
-		if err := d.startListener(s); err != nil {
+		if err := d.startListener(s, d.cfg.RRL); err != nil {
 			d.mu.Unlock()
 			d.stopAll()
 			return err
@@ -257,7 +244,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // startListener binds one configured listener; d.mu is held.
-func (d *Daemon) startListener(s ServerConfig) error {
+func (d *Daemon) startListener(s ServerConfig, rc rrl.Config) error {
 	var rec server.Recursor
 	if s.Recursion {
 		if d.Recursor == nil { // a reload turned recursion on: restart needed
@@ -274,7 +261,14 @@ func (d *Daemon) startListener(s ServerConfig) error {
 	}
 	h.SetEvents(d.events)
 	h.SetQueryLog(d.qlog)
-	l, err := server.Listen(s.Listen, h, server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient}, d.log)
+	lim, err := d.limiter(s, rc)
+	if err != nil {
+		return err
+	}
+	h.SetRRL(lim)
+	h.SetExtension(d.xfr.For(s.Zones))
+	limits := server.Limits{TCPConns: s.TCPConns, TCPPerClient: s.TCPConnsPerClient, Inflight: s.MaxResolutions}
+	l, err := server.Listen(s.Listen, h, limits, d.log)
 	if err != nil {
 		return fmt.Errorf("servers: %w", err)
 	}
@@ -331,6 +325,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
+	if zs, err = d.xfr.Open(zs); err != nil {
+		return err
+	}
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
@@ -350,11 +347,16 @@ func (d *Daemon) reload(cfg Config) error {
 			gn.engine.Close()
 		}
 	}
+	limiters, err := d.keptLimiters(cfg)
+	if err != nil {
+		undo()
+		return err
+	}
 	for _, s := range cfg.Servers {
 		if _, ok := d.listeners[s.Listen]; ok {
 			continue
 		}
-		if err := d.startListener(s); err != nil {
+		if err := d.startListener(s, cfg.RRL); err != nil {
 			undo()
 			return err
 		}
@@ -366,6 +368,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if cfg.Admin != d.cfg.Admin {
 		d.log.Warn("admin settings changed; they take effect at the next restart")
 		cfg.Admin = d.cfg.Admin
+	}
+	if !reflect.DeepEqual(cfg.Primary, d.cfg.Primary) || !reflect.DeepEqual(cfg.TSIGKeys, d.cfg.TSIGKeys) {
+		d.log.Warn("primary and tsig_keys settings changed; they take effect at the next restart")
 	}
 	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
 		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
@@ -390,6 +395,10 @@ func (d *Daemon) reload(cfg Config) error {
 		}
 		h := r.l.Handler()
 		h.SetZones(setFor(s, zs))
+		if lim, ok := limiters[addr]; ok {
+			h.SetRRL(lim)
+		}
+		h.SetExtension(d.xfr.For(s.Zones))
 		if s.Recursion && d.Recursor != nil {
 			h.SetRecursor(d.Recursor)
 		} else {
@@ -426,6 +435,7 @@ func (d *Daemon) adminHandler() http.Handler {
 	}
 	d.registerZoneRoutes(mux)
 	d.registerEventRoutes(mux)
+	d.registerRateLimitRoutes(mux)
 	for _, f := range d.Routes {
 		f(mux)
 	}

@@ -40,16 +40,8 @@ func (d *Daemon) patchQueryLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := d.qlog.Settings()
-	if p.Enabled != nil {
-		s.Enabled = *p.Enabled
-	}
-	if p.Sample != nil {
-		if !(*p.Sample > 0 && *p.Sample <= 1) {
-			api.WriteError(w, r, api.Errorf(http.StatusUnprocessableEntity, "invalid_sample",
-				"sample: %v is outside (0, 1]; 1 logs every query, 0.1 one in ten", *p.Sample).With("field", "sample"))
-			return
-		}
-		s.Sample = *p.Sample
+	if !api.PatchSampling(w, r, "sample", "1 logs every query, 0.1 one in ten", &s.Enabled, p.Enabled, &s.Sample, p.Sample) {
+		return
 	}
 	d.qlog.Set(s)
 	d.log.Info("query log settings changed", zap.Bool("enabled", s.Enabled), zap.Float64("sample", s.Sample))

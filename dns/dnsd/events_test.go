@@ -46,12 +46,7 @@ func TestQueryOnEventStream(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	for deadline := time.Now().Add(time.Minute); !d.events.Active(); {
-		if time.Now().After(deadline) {
-			t.Fatal("stream never subscribed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, "the stream to subscribe", time.Minute, d.events.Active)
 	addr := d.Listeners()["127.0.0.1:0"]
 	exchange(t, addr, "www.example.test.")
 	br := bufio.NewReader(resp.Body)

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
-	"go.uber.org/zap"
 
 	"netsim/internal/api"
 	"netsim/zones"
@@ -180,49 +177,6 @@ func buildEdit(z *zones.Zone, op zones.Op, name, typ string, ttl *uint32, data [
 		e.RRs = append(e.RRs, rr)
 	}
 	return e, nil
-}
-
-// changeZone applies the edit that build makes from the current zone
-// origin, saves the result when the zone came from a file, and swaps it
-// in. All of it holds d.mu: writers go one at a time, and a reload swaps
-// either before or after a change, never in its middle.
-func (d *Daemon) changeZone(origin string, build func(*zones.Zone) (zones.Edit, error)) (*zones.Zone, error) {
-	origin = dns.Fqdn(strings.ToLower(origin))
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	i := slices.IndexFunc(d.zones, func(z *zones.Zone) bool { return z.Origin == origin })
-	if i < 0 {
-		return nil, errNoZone
-	}
-	old := d.zones[i]
-	e, err := build(old)
-	if err != nil {
-		return nil, err
-	}
-	nz, err := old.Apply(e, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	if old.OnDisk() {
-		if err := nz.Save(old.File); err != nil {
-			return nil, &saveError{err}
-		}
-	}
-	zs := slices.Clone(d.zones)
-	zs[i] = nz
-	for _, s := range d.cfg.Servers {
-		if r, ok := d.listeners[s.Listen]; ok && slices.ContainsFunc(s.Zones, func(n string) bool { return dns.Fqdn(strings.ToLower(n)) == origin }) {
-			r.l.Handler().SetZones(setFor(s, zs))
-		}
-	}
-	d.zones = zs
-	d.log.Info("zone changed", zap.String("zone", origin), zap.String("op", e.Op.String()),
-		zap.String("name", e.Name), zap.String("type", dns.TypeToString[e.Type]), zap.Int("records", len(e.RRs)),
-		zap.Uint32("serial", nz.SOA.Serial), zap.Bool("saved", old.OnDisk()), zap.String("file", old.File))
-	for _, w := range nz.Warnings {
-		d.log.Warn("zone changed with a problem", zap.String("zone", origin), zap.String("problem", w))
-	}
-	return nz, nil
 }
 
 func changeProblem(zone string, err error) *api.Problem {

@@ -33,7 +33,7 @@ type zoneDaemon struct {
 func startZoneDaemon(t *testing.T, embedded bool) *zoneDaemon {
 	t.Helper()
 	zd := &zoneDaemon{}
-	cfgText := "admin:\n  listen: 127.0.0.1:0\n  token: secret\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test., test.]\n"
+	cfgText := "admin:\n  listen: 127.0.0.1:0\n  token: secret\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test., test.]\n    rrl: off\n" // TestRecordWritesSerialised reads in a tight loop
 	if !embedded {
 		zd.dir = filepath.Join(t.TempDir(), "zones")
 		if _, err := zones.Seed(zd.dir); err != nil {
@@ -71,6 +71,18 @@ func (zd *zoneDaemon) call(t *testing.T, method, target, body string) (int, http
 		}
 	}
 	return resp.StatusCode, resp.Header, env
+}
+
+// create POSTs a record to example.test., which must answer 201, and
+// returns the answer's data.
+func (zd *zoneDaemon) create(t *testing.T, body string) map[string]any {
+	t.Helper()
+	st, _, env := zd.call(t, "POST", zd.base, body)
+	data, _ := env["data"].(map[string]any)
+	if st != http.StatusCreated || data == nil {
+		t.Fatalf("POST %s: %d %v, want 201 with data", body, st, env)
+	}
+	return data
 }
 
 func (zd *zoneDaemon) serial(t *testing.T) uint32 {
@@ -249,11 +261,7 @@ func TestRecordAPIRefuses(t *testing.T) {
 // applied and the warning comes back.
 func TestRecordAPIWarnings(t *testing.T) {
 	zd := startZoneDaemon(t, false)
-	st, _, env := zd.call(t, "POST", zd.base, `{"name":"lint","type":"MX","data":"10 alias"}`)
-	if st != http.StatusCreated {
-		t.Fatalf("%d %v", st, env)
-	}
-	ws := fmt.Sprint(env["data"].(map[string]any)["warnings"])
+	ws := fmt.Sprint(zd.create(t, `{"name":"lint","type":"MX","data":"10 alias"}`)["warnings"])
 	if !strings.Contains(ws, "target alias.example.test. is a CNAME") {
 		t.Fatalf("warnings %s", ws)
 	}
@@ -355,11 +363,7 @@ func TestRecordWritesSerialised(t *testing.T) {
 // but not saved, and the answer says so.
 func TestEmbeddedZonesChangeInMemory(t *testing.T) {
 	zd := startZoneDaemon(t, true)
-	st, _, env := zd.call(t, "POST", zd.base, `{"name":"new","type":"A","data":"127.0.0.99"}`)
-	if st != http.StatusCreated {
-		t.Fatalf("%d %v", st, env)
-	}
-	data := env["data"].(map[string]any)
+	data := zd.create(t, `{"name":"new","type":"A","data":"127.0.0.99"}`)
 	if data["persisted"] != false || !strings.HasPrefix(data["file"].(string), "embedded:") {
 		t.Fatalf("answer %v: want persisted false for an embedded zone", data)
 	}

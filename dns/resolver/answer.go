@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/cache"
+	"netsim/dns/ede"
 )
 
 // Answering clients: the contract dns/server holds every answer source to,
@@ -168,7 +169,7 @@ func (r *Resolver) fromCache(req, resp *dns.Msg, client netip.Addr) bool {
 	if !req.RecursionDesired {
 		r.m.cacheMisses.Inc()
 		if hit && r.cfg.Cache.StaleWindow > 0 {
-			r.staleReply(resp, h)
+			r.staleReply(resp, h, "expired; a query without RD is answered from the cache only")
 			return true
 		}
 		r.referralFromCache(resp, k.Name)
@@ -205,24 +206,34 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		// client that asks again
 		r.m.failureHits.Inc()
 		fill(resp, dns.RcodeServerFailure)
+		ede.Set(resp, ede.CachedError, "resolving "+k.Name+" "+dns.TypeToString[k.Type]+" failed "+now.Sub(failedAt).Round(time.Millisecond).String()+
+			" ago; not retried for failure_ttl "+r.cfg.FailureTTL.String()+" (RFC 9520)")
 		return "miss"
 	}
 	var staleWait <-chan time.Time
 	if hit {
 		// expired but within the stale window
 		if failed && now.Sub(failedAt) < r.cfg.StaleRecheck {
-			r.staleReply(resp, h)
+			r.staleReply(resp, h, "the last refresh failed "+now.Sub(failedAt).Round(time.Millisecond).String()+" ago (stale_recheck "+r.cfg.StaleRecheck.String()+")")
 			return "stale"
 		}
 		if r.cfg.StaleClientTimeout <= 0 {
 			r.join(k, false, sub) // refresh behind the stale answer
-			r.staleReply(resp, h)
+			r.staleReply(resp, h, "expired; refreshing behind this answer")
 			return "stale"
 		}
 		t := time.NewTimer(r.cfg.StaleClientTimeout)
 		defer t.Stop()
 		staleWait = t.C
 	}
+	limit := r.cfg.MaxResolutionsPerClient
+	if !r.clients.acquire(client, limit) {
+		// this client already waits for its share: it does not get more
+		r.m.clientLimited.Inc()
+		fill(resp, dns.RcodeServerFailure)
+		return "miss"
+	}
+	defer r.clients.release(client, limit)
 	f, joined := r.join(k, true, sub)
 	how := "miss"
 	if joined {
@@ -231,22 +242,24 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 	select {
 	case <-f.done:
 	case <-staleWait:
-		r.staleReply(resp, h)
+		r.staleReply(resp, h, "no fresh answer within stale_client_timeout "+r.cfg.StaleClientTimeout.String())
 		return "stale"
 	case <-ctx.Done():
 		if hit {
-			r.staleReply(resp, h)
+			r.staleReply(resp, h, "no fresh answer within the time limit")
 			return "stale"
 		}
 		fill(resp, dns.RcodeServerFailure)
+		failureEDE(resp, timeoutErr(ctx.Err(), r.cfg.Timeout))
 		return how
 	}
 	if f.err != nil {
 		if hit {
-			r.staleReply(resp, h)
+			r.staleReply(resp, h, "refresh failed: "+f.err.Error())
 			return "stale"
 		}
 		fill(resp, dns.RcodeServerFailure)
+		failureEDE(resp, f.err)
 		return how
 	}
 	// Answer from the entry just stored, so the first clients see the same
@@ -273,11 +286,14 @@ func copyRRs(in []dns.RR) []dns.RR {
 	return out
 }
 
-func (r *Resolver) staleReply(resp *dns.Msg, h cache.Hit) {
+// staleReply answers from an expired entry (RFC 8767), with an Extended
+// DNS Error saying why.
+func (r *Resolver) staleReply(resp *dns.Msg, h cache.Hit, why string) {
 	r.m.stale.Inc()
 	fill(resp, dns.RcodeSuccess)
 	h.Stale = true
 	h.Fill(resp, r.now(), uint32(r.cfg.StaleAnswerTTL/time.Second))
+	staleEDE(resp, why)
 }
 
 // referralFromCache answers an RD=0 miss the way Unbound does: with the

@@ -52,6 +52,9 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 			case vFail, vLame:
 				lastErr = fmt.Errorf("%s: %s", a, why)
 				continue
+			case vLoop:
+				lastErr = fmt.Errorf("%s: %w: %s", a, ErrReferralLoop, why)
+				continue
 			}
 			return res.msg, v, why, true, nil
 		}
@@ -61,14 +64,28 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 	if err != nil || ok {
 		return m, v, cut, err
 	}
-	// Glueless (or every glued server failed): look up NS addresses.
+	// Glueless (or every glued server failed): look up NS addresses, a
+	// bounded number of them (NXNSAttack).
+	lookups := 0
 	for _, ns := range d.ns {
-		if len(d.glue[ns]) > 0 || st.active[ns] {
+		if len(d.glue[ns]) > 0 {
+			continue
+		}
+		if st.active[ns] {
+			if lastErr == nil {
+				lastErr = fmt.Errorf("%w: finding the address of %s needs that address", ErrReferralLoop, ns)
+			}
 			continue
 		}
 		if isSub(ns, d.zone) {
 			continue // in-bailiwick without glue: asking would loop back here
 		}
+		if lookups == r.cfg.MaxNSLookupsPerReferral {
+			r.m.nsCapped.Inc()
+			st.note("%s: %d name servers without glue looked up, the rest left alone (max_ns_lookups_per_referral)", d.zone, lookups)
+			break
+		}
+		lookups++
 		addrs, err := r.nsAddrs(ctx, st, ns)
 		if err != nil {
 			if errors.Is(err, ErrQueryLimit) || ctx.Err() != nil {
@@ -101,7 +118,7 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 	if lastErr == nil {
 		lastErr = errors.New("no addresses")
 	}
-	return nil, 0, "", fmt.Errorf("%w %s: %v", ErrNoServers, d.zone, lastErr)
+	return nil, 0, "", fmt.Errorf("%w %s: %w", ErrNoServers, d.zone, lastErr) // both wrapped: EDE tells a timeout from a network error
 }
 
 // nsAddrs resolves a name server's addresses (A, then AAAA when there is

@@ -81,6 +81,32 @@ type Config struct {
 	Prefetch          bool    `mapstructure:"prefetch"`           // refresh popular entries before they expire
 	PrefetchThreshold float64 `mapstructure:"prefetch_threshold"` // fraction of the TTL left that triggers it
 	PrefetchMinHits   int     `mapstructure:"prefetch_min_hits"`  // hits an entry needs to count as popular
+
+	// Defences against hostile authorities and greedy clients.
+
+	// MaxNSLookupsPerReferral bounds the name servers without glue looked
+	// up for one referral (NXNSAttack: a referral naming hundreds of
+	// glueless servers must not turn into hundreds of queries).
+	MaxNSLookupsPerReferral int `mapstructure:"max_ns_lookups_per_referral"`
+	// UnwantedReplyThreshold: after this many upstream replies that match
+	// no query (wrong ID, question, source address or 0x20 case), the
+	// cache is flushed in case a forgery got through (Unbound's
+	// unwanted-reply-threshold). 0 turns it off.
+	UnwantedReplyThreshold int `mapstructure:"unwanted_reply_threshold"`
+	// MaxResolutionsPerClient bounds the resolutions one client (an IPv4
+	// address or an IPv6 /64) waits for at once; past it the client gets
+	// SERVFAIL at once, so it cannot hold every slot of the listener. 0
+	// turns it off.
+	MaxResolutionsPerClient int `mapstructure:"max_resolutions_per_client"`
+	// CaseRandomisation sends each upstream question with the case of its
+	// letters chosen at random and drops replies that do not echo it
+	// (draft-vixie-dnsext-dns0x20, Unbound use-caps-for-id): more for an
+	// off-path forger to guess. Every server of the simulated world echoes
+	// the case, but a server that does not cannot be resolved with it on
+	// (its replies are dropped as forgeries), and the authoritative
+	// listeners' dns.query events then carry the random case, which the
+	// live page matches against dns.upstream events: off by default.
+	CaseRandomisation bool `mapstructure:"case_randomisation"`
 }
 
 // Zone is a stub or forward zone: a name and the addresses to ask.
@@ -157,6 +183,10 @@ func DefaultConfig() Config {
 		Prefetch:           true,
 		PrefetchThreshold:  0.1,
 		PrefetchMinHits:    2,
+
+		MaxNSLookupsPerReferral: 5,
+		UnwantedReplyThreshold:  10_000_000,
+		MaxResolutionsPerClient: 100,
 	}
 }
 
@@ -337,6 +367,9 @@ func (c Config) compile() (compiled, error) {
 		{"max_ns_lookup_depth", c.MaxNSLookupDepth, 0, 10},
 		{"edns_buffer_size", c.EDNSBufferSize, 512, 4096},
 		{"prefetch_min_hits", c.PrefetchMinHits, 0, 1 << 20},
+		{"max_ns_lookups_per_referral", c.MaxNSLookupsPerReferral, 1, 64},
+		{"unwanted_reply_threshold", c.UnwantedReplyThreshold, 0, 1 << 30},
+		{"max_resolutions_per_client", c.MaxResolutionsPerClient, 0, 1 << 20},
 	}
 	for _, x := range ints {
 		if x.v < x.lo || x.v > x.hi {

@@ -41,6 +41,11 @@ func TestValidate(t *testing.T) {
 		{"prefetch threshold", func(c *Config) { c.PrefetchThreshold = 0.9 }, "resolver.prefetch_threshold"},
 		{"cache shards", func(c *Config) { c.Cache.Shards = 3 }, "resolver.cache.shards: 3"},
 		{"cache stale window", func(c *Config) { c.Cache.StaleWindow = -time.Second }, "resolver.cache.stale_window"},
+		{"no glueless lookups", func(c *Config) { c.MaxNSLookupsPerReferral = 0 }, "resolver.max_ns_lookups_per_referral: 0: must be from 1 to 64"},
+		{"negative unwanted threshold", func(c *Config) { c.UnwantedReplyThreshold = -1 }, "resolver.unwanted_reply_threshold: -1"},
+		{"unwanted threshold off", func(c *Config) { c.UnwantedReplyThreshold = 0 }, ""},
+		{"negative client cap", func(c *Config) { c.MaxResolutionsPerClient = -5 }, "resolver.max_resolutions_per_client: -5"},
+		{"client cap off, 0x20 on", func(c *Config) { c.MaxResolutionsPerClient = 0; c.CaseRandomisation = true }, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -47,7 +47,7 @@ func (r *Resolver) closest(st *state, qname string) *delegation {
 			if !ok || h.Stale {
 				continue
 			}
-			d := r.delegationFrom(z, h.Msg.Ns, h.Msg.Extra, ".") // glue was checked when stored
+			d := r.delegationFrom(z, h.Msg.Ns, h.Msg.Extra)
 			if d != nil && len(d.ns) > 0 {
 				d.source = "cache"
 				st.note("cache: delegation %s", z)
@@ -58,11 +58,14 @@ func (r *Resolver) closest(st *state, qname string) *delegation {
 	return &delegation{zone: cfg.zone, forward: cfg.forward, fixed: cfg.addrs, source: "config"}
 }
 
-// delegationFrom builds a delegation to child from NS records and glue;
-// glue is only taken for names inside bailiwick (the zone that handed out
-// the referral), so a server cannot plant addresses for names it does not
-// serve.
-func (r *Resolver) delegationFrom(child string, ns, extra []dns.RR, bailiwick string) *delegation {
+// delegationFrom builds a delegation to child from the NS records and glue
+// of the delegating parent's referral. Glue is only taken for name servers
+// at or below child (in-bailiwick: the only ones that need it, and whose
+// addresses the parent holds as delegation data). An address for any other
+// name server — a sibling such as ns.other.test. handed out with a
+// referral for evil.test. — is not the parent's to give, so that name is
+// looked up from its own zone instead.
+func (r *Resolver) delegationFrom(child string, ns, extra []dns.RR) *delegation {
 	d := &delegation{zone: child, glue: map[string][]netip.AddrPort{}}
 	seen := map[string]bool{}
 	for _, rr := range ns {
@@ -78,7 +81,7 @@ func (r *Resolver) delegationFrom(child string, ns, extra []dns.RR, bailiwick st
 	}
 	for _, rr := range extra {
 		owner := strings.ToLower(rr.Header().Name)
-		if !seen[owner] || !isSub(owner, bailiwick) {
+		if !seen[owner] || !isSub(owner, child) {
 			continue
 		}
 		var a netip.Addr
@@ -103,7 +106,8 @@ type verdict int
 const (
 	vAnswer   verdict = iota // data, CNAME, NXDOMAIN or NODATA from the zone's server
 	vReferral                // a cut below the current zone toward qname
-	vLame                    // not authoritative, or a referral sideways/upward
+	vLame                    // not authoritative, or a referral sideways
+	vLoop                    // a referral back to the zone asked or above it: lame too
 	vFail                    // SERVFAIL, REFUSED, NOTIMP, FORMERR
 )
 
@@ -127,6 +131,9 @@ func classify(d *delegation, qname string, m *dns.Msg) (verdict, string) {
 		if cut != "" && !m.Authoritative {
 			if isSub(cut, d.zone) && cut != d.zone && isSub(qname, cut) {
 				return vReferral, cut
+			}
+			if isSub(d.zone, cut) {
+				return vLoop, "referral to " + cut + " does not lead below " + d.zone
 			}
 			return vLame, "referral to " + cut + " does not lead below " + d.zone
 		}
@@ -158,7 +165,10 @@ func nsRecords(rrs []dns.RR, owner string) []dns.RR {
 
 // inBailiwick keeps what the zone's server may speak for: answer records
 // at or below its zone (all of them from forwarders) and an SOA for a
-// negative answer; the additional section is dropped.
+// negative answer; the additional section is dropped. Of the answer, only
+// the records that answer qname (directly or along its CNAME chain) are
+// kept, as Unbound scrubs: anything else rides along with the answer and
+// would be served with it.
 func (r *Resolver) inBailiwick(d *delegation, qname string, m *dns.Msg) *dns.Msg {
 	out := &dns.Msg{}
 	out.Rcode = m.Rcode
@@ -171,6 +181,9 @@ func (r *Resolver) inBailiwick(d *delegation, qname string, m *dns.Msg) *dns.Msg
 			out.Answer = append(out.Answer, rr)
 		}
 	}
+	if chain, _, _, err := followChain(out.Answer, qname, qtypeOf(m)); err == nil {
+		out.Answer = chain
+	}
 	for _, rr := range m.Ns {
 		if soa, ok := rr.(*dns.SOA); ok {
 			owner := strings.ToLower(soa.Hdr.Name)
@@ -181,4 +194,13 @@ func (r *Resolver) inBailiwick(d *delegation, qname string, m *dns.Msg) *dns.Msg
 		}
 	}
 	return out
+}
+
+// qtypeOf is the type asked in m (ANY when m has no question: then
+// nothing is scrubbed by type).
+func qtypeOf(m *dns.Msg) uint16 {
+	if len(m.Question) == 0 {
+		return dns.TypeANY
+	}
+	return m.Question[0].Qtype
 }

@@ -27,6 +27,7 @@ type geoHook struct {
 
 func (g *geoHook) hook(req *dns.Msg, _ bool) (*dns.Msg, bool) {
 	q := req.Question[0]
+	q.Name = strings.ToLower(q.Name) // 0x20
 	o := ecs.Find(req)
 	g.mu.Lock()
 	if o != nil {

@@ -85,7 +85,7 @@ func (r *Resolver) upstreamEvent(st *state, server netip.AddrPort, zone, qname s
 		switch v {
 		case vReferral:
 			e.Outcome, e.Detail = "referral", why
-		case vLame:
+		case vLame, vLoop:
 			e.Outcome, e.Detail = "lame", why
 		case vFail:
 			e.Outcome = "error"

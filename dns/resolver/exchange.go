@@ -23,15 +23,17 @@ import (
 // off from dead ones (Unbound's infra cache does the same), and whether it
 // mishandles EDNS.
 type serverStat struct {
-	addr      netip.AddrPort
-	srtt      atomic.Int64 // nanoseconds; 0 = unknown
-	fails     atomic.Int32 // consecutive timeouts/errors
-	downUntil atomic.Int64 // unix ns; skip (try last) until then
-	noEDNS    atomic.Bool
-	noECS     atomic.Bool
-	queries   atomic.Uint64
-	errors    atomic.Uint64
-	lastErr   atomic.Pointer[string]
+	addr         netip.AddrPort
+	srtt         atomic.Int64 // nanoseconds; 0 = unknown
+	fails        atomic.Int32 // consecutive timeouts/errors
+	downUntil    atomic.Int64 // unix ns; skip (try last) until then
+	noEDNS       atomic.Bool
+	noECS        atomic.Bool
+	cookie       [8]byte                // our client cookie for this server (cookie.go)
+	serverCookie atomic.Pointer[[]byte] // the server cookie it last sent; nil: none yet
+	queries      atomic.Uint64
+	errors       atomic.Uint64
+	lastErr      atomic.Pointer[string]
 }
 
 type serverSet struct {
@@ -62,7 +64,7 @@ func (s *serverSet) get(a netip.AddrPort) *serverStat {
 				i++
 			}
 		}
-		st = &serverStat{addr: a}
+		st = &serverStat{addr: a, cookie: newClientCookie()}
 		s.m[a] = st
 	}
 	return st
@@ -205,11 +207,16 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	q := new(dns.Msg)
 	q.Id = uint16(rand.Uint32())
 	q.RecursionDesired = rd
-	q.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}}
+	sentName := qname
+	if r.cfg.CaseRandomisation {
+		sentName = randomCase(qname)
+	}
+	q.Question = []dns.Question{{Name: sentName, Qtype: qtype, Qclass: dns.ClassINET}}
 	edns := !stat.noEDNS.Load()
 	var sent *dns.EDNS0_SUBNET
 	if edns {
 		q.SetEdns0(uint16(r.cfg.EDNSBufferSize), false)
+		q.IsEdns0().Option = append(q.IsEdns0().Option, stat.cookieOption())
 		if st.ecs != nil && r.sendECS(server, qname) && !stat.noECS.Load() {
 			sent = st.ecs
 			opt := q.IsEdns0()
@@ -227,10 +234,21 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		// RFC 7871 §7.1.3: a server that rejects the option; ask again without
 		r.m.upstream.WithLabelValues("udp", "ecs_fallback").Inc()
 		stat.noECS.Store(true)
-		opt := q.IsEdns0()
-		opt.Option = nil
+		withoutSubnet(q.IsEdns0())
 		sent, res.ecs = nil, nil
 		q.Id = uint16(rand.Uint32())
+		if err = st.spend(); err != nil {
+			return res, err
+		}
+		msg, err = r.exchangeUDP(ctx, server, q)
+	}
+	if err == nil && edns && msg.Rcode == dns.RcodeBadCookie && stat.learnCookie(msg) {
+		// RFC 7873 §5.3: ask once more with the server cookie just given
+		q.Id = uint16(rand.Uint32())
+		q.IsEdns0().Option = append(q.IsEdns0().Option[:0:0], stat.cookieOption())
+		if sent != nil {
+			q.IsEdns0().Option = append(q.IsEdns0().Option, sent)
+		}
 		if err = st.spend(); err != nil {
 			return res, err
 		}
@@ -272,15 +290,17 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		}
 		return res, err
 	}
+	stat.learnCookie(msg)
 	r.m.upstream.WithLabelValues(res.transport, "ok").Inc()
 	r.m.upstreamDuration.WithLabelValues(res.transport).Observe(res.rtt.Seconds())
 	stat.success(res.rtt)
+	uncase(msg, sentName, qname)
 	if sent != nil {
 		// RFC 7871 §7.3: the reply must echo what was sent; its scope
 		// says which network the answer holds for.
 		p, err := ecs.CachePrefix(sent, ecs.Find(msg))
 		if err != nil {
-			r.m.dropped.WithLabelValues("ecs").Inc()
+			r.drop("ecs")
 			return res, err
 		}
 		res.scope = p
@@ -342,25 +362,30 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 	defer udpBufs.Put(bp)
 	buf := *bp
 	for {
-		n, err := conn.Read(buf)
+		n, from, err := readReply(conn, buf)
 		if err != nil {
 			return nil, r.netErr(ctx, err) // e.g. ICMP port unreachable: connection refused
 		}
-		m := new(dns.Msg)
-		if err := m.Unpack(buf[:n]); err != nil {
-			r.m.dropped.WithLabelValues("malformed").Inc()
+		if from.IsValid() && !sameAddr(from, server) {
+			r.drop("source")
 			continue
 		}
-		if reason := mismatch(q, m); reason != "" {
-			r.m.dropped.WithLabelValues(reason).Inc()
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			r.drop("malformed")
+			continue
+		}
+		if reason := mismatch(q, m, r.cfg.CaseRandomisation); reason != "" {
+			r.drop(reason)
 			continue
 		}
 		return m, nil
 	}
 }
 
-// mismatch says why m is not the reply to q ("" when it is).
-func mismatch(q, m *dns.Msg) string {
+// mismatch says why m is not the reply to q ("" when it is); with
+// exactCase (0x20 on) the question's name must echo q's case too.
+func mismatch(q, m *dns.Msg, exactCase bool) string {
 	switch {
 	case m.Id != q.Id:
 		return "id"
@@ -376,6 +401,8 @@ func mismatch(q, m *dns.Msg) string {
 		m.Question[0].Qclass != q.Question[0].Qclass,
 		!strings.EqualFold(m.Question[0].Name, q.Question[0].Name):
 		return "question"
+	case exactCase && !sameCase(q, m):
+		return "case"
 	}
 	return ""
 }
@@ -408,8 +435,8 @@ func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dn
 		}
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
-	if reason := mismatch(q, m); reason != "" {
-		r.m.dropped.WithLabelValues(reason).Inc()
+	if reason := mismatch(q, m, r.cfg.CaseRandomisation); reason != "" {
+		r.drop(reason)
 		return nil, fmt.Errorf("tcp reply does not match the query (%s)", reason)
 	}
 	return m, nil

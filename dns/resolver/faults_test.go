@@ -14,15 +14,20 @@ import (
 	"netsim/internal/testutil"
 )
 
-const (
-	fRoot = `$ORIGIN .
+// rootZone is a root zone served at rootIP that delegates test. to a
+// server at tldIP.
+func rootZone(rootIP, tldIP string) string {
+	return `$ORIGIN .
 $TTL 86400
 @ IN SOA a.root. h.root. 1 1800 900 604800 86400
 @ IN NS a.root.
-a.root. IN A 127.0.101.1
+a.root. IN A ` + rootIP + `
 test. IN NS a.nic.test.
-a.nic.test. IN A 127.0.101.2
+a.nic.test. IN A ` + tldIP + `
 `
+}
+
+const (
 	fTLD = `$ORIGIN test.
 $TTL 86400
 @ IN SOA a.nic h 1 1800 900 604800 3600
@@ -80,7 +85,7 @@ d IN A 192.0.2.13
 )
 
 var faultSpec = map[string]map[string]string{
-	"127.0.101.1": {".": fRoot},
+	"127.0.101.1": {".": rootZone("127.0.101.1", "127.0.101.2")},
 	"127.0.101.2": {"test.": fTLD},
 	"127.0.101.3": {"good.test.": fGood, "glueless.test.": fGlueless, "fwd.test.": fFwd},
 	"127.0.101.4": {"bad.test.": fBad},
@@ -102,11 +107,13 @@ func badHook(w *world, h hook) {
 // and the resolver keeps answering other names. Each case runs in a
 // synctest bubble over an in-memory network, so "within the limit" is
 // measured on the bubble's clock and holds however loaded the machine is.
+// Every case runs with 0x20 case randomisation off and on.
 func TestFaults(t *testing.T) {
 	const limit = time.Second
 	cases := []struct {
 		name  string
 		hook  hook
+		fresh func() hook // a hook with state: a new one for each run
 		mod   func(*Config)
 		qname string
 		qtype uint16
@@ -169,7 +176,7 @@ func TestFaults(t *testing.T) {
 			return m, false
 		}},
 		{name: "endless deeper referrals", why: "referral limit", qname: "a.b.c.d.e.f.g.h.i.j.www.bad.test", mod: func(c *Config) { c.MaxReferrals = 4 },
-			hook: deeperReferrals()},
+			fresh: deeperReferrals},
 		{name: "cname loop in one zone", why: "CNAME loop", qname: "loop1.good.test"},
 		{name: "cname loop across zones", why: "CNAME loop", qname: "cross.good.test"},
 		{name: "cname chain over the limit", why: "CNAME chain too long", qname: "long1.good.test", mod: func(c *Config) { c.MaxCNAMEChain = 3 }},
@@ -217,14 +224,20 @@ func TestFaults(t *testing.T) {
 		{name: "all upstreams down", why: "no server for the zone", mod: func(c *Config) { c.RootHints = []string{"127.0.101.250", "127.0.101.251"} }},
 		{name: "glueless delegation", qname: "www.glueless.test", ok: true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+	for i := range 2 * len(cases) {
+		tc, caps := cases[i/2], i%2 == 1 // each case with 0x20 off and on
+		t.Run(fmt.Sprintf("%s/0x20=%v", tc.name, caps), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				w := faultMemWorld(t)
-				badHook(w, tc.hook)
+				h := tc.hook
+				if tc.fresh != nil {
+					h = tc.fresh()
+				}
+				badHook(w, h)
 				r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
 					c.Timeout = limit
 					c.UpstreamTimeout = 150 * time.Millisecond
+					c.CaseRandomisation = caps
 					if tc.mod != nil {
 						tc.mod(c)
 					}

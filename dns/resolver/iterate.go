@@ -21,6 +21,7 @@ var (
 	ErrQueryLimit    = errors.New("upstream query limit reached")
 	ErrNoServers     = errors.New("no server for the zone answered usefully")
 	ErrNSLookupDepth = errors.New("name server address lookups nested too deep")
+	ErrReferralLoop  = errors.New("referral loop")
 )
 
 // state is the budget and record of one client resolution, shared by the
@@ -222,7 +223,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 		switch v {
 		case vReferral:
 			ref++
-			nd := r.delegationFrom(cut, m.Ns, m.Extra, d.zone)
+			nd := r.delegationFrom(cut, m.Ns, m.Extra)
 			if len(nd.ns) == 0 {
 				return nil, fmt.Errorf("%w: empty referral to %s", ErrNoServers, cut)
 			}

@@ -22,6 +22,10 @@ type metrics struct {
 	dropped          *prometheus.CounterVec // reason
 	resolutions      *prometheus.HistogramVec
 	inflight         prometheus.Gauge
+	unwanted         prometheus.Counter
+	unwantedFlushes  prometheus.Counter
+	nsCapped         prometheus.Counter
+	clientLimited    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
@@ -36,13 +40,22 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
 		upstream:    metric.Counters("dnsd_resolver_upstream_queries_total", "Queries sent to authoritative servers or forwarders, by transport and result.", "transport", "result"),
 		upstreamDuration: metric.Histograms("dnsd_resolver_upstream_duration_seconds", "Round-trip time of upstream queries that got a reply.",
 			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}, "transport"),
-		dropped:     metric.Counters("dnsd_resolver_upstream_dropped_total", "Upstream replies dropped: wrong ID, wrong question, not a response, or malformed.", "reason"),
+		dropped:     metric.Counters("dnsd_resolver_upstream_dropped_total", "Upstream replies dropped: wrong ID, question, source address or 0x20 case, not a response, malformed, or a bad ECS echo.", "reason"),
 		resolutions: metric.Histograms("dnsd_resolver_resolution_duration_seconds", "Time to resolve a cache miss, by outcome.", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "result"),
 		inflight:    metric.Gauge("dnsd_resolver_inflight_resolutions", "Resolutions in progress (after coalescing)."),
+		unwanted: metric.Counter("dnsd_resolver_unwanted_replies_total",
+			"Upstream replies that matched no query: wrong ID, question, source address or 0x20 case (possible forgeries)."),
+		unwantedFlushes: metric.Counter("dnsd_resolver_unwanted_flushes_total",
+			"Cache flushes because unwanted replies reached unwanted_reply_threshold."),
+		nsCapped: metric.Counter("dnsd_resolver_ns_lookups_capped_total",
+			"Referrals whose name servers without glue were not all looked up: max_ns_lookups_per_referral reached (NXNSAttack)."),
+		clientLimited: metric.Counter("dnsd_resolver_client_limited_total",
+			"Client queries answered SERVFAIL at once because the client had max_resolutions_per_client resolutions waiting."),
 	}
 	cols := []prometheus.Collector{
 		m.queries, m.cacheHits, m.cacheMisses, m.stale, m.coalesced, m.prefetches, m.failureHits,
 		m.upstream, m.upstreamDuration, m.dropped, m.resolutions, m.inflight,
+		m.unwanted, m.unwantedFlushes, m.nsCapped, m.clientLimited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dnsd_cache_entries",
 			Help: "Entries in the resolver cache, fresh and stale.",

@@ -35,6 +35,8 @@ type Resolver struct {
 	knobs   atomic.Pointer[Knobs] // run-time switches (knobs.go); nil: as configured
 
 	resolutionSeq atomic.Uint64 // ids of resolutions in dns.upstream events
+	unwanted      atomic.Int64  // unwanted replies since the last defensive flush (unwanted.go)
+	clients       clientSlots   // resolutions each client waits for (clients.go)
 
 	mu      sync.Mutex
 	flights map[flightKey]*flight

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -18,7 +19,7 @@ func testLostPacketRetried(t *testing.T) {
 	w := faultMemWorld(t)
 	var drops atomic.Int32
 	w.servers["127.0.101.3"].setHook(func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
-		if req.Question[0].Name == "www.good.test." && drops.Add(1) == 1 {
+		if strings.EqualFold(req.Question[0].Name, "www.good.test.") && drops.Add(1) == 1 {
 			return nil, true // lost
 		}
 		return nil, false

@@ -132,7 +132,7 @@ func (h *Hop) result(m *dns.Msg, v verdict, why string) {
 	switch v {
 	case vFail:
 		h.Kind = strings.ToLower(h.Rcode)
-	case vLame:
+	case vLame, vLoop:
 		h.Kind = "lame"
 	case vReferral:
 		h.Kind = "referral"

@@ -9,6 +9,7 @@ import (
 
 	"netsim/dns/auth"
 	"netsim/dns/ecs"
+	"netsim/dns/ede"
 )
 
 // The answer contract. Every source of answers — the zones (auth.Set),
@@ -69,12 +70,14 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	default:
 		qi.source = srcRefused
 		resp.Rcode = dns.RcodeRefused // we serve class IN only
+		ede.Set(resp, ede.NotSupported, "only class IN is served")
 		return bySelf
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB:
 		qi.source = srcRefused
 		resp.Rcode = dns.RcodeRefused // zone transfer is not offered
+		ede.Set(resp, ede.Prohibited, "zone transfers are not offered by "+h.Name)
 		return bySelf
 	case dns.TypeOPT:
 		resp.Rcode = dns.RcodeFormatError
@@ -104,6 +107,7 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	case !allowed, q.Qclass != dns.ClassINET:
 		qi.source = srcRefused
 		resp.Rcode = dns.RcodeRefused // recursion is for allowed clients, class IN
+		refusalEDE(resp, h.Name, qname, rec != nil, allowed, client)
 		return bySelf
 	case q.Qtype == 0, q.Qtype == dns.TypeTSIG:
 		resp.Rcode = dns.RcodeFormatError // not a type to ask upstream for
@@ -125,6 +129,21 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	}
 	rec.Resolve(ctx, req, resp, client)
 	return byRecursor
+}
+
+// refusalEDE says why a query for a name outside our zones is REFUSED
+// (RFC 8914 §4.19, §4.21): this listener does not recurse (Not
+// Authoritative), the client may not recurse (Prohibited), or recursion
+// is for class IN only (Not Supported).
+func refusalEDE(resp *dns.Msg, listener, qname string, recurses, allowed bool, client netip.Addr) {
+	switch {
+	case !recurses:
+		ede.Set(resp, ede.NotAuthoritative, listener+" is not authoritative for "+qname+" and does not recurse")
+	case !allowed:
+		ede.Set(resp, ede.Prohibited, "recursion is not allowed for "+client.String()+" (resolver.allow)")
+	default:
+		ede.Set(resp, ede.NotSupported, "recursion is for class IN only")
+	}
 }
 
 // geoAfterCNAME: when a CNAME chain chased inside our zones ends at a geo

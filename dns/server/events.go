@@ -48,17 +48,11 @@ func (e *QueryEvent) AppendFields(dst []byte) []byte {
 		dst = append(events.AppendKey(dst, "client"), '"')
 		dst = append(e.Client.AppendTo(dst), '"')
 	}
-	dst = events.AppendStringField(dst, "name", e.Name)
-	dst = events.AppendStringField(dst, "qtype", e.QType)
-	dst = events.AppendStringField(dst, "rcode", e.RCode)
-	dst = events.AppendStringField(dst, "proto", e.Proto)
-	dst = events.AppendStringField(dst, "source", e.Source)
-	dst = events.AppendStringField(dst, "cache", e.Cache)
+	dst = events.AppendStringFields(dst, "name", e.Name, "qtype", e.QType, "rcode", e.RCode, "proto", e.Proto,
+		"source", e.Source, "cache", e.Cache)
 	if g := e.Geo; g != nil {
 		dst = append(events.AppendKey(dst, "geo"), '{')
-		dst = events.AppendStringField(dst, "pool", g.Pool)
-		dst = events.AppendStringField(dst, "region", g.Region)
-		dst = events.AppendStringField(dst, "reason", g.Reason)
+		dst = events.AppendStringFields(dst, "pool", g.Pool, "region", g.Region, "reason", g.Reason)
 		dst = append(dst, '}')
 	}
 	if len(e.answers) > 0 {
@@ -147,6 +141,7 @@ var sourceNames = [...]string{"error", "auth", "geo", "resolver", "refused"}
 // log say about it. It lives on the stack of servePacket.
 type queryInfo struct {
 	explain bool // someone listens: ask the explainers
+	cookie  bool // the query carried a valid server cookie of ours (rate limiting exempts it)
 	source  source
 	cache   string
 	geo     *GeoChoice

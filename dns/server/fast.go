@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/rrl"
 )
 
 // serveCached answers a query for our zones from its packed answer,
@@ -26,6 +28,10 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeOPT:
 		return nil, 0, false
 	}
+	cc, cookieOK, ok := h.queryCookie(&q, client)
+	if !ok {
+		return nil, 0, false // malformed: FORMERR, the full way
+	}
 	c := h.packed.Load()
 	key := q.key[:q.keyN]
 	a := c.get(key)
@@ -35,19 +41,45 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	}
 	rec := h.rec.Load()
 	allowed := rec != nil && rec.Allowed(client)
+	lim := h.rrl.Load()
+	if proto != UDP {
+		lim = nil
+	}
 	switch {
 	case a.outside:
-		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out)
+		if lim != nil {
+			return nil, 0, false // counted the full way, by the kind of its answer
+		}
+		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out, cc)
 	case a.variants == nil:
 		return nil, 0, false
 	}
 	if g := h.geo.Load(); g != nil && (g.Manages(a.name) || a.cname != "" && g.Manages(a.cname)) {
 		return nil, 0, false
 	}
-	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto); out == nil {
+	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc); out == nil {
 		return nil, 0, false
 	}
+	if lim != nil {
+		switch act, _ := lim.Check(client, a.kind, a.owner, a.ownerHash, q.qtype, cookieOK); act {
+		case rrl.Drop:
+			return nil, a.rcode, true
+		case rrl.Slip:
+			return h.slipWire(out, pkt, &q, allowed, cc, client), a.rcode, true
+		}
+	}
 	return out, a.rcode, true
+}
+
+// queryCookie checks the query's COOKIE option: cc is the client cookie
+// (nil when there is none), valid says it came with a fresh server cookie
+// of ours, ok is false when the option is malformed.
+func (h *Handler) queryCookie(q *wireQuery, client netip.Addr) (cc []byte, valid, ok bool) {
+	if q.cookie == nil {
+		return nil, false, true
+	}
+	v, cc := h.cookies.checkRaw(q.cookie, client)
+	return cc, v == cookieValid, v != cookieMalformed
 }
 
 // PackedRecursor is a Recursor that answers a fresh cache hit in wire
@@ -60,7 +92,7 @@ type PackedRecursor interface {
 
 // serveCachedHit answers a recursive query from the recursor's packed
 // cache, when the full way would ask ResolveCached and find a fresh hit.
-func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *recursorBox, allowed bool, client netip.Addr, proto Protocol, out []byte) ([]byte, int, bool) {
+func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *recursorBox, allowed bool, client netip.Addr, proto Protocol, out, cc []byte) ([]byte, int, bool) {
 	if !allowed { // also when rec is nil
 		return nil, 0, false
 	}
@@ -79,17 +111,17 @@ func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *rec
 		}
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
-	if out = h.finish(out, pkt, q, true, client, proto); out == nil {
+	if out = h.finish(out, pkt, q, true, client, proto, cc); out == nil {
 		return nil, 0, false
 	}
 	return out, rcode, true
 }
 
 // finish patches a packed reply for the query at hand: the ID, RD, CD and
-// RA, the question as asked (0x20), the client's cookie in the OPT that
-// ends the reply. It returns nil when the reply would not fit the
-// client's UDP size: truncation is decided the full way.
-func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol) []byte {
+// RA, the question as asked (0x20), the client's cookie cc (nil: none) in
+// the OPT that ends the reply. It returns nil when the reply would not fit
+// the client's UDP size: truncation is decided the full way.
+func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol, cc []byte) []byte {
 	binary.BigEndian.PutUint16(out, q.id)
 	out[2] |= byte(q.flags>>8) & 0x01 // RD
 	out[3] |= byte(q.flags) & 0x10    // CD
@@ -97,16 +129,7 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 		out[3] |= 0x80
 	}
 	copy(out[headerLen:q.qnameEnd], pkt[headerLen:q.qnameEnd])
-	if q.cookie != nil {
-		verdict, cc := h.cookies.checkRaw(q.cookie, client)
-		if verdict == cookieMalformed {
-			return nil
-		}
-		n := len(out)
-		out = append(out, 0, dns.EDNS0COOKIE, 0, clientCookieLen+serverCookieLen)
-		out = h.cookies.appendCookie(out, cc, client)
-		binary.BigEndian.PutUint16(out[n-2:], uint16(len(out)-n))
-	}
+	out = h.appendCookieOption(out, cc, client)
 	limit := dns.MaxMsgSize
 	if proto == UDP {
 		limit = dns.MinMsgSize
@@ -145,6 +168,8 @@ func (c *packedCache) build(q *wireQuery) *packedAnswer {
 			}
 			variants, a.rcode, a.answers = n, resp.Rcode, len(resp.Answer)
 			a.cname = lastCNAME(resp.Answer)
+			a.kind, a.owner = classify(resp)
+			a.ownerHash = rrl.Hash(a.owner)
 		}
 		if q.edns {
 			opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}

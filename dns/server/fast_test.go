@@ -32,7 +32,7 @@ func (g oneGeo) Answer(req, resp *dns.Msg, _ string, _ netip.Addr, _ *dns.OPT) b
 	return true
 }
 
-func packedHandlers(t *testing.T, rec Recursor) (fast, full *Handler) {
+func packedHandlers(t testing.TB, rec Recursor) (fast, full *Handler) {
 	t.Helper()
 	zs, err := zones.LoadEmbedded()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
+	"netsim/dns/rrl"
 	"netsim/internal/events"
 )
 
@@ -52,6 +53,8 @@ type Handler struct {
 	packed  atomic.Pointer[packedCache] // the zone set and its packed answers
 	rec     atomic.Pointer[recursorBox]
 	geo     atomic.Pointer[geoBox]
+	rrl     atomic.Pointer[rrl.Limiter] // nil: UDP replies are not rate limited (rrl.go)
+	ext     atomic.Pointer[extBox]      // UPDATE, NOTIFY, transfers (ext.go)
 	metrics *Metrics
 	sm      *serverMetrics
 	cookies *Cookies
@@ -142,10 +145,19 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 			pending = false
 		}
 	}()
+	if x := h.extension(pkt, proto); x != nil {
+		if !block {
+			return nil, true // it may write a file or wait: off the reading goroutine
+		}
+		return h.serveExtOne(ctx, x, pkt, client, proto, out), false
+	}
+	signer := h.signer(pkt) // a query signed with TSIG: the full way, the reply signed
 	qi := queryInfo{explain: h.observing()}
-	if !qi.explain { // a listener's events and the query log describe answers: the full way
+	if !qi.explain && signer == nil { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
-			h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+			if b != nil { // nil: dropped by the rate limiter
+				h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+			}
 			return b, false
 		}
 	}
@@ -159,9 +171,12 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	}
 	resp.Compress = true
 	if proto == UDP {
-		truncate(resp, size)
+		if lim := h.rrl.Load(); lim != nil && !limitMsg(lim, resp, client, qi.cookie) {
+			return nil, false
+		}
+		truncate(resp, size-signer.room())
 	}
-	b, err := resp.PackBuffer(out[:cap(out)])
+	b, err := signer.pack(resp, pkt, out)
 	if err != nil {
 		// cannot happen for messages we built; answer SERVFAIL rather than nothing
 		fail := new(dns.Msg)

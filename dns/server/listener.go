@@ -26,8 +26,9 @@ type Limits struct {
 	// client cannot take every slot: past it, the client's own connection
 	// idle longest is closed.
 	TCPPerClient int
-	// Inflight caps queries answered concurrently by the recursor; past it
-	// queries are dropped (the client retries) rather than queued without bound.
+	// Inflight caps the resolutions in flight (UDP and TCP together; BIND's
+	// recursive-clients): past it a UDP query is dropped (the client
+	// retries) and a TCP one answered SERVFAIL, rather than queued without bound.
 	Inflight int
 }
 

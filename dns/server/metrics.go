@@ -16,6 +16,7 @@ type Metrics struct {
 	dropPkts *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	panics   *prometheus.CounterVec
+	shed     *prometheus.CounterVec
 }
 
 // NewMetrics registers the server metrics on reg (nil: not registered).
@@ -26,8 +27,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duration: metric.Histograms("dnsd_request_duration_seconds", "Time to answer a query, by listener and protocol.", []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "server", "proto"),
 	}
 	m.panics = metric.Counters("dnsd_panics_total", "Queries whose answering panicked (answered SERVFAIL; a defect to report).", "server")
+	m.shed = metric.Counters("dnsd_resolutions_shed_total", "Queries needing a resolution past the listener's max_resolutions in flight: dropped over UDP (the client retries), SERVFAIL over TCP.", "server", "proto")
 	if reg != nil {
-		reg.MustRegister(m.queries, m.dropPkts, m.duration, m.panics)
+		reg.MustRegister(m.queries, m.dropPkts, m.duration, m.panics, m.shed)
 	}
 	return m
 }
@@ -79,6 +81,13 @@ func (m *Metrics) dropped(server string) {
 		return
 	}
 	m.dropPkts.WithLabelValues(server).Inc()
+}
+
+func (m *Metrics) shedResolution(server string, p Protocol) {
+	if m == nil {
+		return
+	}
+	m.shed.WithLabelValues(server, p.String()).Inc()
 }
 
 func (m *Metrics) panicked(server string) {

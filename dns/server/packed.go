@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"netsim/dns/auth"
+	"netsim/dns/rrl"
 )
 
 // packedCache holds the packed wire form of authoritative answers for one
@@ -50,6 +51,10 @@ type packedAnswer struct {
 	next     atomic.Uint32
 	rcode    int
 	answers  int // records in the answer section (for nothing but tests)
+	// the rate limiter's account (rrl.go): kind, the name it is keyed by, its hash
+	kind      rrl.Kind
+	owner     string
+	ownerHash uint64
 }
 
 func newPackedCache(set *auth.Set) *packedCache {

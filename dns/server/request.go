@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
+	"netsim/dns/ede"
 	"netsim/dns/rrset"
 )
 
@@ -59,7 +60,7 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 		ropt.Hdr.Rrtype = dns.TypeOPT
 		ropt.SetUDPSize(advertisedUDPSize)
 		ropt.SetDo(opt.Do()) // RFC 3225 §3: copy DO
-		if rcode := h.checkOptions(opt, ropt, client); rcode != dns.RcodeSuccess {
+		if rcode := h.checkOptions(opt, ropt, client, qi); rcode != dns.RcodeSuccess {
 			resp.Rcode = rcode
 			resp.Extra = []dns.RR{ropt}
 			return resp, size, false
@@ -68,6 +69,11 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 	by := h.answer(ctx, req, resp, client, ropt, block, qi)
 	if by == notYet {
 		return nil, 0, true
+	}
+	// Extended DNS Errors the answer source attached (dns/ede) go into our
+	// OPT, or nowhere when the query had none
+	if errs := ede.Take(resp); ropt != nil {
+		ropt.Option = append(ropt.Option, errs...)
 	}
 	if ropt != nil {
 		if by == bySelf {
@@ -82,7 +88,7 @@ func (h *Handler) serve(ctx context.Context, pkt []byte, client netip.Addr, prot
 // the options that the reply carries whatever the answer (the COOKIE)
 // into ropt. It returns the rcode of a reply that goes no further, or
 // RcodeSuccess.
-func (h *Handler) checkOptions(opt, ropt *dns.OPT, client netip.Addr) int {
+func (h *Handler) checkOptions(opt, ropt *dns.OPT, client netip.Addr, qi *queryInfo) int {
 	if opt.Version() != 0 {
 		return dns.RcodeBadVers // RFC 6891 §6.1.3
 	}
@@ -107,6 +113,7 @@ func (h *Handler) checkOptions(opt, ropt *dns.OPT, client netip.Addr) int {
 		if v == cookieMalformed {
 			return dns.RcodeFormatError // RFC 7873 §5.2.2
 		}
+		qi.cookie = v == cookieValid
 		ropt.Option = append(ropt.Option, h.cookies.make(cc, client))
 	}
 	return dns.RcodeSuccess
@@ -122,4 +129,27 @@ func formerrWithQuestion(resp *dns.Msg) *dns.Msg {
 	resp.Rcode = dns.RcodeFormatError
 	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
 	return resp
+}
+
+// overloaded is the reply to a query that needs a resolution when the
+// listener has max_resolutions in flight already: SERVFAIL with the
+// question, and an Extended DNS Error saying why when the query had EDNS.
+func (h *Handler) overloaded(pkt, out []byte) []byte {
+	req := new(dns.Msg)
+	if err := req.Unpack(pkt); err != nil || len(req.Question) != 1 {
+		return nil
+	}
+	resp := new(dns.Msg)
+	resp.SetRcode(req, dns.RcodeServerFailure)
+	resp.RecursionAvailable = true
+	if opt := req.IsEdns0(); opt != nil {
+		resp.SetEdns0(advertisedUDPSize, opt.Do())
+		resp.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther,
+			ExtraText: h.Name + " has its maximum of resolutions in flight (max_resolutions)"}}
+	}
+	b, err := resp.PackBuffer(out[:cap(out)])
+	if err != nil {
+		return nil
+	}
+	return b
 }

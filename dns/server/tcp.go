@@ -244,10 +244,26 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 			l.bufs.Put(out)
 			continue
 		}
+		select { // the listener's resolutions in flight are bounded: past it, SERVFAIL
+		case l.sem <- struct{}{}:
+		default:
+			l.handler.metrics.shedResolution(l.handler.Name, TCP)
+			done(l.mono())
+			if fail := l.handler.overloaded(buf, (*out)[:2][2:2]); fail != nil {
+				msg := append((*out)[:2], fail...)
+				write(msg)
+				*out = msg[:0]
+			}
+			*in = buf[:0]
+			l.bufs.Put(in)
+			l.bufs.Put(out)
+			continue
+		}
 		l.bufs.Put(out)
 		select { // at most tcpPipeline resolutions per connection: then stop reading
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			<-l.sem
 			return
 		}
 		pkt := append([]byte(nil), buf...)
@@ -255,7 +271,20 @@ func (l *Listener) serveConn(ctx context.Context, c *tcpConn) {
 		l.bufs.Put(in)
 		pending.Add(1)
 		go func() {
+			if x := l.handler.extension(pkt, TCP); x != nil { // a transfer: many replies
+				l.handler.serveExt(ctx, x, pkt, c.client, TCP, func(b []byte) error {
+					if write(append(make([]byte, 2, 2+len(b)), b...)); broken.Load() {
+						return net.ErrClosed
+					}
+					return nil
+				})
+				<-slots
+				done(l.mono())
+				pending.Done()
+				return
+			}
 			reply := l.handler.ServePacket(ctx, pkt, c.client, TCP, make([]byte, 2, 512)[2:2])
+			<-l.sem
 			<-slots
 			done(l.mono())
 			defer pending.Done()

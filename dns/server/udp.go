@@ -112,7 +112,7 @@ func (l *Listener) resolveAsync(ctx context.Context, udp udpSocket, pkt []byte, 
 	select {
 	case l.sem <- struct{}{}:
 	default:
-		l.handler.metrics.dropped(l.handler.Name)
+		l.handler.metrics.shedResolution(l.handler.Name, UDP)
 		return
 	}
 	pkt = append([]byte(nil), pkt...)

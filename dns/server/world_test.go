@@ -35,15 +35,22 @@ func worldServer(t *testing.T, w *world.World) string {
 	return l.Addr
 }
 
+// udpFromWorld is a UDP client on 127.0.60.5 (a place of worldtest.Pair)
+// and a query for www.example.test. A.
+func udpFromWorld(timeout time.Duration) (*dns.Client, *dns.Msg) {
+	c := &dns.Client{Net: "udp", Timeout: timeout,
+		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	return c, m
+}
+
 // The reply to a UDP query leaves one round trip after the query came
 // (timers never fire early, so the lower bound is exact; the upper one is
 // internal/world's to check).
 func TestWorldDelaysUDPReplies(t *testing.T) {
 	addr := worldServer(t, worldtest.Pair(t, "0"))
-	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second,
-		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
-	m := new(dns.Msg)
-	m.SetQuestion("www.example.test.", dns.TypeA)
+	c, m := udpFromWorld(5 * time.Second)
 	for range 3 {
 		start := time.Now()
 		r, _, err := c.Exchange(m, addr)
@@ -80,10 +87,7 @@ func TestWorldDelaysTCPReplies(t *testing.T) {
 // A lossy link loses the exchange: no reply ever comes (the client times out).
 func TestWorldLosesUDPExchanges(t *testing.T) {
 	addr := worldServer(t, worldtest.Pair(t, "100"))
-	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond,
-		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.60.5")}}}
-	m := new(dns.Msg)
-	m.SetQuestion("www.example.test.", dns.TypeA)
+	c, m := udpFromWorld(300 * time.Millisecond)
 	if r, _, err := c.Exchange(m, addr); err == nil {
 		t.Fatalf("got a reply over a link losing every packet: %v", r)
 	}

@@ -103,6 +103,8 @@ func TestDecode(t *testing.T) {
 		want string
 	}{
 		{map[string]any{"in": map[string]any{"timeout": "5x"}}, `in.timeout: "5x": not a duration such as 500ms, 2s or 1m`},
+		{map[string]any{"in": map[string]any{"timeout": 5}}, `in.timeout: 5: a duration needs a unit, such as 5s, 500ms or 1m`},
+		{map[string]any{"in": map[string]any{"timeout": 1.5}}, `in.timeout: 1.5: a duration needs a unit`},
 		{map[string]any{"in": map[string]any{"count": "many"}}, `in.count: "many": not a whole number`},
 		{map[string]any{"in": map[string]any{"size": "-1"}}, `in.size: "-1": not a whole number from 0`},
 		{map[string]any{"in": map[string]any{"on": "maybe"}}, `in.on: "maybe": not true or false`},
@@ -117,6 +119,9 @@ func TestDecode(t *testing.T) {
 		if len(All(err)) == 0 {
 			t.Errorf("decode(%v) = %T, want *Error values", tt.in, err)
 		}
+	}
+	if c, err := decode(map[string]any{"in": map[string]any{"timeout": 0}}); err != nil || c.In.Timeout != 0 {
+		t.Errorf("timeout: 0 = %v, %v; want 0 (no unit needed)", c.In.Timeout, err)
 	}
 	plain := errors.New("not from mapstructure")
 	if Decode(plain) != plain {

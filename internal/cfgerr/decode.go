@@ -21,6 +21,14 @@ func DecodeHook() mapstructure.DecodeHookFunc {
 var durationType = reflect.TypeOf(time.Duration(0))
 
 func scalarHook(f, t reflect.Type, data any) (any, error) {
+	if t == durationType && f != durationType && isNumber(f) {
+		// YAML `timeout: 5` would be 5 ns: a number needs its unit.
+		// Zero stays allowed ("none" wherever a key allows it).
+		if reflect.ValueOf(data).IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, New("", data, "a duration needs a unit, such as 5s, 500ms or 1m")
+	}
 	s, ok := data.(string)
 	if !ok || f.Kind() != reflect.String {
 		return data, nil
@@ -47,6 +55,11 @@ func scalarHook(f, t reflect.Type, data any) (any, error) {
 		}
 	}
 	return data, nil
+}
+
+func isNumber(t reflect.Type) bool {
+	k := t.Kind()
+	return k >= reflect.Int && k <= reflect.Float64
 }
 
 // Decode rewrites mapstructure's (and so viper's Unmarshal's) errors as a

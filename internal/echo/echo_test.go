@@ -2,19 +2,20 @@ package echo
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"testing"
 	"time"
+
+	"netsim/internal/listen"
 )
 
 func TestGreetsAndEchoes(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
 	s := &Server{ID: "e1"}
-	go func() { done <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { addrc <- a }) }()
-	c, err := net.Dial("tcp", (<-addrc).String())
+	bound, stop, err := listen.Start("127.0.0.1:0", s.Serve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", bound.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +31,7 @@ func TestGreetsAndEchoes(t *testing.T) {
 	if line, _ := r.ReadString('\n'); line != "e1: hello\n" {
 		t.Fatalf("echo %q", line)
 	}
-	cancel() // closes the open connection too
-	if err := <-done; err != nil {
+	if err := stop(); err != nil { // closes the open connection too
 		t.Fatal(err)
 	}
 	if _, err := r.ReadString('\n'); err == nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 type testEvent struct {
@@ -205,13 +207,7 @@ func TestStuckHTTPClient(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !b.Active() {
-		if time.Now().After(deadline) {
-			t.Fatal("subscriber never registered")
-		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
-	}
+	testutil.WaitFor(t, "the subscriber to register", time.Minute, b.Active)
 	done := make(chan struct{})
 	big := strings.Repeat("x", 1000)
 	go func() {

@@ -94,6 +94,15 @@ func AppendStringField(dst []byte, key, value string) []byte {
 	return AppendString(AppendKey(dst, key), value)
 }
 
+// AppendStringFields appends "key":"value" for each key, value pair of
+// kv (AppendStringField, pair by pair: nothing for an empty value).
+func AppendStringFields(dst []byte, kv ...string) []byte {
+	for i := 0; i+1 < len(kv); i += 2 {
+		dst = AppendStringField(dst, kv[i], kv[i+1])
+	}
+	return dst
+}
+
 // AppendIntField appends "key":n.
 func AppendIntField(dst []byte, key string, n int64) []byte {
 	return strconv.AppendInt(AppendKey(dst, key), n, 10)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/api"
 )
 
 // record is one record as dnsd's record API shows it.
@@ -69,7 +71,7 @@ func (e *Env) putRRset(ctx context.Context, rs RRset) error {
 	base := e.dnsURL("/api/v1/zones/" + url.PathEscape(rs.Zone) + "/records")
 	if len(rs.Data) == 0 {
 		err := e.call(ctx, http.MethodDelete, base+"?"+url.Values{"name": {rs.Name}, "type": {rs.Type}}.Encode(), e.DNSToken, nil, nil)
-		var he *httpError
+		var he *api.CallError
 		if errors.As(err, &he) && he.Status == http.StatusNotFound {
 			return nil
 		}
@@ -172,7 +174,7 @@ func (e *Env) flush(ctx context.Context, name string) error {
 		u += "/" + url.PathEscape(name)
 	}
 	err := e.call(ctx, http.MethodDelete, u, e.DNSToken, nil, nil)
-	var he *httpError
+	var he *api.CallError
 	if name != "" && errors.As(err, &he) && he.Status == http.StatusNotFound {
 		return nil // nothing cached for the name: nothing to flush
 	}

@@ -92,13 +92,13 @@ func newStack(t *testing.T) *stack {
 	var web, echo []sim.Site
 	webd := map[string]string{}
 	for _, id := range []string{"b1", "b2", "b3"} {
-		a := freeAddr(t)
+		a := testutil.FreeAddr(t)
 		web = append(web, sim.Site{Name: id, Addr: a})
 		webd[id] = a
 		pool.Backends = append(pool.Backends, lb.BackendConfig{ID: id, Address: a})
 	}
 	for _, id := range []string{"e1", "e2", "e3"} {
-		echo = append(echo, sim.Site{Name: id, Addr: freeAddr(t)})
+		echo = append(echo, sim.Site{Name: id, Addr: testutil.FreeAddr(t)})
 	}
 
 	top, err := sim.NewTopology(sim.Options{DNS: dc, LB: lc, Log: zap.NewNop(), Control: "127.0.0.1:0", ControlToken: "control-token", Web: web, Echo: echo})
@@ -139,14 +139,4 @@ func newStack(t *testing.T) *stack {
 		Out:         io.Discard,
 	}
 	return st
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -19,18 +19,6 @@ import (
 	"netsim/internal/webd"
 )
 
-// freeAddr reserves a loopback port and releases it for the part to bind.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // version asks a web server which version answers.
 func version(t *testing.T, addr string) string {
 	t.Helper()
@@ -60,7 +48,7 @@ func newWebdServer(t *testing.T, tune func(*webd.Options)) (*Supervisor, string,
 	t.Cleanup(s.Close)
 	ev := &events{}
 	s.Subscribe(ev.add)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	var mu sync.Mutex
 	var cur *webd.Server
 	started := func(w *webd.Server) { mu.Lock(); cur = w; mu.Unlock() }
@@ -134,14 +122,7 @@ func TestStopDrainsKillResets(t *testing.T) {
 			if err := s.Start("b1", ""); err != nil {
 				t.Fatal(err)
 			}
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: b1\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
+			c := testutil.Dial(t, addr, "GET / HTTP/1.1\r\nHost: b1\r\n\r\n")
 			// the request is in the server's hands once it counts it in flight
 			testutil.WaitFor(t, "the request to be in flight", 10*time.Second, func() bool {
 				return server().InFlight() == 1

@@ -27,6 +27,11 @@ type Site struct{ Name, Addr string }
 var (
 	// WebServers are the sample backends of lbd's default pool.
 	WebServers = []Site{{"b1", "127.0.0.1:9001"}, {"b2", "127.0.0.1:9002"}, {"b3", "127.0.0.1:9003"}}
+	// APIServers and StaticServers are the sample backends of lbd's
+	// default api and static pools, which its routes send /api/ and
+	// /static/ to (the same webd: every one serves both).
+	APIServers    = []Site{{"a1", "127.0.0.1:9201"}, {"a2", "127.0.0.1:9202"}}
+	StaticServers = []Site{{"s1", "127.0.0.1:9301"}, {"s2", "127.0.0.1:9302"}}
 	// EchoServers are the TCP backends of lbd's default L4 pool.
 	EchoServers = []Site{{"e1", "127.0.0.1:9101"}, {"e2", "127.0.0.1:9102"}, {"e3", "127.0.0.1:9103"}}
 	// Regions each have an lbd on their own address (the demo GeoIP
@@ -56,6 +61,10 @@ type Options struct {
 	// when set (tests run a whole topology on free ports with them; a
 	// region's lbd listens on the main lbd's ports at the region's address).
 	Web, Echo, Regions []Site
+	// Apps are the servers of the api and static pools; nil: APIServers
+	// and StaticServers, or none when Web is set (a test on free ports
+	// names its own).
+	Apps []Site
 }
 
 // Topology is the whole simulated internet of `make run`: dnsd (the DNS
@@ -71,7 +80,7 @@ type Topology struct {
 	control string
 	token   string
 	world   *world.World
-	web     []Site
+	web     []Site // the web pool's servers and then the apps'
 	echo    []Site
 	regions []Site
 
@@ -101,6 +110,11 @@ func NewTopology(o Options) (*Topology, error) {
 	}
 	t := &Topology{log: o.Log, sup: New(o.Log.Named("sim")), control: o.Control, token: o.ControlToken, world: o.World, ready: make(chan struct{}),
 		web: orSites(o.Web, WebServers), echo: orSites(o.Echo, EchoServers), regions: orSites(o.Regions, Regions)}
+	apps := o.Apps
+	if apps == nil && o.Web == nil {
+		apps = append(append([]Site(nil), APIServers...), StaticServers...)
+	}
+	t.web = append(append([]Site(nil), t.web...), apps...)
 	d, err := dnsd.New(o.DNS, o.Log.Named("dnsd"))
 	if err != nil {
 		return nil, err

@@ -22,6 +22,23 @@ func Listen(t testing.TB) net.Listener {
 	return ln
 }
 
+// Dial connects to addr over TCP and writes send (when not empty); the
+// connection is closed when the test ends.
+func Dial(t testing.TB, addr, send string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if send != "" {
+		if _, err := io.WriteString(c, send); err != nil {
+			t.Fatalf("write to %s: %v", addr, err)
+		}
+	}
+	return c
+}
+
 // Serve accepts on ln and runs handle for each connection on its own
 // goroutine, closing the connection when handle returns. When the test
 // ends it closes ln and every open connection and waits for the accept

@@ -46,3 +46,16 @@ func SharedPort(t testing.TB, hosts ...string) string {
 	t.Fatalf("no port free on all of %v", hosts)
 	return ""
 }
+
+// FreeAddr reserves a TCP port on 127.0.0.1 and releases it for the
+// caller to bind ("127.0.0.1:PORT"), for a server that must be told its
+// address before it starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on 127.0.0.1:0: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

@@ -60,13 +60,8 @@ func TestServeAndDo(t *testing.T) {
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		fmt.Fprintf(c, "echo %s", line)
 	})
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := Dial(t, ln.Addr().String(), "hi\n")
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintln(c, "hi")
 	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "echo hi\n" {
 		t.Fatalf("got %q, %v", got, err)
 	}

@@ -22,3 +22,19 @@ func Every(ctx context.Context, d time.Duration, fn func()) {
 		}
 	}
 }
+
+// Sleep waits d, or less when ctx ends first: then it returns ctx.Err().
+// A d of 0 or less does not wait and returns ctx.Err().
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

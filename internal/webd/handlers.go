@@ -28,6 +28,8 @@ func (s *Server) routes() {
 	m.HandleFunc("/", s.content(s.serveIdentity))
 	m.HandleFunc("/stream", s.content(s.serveStream))
 	m.HandleFunc("/echo", s.content(s.serveEcho))
+	m.HandleFunc("/static/", s.content(s.serveStatic))
+	m.HandleFunc("/api/", s.content(s.serveAPI))
 	m.Handle("/healthz", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.serveHealth}))
 	m.Handle("/load", api.Methods(map[string]http.HandlerFunc{http.MethodGet: s.serveLoad}))
 	var cfg http.Handler = api.Methods(map[string]http.HandlerFunc{

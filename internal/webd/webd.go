@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/internal/listen"
+	"netsim/internal/tick"
 )
 
 // Options configure a Server. Only ID and Version are needed; the zero value
@@ -86,6 +87,9 @@ type Server struct {
 	hung        atomic.Int64
 
 	mux *http.ServeMux
+
+	static map[string]*staticFile // the demo's files (content.go)
+	orders []Order                // the demo API's orders
 }
 
 // New returns a Server with the given options.
@@ -137,6 +141,7 @@ func New(o Options) *Server {
 		close(k.release)
 	}
 	s.state.Store(k)
+	s.static, s.orders = loadStatic(), demoOrders()
 	s.routes()
 	return s
 }
@@ -350,14 +355,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return tick.Sleep(ctx, d)
 }
 
 // Handler returns s as an http.Handler (for symmetry with wrappers).

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"netsim/internal/listen"
 	"netsim/internal/testutil"
 )
 
@@ -361,24 +362,12 @@ func TestLoad(t *testing.T) {
 
 func serve(t *testing.T, s *Server) (addr string, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
-	go func() { errc <- s.ListenAndServe(ctx, "127.0.0.1:0", func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		addr = a.String()
-	case err := <-errc:
+	bound, stop, err := listen.Start("127.0.0.1:0", s.Serve)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() { cancel(); err = <-errc })
-		return err
-	}
 	t.Cleanup(func() { _ = stop() })
-	return addr, stop
+	return bound.String(), stop
 }
 
 func TestGracefulShutdown(t *testing.T) {
@@ -393,30 +382,25 @@ func TestGracefulShutdown(t *testing.T) {
 		body string
 		err  error
 	}
-	slow := make(chan result, 1)
-	go func() {
-		resp, err := client.Get("http://" + addr + "/")
-		if err != nil {
-			slow <- result{err: err}
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		slow <- result{code: resp.StatusCode, body: string(b)}
-	}()
+	get := func(path string) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			resp, err := client.Get("http://" + addr + path)
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ch <- result{code: resp.StatusCode, body: string(b)}
+		}()
+		return ch
+	}
+	slow := get("/")
 	testutil.WaitFor(t, "slow request in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	s.SetLatency(0, 0)
 	s.SetHang(true)
-	hung := make(chan result, 1)
-	go func() {
-		resp, err := client.Get("http://" + addr + "/hang")
-		if err != nil {
-			hung <- result{err: err}
-			return
-		}
-		resp.Body.Close()
-		hung <- result{code: resp.StatusCode}
-	}()
+	hung := get("/hang")
 	testutil.WaitFor(t, "hung request", 10*time.Second, func() bool { return s.LoadReport().Hung == 1 })
 
 	if err := stop(); err != nil {
@@ -436,14 +420,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestDrainTimeout(t *testing.T) {
 	s := New(Options{ID: "b1", Version: "v1", DrainTimeout: 100 * time.Millisecond, Latency: time.Minute})
 	addr, stop := serve(t, s)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	conn := testutil.Dial(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	testutil.WaitFor(t, "in flight", 10*time.Second, func() bool { return s.InFlight() == 1 })
 	start := time.Now()
 	if err := stop(); !errors.Is(err, context.DeadlineExceeded) {

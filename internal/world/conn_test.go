@@ -41,6 +41,14 @@ func pipe(t *testing.T, w *World) (client net.Conn, server net.Conn) {
 	return c, server
 }
 
+// exactPipe is a client and a server connection through the exact world,
+// both closed when the test ends.
+func exactPipe(t *testing.T) (client, server net.Conn) {
+	client, server = pipe(t, testWorld(t, exact, Options{}))
+	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	return client, server
+}
+
 func readAt(t *testing.T, c net.Conn, want string) time.Time {
 	t.Helper()
 	buf := make([]byte, len(want))
@@ -52,10 +60,7 @@ func readAt(t *testing.T, c net.Conn, want string) time.Time {
 
 func TestConnTwoRoundTrips(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := testWorld(t, exact, Options{})
-		client, server := pipe(t, w)
-		defer client.Close()
-		defer server.Close()
+		client, server := exactPipe(t)
 		t0 := time.Now()
 		go func() { _, _ = client.Write([]byte("GET")) }()
 		// the request: handshake (200 ms) and one way (100 ms)
@@ -86,9 +91,7 @@ func TestConnTwoRoundTrips(t *testing.T) {
 
 func TestConnBandwidthAndCloseFlush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := testWorld(t, exact, Options{})
-		client, server := pipe(t, w)
-		defer client.Close()
+		client, server := exactPipe(t)
 		go func() { _, _ = client.Write([]byte("GET")) }()
 		readAt(t, server, "GET")
 		t0 := time.Now()
@@ -114,9 +117,7 @@ func TestConnBandwidthAndCloseFlush(t *testing.T) {
 
 func TestConnDeadlinesAndEOF(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := testWorld(t, exact, Options{})
-		client, server := pipe(t, w)
-		defer server.Close()
+		client, server := exactPipe(t)
 		t0 := time.Now()
 		// nothing sent: the deadline fires on time
 		_ = server.SetReadDeadline(t0.Add(50 * time.Millisecond))

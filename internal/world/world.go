@@ -104,10 +104,7 @@ func (w *World) Flat() bool { return w == nil || w.flat }
 // client, and whether the query or its reply is lost. Each way draws its
 // own jitter and loss. Flat, or an address in no place: (0, false).
 func (w *World) Path(client, server netip.Addr) (rtt time.Duration, drop bool) {
-	if w == nil || w.flat {
-		return 0, false
-	}
-	l, ok := w.cur.Load().link(client, server)
+	l, ok := w.Between(client, server)
 	if !ok {
 		return 0, false
 	}
@@ -118,10 +115,7 @@ func (w *World) Path(client, server netip.Addr) (rtt time.Duration, drop bool) {
 
 // OneWay is one packet from a to b: its delay and whether it is lost.
 func (w *World) OneWay(from, to netip.Addr) (d time.Duration, drop bool) {
-	if w == nil || w.flat {
-		return 0, false
-	}
-	l, ok := w.cur.Load().link(from, to)
+	l, ok := w.Between(from, to)
 	if !ok {
 		return 0, false
 	}

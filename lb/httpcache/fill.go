@@ -3,6 +3,7 @@ package httpcache
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,7 @@ type Fill struct {
 	reqTime    time.Time
 	invalidate bool   // an unsafe method: a success invalidates the target
 	inm, ims   string // the client's own conditions, read before SetConditionals
+	perRequest []string
 
 	w        http.ResponseWriter
 	h        http.Header
@@ -86,6 +88,39 @@ func (f *Fill) Conditionals() (ifNoneMatch, ifModifiedSince string) {
 	return f.stale.etag, ifModifiedSince
 }
 
+// PerRequest names fields the engine writes per request (rate-limit,
+// CORS, a request ID): never stored, and carried from the backend's
+// head into whatever answer the Fill gives (also a stored one).
+func (f *Fill) PerRequest(names []string) { f.perRequest = names }
+
+// isPerRequest reports whether a field is one of f's per-request ones.
+func (f *Fill) isPerRequest(name string) bool {
+	for _, n := range f.perRequest {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// carry copies the per-request fields of the backend's head to dst.
+func (f *Fill) carry(dst http.Header) {
+	for k, vs := range f.h {
+		if f.isPerRequest(k) {
+			dst[k] = vs
+		}
+	}
+}
+
+// stripPerRequest removes the per-request fields from h.
+func (f *Fill) stripPerRequest(h http.Header) {
+	for k := range h {
+		if f.isPerRequest(k) {
+			delete(h, k)
+		}
+	}
+}
+
 // Header is the backend response's header, kept until WriteHeader.
 func (f *Fill) Header() http.Header { return f.h }
 
@@ -122,7 +157,9 @@ func (f *Fill) WriteHeader(status int) {
 	if e := f.stale; e != nil {
 		switch {
 		case status == http.StatusNotModified:
-			ne := e.refreshed(f.h, f.reqTime, f.respTime, c.cfg.HeuristicMax)
+			h304 := f.h.Clone()
+			f.stripPerRequest(h304)
+			ne := e.refreshed(h304, f.reqTime, f.respTime, c.cfg.HeuristicMax)
 			c.st.c.Set(ne.key, &item{entry: ne})
 			c.revalidated.Add(1)
 			f.stored = true
@@ -152,6 +189,7 @@ func (f *Fill) WriteHeader(status int) {
 					dst[k] = vs
 				}
 			}
+			f.carry(dst)
 			dst.Set("X-Cache", "MISS")
 			f.w.WriteHeader(http.StatusNotModified)
 			return
@@ -174,6 +212,7 @@ func (f *Fill) pass(status int, state string) {
 // backend's; what the backend still sends is dropped.
 func (f *Fill) serve(e *Entry, state string) {
 	f.mode = modeDiscard
+	f.carry(f.w.Header())
 	hit := f.c.hit(e, f.inm, f.ims, e.age(f.respTime), state)
 	hit.WriteTo(f.w, f.req.Method == http.MethodHead)
 }
@@ -263,7 +302,9 @@ func (f *Fill) Finish() {
 	c := f.c
 	if (f.mode == modeTee || f.mode == modeStoreOnly) && !f.tooBig && f.complete() {
 		vary, _ := varyFields(f.h)
-		e := newEntry(f.status, f.h.Clone(), f.body, f.reqTime, f.respTime, c.cfg.HeuristicMax)
+		h := f.h.Clone()
+		f.stripPerRequest(h)
+		e := newEntry(f.status, h, f.body, f.reqTime, f.respTime, c.cfg.HeuristicMax)
 		if e.lifetime > 0 || e.hasValidator() || e.cc.staleIfError > 0 {
 			c.st.put(f.primary, vary, f.req.Header, c.opt.Normalize, e)
 			c.stores.Add(1)

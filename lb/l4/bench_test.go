@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"netsim/internal/testutil"
 )
 
 // BenchmarkThroughput pushes 64 MiB per iteration through the proxy to a
@@ -18,23 +20,8 @@ import (
 func BenchmarkThroughput(b *testing.B) {
 	for _, mode := range []string{"splice", "userspace"} {
 		b.Run(mode, func(b *testing.B) {
-			sink, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sink.Close()
-			go func() {
-				for {
-					c, err := sink.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						_, _ = io.Copy(io.Discard, c)
-						c.Close()
-					}()
-				}
-			}()
+			sink := testutil.Listen(b)
+			testutil.Serve(b, sink, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 			cfg := Config{
 				Pools:     []Pool{{Name: "sink", Backends: []Backend{{ID: "s", Address: sink.Addr().String()}}, Health: Health{Disabled: true}}},
 				Frontends: []Frontend{{Name: "tcp", Listen: "127.0.0.1:0", Pool: "sink"}},

@@ -66,9 +66,9 @@ func (f *frontend) handle(c net.Conn) {
 	p := rt.def
 	sniName := ""
 	if len(rt.cfg.SNI) > 0 {
-		pc := &prefixConn{Conn: c, prefix: prefix}
+		pc := sni.NewConn(c, prefix)
 		hello, sc, err := sni.Peek(pc, sni.Options{Timeout: rt.cfg.HelloTimeout})
-		prefix = append(sc.Peeked(), pc.prefix...)
+		prefix = append(sc.Peeked(), pc.Peeked()...)
 		switch {
 		case err == nil:
 			sniName = hello.ServerName

@@ -10,21 +10,6 @@ import (
 	"time"
 )
 
-// prefixConn replays prefix before reading the connection.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.prefix) > 0 {
-		n := copy(b, p.prefix)
-		p.prefix = p.prefix[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
-}
-
 // session is one proxied connection pair (*net.TCPConn in service, so
 // that copyChunk splices; any net.Conn in tests).
 type session struct {

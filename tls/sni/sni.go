@@ -85,17 +85,17 @@ func Peek(c net.Conn, o Options) (Hello, *Conn, error) {
 			buf = buf[:len(buf)+n]
 			if err != nil && len(buf) < need {
 				wrapped := readErr(err, len(buf))
-				return Hello{}, wrap(c, buf), wrapped
+				return Hello{}, NewConn(c, buf), wrapped
 			}
 		}
 		h, more, err := parse(buf, o.MaxSize)
 		switch {
 		case err == nil:
-			return h, wrap(c, buf), nil
+			return h, NewConn(c, buf), nil
 		case errors.Is(err, ErrIncomplete):
 			need = len(buf) + more
 		default:
-			return Hello{}, wrap(c, buf), err
+			return Hello{}, NewConn(c, buf), err
 		}
 	}
 }
@@ -114,7 +114,9 @@ func readErr(err error, got int) error {
 	}
 }
 
-func wrap(c net.Conn, buf []byte) *Conn { return &Conn{Conn: c, peeked: buf} }
+// NewConn returns a Conn that replays prefix, then reads from c: for bytes
+// another layer read ahead (the rest of a packet after a PROXY header).
+func NewConn(c net.Conn, prefix []byte) *Conn { return &Conn{Conn: c, peeked: prefix} }
 
 // Parse reads a ClientHello from the start of data (TLS records). When data
 // is a valid prefix it returns ErrIncomplete.

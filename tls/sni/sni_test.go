@@ -365,3 +365,33 @@ func FuzzParse(f *testing.F) {
 }
 
 func lower(s string) string { return string(bytes.ToLower([]byte(s))) }
+
+// TestNewConnReplaysPrefix: bytes read ahead by another layer come first,
+// by Read and by WriteTo, then the connection's own.
+func TestNewConnReplaysPrefix(t *testing.T) {
+	for _, how := range []string{"Read", "WriteTo"} {
+		t.Run(how, func(t *testing.T) {
+			a, b := net.Pipe()
+			go func() {
+				_, _ = a.Write([]byte("world"))
+				_ = a.Close()
+			}()
+			c := NewConn(b, []byte("hello "))
+			var got []byte
+			var err error
+			if how == "Read" {
+				got, err = io.ReadAll(c)
+			} else {
+				var sb strings.Builder
+				_, err = c.WriteTo(&sb)
+				got = []byte(sb.String())
+			}
+			if err != nil || string(got) != "hello world" {
+				t.Fatalf("got %q, %v; want \"hello world\"", got, err)
+			}
+			if len(c.Peeked()) != 0 {
+				t.Fatalf("Peeked() = %q after the replay, want nothing", c.Peeked())
+			}
+		})
+	}
+}

@@ -5,10 +5,7 @@ import {api, h} from './api.js';
 
 export class Ask {
   constructor(form, out, cfg, topo) {
-    this.form = form;
-    this.out = out;
-    this.cfg = cfg;
-    this.topo = topo;
+    Object.assign(this, {form, out, cfg, topo});
     const group = form.querySelector('#ask-regions');
     for (const r of cfg.regions) {
       group.append(h('button', {type: 'button', 'data-region': r.name, title: `${r.label}: a client in ${r.subnet}`,

@@ -6,10 +6,7 @@ const HISTORY = 60; // seconds of requests/s in the sparkline
 
 export class Backends {
   constructor(tbody, cfg, topo, say) {
-    this.tbody = tbody;
-    this.cfg = cfg;
-    this.topo = topo;
-    this.say = say;
+    Object.assign(this, {tbody, cfg, topo, say});
     this.rows = new Map();    // backend id → {tr, cells…, hist}
     this.seen = new Map();    // "lbd|b1" → {requests, at}
     this.views = new Map();   // lbd name → [BackendView] | Error

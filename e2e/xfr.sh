@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Zone transfers with real secondaries: Knot (knotd) and NSD follow dnsd
+# as their primary. Each of N changes made with nsupdate (TSIG) must reach
+# both within 2 s (NOTIFY, then IXFR); at the end their AXFR contents equal
+# dnsd's, and an IXFR of one change carries only that change.
+# Usage: bash e2e/xfr.sh [N]   (N changes, default 20; 100 for the long form)
+# Runs on 127.0.60.1-3, ports 5300, never the demo's addresses. As root on
+# Debian it installs what is missing (knot, nsd, dnsutils); otherwise it skips.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin}
+N=${1:-${XFR_CHANGES:-20}}
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok   - $*"; }
+bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
+finish() { echo "xfr e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+
+need=()
+command -v knotd >/dev/null || need+=(knot)
+command -v nsd >/dev/null || need+=(nsd)
+command -v nsupdate >/dev/null || need+=(dnsutils)
+command -v dig >/dev/null || need+=(dnsutils)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; }
+  fi
+  for t in knotd nsd nsupdate dig; do
+    command -v $t >/dev/null || { echo "skip - $t is missing (root on Debian installs it: apt-get install knot nsd dnsutils)"; exit 0; }
+  done
+fi
+# the Debian services, if the install started them, must not hold the ports we use
+systemctl stop knot nsd >/dev/null 2>&1 || true
+
+P=127.0.60.1; K=127.0.60.2; S=127.0.60.3; PORT=5300
+WORK=$(mktemp -d); chmod 755 "$WORK"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; [ -n "${XFR_KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"; }
+trap cleanup EXIT
+
+KEY=$(head -c 32 /dev/urandom | base64)        # nsupdate's key
+XKEY=$(head -c 32 /dev/urandom | base64)       # Knot's transfer key
+mkdir -p "$WORK/zones" "$WORK/knot" "$WORK/nsd"
+cp zones/data/example.test.zone "$WORK/zones/"
+cat >"$WORK/dnsd.yaml" <<YAML
+log: {level: "${XFR_LOG:-info}"}
+admin: {listen: "$P:9154", token: e2e}
+zones: {dir: "$WORK/zones"}
+servers: [{listen: "$P:$PORT", zones: [example.test.]}]
+tsig_keys:
+  - {name: e2e-update, secret: "$KEY"}
+  - {name: e2e-knot, secret: "$XKEY"}
+primary:
+  serial: increment
+  zones:
+    - name: example.test.
+      allow_transfer: [{key: e2e-knot}, {from: 127.0.0.0/8}]
+      notify: ["$K:$PORT", "$S:$PORT"]
+      update: [{key: e2e-update, names: ["*.dyn.example.test."], types: [A, TXT]}]
+YAML
+cat >"$WORK/knot/knot.conf" <<CONF
+server:
+    listen: $K@$PORT
+    rundir: $WORK/knot
+key:
+  - id: e2e-knot
+    algorithm: hmac-sha256
+    secret: $XKEY
+remote:
+  - id: primary
+    address: $P@$PORT
+    key: e2e-knot
+acl:
+  - id: from-primary
+    address: 127.0.0.0/8
+    action: notify
+  - id: axfr-out
+    address: 127.0.0.0/8
+    action: transfer
+database:
+    storage: $WORK/knot
+zone:
+  - domain: example.test.
+    master: primary
+    acl: [from-primary, axfr-out]
+    file: $WORK/knot/example.test.zone
+    zonefile-sync: -1
+    journal-content: changes
+CONF
+cat >"$WORK/nsd/nsd.conf" <<CONF
+server:
+    ip-address: $S@$PORT
+    zonesdir: "$WORK/nsd"
+    database: ""
+    pidfile: "$WORK/nsd/nsd.pid"
+    xfrdfile: "$WORK/nsd/xfrd.state"
+    zonelistfile: "$WORK/nsd/zone.list"
+    xfrdir: "$WORK/nsd"
+    username: ""
+    logfile: "$WORK/nsd/nsd.log"
+    verbosity: 1
+    xfrd-reload-timeout: 0
+remote-control:
+    control-enable: no
+zone:
+    name: example.test.
+    zonefile: "example.test.zone"
+    allow-notify: 127.0.0.0/8 NOKEY
+    request-xfr: $P@$PORT NOKEY
+    provide-xfr: 127.0.0.0/8 NOKEY
+CONF
+
+chown -R nsd: "$WORK/nsd" 2>/dev/null || true
+
+"$BIN/dnsd" --config "$WORK/dnsd.yaml" >"$WORK/dnsd.log" 2>&1 & PIDS+=($!)
+soa() { dig +short +norec +time=1 +tries=1 @"$1" -p $PORT example.test SOA 2>/dev/null | awk '{print $3}'; }
+for i in $(seq 100); do [ -n "$(soa $P)" ] && break; sleep 0.1; done
+[ -n "$(soa $P)" ] && ok "dnsd serves example.test. on $P:$PORT" || { bad "dnsd did not start:"; tail -5 "$WORK/dnsd.log"; finish; }
+
+[ -n "${XFR_QLOG:-}" ] && curl -s -o /dev/null -X PATCH -H "Authorization: Bearer e2e" -d '{"enabled":true}' "http://$P:9154/api/v1/querylog"
+knotd -c "$WORK/knot/knot.conf" >"$WORK/knot.log" 2>&1 & PIDS+=($!)
+nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd.log" 2>&1 & PIDS+=($!)
+want=$(soa $P)
+for i in $(seq 200); do [ "$(soa $K)" = "$want" ] && [ "$(soa $S)" = "$want" ] && break; sleep 0.1; done
+[ "$(soa $K)" = "$want" ] && ok "Knot loaded the zone by AXFR (serial $want)" || { bad "Knot has serial '$(soa $K)', want $want"; tail -5 "$WORK/knot.log"; }
+[ "$(soa $S)" = "$want" ] && ok "NSD loaded the zone by AXFR (serial $want)" || { bad "NSD has serial '$(soa $S)', want $want"; tail -5 "$WORK/nsd/nsd.log"; }
+[ $fail -eq 0 ] || finish
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+maxlag=0; late=0
+for i in $(seq "$N"); do
+  if (( i % 3 == 0 )); then cmd="update delete h$((i-1)).dyn.example.test. A"; else cmd="update add h$i.dyn.example.test. 60 A 127.0.61.$((i % 250 + 1))"; fi
+  printf 'server %s %s\nzone example.test.\n%s\nupdate add t.dyn.example.test. 60 TXT "change %s"\nsend\n' "$P" "$PORT" "$cmd" "$i" |
+    nsupdate -y "hmac-sha256:e2e-update:$KEY" || { bad "nsupdate $i refused"; continue; }
+  t0=$(now_ms); want=$(soa $P)
+  tk=; ts=
+  while :; do
+    k=$(soa $K); s=$(soa $S); t=$(( $(now_ms) - t0 ))
+    [ -z "$tk" ] && [ "$k" = "$want" ] && tk=$t
+    [ -z "$ts" ] && [ "$s" = "$want" ] && ts=$t
+    [ "$k" = "$want" ] && [ "$s" = "$want" ] && break
+    (( t > 5000 )) && break
+    sleep 0.02
+  done
+  (( t > maxlag )) && maxlag=$t
+  [ -n "${XFR_VERBOSE:-}" ] && echo "  change $i: serial $want: Knot ${tk:-never} ms, NSD ${ts:-never} ms"
+  if [ "$k" != "$want" ] || [ "$s" != "$want" ] || (( t > 2000 )); then
+    late=$((late+1)); echo "  change $i: serial $want; Knot '$k', NSD '$s' after ${t} ms"
+  fi
+done
+[ $late -eq 0 ] && ok "Knot and NSD followed $N nsupdate changes, each within 2 s (max lag ${maxlag} ms)" ||
+  bad "$late of $N changes not followed within 2 s (max lag ${maxlag} ms)"
+
+axfr() { dig +nocmd +nostats +nocomments +noquestion +onesoa @"$1" -p $PORT example.test AXFR | grep -v '^;' | grep -v '^$' | awk '{$1=tolower($1); print}' | sort; }
+axfr $P >"$WORK/p.axfr"; axfr $K >"$WORK/k.axfr"; axfr $S >"$WORK/s.axfr"
+lines=$(wc -l <"$WORK/p.axfr")
+cmp -s "$WORK/p.axfr" "$WORK/k.axfr" && ok "Knot's AXFR equals dnsd's ($lines records)" || { bad "Knot's AXFR differs"; diff "$WORK/p.axfr" "$WORK/k.axfr" | head; }
+cmp -s "$WORK/p.axfr" "$WORK/s.axfr" && ok "NSD's AXFR equals dnsd's ($lines records)" || { bad "NSD's AXFR differs"; diff "$WORK/p.axfr" "$WORK/s.axfr" | head; }
+
+# one more change; its IXFR carries only it
+prev=$(soa $P)
+printf 'server %s %s\nupdate add one.dyn.example.test. 60 A 127.0.61.1\nsend\n' "$P" "$PORT" | nsupdate -y "hmac-sha256:e2e-update:$KEY"
+ix=$(dig +norec @$P -p $PORT example.test IXFR=$prev)
+ax=$(dig +norec @$P -p $PORT example.test AXFR)
+ixn=$(grep -cE '^[^;].*IN' <<<"$ix"); axn=$(grep -cE '^[^;].*IN' <<<"$ax")
+ixs=$(grep -oE 'bytes [0-9]+' <<<"$ix" | awk '{print $2}'); axs=$(grep -oE 'bytes [0-9]+' <<<"$ax" | awk '{print $2}')
+if [ "$ixn" -eq 5 ] && grep -qE '^one\.dyn\.example\.test\.' <<<"$ix"; then
+  ok "IXFR from $prev carries only the change: $ixn records, $ixs bytes; AXFR $axn records, $axs bytes"
+else
+  bad "IXFR from $prev: $ixn records, want 5 (SOA, old SOA, new SOA, the addition, SOA)"; echo "$ix" | head -20
+fi
+# refusals: a bad key, a transfer signed with a key not allowed
+out=$(printf 'server %s %s\nupdate add x.dyn.example.test. 60 A 127.0.0.1\nsend\n' "$P" "$PORT" | nsupdate -y "hmac-sha256:e2e-update:$XKEY" 2>&1)
+grep -qi "BADSIG\|tsig verify failure\|NOTAUTH" <<<"$out" && ok "an update with a bad TSIG is refused (${out//$'\n'/ })" || bad "update with a bad key: $out"
+out=$(printf 'server %s %s\nupdate add www.example.test. 60 A 127.0.0.1\nsend\n' "$P" "$PORT" | nsupdate -y "hmac-sha256:e2e-update:$KEY" 2>&1)
+grep -q "REFUSED" <<<"$out" && ok "an update outside the key's policy is REFUSED" || bad "update outside the policy: $out"
+finish
