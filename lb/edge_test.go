@@ -319,3 +319,76 @@ func TestDefaultConfigEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeRoutes: cache and compression per route. A hit carries the
+// route's per-request fields afresh (rate-limit numbers, CORS, a new
+// request ID, header rules), never copies stored with the response; a
+// route with strip_prefix is keyed by the client's target; a route
+// without the blocks is not cached.
+func TestEdgeRoutes(t *testing.T) {
+	for _, engine := range []string{EngineFast, EngineNetHTTP} {
+		t.Run(engine, func(t *testing.T) {
+			o := &edgeOrigin{calls: map[string]int{}}
+			ln := testutil.Listen(t)
+			srv := &http.Server{Handler: o, ReadHeaderTimeout: 5 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			t.Cleanup(func() { _ = srv.Close() })
+			h := newHarness(t, 0, func(c *Config) {
+				one := 1
+				c.Pools[0].Backends = []BackendConfig{{ID: "o1", Address: ln.Addr().String(), Weight: &one}}
+				c.Pools[0].Sticky = StickyConfig{Mode: "none"}
+				f := &c.Frontends[0]
+				f.Engine = engine
+				f.RequestID = "X-Request-ID"
+				f.Routes = []RouteConfig{
+					{Name: "static", Match: RouteMatch{PathPrefix: "/static"}, Cache: &httpcache.Config{}, Compress: &compress.Config{},
+						RateLimit:       &RateLimitConfig{Requests: 100, Per: time.Hour, Burst: 100},
+						CORS:            &CORSConfig{AllowOrigins: []string{"*"}},
+						ResponseHeaders: HeaderRules{Set: map[string]string{"X-Content-Type-Options": "nosniff"}, Add: map[string]string{"X-Route": "%{route}"}}},
+					{Name: "v2", Match: RouteMatch{PathPrefix: "/v2"}, StripPrefix: true, Cache: &httpcache.Config{}},
+					{Name: "plain", Match: RouteMatch{PathPrefix: "/api"}},
+				}
+			})
+			c := newClient()
+			var ids []string
+			remaining := ""
+			for i, want := range []string{"MISS", "HIT", "HIT"} {
+				resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css", "Origin", "http://page.example.test")
+				hd := resp.Header
+				if hd.Get("X-Cache") != want || hd.Get("X-Content-Type-Options") != "nosniff" || hd.Get("Access-Control-Allow-Origin") != "*" ||
+					len(hd.Values("X-Route")) != 1 || hd.Get("X-Ratelimit-Remaining") == "" || hd.Get("X-Ratelimit-Remaining") == remaining {
+					t.Fatalf("request %d: X-Cache %q, X-Content-Type-Options %q, Access-Control-Allow-Origin %q, X-Route %q, X-RateLimit-Remaining %q (before %q); want %s, nosniff, *, one static, a new count",
+						i, hd.Get("X-Cache"), hd.Get("X-Content-Type-Options"), hd.Get("Access-Control-Allow-Origin"), hd.Values("X-Route"),
+						hd.Get("X-Ratelimit-Remaining"), remaining, want)
+				}
+				remaining = hd.Get("X-Ratelimit-Remaining")
+				ids = append(ids, hd.Get("X-Request-ID"))
+			}
+			if ids[0] == "" || ids[0] == ids[1] || ids[1] == ids[2] {
+				t.Fatalf("request IDs %q: want a new one on every answer", ids)
+			}
+			for i, want := range []string{"MISS", "HIT"} {
+				resp, body := edgeGet(t, c, "GET", h.base+"/v2/static/app.css")
+				if resp.Header.Get("X-Cache") != want || string(body) != "body { color: red }" {
+					t.Fatalf("/v2 request %d: X-Cache %q, body %q; want %s and the CSS", i, resp.Header.Get("X-Cache"), body, want)
+				}
+			}
+			var out struct{ Purged int }
+			h.adminJSON("POST", "/api/v1/caches/http/purge", map[string]string{"prefix": "/v2/", "route": "v2"}, http.StatusOK, &out)
+			if out.Purged != 1 {
+				t.Fatalf("purge /v2/ on route v2: %d purged, want 1", out.Purged)
+			}
+			if resp, _ := edgeGet(t, c, "GET", h.base+"/v2/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
+				t.Fatalf("/v2 after the purge: X-Cache %q, want MISS", resp.Header.Get("X-Cache"))
+			}
+			for range 2 {
+				if resp, _ := edgeGet(t, c, "GET", h.base+"/api/private"); resp.Header.Get("X-Cache") != "" {
+					t.Fatalf("a route without cache: answered with X-Cache %q", resp.Header.Get("X-Cache"))
+				}
+			}
+			if n := o.count("/static/app.css"); n != 3 {
+				t.Fatalf("the backend saw %d requests for /static/app.css, want 3 (a fill each for /static, /v2, /v2 after the purge)", n)
+			}
+		})
+	}
+}
