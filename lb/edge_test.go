@@ -367,6 +367,17 @@ func TestEdgeRoutes(t *testing.T) {
 			if ids[0] == "" || ids[0] == ids[1] || ids[1] == ids[2] {
 				t.Fatalf("request IDs %q: want a new one on every answer", ids)
 			}
+			// A reload that changes another route keeps this route's cache.
+			cfg := h.cfg
+			cfg.Frontends = append([]FrontendConfig(nil), h.cfg.Frontends...)
+			cfg.Frontends[0].Routes = append([]RouteConfig(nil), h.cfg.Frontends[0].Routes...)
+			cfg.Frontends[0].Routes[2].Compress = &compress.Config{Level: 1}
+			if err := h.srv.Reload(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("after a reload that changed route plain: X-Cache %q, want HIT", resp.Header.Get("X-Cache"))
+			}
 			for i, want := range []string{"MISS", "HIT"} {
 				resp, body := edgeGet(t, c, "GET", h.base+"/v2/static/app.css")
 				if resp.Header.Get("X-Cache") != want || string(body) != "body { color: red }" {
