@@ -89,9 +89,9 @@ func (o *edgeOrigin) count(path string) int {
 	return o.calls[path]
 }
 
-// newEdgeHarness is an lbd on engine with cache and compression on its
-// frontend, in front of one edgeOrigin.
-func newEdgeHarness(t *testing.T, engine string) (*harness, *edgeOrigin) {
+// newEdgeHarness is an lbd on engine in front of one edgeOrigin, with
+// cache and compression on its frontend; mutate may change the config.
+func newEdgeHarness(t *testing.T, engine string, mutate ...func(*Config)) (*harness, *edgeOrigin) {
 	t.Helper()
 	o := &edgeOrigin{calls: map[string]int{}}
 	ln := testutil.Listen(t)
@@ -106,6 +106,9 @@ func newEdgeHarness(t *testing.T, engine string) (*harness, *edgeOrigin) {
 		f.Engine = engine
 		f.Cache = &httpcache.Config{MaxBytes: 8 << 20}
 		f.Compress = &compress.Config{}
+		for _, m := range mutate {
+			m(c)
+		}
 	})
 	return h, o
 }
@@ -328,17 +331,9 @@ func TestDefaultConfigEdges(t *testing.T) {
 func TestEdgeRoutes(t *testing.T) {
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
 		t.Run(engine, func(t *testing.T) {
-			o := &edgeOrigin{calls: map[string]int{}}
-			ln := testutil.Listen(t)
-			srv := &http.Server{Handler: o, ReadHeaderTimeout: 5 * time.Second}
-			go func() { _ = srv.Serve(ln) }()
-			t.Cleanup(func() { _ = srv.Close() })
-			h := newHarness(t, 0, func(c *Config) {
-				one := 1
-				c.Pools[0].Backends = []BackendConfig{{ID: "o1", Address: ln.Addr().String(), Weight: &one}}
-				c.Pools[0].Sticky = StickyConfig{Mode: "none"}
+			h, o := newEdgeHarness(t, engine, func(c *Config) {
 				f := &c.Frontends[0]
-				f.Engine = engine
+				f.Cache, f.Compress = nil, nil
 				f.RequestID = "X-Request-ID"
 				f.Routes = []RouteConfig{
 					{Name: "static", Match: RouteMatch{PathPrefix: "/static"}, Cache: &httpcache.Config{}, Compress: &compress.Config{},
