@@ -122,14 +122,31 @@ out=$(curl -s --resolve www.example.test:8080:127.0.0.1 http://www.example.test:
 check "lbd: curl --resolve www.example.test:8080 ($out)" has "$out" "^b[123] v1"
 
 # --- lbd routes (issue 15): /api to pool api, /static to pool static ---------
+# (field names matched without case, as HTTP defines them: answers that went
+# through the cache or compression carry net/http's spelling, X-Lb-Backend)
 for i in $(seq 1 50); do curl -s 127.0.0.1:8404/api/v1/pools/static/backends | grep -q '"state": "up"' && curl -s 127.0.0.1:8404/api/v1/pools/api/backends | grep -q '"state": "up"' && break; sleep 0.1; done
 out=$(curl -s -D- 127.0.0.1:8080/api/orders)
-check "routes: /api/orders from pool api, JSON, X-RateLimit-* fields" bash -c 'grep -q "X-LB-Backend: a[12]" <<<"$1" && grep -q "\"id\": \"o-1001\"" <<<"$1" && grep -q "^X-RateLimit-Limit: 20" <<<"$1"' _ "$out"
+check "routes: /api/orders from pool api, JSON, X-RateLimit-* fields" bash -c 'grep -qi "X-LB-Backend: a[12]" <<<"$1" && grep -q "\"id\": \"o-1001\"" <<<"$1" && grep -qi "^X-RateLimit-Limit: 20" <<<"$1"' _ "$out"
 out=$(curl -s -D- -o /dev/null 127.0.0.1:8080/static/app.css)
 etag=$(grep -i '^etag:' <<<"$out" | cut -d' ' -f2 | tr -d '\r')
-check "routes: /static/app.css from pool static with ETag and Last-Modified" bash -c 'grep -q "X-LB-Backend: s[12]" <<<"$1" && grep -qi "^last-modified:" <<<"$1" && [ -n "$2" ]' _ "$out" "$etag"
+check "routes: /static/app.css from pool static with ETag and Last-Modified" bash -c 'grep -qi "X-LB-Backend: s[12]" <<<"$1" && grep -qi "^last-modified:" <<<"$1" && [ -n "$2" ]' _ "$out" "$etag"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" 127.0.0.1:8080/static/app.css)
 check "routes: If-None-Match on /static/app.css gives 304 (got $code)" test "$code" = 304
+# the response cache and compression on those routes (lb/httpcache, lb/compress)
+curl -s -o /dev/null -H 'Cache-Control: no-cache' 127.0.0.1:8080/static/app.js   # filled (or refreshed) now
+out=$(curl -s -D- -o /dev/null 127.0.0.1:8080/static/app.js)
+check "cache: a second GET of /static/app.js is X-Cache: HIT with an Age" bash -c 'grep -q "^X-Cache: HIT" <<<"$1" && grep -q "^Age: [0-9]" <<<"$1"' _ "$out"
+etag=$(grep -i '^etag:' <<<"$out" | cut -d' ' -f2 | tr -d '\r')
+out=$(curl -s -D- -o /dev/null -H "If-None-Match: $etag" 127.0.0.1:8080/static/app.js)
+check "cache: If-None-Match on a cached file is a 304 from lbd (X-Cache: HIT)" bash -c 'grep -q "^HTTP/1.1 304" <<<"$1" && grep -q "^X-Cache: HIT" <<<"$1"' _ "$out"
+out=$(curl -s -D- -o "$WORK/orders.br" -H 'Accept-Encoding: br, gzip' 127.0.0.1:8080/api/orders)
+check "compress: /api/orders with Accept-Encoding: br, gzip is Content-Encoding: br, Vary: Accept-Encoding" bash -c 'grep -qi "^Content-Encoding: br" <<<"$1" && grep -qi "^Vary:.*Accept-Encoding" <<<"$1"' _ "$out"
+out=$(curl -s -D- -o /dev/null -H 'Accept-Encoding: gzip' 127.0.0.1:8080/static/app.css)
+check "compress: /static/app.css for gzip is gzip with a weak ETag" bash -c 'grep -qi "^Content-Encoding: gzip" <<<"$1" && grep -qi "^Etag: W/" <<<"$1"' _ "$out"
+code=$(curl -s -o "$WORK/purge.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $LBTOKEN" -d '{"prefix":"/static/","route":"static"}' 127.0.0.1:8404/api/v1/caches/http/purge)
+check "cache: purge /static/ through the admin API ($code $(tr -d ' \n' <"$WORK/purge.json"))" bash -c '[ "$1" = 200 ] && grep -q "\"purged\"" "$2"' _ "$code" "$WORK/purge.json"
+out=$(curl -s -D- -o /dev/null 127.0.0.1:8080/static/app.js)
+check "cache: after the purge /static/app.js is a MISS again" grep -q "^X-Cache: MISS" <<<"$out"
 codes=$(for i in $(seq 30); do curl -s -o /dev/null -w '%{http_code} ' 127.0.0.1:8080/api/orders; done)
 check "routes: 30 quick GETs of /api/orders: 200s, then 429 ($codes)" bash -c '[[ "$1" == 200* && "$1" == *429* ]]' _ "$codes"
 for i in $(seq 10); do out=$(curl -s -i 127.0.0.1:8080/api/orders); grep -q "^HTTP/1.1 429" <<<"$out" && break; done

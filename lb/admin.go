@@ -134,6 +134,7 @@ func (s *Server) adminHandler() http.Handler {
 		http.MethodGet: s.getAccessLog, http.MethodPatch: s.patchAccessLog,
 	})
 	api.Route(mux, "/readyz", map[string]http.HandlerFunc{http.MethodGet: s.readyz})
+	s.edgeRoutes(mux)
 	if s.gather != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)}))
 	}

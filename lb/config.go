@@ -3,6 +3,8 @@ package lb
 import (
 	"time"
 
+	"netsim/lb/compress"
+	"netsim/lb/httpcache"
 	"netsim/lb/l4"
 	nstls "netsim/tls"
 )
@@ -84,6 +86,11 @@ type FrontendConfig struct {
 	// to the backend, in the answer and in the access log: the client's
 	// own when it sent one, else one lbd makes. Empty: off.
 	RequestID string `mapstructure:"request_id"`
+	// Cache is a shared response cache (RFC 9111, lb/httpcache) in front
+	// of the pool; nil: off.
+	Cache *httpcache.Config `mapstructure:"cache"`
+	// Compress encodes responses (br, zstd, gzip; lb/compress); nil: off.
+	Compress *compress.Config `mapstructure:"compress"`
 }
 
 // engine is the engine the frontend runs on: Engine, or when unset fast

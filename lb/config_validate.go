@@ -194,6 +194,12 @@ func (c *Config) validateFrontends(pools map[string]bool, errs *cfgerr.List) (na
 		if f.MaxBodyBytes < 0 {
 			errs.Add(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")
 		}
+		if f.Cache != nil {
+			errs.Append(k+".cache", f.Cache.Check(k+".cache"))
+		}
+		if f.Compress != nil {
+			errs.Append(k+".compress", f.Compress.Check(k+".compress"))
+		}
 		switch f.Engine {
 		case "":
 		case EngineFast:

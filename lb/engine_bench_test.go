@@ -64,36 +64,41 @@ func BenchmarkEngine(b *testing.B) {
 					b.Fatal(err)
 				}
 				run(b, srv)
-				addr := srv.Addr("http").String()
-				req := []byte("GET /bench HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					c, err := net.Dial("tcp", addr)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					defer c.Close()
-					var buf [4096]byte
-					for pb.Next() {
-						if _, err := c.Write(req); err != nil {
-							b.Error(err)
-							return
-						}
-						n := 0
-						for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nb1 v1\n")) {
-							k, err := c.Read(buf[n:])
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							n += k
-						}
-					}
-				})
+				benchKeepAlive(b, srv.Addr("http").String(), "/bench")
 				b.StopTimer()
 			})
 		}
 	}
+}
+
+// benchKeepAlive sends keep-alive GETs for path to addr over raw
+// connections, in parallel, each answered with the body "b1 v1\n".
+func benchKeepAlive(b *testing.B, addr, path string) {
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		var buf [4096]byte
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			n := 0
+			for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nb1 v1\n")) {
+				k, err := c.Read(buf[n:])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n += k
+			}
+		}
+	})
 }

@@ -18,8 +18,9 @@ import (
 // forwarding inside is the nethttp engine's (ReverseProxy over the
 // member's transport). Requests of other routes never come here.
 
-// bridge runs st (routed to rt, pool chosen) through rt.wrap.
-func (c *fastConn) bridge(st *reqState, rt *route) {
+// bridge runs st (routed, pool chosen) through mw: a route's wrap, or
+// the edge's cache fill and compression (edge_fast.go).
+func (c *fastConn) bridge(st *reqState, mw Middleware) {
 	f, h := c.f, &c.req
 	u, err := url.ParseRequestURI(string(c.fwd))
 	if err != nil {
@@ -81,7 +82,7 @@ func (c *fastConn) bridge(st *reqState, rt *route) {
 			st.status = w.status // a handler answered by itself
 		}
 	}()
-	rt.wrap(w, r, func(w http.ResponseWriter, r *http.Request) {
+	mw(w, r, func(w http.ResponseWriter, r *http.Request) {
 		x.w, x.r = w, r
 		f.forward(x, st)
 	})

@@ -278,8 +278,11 @@ func (c *fastConn) handle() {
 		}
 	}
 	st.route(p, c)
+	if e := st.edgeOf(f); e != nil && c.edge(e, st) {
+		return
+	}
 	if rt := st.rt; rt != nil && rt.wrap != nil {
-		c.bridge(st, rt) // per-route handlers (cache, compression) work on net/http's types
+		c.bridge(st, rt.wrap) // per-route handlers work on net/http's types
 		return
 	}
 	f.forward(c, st)

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"bufio"
 	"net/http"
 	"strconv"
 )
@@ -38,12 +39,17 @@ func (w *replyWriter) WriteHeader(status int) {
 		w.h.Set("Connection", "close")
 	}
 	c.wrote = true
+	writeHead(bw, status, w.h)
+}
+
+// writeHead writes a status line and the fields of h.
+func writeHead(bw *bufio.Writer, status int, h http.Header) {
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(status))
 	bw.WriteByte(' ')
 	bw.WriteString(http.StatusText(status))
 	bw.WriteString("\r\n")
-	_ = w.h.Write(bw)
+	_ = h.Write(bw)
 	bw.WriteString("\r\n")
 }
 

@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		routeHits:   metric.Counters("lbd_route_requests_total", "Requests taken by each route of a frontend (routes named in frontends[].routes).", "frontend", "route"),
 	}
 	if err := metric.Register(reg, m.requests, m.duration, m.changes, m.checks, m.checkTime, m.retries,
-		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, m.routeHits, &stateCollector{s}); err != nil {
+		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, m.routeHits, &stateCollector{s}, newEdgeCollector(s)); err != nil {
 		return nil, err
 	}
 	return m, nil

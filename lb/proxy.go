@@ -29,6 +29,7 @@ type frontend struct {
 	eng    *engine      // the fast engine; nil on nethttp
 	ln     net.Listener
 	routes atomic.Pointer[routeTable]
+	edge   atomic.Pointer[edge] // cache and compression (edge.go); nil: none
 
 	// HTTPS frontends only
 	store  *nstls.Store

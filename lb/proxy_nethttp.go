@@ -167,6 +167,10 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.method, st.hasBody = r.Method, st.body != nil && r.ContentLength != 0
 	st.route(p, x)
+	if e := st.edgeOf(f); e != nil {
+		f.serveEdge(st, x, e)
+		return
+	}
 	if rt := st.rt; rt != nil && rt.wrap != nil {
 		sw := &statusWriter{ResponseWriter: w}
 		rt.wrap(sw, r, func(w http.ResponseWriter, r *http.Request) {

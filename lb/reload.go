@@ -41,6 +41,7 @@ type Pending struct {
 	tlsCfgs  map[string]*ctls.Config // pools' re-encryption configs
 	l4       *l4.Pending
 	routes   []*routeTable // per frontend
+	edges    []*edge       // per frontend: its own cache and compression (its routes' are in routes)
 	warnings []string
 }
 
@@ -103,6 +104,15 @@ func (s *Server) prepare(cfg *Config) (*Pending, error) {
 	p.routes = make([]*routeTable, len(cfg.Frontends))
 	for i := range cfg.Frontends {
 		p.routes[i] = s.compileRoutes(&cfg.Frontends[i], s.frontends[i].routes.Load())
+	}
+	p.edges = make([]*edge, len(cfg.Frontends))
+	for i := range cfg.Frontends {
+		f := s.frontends[i]
+		e, err := buildEdges(f, &cfg.Frontends[i], p.routes[i], f.edge.Load(), f.routes.Load())
+		if err != nil {
+			return nil, fmt.Errorf("frontends[%d]: %w", i, err)
+		}
+		p.edges[i] = e
 	}
 	var err error
 	if p.demo, err = s.planDemoPKI(cfg); err != nil {
@@ -212,6 +222,7 @@ func (p *Pending) commit() error {
 		fc := p.cfg.Frontends[i]
 		f.cfg.Store(&fc)
 		old := f.routes.Swap(p.routes[i])
+		f.swapEdge(p.edges[i], old, p.routes[i])
 		for _, r := range old.routes {
 			if !p.routes[i].has(r.name) {
 				s.met.routeHits.DeleteLabelValues(f.name, r.name)

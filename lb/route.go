@@ -54,6 +54,9 @@ type route struct {
 	// wrap, when set, runs around the forwarding of this route's
 	// requests (see above). Nothing sets it yet.
 	wrap Middleware
+	// edge is the route's cache and compression (edge.go), set by
+	// buildEdges before the table is published; nil: the frontend's.
+	edge *edge
 }
 
 // Middleware is a per-route step around the forwarding of a request: it

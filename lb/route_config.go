@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"netsim/internal/cfgerr"
+	"netsim/lb/compress"
+	"netsim/lb/httpcache"
 )
 
 // RouteConfig is one entry of a frontend's routes (frontends[].routes).
@@ -31,6 +33,10 @@ type RouteConfig struct {
 	RequestHeaders  HeaderRules      `mapstructure:"request_headers"`
 	ResponseHeaders HeaderRules      `mapstructure:"response_headers"`
 	CORS            *CORSConfig      `mapstructure:"cors"`
+	// Cache and Compress are the route's response cache and compression
+	// (edge.go); nil: the frontend's blocks apply to the route.
+	Cache    *httpcache.Config `mapstructure:"cache"`
+	Compress *compress.Config  `mapstructure:"compress"`
 }
 
 // RouteMatch is what a request must have for a route to take it; every
@@ -168,6 +174,12 @@ func validateRoutes(k string, routes []RouteConfig, pools map[string]bool, errs 
 		}
 		if l := rc.RateLimit; l != nil {
 			validateRateLimit(rk+".rate_limit", l, errs)
+		}
+		if rc.Cache != nil {
+			errs.Append(rk+".cache", rc.Cache.Check(rk+".cache"))
+		}
+		if rc.Compress != nil {
+			errs.Append(rk+".compress", rc.Compress.Check(rk+".compress"))
 		}
 		validateHeaderRules(rk+".request_headers", &rc.RequestHeaders, errs)
 		validateHeaderRules(rk+".response_headers", &rc.ResponseHeaders, errs)

@@ -242,6 +242,9 @@ func (s *Server) shutdown() {
 		}()
 	}
 	wg.Wait()
+	for _, f := range s.frontends {
+		f.swapEdge(nil, f.routes.Load(), nil) // stops background revalidations
+	}
 	s.mu.Lock()
 	s.stopped = true
 	for _, p := range *s.pools.Load() {

@@ -124,6 +124,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	}
 	for i, fc := range cfg.Frontends {
 		f := newFrontend(s, fc)
+		e, err := buildEdges(f, &fc, f.routes.Load(), nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("frontends[%d]: %w", i, err)
+		}
+		f.edge.Store(e)
 		if fc.TLS != nil {
 			if err := s.setupTLS(f, fc.TLS); err != nil {
 				return nil, fmt.Errorf("frontends[%d].tls: %w", i, err)
