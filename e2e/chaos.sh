@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The chaos suite (`make chaos`; `make e2e` runs `--short`): the built netsim
+# under load (HTTP through lbd with netsim's own generator, DNS through the
+# resolver), with faults made from outside the daemons, one at a time:
+# packet loss and silence with nftables rules on the simulated servers'
+# loopback addresses, crashes through netsim's control API (part kill) or
+# nftables rejects (an authoritative listener: ICMP port unreachable and TCP
+# resets, what the kernel answers once the process is gone), and SIGHUP
+# storms. One table row per fault and traffic (e2e/chaos/ does the load and
+# the counting); the expectations of issue 14 are checked and a failed one
+# fails the run. Everything runs in a fresh network namespace (unshare -n),
+# so no rule ever touches the host's loopback. Needs root (CI is root);
+# installs nftables with apt-get when nft is missing.
+#
+#   bash e2e/chaos.sh            # the long run (about 4 minutes)
+#   bash e2e/chaos.sh --short    # the short form (about a minute)
+#   ONLY=regex bash e2e/chaos.sh # only the faults whose name matches
+# The table is kept in var/chaos/table.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BIN=${BIN:-bin}
+MODE=long
+case "${1:-}" in
+  --short) MODE=short ;;
+  "") ;;
+  *) echo "usage: bash e2e/chaos.sh [--short]"; exit 2 ;;
+esac
+# cannot run here: the short form (part of make e2e) skips, make chaos fails
+cannot() {
+  echo "chaos: $*"
+  if [ $MODE = short ]; then echo "chaos: skipped"; exit 0; fi
+  exit 1
+}
+
+if [ -z "${CHAOS_IN_NETNS:-}" ]; then
+  [ "$(id -u)" = 0 ] || cannot "needs root (a network namespace and nftables rules); CI runs as root"
+  if ! command -v nft >/dev/null; then
+    echo "chaos: installing nftables"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables) >/tmp/chaos-apt.log 2>&1 \
+      || { tail -5 /tmp/chaos-apt.log; cannot "apt-get install nftables failed"; }
+  fi
+  for tool in curl jq unshare ip; do command -v $tool >/dev/null || cannot "$tool is missing"; done
+  unshare -n true 2>/dev/null || cannot "unshare -n failed (no CAP_SYS_ADMIN in this container?)"
+  CHAOS_IN_NETNS=1 exec unshare -n bash "$0" "$@"
+fi
+
+# --- inside the fresh network namespace ----------------------------------------
+ip link set lo up
+WORK=$(mktemp -d)
+KEEP=var/chaos
+NETSIM=
+cleanup() {
+  nft delete table inet chaos 2>/dev/null
+  if [ -n "$NETSIM" ]; then kill -INT "$NETSIM" 2>/dev/null; wait "$NETSIM" 2>/dev/null; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail=0
+
+go build -o "$WORK/chaos" ./e2e/chaos || exit 1
+nft -f - <<'EOF' || exit 1
+table inet chaos {
+  chain in { type filter hook input priority 0; policy accept; }
+}
+EOF
+
+(cd "$WORK" && exec "$REPO/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
+NETSIM=$!
+for i in $(seq 1 200); do
+  curl -sf 127.0.0.1:8000/healthz >/dev/null 2>&1 && test -s "$WORK/var/netsim.env" && break
+  kill -0 $NETSIM 2>/dev/null || break
+  sleep 0.1
+done
+if ! curl -sf 127.0.0.1:8000/healthz -o /dev/null; then
+  echo "chaos: netsim did not come up; its log ends:"; tail -5 "$WORK/netsim.log"; exit 1
+fi
+# shellcheck disable=SC1091
+source "$WORK/var/netsim.env"
+export NETSIM NETSIM_CONTROL_TOKEN WORK
+
+# --- the faults' commands (run by e2e/chaos at their time, through bash -c) -------
+# loss PERCENT PORT ADDR…: drop that share of the packets to and from the
+# addresses' PORT (UDP and TCP), each packet each way, at input (the sender
+# sees nothing, as on a lossy link)
+loss() {
+  local pct=$1 port=$2; shift 2
+  local set; set=$(IFS=,; echo "$*")
+  local draw=(numgen random mod 100 "<" "$pct")
+  [ "$pct" -ge 100 ] && draw=()
+  nft add rule inet chaos in ip daddr "{ $set }" meta l4proto "{ tcp, udp }" th dport "$port" "${draw[@]}" drop &&
+    nft add rule inet chaos in ip saddr "{ $set }" meta l4proto "{ tcp, udp }" th sport "$port" "${draw[@]}" drop
+}
+# crashed PORT ADDR…: what the kernel answers for a process that is gone:
+# UDP port unreachable, TCP reset
+crashed() {
+  local port=$1; shift
+  local set; set=$(IFS=,; echo "$*")
+  nft add rule inet chaos in ip daddr "{ $set }" udp dport "$port" reject &&
+    nft add rule inet chaos in ip daddr "{ $set }" tcp dport "$port" reject with tcp reset
+}
+heal() { nft flush chain inet chaos in; }
+# part NAME STATE: netsim's control API (running, stopped, killed)
+part() {
+  curl -sf -o /dev/null -X PATCH -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" \
+    -d "{\"state\":\"$2\"}" "127.0.0.1:8000/api/v1/parts/$1" || { echo "part $1 $2: the control API refused"; return 1; }
+}
+# hups N INTERVAL: a SIGHUP storm on netsim (dnsd and every lbd reload;
+# signals that arrive during a reload coalesce into the next one)
+hups() {
+  local before after i
+  before=$(grep -c 'reloaded dnsd and every lbd' "$WORK/netsim.log")
+  for _ in $(seq 1 "$1"); do kill -HUP "$NETSIM" || return 1; sleep "$2"; done
+  for i in $(seq 1 50); do
+    after=$(grep -c 'reloaded dnsd and every lbd' "$WORK/netsim.log")
+    [ "$after" -gt "$before" ] && break
+    sleep 0.1
+  done
+  echo "    $1 SIGHUPs sent; netsim logged $((after - before)) reloads, $(grep -c 'reload refused' "$WORK/netsim.log") refused"
+  [ "$after" -gt "$before" ] && ! grep -q 'reload refused' "$WORK/netsim.log"
+}
+export -f loss crashed heal part hups
+
+# settle: every part running, every lbd's backends up, GeoDNS counting
+# every region: the next fault starts from a healthy stack
+settle() {
+  local i
+  for i in $(seq 1 150); do
+    [ "$(curl -s 127.0.0.1:8000/api/v1/parts | jq '[.data[] | select(.state != "running")] | length')" = 0 ] &&
+      [ "$(curl -s 127.0.0.1:8404/api/v1/pools/web/backends | jq '[.data[] | select(.state != "up")] | length')" = 0 ] &&
+      [ "$(curl -s 127.0.10.1:8404/api/v1/pools/web/backends | jq '[.data[] | select(.state != "up")] | length')" = 0 ] &&
+      [ "$(curl -s '127.0.0.1:9153/api/v1/geo/pools?limit=100' | jq '[.data[].members[] | select(.state != "up")] | length')" = 0 ] &&
+      return 0
+    sleep 0.2
+  done
+  echo "chaos: the stack did not settle in 30 s after the last fault"
+  return 1
+}
+
+TABLE=$WORK/table.md
+# fault LONG SHORT NAME ARGS…: one row; LONG/SHORT: run it in that mode (1/0)
+fault() {
+  local long=$1 short=$2 name=$3; shift 3
+  if [ $MODE = long ] && [ "$long" = 0 ]; then return; fi
+  if [ $MODE = short ] && [ "$short" = 0 ]; then return; fi
+  if [ -n "${ONLY:-}" ] && ! grep -qiE -- "$ONLY" <<<"$name"; then return; fi
+  settle || { fail=$((fail+1)); return; }
+  echo "== $name"
+  local t0=$SECONDS
+  "$WORK/chaos" --name "$name" --table "$TABLE" "$@"
+  local rc=$?
+  heal 2>/dev/null
+  if [ $rc -eq 0 ]; then echo "ok   - $name ($((SECONDS-t0)) s)"; else fail=$((fail+1)); echo "FAIL - $name (rc=$rc)"; fi
+}
+# the run's length: D LONG SHORT
+D() { if [ $MODE = long ]; then echo "$1"; else echo "$2"; fi; }
+curl -sf 127.0.10.1:8404/readyz >/dev/null 2>&1; sleep 2 # GeoDNS has probed the regions
+
+DNS_SERVERS="127.0.1.1 127.0.2.1 127.0.3.1 127.0.3.2 127.0.4.1"
+UPSTREAM_TIMEOUT_MS=800   # configs/dnsd.yaml resolver.upstream_timeout
+
+fault 1 1 "none (baseline)" --duration "$(D 8s 3s)" \
+  --http-rate 200 --dns-rate 200 --dns-random apps.example.test --http-max-failed 0 --dns-max-failed 0
+
+fault 1 1 "10% loss at every DNS server (root, TLD, ns1, ns2, sub)" --duration "$(D 24s 10s)" \
+  --dns-rate 100 --dns-random apps.example.test \
+  --fault-at 2s --fault "loss 10 1053 $DNS_SERVERS" --heal-at "$(D 22s 9s)" --heal heal \
+  --dns-max-p99 "$((3 * UPSTREAM_TIMEOUT_MS))ms"
+
+fault 1 0 "10% loss at the EU lbd (127.0.10.1:8080)" --duration 20s \
+  --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
+  --fault-at 2s --fault "loss 10 8080 127.0.10.1" --heal-at 18s --heal heal --http-max-failed 0
+
+fault 1 1 "backend crash (b2 killed, started again $(D 8 5) s later)" --duration "$(D 20s 10s)" \
+  --http-rate 200 --fault-at 2s --fault "part b2 killed" --heal-at "$(D 10s 7s)" --heal "part b2 running" \
+  --http-max-failed 0
+
+fault 1 1 "regional lbd crash (lbd-eu killed)" --duration "$(D 40s 10s)" \
+  --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
+  --fault-at 2s --fault "part lbd-eu killed" --heal-at "$(D 34s 8s)" --heal "part lbd-eu running" \
+  --http-max-outage "$(D 25s 0)"
+
+fault 1 1 "authoritative listener crash (ns1 127.0.3.1 gone)" --duration "$(D 16s 8s)" \
+  --dns-rate 200 --dns-random apps.example.test \
+  --fault-at 2s --fault "crashed 1053 127.0.3.1" --heal-at "$(D 14s 7s)" --heal heal --dns-max-failed 0
+
+fault 1 1 "authority lost (ns1 and ns2 silent)" --duration "$(D 60s 14s)" \
+  --dns-rate 200 --dns-names www.example.test,canary.example.test \
+  --fault-at 2s --fault "loss 100 1053 127.0.3.1 127.0.3.2" --heal-at "$(D 27s 12s)" --heal heal \
+  --dns-max-failed 0 --dns-min-stale 1
+
+fault 1 1 "SIGHUP storm on netsim (50 SIGHUPs, one per 50 ms: dnsd and every lbd reload)" --duration "$(D 12s 8s)" \
+  --http-rate 200 --dns-rate 200 --dns-random apps.example.test \
+  --fault-at 2s --fault "hups 50 0.05" --http-max-failed 0 --dns-max-failed 0
+
+mkdir -p "$KEEP"
+{
+  echo "Chaos run ($MODE) of $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), $(go version | cut -d' ' -f3)"
+  echo
+  cat "$TABLE"
+} >"$KEEP/table.md"
+echo
+cat "$KEEP/table.md"
+echo
+if grep -qiE 'panic|fatal' "$WORK/netsim.log"; then
+  fail=$((fail+1)); echo "FAIL - netsim's log has a panic:"; grep -iE -m5 -A5 'panic|fatal' "$WORK/netsim.log"
+fi
+kill -0 $NETSIM 2>/dev/null || { fail=$((fail+1)); echo "FAIL - netsim is no longer running"; }
+echo "chaos ($MODE): $fail failed (table in $KEEP/table.md)"
+[ $fail -eq 0 ]
