@@ -33,6 +33,7 @@ cannot() {
   exit 1
 }
 
+[ -x "$BIN/netsim" ] || { echo "chaos: $BIN/netsim is missing: make build (make chaos does)"; exit 1; }
 if [ -z "${CHAOS_IN_NETNS:-}" ]; then
   [ "$(id -u)" = 0 ] || cannot "needs root (a network namespace and nftables rules); CI runs as root"
   if ! command -v nft >/dev/null; then
@@ -42,6 +43,8 @@ if [ -z "${CHAOS_IN_NETNS:-}" ]; then
   fi
   for tool in curl jq unshare ip; do command -v $tool >/dev/null || cannot "$tool is missing"; done
   unshare -n true 2>/dev/null || cannot "unshare -n failed (no CAP_SYS_ADMIN in this container?)"
+  # built out here: the namespace has no network to fetch a module with
+  go build -o "$BIN/chaos" ./e2e/chaos || exit 1
   CHAOS_IN_NETNS=1 exec unshare -n bash "$0" "$@"
 fi
 
@@ -50,22 +53,28 @@ ip link set lo up
 WORK=$(mktemp -d)
 KEEP=var/chaos
 NETSIM=
+DNSD=; LBD=
 cleanup() {
   nft delete table inet chaos 2>/dev/null
-  if [ -n "$NETSIM" ]; then kill -INT "$NETSIM" 2>/dev/null; wait "$NETSIM" 2>/dev/null; fi
+  local p
+  for p in $NETSIM $DNSD $LBD; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 fail=0
 
-go build -o "$WORK/chaos" ./e2e/chaos || exit 1
 nft -f - <<'EOF' || exit 1
 table inet chaos {
   chain in { type filter hook input priority 0; policy accept; }
 }
 EOF
 
-(cd "$WORK" && exec "$REPO/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
+# netsim runs the demo config from a file, so that a reload can take a
+# listener away (dnsd closes it) and give it back
+cp configs/dnsd.yaml "$WORK/dnsd.yaml"
+cp configs/dnsd.yaml "$WORK/dnsd.full.yaml"
+sed '/listen: 127.0.3.1:1053/,+1d' configs/dnsd.yaml >"$WORK/dnsd.no-ns1.yaml"
+(cd "$WORK" && exec "$REPO/$BIN/netsim" --dns-config "$WORK/dnsd.yaml" >"$WORK/netsim.log" 2>&1) &
 NETSIM=$!
 for i in $(seq 1 200); do
   curl -sf 127.0.0.1:8000/healthz >/dev/null 2>&1 && test -s "$WORK/var/netsim.env" && break
@@ -77,7 +86,38 @@ if ! curl -sf 127.0.0.1:8000/healthz -o /dev/null; then
 fi
 # shellcheck disable=SC1091
 source "$WORK/var/netsim.env"
-export NETSIM NETSIM_CONTROL_TOKEN WORK
+
+# dnsd and lbd as processes of their own, for their SIGHUP storm: dnsd
+# authoritative for example.test. on 127.0.0.2, lbd on 127.0.0.2 in front of
+# netsim's web servers
+cat >"$WORK/dnsd.alone.yaml" <<'EOF'
+admin: {listen: 127.0.0.2:9153}
+servers:
+  - {listen: 127.0.0.2:1053, zones: ["example.test."]}
+EOF
+cat >"$WORK/lbd.alone.yaml" <<'EOF'
+admin: {listen: 127.0.0.2:8404}
+frontends:
+  - {name: http, listen: 127.0.0.2:8080, pool: web}
+pools:
+  - name: web
+    health: {type: http, path: /healthz, interval: 1s, timeout: 500ms}
+    backends:
+      - {id: b1, address: 127.0.0.1:9001}
+      - {id: b2, address: 127.0.0.1:9002}
+      - {id: b3, address: 127.0.0.1:9003}
+EOF
+"$REPO/$BIN/dnsd" -c "$WORK/dnsd.alone.yaml" >"$WORK/dnsd.log" 2>&1 &
+DNSD=$!
+"$REPO/$BIN/lbd" -c "$WORK/lbd.alone.yaml" >"$WORK/lbd.log" 2>&1 &
+LBD=$!
+for i in $(seq 1 100); do
+  curl -sf 127.0.0.2:9153/healthz >/dev/null 2>&1 && curl -sf 127.0.0.2:8404/healthz >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf 127.0.0.2:9153/healthz >/dev/null || { echo "chaos: dnsd on 127.0.0.2 did not come up:"; tail -5 "$WORK/dnsd.log"; exit 1; }
+curl -sf 127.0.0.2:8404/healthz >/dev/null || { echo "chaos: lbd on 127.0.0.2 did not come up:"; tail -5 "$WORK/lbd.log"; exit 1; }
+export NETSIM NETSIM_CONTROL_TOKEN WORK DNSD LBD
 
 # --- the faults' commands (run by e2e/chaos at their time, through bash -c) -------
 # loss PERCENT PORT ADDR…: drop that share of the packets to and from the
@@ -105,21 +145,41 @@ part() {
   curl -sf -o /dev/null -X PATCH -H "Authorization: Bearer $NETSIM_CONTROL_TOKEN" \
     -d "{\"state\":\"$2\"}" "127.0.0.1:8000/api/v1/parts/$1" || { echo "part $1 $2: the control API refused"; return 1; }
 }
-# hups N INTERVAL: a SIGHUP storm on netsim (dnsd and every lbd reload;
-# signals that arrive during a reload coalesce into the next one)
+# hups N INTERVAL NAME…: a SIGHUP storm, N signals to each of netsim (dnsd
+# and every lbd reload), dnsd, lbd; each must log reloads and no refusal
+# (signals that arrive during a reload coalesce into the next one)
 hups() {
-  local before after i
-  before=$(grep -c 'reloaded dnsd and every lbd' "$WORK/netsim.log")
-  for _ in $(seq 1 "$1"); do kill -HUP "$NETSIM" || return 1; sleep "$2"; done
-  for i in $(seq 1 50); do
-    after=$(grep -c 'reloaded dnsd and every lbd' "$WORK/netsim.log")
-    [ "$after" -gt "$before" ] && break
-    sleep 0.1
+  local n=$1 gap=$2 name ok=0 got bad; shift 2
+  declare -A pid=([netsim]=$NETSIM [dnsd]=$DNSD [lbd]=$LBD) before=()
+  declare -A line=([netsim]='reloaded dnsd and every lbd' [dnsd]='reloaded' [lbd]='configuration reloaded')
+  for name in "$@"; do before[$name]=$(wc -l <"$WORK/$name.log"); done
+  for _ in $(seq 1 "$n"); do
+    for name in "$@"; do kill -HUP "${pid[$name]}" || return 1; done
+    sleep "$gap"
   done
-  echo "    $1 SIGHUPs sent; netsim logged $((after - before)) reloads, $(grep -c 'reload refused' "$WORK/netsim.log") refused"
-  [ "$after" -gt "$before" ] && ! grep -q 'reload refused' "$WORK/netsim.log"
+  sleep 0.5 # the last reload's line
+  for name in "$@"; do
+    got=$(tail -n +$((before[$name] + 1)) "$WORK/$name.log" | grep -c "${line[$name]}")
+    bad=$(tail -n +$((before[$name] + 1)) "$WORK/$name.log" | grep -c 'reload refused')
+    echo "    $name: $n SIGHUPs sent; $got reloads and $bad refusals logged"
+    [ "$got" -gt 0 ] && [ "$bad" = 0 ] || ok=1
+  done
+  return $ok
 }
-export -f loss crashed heal part hups
+# listener open|closed: ns1 (127.0.3.1:1053) taken out of dnsd's config or
+# put back, and a SIGHUP; returns once TCP port 1053 there is as asked
+listener() {
+  local file=full i
+  [ "$1" = closed ] && file=no-ns1
+  cp "$WORK/dnsd.$file.yaml" "$WORK/dnsd.yaml" && kill -HUP "$NETSIM" || return 1
+  for i in $(seq 1 100); do
+    if timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.3.1/1053' 2>/dev/null; then [ "$1" = open ] && return 0
+    else [ "$1" = closed ] && return 0; fi
+    sleep 0.05
+  done
+  echo "ns1's listener is not $1 5 s after the SIGHUP"; return 1
+}
+export -f loss crashed heal part hups listener
 
 # settle: every part running, every lbd's backends up, GeoDNS counting
 # every region: the next fault starts from a healthy stack
@@ -147,7 +207,7 @@ fault() {
   settle || { fail=$((fail+1)); return; }
   echo "== $name"
   local t0=$SECONDS
-  "$WORK/chaos" --name "$name" --table "$TABLE" "$@"
+  "$BIN/chaos" --name "$name" --table "$TABLE" "$@"
   local rc=$?
   heal 2>/dev/null
   if [ $rc -eq 0 ]; then echo "ok   - $name ($((SECONDS-t0)) s)"; else fail=$((fail+1)); echo "FAIL - $name (rc=$rc)"; fi
@@ -162,36 +222,44 @@ UPSTREAM_TIMEOUT_MS=800   # configs/dnsd.yaml resolver.upstream_timeout
 fault 1 1 "none (baseline)" --duration "$(D 8s 3s)" \
   --http-rate 200 --dns-rate 200 --dns-random apps.example.test --http-max-failed 0 --dns-max-failed 0
 
-fault 1 1 "10% loss at every DNS server (root, TLD, ns1, ns2, sub)" --duration "$(D 24s 10s)" \
+fault 1 1 "10% loss at every DNS server (root, TLD, ns1, ns2, sub)" --duration "$(D 24s 8s)" \
   --dns-rate 100 --dns-random apps.example.test \
-  --fault-at 2s --fault "loss 10 1053 $DNS_SERVERS" --heal-at "$(D 22s 9s)" --heal heal \
+  --fault-at "$(D 2s 1s)" --fault "loss 10 1053 $DNS_SERVERS" --heal-at "$(D 22s 7s)" --heal heal \
   --dns-max-p99 "$((3 * UPSTREAM_TIMEOUT_MS))ms"
 
 fault 1 0 "10% loss at the EU lbd (127.0.10.1:8080)" --duration 20s \
   --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
   --fault-at 2s --fault "loss 10 8080 127.0.10.1" --heal-at 18s --heal heal --http-max-failed 0
 
-fault 1 1 "backend crash (b2 killed, started again $(D 8 5) s later)" --duration "$(D 20s 10s)" \
-  --http-rate 200 --fault-at 2s --fault "part b2 killed" --heal-at "$(D 10s 7s)" --heal "part b2 running" \
+fault 1 1 "backend crash (b2 killed, started again $(D 8 4) s later)" --duration "$(D 20s 8s)" \
+  --http-rate 200 --fault-at "$(D 2s 1s)" --fault "part b2 killed" --heal-at "$(D 10s 5s)" --heal "part b2 running" \
   --http-max-failed 0
 
-fault 1 1 "regional lbd crash (lbd-eu killed)" --duration "$(D 40s 10s)" \
+fault 1 0 "regional lbd crash (lbd-eu killed, started again 32 s later)" --duration 40s \
   --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
-  --fault-at 2s --fault "part lbd-eu killed" --heal-at "$(D 34s 8s)" --heal "part lbd-eu running" \
-  --http-max-outage "$(D 25s 0)"
+  --fault-at 2s --fault "part lbd-eu killed" --heal-at 34s --heal "part lbd-eu running" \
+  --http-max-outage 25s
 
-fault 1 1 "authoritative listener crash (ns1 127.0.3.1 gone)" --duration "$(D 16s 8s)" \
+fault 1 1 "ns1 (127.0.3.1) listener crash: ICMP port unreachable, TCP reset (nftables)" --duration "$(D 16s 6s)" \
   --dns-rate 200 --dns-random apps.example.test \
-  --fault-at 2s --fault "crashed 1053 127.0.3.1" --heal-at "$(D 14s 7s)" --heal heal --dns-max-failed 0
+  --fault-at "$(D 2s 1s)" --fault "crashed 1053 127.0.3.1" --heal-at "$(D 14s 5s)" --heal heal --dns-max-failed 0
 
-fault 1 1 "authority lost (ns1 and ns2 silent)" --duration "$(D 60s 14s)" \
+fault 1 0 "ns1 (127.0.3.1) listener closed by a reload, re-opened by another (dnsd config, SIGHUP)" --duration 16s \
+  --dns-rate 200 --dns-random apps.example.test \
+  --fault-at 2s --fault "listener closed" --heal-at 10s --heal "listener open" --dns-max-failed 0
+
+fault 1 1 "authority lost (ns1 and ns2 silent)" --duration "$(D 60s 11s)" \
   --dns-rate 200 --dns-names www.example.test,canary.example.test \
-  --fault-at 2s --fault "loss 100 1053 127.0.3.1 127.0.3.2" --heal-at "$(D 27s 12s)" --heal heal \
+  --fault-at "$(D 2s 1s)" --fault "loss 100 1053 127.0.3.1 127.0.3.2" --heal-at "$(D 27s 9s)" --heal heal \
   --dns-max-failed 0 --dns-min-stale 1
 
-fault 1 1 "SIGHUP storm on netsim (50 SIGHUPs, one per 50 ms: dnsd and every lbd reload)" --duration "$(D 12s 8s)" \
+fault 1 1 "SIGHUP storm on netsim (50 SIGHUPs, one per 50 ms: dnsd and every lbd reload)" --duration "$(D 12s 6s)" \
   --http-rate 200 --dns-rate 200 --dns-random apps.example.test \
-  --fault-at 2s --fault "hups 50 0.05" --http-max-failed 0 --dns-max-failed 0
+  --fault-at "$(D 2s 1s)" --fault "hups 50 0.05 netsim" --http-max-failed 0 --dns-max-failed 0
+
+fault 1 1 "SIGHUP storm on dnsd and lbd as processes (50 SIGHUPs each, one per 50 ms)" --duration "$(D 12s 6s)" \
+  --http-rate 200 --http-target http://127.0.0.2:8080/ --dns-rate 200 --dns-resolver 127.0.0.2:1053 --dns-from 127.0.0.1 \
+  --fault-at "$(D 2s 1s)" --fault "hups 50 0.05 dnsd lbd" --http-max-failed 0 --dns-max-failed 0
 
 mkdir -p "$KEEP"
 {
