@@ -179,7 +179,15 @@ listener() {
   done
   echo "ns1's listener is not $1 5 s after the SIGHUP"; return 1
 }
-export -f loss crashed heal part hups listener
+# slow DURATION: every web server answers that late (webd's latency knob),
+# so that a crash finds requests in flight
+slow() {
+  local port
+  for port in 9001 9002 9003; do
+    curl -sf -o /dev/null -X PATCH -d "{\"latency\":\"$1\"}" "127.0.0.1:$port/admin/config" || return 1
+  done
+}
+export -f loss crashed heal part hups listener slow
 
 # settle: every part running, every lbd's backends up, GeoDNS counting
 # every region: the next fault starts from a healthy stack
@@ -234,6 +242,12 @@ fault 1 0 "10% loss at the EU lbd (127.0.10.1:8080)" --duration 20s \
 fault 1 1 "backend crash (b2 killed, started again $(D 8 4) s later)" --duration "$(D 20s 8s)" \
   --http-rate 200 --fault-at "$(D 2s 1s)" --fault "part b2 killed" --heal-at "$(D 10s 5s)" --heal "part b2 running" \
   --http-max-failed 0
+
+slow 100ms
+fault 1 0 "backend crash with requests in flight (answers take 100 ms; b2 killed, started again 6 s later)" --duration 12s \
+  --http-rate 200 --fault-at 2s --fault "part b2 killed" --heal-at 8s --heal "part b2 running" \
+  --http-max-failed 0
+slow 0s
 
 fault 1 0 "regional lbd crash (lbd-eu killed, started again 32 s later)" --duration 40s \
   --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
