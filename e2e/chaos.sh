@@ -6,11 +6,12 @@
 # loopback addresses, crashes through netsim's control API (part kill) or
 # nftables rejects (an authoritative listener: ICMP port unreachable and TCP
 # resets, what the kernel answers once the process is gone), and SIGHUP
-# storms. One table row per fault and traffic (e2e/chaos/ does the load and
+# storms (on netsim, and on a dnsd and an lbd of their own), and a listener
+# closed and re-opened by dnsd reloads. One table row per fault and traffic (e2e/chaos/ does the load and
 # the counting); the expectations of issue 14 are checked and a failed one
 # fails the run. Everything runs in a fresh network namespace (unshare -n),
 # so no rule ever touches the host's loopback. Needs root (CI is root);
-# installs nftables with apt-get when nft is missing.
+# installs nftables (and iproute2) with apt-get when missing.
 #
 #   bash e2e/chaos.sh            # the long run (about 4 minutes)
 #   bash e2e/chaos.sh --short    # the short form (about a minute)
@@ -36,10 +37,13 @@ cannot() {
 [ -x "$BIN/netsim" ] || { echo "chaos: $BIN/netsim is missing: make build (make chaos does)"; exit 1; }
 if [ -z "${CHAOS_IN_NETNS:-}" ]; then
   [ "$(id -u)" = 0 ] || cannot "needs root (a network namespace and nftables rules); CI runs as root"
-  if ! command -v nft >/dev/null; then
-    echo "chaos: installing nftables"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables) >/tmp/chaos-apt.log 2>&1 \
-      || { tail -5 /tmp/chaos-apt.log; cannot "apt-get install nftables failed"; }
+  need=()
+  command -v nft >/dev/null || need+=(nftables)
+  command -v ip >/dev/null || need+=(iproute2)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "chaos: installing ${need[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/chaos-apt.log 2>&1 \
+      || { tail -5 /tmp/chaos-apt.log; cannot "apt-get install ${need[*]} failed"; }
   fi
   for tool in curl jq unshare ip; do command -v $tool >/dev/null || cannot "$tool is missing"; done
   unshare -n true 2>/dev/null || cannot "unshare -n failed (no CAP_SYS_ADMIN in this container?)"
@@ -149,7 +153,7 @@ part() {
 # and every lbd reload), dnsd, lbd; each must log reloads and no refusal
 # (signals that arrive during a reload coalesce into the next one)
 hups() {
-  local n=$1 gap=$2 name ok=0 got bad; shift 2
+  local n=$1 gap=$2 name rc=0 got bad; shift 2
   declare -A pid=([netsim]=$NETSIM [dnsd]=$DNSD [lbd]=$LBD) before=()
   declare -A line=([netsim]='reloaded dnsd and every lbd' [dnsd]='reloaded' [lbd]='configuration reloaded')
   for name in "$@"; do before[$name]=$(wc -l <"$WORK/$name.log"); done
@@ -162,9 +166,9 @@ hups() {
     got=$(tail -n +$((before[$name] + 1)) "$WORK/$name.log" | grep -c "${line[$name]}")
     bad=$(tail -n +$((before[$name] + 1)) "$WORK/$name.log" | grep -c 'reload refused')
     echo "    $name: $n SIGHUPs sent; $got reloads and $bad refusals logged"
-    [ "$got" -gt 0 ] && [ "$bad" = 0 ] || ok=1
+    [ "$got" -gt 0 ] && [ "$bad" = 0 ] || rc=1
   done
-  return $ok
+  return $rc
 }
 # listener open|closed: ns1 (127.0.3.1:1053) taken out of dnsd's config or
 # put back, and a SIGHUP; returns once TCP port 1053 there is as asked
@@ -222,7 +226,6 @@ fault() {
 }
 # the run's length: D LONG SHORT
 D() { if [ $MODE = long ]; then echo "$1"; else echo "$2"; fi; }
-curl -sf 127.0.10.1:8404/readyz >/dev/null 2>&1; sleep 2 # GeoDNS has probed the regions
 
 DNS_SERVERS="127.0.1.1 127.0.2.1 127.0.3.1 127.0.3.2 127.0.4.1"
 UPSTREAM_TIMEOUT_MS=800   # configs/dnsd.yaml resolver.upstream_timeout
@@ -243,7 +246,7 @@ fault 1 1 "backend crash (b2 killed, started again $(D 8 4) s later)" --duration
   --http-rate 200 --fault-at "$(D 2s 1s)" --fault "part b2 killed" --heal-at "$(D 10s 5s)" --heal "part b2 running" \
   --http-max-failed 0
 
-slow 100ms
+slow 100ms || { fail=$((fail+1)); echo "FAIL - webd's latency knob refused"; }
 fault 1 0 "backend crash with requests in flight (answers take 100 ms; b2 killed, started again 6 s later)" --duration 12s \
   --http-rate 200 --fault-at 2s --fault "part b2 killed" --heal-at 8s --heal "part b2 running" \
   --http-max-failed 0
@@ -277,16 +280,22 @@ fault 1 1 "SIGHUP storm on dnsd and lbd as processes (50 SIGHUPs each, one per 5
 
 mkdir -p "$KEEP"
 {
-  echo "Chaos run ($MODE) of $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), $(go version | cut -d' ' -f3)"
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+  echo "Chaos run ($MODE), $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores (${cpu:-unknown CPU}), $(uname -sr)," \
+    "$(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   echo
   cat "$TABLE"
 } >"$KEEP/table.md"
 echo
 cat "$KEEP/table.md"
 echo
-if grep -qiE 'panic|fatal' "$WORK/netsim.log"; then
-  fail=$((fail+1)); echo "FAIL - netsim's log has a panic:"; grep -iE -m5 -A5 'panic|fatal' "$WORK/netsim.log"
-fi
-kill -0 $NETSIM 2>/dev/null || { fail=$((fail+1)); echo "FAIL - netsim is no longer running"; }
+for name in netsim dnsd lbd; do
+  if grep -qiE 'panic|fatal' "$WORK/$name.log"; then
+    fail=$((fail+1)); echo "FAIL - $name's log has a panic:"; grep -iE -m5 -A5 'panic|fatal' "$WORK/$name.log"
+  fi
+done
+for p in $NETSIM $DNSD $LBD; do
+  kill -0 "$p" 2>/dev/null || { fail=$((fail+1)); echo "FAIL - process $p (netsim, dnsd or lbd) is no longer running"; }
+done
 echo "chaos ($MODE): $fail failed (table in $KEEP/table.md)"
 [ $fail -eq 0 ]
