@@ -233,16 +233,16 @@ UPSTREAM_TIMEOUT_MS=800   # configs/dnsd.yaml resolver.upstream_timeout
 fault 1 1 "none (baseline)" --duration "$(D 8s 3s)" \
   --http-rate 200 --dns-rate 200 --dns-random apps.example.test --http-max-failed 0 --dns-max-failed 0
 
-fault 1 1 "10% loss at every DNS server (root, TLD, ns1, ns2, sub)" --duration "$(D 24s 8s)" \
+fault 1 1 "10% loss at every DNS server (root, TLD, ns1, ns2, sub)" --duration "$(D 20s 8s)" \
   --dns-rate 100 --dns-random apps.example.test \
-  --fault-at "$(D 2s 1s)" --fault "loss 10 1053 $DNS_SERVERS" --heal-at "$(D 22s 7s)" --heal heal \
+  --fault-at "$(D 2s 1s)" --fault "loss 10 1053 $DNS_SERVERS" --heal-at "$(D 18s 7s)" --heal heal \
   --dns-max-p99 "$((3 * UPSTREAM_TIMEOUT_MS))ms"
 
-fault 1 0 "10% loss at the EU lbd (127.0.10.1:8080)" --duration 20s \
+fault 1 0 "10% loss at the EU lbd (127.0.10.1:8080)" --duration 16s \
   --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
-  --fault-at 2s --fault "loss 10 8080 127.0.10.1" --heal-at 18s --heal heal --http-max-failed 0
+  --fault-at 2s --fault "loss 10 8080 127.0.10.1" --heal-at 14s --heal heal --http-max-failed 0
 
-fault 1 1 "backend crash (b2 killed, started again $(D 8 4) s later)" --duration "$(D 20s 8s)" \
+fault 1 1 "backend crash (b2 killed, started again $(D 8 4) s later)" --duration "$(D 16s 8s)" \
   --http-rate 200 --fault-at "$(D 2s 1s)" --fault "part b2 killed" --heal-at "$(D 10s 5s)" --heal "part b2 running" \
   --http-max-failed 0
 
