@@ -46,7 +46,7 @@ func summarize(traffic string, ss []sample, fault, heal time.Duration) summary {
 		if s.failed {
 			sum.failed++
 			if len(sum.firstFailed) < 5 {
-				sum.firstFailed = append(sum.firstFailed, fmt.Sprintf("t=%.2fs %s: %s", s.at.Seconds(), s.what, s.why))
+				sum.firstFailed = append(sum.firstFailed, fmt.Sprintf("t=%.2fs %s: %s after %s", s.at.Seconds(), s.what, s.why, ms(s.latency)))
 			}
 		}
 		if s.stale {

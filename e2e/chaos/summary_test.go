@@ -61,7 +61,7 @@ func TestSummarize(t *testing.T) {
 	if got.p99 != 900*time.Millisecond {
 		t.Errorf("p99 %v; want 900ms, the slowest answer sent during the fault", got.p99)
 	}
-	if len(got.firstFailed) != 2 || !strings.Contains(got.firstFailed[1], "t=3.00s q: timeout") {
+	if len(got.firstFailed) != 2 || !strings.Contains(got.firstFailed[1], "t=3.00s q: timeout after 500 ms") {
 		t.Errorf("failures listed %q; want both, the second at t=3.00s", got.firstFailed)
 	}
 
