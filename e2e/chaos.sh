@@ -16,7 +16,8 @@
 #   bash e2e/chaos.sh            # the long run (about 4 minutes)
 #   bash e2e/chaos.sh --short    # the short form (about a minute)
 #   ONLY=regex bash e2e/chaos.sh # only the faults whose name matches
-# The table is kept in var/chaos/table.md.
+# The table is kept in var/chaos/table.md; after a failure, the failed rows'
+# requests (JSON Lines) and the daemons' logs in var/chaos/failed/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -56,6 +57,7 @@ fi
 ip link set lo up
 WORK=$(mktemp -d)
 KEEP=var/chaos
+rm -rf "$KEEP"; mkdir -p "$KEEP"
 NETSIM=
 DNSD=; LBD=
 cleanup() {
@@ -219,10 +221,15 @@ fault() {
   settle || { fail=$((fail+1)); return; }
   echo "== $name"
   local t0=$SECONDS
-  "$BIN/chaos" --name "$name" --table "$TABLE" "$@"
+  "$BIN/chaos" --name "$name" --table "$TABLE" --records "$WORK/records.jsonl" "$@"
   local rc=$?
   heal 2>/dev/null
-  if [ $rc -eq 0 ]; then echo "ok   - $name ($((SECONDS-t0)) s)"; else fail=$((fail+1)); echo "FAIL - $name (rc=$rc)"; fi
+  if [ $rc -eq 0 ]; then echo "ok   - $name ($((SECONDS-t0)) s)"; return; fi
+  fail=$((fail+1))
+  local slug; slug=$(tr -cs 'a-zA-Z0-9' - <<<"$name" | cut -c1-60)
+  mkdir -p "$KEEP/failed"
+  cp "$WORK/records.jsonl" "$KEEP/failed/$slug.jsonl" 2>/dev/null
+  echo "FAIL - $name (rc=$rc); its requests are in $KEEP/failed/$slug.jsonl"
 }
 # the run's length: D LONG SHORT
 D() { if [ $MODE = long ]; then echo "$1"; else echo "$2"; fi; }
@@ -241,6 +248,9 @@ fault 1 1 "10% loss at every DNS server (root, TLD, ns1, ns2, sub)" --duration "
 fault 1 0 "10% loss at the EU lbd (127.0.10.1:8080)" --duration 16s \
   --http-rate 100 --http-regions eu --http-target http://www.example.test:8080/ \
   --fault-at 2s --fault "loss 10 8080 127.0.10.1" --heal-at 14s --heal heal --http-max-failed 0
+
+fault 1 0 "10% loss between lbd and its web servers (127.0.0.1:9001-9003)" --duration 16s \
+  --http-rate 200 --fault-at 2s --fault "loss 10 9001-9003 127.0.0.1" --heal-at 14s --heal heal
 
 fault 1 1 "backend crash (b2 killed, started again $(D 8 4) s later)" --duration "$(D 16s 8s)" \
   --http-rate 200 --fault-at "$(D 2s 1s)" --fault "part b2 killed" --heal-at "$(D 10s 5s)" --heal "part b2 running" \
@@ -265,9 +275,9 @@ fault 1 0 "ns1 (127.0.3.1) listener closed by a reload, re-opened by another (dn
   --dns-rate 200 --dns-random apps.example.test \
   --fault-at 2s --fault "listener closed" --heal-at 10s --heal "listener open" --dns-max-failed 0
 
-fault 1 1 "authority lost (ns1 and ns2 silent)" --duration "$(D 60s 11s)" \
+fault 1 1 "authority lost (ns1 and ns2 silent)" --duration "$(D 55s 11s)" \
   --dns-rate 200 --dns-names www.example.test,canary.example.test \
-  --fault-at "$(D 2s 1s)" --fault "loss 100 1053 127.0.3.1 127.0.3.2" --heal-at "$(D 27s 9s)" --heal heal \
+  --fault-at "$(D 2s 1s)" --fault "loss 100 1053 127.0.3.1 127.0.3.2" --heal-at "$(D 22s 9s)" --heal heal \
   --dns-max-failed 0 --dns-min-stale 1
 
 fault 1 1 "SIGHUP storm on netsim (50 SIGHUPs, one per 50 ms: dnsd and every lbd reload)" --duration "$(D 12s 6s)" \
@@ -278,7 +288,6 @@ fault 1 1 "SIGHUP storm on dnsd and lbd as processes (50 SIGHUPs each, one per 5
   --http-rate 200 --http-target http://127.0.0.2:8080/ --dns-rate 200 --dns-resolver 127.0.0.2:1053 --dns-from 127.0.0.1 \
   --fault-at "$(D 2s 1s)" --fault "hups 50 0.05 dnsd lbd" --http-max-failed 0 --dns-max-failed 0
 
-mkdir -p "$KEEP"
 {
   cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
   echo "Chaos run ($MODE), $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores (${cpu:-unknown CPU}), $(uname -sr)," \
@@ -297,5 +306,10 @@ done
 for p in $NETSIM $DNSD $LBD; do
   kill -0 "$p" 2>/dev/null || { fail=$((fail+1)); echo "FAIL - process $p (netsim, dnsd or lbd) is no longer running"; }
 done
+if [ $fail -gt 0 ]; then
+  mkdir -p "$KEEP/failed"
+  cp "$WORK"/{netsim,dnsd,lbd}.log "$KEEP/failed/" 2>/dev/null
+  echo "logs of netsim, dnsd and lbd kept in $KEEP/failed/"
+fi
 echo "chaos ($MODE): $fail failed (table in $KEEP/table.md)"
 [ $fail -eq 0 ]

@@ -12,7 +12,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -34,6 +36,7 @@ type options struct {
 	name     string
 	duration time.Duration
 	table    string
+	records  string
 
 	httpTarget, httpResolver string
 	httpRate                 float64
@@ -56,6 +59,7 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	fs.StringVar(&o.name, "name", "", "the fault, as the table names it")
 	fs.DurationVar(&o.duration, "duration", 15*time.Second, "how long the load runs")
+	fs.StringVar(&o.records, "records", "", "write every request and query to this file (JSON Lines: traffic, at_s, latency_ms, failed, stale, what, why)")
 	fs.StringVar(&o.table, "table", "", "append the rows to this file (a Markdown table; the header goes first into an empty file)")
 	fs.StringVar(&o.httpTarget, "http-target", "http://127.0.0.1:8080/", "URL of the HTTP load (GET, an idempotent request)")
 	fs.StringVar(&o.httpResolver, "http-resolver", "127.0.0.1:1053", "resolver for the target's name")
@@ -161,6 +165,12 @@ func run() int {
 		return 2
 	}
 
+	if o.records != "" {
+		if err := writeRecords(o.records, map[string][]sample{"http": httpS, "dns": dnsS}); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos:", err)
+			return 2
+		}
+	}
 	var rows []string
 	for _, t := range []struct {
 		name string
@@ -260,6 +270,27 @@ func addrs(s string) ([]netip.Addr, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// writeRecords writes the samples as JSON Lines, for a failure's reproduction.
+func writeRecords(path string, by map[string][]sample) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for traffic, ss := range by {
+		for _, s := range ss {
+			_ = enc.Encode(map[string]any{"traffic": traffic, "at_s": s.at.Seconds(), "latency_ms": float64(s.latency) / float64(time.Millisecond),
+				"failed": s.failed, "stale": s.stale, "what": s.what, "why": s.why})
+		}
+	}
+	werr := w.Flush()
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
 }
 
 func appendLines(path string, lines []string) error {
