@@ -135,7 +135,7 @@ func FuzzEngineRequest(f *testing.F) {
 		req, resp string
 	}{
 		{0, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ok},
-		{1, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ok},
+		{1, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ok}, // nethttp answered a half-closed client with a fake 200 (TestHalfClosedClientGetsNoFakeAnswer)
 		{0, "GET /api/x HTTP/1.1\r\nHost: x\r\nOrigin: http://127.0.0.1:8000\r\n\r\nGET /static/a HTTP/1.1\r\nHost: x\r\n\r\n", ok},
 		{0, "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n"},
 		{0, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", ok},
@@ -161,7 +161,29 @@ func FuzzEngineRequest(f *testing.F) {
 		if len(out) > 0 && !statusLine(out) {
 			t.Fatalf("answer %q does not start with an HTTP/1.x status line (request %q, backend answer %q)", out, req, resp)
 		}
+		if fake(out, req) {
+			t.Fatalf("a 2xx that no backend sent (request %q, backend answer %q): %q", req, resp, out)
+		}
 	})
+}
+
+// fake reports whether lbd's first final answer in out is a 2xx without
+// X-LB-Backend: a success no backend sent (only OPTIONS, answered by lbd
+// itself, may be one). Answers net/http cannot parse are left to
+// statusLine.
+func fake(out, req []byte) bool {
+	br := bufio.NewReader(bytes.NewReader(out))
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return false
+		}
+		if resp.StatusCode == http.StatusContinue {
+			continue
+		}
+		options := bytes.HasPrefix(bytes.TrimLeft(req, "\r\n"), []byte("OPTIONS "))
+		return resp.StatusCode/100 == 2 && resp.Header.Get("X-Lb-Backend") == "" && !options
+	}
 }
 
 // statusLine reports whether out starts with "HTTP/1.x ddd".
