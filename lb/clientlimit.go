@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"netsim/internal/peraddr"
 )
 
 // clientLimitListener caps the open connections of one client address on
@@ -30,8 +32,7 @@ type clientLimitListener struct {
 	log     *zap.Logger
 	now     func() time.Time
 
-	mu     sync.Mutex
-	open   map[netip.Addr]int
+	open   peraddr.Count
 	quiet  atomic.Int64 // refusals since the last log line
 	logged atomic.Int64 // unix nanoseconds of the last log line
 }
@@ -40,7 +41,7 @@ type clientLimitListener struct {
 const logEvery = 10 * time.Second
 
 func newClientLimitListener(ln net.Listener, limit func() int, refused prometheus.Counter, log *zap.Logger) *clientLimitListener {
-	return &clientLimitListener{Listener: ln, limit: limit, refused: refused, log: log, now: time.Now, open: map[netip.Addr]int{}}
+	return &clientLimitListener{Listener: ln, limit: limit, refused: refused, log: log, now: time.Now}
 }
 
 // Accept returns the next connection within the cap.
@@ -55,32 +56,11 @@ func (l *clientLimitListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		a := remoteAddr(c)
-		if l.take(a, limit) {
+		if l.open.Take(a, limit) {
 			return l.wrap(c, a), nil
 		}
 		l.refuse(a, limit) // counted before the client can see the close
 		_ = c.Close()
-	}
-}
-
-// take counts a connection from a unless a has limit open already.
-func (l *clientLimitListener) take(a netip.Addr, limit int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open[a] >= limit {
-		return false
-	}
-	l.open[a]++
-	return true
-}
-
-func (l *clientLimitListener) release(a netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open[a] <= 1 {
-		delete(l.open, a)
-	} else {
-		l.open[a]--
 	}
 }
 
@@ -102,7 +82,7 @@ func (l *clientLimitListener) refuse(a netip.Addr, limit int) {
 // keeps its methods (CloseWrite, ReadFrom, SyscallConn) by embedding.
 func (l *clientLimitListener) wrap(c net.Conn, a netip.Addr) net.Conn {
 	var once sync.Once
-	release := func() { once.Do(func() { l.release(a) }) }
+	release := func() { once.Do(func() { l.open.Release(a) }) }
 	if tc, ok := c.(*net.TCPConn); ok {
 		return &limitedTCPConn{TCPConn: tc, release: release}
 	}
