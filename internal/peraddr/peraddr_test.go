@@ -9,8 +9,10 @@ import (
 func TestCount(t *testing.T) {
 	var c Count
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
-	if !c.Take(a, 2) || !c.Take(a, 2) || c.Take(a, 2) {
-		t.Fatal("want two connections of a within a cap of 2, not a third")
+	for i, want := range []bool{true, true, false} {
+		if got := c.Take(a, 2); got != want {
+			t.Fatalf("connection %d of a under a cap of 2: taken %v, want %v", i+1, got, want)
+		}
 	}
 	if !c.Take(b, 2) {
 		t.Fatal("b is counted apart from a")
