@@ -69,12 +69,14 @@ lint: vet
 	@echo "staticcheck $(STATICCHECK_VERSION): checking $(PKGS)"
 	@$(STATICCHECK) $(PKGS) && echo "staticcheck: no findings"
 
-## fuzz: a short run of every fuzz target (FUZZTIME=30s to go longer)
+## fuzz: a short run of every fuzz target, one at a time (FUZZTIME=30s to go
+## longer; the campaign: make fuzz FUZZTIME=1000000x FUZZFLAGS='-parallel 1')
 FUZZTIME ?= 10s
+FUZZFLAGS ?=
 fuzz:
 	@for p in $$($(GO) list $(PKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$p || exit 1; \
 		done; \
 	done
 

@@ -440,5 +440,5 @@ func (d *Daemon) adminHandler() http.Handler {
 		f(mux)
 	}
 	mux.HandleFunc("/", api.NotFound)
-	return api.Auth(d.token, mux)
+	return api.AuthLockout(d.token, api.NewLockout(d.cfg.Admin.Lockout, d.log, nil), mux)
 }
