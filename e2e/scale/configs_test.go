@@ -1,0 +1,50 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	"netsim/dns/dnsd"
+	"netsim/lb"
+)
+
+const demoDir = "../../configs/scale-demo"
+
+// TestDemoConfigs loads every config of configs/scale-demo as the daemons
+// would, and checks that nothing in them listens on, or allows, 127/8
+// where the demo's hosts are meant.
+func TestDemoConfigs(t *testing.T) {
+	for _, name := range []string{"lbd-eu.yaml", "lbd-na.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			c, err := lb.LoadConfig(filepath.Join(demoDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Frontends) != 1 || len(c.Pools) != 1 || len(c.L4.Frontends) != 0 {
+				t.Fatalf("want one HTTP frontend, one pool, no L4: %d, %d, %d", len(c.Frontends), len(c.Pools), len(c.L4.Frontends))
+			}
+			if s := c.Pools[0].Sticky; s.Mode != "cookie" || s.SecretFile == "" {
+				t.Fatalf("sticky %+v: want cookies keyed by the shared file", s)
+			}
+		})
+	}
+	for _, name := range []string{"dnsd-primary.yaml", "dnsd-resolver.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			c, err := dnsd.Load(filepath.Join(demoDir, name), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.Servers {
+				if s.Listen[:4] != "198." {
+					t.Errorf("listener %s: want an address of 198.18.0.0/15", s.Listen)
+				}
+			}
+			if name == "dnsd-resolver.yaml" {
+				r := c.Resolver
+				if len(r.Allow) != 1 || r.Allow[0] != "198.18.0.0/15" || len(r.ECS.SendTo) != 1 || r.ECS.SendTo[0] != "198.18.0.0/15" {
+					t.Errorf("resolver allow %v, ECS send_to %v: want 198.18.0.0/15", r.Allow, r.ECS.SendTo)
+				}
+			}
+		})
+	}
+}
