@@ -74,29 +74,48 @@ for r in eu na; do
 done
 start ns1 dnsd "$BIN/dnsd" --config configs/scale-demo/dnsd-primary.yaml
 start res resolver "$BIN/dnsd" --config configs/scale-demo/dnsd-resolver.yaml
+
+soa() { on res dig +short +norec +time=1 +tries=1 @"$1" example.test SOA 2>/dev/null | awk '$3 ~ /^[0-9]+$/ {print $3}'; }
+ready() { on ns1 curl -sf -o /dev/null "http://$1:8404/readyz"; }
+serves() { [ -n "$(soa "$1")" ]; }
+has_serial() { [ "$(soa "$1")" = "$2" ]; }
+waitfor "dnsd primary on ${ADDR[ns1]}" serves "${ADDR[ns1]}" || finish
+want=$(soa "${ADDR[ns1]}")
+# the secondaries start once the primary answers (a first AXFR that fails
+# puts Knot into its bootstrap back-off)
 knot_conf "$WORK/knot" "${ADDR[ns2]}" 53 "${ADDR[ns1]}" 53 198.18.0.0/15
 nsd_conf "$WORK/nsd" "${ADDR[ns3]}" 53 "${ADDR[ns1]}" 53 198.18.0.0/15
 start ns2 knot knotd -c "$WORK/knot/knot.conf"
 start ns3 nsd nsd -d -c "$WORK/nsd/nsd.conf"
-
-soa() { on res dig +short +norec +time=1 +tries=1 @"$1" example.test SOA 2>/dev/null | awk '{print $3}'; }
-ready() { on ns1 curl -sf -o /dev/null "http://$1:8404/readyz"; }
-waitfor "dnsd primary on ${ADDR[ns1]}" test -n "$(soa "${ADDR[ns1]}")" || finish
-want=$(soa "${ADDR[ns1]}")
 for h in ns2 ns3; do
-  waitfor "$h (${ADDR[$h]}) did not load serial $want by AXFR" test "$(soa "${ADDR[$h]}")" = "$want" && ok "$h ${ADDR[$h]} follows the primary (serial $want)"
+  waitfor "$h (${ADDR[$h]}) did not load serial $want by AXFR" has_serial "${ADDR[$h]}" "$want" && ok "$h ${ADDR[$h]} follows the primary (serial $want)"
 done
 for h in eu-lb1 eu-lb2 na-lb1 na-lb2; do waitfor "lbd $h ready" ready "${ADDR[$h]}" || finish; done
 ok "four lbd instances ready (two per region)"
 
-www() { on "$1" dig +short +time=1 +tries=1 @"$2" www.example.test A 2>/dev/null | sort | tr '\n' ' '; }
+# header_hash on two processes: the same backend for each user
+backend_of() { on eu-client curl -s -o /dev/null -D - -H "X-User: $2" "http://$1:8081/" | tr -d '\r' | sed -n 's/^X-LB-Backend: //Ip'; }
+differ=0; spread=""
+for u in $(seq 20); do
+  a=$(backend_of "${ADDR[eu-lb1]}" "user-$u"); b=$(backend_of "${ADDR[eu-lb2]}" "user-$u")
+  [ -n "$a" ] && [ "$a" = "$b" ] || differ=$((differ+1)); spread+="$a "
+done
+nb=$(tr ' ' '\n' <<<"$spread" | sort -u | grep -c .)
+[ $differ -eq 0 ] && [ "$nb" -eq 2 ] && ok "header_hash: both EU instances pick the same backend for each of 20 users (both backends used)" ||
+  bad "header_hash: $differ of 20 users got different backends from the two instances (backends seen: $nb)"
+
+www() { on "$1" dig +short +time=1 +tries=1 @"$2" www.example.test A 2>/dev/null | grep -E '^[0-9.]+$' | sort | tr '\n' ' '; }
 geo_is() { [ "$(www "$1" "${ADDR[res]}")" = "$2" ]; }
 for r in eu:1 na:2; do
   n=${r%:*}; want="198.18.${r#*:}.1 198.18.${r#*:}.2 "
   waitfor "GeoDNS for $n" geo_is $n-client "$want" && ok "GeoDNS through the resolver (ECS): the $n client gets both $n instances: $want"
 done
-got=$(www eu-client "${ADDR[ns2]}")
-[ "$(wc -w <<<"$got")" = 4 ] && ok "Knot (a secondary, no GeoDNS) answers the zone's four www records: $got" || bad "Knot's www: $got"
+# the resolver's allow list is the demo's network: its own loopback is refused
+rc=$(on res dig +time=1 +tries=1 -b 127.0.0.1 @"${ADDR[res]}" www.example.test A 2>/dev/null | sed -n 's/.*status: \([A-Z]*\).*/\1/p')
+[ "$rc" = REFUSED ] && ok "the resolver refuses 127.0.0.1 (allow: 198.18.0.0/15)" || bad "the resolver answered 127.0.0.1 with '$rc', want REFUSED"
+got=""; four() { got=$(www eu-client "${ADDR[ns2]}"); [ "$(wc -w <<<"$got")" = 4 ]; }
+waitfor "Knot did not answer the zone's four www records" four &&
+  ok "Knot (a secondary, no GeoDNS) answers the zone's four www records: $got"
 
 echo "load: $RATE req/s for $DURATION from the EU client; the sticky client's lbd gets SIG${SCALE_SIGNAL:-TERM} after $KILL_AFTER"
 out=$(on eu-client "$BIN/scaleload" --resolver "${ADDR[res]}:53" --rate "$RATE" --duration "$DURATION" \
@@ -109,7 +128,7 @@ killed=$(sed -n 's/^killed lbd \([0-9.]*\) .*/\1/p' <<<"$out")
 if [ -n "$killed" ]; then
   other=${ADDR[eu-lb1]}; [ "$killed" = "$other" ] && other=${ADDR[eu-lb2]}
   primary_is() { [ "$(www eu-client "${ADDR[ns1]}")" = "$other " ]; }
-  waitfor "GeoDNS still answers the killed $killed: $(www eu-client "${ADDR[ns1]}")" primary_is &&
+  waitfor "GeoDNS still answers the killed $killed" primary_is &&
     ok "GeoDNS took the dead instance $killed out: the EU answer is $other"
 fi
 finish

@@ -20,8 +20,8 @@ func TestDemoConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(c.Frontends) != 1 || len(c.Pools) != 1 || len(c.L4.Frontends) != 0 {
-				t.Fatalf("want one HTTP frontend, one pool, no L4: %d, %d, %d", len(c.Frontends), len(c.Pools), len(c.L4.Frontends))
+			if len(c.Frontends) != 2 || len(c.Pools) != 2 || len(c.L4.Frontends) != 0 {
+				t.Fatalf("want two HTTP frontends, two pools, no L4: %d, %d, %d", len(c.Frontends), len(c.Pools), len(c.L4.Frontends))
 			}
 			if s := c.Pools[0].Sticky; s.Mode != "cookie" || s.SecretFile == "" {
 				t.Fatalf("sticky %+v: want cookies keyed by the shared file", s)

@@ -134,6 +134,10 @@ func run(ctx context.Context, o options) (*report, error) {
 	return rep, nil
 }
 
+// settle is how long after the kill signal the sticky client may still
+// be served by the instance it was on.
+const settle = time.Second
+
 // report is what the run saw.
 type report struct {
 	signal       string
@@ -170,23 +174,29 @@ func (r *report) print(w io.Writer) bool {
 	if failed > 0 || len(r.bulk) == 0 {
 		ok = false
 	}
-	// The sticky client: every request on one backend; after the kill on
-	// another instance than the killed one.
+	// The sticky client: every request on one backend; from a second after
+	// the kill (a request sent as the signal lands is still served by the
+	// draining instance on its kept-alive connection) on another instance.
 	backends, sfailed := map[string]int{}, 0
-	stBefore, stAfter := map[string]int{}, map[string]int{}
+	stBefore, stDuring, stAfter := map[string]int{}, map[string]int{}, map[string]int{}
+	settled := r.killAt.Add(settle)
 	for _, rec := range r.sticky {
 		if !rec.OK() {
 			sfailed++
 			continue
 		}
 		backends[rec.Backend]++
-		if rec.Started.Before(r.killAt) {
+		switch {
+		case rec.Started.Before(r.killAt):
 			stBefore[host(rec.Frontend)]++
-		} else {
+		case rec.Started.Before(settled):
+			stDuring[host(rec.Frontend)]++
+		default:
 			stAfter[host(rec.Frontend)]++
 		}
 	}
-	fmt.Fprintf(w, "sticky client: %d requests, %d failed; instances before the kill %v, after %v; backends %v\n", len(r.sticky), sfailed, stBefore, stAfter, backends)
+	fmt.Fprintf(w, "sticky client: %d requests, %d failed; instances before the kill %v, in the %v after it %v, then %v; backends %v\n",
+		len(r.sticky), sfailed, stBefore, settle, stDuring, stAfter, backends)
 	moved := len(stAfter) > 0 && stAfter[r.killed] == 0
 	switch {
 	case sfailed > 0:
