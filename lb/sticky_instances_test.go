@@ -175,3 +175,52 @@ func TestStickySecretFile(t *testing.T) {
 		})
 	}
 }
+
+// TestStickySecretFileReload rotates the key the way an operator would:
+// write the file, reload. A cookie minted under the old key is then
+// refused (the request is balanced and gets a new cookie); one minted
+// under the new key is honoured.
+func TestStickySecretFileReload(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "sticky.key")
+	write := func(k string) {
+		if err := os.WriteFile(keyFile, []byte(k), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("the first key, long enough")
+	h := newHarness(t, 3, func(c *Config) {
+		c.Pools[0].Sticky = StickyConfig{Mode: "cookie", Cookie: "lb_web", TTL: time.Hour, SameSite: "lax", SecretFile: keyFile, MaxTable: 100}
+	})
+	c := clientFrom("127.0.0.1")
+	_, cks := getID(t, c, h.base)
+	if len(cks) != 1 {
+		t.Fatalf("first request: cookies %v, want one", cks)
+	}
+	old := cks[0].Value
+	if _, again := getID(t, c, h.base, "Cookie", "lb_web="+old); len(again) != 0 {
+		t.Fatalf("the cookie was not honoured before the rotation: re-issued %v", again)
+	}
+	write("the second key, long enough")
+	if err := h.srv.Reload(h.cfg); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	_, again := getID(t, c, h.base, "Cookie", "lb_web="+old)
+	if len(again) != 1 || again[0].Value == old {
+		t.Fatalf("after the rotation the old cookie was honoured (Set-Cookie %v)", again)
+	}
+	if _, third := getID(t, c, h.base, "Cookie", "lb_web="+again[0].Value); len(third) != 0 {
+		t.Fatalf("the cookie minted under the new key was not honoured: re-issued %v", third)
+	}
+
+	write("short")
+	if err := h.srv.Reload(h.cfg); err == nil || !strings.Contains(err.Error(), "sticky.secret_file") {
+		t.Fatalf("reload with a 5-byte key: err %v, want a sticky.secret_file error", err)
+	}
+}
+
+func TestStickyOneKeySource(t *testing.T) {
+	_, err := ParseConfig([]byte("pools: [{name: web, sticky: {mode: cookie, secret: 0123456789abcdef, secret_file: k}}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]"))
+	if err == nil || !strings.Contains(err.Error(), "pools[0].sticky.secret_file") || !strings.Contains(err.Error(), "one key source") {
+		t.Fatalf("secret and secret_file both set: err %v, want pools[0].sticky.secret_file … one key source", err)
+	}
+}
