@@ -28,6 +28,7 @@ import (
 
 type options struct {
 	target, resolver string
+	primary          string // GeoDNS server asked directly after the kill
 	rate             float64
 	duration         time.Duration
 	clients          int
@@ -41,6 +42,7 @@ func main() {
 	fs := pflag.NewFlagSet("scale", pflag.ExitOnError)
 	fs.StringVar(&o.target, "target", "http://www.example.test/", "URL; its host is resolved through --resolver")
 	fs.StringVar(&o.resolver, "resolver", "198.18.0.53:53", "DNS resolver host:port")
+	fs.StringVar(&o.primary, "primary", "198.18.0.1:53", "GeoDNS server asked after the kill until its answer leaves the killed instance out")
 	fs.Float64Var(&o.rate, "rate", 200, "requests per second of the load (the sticky client adds 10)")
 	fs.DurationVar(&o.duration, "duration", 8*time.Second, "how long the load runs")
 	fs.IntVar(&o.clients, "clients", 16, "clients of the load")
@@ -124,6 +126,9 @@ func run(ctx context.Context, o options) (*report, error) {
 	} else if err := syscall.Kill(pid, sig); err != nil {
 		rep.killErr = fmt.Errorf("kill -%s %d (lbd %s): %v", o.signal, pid, rep.killed, err)
 	}
+	if rep.killErr == nil {
+		wg.Go(func() { rep.outAfter, rep.outErr = leftOut(ctx, o.primary, o.target, rep.killed, rep.killAt) })
+	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -144,6 +149,8 @@ type report struct {
 	killed       string
 	killAt       time.Time
 	killErr      error
+	outAfter     time.Duration // GeoDNS answered without the killed instance this long after the kill
+	outErr       error
 	bulk, sticky []scenario.Record
 }
 
@@ -212,6 +219,12 @@ func (r *report) print(w io.Writer) bool {
 		for b := range backends {
 			fmt.Fprintf(w, "ok   - the sticky client moved off %s and kept backend %s\n", r.killed, b)
 		}
+	}
+	if r.outErr != nil {
+		fmt.Fprintln(w, "FAIL - GeoDNS:", r.outErr)
+		ok = false
+	} else if r.killErr == nil {
+		fmt.Fprintf(w, "ok   - GeoDNS left %s out of its answers %v after the kill\n", r.killed, r.outAfter.Round(10*time.Millisecond))
 	}
 	if failed == 0 && len(r.bulk) > 0 {
 		fmt.Fprintf(w, "ok   - no request of the load lost (%d sent)\n", len(r.bulk))
