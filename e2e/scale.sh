@@ -87,8 +87,8 @@ waitfor "dnsd primary on ${ADDR[ns1]}" serves "${ADDR[ns1]}" || finish
 want=$(soa "${ADDR[ns1]}")
 # the secondaries start once the primary answers (a first AXFR that fails
 # puts Knot into its bootstrap back-off)
-knot_conf "$WORK/knot" "${ADDR[ns2]}" 53 "${ADDR[ns1]}" 53 198.18.0.0/15
-nsd_conf "$WORK/nsd" "${ADDR[ns3]}" 53 "${ADDR[ns1]}" 53 198.18.0.0/15
+knot_secondary_conf "$WORK/knot" "${ADDR[ns2]}" 53 "${ADDR[ns1]}" 53 198.18.0.0/15
+nsd_secondary_conf "$WORK/nsd" "${ADDR[ns3]}" 53 "${ADDR[ns1]}" 53 198.18.0.0/15
 start ns2 knot knotd -c "$WORK/knot/knot.conf"
 start ns3 nsd nsd -d -c "$WORK/nsd/nsd.conf"
 for h in ns2 ns3; do

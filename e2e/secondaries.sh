@@ -18,10 +18,10 @@ need_pkgs() {
   systemctl stop knot nsd >/dev/null 2>&1 || true
 }
 
-# knot_conf DIR LISTEN PORT PRIMARY PRIMARY_PORT ACL_PREFIX [KEY_NAME KEY_SECRET]
+# knot_secondary_conf DIR LISTEN PORT PRIMARY PRIMARY_PORT ACL_PREFIX [KEY_NAME KEY_SECRET]
 # writes DIR/knot.conf: example.test. from PRIMARY (signed with the key when
 # given), NOTIFY and transfers allowed from ACL_PREFIX.
-knot_conf() {
+knot_secondary_conf() {
   local dir=$1 listen=$2 port=$3 primary=$4 pport=$5 acl=$6 kname=${7:-} ksecret=${8:-} keyline=""
   mkdir -p "$dir"
   {
@@ -52,9 +52,9 @@ CONF
   } >"$dir/knot.conf"
 }
 
-# nsd_conf DIR LISTEN PORT PRIMARY PRIMARY_PORT ACL_PREFIX writes DIR/nsd.conf:
+# nsd_secondary_conf DIR LISTEN PORT PRIMARY PRIMARY_PORT ACL_PREFIX writes DIR/nsd.conf:
 # example.test. from PRIMARY, NOTIFY and transfers allowed from ACL_PREFIX.
-nsd_conf() {
+nsd_secondary_conf() {
   local dir=$1 listen=$2 port=$3 primary=$4 pport=$5 acl=$6
   mkdir -p "$dir"
   cat >"$dir/nsd.conf" <<CONF

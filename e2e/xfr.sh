@@ -44,8 +44,8 @@ primary:
       notify: ["$K:$PORT", "$S:$PORT"]
       update: [{key: e2e-update, names: ["*.dyn.example.test."], types: [A, TXT]}]
 YAML
-knot_conf "$WORK/knot" $K $PORT $P $PORT 127.0.0.0/8 e2e-knot "$XKEY"
-nsd_conf "$WORK/nsd" $S $PORT $P $PORT 127.0.0.0/8
+knot_secondary_conf "$WORK/knot" $K $PORT $P $PORT 127.0.0.0/8 e2e-knot "$XKEY"
+nsd_secondary_conf "$WORK/nsd" $S $PORT $P $PORT 127.0.0.0/8
 
 "$BIN/dnsd" --config "$WORK/dnsd.yaml" >"$WORK/dnsd.log" 2>&1 & PIDS+=($!)
 soa() { dig +short +norec +time=1 +tries=1 @"$1" -p $PORT example.test SOA 2>/dev/null | awk '{print $3}'; }
