@@ -27,10 +27,10 @@ RATE=${SCALE_RATE:-300}; DURATION=${SCALE_DURATION:-12s}; KILL_AFTER=4s
 [ "$(id -u)" = 0 ] || { echo "skip - scale demo needs root (network namespaces): sudo make scale-demo"; exit 0; }
 . e2e/secondaries.sh
 need_pkgs ip:iproute2 knotd:knot nsd:nsd dig:dnsutils curl:curl || { echo "skip - a tool is missing"; exit 0; }
-ID=sc$$                       # namespace names: sc<pid>-<host>
-# namespaces left by a run that was killed before its trap ran
-for n in $(ip netns list 2>/dev/null | grep -oE '^sc[0-9]+-[a-z0-9-]+'); do
-  p=${n%%-*}; kill -0 "${p#sc}" 2>/dev/null || ip netns del "$n" 2>/dev/null
+ID=scale$$                    # namespace names: scale<pid>-<host>
+# namespaces left by a run that was killed before its trap ran (its pid is gone)
+for n in $(ip netns list 2>/dev/null | grep -oE '^scale[0-9]+-[a-z0-9-]+'); do
+  p=${n%%-*}; kill -0 "${p#scale}" 2>/dev/null || ip netns del "$n" 2>/dev/null
 done
 ip netns add "$ID-sw" 2>/dev/null || { echo "skip - cannot create network namespaces here (ip netns add: not permitted)"; exit 0; }
 NSS=("$ID-sw"); PIDS=()
