@@ -26,7 +26,7 @@ RATE=${SCALE_RATE:-300}; DURATION=${SCALE_DURATION:-12s}; KILL_AFTER=4s
 
 [ "$(id -u)" = 0 ] || { echo "skip - scale demo needs root (network namespaces): sudo make scale-demo"; exit 0; }
 . e2e/secondaries.sh
-need_pkgs ip:iproute2 knotd:knot nsd:nsd dig:dnsutils curl:curl || { echo "skip - a tool is missing"; exit 0; }
+need_pkgs ip:iproute2 knotd:knot nsd:nsd dig:dnsutils nsupdate:dnsutils curl:curl || { echo "skip - a tool is missing"; exit 0; }
 ID=scale$$                    # namespace names: scale<pid>-<host>
 # namespaces left by a run that was killed before its trap ran (its pid is gone)
 for n in $(ip netns list 2>/dev/null | grep -oE '^scale[0-9]+-[a-z0-9-]+'); do
@@ -71,6 +71,7 @@ ok "${#ADDR[@]} hosts on one bridge, each in its own network namespace (198.18.0
 mkdir -p "$WORK/zones"; chmod 755 "$WORK"
 cp configs/scale-demo/example.test.zone "$WORK/zones/"
 head -c 32 /dev/urandom | base64 >"$WORK/sticky.key"   # the one thing the lbds share
+UKEY=$(head -c 32 /dev/urandom | base64); echo "$UKEY" >"$WORK/update.key"   # nsupdate's TSIG key
 go build -o "$BIN/scaleload" ./e2e/scale || { bad "building e2e/scale"; finish; }
 
 for r in eu na; do
@@ -95,6 +96,12 @@ start ns3 nsd nsd -d -c "$WORK/nsd/nsd.conf"
 for h in ns2 ns3; do
   waitfor "$h (${ADDR[$h]}) did not load serial $want by AXFR" has_serial "${ADDR[$h]}" "$want" && ok "$h ${ADDR[$h]} follows the primary (serial $want)"
 done
+printf 'server %s 53\nzone example.test.\nupdate add new.example.test. 60 A 198.18.9.9\nsend\n' "${ADDR[ns1]}" |
+  on res nsupdate -y "hmac-sha256:scale-demo:$UKEY" || bad "nsupdate refused"
+want=$(soa "${ADDR[ns1]}"); t0=$(date +%s%N)
+both() { has_serial "${ADDR[ns2]}" "$want" && has_serial "${ADDR[ns3]}" "$want"; }
+waitfor "Knot and NSD did not follow an nsupdate to serial $want" both &&
+  ok "an nsupdate (TSIG) reached Knot and NSD in $(( ($(date +%s%N) - t0) / 1000000 )) ms (serial $want, after its NOTIFY)"
 for h in eu-lb1 eu-lb2 na-lb1 na-lb2; do waitfor "lbd $h ready" ready "${ADDR[$h]}" || finish; done
 ok "four lbd instances ready (two per region)"
 
