@@ -195,6 +195,7 @@ func (z *Zone) add(rr dns.RR) error {
 
 // finish runs the semantic checks and precomputes what lookups need.
 func (z *Zone) finish() error {
+	z.sorted = z.sortNames()
 	apex := z.nodes[z.Origin]
 	if apex == nil || apex.RRsets[dns.TypeSOA] == nil {
 		return fmt.Errorf("no SOA record at the zone apex %s", z.Origin)

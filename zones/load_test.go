@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -187,4 +189,29 @@ func FuzzParse(f *testing.F) {
 			z.Lookup("x."+name, 16)
 		}
 	})
+}
+
+// TestCanonicalLess: RFC 4034 §6.1 order (labels from the right, shorter
+// first), the fast path agreeing with the escaped one on every pair.
+func TestCanonicalLess(t *testing.T) {
+	names := []string{"example.test.", "a.example.test.", "yljkjljk.a.example.test.", "z.a.example.test.",
+		"zabc.a.example.test.", "z.example.test.", "*.z.example.test.", "test.", ".", "b.test.", "a-b.test."}
+	want := []string{".", "test.", "a-b.test.", "b.test.", "example.test.", "a.example.test.", "yljkjljk.a.example.test.",
+		"z.a.example.test.", "zabc.a.example.test.", "z.example.test.", "*.z.example.test."}
+	got := slices.Clone(names)
+	sort.Slice(got, func(i, j int) bool { return canonicalLess(got[i], got[j]) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("order:\n got %v\nwant %v", got, want)
+	}
+	for _, a := range names {
+		for _, b := range names {
+			if canonicalLess(a, b) != canonicalLessEscaped(a, b) {
+				t.Errorf("%q < %q: fast %v, escaped %v", a, b, canonicalLess(a, b), canonicalLessEscaped(a, b))
+			}
+		}
+	}
+	// an escaped dot is not a boundary: a\.b is one label, after a
+	if !canonicalLess("a.test.", `a\.b.test.`) || canonicalLess(`a\.b.test.`, "b.a.test.") {
+		t.Error("escaped dots")
+	}
 }

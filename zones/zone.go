@@ -8,6 +8,7 @@
 package zones
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -84,14 +85,23 @@ type Zone struct {
 	// about the same): the loader of the zone logs them.
 	Warnings []string
 	nodes    map[string]*Node
-	labels   int // label count of the origin
+	labels   int      // label count of the origin
+	sorted   []string // the owner names in canonical order, once finished
 }
 
 // Node returns the node for a lower-case fully qualified name, or nil.
 func (z *Zone) Node(name string) *Node { return z.nodes[name] }
 
-// Names returns every owner name in canonical order (for listings).
+// Names returns every owner name in canonical order (for listings and
+// transfers). A finished zone does not change: its order is sorted once.
 func (z *Zone) Names() []string {
+	if z.sorted != nil {
+		return slices.Clone(z.sorted)
+	}
+	return z.sortNames()
+}
+
+func (z *Zone) sortNames() []string {
 	names := make([]string, 0, len(z.nodes))
 	for n := range z.nodes {
 		names = append(names, n)
@@ -123,8 +133,27 @@ func (z *Zone) Len() int {
 	return c
 }
 
-// canonicalLess orders names as RFC 4034 §6.1 does: by labels from the right.
+// canonicalLess orders names as RFC 4034 §6.1 does: by labels from the
+// right (names here are lower-case; escapes are compared as written).
 func canonicalLess(a, b string) bool {
+	if strings.IndexByte(a, '\\') >= 0 || strings.IndexByte(b, '\\') >= 0 {
+		return canonicalLessEscaped(a, b)
+	}
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	for a != "" && b != "" {
+		var la, lb string
+		a, la = lastLabel(a)
+		b, lb = lastLabel(b)
+		if la != lb {
+			return la < lb
+		}
+	}
+	return a == "" && b != ""
+}
+
+// canonicalLessEscaped is canonicalLess for names with escapes (an
+// escaped dot is not a label boundary): slower, as it allocates.
+func canonicalLessEscaped(a, b string) bool {
 	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
 	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
 		if la[i] != lb[j] {
@@ -132,6 +161,15 @@ func canonicalLess(a, b string) bool {
 		}
 	}
 	return len(la) < len(lb)
+}
+
+// lastLabel splits name (without its final dot) before its last label.
+func lastLabel(name string) (rest, label string) {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return "", name
+	}
+	return name[:i], name[i+1:]
 }
 
 // Contains reports whether name (lower-case, fully qualified) is at or below
