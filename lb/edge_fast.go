@@ -93,6 +93,9 @@ func (c *fastConn) writeHit(st *reqState, hit httpcache.Hit) {
 		b = append(b, hstsValue(fc)...)
 		b = append(b, "\r\n"...)
 	}
+	if c.bodyLeft {
+		c.closeNext = true // the body was not read: the stream cannot go on past it
+	}
 	if c.closeNext {
 		b = append(b, "Connection: close\r\n"...)
 	} else if c.req.minor == 0 {

@@ -1,9 +1,11 @@
 package lb
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -396,5 +398,31 @@ func TestEdgeRoutes(t *testing.T) {
 				t.Fatalf("the backend saw %d requests for /static/app.css, want 3 (a fill each for /static, /v2, /v2 after the purge)", n)
 			}
 		})
+	}
+}
+
+// TestEdgeHitWithUnreadBody: a GET with a body answered from the cache
+// (the body never read) says Connection: close, as lbd's other own
+// answers do: the stream cannot be read past the body.
+func TestEdgeHitWithUnreadBody(t *testing.T) {
+	h, _ := newEdgeHarness(t, EngineFast)
+	c := newClient()
+	if resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("fill: X-Cache %q", resp.Header.Get("X-Cache"))
+	}
+	addr := strings.TrimPrefix(h.base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /static/app.css HTTP/1.1\r\nHost: "+addr+"\r\nContent-Length: 5\r\n\r\nhello")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Cache") != "HIT" || !resp.Close {
+		t.Fatalf("X-Cache %q, Connection close %v; want HIT and a close", resp.Header.Get("X-Cache"), resp.Close)
 	}
 }
