@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all run build test race e2e bench scenario deploy-demo fmt lint vet fuzz clean
+.PHONY: all run build test race e2e chaos bench scenario deploy-demo fmt lint vet fuzz clean
 
 all: build
 
@@ -33,6 +33,12 @@ e2e: build
 	bash e2e/lbd-tls.sh
 	bash e2e/labs.sh
 	bash e2e/xfr.sh
+	bash e2e/chaos.sh --short
+
+## chaos: faults under load (nftables loss, crashes, SIGHUP storms) in a network
+##        namespace of its own; needs root; a table of the figures (README, Chaos)
+chaos: build
+	bash e2e/chaos.sh
 
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers
 bench:
@@ -63,12 +69,14 @@ lint: vet
 	@echo "staticcheck $(STATICCHECK_VERSION): checking $(PKGS)"
 	@$(STATICCHECK) $(PKGS) && echo "staticcheck: no findings"
 
-## fuzz: a short run of every fuzz target (FUZZTIME=30s to go longer)
+## fuzz: a short run of every fuzz target, one at a time (FUZZTIME=30s to go
+## longer; the campaign: make fuzz FUZZTIME=1000000x FUZZFLAGS='-parallel 1')
 FUZZTIME ?= 10s
+FUZZFLAGS ?=
 fuzz:
 	@for p in $$($(GO) list $(PKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$p || exit 1; \
 		done; \
 	done
 

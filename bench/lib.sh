@@ -56,7 +56,9 @@ bench_cleanup() {
 }
 
 hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# The fields after comm, which is in parentheses and may hold spaces
+# ("haproxy -f x" does not, but a thread name can): split after the last ')'.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
 per_op() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN {printf "%.1f", t*1e6/hz/n}'; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

@@ -149,7 +149,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		dash.ServeHTTP(w, r)
 	})
-	return api.Auth(s.token, mux)
+	return api.AuthLockout(s.token, api.NewLockout(s.cfg.Load().Admin.Lockout, s.log, nil), mux)
 }
 
 func (s *Server) sortedPools() []*pool {

@@ -3,6 +3,7 @@ package lb
 import (
 	"time"
 
+	"netsim/internal/api"
 	"netsim/lb/compress"
 	"netsim/lb/httpcache"
 	"netsim/lb/l4"
@@ -35,6 +36,9 @@ type AdminConfig struct {
 	Listen string `mapstructure:"listen"`
 	Token  string `mapstructure:"token"`
 	Pprof  bool   `mapstructure:"pprof"`
+	// Lockout answers 429 to an address after repeated bad tokens
+	// (internal/api.LockoutConfig; on by default, failures 0 turns it off).
+	Lockout api.LockoutConfig `mapstructure:"lockout"`
 }
 
 // AccessLogConfig turns on the per-request log line.
@@ -76,6 +80,10 @@ type FrontendConfig struct {
 	// answers every request with a redirect to it (301 for GET and HEAD,
 	// 308 otherwise, so methods and bodies are kept) instead of proxying.
 	RedirectHTTPS string `mapstructure:"redirect_https"`
+	// MaxConnectionsPerClient caps the open connections of one client
+	// address (clientlimit.go); beyond it a new one is closed at accept.
+	// 0, the default, is no cap.
+	MaxConnectionsPerClient int `mapstructure:"max_connections_per_client"`
 	// TLS makes this an HTTPS frontend (HTTP/2 by ALPN); nil: plain HTTP.
 	TLS *FrontendTLS `mapstructure:"tls"`
 	// Routes send requests by host, path, method and header to other

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"netsim/internal/api"
 	"netsim/internal/cfgerr"
 
 	"github.com/spf13/pflag"
@@ -80,6 +81,7 @@ func parse(data []byte, name string, flags *pflag.FlagSet, env bool) (Config, er
 		}
 	}
 	var cfg Config
+	cfg.Admin.Lockout = api.DefaultLockout() // keys the file leaves out keep these
 	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(cfgerr.DecodeHook())); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", name, cfgerr.Decode(err))
 	}

@@ -146,6 +146,10 @@ func FuzzParseConfig(f *testing.F) {
 	for _, tc := range badConfigs {
 		f.Add([]byte(tc.yaml))
 	}
+	// Demo certificates go to one temporary directory, not lb/var: made
+	// once, then reused (a new CA per input held the target to a few
+	// executions a second).
+	demoDir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
 		if err != nil {
@@ -155,10 +159,10 @@ func FuzzParseConfig(f *testing.F) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("parsed config fails validation: %v", err)
 		}
-		for i, f := range cfg.Frontends { // demo certificates go to a temporary directory, not lb/var
+		for i, f := range cfg.Frontends {
 			if f.TLS != nil && f.TLS.Demo {
 				t2 := *f.TLS
-				t2.DemoDir = t.TempDir()
+				t2.DemoDir = demoDir
 				cfg.Frontends[i].TLS = &t2
 			}
 		}

@@ -36,6 +36,7 @@ func (c *Config) validateProcess(errs *cfgerr.List) {
 	} else if err := api.CheckBind(c.Admin.Listen, c.Admin.Token); err != nil {
 		errs.Add("admin.listen", c.Admin.Listen, "%v", err)
 	}
+	c.Admin.Lockout.Validate("admin.lockout", errs)
 	if r := c.AccessLog.SampleRate; r <= 0 || r > 1 || r != r {
 		errs.Add("access_log.sample_rate", r, "must be in (0, 1]")
 	}
@@ -190,6 +191,9 @@ func (c *Config) validateFrontends(pools map[string]bool, errs *cfgerr.List) (na
 		}
 		if f.MaxConnections < 0 {
 			errs.Add(k+".max_connections", f.MaxConnections, "must not be negative (0 = default 10000)")
+		}
+		if f.MaxConnectionsPerClient < 0 {
+			errs.Add(k+".max_connections_per_client", f.MaxConnectionsPerClient, "must not be negative (0 = no cap)")
 		}
 		if f.MaxBodyBytes < 0 {
 			errs.Add(k+".max_body_bytes", f.MaxBodyBytes, "must not be negative")

@@ -21,6 +21,7 @@ type metrics struct {
 	errors      *prometheus.CounterVec   // pool, reason
 	conns       *prometheus.GaugeVec     // frontend
 	connsTotal  *prometheus.CounterVec   // frontend
+	refused     *prometheus.CounterVec   // frontend, reason
 	reloads     *prometheus.CounterVec   // result
 	reloadStamp prometheus.Gauge
 	routeHits   *prometheus.CounterVec // frontend, route
@@ -37,12 +38,13 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		errors:      metric.Counters("lbd_proxy_errors_total", "Requests answered by lbd itself with an error, by reason.", "pool", "reason"),
 		conns:       metric.Gauges("lbd_frontend_connections", "Open client connections per frontend.", "frontend"),
 		connsTotal:  metric.Counters("lbd_frontend_connections_total", "Client connections accepted per frontend.", "frontend"),
+		refused:     metric.Counters("lbd_frontend_connections_refused_total", "Client connections closed at accept, by frontend and reason (client_limit: over max_connections_per_client).", "frontend", "reason"),
 		reloads:     metric.Counters("lbd_config_reloads_total", "Configuration reloads, by result (success or failure).", "result"),
 		reloadStamp: metric.Gauge("lbd_config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
 		routeHits:   metric.Counters("lbd_route_requests_total", "Requests taken by each route of a frontend (routes named in frontends[].routes).", "frontend", "route"),
 	}
 	if err := metric.Register(reg, m.requests, m.duration, m.changes, m.checks, m.checkTime, m.retries,
-		m.errors, m.conns, m.connsTotal, m.reloads, m.reloadStamp, m.routeHits, &stateCollector{s}, newEdgeCollector(s)); err != nil {
+		m.errors, m.conns, m.connsTotal, m.refused, m.reloads, m.reloadStamp, m.routeHits, &stateCollector{s}, newEdgeCollector(s)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -110,7 +110,14 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.bytes = st.cw.n
 		}
 		f.finish(st, stdInfo)
+		gone := st.status == 499
 		f.states.put(st)
+		if gone {
+			// net/http answers 200 for a handler that wrote nothing; a
+			// client that only half-closed would read that as success.
+			// Close instead (FuzzEngineRequest found it).
+			panic(http.ErrAbortHandler)
+		}
 	}()
 
 	if st.al = s.sampledAccessLog(); st.al != nil {

@@ -80,8 +80,8 @@ func (s *Server) prepare(cfg *Config) (*Pending, error) {
 	}
 	old := s.cfg.Load()
 	p := &Pending{s: s, cfg: cfg, base: old, tlsCfgs: map[string]*ctls.Config{}}
-	if cfg.Admin.Listen != old.Admin.Listen || cfg.Admin.Token != old.Admin.Token {
-		p.warnings = append(p.warnings, "admin.listen and admin.token take effect on restart")
+	if cfg.Admin.Listen != old.Admin.Listen || cfg.Admin.Token != old.Admin.Token || cfg.Admin.Lockout != old.Admin.Lockout {
+		p.warnings = append(p.warnings, "admin.listen, admin.token and admin.lockout take effect on restart")
 		cfg.Admin = old.Admin
 	}
 	if !reflect.DeepEqual(cfg.Log, old.Log) || !reflect.DeepEqual(cfg.Runtime, old.Runtime) {

@@ -35,7 +35,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.addrs.Store(f.name, ln.Addr())
 		// the world under TLS, so a handshake pays its round trips
-		f.ln = netutil.LimitListener(s.world.Listener(ln), fc.MaxConnections)
+		// a client over max_connections_per_client is closed first, so it
+		// takes none of max_connections (clientlimit.go)
+		f.ln = netutil.LimitListener(s.world.Listener(newClientLimitListener(ln,
+			func() int { return f.cfg.Load().MaxConnectionsPerClient }, s.met.refused.WithLabelValues(f.name, "client_limit"),
+			s.log.With(zap.String("frontend", f.name)))), fc.MaxConnections)
 		f.hs = s.httpServer(f, fc)
 		if f.tlsCfg != nil {
 			// Handshakes complete (with a timeout) before Accept returns,

@@ -21,6 +21,7 @@ import (
 	"netsim/dns/resolver"
 	"netsim/dns/rrl"
 	"netsim/dns/xfr"
+	"netsim/internal/api"
 	"netsim/internal/cfgerr"
 	"netsim/zones"
 )
@@ -35,6 +36,9 @@ type Config struct {
 		Listen string `mapstructure:"listen"`
 		Token  string `mapstructure:"token"`
 		Pprof  bool   `mapstructure:"pprof"`
+		// Lockout answers 429 to an address after repeated bad tokens
+		// (internal/api.LockoutConfig; failures 0 turns it off).
+		Lockout api.LockoutConfig `mapstructure:"lockout"`
 	} `mapstructure:"admin"`
 	Zones struct {
 		Dir   string         `mapstructure:"dir"`
@@ -102,6 +106,7 @@ func BaseConfig() Config {
 	var c Config
 	c.Log.Format, c.Log.Level = "console", "info"
 	c.Admin.Listen = "127.0.0.1:9153"
+	c.Admin.Lockout = api.DefaultLockout()
 	c.Resolver = resolver.DefaultConfig()
 	c.Geo.ReloadInterval = 5 * time.Second
 	c.Geo.TTL = 20 * time.Second
@@ -202,6 +207,7 @@ func (c *Config) Validate() error {
 	if _, err := netip.ParseAddrPort(c.Admin.Listen); err != nil {
 		errs.Add("admin.listen", c.Admin.Listen, "%v (want ip:port)", err)
 	}
+	c.Admin.Lockout.Validate("admin.lockout", &errs)
 	if len(c.Servers) == 0 {
 		errs.Add("servers", nil, "empty: at least one listener is needed")
 	}

@@ -426,10 +426,10 @@ func (d *Daemon) Config() Config {
 func (d *Daemon) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	// Liveness, in the same JSON envelope as lbd's /healthz.
+	api.Route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
+		api.WriteData(w, r, http.StatusOK, map[string]string{"status": "ok"})
+	}})
 	if d.cfg.Admin.Pprof {
 		api.Pprof(mux)
 	}
@@ -440,5 +440,5 @@ func (d *Daemon) adminHandler() http.Handler {
 		f(mux)
 	}
 	mux.HandleFunc("/", api.NotFound)
-	return api.Auth(d.token, mux)
+	return api.AuthLockout(d.token, api.NewLockout(d.cfg.Admin.Lockout, d.log, nil), mux)
 }

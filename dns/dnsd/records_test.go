@@ -389,3 +389,13 @@ func TestRecordSaveFailureChangesNothing(t *testing.T) {
 		t.Fatalf("after a failed save: dig %v, serial %d (was %d)", got, zd.serial(t), s0)
 	}
 }
+
+// TestHealthzEnvelope: dnsd's /healthz answers in the same JSON envelope
+// as lbd's, without a token.
+func TestHealthzEnvelope(t *testing.T) {
+	zd := startZoneDaemon(t, true)
+	resp, b := testutil.Fetch(t, http.MethodGet, "http://"+zd.d.AdminAddr()+"/healthz", "", "")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(b, `"status": "ok"`) {
+		t.Fatalf("/healthz: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+}

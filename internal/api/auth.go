@@ -22,7 +22,13 @@ import (
 //
 // The scheme is matched without regard to case (RFC 9110 §11.1): "bearer",
 // "Bearer" and "BEARER" all work. An empty token refuses every guarded call.
-func Auth(token string, next http.Handler) http.Handler {
+func Auth(token string, next http.Handler) http.Handler { return AuthLockout(token, nil, next) }
+
+// AuthLockout is Auth with a lock-out (lockout.go): a client address that
+// sent too many bad tokens gets 429 with Retry-After instead of 401 for
+// its next bad ones. The valid token is checked first and always passes;
+// a request with no token is not counted. A nil lock locks nobody out.
+func AuthLockout(token string, lock *Lockout, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		read := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
 		if read && (arrivedOnLoopback(r) || isProbe(r)) {
@@ -40,6 +46,12 @@ func Auth(token string, next http.Handler) http.Handler {
 			return
 		}
 		if token == "" || !bearerMatches(got, token) {
+			a := clientAddr(r)
+			if wait := lock.retryAfter(a); wait > 0 {
+				tooMany(w, r, wait)
+				return
+			}
+			lock.fail(a)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="admin", error="invalid_token"`)
 			WriteError(w, r, Errorf(http.StatusUnauthorized, "invalid_token", "the bearer token does not match (want Authorization: Bearer <token>)"))
 			return

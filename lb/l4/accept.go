@@ -5,11 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"netsim/internal/peraddr"
 )
 
 // frontend is one listener. cfg is the configuration it started with
@@ -21,8 +22,7 @@ type frontend struct {
 	ln  net.Listener
 	sem chan struct{}
 
-	mu        sync.Mutex
-	perClient map[netip.Addr]int
+	perClient peraddr.Count
 }
 
 // routes are a frontend's settings and pools in one configuration.
@@ -121,21 +121,8 @@ func (f *frontend) clientIn(a netip.Addr, limit int) (ok, counted bool) {
 	if limit <= 0 {
 		return true, false
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.perClient[a] >= limit {
-		return false, false
-	}
-	f.perClient[a]++
-	return true, true
+	ok = f.perClient.Take(a, limit)
+	return ok, ok
 }
 
-func (f *frontend) clientOut(a netip.Addr) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.perClient[a] <= 1 {
-		delete(f.perClient, a)
-	} else {
-		f.perClient[a]--
-	}
-}
+func (f *frontend) clientOut(a netip.Addr) { f.perClient.Release(a) }
