@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all run build test race e2e chaos bench scenario deploy-demo fmt lint vet fuzz clean
+.PHONY: all run build test race e2e chaos bench scenario deploy-demo scale-demo fmt lint vet fuzz clean
 
 all: build
 
@@ -33,6 +33,7 @@ e2e: build
 	bash e2e/lbd-tls.sh
 	bash e2e/labs.sh
 	bash e2e/xfr.sh
+	bash e2e/scale.sh --short
 	bash e2e/chaos.sh --short
 
 ## chaos: faults under load (nftables loss, crashes, SIGHUP storms) in a network
@@ -53,6 +54,11 @@ scenario:
 ## deploy-demo: the rolling-deploy scenario on a stack of its own (no make run needed): counts and a timeline
 deploy-demo:
 	$(GO) run ./cmd/netsim scenario run rolling-deploy --standalone $(ARGS)
+
+## scale-demo: (root) each host a network namespace on 198.18.0.0/15: dnsd primary, Knot and NSD
+## secondaries, two lbd instances per region behind GeoDNS; one is killed under load (README "Past one machine")
+scale-demo: build
+	bash e2e/scale.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -15,23 +15,8 @@ ok()   { pass=$((pass+1)); echo "ok   - $*"; }
 bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
 finish() { echo "xfr e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
 
-need=()
-command -v knotd >/dev/null || need+=(knot)
-command -v nsd >/dev/null || need+=(nsd)
-command -v nsupdate >/dev/null || need+=(dnsutils)
-command -v dig >/dev/null || need+=(dnsutils)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; }
-  fi
-  for t in knotd nsd nsupdate dig; do
-    command -v $t >/dev/null || { echo "skip - $t is missing (root on Debian installs it: apt-get install knot nsd dnsutils)"; exit 0; }
-  done
-fi
-# the Debian services, if the install started them, must not hold the ports we use
-systemctl stop knot nsd >/dev/null 2>&1 || true
+. e2e/secondaries.sh
+need_pkgs knotd:knot nsd:nsd nsupdate:dnsutils dig:dnsutils || { echo "skip - Knot, NSD or dig is missing"; exit 0; }
 
 P=127.0.60.1; K=127.0.60.2; S=127.0.60.3; PORT=5300
 WORK=$(mktemp -d); chmod 755 "$WORK"
@@ -59,59 +44,8 @@ primary:
       notify: ["$K:$PORT", "$S:$PORT"]
       update: [{key: e2e-update, names: ["*.dyn.example.test."], types: [A, TXT]}]
 YAML
-cat >"$WORK/knot/knot.conf" <<CONF
-server:
-    listen: $K@$PORT
-    rundir: $WORK/knot
-key:
-  - id: e2e-knot
-    algorithm: hmac-sha256
-    secret: $XKEY
-remote:
-  - id: primary
-    address: $P@$PORT
-    key: e2e-knot
-acl:
-  - id: from-primary
-    address: 127.0.0.0/8
-    action: notify
-  - id: axfr-out
-    address: 127.0.0.0/8
-    action: transfer
-database:
-    storage: $WORK/knot
-zone:
-  - domain: example.test.
-    master: primary
-    acl: [from-primary, axfr-out]
-    file: $WORK/knot/example.test.zone
-    zonefile-sync: -1
-    journal-content: changes
-CONF
-cat >"$WORK/nsd/nsd.conf" <<CONF
-server:
-    ip-address: $S@$PORT
-    zonesdir: "$WORK/nsd"
-    database: ""
-    pidfile: "$WORK/nsd/nsd.pid"
-    xfrdfile: "$WORK/nsd/xfrd.state"
-    zonelistfile: "$WORK/nsd/zone.list"
-    xfrdir: "$WORK/nsd"
-    username: ""
-    logfile: "$WORK/nsd/nsd.log"
-    verbosity: 1
-    xfrd-reload-timeout: 0
-remote-control:
-    control-enable: no
-zone:
-    name: example.test.
-    zonefile: "example.test.zone"
-    allow-notify: 127.0.0.0/8 NOKEY
-    request-xfr: $P@$PORT NOKEY
-    provide-xfr: 127.0.0.0/8 NOKEY
-CONF
-
-chown -R nsd: "$WORK/nsd" 2>/dev/null || true
+knot_secondary_conf "$WORK/knot" $K $PORT $P $PORT 127.0.0.0/8 e2e-knot "$XKEY"
+nsd_secondary_conf "$WORK/nsd" $S $PORT $P $PORT 127.0.0.0/8
 
 "$BIN/dnsd" --config "$WORK/dnsd.yaml" >"$WORK/dnsd.log" 2>&1 & PIDS+=($!)
 soa() { dig +short +norec +time=1 +tries=1 @"$1" -p $PORT example.test SOA 2>/dev/null | awk '{print $3}'; }

@@ -174,7 +174,10 @@ type StickyConfig struct {
 	TTL      time.Duration `mapstructure:"ttl"`
 	SameSite string        `mapstructure:"same_site"` // lax | strict | none
 	Secret   string        `mapstructure:"secret"`
-	MaxTable int           `mapstructure:"max_table"` // source_ip entries
+	// SecretFile holds the HMAC key instead of Secret (read at start and on
+	// every reload): lbd instances that share it honour each other's cookies.
+	SecretFile string `mapstructure:"secret_file"`
+	MaxTable   int    `mapstructure:"max_table"` // source_ip entries
 }
 
 // HealthConfig is the active check.

@@ -110,8 +110,11 @@ func (c *Config) validatePools(errs *cfgerr.List) map[string]bool {
 		if _, err := parseSameSite(p.Sticky.SameSite); err != nil {
 			errs.Add(k+".sticky.same_site", p.Sticky.SameSite, "%v", err)
 		}
-		if p.Sticky.Secret != "" && len(p.Sticky.Secret) < 16 {
+		if p.Sticky.Secret != "" && len(p.Sticky.Secret) < minSecret {
 			errs.Add(k+".sticky.secret", "(hidden)", "must be at least 16 characters")
+		}
+		if p.Sticky.Secret != "" && p.Sticky.SecretFile != "" {
+			errs.Add(k+".sticky.secret_file", p.Sticky.SecretFile, "must be empty when sticky.secret is set (one key source)")
 		}
 		h := p.Health
 		switch h.Type {

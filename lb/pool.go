@@ -155,9 +155,9 @@ func (s *Server) buildPool(pc PoolConfig, old *pool, tlsCfg *ctls.Config) (*pool
 	switch pc.Sticky.Mode {
 	case "cookie":
 		ss, _ := parseSameSite(pc.Sticky.SameSite)
-		key := s.cookieKey
-		if pc.Sticky.Secret != "" {
-			key = []byte(pc.Sticky.Secret)
+		key, err := stickyKey(pc.Sticky, s.cookieKey)
+		if err != nil {
+			return nil, err
 		}
 		p.signer = &cookieSigner{pool: pc.Name, name: pc.Sticky.Cookie, key: key, ttl: pc.Sticky.TTL, sameSite: ss}
 	case "source_ip":

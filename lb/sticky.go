@@ -7,12 +7,42 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"netsim/internal/cfgerr"
 )
+
+// minSecret is the shortest sticky secret accepted, in bytes.
+const minSecret = 16
+
+// stickyKey is the HMAC key of a pool's cookies: sticky.secret, else the
+// contents of sticky.secret_file (surrounding white space trimmed; read at
+// start and on every reload, so rotating it is editing the file and
+// sending SIGHUP), else fallback, the process's own random key. Instances
+// given the same secret honour each other's cookies: a cookie carries
+// everything needed to check it, and no instance keeps state about it.
+func stickyKey(sc StickyConfig, fallback []byte) ([]byte, error) {
+	switch {
+	case sc.Secret != "":
+		return []byte(sc.Secret), nil
+	case sc.SecretFile == "":
+		return fallback, nil
+	}
+	b, err := os.ReadFile(sc.SecretFile)
+	if err != nil {
+		return nil, cfgerr.New("sticky.secret_file", sc.SecretFile, "cannot be read: %v (want a file holding the shared HMAC key)", err)
+	}
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) < minSecret {
+		return nil, cfgerr.New("sticky.secret_file", sc.SecretFile, "holds %d bytes, want at least %d", len(b), minSecret)
+	}
+	return b, nil
+}
 
 func parseSameSite(s string) (http.SameSite, error) {
 	switch strings.ToLower(s) {

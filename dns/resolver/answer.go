@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -229,8 +230,14 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 	limit := r.cfg.MaxResolutionsPerClient
 	if !r.clients.acquire(client, limit) {
 		// this client already waits for its share: it does not get more
+		// resolutions, but what the cache still holds (RFC 8767)
 		r.m.clientLimited.Inc()
+		if hit {
+			r.staleReply(resp, h, fmt.Sprintf("this client has %d resolutions in flight (max_resolutions_per_client)", limit))
+			return "stale"
+		}
 		fill(resp, dns.RcodeServerFailure)
+		ede.Set(resp, dns.ExtendedErrorCodeOther, fmt.Sprintf("this client has %d resolutions in flight (max_resolutions_per_client)", limit))
 		return "miss"
 	}
 	defer r.clients.release(client, limit)

@@ -326,3 +326,37 @@ func TestClientCap(t *testing.T) {
 		}
 	})
 }
+
+// TestClientCapServesStale: a client at its cap that asks for a name
+// whose answer has expired but is within the stale window gets the stale
+// answer (RFC 8767), not SERVFAIL: the cap limits new resolutions, not
+// what the cache still holds (make chaos found SERVFAILs here).
+func TestClientCapServesStale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit = 2
+		greedy := netip.MustParseAddr("127.0.0.7")
+		w, r := hostileResolver(t, func(c *Config) {
+			c.MaxResolutionsPerClient = limit
+			c.Timeout = 2 * time.Second
+			c.UpstreamTimeout = 500 * time.Millisecond
+			c.Cache.StaleWindow = 72 * time.Hour
+		})
+		askVictim(t, r)
+		time.Sleep(25 * time.Hour) // every record of it has expired
+		w.servers[evilNS].setHook(func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
+		var wg sync.WaitGroup
+		for i := range limit {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.Answer(context.Background(), query("h"+string(rune('a'+i))+".evil.test", dns.TypeA), greedy)
+			}()
+		}
+		synctest.Wait()
+		m := r.Answer(context.Background(), query("www.victim.test", dns.TypeA), greedy)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != truth["www.victim.test."] {
+			t.Fatalf("a stale answer for a client at its cap: %v", m)
+		}
+		wg.Wait()
+	})
+}

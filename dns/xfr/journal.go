@@ -191,6 +191,9 @@ func (j *Journal) rewrite() error {
 	if len(j.entries) > j.max {
 		j.entries = append([]Entry(nil), j.entries[len(j.entries)-j.max:]...)
 	}
+	if j.path == "" { // a zone held in memory: no file to write
+		return nil
+	}
 	var buf bytes.Buffer
 	buf.WriteString(journalMagic)
 	for _, e := range j.entries {

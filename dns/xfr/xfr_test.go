@@ -328,3 +328,24 @@ func TestNotifyRetries(t *testing.T) {
 		t.Errorf("serial 1 sent %d times after a newer change took over, want 1", tries[1])
 	}
 }
+
+// TestJournalInMemoryGap: a zone held in memory whose journal falls out of
+// step (the zone was replaced by other means) starts a new history, with
+// no file to write (it tried to rename "./.tmp" and answered 500).
+func TestJournalInMemoryGap(t *testing.T) {
+	j, _ := OpenJournal("", 10)
+	z0 := testZone(t)
+	z1 := next(z0, nil, t)
+	z2 := next(z1, nil, t)
+	if err := j.Append(EntryOf(z0, z1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(EntryOf(z1, z2)); err != nil {
+		t.Fatal(err)
+	}
+	// The zone was put back to z0 by other means, and changed again: this
+	// change does not follow the last one.
+	if err := j.Append(EntryOf(z0, z1)); err != nil {
+		t.Fatalf("a gap in an in-memory journal: %v", err)
+	}
+}
