@@ -16,7 +16,7 @@ import (
 // net/http's types (engine_bridge.go): the forwarding is the nethttp
 // engine's, into an http.ResponseWriter on the connection. That costs
 // allocations, paid only where a cache fill or an encoder costs far
-// more anyway. Upgrades keep the relay.
+// more anyway. Upgrades and requests with a body keep the relay.
 
 // fastHeader lets the cache read the fast engine's parsed fields.
 type fastHeader struct{ h *head }
@@ -47,6 +47,20 @@ func (c *fastConn) edge(e *edge, st *reqState) bool {
 		st.answerFields(headerSink(w.Header()))
 		notCached(w, c.errRequest(), st)
 		return true
+	}
+	if st.hasBody {
+		// Relayed as it came: the bridge hands the body to the transport's
+		// writing goroutine, which may still read the connection when the
+		// backend answered early (a race with the next request's read), so
+		// requests with a body are not compressed on this engine.
+		if res.Fill != nil { // an unsafe request: the cache forgets the target once it succeeded
+			c.f.forward(c, st)
+			if st.status > 0 && st.status < 400 {
+				e.cache.Invalidate(req)
+			}
+			return true
+		}
+		return false
 	}
 	if res.Fill == nil && e.comp == nil {
 		return false
@@ -92,6 +106,9 @@ func (c *fastConn) writeHit(st *reqState, hit httpcache.Hit) {
 		b = append(b, "Strict-Transport-Security: "...)
 		b = append(b, hstsValue(fc)...)
 		b = append(b, "\r\n"...)
+	}
+	if c.bodyLeft {
+		c.closeNext = true // the body was not read: the stream cannot go on past it
 	}
 	if c.closeNext {
 		b = append(b, "Connection: close\r\n"...)

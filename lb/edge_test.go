@@ -1,9 +1,11 @@
 package lb
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,6 +76,10 @@ func (o *edgeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/json")
 		h.Set("Cache-Control", "max-age=300")
 		h.Set("Etag", `"d1"`)
+		h.Set("Content-Length", strconv.Itoa(len(edgeJSON)))
+		_, _ = w.Write(edgeJSON)
+	case "/api/upload": // answers at once, without reading the body
+		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(edgeJSON)))
 		_, _ = w.Write(edgeJSON)
 	default:
@@ -396,5 +402,72 @@ func TestEdgeRoutes(t *testing.T) {
 				t.Fatalf("the backend saw %d requests for /static/app.css, want 3 (a fill each for /static, /v2, /v2 after the purge)", n)
 			}
 		})
+	}
+}
+
+// TestEdgeHitWithUnreadBody: a GET with a body answered from the cache
+// (the body never read) says Connection: close, as lbd's other own
+// answers do: the stream cannot be read past the body.
+func TestEdgeHitWithUnreadBody(t *testing.T) {
+	h, _ := newEdgeHarness(t, EngineFast)
+	c := newClient()
+	if resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("fill: X-Cache %q", resp.Header.Get("X-Cache"))
+	}
+	addr := strings.TrimPrefix(h.base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /static/app.css HTTP/1.1\r\nHost: "+addr+"\r\nContent-Length: 5\r\n\r\nhello")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Cache") != "HIT" || !resp.Close {
+		t.Fatalf("X-Cache %q, Connection close %v; want HIT and a close", resp.Header.Get("X-Cache"), resp.Close)
+	}
+}
+
+// TestEdgeBodyRelayed: on the fast engine a request with a body on a
+// route with cache and compression is relayed as it came (the body sent
+// whole before the answer is read), even to a backend that answers
+// without reading it; the connection stays usable, and a successful
+// POST still makes the cache forget the target.
+func TestEdgeBodyRelayed(t *testing.T) {
+	h, o := newEdgeHarness(t, EngineFast)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true, MaxConnsPerHost: 1}}
+	body := strings.Repeat("x", 256<<10)
+	for i := range 3 {
+		req, _ := http.NewRequest("POST", h.base+"/api/upload", strings.NewReader(body))
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("POST %d: %v", i, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(got, edgeJSON) {
+			t.Fatalf("POST %d: %d, Content-Encoding %q, %d bytes; want 200, identity, the JSON", i, resp.StatusCode, resp.Header.Get("Content-Encoding"), len(got))
+		}
+	}
+	edgeGet(t, c, "GET", h.base+"/api/data")
+	if resp, _ := edgeGet(t, c, "GET", h.base+"/api/data"); resp.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("before the POST: X-Cache %q, want HIT", resp.Header.Get("X-Cache"))
+	}
+	req, _ := http.NewRequest("POST", h.base+"/api/data", strings.NewReader("change"))
+	if resp, err := c.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if resp, _ := edgeGet(t, c, "GET", h.base+"/api/data"); resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("after a POST to it: X-Cache %q, want MISS", resp.Header.Get("X-Cache"))
+	}
+	if n := o.count("/api/upload"); n != 3 {
+		t.Fatalf("the backend saw %d uploads, want 3", n)
 	}
 }
