@@ -2,11 +2,15 @@ package lb
 
 import (
 	ctls "crypto/tls"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // The fast engine's bridge to net/http's types, for the requests of a
@@ -50,13 +54,14 @@ func (c *fastConn) bridge(st *reqState, mw Middleware) {
 	case h.chunked:
 		// The chunked reader stops before the trailer section: the
 		// connection closes after the answer rather than parse it here.
-		body.r, r.ContentLength, body.noReuse = httputil.NewChunkedReader(c.br), -1, true
+		body.r, r.ContentLength = httputil.NewChunkedReader(c.br), -1
+		body.noReuse.Store(true)
 	case h.length > 0:
 		body.r, r.ContentLength = io.LimitReader(c.br, h.length), h.length
 	default:
-		body.eof = true
+		body.eof.Store(true)
 	}
-	if !body.eof {
+	if !body.eof.Load() {
 		var rc io.ReadCloser = io.NopCloser(body)
 		if max := f.cfg.Load().MaxBodyBytes; max > 0 {
 			rc = http.MaxBytesReader(w, rc, max)
@@ -77,7 +82,7 @@ func (c *fastConn) bridge(st *reqState, mw Middleware) {
 			c.closeNext = true // the answer broke off in its body
 		}
 		w.finish()
-		c.bodyLeft = !body.eof || body.noReuse
+		c.bodyLeft = !body.stop(c)
 		if st.status == 0 {
 			st.status = w.status // a handler answered by itself
 		}
@@ -88,22 +93,54 @@ func (c *fastConn) bridge(st *reqState, mw Middleware) {
 	})
 }
 
-// eofReader notes whether a request body was read to its end.
+// eofReader notes whether a request body was read to its end. net/http's
+// Transport reads it from a goroutine of its own, which can still be
+// reading when the answer is done (a backend that answers before it has
+// read the body): stop ends that before the connection reads on.
 type eofReader struct {
+	mu      sync.Mutex // held by a Read, taken by stop
 	r       io.Reader
-	eof     bool
-	noReuse bool // read or not, the stream cannot be reused after it
+	stopped bool
+	eof     atomic.Bool
+	noReuse atomic.Bool // read or not, the stream cannot be reused after it
 }
 
+var errBodyStopped = errors.New("the answer is done: the request body is no longer read")
+
 func (b *eofReader) Read(p []byte) (int, error) {
-	if b.eof {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return 0, errBodyStopped
+	}
+	if b.eof.Load() {
 		return 0, io.EOF
 	}
 	n, err := b.r.Read(p)
-	if err == io.EOF {
-		b.eof = true
+	if lr, ok := b.r.(*io.LimitedReader); err == io.EOF || ok && lr.N == 0 {
+		// all of a body of known length is read: the stream is at the
+		// next request even if nobody reads on to see io.EOF
+		b.eof.Store(true)
 	}
 	return n, err
+}
+
+// done reports whether the body was read to its end and the stream is at
+// the next request.
+func (b *eofReader) done() bool { return b.eof.Load() && !b.noReuse.Load() }
+
+// stop ends the body's reads once the answer is done: a read still
+// blocked on the client is cut short by a deadline (the connection then
+// closes). It reports whether the stream is at the next request.
+func (b *eofReader) stop(c *fastConn) bool {
+	if !b.mu.TryLock() {
+		c.setReadDeadline(time.Now()) // the transport is still reading: cut it short
+		b.mu.Lock()
+		b.noReuse.Store(true)
+	}
+	b.stopped = true
+	b.mu.Unlock()
+	return b.done()
 }
 
 // bridgeWriter is an http.ResponseWriter over the fast connection.
@@ -145,7 +182,7 @@ func (w *bridgeWriter) WriteHeader(code int) {
 	default:
 		c.closeNext = true // HTTP/1.0 without a length: the close ends the body
 	}
-	if w.body != nil && (!w.body.eof || w.body.noReuse) {
+	if w.body != nil && !w.body.done() {
 		c.closeNext = true // the stream is not at the next request
 	}
 	h.Del("Connection")
