@@ -215,9 +215,11 @@ func (p *Pending) commit() error {
 			u.Commit()
 		}
 	}
-	if err := s.apply(p.cfg, *s.pools.Load(), p.tlsCfgs); err != nil {
+	pools, err := s.apply(p.cfg, *s.pools.Load(), p.tlsCfgs)
+	if err != nil {
 		return err // policies and TLS were checked by Prepare
 	}
+	defer s.pools.Store(&pools) // once the routes that name dropped pools are gone
 	for i, f := range s.frontends {
 		fc := p.cfg.Frontends[i]
 		f.cfg.Store(&fc)

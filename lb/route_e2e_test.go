@@ -524,3 +524,61 @@ func TestBridgeEarlyAnswer(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// TestReloadDropsPoolAndRoute: reloads that add and then drop a pool
+// together with the route that names it, under load: a request that read
+// the old routes still finds the dropped pool (it stays findable until the
+// new routes are in), so no request gets 503 no_pool.
+func TestReloadDropsPoolAndRoute(t *testing.T) {
+	echoAddr, _ := headerEcho(t)
+	h := newHarnessWith(t, 1, func(c *Config) { c.Pools[0].Health.Type = "none" }, nil)
+	with := h.cfg
+	with.Pools = append(append([]PoolConfig(nil), h.cfg.Pools...), PoolConfig{Name: "xp", Backends: []BackendConfig{{ID: "x1", Address: echoAddr}}})
+	with.Frontends = append([]FrontendConfig(nil), h.cfg.Frontends...)
+	with.Frontends[0].Routes = []RouteConfig{{Name: "x", Match: RouteMatch{PathPrefix: "/x"}, Pool: "xp"}}
+	with.applyDefaults()
+	with.Pools[len(with.Pools)-1].Health.Type = "none"
+	without := h.cfg
+	var (
+		failed atomic.Int64
+		stop   = make(chan struct{})
+		wg     sync.WaitGroup
+	)
+	for range 4 {
+		wg.Go(func() {
+			lc := newClient()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := lc.Get(h.base + "/x/y")
+				if err != nil {
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("X-LB-Error") == "no_pool" {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 200 {
+		cfg := with
+		if i%2 == 1 {
+			cfg = without
+		}
+		if err := h.srv.Reload(cfg); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("reload %d: %v", i, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d requests got 503 no_pool across 200 reloads", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	ctls "crypto/tls"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -119,7 +120,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 			return nil, err
 		}
 	}
-	if err := s.apply(&cfg, nil, nil); err != nil {
+	if _, err := s.apply(&cfg, nil, nil); err != nil {
 		return nil, err
 	}
 	for i, fc := range cfg.Frontends {
@@ -144,19 +145,24 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 // in. When the server is running, the new pools' checks start before the
 // swap and the old pools' checks stop after it. tlsCfgs are the pools'
 // re-encryption configs Prepare loaded; a pool not in it loads its own.
-func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ctls.Config) error {
+//
+// A pool the new config drops stays findable by name (checks stopped,
+// idle connections closed) until the caller has swapped in the routes
+// that no longer name it and stores the returned map: a request that
+// read the old routes still finds its pool (no 503 no_pool mid-reload).
+func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ctls.Config) (map[string]*pool, error) {
 	pools := make(map[string]*pool, len(cfg.Pools))
 	for _, pc := range cfg.Pools {
 		tc, ok := tlsCfgs[pc.Name]
 		if !ok {
 			var err error
 			if tc, err = backendTLS(pc.TLS); err != nil {
-				return fmt.Errorf("pool %s: %w", pc.Name, err)
+				return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 			}
 		}
 		p, err := s.buildPool(pc, old[pc.Name], tc)
 		if err != nil {
-			return fmt.Errorf("pool %s: %w", pc.Name, err)
+			return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 		}
 		pools[pc.Name] = p
 	}
@@ -167,7 +173,16 @@ func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ct
 	}
 	s.configureAccessLog(cfg)
 	s.cfg.Store(cfg)
-	s.pools.Store(&pools)
+	visible, cloned := pools, false
+	for name, op := range old {
+		if _, kept := pools[name]; !kept {
+			if !cloned {
+				visible, cloned = maps.Clone(pools), true
+			}
+			visible[name] = op
+		}
+	}
+	s.pools.Store(&visible)
 	// Drop what the new config no longer has.
 	for name, op := range old {
 		if op.monitor != nil {
@@ -182,7 +197,7 @@ func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ct
 			}
 		}
 	}
-	return nil
+	return pools, nil
 }
 
 // accessLog is the access-log setting in force; nil when off.
