@@ -83,8 +83,13 @@ type Zone struct {
 	// Warnings are problems the zone loads with (named-checkzone warns
 	// about the same): the loader of the zone logs them.
 	Warnings []string
-	nodes    map[string]*Node
-	labels   int // label count of the origin
+	// Down, when set, says why the zone is not served: a secondary's
+	// copy expired, or none was transferred yet (dns/xfr). Such a zone
+	// holds no records; every query for it gets SERVFAIL with an
+	// Extended DNS Error giving this text.
+	Down   string
+	nodes  map[string]*Node
+	labels int // label count of the origin
 }
 
 // Node returns the node for a lower-case fully qualified name, or nil.

@@ -31,7 +31,7 @@ func TestEmbeddedConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkServerZones(c, zs); err != nil {
+	if err := checkServerZones(c, zs, nil); err != nil {
 		t.Fatal(err)
 	}
 	// the documented YAML and the resolver's code defaults say the same
