@@ -255,7 +255,9 @@ func rrs(t *testing.T, lines ...string) []dns.RR {
 func TestApplyIXFR(t *testing.T) {
 	f := &follow{origin: "example.test."}
 	have := timedZone(t, "1", "100", "10", "300")
-	soa := func(s string) string { return "example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. " + s + " 100 10 300 300" }
+	soa := func(s string) string {
+		return "example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. " + s + " 100 10 300 300"
+	}
 	cases := []struct {
 		name    string
 		answer  []dns.RR
