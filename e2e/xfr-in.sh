@@ -12,25 +12,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 N=${1:-${XFR_CHANGES:-20}}
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-finish() { echo "xfr-in e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
-
-need=()
-command -v named >/dev/null || need+=(bind9)
-command -v nsupdate >/dev/null || need+=(dnsutils)
-command -v dig >/dev/null || need+=(dnsutils)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; }
-  fi
-  for t in named nsupdate dig; do
-    command -v $t >/dev/null || { echo "skip - $t is missing (root on Debian installs it: apt-get install bind9 dnsutils)"; exit 0; }
-  done
-fi
+NAME=xfr-in; . e2e/xfr-lib.sh
+need named:bind9 nsupdate:dnsutils dig:dnsutils
 systemctl stop named >/dev/null 2>&1 || true # the Debian service, if the install started it
 
 B=127.0.61.1; D=127.0.61.2; PORT=5300

@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -51,20 +50,7 @@ primary:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	<-d.Ready()
-	return d, stop
+	return d, start(t, d)
 }
 
 // soaSerial asks addr for example.test.'s SOA: the serial, or the rcode

@@ -3,7 +3,6 @@ package xfr
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -57,13 +56,8 @@ func parseSecondary(cfg SecondaryConfig, keys *Keyring) (map[string]*follow, err
 	files := map[string]string{}
 	for i, z := range cfg.Zones {
 		key := fmt.Sprintf("secondary.zones[%d]", i)
-		name := dns.CanonicalName(z.Name)
-		if _, ok := dns.IsDomainName(name); !ok || strings.TrimSpace(z.Name) == "" {
-			errs.Add(key+".name", z.Name, "want a zone name such as example.org.")
-			continue
-		}
-		if out[name] != nil {
-			errs.Add(key+".name", z.Name, "listed twice")
+		name := zoneName(&errs, key, z.Name, out)
+		if name == "" {
 			continue
 		}
 		f := &follow{origin: name, primaries: z.Primaries, file: z.File}
