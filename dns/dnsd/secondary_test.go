@@ -3,6 +3,7 @@ package dnsd
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,7 +73,7 @@ func soaSerial(t *testing.T, addr string) (uint32, *dns.Msg) {
 // TestSecondaryFollowsPrimary: dnsd as a secondary of dnsd. The first
 // copy comes by AXFR; each signed update on the primary reaches the
 // secondary through NOTIFY and IXFR (the counts are exact); both AXFR the
-// same records; the secondary refuses updates and unsigned NOTIFYs for
+// same records; the secondary refuses updates (RFC 2136 and the record API) and
 // NOTIFYs from elsewhere; restarted with the primary gone, it serves its copy at
 // once.
 func TestSecondaryFollowsPrimary(t *testing.T) {
@@ -124,6 +125,10 @@ func TestSecondaryFollowsPrimary(t *testing.T) {
 		m.Insert([]dns.RR{dnstest.RR(t, "x.example.test. 60 IN A 127.0.0.9")})
 	}); r.Rcode != dns.RcodeRefused {
 		t.Errorf("an update sent to the secondary: %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+	url := "http://" + d.AdminAddr() + "/api/v1/zones/example.test./records"
+	if st, body := testutil.Call(t, "POST", url, `{"name":"x","type":"A","data":"192.0.2.1"}`, "secret"); st != http.StatusConflict || !strings.Contains(body, "secondary_zone") {
+		t.Errorf("a record API change to the secondary zone: %d %s, want 409 secondary_zone", st, body)
 	}
 	for _, c := range []struct {
 		from, key string
