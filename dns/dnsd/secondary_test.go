@@ -73,13 +73,13 @@ func soaSerial(t *testing.T, addr string) (uint32, *dns.Msg) {
 // TestSecondaryFollowsPrimary: dnsd as a secondary of dnsd. The first
 // copy comes by AXFR; each signed update on the primary reaches the
 // secondary through NOTIFY and IXFR (the counts are exact); both AXFR the
-// same records; the secondary refuses updates (RFC 2136 and the record API) and
+// same records; a reload keeps the copy; the secondary refuses updates (RFC 2136 and the record API) and
 // NOTIFYs from elsewhere; restarted with the primary gone, it serves its copy at
 // once.
 func TestSecondaryFollowsPrimary(t *testing.T) {
 	secAddr := testutil.FreeAddr(t)
 	p := startPrimary(t, filepath.Join(t.TempDir(), "zones"), "127.0.0.0/8", "increment", secAddr)
-	file := filepath.Join(t.TempDir(), "example.test.zone")
+	file := filepath.Join(t.TempDir(), "copies", "example.test.zone") // the directory is made
 	d, stop := startSecondary(t, secAddr, p.addr, `""`, file)
 	serialIs := func(want uint32) func() bool {
 		return func() bool { s, _ := soaSerial(t, secAddr); return s == want }
@@ -125,6 +125,12 @@ func TestSecondaryFollowsPrimary(t *testing.T) {
 		m.Insert([]dns.RR{dnstest.RR(t, "x.example.test. 60 IN A 127.0.0.9")})
 	}); r.Rcode != dns.RcodeRefused {
 		t.Errorf("an update sent to the secondary: %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+	if err := d.Reload(d.Config()); err != nil { // a SIGHUP keeps the copy
+		t.Fatal(err)
+	}
+	if s, r := soaSerial(t, secAddr); s != p.serial() {
+		t.Fatalf("after a reload: serial %d (%s), want %d", s, dns.RcodeToString[r.Rcode], p.serial())
 	}
 	url := "http://" + d.AdminAddr() + "/api/v1/zones/example.test./records"
 	if st, body := testutil.Call(t, "POST", url, `{"name":"x","type":"A","data":"192.0.2.1"}`, "secret"); st != http.StatusConflict || !strings.Contains(body, "secondary_zone") {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -105,6 +106,9 @@ func (s *Service) NewSecondary(cfg SecondaryConfig, target Target) (*Secondary, 
 func (fw *follower) load(now time.Time) error {
 	if fw.f.file == "" {
 		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(fw.f.file), 0o755); err != nil {
+		return fmt.Errorf("secondary zone %s: the directory of its file: %w", fw.f.origin, err)
 	}
 	fi, err := os.Stat(fw.f.file)
 	if errors.Is(err, os.ErrNotExist) {
