@@ -204,3 +204,27 @@ func TestSecondaryDownServfail(t *testing.T) {
 		t.Fatalf("expired, an A query: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
 }
+
+// TestSecondaryConfigRefused: a secondary zone with an update policy is
+// refused at load, and one also loaded from a zone file at start.
+func TestSecondaryConfigRefused(t *testing.T) {
+	base := fmt.Sprintf(`admin: {listen: "127.0.0.1:0", token: secret}
+servers: [{listen: "127.0.0.1:0", zones: [example.test.]}]
+tsig_keys: [{name: %s, secret: %q}]
+secondary:
+  zones: [{name: example.test., primaries: ["127.0.0.1:1"]}]
+`, keyName, testKey)
+	_, err := Load(writeFile(t, base+"primary:\n  zones: [{name: example.test., update: [{key: "+keyName+", names: [example.test.]}]}]\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "primary.zones[0].update") {
+		t.Errorf("an update policy for a secondary zone: %v, want an error naming primary.zones[0].update", err)
+	}
+	dir := t.TempDir()
+	writeZone(t, dir, "")
+	c, err := Load(writeFile(t, base+"zones: {dir: "+dir+"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(c, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "also loaded from") {
+		t.Errorf("a secondary zone also loaded from a file: %v, want refused", err)
+	}
+}

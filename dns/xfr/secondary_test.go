@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/dnstest"
+	"netsim/internal/cfgerr"
 	"netsim/internal/testutil"
 	"netsim/zones"
 )
@@ -365,4 +366,44 @@ func serveTransfers(t *testing.T, h dns.HandlerFunc) string {
 	<-started
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	return ln.Addr().String()
+}
+
+// TestSecondaryConfigErrorsNameTheKey: each bad value is refused with
+// its key.
+func TestSecondaryConfigErrorsNameTheKey(t *testing.T) {
+	keys := []KeyConfig{{Name: "k", Secret: "dGVzdC1rZXktZm9yLW5ldHNpbS14ZnItdGVzdHMtMzI="}}
+	zone := func(z SecondaryZone) []SecondaryZone {
+		if z.Name == "" {
+			z.Name = "example.org."
+		}
+		if z.Primaries == nil {
+			z.Primaries = []string{"127.0.61.1:5300"}
+		}
+		return []SecondaryZone{z}
+	}
+	for _, c := range []struct {
+		cfg SecondaryConfig
+		key string
+	}{
+		{SecondaryConfig{Timeout: -time.Second}, "secondary.timeout"},
+		{SecondaryConfig{Zones: zone(SecondaryZone{Name: "bad..name"})}, "secondary.zones[0].name"},
+		{SecondaryConfig{Zones: append(zone(SecondaryZone{}), zone(SecondaryZone{})...)}, "secondary.zones[1].name"},
+		{SecondaryConfig{Zones: zone(SecondaryZone{Primaries: []string{}})}, "secondary.zones[0].primaries"},
+		{SecondaryConfig{Zones: zone(SecondaryZone{Primaries: []string{"127.0.61.1"}})}, "secondary.zones[0].primaries[0]"},
+		{SecondaryConfig{Zones: zone(SecondaryZone{Key: "nokey"})}, "secondary.zones[0].key"},
+		{SecondaryConfig{Zones: zone(SecondaryZone{NotifyKey: "nokey"})}, "secondary.zones[0].notify_key"},
+		{SecondaryConfig{Zones: append(zone(SecondaryZone{File: "a.zone"}), zone(SecondaryZone{Name: "example.net.", File: "a.zone"})...)}, "secondary.zones[1].file"},
+	} {
+		err := CheckSecondary(c.cfg, keys)
+		found := false
+		for _, e := range cfgerr.All(err) {
+			found = found || e.Key == c.key
+		}
+		if !found {
+			t.Errorf("want an error for %s, got %v", c.key, err)
+		}
+	}
+	if err := CheckSecondary(SecondaryConfig{Zones: zone(SecondaryZone{Key: "k", NotifyKey: "k", File: "a.zone"})}, keys); err != nil {
+		t.Errorf("a good section refused: %v", err)
+	}
 }
