@@ -14,9 +14,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"netsim/dns/auth"
 	"netsim/dns/dnstest"
 	"netsim/dns/ede"
 	"netsim/internal/testutil"
+	"netsim/zones"
 )
 
 // startSecondary runs dnsd on listen as a secondary of example.test.
@@ -226,5 +228,20 @@ secondary:
 	}
 	if _, err := New(c, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "also loaded from") {
 		t.Errorf("a secondary zone also loaded from a file: %v, want refused", err)
+	}
+}
+
+// TestCNAMEIntoDownZone: a CNAME chased from a zone into a secondary zone
+// out of service stops at the CNAME (the client asks on and gets SERVFAIL
+// there), as a CNAME out of the server's zones does.
+func TestCNAMEIntoDownZone(t *testing.T) {
+	a := dnstest.Zone(t, "a.test.", "$TTL 60\n@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\nalias CNAME www.example.test.\n")
+	set := auth.NewSet([]*zones.Zone{a, {Origin: "example.test.", Down: "zone example.test.: no copy yet"}})
+	q := dns.Question{Name: "alias.a.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}
+	resp := new(dns.Msg)
+	resp.SetQuestion(q.Name, q.Qtype)
+	set.Answer(resp, q, q.Name, a)
+	if _, err := resp.Pack(); err != nil || len(resp.Answer) != 1 || len(resp.Ns) != 0 {
+		t.Fatalf("answer %v (pack: %v), want the CNAME alone", resp, err)
 	}
 }
