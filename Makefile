@@ -31,6 +31,7 @@ e2e: build
 	bash e2e/dns-hardening.sh
 	bash e2e/scenarios.sh
 	bash e2e/lbd-tls.sh
+	bash e2e/xfr-in.sh
 	bash e2e/labs.sh
 	bash e2e/xfr.sh
 	bash e2e/scale.sh --short

@@ -81,6 +81,11 @@ type Zone struct {
 	// NegSOA is the SOA to put in the authority section of negative answers:
 	// its TTL is min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
 	NegSOA *dns.SOA
+	// Down, when set, says why the zone is not served: a secondary's
+	// copy expired, or none was transferred yet (dns/xfr). Such a zone
+	// holds no records; every query for it gets SERVFAIL with an
+	// Extended DNS Error giving this text.
+	Down string
 	// Warnings are problems the zone loads with (named-checkzone warns
 	// about the same): the loader of the zone logs them.
 	Warnings []string

@@ -128,8 +128,8 @@ func (s *Set) answer(resp *dns.Msg, q dns.Question, qname string, z *zones.Zone,
 				return // a loop or a long chain: the client follows the rest
 			}
 			nz := s.Find(target)
-			if nz == nil {
-				return // out of our zones: stop at the CNAME (RFC 1034 §4.3.2 3a)
+			if nz == nil || nz.Down != "" {
+				return // out of our zones (or a secondary's out of service): stop at the CNAME (RFC 1034 §4.3.2 3a)
 			}
 			z, qname, owner = nz, target, rrs[0].(*dns.CNAME).Target
 		case zones.NoData:

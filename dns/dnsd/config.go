@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
@@ -55,6 +57,9 @@ type Config struct {
 	// out, NOTIFY, dynamic updates (dns/xfr/README.md).
 	TSIGKeys []xfr.KeyConfig `mapstructure:"tsig_keys"`
 	Primary  xfr.Config      `mapstructure:"primary"`
+	// Secondary lists the zones dnsd copies from other servers (zone
+	// transfers in, SOA timers, NOTIFY; dns/xfr/README.md).
+	Secondary xfr.SecondaryConfig `mapstructure:"secondary"`
 }
 
 // ServerConfig is one listener.
@@ -112,6 +117,7 @@ func BaseConfig() Config {
 	c.Geo.TTL = 20 * time.Second
 	c.RRL = rrl.DefaultConfig()
 	c.Primary = xfr.DefaultConfig()
+	c.Secondary = xfr.DefaultSecondaryConfig()
 	return c
 }
 
@@ -247,13 +253,22 @@ func (c *Config) Validate() error {
 		errs.Append("geo", c.Geo.Validate())
 	}
 	errs.Append("primary", xfr.Check(c.Primary, c.TSIGKeys))
+	errs.Append("secondary", xfr.CheckSecondary(c.Secondary, c.TSIGKeys))
+	for i, z := range c.Primary.Zones {
+		if len(z.Update) > 0 && slices.ContainsFunc(c.Secondary.Zones, func(s xfr.SecondaryZone) bool { return dns.CanonicalName(s.Name) == dns.CanonicalName(z.Name) }) {
+			errs.Add(fmt.Sprintf("primary.zones[%d].update", i), z.Name, "a secondary zone takes no updates: they go to its primary")
+		}
+	}
 	return errs.Err()
 }
 
 // LoadZones loads the zones the config names: a directory, a list of
-// files, or the embedded demo set.
+// files, or the embedded demo set — none when the config names neither
+// but lists secondary zones (a dnsd that is only a secondary).
 func (c *Config) LoadZones() ([]*zones.Zone, error) {
 	switch {
+	case c.Zones.Dir == "" && len(c.Zones.Files) == 0 && len(c.Secondary.Zones) > 0:
+		return nil, nil
 	case c.Zones.Dir != "" && len(c.Zones.Files) > 0:
 		return nil, fmt.Errorf("zones: set dir or files, not both")
 	case c.Zones.Dir != "":

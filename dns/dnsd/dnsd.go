@@ -55,9 +55,11 @@ type Daemon struct {
 	reloads   prometheus.Counter
 	reloadErr prometheus.Counter
 	geo       *geoPart
-	xfr       *xfr.Service     // journals, transfers, NOTIFY, updates (store.go)
-	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
-	qlog      *server.QueryLog // off until switched on through the API
+	xfr       *xfr.Service      // journals, transfers, NOTIFY, updates (store.go)
+	sec       *xfr.Secondary    // zones transferred in (secondary.go)
+	down      map[string]string // secondary zones out of service, and why
+	events    *events.Bus       // dns.query, dns.upstream, dns.cache (events.go)
+	qlog      *server.QueryLog  // off until switched on through the API
 	rrl       *rrl.Metrics
 }
 
@@ -71,9 +73,6 @@ type running struct {
 func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 	zs, err := cfg.LoadZones()
 	if err != nil {
-		return nil, err
-	}
-	if err := checkServerZones(cfg, zs); err != nil {
 		return nil, err
 	}
 	logWarnings(log, zs)
@@ -90,6 +89,10 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 	}
 	reg.MustRegister(d.reloads, d.reloadErr)
 	if d.xfr, err = xfr.New(cfg.Primary, cfg.TSIGKeys, d, log.Named("xfr"), reg); err != nil {
+		return nil, err
+	}
+	if zs, err = d.followed(cfg, zs); err != nil {
+		d.xfr.Close()
 		return nil, err
 	}
 	if d.zones, err = d.xfr.Open(zs); err != nil {
@@ -157,15 +160,19 @@ func (c Config) recursion() bool {
 	return false
 }
 
-func checkServerZones(cfg Config, zs []*zones.Zone) error {
+func checkServerZones(cfg Config, zs []*zones.Zone, secondary []string) error {
 	have := map[string]bool{}
 	for _, z := range zs {
 		have[z.Origin] = true
 	}
+	for _, o := range secondary {
+		have[o] = true
+	}
 	for i, s := range cfg.Servers {
 		for _, name := range s.Zones {
 			if !have[dns.Fqdn(strings.ToLower(name))] {
-				return fmt.Errorf("servers[%d].zones: %q is not a loaded zone (loaded: %s)", i, name, strings.Join(origins(zs), ", "))
+				return fmt.Errorf("servers[%d].zones: %q is not a loaded zone nor a secondary one (loaded: %s; secondary: %s)", i, name,
+					strings.Join(origins(zs), ", "), strings.Join(secondary, ", "))
 			}
 		}
 	}
@@ -180,7 +187,10 @@ func origins(zs []*zones.Zone) []string {
 	return out
 }
 
-func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
+// setFor is the zone set of listener s: its zones of zs, and a zone
+// holding nothing but why for each secondary zone out of service (d.down:
+// SERVFAIL with an Extended DNS Error). d.mu is held (or d not running).
+func (d *Daemon) setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 	var pick []*zones.Zone
 	for _, name := range s.Zones {
 		name = dns.Fqdn(strings.ToLower(name))
@@ -188,6 +198,9 @@ func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 			if z.Origin == name {
 				pick = append(pick, z)
 			}
+		}
+		if why, ok := d.down[name]; ok {
+			pick = append(pick, &zones.Zone{Origin: name, Down: why})
 		}
 	}
 	return auth.NewSet(pick)
@@ -218,6 +231,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.mu.Unlock()
+	d.sec.Start()
+	defer d.sec.Close() // before the journals close (deferred above)
 	ln, err := net.Listen("tcp", d.cfg.Admin.Listen)
 	if err != nil {
 		d.stopAll()
@@ -252,7 +267,7 @@ func (d *Daemon) startListener(s ServerConfig, rc rrl.Config) error {
 		}
 		rec = d.Recursor
 	}
-	h := server.NewHandler(s.Listen, setFor(s, d.zones), rec, d.metrics)
+	h := server.NewHandler(s.Listen, d.setFor(s, d.zones), rec, d.metrics)
 	h.OnPanic = func(p any, pkt []byte) {
 		d.log.Error("answering a query panicked (SERVFAIL sent); please report", zap.Any("panic", p), zap.Binary("query", pkt))
 	}
@@ -322,7 +337,7 @@ func (d *Daemon) reload(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := checkServerZones(cfg, zs); err != nil {
+	if zs, err = d.keepFollowed(cfg, zs); err != nil {
 		return err
 	}
 	if zs, err = d.xfr.Open(zs); err != nil {
@@ -369,8 +384,8 @@ func (d *Daemon) reload(cfg Config) error {
 		d.log.Warn("admin settings changed; they take effect at the next restart")
 		cfg.Admin = d.cfg.Admin
 	}
-	if !reflect.DeepEqual(cfg.Primary, d.cfg.Primary) || !reflect.DeepEqual(cfg.TSIGKeys, d.cfg.TSIGKeys) {
-		d.log.Warn("primary and tsig_keys settings changed; they take effect at the next restart")
+	if !reflect.DeepEqual(cfg.Primary, d.cfg.Primary) || !reflect.DeepEqual(cfg.TSIGKeys, d.cfg.TSIGKeys) || !reflect.DeepEqual(cfg.Secondary, d.cfg.Secondary) {
+		d.log.Warn("primary, secondary and tsig_keys settings changed; they take effect at the next restart")
 	}
 	if !reflect.DeepEqual(cfg.Resolver, d.cfg.Resolver) {
 		d.log.Warn("resolver settings changed; they take effect at the next restart (the cache is kept until then)")
@@ -394,7 +409,7 @@ func (d *Daemon) reload(cfg Config) error {
 			continue
 		}
 		h := r.l.Handler()
-		h.SetZones(setFor(s, zs))
+		h.SetZones(d.setFor(s, zs))
 		if lim, ok := limiters[addr]; ok {
 			h.SetRRL(lim)
 		}

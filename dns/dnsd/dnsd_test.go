@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestEmbeddedConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkServerZones(c, zs); err != nil {
+	if err := checkServerZones(c, zs, nil); err != nil {
 		t.Fatal(err)
 	}
 	// the documented YAML and the resolver's code defaults say the same
@@ -132,12 +133,22 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 // configured as 127.0.0.1:0.
 func run(t *testing.T, d *Daemon) string {
 	t.Helper()
+	start(t, d)
+	return d.Listeners()["127.0.0.1:0"]
+}
+
+// start runs d until stop is called or the test ends, and returns once
+// it is ready; stop may be called more than once.
+func start(t *testing.T, d *Daemon) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	<-d.Ready()
-	return d.Listeners()["127.0.0.1:0"]
+	return stop
 }
 
 // writeZone writes dir/example.test.zone: an SOA, an NS with its address,

@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"netsim/dns/rrset"
 	"netsim/dns/xfr"
+	"netsim/internal/api"
 	"netsim/zones"
 )
 
@@ -37,6 +39,9 @@ func (d *Daemon) Change(origin string, build func(old *zones.Zone) (*zones.Zone,
 	if i < 0 {
 		return nil, errNoZone
 	}
+	if d.follows(origin) {
+		return nil, api.Errorf(http.StatusConflict, "secondary_zone", "zone %s is a secondary zone, copied from its primaries: change it there", origin)
+	}
 	old := d.zones[i]
 	nz, err := build(old)
 	if err != nil {
@@ -52,17 +57,23 @@ func (d *Daemon) Change(origin string, build func(old *zones.Zone) (*zones.Zone,
 	}
 	zs := slices.Clone(d.zones)
 	zs[i] = nz
-	for _, s := range d.cfg.Servers {
-		if r, ok := d.listeners[s.Listen]; ok && slices.ContainsFunc(s.Zones, func(n string) bool { return dns.Fqdn(strings.ToLower(n)) == origin }) {
-			r.l.Handler().SetZones(setFor(s, zs))
-		}
-	}
-	d.zones = zs
+	d.serveZones(origin, zs)
 	d.xfr.Changed(nz)
 	for _, w := range nz.Warnings {
 		d.log.Warn("zone changed with a problem", zap.String("zone", origin), zap.String("problem", w))
 	}
 	return nz, nil
+}
+
+// serveZones makes zs the zones served, swapping a new set into every
+// listener that serves origin; d.mu is held.
+func (d *Daemon) serveZones(origin string, zs []*zones.Zone) {
+	for _, s := range d.cfg.Servers {
+		if r, ok := d.listeners[s.Listen]; ok && slices.ContainsFunc(s.Zones, func(n string) bool { return dns.Fqdn(strings.ToLower(n)) == origin }) {
+			r.l.Handler().SetZones(d.setFor(s, zs))
+		}
+	}
+	d.zones = zs
 }
 
 // changeZone is Change for the record API: one edit, the serial advanced

@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,19 +76,7 @@ primary:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	stopped := false
-	p := &primary{d: d, logs: logs, stop: func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}}
-	t.Cleanup(p.stop)
-	<-d.Ready()
+	p := &primary{d: d, logs: logs, stop: start(t, d)}
 	p.addr = d.Listeners()["127.0.0.1:0"]
 	return p
 }

@@ -19,6 +19,7 @@ const (
 	NotSupported         = dns.ExtendedErrorCodeNotSupported         // 21
 	NoReachableAuthority = dns.ExtendedErrorCodeNoReachableAuthority // 22
 	NetworkError         = dns.ExtendedErrorCodeNetworkError         // 23
+	InvalidData          = dns.ExtendedErrorCodeInvalidData          // 24: a secondary's zone expired or not yet transferred
 )
 
 // maxText bounds EXTRA-TEXT, so that an error naming servers cannot push

@@ -87,6 +87,11 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 	set := h.Zones()
 	if z := set.Find(qname); z != nil {
 		qi.source = srcAuth
+		if z.Down != "" { // a secondary's zone that expired or was never transferred (dns/xfr)
+			resp.Rcode = dns.RcodeServerFailure
+			ede.Set(resp, ede.InvalidData, z.Down)
+			return bySelf
+		}
 		// a geo name answers only where its zone is authoritative for it,
 		// not from a parent that holds a delegation above it
 		if g := h.geo.Load(); g != nil && g.Manages(qname) && !z.Delegated(qname) {

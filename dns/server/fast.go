@@ -155,6 +155,9 @@ func (c *packedCache) build(q *wireQuery) *packedAnswer {
 		a.outside = true // the recursor's, or REFUSED
 		return a
 	}
+	if z.Down != "" {
+		return a // SERVFAIL with its EDE, the full way (answer.go)
+	}
 	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}
 	variants := 1
 	for v := 0; v < variants; v++ {

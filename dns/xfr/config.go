@@ -80,13 +80,8 @@ func parse(cfg Config, keys *Keyring) (map[string]*zoneRules, zones.SerialMethod
 	out := map[string]*zoneRules{}
 	for i, z := range cfg.Zones {
 		key := fmt.Sprintf("primary.zones[%d]", i)
-		name := dns.CanonicalName(z.Name)
-		if _, ok := dns.IsDomainName(name); !ok || strings.TrimSpace(z.Name) == "" {
-			errs.Add(key+".name", z.Name, "want a zone name such as example.test.")
-			continue
-		}
-		if out[name] != nil {
-			errs.Add(key+".name", z.Name, "listed twice")
+		name := zoneName(&errs, key, z.Name, out)
+		if name == "" {
 			continue
 		}
 		r := &zoneRules{}
@@ -111,6 +106,21 @@ func parse(cfg Config, keys *Keyring) (map[string]*zoneRules, zones.SerialMethod
 		out[name] = r
 	}
 	return out, method, errs.Err()
+}
+
+// zoneName checks the name of the zone listed at key: its canonical
+// form, or "" once the error (not a name, or already in seen) is in errs.
+func zoneName[V any](errs *cfgerr.List, key, name string, seen map[string]V) string {
+	c := dns.CanonicalName(name)
+	if _, ok := dns.IsDomainName(c); !ok || strings.TrimSpace(name) == "" {
+		errs.Add(key+".name", name, "want a zone name such as example.test.")
+		return ""
+	}
+	if _, ok := seen[c]; ok {
+		errs.Add(key+".name", name, "listed twice")
+		return ""
+	}
+	return c
 }
 
 // Check validates the keys and the primary section without building

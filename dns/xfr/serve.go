@@ -69,7 +69,17 @@ func (l *Listener) ServeExt(ctx context.Context, pkt []byte, client netip.Addr, 
 		return
 	}
 	if req.Opcode == dns.OpcodeNotify {
-		reply(dns.RcodeNotImplemented) // dnsd is no secondary: as before there was a primary side
+		rcode := dns.RcodeNotImplemented // not a zone dnsd follows as a secondary
+		if sec := s.secondary; sec != nil && len(req.Question) == 1 {
+			var soa *dns.SOA
+			if len(req.Answer) > 0 {
+				soa, _ = req.Answer[0].(*dns.SOA)
+			}
+			if rc := sec.notified(origin, client, key, soa); rc >= 0 {
+				rcode = rc
+			}
+		}
+		reply(rcode)
 		return
 	}
 	if len(req.Question) != 1 {

@@ -37,6 +37,9 @@ type Service struct {
 	metrics *metrics
 	now     func() time.Time
 	notify  *notifier
+	// secondary follows the zones of the secondary section (nil: none);
+	// set before the listeners start
+	secondary *Secondary
 
 	mu       sync.Mutex
 	journals map[string]*Journal // by origin
