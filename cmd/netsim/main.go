@@ -111,6 +111,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 	if err := zonesDir(&cfg, log); err != nil {
 		return err
 	}
+	keysDir(&cfg)
 	var control string
 	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token, &control); err != nil {
 		return err
@@ -130,6 +131,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 			next, err := dnsd.Load(dnsConfig, nil)
 			if err == nil {
 				err = zonesDir(&next, log)
+				keysDir(&next)
 			}
 			if err != nil {
 				log.Error("reload refused; every part keeps its config", zap.String("part", "dnsd"), zap.Error(err))
@@ -197,4 +199,19 @@ func zonesDir(cfg *dnsd.Config, log *zap.Logger) error {
 	}
 	cfg.Zones.Dir = dir
 	return nil
+}
+
+// keysDir keeps the DNSSEC keys of a signing dnsd under var/keys (made at
+// the first start, kept after: delete them to roll every key) and writes
+// the simulated root's trust anchor to var/root.key, for delv -a.
+func keysDir(cfg *dnsd.Config) {
+	if !cfg.DNSSEC.Enabled {
+		return
+	}
+	if cfg.DNSSEC.KeyDir == "" {
+		cfg.DNSSEC.KeyDir = filepath.Join(varDir, "keys")
+	}
+	if cfg.DNSSEC.RootKey == "" {
+		cfg.DNSSEC.RootKey = filepath.Join(varDir, "root.key")
+	}
 }

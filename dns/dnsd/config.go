@@ -45,6 +45,8 @@ type Config struct {
 	// RRL is response rate limiting (dns/rrl); each listener says whether
 	// it applies (servers[].rrl).
 	RRL rrl.Config `mapstructure:"rrl"`
+	// DNSSEC is online signing of the zones (dnssec.go).
+	DNSSEC DNSSECConfig `mapstructure:"dnssec"`
 }
 
 // ServerConfig is one listener.
@@ -100,6 +102,7 @@ func BaseConfig() Config {
 	c.Geo.ReloadInterval = 5 * time.Second
 	c.Geo.TTL = 20 * time.Second
 	c.RRL = rrl.DefaultConfig()
+	c.DNSSEC = defaultDNSSEC()
 	return c
 }
 
@@ -230,6 +233,9 @@ func (c *Config) Validate() error {
 		errs.Append("resolver", c.Resolver.Validate())
 	}
 	errs.Append("rrl", cfgerr.Prefix("rrl.", c.RRL.Validate()))
+	if c.DNSSEC.Enabled {
+		errs.Append("dnssec", c.DNSSEC.Validate())
+	}
 	if len(c.Geo.Names) > 0 {
 		errs.Append("geo", c.Geo.Validate())
 	}

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"netsim/dns/auth"
+	"netsim/dns/dnssec"
 	"netsim/dns/geo"
 	"netsim/dns/resolver"
 	"netsim/dns/rrl"
@@ -58,6 +59,7 @@ type Daemon struct {
 	events    *events.Bus      // dns.query, dns.upstream, dns.cache (events.go)
 	qlog      *server.QueryLog // off until switched on through the API
 	rrl       *rrl.Metrics
+	sec       *signing // nil: no zone is signed (dnssec.go)
 }
 
 type running struct {
@@ -76,11 +78,15 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	logWarnings(log, zs)
+	sec := newSigning(cfg.DNSSEC, log.Named("dnssec"))
+	if zs, err = sec.prepare(zs); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d := &Daemon{
 		log: log, reg: reg, metrics: server.NewMetrics(reg), cfg: cfg, zones: zs,
-		listeners: map[string]*running{}, ready: make(chan struct{}),
+		listeners: map[string]*running{}, ready: make(chan struct{}), sec: sec,
 		token: cfg.Admin.Token,
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "dnsd", Name: "reloads_total", Help: "Successful config and zone reloads."}),
@@ -197,7 +203,7 @@ func origins(zs []*zones.Zone) []string {
 	return out
 }
 
-func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
+func setFor(s ServerConfig, zs []*zones.Zone, signers map[string]*dnssec.Signer) *auth.Set {
 	var pick []*zones.Zone
 	for _, name := range s.Zones {
 		name = dns.Fqdn(strings.ToLower(name))
@@ -207,7 +213,7 @@ func setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 			}
 		}
 	}
-	return auth.NewSet(pick)
+	return auth.NewSet(pick).WithSigners(signers)
 }
 
 // Run binds the listeners and the admin API and serves until ctx is done;
@@ -268,7 +274,7 @@ func (d *Daemon) startListener(s ServerConfig, rc rrl.Config) error {
 		}
 		rec = d.Recursor
 	}
-	h := server.NewHandler(s.Listen, setFor(s, d.zones), rec, d.metrics)
+	h := server.NewHandler(s.Listen, setFor(s, d.zones, d.sec.current()), rec, d.metrics)
 	h.OnPanic = func(p any, pkt []byte) {
 		d.log.Error("answering a query panicked (SERVFAIL sent); please report", zap.Any("panic", p), zap.Binary("query", pkt))
 	}
@@ -340,6 +346,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if err := checkServerZones(cfg, zs); err != nil {
 		return err
 	}
+	if zs, err = d.sec.prepare(zs); err != nil {
+		return err
+	}
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
@@ -403,7 +412,7 @@ func (d *Daemon) reload(cfg Config) error {
 			continue
 		}
 		h := r.l.Handler()
-		h.SetZones(setFor(s, zs))
+		h.SetZones(setFor(s, zs, d.sec.current()))
 		if lim, ok := limiters[addr]; ok {
 			h.SetRRL(lim)
 		}

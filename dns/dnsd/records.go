@@ -212,7 +212,7 @@ func (d *Daemon) changeZone(origin string, build func(*zones.Zone) (zones.Edit, 
 	zs[i] = nz
 	for _, s := range d.cfg.Servers {
 		if r, ok := d.listeners[s.Listen]; ok && slices.ContainsFunc(s.Zones, func(n string) bool { return dns.Fqdn(strings.ToLower(n)) == origin }) {
-			r.l.Handler().SetZones(setFor(s, zs))
+			r.l.Handler().SetZones(setFor(s, zs, d.sec.current()))
 		}
 	}
 	d.zones = zs

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -35,8 +36,8 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	c := h.packed.Load()
 	key := q.key[:q.keyN]
 	a := c.get(key)
-	if a == nil {
-		a = c.build(&q)
+	if a == nil || a.signed && !time.Now().Before(a.until) {
+		a = c.build(&q, h.geo.Load())
 		c.put(key, a)
 	}
 	rec := h.rec.Load()
@@ -144,16 +145,19 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 }
 
 // build packs the answer to q from the cache's zone set, each rotation
-// variant once. An answer the packed path does not serve (a name outside
+// variant once (signed when the query set DO and the zone is signed). An answer the packed path does not serve (a name outside
 // the zones, too many variants) is kept with no variants, so that the
 // next query for it goes the full way at once.
-func (c *packedCache) build(q *wireQuery) *packedAnswer {
+func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 	name := presentation(q.key[:q.keyN-5])
 	a := &packedAnswer{name: name}
 	z := c.set.Find(name)
 	if z == nil {
 		a.outside = true // the recursor's, or REFUSED
 		return a
+	}
+	if g != nil && g.Manages(name) {
+		return a // GeoDNS answers it, the full way: nothing to pack (or sign)
 	}
 	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}
 	variants := 1
@@ -162,6 +166,9 @@ func (c *packedCache) build(q *wireQuery) *packedAnswer {
 		resp.Response = true
 		resp.Question = []dns.Question{question}
 		n := c.set.Variant(resp, question, name, z, uint32(v))
+		if q.do && c.set.Signed() {
+			a.sign(c.set.Sign(resp, question))
+		}
 		if v == 0 {
 			if n > maxVariants {
 				return a
