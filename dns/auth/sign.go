@@ -121,7 +121,7 @@ func (sg *signing) signSet(set []dns.RR, answer bool) []dns.RR {
 	if answer {
 		if res := z.Lookup(owner, h.Rrtype); res.Wildcard && res.Node != nil {
 			signOwner = res.Node.Name
-			sg.wildcards = append(sg.wildcards, wildcardUse{zone: z, name: owner, encloser: strings.TrimPrefix(res.Node.Name, "*.")})
+			sg.wildcards = append(sg.wildcards, wildcardUse{zone: z, name: owner, encloser: encloserOf(res.Node.Name)})
 		}
 	}
 	sigs, until, err := sgn.Sign(set, signOwner)
@@ -170,7 +170,7 @@ func (sg *signing) denial(name string, qtype uint16) []dns.RR {
 	switch res.Kind {
 	case zones.NXDomain:
 		ce := closestEncloser(z, name)
-		return append(sg.cover(z, name, ce), dnssec.CoverNSEC("*."+ce, ttl))
+		return append(sg.cover(z, name, ce), dnssec.CoverNSEC(dnssec.Wildcard(ce), ttl))
 	case zones.NoData:
 		types := res.Node.Types()
 		if res.Node.Cut {
@@ -178,7 +178,7 @@ func (sg *signing) denial(name string, qtype uint16) []dns.RR {
 		}
 		out := []dns.RR{dnssec.MatchNSEC(res.Node.Name, types, ttl)}
 		if res.Wildcard {
-			out = append(out, sg.cover(z, name, strings.TrimPrefix(res.Node.Name, "*."))...)
+			out = append(out, sg.cover(z, name, encloserOf(res.Node.Name))...)
 		}
 		return out
 	}
@@ -199,6 +199,14 @@ func (sg *signing) cover(z *zones.Zone, name, ce string) []dns.RR {
 func firstLabelEnd(name string) (string, int) {
 	off, _ := dns.NextLabel(name, 0)
 	return name[:off], off
+}
+
+// encloserOf is the closest encloser of a wildcard: its parent.
+func encloserOf(wildcard string) string {
+	if e := strings.TrimPrefix(wildcard, "*."); e != "" {
+		return e
+	}
+	return "."
 }
 
 // closestEncloser is the deepest existing ancestor of name in z.

@@ -164,6 +164,11 @@ func TestSignedAnswers(t *testing.T) {
 				t.Errorf("no DS in the answer: %v", resp.Answer)
 			}
 		}},
+		{"NXDOMAIN at the root", sets["."], ".", "www.example.org.", dns.TypeA, func(t *testing.T, _ *dns.Msg, nsecs []*dns.NSEC) {
+			if err := dnssec.ProveNXDomain(nsecs, "www.example.org."); err != nil {
+				t.Error(err)
+			}
+		}},
 		{"root referral to test.", sets["."], ".", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ []*dns.NSEC) {
 			if len(dnssec.RRset(resp.Ns, "test.", dns.TypeDS)) != 1 {
 				t.Errorf("the root holds no DS of test.: %v", resp.Ns)

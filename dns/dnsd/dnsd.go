@@ -104,7 +104,7 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	if cfg.recursion() {
-		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg, resolver.WithEvents(d.events))
+		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg, resolver.WithEvents(d.events), resolver.WithTrustAnchor(sec.rootAnchor()))
 		if err != nil {
 			return nil, err
 		}

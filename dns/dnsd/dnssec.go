@@ -145,3 +145,22 @@ func (s *signing) current() map[string]*dnssec.Signer {
 	defer s.mu.Unlock()
 	return maps.Clone(s.signers)
 }
+
+// rootAnchor is the DS of the root zone when it is signed here: the
+// resolver's trust anchor unless its config names a file.
+func (s *signing) rootAnchor() []*dns.DS {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sg := s.signers["."]
+	if sg == nil {
+		return nil
+	}
+	var out []*dns.DS
+	for _, rr := range sg.Keys().DS(0) {
+		out = append(out, rr.(*dns.DS))
+	}
+	return out
+}

@@ -46,6 +46,9 @@ func MatchNSEC(name string, types []uint16, ttl uint32) *dns.NSEC {
 // unless it exists itself.
 func Before(name string) string {
 	first, parent := firstLabel(name)
+	if len(first) == 0 {
+		return name // the root has no siblings
+	}
 	room := 255 - len(wireName(parent)) - 1 // the length byte of the label
 	var l []byte
 	switch last := first[len(first)-1]; {
@@ -73,6 +76,9 @@ func Before(name string) string {
 // is as long as a label may be).
 func After(name string) string {
 	first, parent := firstLabel(name)
+	if len(first) == 0 {
+		return `\000.`
+	}
 	l := slices.Clone(first)
 	if len(l) < 63 && len(wireName(name)) < 255 {
 		l = append(l, 0)
@@ -114,6 +120,14 @@ func joinLabel(label []byte, parent string) string {
 		return parent
 	}
 	return s
+}
+
+// Wildcard is the wildcard name at closest encloser ce.
+func Wildcard(ce string) string {
+	if ce == "." {
+		return "*."
+	}
+	return "*." + ce
 }
 
 // Covers reports whether an NSEC with owner and next name proves name

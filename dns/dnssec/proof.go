@@ -63,7 +63,7 @@ func ProveNXDomain(nsecs []*dns.NSEC, name string) error {
 		return bogus(dns.ExtendedErrorCodeNSECMissing, "NXDOMAIN for %s without an NSEC covering it", name)
 	}
 	ce := closestEncloser(n, name)
-	if w := "*." + ce; covering(nsecs, w) == nil {
+	if w := Wildcard(ce); covering(nsecs, w) == nil {
 		return bogus(dns.ExtendedErrorCodeNSECMissing, "NXDOMAIN for %s without an NSEC denying the wildcard %s", name, w)
 	}
 	return nil
@@ -86,7 +86,7 @@ func ProveNoData(nsecs []*dns.NSEC, name string, t uint16) error {
 	if c == nil {
 		return bogus(dns.ExtendedErrorCodeNSECMissing, "NODATA for %s %s without its NSEC", name, dns.TypeToString[t])
 	}
-	w := matching(nsecs, "*."+closestEncloser(c, name))
+	w := matching(nsecs, Wildcard(closestEncloser(c, name)))
 	if w == nil || hasBit(w, t) || hasBit(w, dns.TypeCNAME) {
 		return bogus(dns.ExtendedErrorCodeNSECMissing, "NODATA for %s %s without the NSEC of the wildcard that matched", name, dns.TypeToString[t])
 	}

@@ -45,6 +45,15 @@ func Sigs(rrs []dns.RR, name string, t uint16) []*dns.RRSIG {
 	return out
 }
 
+// RRsetOf turns RRSIGs back into records (to adjust their TTLs).
+func RRsetOf(sigs []*dns.RRSIG) []dns.RR {
+	out := make([]dns.RR, len(sigs))
+	for i, s := range sigs {
+		out[i] = s
+	}
+	return out
+}
+
 // RRset returns the records of rrs with owner name and type t.
 func RRset(rrs []dns.RR, name string, t uint16) []dns.RR {
 	var out []dns.RR

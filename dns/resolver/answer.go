@@ -57,6 +57,7 @@ func (r *Resolver) ResolveCached(req, resp *dns.Msg, client netip.Addr) bool {
 	if !r.fromCache(req, resp, client) {
 		return false
 	}
+	r.dnssecView(req, resp)
 	r.m.answered(resp.Rcode)
 	return true
 }
@@ -72,8 +73,8 @@ func (r *Resolver) AppendCached(dst []byte, name string, qtype uint16, client ne
 	k := cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
 	now := r.now()
 	h, hit := r.cache.LookupAt(k, client, now)
-	if !hit || h.Stale {
-		return dst, 0, false
+	if !hit || h.Stale || r.val != nil && signed(h.Msg) {
+		return dst, 0, false // AD and DNSSEC records depend on the query: the full way
 	}
 	if reply, ok = h.AppendWire(dst, now); !ok {
 		return dst, 0, false
@@ -145,6 +146,7 @@ func (r *Resolver) refuse(req *dns.Msg, client netip.Addr) *dns.Msg {
 // fill sets the outcome of a resolution in resp.
 func fill(resp *dns.Msg, rcode int) {
 	resp.Rcode = rcode
+	resp.AuthenticatedData = false
 	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
 }
 
@@ -163,6 +165,7 @@ func (r *Resolver) fromCache(req, resp *dns.Msg, client netip.Addr) bool {
 		r.m.cacheHits.Inc()
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, now, 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		r.maybePrefetch(k, h)
 		return true
 	}
@@ -195,13 +198,14 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		// filled in by a resolution that finished since fromCache looked
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, r.now(), 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		return "hit"
 	}
 	r.mu.Lock()
 	failedAt, failed := r.failed[k]
 	r.mu.Unlock()
 	now := r.now()
-	if !hit && failed && now.Sub(failedAt) < r.cfg.FailureTTL {
+	if !hit && failed && now.Sub(failedAt) < r.cfg.FailureTTL && !(req.CheckingDisabled && r.val != nil) {
 		// RFC 9520: a resolution that just failed is not retried for every
 		// client that asks again
 		r.m.failureHits.Inc()
@@ -218,7 +222,7 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 			return "stale"
 		}
 		if r.cfg.StaleClientTimeout <= 0 {
-			r.join(k, false, sub) // refresh behind the stale answer
+			r.join(k, false, sub, false) // refresh behind the stale answer
 			r.staleReply(resp, h, "expired; refreshing behind this answer")
 			return "stale"
 		}
@@ -234,7 +238,7 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		return "miss"
 	}
 	defer r.clients.release(client, limit)
-	f, joined := r.join(k, true, sub)
+	f, joined := r.join(k, true, sub, req.CheckingDisabled)
 	how := "miss"
 	if joined {
 		how = "coalesced"
@@ -267,11 +271,13 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 	if h, ok := r.cache.Lookup(k, sub.at); ok && !h.Stale {
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, r.now(), 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		return how
 	}
 	fill(resp, f.msg.Rcode)
 	resp.Answer = copyRRs(f.msg.Answer)
 	resp.Ns = copyRRs(f.msg.Ns)
+	resp.AuthenticatedData = f.msg.AuthenticatedData
 	return how
 }
 

@@ -1,0 +1,302 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/auth"
+	"netsim/dns/dnssec"
+	"netsim/dns/dnstest"
+	"netsim/dns/server"
+	"netsim/zones"
+)
+
+// signedSetup is the demo hierarchy, signed, in memory; tweak may break
+// it before it serves (drop a zone's keys, change a zone).
+type signedSetup struct {
+	zones   map[string]*zones.Zone
+	keys    map[string]*dnssec.Keys
+	signers map[string]*dnssec.Signer
+}
+
+func signedWorld(t *testing.T, tweak func(s *signedSetup)) (*world, []*dns.DS, *signedSetup) {
+	t.Helper()
+	s := &signedSetup{zones: dnstest.Embedded(t), keys: map[string]*dnssec.Keys{}, signers: map[string]*dnssec.Signer{}}
+	for origin := range s.zones {
+		ks, err := dnssec.Generate(origin, dnssec.KeyOptions{Algorithm: dns.ECDSAP256SHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.keys[origin] = ks
+		s.signers[origin] = dnssec.NewSigner(ks, dnssec.DefaultSignerOptions(), nil)
+	}
+	var list []*zones.Zone
+	for _, z := range s.zones {
+		list = append(list, z)
+	}
+	if tweak != nil {
+		tweak(s) // before publishing: may remove keys (an unsigned zone)
+	}
+	pub, err := dnssec.Publish(list, s.keys, 3600, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range pub {
+		s.zones[z.Origin] = z
+	}
+	if tweak != nil {
+		tweak(s) // after: may change the published zones
+	}
+	w := memWorldZones(map[string][]*zones.Zone{
+		"127.0.1.1": {s.zones["."]},
+		"127.0.2.1": {s.zones["test."]},
+		"127.0.3.1": {s.zones["example.test."]},
+		"127.0.3.2": {s.zones["example.test."]},
+		"127.0.4.1": {s.zones["sub.example.test."]},
+	})
+	for _, f := range w.servers {
+		f.h = server.NewHandler(f.addr.String(), auth.NewSet(f.h.Zones().Zones()).WithSigners(s.signers), nil, server.NewMetrics(nil))
+	}
+	var anchor []*dns.DS
+	for _, rr := range s.keys["."].DS(0) {
+		anchor = append(anchor, rr.(*dns.DS))
+	}
+	return w, anchor, s
+}
+
+func validating(t *testing.T, w *world, anchor []*dns.DS) *Resolver {
+	t.Helper()
+	return newMemResolver(t, w, "127.0.1.1", nil, WithTrustAnchor(anchor))
+}
+
+func ask(r *Resolver, name string, qtype uint16, do, ad, cd bool) *dns.Msg {
+	q := query(name, qtype)
+	if do {
+		q.SetEdns0(1232, true)
+	}
+	q.AuthenticatedData, q.CheckingDisabled = ad, cd
+	return r.Answer(context.Background(), q, loopback)
+}
+
+func edeOf(m *dns.Msg) (uint16, string, bool) {
+	for _, rr := range m.Extra {
+		if opt, ok := rr.(*dns.OPT); ok {
+			for _, o := range opt.Option {
+				if e, ok := o.(*dns.EDNS0_EDE); ok {
+					return e.InfoCode, e.ExtraText, true
+				}
+			}
+		}
+	}
+	return 0, "", false
+}
+
+func hasSig(m *dns.Msg) bool {
+	for _, rr := range append(m.Answer, m.Ns...) {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			return true
+		}
+	}
+	return false
+}
+
+func TestValidationSecure(t *testing.T) {
+	w, anchor, _ := signedWorld(t, nil)
+	r := validating(t, w, anchor)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"www.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"nope.example.test.", dns.TypeA, dns.RcodeNameError},
+		{"www.example.test.", dns.TypeMX, dns.RcodeSuccess},
+		{"lab.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"foo.apps.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"foo.apps.example.test.", dns.TypeMX, dns.RcodeSuccess},
+		{"alias.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"www.sub.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"example.test.", dns.TypeDNSKEY, dns.RcodeSuccess},
+		{"example.test.", dns.TypeDS, dns.RcodeSuccess},
+		{"ext.example.test.", dns.TypeA, dns.RcodeNameError},
+	} {
+		t.Run(tc.name+dns.TypeToString[tc.qtype], func(t *testing.T) {
+			for _, round := range []string{"resolved", "cached"} {
+				m := ask(r, tc.name, tc.qtype, true, false, false)
+				if m.Rcode != tc.rcode || !m.AuthenticatedData {
+					code, text, _ := edeOf(m)
+					t.Fatalf("%s: %s ad=%v (EDE %d %s), want %s with ad", round, dns.RcodeToString[m.Rcode], m.AuthenticatedData, code, text, dns.RcodeToString[tc.rcode])
+				}
+				if !hasSig(m) {
+					t.Fatalf("%s: a DO query got no RRSIG", round)
+				}
+			}
+		})
+	}
+	t.Run("AD only when asked, RRSIGs only with DO", func(t *testing.T) {
+		if m := ask(r, "www.example.test.", dns.TypeA, false, false, false); m.AuthenticatedData || hasSig(m) {
+			t.Errorf("plain query: ad=%v, signatures %v; want neither", m.AuthenticatedData, hasSig(m))
+		}
+		if m := ask(r, "www.example.test.", dns.TypeA, false, true, false); !m.AuthenticatedData || hasSig(m) {
+			t.Errorf("AD query: ad=%v, signatures %v; want ad and no signatures", m.AuthenticatedData, hasSig(m))
+		}
+	})
+	t.Run("validated state cached with the keys", func(t *testing.T) {
+		before := w.total()
+		for i := 0; i < 20; i++ {
+			ask(r, "www.example.test.", dns.TypeA, true, false, false)
+			ask(r, "nope.example.test.", dns.TypeA, true, false, false)
+		}
+		if n := w.total() - before; n != 0 {
+			t.Fatalf("%d upstream queries for cached validated answers, want 0", n)
+		}
+	})
+}
+
+func TestValidationInsecureDelegation(t *testing.T) {
+	w, anchor, _ := signedWorld(t, func(s *signedSetup) {
+		delete(s.keys, "sub.example.test.")
+		delete(s.signers, "sub.example.test.")
+	})
+	r := validating(t, w, anchor)
+	m := ask(r, "www.sub.example.test.", dns.TypeA, true, false, false)
+	if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) == 0 {
+		t.Fatalf("an unsigned child below a proved DS-less delegation: %s ad=%v %v; want the answer, insecure", dns.RcodeToString[m.Rcode], m.AuthenticatedData, m.Answer)
+	}
+	if m := ask(r, "www.example.test.", dns.TypeA, true, false, false); !m.AuthenticatedData {
+		t.Fatalf("the signed parent is no longer secure")
+	}
+}
+
+func TestValidationBogus(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tweak func(t *testing.T, s *signedSetup)
+		hook  func(w *world)
+		qname string
+		code  uint16
+	}{
+		{"bad DS in the parent", func(t *testing.T, s *signedSetup) {
+			z := s.zones["test."]
+			if z.RRset("example.test.", dns.TypeDS) == nil {
+				return // before publishing
+			}
+			bad := dns.Copy(z.RRset("example.test.", dns.TypeDS)[0]).(*dns.DS)
+			bad.Digest = strings.Repeat("AB", 32)
+			nz, err := z.Apply(zones.Edit{Op: zones.Replace, Name: "example.test.", Type: dns.TypeDS, RRs: []dns.RR{bad}}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.zones["test."] = nz
+		}, nil, "www.example.test.", dns.ExtendedErrorCodeDNSKEYMissing},
+		{"missing DNSKEY", func(t *testing.T, s *signedSetup) {
+			z := s.zones["example.test."]
+			if z.RRset("example.test.", dns.TypeDNSKEY) == nil {
+				return
+			}
+			nz, err := z.Apply(zones.Edit{Op: zones.Remove, Name: "example.test.", Type: dns.TypeDNSKEY}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.zones["example.test."] = nz
+		}, nil, "www.example.test.", dns.ExtendedErrorCodeDNSKEYMissing},
+		{"expired signatures", func(t *testing.T, s *signedSetup) {
+			s.signers["example.test."].SetClockOffset(-30 * 24 * time.Hour)
+		}, nil, "www.example.test.", dns.ExtendedErrorCodeSignatureExpired},
+		{"forged address", nil, func(w *world) {
+			w.servers["127.0.3.1"].setHook(forge(w.servers["127.0.3.1"]))
+			w.servers["127.0.3.2"].setHook(forge(w.servers["127.0.3.2"]))
+		}, "www.example.test.", dns.ExtendedErrorCodeDNSBogus},
+		{"NXDOMAIN without proof", nil, func(w *world) {
+			w.servers["127.0.3.1"].setHook(stripNSEC(w.servers["127.0.3.1"]))
+			w.servers["127.0.3.2"].setHook(stripNSEC(w.servers["127.0.3.2"]))
+		}, "nope.example.test.", dns.ExtendedErrorCodeNSECMissing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tweak func(*signedSetup)
+			if tc.tweak != nil {
+				tweak = func(s *signedSetup) { tc.tweak(t, s) }
+			}
+			w, anchor, _ := signedWorld(t, tweak)
+			if tc.hook != nil {
+				tc.hook(w)
+			}
+			r := validating(t, w, anchor)
+			m := ask(r, tc.qname, dns.TypeA, true, false, false)
+			code, text, ok := edeOf(m)
+			if m.Rcode != dns.RcodeServerFailure || !ok || code != tc.code {
+				t.Fatalf("%s ad=%v EDE %d %q; want SERVFAIL with EDE %d", dns.RcodeToString[m.Rcode], m.AuthenticatedData, code, text, tc.code)
+			}
+			// dig +cd: the data, unvalidated, and nothing of it cached
+			cd := ask(r, tc.qname, dns.TypeA, true, false, true)
+			if cd.Rcode == dns.RcodeServerFailure || cd.AuthenticatedData {
+				t.Fatalf("with CD: %s ad=%v; want the data without ad", dns.RcodeToString[cd.Rcode], cd.AuthenticatedData)
+			}
+			if _, hit := r.cache.Get(cacheKey(tc.qname, dns.TypeA)); hit {
+				t.Fatalf("bogus data answered with CD was cached")
+			}
+		})
+	}
+}
+
+// forge answers from the zones with www's address changed, its
+// signature kept: what an on-path attacker would send.
+func forge(f *fake) hook {
+	return func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
+		m := serveDirect(f, req)
+		for _, rr := range m.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				a.A = netip.MustParseAddr("127.0.66.6").AsSlice()
+			}
+		}
+		return m, false
+	}
+}
+
+// stripNSEC answers from the zones, without the NSEC records.
+func stripNSEC(f *fake) hook {
+	return func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
+		m := serveDirect(f, req)
+		var keep []dns.RR
+		for _, rr := range m.Ns {
+			if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeNSEC {
+				continue
+			}
+			keep = append(keep, rr)
+		}
+		m.Ns = keep
+		return m, false
+	}
+}
+
+func serveDirect(f *fake, req *dns.Msg) *dns.Msg {
+	pkt, _ := req.Pack()
+	out := f.h.ServePacket(context.Background(), pkt, netip.MustParseAddr("127.0.0.1"), server.UDP, make([]byte, 0, 65535))
+	m := new(dns.Msg)
+	_ = m.Unpack(out)
+	return m
+}
+
+func TestValidatedTTLClampedBySignatureExpiry(t *testing.T) {
+	w, anchor, _ := signedWorld(t, func(s *signedSetup) {
+		// a signer whose clock is behind: its signatures expire 90 s from now
+		sg := dnssec.NewSigner(s.keys["example.test."], dnssec.SignerOptions{Validity: time.Hour, Refresh: time.Minute, Backdate: time.Hour}, nil)
+		sg.SetClockOffset(-(time.Hour - 90*time.Second))
+		s.signers["example.test."] = sg
+	})
+	r := validating(t, w, anchor)
+	m := ask(r, "www.example.test.", dns.TypeA, true, false, false)
+	if !m.AuthenticatedData || len(m.Answer) == 0 {
+		t.Fatalf("%s ad=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
+	}
+	for _, rr := range m.Answer {
+		if rr.Header().Ttl > 90 {
+			t.Fatalf("%s: TTL %d outlives its signature (90 s left)", rr, rr.Header().Ttl)
+		}
+	}
+}
