@@ -32,6 +32,7 @@ e2e: build
 	bash e2e/scenarios.sh
 	bash e2e/lbd-tls.sh
 	bash e2e/labs.sh
+	bash e2e/dnssec.sh
 
 ## bench: Go micro-benchmarks; bench/*.sh drive dnsperf/wrk against peers
 bench:

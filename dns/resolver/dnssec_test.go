@@ -138,6 +138,20 @@ func TestValidationSecure(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a wildcard answer carries its NSEC proof to the client", func(t *testing.T) {
+		for _, round := range []string{"resolved", "cached"} {
+			m := ask(r, "bar.apps.example.test.", dns.TypeA, true, false, false)
+			var nsecs []*dns.NSEC
+			for _, rr := range m.Ns {
+				if n, ok := rr.(*dns.NSEC); ok {
+					nsecs = append(nsecs, n)
+				}
+			}
+			if err := dnssec.ProveWildcard(nsecs, "bar.apps.example.test."); err != nil || len(dnssec.Sigs(m.Ns, nsecs[0].Hdr.Name, dns.TypeNSEC)) == 0 {
+				t.Fatalf("%s: %v (authority %v): a validator downstream (delv) cannot check it", round, err, m.Ns)
+			}
+		}
+	})
 	t.Run("AD only when asked, RRSIGs only with DO", func(t *testing.T) {
 		if m := ask(r, "www.example.test.", dns.TypeA, false, false, false); m.AuthenticatedData || hasSig(m) {
 			t.Errorf("plain query: ad=%v, signatures %v; want neither", m.AuthenticatedData, hasSig(m))

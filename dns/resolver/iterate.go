@@ -92,6 +92,7 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 	seen := map[string]bool{}
 	name := qname
 	secure := r.val != nil // every hop of the chain validated
+	var proofs []dns.RR    // NSEC proofs of wildcard answers along the chain
 	for hop := 0; ; hop++ {
 		if seen[name] {
 			return nil, fmt.Errorf("%w at %s", ErrCNAMELoop, name)
@@ -122,6 +123,9 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 			return nil, err
 		}
 		secure = secure && resp.AuthenticatedData
+		if r.val != nil {
+			proofs = append(proofs, nsecProofs(resp.Ns)...)
+		}
 		chain = append(chain, recs...)
 		chain = append(chain, sigsFor(resp.Answer, recs)...)
 		if n := rrset.Count(chain, dns.TypeCNAME); n > r.cfg.MaxCNAMEChain {
@@ -134,6 +138,8 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 			out.AuthenticatedData = secure
 			if !done {
 				out.Ns = resp.Ns
+			} else {
+				out.Ns = proofs // a wildcard answer shows why the name itself does not exist
 			}
 			return out, nil
 		}

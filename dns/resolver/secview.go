@@ -60,6 +60,22 @@ func signed(m *dns.Msg) bool {
 	return false
 }
 
+// nsecProofs returns the NSEC records of a section and their RRSIGs.
+func nsecProofs(section []dns.RR) []dns.RR {
+	var out []dns.RR
+	for _, rr := range section {
+		switch t := rr.(type) {
+		case *dns.NSEC:
+			out = append(out, rr)
+		case *dns.RRSIG:
+			if t.TypeCovered == dns.TypeNSEC {
+				out = append(out, rr)
+			}
+		}
+	}
+	return out
+}
+
 // sigsFor returns the RRSIGs in section that cover the RRsets of recs.
 func sigsFor(section, recs []dns.RR) []dns.RR {
 	var out []dns.RR
