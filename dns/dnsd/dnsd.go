@@ -453,6 +453,9 @@ func (d *Daemon) adminHandler() http.Handler {
 	d.registerZoneRoutes(mux)
 	d.registerEventRoutes(mux)
 	d.registerRateLimitRoutes(mux)
+	if d.sec != nil {
+		d.registerDNSSECRoutes(mux)
+	}
 	for _, f := range d.Routes {
 		f(mux)
 	}

@@ -314,3 +314,20 @@ func TestValidatedTTLClampedBySignatureExpiry(t *testing.T) {
 		}
 	}
 }
+
+// dnsd trace shows the chain: each zone's keys (checked against the DS
+// above) and the signature over the answer.
+func TestTraceShowsTheChain(t *testing.T) {
+	w, anchor, _ := signedWorld(t, nil)
+	r := validating(t, w, anchor)
+	res, err := r.Trace(context.Background(), "www.example.test", dns.TypeA)
+	if err != nil || res.Rcode != "NOERROR" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	for _, want := range []string{"dnssec: .: DNSKEY (", "trust anchor", "dnssec: test.: DNSKEY (", "dnssec: example.test.: DNSKEY (", "dnssec: www.example.test. A: RRSIG by key", "dnssec: www.example.test. A from example.test.: secure"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("trace notes lack %q:\n%s", want, notes)
+		}
+	}
+}

@@ -43,9 +43,6 @@ type state struct {
 
 	cd    bool  // the client set CD: bogus data is answered, not refused (validate.go)
 	bogus error // with cd: why the data answered failed validation; nothing of it is cached
-	// fetching: zones whose keys are being fetched (their DNSKEY answer is
-	// checked against the DS, not with the keys themselves)
-	fetching map[string]bool
 }
 
 // noteScope records the ECS scope of an accepted answer of the main walk.
@@ -206,6 +203,9 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 		start = parent(qname) // the DS lives on the parent side of the cut
 	}
 	d := r.closest(st, start)
+	if !d.forward {
+		r.warmKeys(d.zone)
+	}
 	minimise := r.cfg.QNAMEMinimisation
 	asked := 0 // labels of the last minimised name that had no cut
 	steps := 0
@@ -259,6 +259,7 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 			r.store(st, cache.Key{Name: cut, Type: dns.TypeNS, Class: dns.ClassINET, Kind: cache.Delegation}, deleg)
 			d = nd
+			r.warmKeys(d.zone)
 			asked = 0
 		case vAnswer:
 			out := r.inBailiwick(d, qname, m)

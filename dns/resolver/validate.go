@@ -76,6 +76,7 @@ type zoneKeys struct {
 	secure  bool
 	err     error
 	expires time.Time
+	desc    string // for traces: what was checked
 }
 
 // bogusTTL: how long a zone found bogus stays so before it is asked again.
@@ -112,8 +113,9 @@ func (v *validator) flush() {
 	v.mu.Unlock()
 }
 
-// keysOf returns zone's keys, fetching and validating its DNSKEY RRset
-// and the DS records above it as needed.
+// keysOf returns zone's keys: the DNSKEY RRset, validated against the
+// DS records above it when it was resolved (validateAnswer), from the
+// cache or a resolution of its own (coalesced with any in flight).
 func (r *Resolver) keysOf(ctx context.Context, st *state, zone string) *zoneKeys {
 	v := r.val
 	now := r.now()
@@ -132,70 +134,91 @@ func (r *Resolver) keysOf(ctx context.Context, st *state, zone string) *zoneKeys
 }
 
 func (r *Resolver) fetchKeys(ctx context.Context, st *state, zone string) *zoneKeys {
-	if st.fetching == nil {
-		st.fetching = map[string]bool{}
-	}
-	st.fetching[zone] = true
-	defer delete(st.fetching, zone)
-	v := r.val
 	now := r.now()
-	var ds []*dns.DS
-	if zone == v.anchorZone {
-		ds = v.anchor
-		st.note("dnssec: %s: trust anchor, DS key tag %d", zone, ds[0].KeyTag)
-	} else if !dns.IsSubDomain(v.anchorZone, zone) {
+	if !dns.IsSubDomain(r.val.anchorZone, zone) {
 		return &zoneKeys{expires: now.Add(time.Hour)} // outside the anchor: insecure
-	} else {
-		pz := r.keysOf(ctx, st, r.parentZone(zone))
-		if pz.err != nil || !pz.secure {
-			return &zoneKeys{err: pz.err, expires: pz.expires}
-		}
-		m, err := r.lookupFor(ctx, st, zone, dns.TypeDS)
-		if err != nil {
-			return &zoneKeys{err: fmt.Errorf("DS of %s: %w", zone, err)}
-		}
-		if !m.AuthenticatedData {
-			return &zoneKeys{expires: now.Add(ttlOf(m, time.Hour))} // an insecure parent said so
-		}
-		for _, rr := range m.Answer {
-			if d, ok := rr.(*dns.DS); ok && strings.EqualFold(d.Hdr.Name, zone) {
-				ds = append(ds, d)
-			}
-		}
-		if len(ds) == 0 {
-			st.note("dnssec: %s: the parent proves it has no DS: insecure delegation", zone)
-			return &zoneKeys{expires: now.Add(ttlOf(m, time.Hour))}
-		}
 	}
 	m, err := r.lookupFor(ctx, st, zone, dns.TypeDNSKEY)
 	if err != nil {
 		return &zoneKeys{err: fmt.Errorf("DNSKEY of %s: %w", zone, err)}
 	}
+	ttl := now.Add(ttlOf(m, time.Hour))
+	if !m.AuthenticatedData {
+		st.note("dnssec: %s: insecure (no DS at the parent, or an insecure parent)", zone)
+		return &zoneKeys{expires: ttl} // below an insecure delegation
+	}
+	var keys []*dns.DNSKEY
+	var tags []string
+	for _, rr := range dnssec.RRset(m.Answer, zone, dns.TypeDNSKEY) {
+		k := rr.(*dns.DNSKEY)
+		keys = append(keys, k)
+		role := "ZSK"
+		if k.Flags&dns.SEP != 0 {
+			role = "KSK"
+		}
+		tags = append(tags, fmt.Sprintf("%s %d", role, k.KeyTag()))
+	}
+	desc := fmt.Sprintf("DNSKEY (%s) secure: a KSK matches the DS above and signs the set", strings.Join(tags, ", "))
+	if zone == r.val.anchorZone {
+		desc = fmt.Sprintf("DNSKEY (%s) secure: a KSK matches the trust anchor's DS and signs the set", strings.Join(tags, ", "))
+	}
+	return &zoneKeys{keys: keys, secure: true, expires: ttl, desc: desc}
+}
+
+// dsOf returns the DS records that vouch for zone's keys: the trust
+// anchor's, or the parent's, validated with the parent's keys. secure is
+// false for an insecure delegation (the parent proves it has no DS, or is
+// insecure itself).
+func (r *Resolver) dsOf(ctx context.Context, st *state, zone string) (ds []*dns.DS, secure bool, err error) {
+	v := r.val
+	if zone == v.anchorZone {
+		return v.anchor, true, nil
+	}
+	pz := r.keysOf(ctx, st, r.parentZone(zone))
+	if pz.err != nil || !pz.secure {
+		return nil, false, pz.err
+	}
+	m, err := r.lookupFor(ctx, st, zone, dns.TypeDS)
+	if err != nil {
+		return nil, false, fmt.Errorf("DS of %s: %w", zone, err)
+	}
+	if !m.AuthenticatedData {
+		return nil, false, nil
+	}
+	for _, rr := range m.Answer {
+		if d, ok := rr.(*dns.DS); ok && strings.EqualFold(d.Hdr.Name, zone) {
+			ds = append(ds, d)
+		}
+	}
+	return ds, len(ds) > 0, nil
+}
+
+// validateKeys checks a zone's own DNSKEY answer against the DS records
+// that vouch for it (RFC 4035 §5.2).
+func (r *Resolver) validateKeys(ctx context.Context, st *state, zone string, m *dns.Msg) (bool, error) {
+	ds, secure, err := r.dsOf(ctx, st, zone)
+	if err != nil || !secure {
+		if err == nil {
+			st.note("dnssec: %s: the parent proves it has no DS: insecure delegation", zone)
+		}
+		return false, err
+	}
+	now := r.now()
 	keySet := dnssec.RRset(m.Answer, zone, dns.TypeDNSKEY)
-	keys, ver, err := dnssec.VerifyKeys(zone, keySet, dnssec.Sigs(m.Answer, zone, dns.TypeDNSKEY), ds, now)
+	sigs := dnssec.Sigs(m.Answer, zone, dns.TypeDNSKEY)
+	_, ver, err := dnssec.VerifyKeys(zone, keySet, sigs, ds, now)
 	if err != nil {
 		st.note("dnssec: %s: DNSKEY does not match its DS: %v", zone, err)
-		return &zoneKeys{err: fmt.Errorf("%w: %w", ErrBogus, err)}
+		return false, fmt.Errorf("%w: %w", ErrBogus, err)
 	}
 	st.note("dnssec: %s: DS %d -> DNSKEY %d -> RRSIG over DNSKEY verified: secure", zone, ds[0].KeyTag, ver.Sig.KeyTag)
-	if !m.AuthenticatedData {
-		// cached as validated now, for clients that ask for the keys (a
-		// copy: records filled from the cache are shared)
-		m.Answer = copyRRs(m.Answer)
-		clamp(m.Answer, ver.Expires, now)
-		m.AuthenticatedData = true
-		r.store(st, cache.Key{Name: zone, Type: dns.TypeDNSKEY, Class: dns.ClassINET}, m)
-	}
-	exp := ver.Expires
-	if t := now.Add(ttlOf(m, time.Hour)); t.Before(exp) {
-		exp = t
-	}
-	return &zoneKeys{keys: keys, secure: true, expires: exp}
+	clamp(keySet, ver.Expires, now)
+	clamp(dnssec.RRsetOf(sigs), ver.Expires, now)
+	return true, nil
 }
 
 // parentZone is the zone above zone: the closest delegation cached above
-// it, or simply its parent name (an empty non-terminal holds no zone, but
-// asking its DS of the parent's servers gives the right denial anyway).
+// it, or the root.
 func (r *Resolver) parentZone(zone string) string {
 	for z := parent(zone); z != "."; z = parent(z) {
 		if h, ok := r.cache.Get(cache.Key{Name: z, Type: dns.TypeNS, Class: dns.ClassINET, Kind: cache.Delegation}); ok && !h.Stale {
@@ -205,8 +228,9 @@ func (r *Resolver) parentZone(zone string) string {
 	return "."
 }
 
-// lookupFor answers name/t from the cache or by iterating, for the
-// validator's own needs (DNSKEY and DS records).
+// lookupFor answers name/t for the validator (DNSKEY and DS records) from
+// the cache, or from a resolution of its own, shared with any other for
+// the same question (validated there: never with CD).
 func (r *Resolver) lookupFor(ctx context.Context, st *state, name string, t uint16) (*dns.Msg, error) {
 	k := cache.Key{Name: name, Type: t, Class: dns.ClassINET}
 	if h, ok := r.cache.Get(k); ok && !h.Stale {
@@ -215,11 +239,36 @@ func (r *Resolver) lookupFor(ctx context.Context, st *state, name string, t uint
 		m.AuthenticatedData = h.Msg.AuthenticatedData
 		return m, nil
 	}
-	st.depth++
-	defer func() { st.depth-- }()
-	saved := st.lastScope
-	defer func() { st.lastScope = saved }()
-	return r.iterate(ctx, st, name, t)
+	f, _ := r.join(k, false, subnet{}, false)
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	st.note("dnssec: fetched %s %s", name, dns.TypeToString[t])
+	return f.msg, nil
+}
+
+// warmKeys starts fetching zone's keys (and, below the anchor, its DS)
+// while the resolution goes on asking its servers, so that validating
+// their answer waits for no more round trips than the answer itself.
+func (r *Resolver) warmKeys(zone string) {
+	if r.val == nil || r.val.cached(zone, r.now()) != nil {
+		return
+	}
+	for _, t := range []uint16{dns.TypeDNSKEY, dns.TypeDS} {
+		if t == dns.TypeDS && zone == r.val.anchorZone {
+			continue
+		}
+		k := cache.Key{Name: zone, Type: t, Class: dns.ClassINET}
+		if h, ok := r.cache.Get(k); ok && !h.Stale {
+			continue
+		}
+		r.join(k, false, subnet{}, false)
+	}
 }
 
 func ttlOf(m *dns.Msg, max time.Duration) time.Duration {
@@ -236,11 +285,8 @@ func ttlOf(m *dns.Msg, max time.Duration) time.Duration {
 // whether it is secure, or an error wrapping ErrBogus. It clamps the TTLs
 // of verified records to the expiry of their signatures.
 func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname string, qtype uint16, m *dns.Msg) (bool, error) {
-	if qtype == dns.TypeDNSKEY && qname == zone && !st.fetching[zone] {
-		return zk0(r.keysOf(ctx, st, zone))
-	}
 	if qtype == dns.TypeDNSKEY && qname == zone {
-		return false, nil // fetchKeys checks it against the DS, not by itself
+		return r.validateKeys(ctx, st, zone, m) // against the DS, not by itself
 	}
 	zk := r.keysOf(ctx, st, zone)
 	if zk.err != nil {
@@ -285,6 +331,7 @@ func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname st
 				st.note("dnssec: %s %s (%s): %v", h.Name, dns.TypeToString[h.Rrtype], what, err)
 				return fmt.Errorf("%w: %w", ErrBogus, err)
 			}
+			st.note("dnssec: %s %s: RRSIG by key %d of %s verifies", h.Name, dns.TypeToString[h.Rrtype], ver.Sig.KeyTag, signer)
 			if expanded(ver.Sig, h.Name) {
 				if err := dnssec.ProveWildcard(nsecs, h.Name); err != nil {
 					return fmt.Errorf("%w: %w", ErrBogus, err)
@@ -320,6 +367,9 @@ func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname st
 			return false, fmt.Errorf("%w: %w", ErrBogus, err)
 		}
 	}
+	if st.trace != nil {
+		r.noteChain(st, zone)
+	}
 	st.note("dnssec: %s %s from %s: secure", qname, dns.TypeToString[qtype], zone)
 	return true, nil
 }
@@ -338,9 +388,6 @@ func clamp(set []dns.RR, expires, now time.Time) {
 	}
 }
 
-// zk0 is the state of a zone's own DNSKEY answer: its keys' state.
-func zk0(zk *zoneKeys) (bool, error) { return zk.secure, zk.err }
-
 // expanded reports whether sig says its RRset was synthesised from a
 // wildcard: fewer labels than the owner has, not counting a leading "*"
 // (the wildcard's own records, such as its NSEC, are not expansions).
@@ -350,4 +397,22 @@ func expanded(sig *dns.RRSIG, owner string) bool {
 		n--
 	}
 	return int(sig.Labels) < n
+}
+
+// noteChain tells a trace the chain of trust from the anchor down to
+// zone: each zone's keys as they were checked.
+func (r *Resolver) noteChain(st *state, zone string) {
+	var chain []string
+	for z := zone; ; z = r.parentZone(z) {
+		chain = append(chain, z)
+		if z == r.val.anchorZone || z == "." {
+			break
+		}
+	}
+	now := r.now()
+	for i := len(chain) - 1; i >= 0; i-- {
+		if zk := r.val.cached(chain[i], now); zk != nil && zk.desc != "" {
+			st.note("dnssec: %s: %s", chain[i], zk.desc)
+		}
+	}
 }
