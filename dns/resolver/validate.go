@@ -160,7 +160,7 @@ func (r *Resolver) fetchKeys(ctx context.Context, st *state, zone string) *zoneK
 	}
 	desc := fmt.Sprintf("DNSKEY (%s) secure: a KSK matches the DS above and signs the set", strings.Join(tags, ", "))
 	if zone == r.val.anchorZone {
-		desc = fmt.Sprintf("DNSKEY (%s) secure: a KSK matches the trust anchor's DS and signs the set", strings.Join(tags, ", "))
+		desc = fmt.Sprintf("DNSKEY (%s) secure: a KSK matches the DS of the trust anchor and signs the set", strings.Join(tags, ", "))
 	}
 	return &zoneKeys{keys: keys, secure: true, expires: ttl, desc: desc}
 }
