@@ -13,21 +13,7 @@ SECS=${1:-10}
 bench_need dnsperf knotd nsd ldns-signzone ldns-keygen dig taskset -- dnsperf knot nsd ldnsutils dnsutils util-linux
 nsd_bench dns-dnssec
 
-# the query mix of bench/dns-auth.sh: A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard
-python3 - "$W/queries" <<'PY'
-import random, sys
-random.seed(1)
-mix = [("www.example.test", "A", 30), ("mail.example.test", "MX", 15), ("www.example.test", "AAAA", 15),
-       ("alias.example.test", "A", 10), ("ext.example.test", "CNAME", 5), ("example.test", "NS", 5),
-       ("info.example.test", "TXT", 5)]
-lines = []
-for name, t, w in mix:
-    lines += [f"{name} {t}"] * (w * 100)
-lines += [f"nx{random.randrange(10**6)}.example.test A" for _ in range(1000)]      # NXDOMAIN
-lines += [f"h{random.randrange(10**6)}.apps.example.test A" for _ in range(500)]   # wildcard
-random.shuffle(lines)
-open(sys.argv[1], "w").write("\n".join(lines) + "\n")
-PY
+query_mix "$W/queries"   # the mix of bench/dns-auth.sh
 
 # dnsd: online signing, ECDSA P-256, KSK + ZSK
 dnsd_conf "$W/dnsd.yaml" "$W" 19263 15363 ", rrl: off"

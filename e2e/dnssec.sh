@@ -11,12 +11,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 BIN=${BIN:-bin}
 WORK=$(mktemp -d)
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-skip() { echo "skip - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-has() { grep -qE -- "$2" <<<"$1"; }
+. e2e/lib.sh # ok, bad, skip, check, has
 
 command -v dig >/dev/null || { echo "dnssec: dig is missing (apt-get install bind9-dnsutils)"; exit 1; }
 

@@ -5,15 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 WORK=$(mktemp -d)
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-skip() { echo "skip - $*"; }
-check() { # check "description" command... : passes when the command succeeds
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-has() { grep -qE -- "$2" <<<"$1"; }
+. e2e/lib.sh # ok, bad, skip, check, has
 
 for tool in dig drill curl; do
   command -v $tool >/dev/null || echo "note: $tool is missing; its checks are skipped (.ci/run installs it)"

@@ -13,31 +13,16 @@ import (
 	"netsim/zones"
 )
 
-// signedDemo returns the demo zones with keys published, a set per zone
-// (each served alone, as the demo's listeners do), and the keys.
+// signedDemo returns a set per demo zone (each served alone, as the
+// demo's listeners do), signed, and the keys.
 func signedDemo(t *testing.T) (map[string]*auth.Set, map[string]*dnssec.Keys) {
 	t.Helper()
-	zs := dnstest.Embedded(t)
-	keys := map[string]*dnssec.Keys{}
-	signers := map[string]*dnssec.Signer{}
-	var list []*zones.Zone
-	for origin, z := range zs {
-		ks, err := dnssec.Generate(origin, dnssec.KeyOptions{Algorithm: dns.ECDSAP256SHA256})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[origin], signers[origin] = ks, dnssec.NewSigner(ks, dnssec.DefaultSignerOptions(), nil)
-		list = append(list, z)
-	}
-	pub, err := dnssec.Publish(list, keys, 3600, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sg := dnstest.Sign(t, dnstest.Embedded(t))
 	sets := map[string]*auth.Set{}
-	for _, z := range pub {
-		sets[z.Origin] = auth.NewSet([]*zones.Zone{z}).WithSigners(signers)
+	for origin, z := range sg.Zones {
+		sets[origin] = auth.NewSet([]*zones.Zone{z}).WithSigners(sg.Signers)
 	}
-	return sets, keys
+	return sets, sg.Keys
 }
 
 func ask(set *auth.Set, name string, qtype uint16) *dns.Msg {

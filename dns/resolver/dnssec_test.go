@@ -16,57 +16,25 @@ import (
 	"netsim/zones"
 )
 
-// signedSetup is the demo hierarchy, signed, in memory; tweak may break
-// it before it serves (drop a zone's keys, change a zone).
-type signedSetup struct {
-	zones   map[string]*zones.Zone
-	keys    map[string]*dnssec.Keys
-	signers map[string]*dnssec.Signer
-}
-
-func signedWorld(t testing.TB, tweak func(s *signedSetup)) (*world, []*dns.DS, *signedSetup) {
+// signedWorld is the demo hierarchy, signed (but the zones in skip), in
+// memory; tweak may break it before it serves (change a zone, a signer).
+func signedWorld(t testing.TB, skip []string, tweak func(s *dnstest.Signed)) (*world, []*dns.DS, *dnstest.Signed) {
 	t.Helper()
-	s := &signedSetup{zones: dnstest.Embedded(t), keys: map[string]*dnssec.Keys{}, signers: map[string]*dnssec.Signer{}}
-	for origin := range s.zones {
-		ks, err := dnssec.Generate(origin, dnssec.KeyOptions{Algorithm: dns.ECDSAP256SHA256})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.keys[origin] = ks
-		s.signers[origin] = dnssec.NewSigner(ks, dnssec.DefaultSignerOptions(), nil)
-	}
-	var list []*zones.Zone
-	for _, z := range s.zones {
-		list = append(list, z)
-	}
+	s := dnstest.Sign(t, dnstest.Embedded(t), skip...)
 	if tweak != nil {
-		tweak(s) // before publishing: may remove keys (an unsigned zone)
-	}
-	pub, err := dnssec.Publish(list, s.keys, 3600, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, z := range pub {
-		s.zones[z.Origin] = z
-	}
-	if tweak != nil {
-		tweak(s) // after: may change the published zones
+		tweak(s)
 	}
 	w := memWorldZones(map[string][]*zones.Zone{
-		"127.0.1.1": {s.zones["."]},
-		"127.0.2.1": {s.zones["test."]},
-		"127.0.3.1": {s.zones["example.test."]},
-		"127.0.3.2": {s.zones["example.test."]},
-		"127.0.4.1": {s.zones["sub.example.test."]},
+		"127.0.1.1": {s.Zones["."]},
+		"127.0.2.1": {s.Zones["test."]},
+		"127.0.3.1": {s.Zones["example.test."]},
+		"127.0.3.2": {s.Zones["example.test."]},
+		"127.0.4.1": {s.Zones["sub.example.test."]},
 	})
 	for _, f := range w.servers {
-		f.h = server.NewHandler(f.addr.String(), auth.NewSet(f.h.Zones().Zones()).WithSigners(s.signers), nil, server.NewMetrics(nil))
+		f.h = server.NewHandler(f.addr.String(), auth.NewSet(f.h.Zones().Zones()).WithSigners(s.Signers), nil, server.NewMetrics(nil))
 	}
-	var anchor []*dns.DS
-	for _, rr := range s.keys["."].DS(0) {
-		anchor = append(anchor, rr.(*dns.DS))
-	}
-	return w, anchor, s
+	return w, s.Anchor(), s
 }
 
 func validating(t *testing.T, w *world, anchor []*dns.DS) *Resolver {
@@ -106,7 +74,7 @@ func hasSig(m *dns.Msg) bool {
 }
 
 func TestValidationSecure(t *testing.T) {
-	w, anchor, _ := signedWorld(t, nil)
+	w, anchor, _ := signedWorld(t, nil, nil)
 	r := validating(t, w, anchor)
 	for _, tc := range []struct {
 		name  string
@@ -173,10 +141,7 @@ func TestValidationSecure(t *testing.T) {
 }
 
 func TestValidationInsecureDelegation(t *testing.T) {
-	w, anchor, _ := signedWorld(t, func(s *signedSetup) {
-		delete(s.keys, "sub.example.test.")
-		delete(s.signers, "sub.example.test.")
-	})
+	w, anchor, _ := signedWorld(t, []string{"sub.example.test."}, nil)
 	r := validating(t, w, anchor)
 	m := ask(r, "www.sub.example.test.", dns.TypeA, true, false, false)
 	if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) == 0 {
@@ -190,37 +155,31 @@ func TestValidationInsecureDelegation(t *testing.T) {
 func TestValidationBogus(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		tweak func(t *testing.T, s *signedSetup)
+		tweak func(t *testing.T, s *dnstest.Signed)
 		hook  func(w *world)
 		qname string
 		code  uint16
 	}{
-		{"bad DS in the parent", func(t *testing.T, s *signedSetup) {
-			z := s.zones["test."]
-			if z.RRset("example.test.", dns.TypeDS) == nil {
-				return // before publishing
-			}
+		{"bad DS in the parent", func(t *testing.T, s *dnstest.Signed) {
+			z := s.Zones["test."]
 			bad := dns.Copy(z.RRset("example.test.", dns.TypeDS)[0]).(*dns.DS)
 			bad.Digest = strings.Repeat("AB", 32)
 			nz, err := z.Apply(zones.Edit{Op: zones.Replace, Name: "example.test.", Type: dns.TypeDS, RRs: []dns.RR{bad}}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.zones["test."] = nz
+			s.Zones["test."] = nz
 		}, nil, "www.example.test.", dns.ExtendedErrorCodeDNSKEYMissing},
-		{"missing DNSKEY", func(t *testing.T, s *signedSetup) {
-			z := s.zones["example.test."]
-			if z.RRset("example.test.", dns.TypeDNSKEY) == nil {
-				return
-			}
+		{"missing DNSKEY", func(t *testing.T, s *dnstest.Signed) {
+			z := s.Zones["example.test."]
 			nz, err := z.Apply(zones.Edit{Op: zones.Remove, Name: "example.test.", Type: dns.TypeDNSKEY}, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.zones["example.test."] = nz
+			s.Zones["example.test."] = nz
 		}, nil, "www.example.test.", dns.ExtendedErrorCodeDNSKEYMissing},
-		{"expired signatures", func(t *testing.T, s *signedSetup) {
-			s.signers["example.test."].SetClockOffset(-30 * 24 * time.Hour)
+		{"expired signatures", func(t *testing.T, s *dnstest.Signed) {
+			s.Signers["example.test."].SetClockOffset(-30 * 24 * time.Hour)
 		}, nil, "www.example.test.", dns.ExtendedErrorCodeSignatureExpired},
 		{"forged address", nil, func(w *world) {
 			w.servers["127.0.3.1"].setHook(forge(w.servers["127.0.3.1"]))
@@ -232,11 +191,11 @@ func TestValidationBogus(t *testing.T) {
 		}, "nope.example.test.", dns.ExtendedErrorCodeNSECMissing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var tweak func(*signedSetup)
+			var tweak func(*dnstest.Signed)
 			if tc.tweak != nil {
-				tweak = func(s *signedSetup) { tc.tweak(t, s) }
+				tweak = func(s *dnstest.Signed) { tc.tweak(t, s) }
 			}
-			w, anchor, _ := signedWorld(t, tweak)
+			w, anchor, _ := signedWorld(t, nil, tweak)
 			if tc.hook != nil {
 				tc.hook(w)
 			}
@@ -297,11 +256,11 @@ func serveDirect(f *fake, req *dns.Msg) *dns.Msg {
 }
 
 func TestValidatedTTLClampedBySignatureExpiry(t *testing.T) {
-	w, anchor, _ := signedWorld(t, func(s *signedSetup) {
+	w, anchor, _ := signedWorld(t, nil, func(s *dnstest.Signed) {
 		// a signer whose clock is behind: its signatures expire 90 s from now
-		sg := dnssec.NewSigner(s.keys["example.test."], dnssec.SignerOptions{Validity: time.Hour, Refresh: time.Minute, Backdate: time.Hour}, nil)
+		sg := dnssec.NewSigner(s.Keys["example.test."], dnssec.SignerOptions{Validity: time.Hour, Refresh: time.Minute, Backdate: time.Hour}, nil)
 		sg.SetClockOffset(-(time.Hour - 90*time.Second))
-		s.signers["example.test."] = sg
+		s.Signers["example.test."] = sg
 	})
 	r := validating(t, w, anchor)
 	m := ask(r, "www.example.test.", dns.TypeA, true, false, false)
@@ -318,7 +277,7 @@ func TestValidatedTTLClampedBySignatureExpiry(t *testing.T) {
 // dnsd trace shows the chain: each zone's keys (checked against the DS
 // above) and the signature over the answer.
 func TestTraceShowsTheChain(t *testing.T) {
-	w, anchor, _ := signedWorld(t, nil)
+	w, anchor, _ := signedWorld(t, nil, nil)
 	r := validating(t, w, anchor)
 	res, err := r.Trace(context.Background(), "www.example.test", dns.TypeA)
 	if err != nil || res.Rcode != "NOERROR" {
@@ -338,7 +297,7 @@ func TestTraceShowsTheChain(t *testing.T) {
 func BenchmarkValidatedHit(b *testing.B) {
 	for _, do := range []bool{false, true} {
 		b.Run(map[bool]string{false: "plain", true: "DO"}[do], func(b *testing.B) {
-			w, anchor, _ := signedWorld(b, nil)
+			w, anchor, _ := signedWorld(b, nil, nil)
 			cfg := DefaultConfig()
 			cfg.RootHints, cfg.Port = []string{"127.0.1.1"}, int(w.port)
 			r, err := New(cfg, nil, nil, WithDialer(w.dial), WithTrustAnchor(anchor))
@@ -372,7 +331,7 @@ func BenchmarkValidatedHit(b *testing.B) {
 // with its RRSIGs and AD, exactly as the full way gives it; a client
 // without DO gets it the full way, without them.
 func TestValidatedPackedHit(t *testing.T) {
-	w, anchor, _ := signedWorld(t, nil)
+	w, anchor, _ := signedWorld(t, nil, nil)
 	r := validating(t, w, anchor)
 	h := recursiveHandler(r)
 	ask(r, "www.example.test.", dns.TypeA, true, false, false) // cache it

@@ -10,6 +10,7 @@ import (
 
 	"netsim/dns/auth"
 	"netsim/dns/dnssec"
+	"netsim/dns/dnstest"
 	"netsim/dns/server"
 	"netsim/zones"
 )
@@ -17,28 +18,16 @@ import (
 // signedHandler serves the demo zones, each signed with its own keys.
 func signedHandler(t testing.TB, geo server.Geo) (*server.Handler, map[string]*dnssec.Signer) {
 	t.Helper()
-	zs, err := zones.LoadEmbedded()
-	if err != nil {
-		t.Fatal(err)
+	sg := dnstest.Sign(t, dnstest.Embedded(t))
+	var pub []*zones.Zone
+	for _, z := range sg.Zones {
+		pub = append(pub, z)
 	}
-	keys := map[string]*dnssec.Keys{}
-	signers := map[string]*dnssec.Signer{}
-	for _, z := range zs {
-		ks, err := dnssec.Generate(z.Origin, dnssec.KeyOptions{Algorithm: dns.ECDSAP256SHA256})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[z.Origin], signers[z.Origin] = ks, dnssec.NewSigner(ks, dnssec.DefaultSignerOptions(), nil)
-	}
-	pub, err := dnssec.Publish(zs, keys, 3600, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := server.NewHandler("signed", auth.NewSet(pub).WithSigners(signers), nil, server.NewMetrics(nil))
+	h := server.NewHandler("signed", auth.NewSet(pub).WithSigners(sg.Signers), nil, server.NewMetrics(nil))
 	if geo != nil {
 		h.SetGeo(geo)
 	}
-	return h, signers
+	return h, sg.Signers
 }
 
 func doQuery(name string, qtype uint16, do bool, size uint16) []byte {
