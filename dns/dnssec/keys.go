@@ -103,6 +103,7 @@ func (ks *Keys) DS(ttl uint32) []dns.RR {
 		}
 		ds := k.DNSKEY.ToDS(dns.SHA256)
 		ds.Hdr.Ttl = ttl
+		ds.Digest = strings.ToUpper(ds.Digest) // as zone files and dig show it
 		out = append(out, ds)
 	}
 	return out

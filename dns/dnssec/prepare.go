@@ -52,12 +52,14 @@ func replaceSet(z *zones.Zone, name string, t uint16, rrs []dns.RR, now time.Tim
 	return z.Apply(zones.Edit{Op: zones.Replace, Name: name, Type: t, RRs: rrs}, now)
 }
 
+// sameSet compares by presentation, TTL included (Keys.DS writes the
+// digest in upper case, as a zone file read back has it).
 func sameSet(a, b []dns.RR) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for _, x := range a {
-		if !slices.ContainsFunc(b, func(y dns.RR) bool { return dns.IsDuplicate(x, y) && x.Header().Ttl == y.Header().Ttl }) {
+		if !slices.ContainsFunc(b, func(y dns.RR) bool { return x.String() == y.String() }) {
 			return false
 		}
 	}
