@@ -34,6 +34,7 @@ e2e: build
 	bash e2e/xfr-in.sh
 	bash e2e/labs.sh
 	bash e2e/xfr.sh
+	bash e2e/dnssec.sh
 	bash e2e/scale.sh --short
 	bash e2e/chaos.sh --short
 

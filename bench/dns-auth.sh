@@ -9,21 +9,7 @@ SECS=${1:-15}
 bench_need dnsperf nsd dig taskset -- dnsperf nsd dnsutils util-linux
 nsd_bench dns-auth
 
-# the query mix: A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard (~10k lines)
-python3 - "$W/queries" <<'PY'
-import random, sys
-random.seed(1)
-mix = [("www.example.test", "A", 30), ("mail.example.test", "MX", 15), ("www.example.test", "AAAA", 15),
-       ("alias.example.test", "A", 10), ("ext.example.test", "CNAME", 5), ("example.test", "NS", 5),
-       ("info.example.test", "TXT", 5)]
-lines = []
-for name, t, w in mix:
-    lines += [f"{name} {t}"] * (w * 100)
-lines += [f"nx{random.randrange(10**6)}.example.test A" for _ in range(1000)]      # NXDOMAIN
-lines += [f"h{random.randrange(10**6)}.apps.example.test A" for _ in range(500)]   # wildcard
-random.shuffle(lines)
-open(sys.argv[1], "w").write("\n".join(lines) + "\n")
-PY
+query_mix "$W/queries"   # A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard (~10k lines)
 
 dnsd_conf "$W/dnsd.yaml" "$W" 19253 15353 ", rrl: off"   # one client at 100k+ q/s: rate limiting would measure itself
 nsd_conf "$W" 15354

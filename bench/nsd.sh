@@ -4,6 +4,8 @@
 #                                       measures another build) and the example.test. zone
 #   nsd_conf DIR PORT [SERVER-LINE...]  writes DIR/nsd.conf: example.test. from DIR on 127.0.0.1@PORT,
 #                                       one server process, no RRL; extra lines go in server:
+#   query_mix FILE                      dnsperf's query file: A, MX, AAAA, CNAME chains, NXDOMAIN, wildcard
+#                                       (~10k lines; dns-auth.sh and dns-dnssec.sh ask the same)
 #   wait_dns PORT                       until www.example.test answers on 127.0.0.1:PORT (10 s)
 #   proc_tree PID                       PID and its descendants (NSD -d: xfrd → main → server child)
 #   tree_ticks PID                      CPU ticks of the tree (fields read after the ")" of the
@@ -71,4 +73,21 @@ tree_pss() {
 	local p t=0
 	for p in $(proc_tree "$1"); do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done
 	echo "$t"
+}
+
+query_mix() {
+python3 - "$1" <<'PY'
+import random, sys
+random.seed(1)
+mix = [("www.example.test", "A", 30), ("mail.example.test", "MX", 15), ("www.example.test", "AAAA", 15),
+       ("alias.example.test", "A", 10), ("ext.example.test", "CNAME", 5), ("example.test", "NS", 5),
+       ("info.example.test", "TXT", 5)]
+lines = []
+for name, t, w in mix:
+    lines += [f"{name} {t}"] * (w * 100)
+lines += [f"nx{random.randrange(10**6)}.example.test A" for _ in range(1000)]      # NXDOMAIN
+lines += [f"h{random.randrange(10**6)}.apps.example.test A" for _ in range(500)]   # wildcard
+random.shuffle(lines)
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
 }

@@ -39,6 +39,12 @@ func addTrace(root *cobra.Command) {
 				}
 				qtype = t
 			}
+			if a := cfg.Resolver.DNSSEC; a.Validate && a.TrustAnchorFile == "" {
+				// validate as netsim's resolver does: from the anchor it wrote
+				if _, err := os.Stat("var/root.key"); err == nil {
+					cfg.Resolver.DNSSEC.TrustAnchorFile = "var/root.key"
+				}
+			}
 			r, err := resolver.New(cfg.Resolver, zap.NewNop(), nil)
 			if err != nil {
 				return err

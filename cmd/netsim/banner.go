@@ -58,6 +58,8 @@ netsim is up: a small internet on loopback. Try, in another terminal:
   dig @127.0.0.1 -p 1053 www.example.test       # again: from the cache, TTL lower
   go run ./cmd/dnsd trace www.example.test      # every hop of a fresh resolution, timed
   dig @127.0.1.1 -p 1053 www.example.test A     # the root: referral to test. with glue
+  dig @127.0.0.1 -p 1053 www.example.test +dnssec   # flags: ad — validated from the simulated root's key
+  delv @127.0.0.1 -p 1053 -a var/root.key www.example.test   # BIND's validator: "fully validated"
   dig @127.0.2.1 -p 1053 www.example.test A     # the TLD: referral to example.test. with glue
   dig @127.0.3.1 -p 1053 www.example.test A     # authoritative: aa, 3 addresses, first one rotating
   dig @127.0.3.1 -p 1053 nope.example.test A    # NXDOMAIN with the SOA in authority

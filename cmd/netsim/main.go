@@ -118,6 +118,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 	if dnsConfig == "" { // the demo: nsupdate with the demo key changes example.test.
 		sim.UseDemoKey(&cfg, keyFile)
 	}
+	keysDir(&cfg)
 	var control string
 	if err := classroomToken(&cfg.Admin.Token, &lcfg.Admin.Token, &control); err != nil {
 		return err
@@ -137,6 +138,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 			next, err := dnsd.Load(dnsConfig, nil)
 			if err == nil {
 				err = zonesDir(&next, log)
+				keysDir(&next)
 			}
 			if err == nil && dnsConfig == "" {
 				sim.UseDemoKey(&next, keyFile)
@@ -208,4 +210,19 @@ func zonesDir(cfg *dnsd.Config, log *zap.Logger) error {
 	}
 	cfg.Zones.Dir = dir
 	return nil
+}
+
+// keysDir keeps the DNSSEC keys of a signing dnsd under var/keys (made at
+// the first start, kept after: delete them to roll every key) and writes
+// the simulated root's trust anchor to var/root.key, for delv -a.
+func keysDir(cfg *dnsd.Config) {
+	if !cfg.DNSSEC.Enabled {
+		return
+	}
+	if cfg.DNSSEC.KeyDir == "" {
+		cfg.DNSSEC.KeyDir = filepath.Join(varDir, "keys")
+	}
+	if cfg.DNSSEC.RootKey == "" {
+		cfg.DNSSEC.RootKey = filepath.Join(varDir, "root.key")
+	}
 }

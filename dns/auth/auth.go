@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/dnssec"
 	"netsim/dns/rrset"
 	"netsim/zones"
 )
@@ -20,6 +21,8 @@ import (
 type Set struct {
 	zones  []*zones.Zone // most labels first, so the closest zone wins
 	byName map[string]*zones.Zone
+	// signers sign the zones that have one, for queries with DO (sign.go)
+	signers map[string]*dnssec.Signer
 }
 
 // NewSet groups zones.

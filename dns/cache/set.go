@@ -110,7 +110,7 @@ func (c *Cache) clampRRs(rrs []dns.RR, negative bool) []dns.RR {
 }
 
 // Set stores a copy of msg under k and returns the TTL it will live for.
-// The header fields kept are Rcode, Authoritative and the sections; the
+// The header fields kept are Rcode, Authoritative, AuthenticatedData and the sections; the
 // question is taken from k when answering. An entry already under k is
 // replaced.
 func (c *Cache) Set(k Key, msg *dns.Msg) (time.Duration, error) {
@@ -129,6 +129,7 @@ func (c *Cache) Set(k Key, msg *dns.Msg) (time.Duration, error) {
 	stored := &dns.Msg{}
 	stored.Rcode = msg.Rcode
 	stored.Authoritative = msg.Authoritative
+	stored.AuthenticatedData = msg.AuthenticatedData // a validating resolver's "secure"
 	stored.Answer = c.clampRRs(msg.Answer, false)
 	stored.Ns = c.clampRRs(msg.Ns, negative)
 	stored.Extra = c.clampRRs(msg.Extra, false)

@@ -60,6 +60,8 @@ type Config struct {
 	// Secondary lists the zones dnsd copies from other servers (zone
 	// transfers in, SOA timers, NOTIFY; dns/xfr/README.md).
 	Secondary xfr.SecondaryConfig `mapstructure:"secondary"`
+	// DNSSEC is online signing of the zones (dnssec.go).
+	DNSSEC DNSSECConfig `mapstructure:"dnssec"`
 }
 
 // ServerConfig is one listener.
@@ -118,6 +120,7 @@ func BaseConfig() Config {
 	c.RRL = rrl.DefaultConfig()
 	c.Primary = xfr.DefaultConfig()
 	c.Secondary = xfr.DefaultSecondaryConfig()
+	c.DNSSEC = defaultDNSSEC()
 	return c
 }
 
@@ -249,6 +252,9 @@ func (c *Config) Validate() error {
 		errs.Append("resolver", c.Resolver.Validate())
 	}
 	errs.Append("rrl", cfgerr.Prefix("rrl.", c.RRL.Validate()))
+	if c.DNSSEC.Enabled {
+		errs.Append("dnssec", c.DNSSEC.Validate())
+	}
 	if len(c.Geo.Names) > 0 {
 		errs.Append("geo", c.Geo.Validate())
 	}

@@ -61,6 +61,7 @@ type Daemon struct {
 	events    *events.Bus       // dns.query, dns.upstream, dns.cache (events.go)
 	qlog      *server.QueryLog  // off until switched on through the API
 	rrl       *rrl.Metrics
+	sign      *signing // nil: no zone is signed (dnssec.go)
 }
 
 type running struct {
@@ -76,11 +77,15 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	logWarnings(log, zs)
+	sign := newSigning(cfg.DNSSEC, log.Named("dnssec"))
+	if zs, err = sign.prepare(zs); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d := &Daemon{
 		log: log, reg: reg, metrics: server.NewMetrics(reg), cfg: cfg, zones: zs,
-		listeners: map[string]*running{}, ready: make(chan struct{}),
+		listeners: map[string]*running{}, ready: make(chan struct{}), sign: sign,
 		token: cfg.Admin.Token,
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "dnsd", Name: "reloads_total", Help: "Successful config and zone reloads."}),
@@ -109,7 +114,7 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	if cfg.recursion() {
-		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg, resolver.WithEvents(d.events))
+		r, err := resolver.New(cfg.Resolver, log.Named("resolver"), reg, resolver.WithEvents(d.events), resolver.WithTrustAnchor(sign.rootAnchor()))
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +208,7 @@ func (d *Daemon) setFor(s ServerConfig, zs []*zones.Zone) *auth.Set {
 			pick = append(pick, &zones.Zone{Origin: name, Down: why})
 		}
 	}
-	return auth.NewSet(pick)
+	return auth.NewSet(pick).WithSigners(d.sign.current())
 }
 
 // Run binds the listeners and the admin API and serves until ctx is done;
@@ -343,6 +348,9 @@ func (d *Daemon) reload(cfg Config) error {
 	if zs, err = d.xfr.Open(zs); err != nil {
 		return err
 	}
+	if zs, err = d.sign.prepare(zs); err != nil {
+		return err
+	}
 	if d.ctx == nil {
 		return errors.New("reload before Run")
 	}
@@ -451,6 +459,9 @@ func (d *Daemon) adminHandler() http.Handler {
 	d.registerZoneRoutes(mux)
 	d.registerEventRoutes(mux)
 	d.registerRateLimitRoutes(mux)
+	if d.sign != nil {
+		d.registerDNSSECRoutes(mux)
+	}
 	for _, f := range d.Routes {
 		f(mux)
 	}

@@ -163,6 +163,7 @@ func (r *Resolver) getCacheName(w http.ResponseWriter, req *http.Request) {
 func (r *Resolver) flushCache(w http.ResponseWriter, req *http.Request) {
 	n := r.cache.Flush()
 	r.forgetFailures("")
+	r.val.flush()
 	r.log.Info("cache flushed through the admin API")
 	w.Header().Set("X-Flushed-Count", strconv.Itoa(n))
 	w.WriteHeader(http.StatusNoContent)

@@ -58,26 +58,40 @@ func (r *Resolver) ResolveCached(req, resp *dns.Msg, client netip.Addr) bool {
 	if !r.fromCache(req, resp, client) {
 		return false
 	}
+	r.dnssecView(req, resp)
 	r.m.answered(resp.Rcode)
 	return true
 }
 
 // AppendCached is ResolveCached for a fresh cache hit, in wire form: it
 // appends to dst the reply to a query for name (lower case, fully
-// qualified), qtype, class IN, with RD set and no EDNS option, from an
-// allowed client, TTLs counted down to now (dns/cache Hit.AppendWire).
+// qualified), qtype, class IN, with RD set and no EDNS option but DO
+// (do), from an allowed client, TTLs counted down to now (dns/cache
+// Hit.AppendWire). A validated answer goes this way only to a DO client
+// (with its RRSIGs and AD); others get it the full way, without them.
 // The caller sets the ID, the question's case, RD, CD and RA and adds its
 // OPT record. ok is false for anything else: a miss, a stale entry, an
 // answer that does not pack; then ResolveCached or Resolve answers.
-func (r *Resolver) AppendCached(dst []byte, name string, qtype uint16, client netip.Addr) (reply []byte, rcode int, ok bool) {
+func (r *Resolver) AppendCached(dst []byte, name string, qtype uint16, client netip.Addr, do bool) (reply []byte, rcode int, ok bool) {
 	k := cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
 	now := r.now()
 	h, hit := r.cache.LookupAt(k, client, now)
 	if !hit || h.Stale {
 		return dst, 0, false
 	}
+	secure := false
+	if r.val != nil && signed(h.Msg) {
+		if !do {
+			return dst, 0, false // the DNSSEC records must be left out: the full way
+		}
+		secure = h.Msg.AuthenticatedData
+	}
+	n := len(dst)
 	if reply, ok = h.AppendWire(dst, now); !ok {
 		return dst, 0, false
+	}
+	if secure {
+		reply[n+3] |= 0x20 // AD, for a client that set DO
 	}
 	r.m.cacheHits.Inc()
 	r.maybePrefetch(k, h)
@@ -146,6 +160,7 @@ func (r *Resolver) refuse(req *dns.Msg, client netip.Addr) *dns.Msg {
 // fill sets the outcome of a resolution in resp.
 func fill(resp *dns.Msg, rcode int) {
 	resp.Rcode = rcode
+	resp.AuthenticatedData = false
 	resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
 }
 
@@ -164,6 +179,7 @@ func (r *Resolver) fromCache(req, resp *dns.Msg, client netip.Addr) bool {
 		r.m.cacheHits.Inc()
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, now, 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		r.maybePrefetch(k, h)
 		return true
 	}
@@ -196,13 +212,14 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		// filled in by a resolution that finished since fromCache looked
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, r.now(), 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		return "hit"
 	}
 	r.mu.Lock()
 	failedAt, failed := r.failed[k]
 	r.mu.Unlock()
 	now := r.now()
-	if !hit && failed && now.Sub(failedAt) < r.cfg.FailureTTL {
+	if !hit && failed && now.Sub(failedAt) < r.cfg.FailureTTL && !(req.CheckingDisabled && r.val != nil) {
 		// RFC 9520: a resolution that just failed is not retried for every
 		// client that asks again
 		r.m.failureHits.Inc()
@@ -219,7 +236,7 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 			return "stale"
 		}
 		if r.cfg.StaleClientTimeout <= 0 {
-			r.join(k, false, sub) // refresh behind the stale answer
+			r.join(k, false, sub, false) // refresh behind the stale answer
 			r.staleReply(resp, h, "expired; refreshing behind this answer")
 			return "stale"
 		}
@@ -241,7 +258,7 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 		return "miss"
 	}
 	defer r.clients.release(client, limit)
-	f, joined := r.join(k, true, sub)
+	f, joined := r.join(k, true, sub, req.CheckingDisabled)
 	how := "miss"
 	if joined {
 		how = "coalesced"
@@ -274,11 +291,13 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 	if h, ok := r.cache.Lookup(k, sub.at); ok && !h.Stale {
 		fill(resp, dns.RcodeSuccess)
 		h.Fill(resp, r.now(), 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		return how
 	}
 	fill(resp, f.msg.Rcode)
 	resp.Answer = copyRRs(f.msg.Answer)
 	resp.Ns = copyRRs(f.msg.Ns)
+	resp.AuthenticatedData = f.msg.AuthenticatedData
 	return how
 }
 

@@ -107,6 +107,9 @@ type Config struct {
 	// listeners' dns.query events then carry the random case, which the
 	// live page matches against dns.upstream events: off by default.
 	CaseRandomisation bool `mapstructure:"case_randomisation"`
+
+	// DNSSEC validation from a trust anchor (validate.go).
+	DNSSEC DNSSECConfig `mapstructure:"dnssec"`
 }
 
 // Zone is a stub or forward zone: a name and the addresses to ask.
@@ -187,6 +190,7 @@ func DefaultConfig() Config {
 		MaxNSLookupsPerReferral: 5,
 		UnwantedReplyThreshold:  10_000_000,
 		MaxResolutionsPerClient: 100,
+		DNSSEC:                  DNSSECConfig{Validate: true},
 	}
 }
 

@@ -182,6 +182,9 @@ func (r *Resolver) inBailiwick(d *delegation, qname string, m *dns.Msg) *dns.Msg
 		}
 	}
 	if chain, _, _, err := followChain(out.Answer, qname, qtypeOf(m)); err == nil {
+		if r.val != nil {
+			chain = append(chain, sigsFor(out.Answer, chain)...)
+		}
 		out.Answer = chain
 	}
 	for _, rr := range m.Ns {
@@ -192,6 +195,18 @@ func (r *Resolver) inBailiwick(d *delegation, qname string, m *dns.Msg) *dns.Msg
 				break
 			}
 		}
+	}
+	if r.val != nil {
+		// the proofs of a negative or wildcard answer: NSEC records and the
+		// signatures of those and of the SOA, from this zone
+		var keep []dns.RR
+		for _, rr := range m.Ns {
+			if t := rr.Header().Rrtype; t == dns.TypeNSEC && isSub(strings.ToLower(rr.Header().Name), d.zone) {
+				keep = append(keep, rr)
+			}
+		}
+		out.Ns = append(out.Ns, keep...)
+		out.Ns = append(out.Ns, sigsFor(m.Ns, out.Ns)...)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/dnssec"
 	"netsim/dns/ede"
 )
 
@@ -27,6 +28,9 @@ func failureEDE(resp *dns.Msg, err error) {
 func failureCode(err error) uint16 {
 	var op *net.OpError
 	var errno syscall.Errno
+	if b, ok := dnssec.IsBogus(err); ok {
+		return b.Code // DNSSEC Bogus, Signature Expired, DNSKEY Missing...
+	}
 	switch {
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return ede.NoReachableAuthority

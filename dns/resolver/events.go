@@ -113,6 +113,7 @@ func (r *Resolver) ResolveExplained(ctx context.Context, req, resp *dns.Msg, cli
 	if !r.fromCache(req, resp, client) {
 		how = r.resolveForClient(ctx, req, resp, client)
 	}
+	r.dnssecView(req, resp)
 	r.m.answered(resp.Rcode)
 	return how
 }

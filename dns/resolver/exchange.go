@@ -215,7 +215,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	edns := !stat.noEDNS.Load()
 	var sent *dns.EDNS0_SUBNET
 	if edns {
-		q.SetEdns0(uint16(r.cfg.EDNSBufferSize), false)
+		q.SetEdns0(uint16(r.cfg.EDNSBufferSize), r.val != nil) // DO: signatures and proofs, to validate
 		q.IsEdns0().Option = append(q.IsEdns0().Option, stat.cookieOption())
 		if st.ecs != nil && r.sendECS(server, qname) && !stat.noECS.Load() {
 			sent = st.ecs

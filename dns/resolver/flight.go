@@ -31,7 +31,7 @@ func (r *Resolver) maybePrefetch(k cache.Key, h cache.Hit) {
 		// refresh the entry for the network it holds for
 		sub = subnet{opt: ecs.Option(h.Key.Scope), at: h.Key.Scope.Addr(), scope: h.Key.Scope}
 	}
-	r.join(k, false, sub)
+	r.join(k, false, sub, false)
 }
 
 // flightKey identifies one resolution in flight. Scope is the client
@@ -41,6 +41,7 @@ type flightKey struct {
 	name  string
 	qtype uint16
 	scope netip.Prefix
+	cd    bool // checking disabled: bogus data answered, never cached
 }
 
 type flight struct {
@@ -52,8 +53,8 @@ type flight struct {
 // join attaches to the resolution of k in flight (joined) or starts one.
 // counted says whether a joining client counts as coalesced (prefetch
 // does not).
-func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joined bool) {
-	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope}
+func (r *Resolver) join(k cache.Key, counted bool, sub subnet, cd bool) (f *flight, joined bool) {
+	fk := flightKey{name: k.Name, qtype: k.Type, scope: sub.scope, cd: cd && r.val != nil}
 	coalesce := r.Knobs().Coalesce // off: every client asks upstream itself (the thundering herd)
 	r.mu.Lock()
 	if f, ok := r.flights[fk]; ok && coalesce {
@@ -82,12 +83,14 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet) (f *flight, joine
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
 		start := time.Now()
 		st := r.newState(nil)
-		st.ecs, st.client = sub.opt, sub.at
+		st.ecs, st.client, st.cd = sub.opt, sub.at, fk.cd
 		msg, err := r.resolve(ctx, st, k.Name, k.Type)
 		cancel()
 		err = timeoutErr(err, r.cfg.Timeout)
 		result := "ok"
-		if err == nil {
+		if err == nil && st.bogus != nil {
+			msg.AuthenticatedData = false // CD: bogus data for this client alone
+		} else if err == nil {
 			k := k
 			if st.scope.IsValid() && st.scope.Bits() > 0 {
 				k.Scope = st.scope // answer tailored to the client's network

@@ -40,6 +40,9 @@ type state struct {
 	client    netip.Addr        // address cached answers must hold for
 	lastScope netip.Prefix      // ECS scope of the reply just accepted (zero: global)
 	scope     netip.Prefix      // narrowest ECS scope of the answer so far
+
+	cd    bool  // the client set CD: bogus data is answered, not refused (validate.go)
+	bogus error // with cd: why the data answered failed validation; nothing of it is cached
 }
 
 // noteScope records the ECS scope of an accepted answer of the main walk.
@@ -85,6 +88,8 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 	var chain []dns.RR
 	seen := map[string]bool{}
 	name := qname
+	secure := r.val != nil // every hop of the chain validated
+	var proofs []dns.RR    // NSEC proofs of wildcard answers along the chain
 	for hop := 0; ; hop++ {
 		if seen[name] {
 			return nil, fmt.Errorf("%w at %s", ErrCNAMELoop, name)
@@ -96,6 +101,7 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 				st.noteScope(h.Key.Scope)
 				resp = new(dns.Msg)
 				h.Fill(resp, r.now(), 0)
+				resp.AuthenticatedData = h.Msg.AuthenticatedData
 				st.note("cache: %s %s", name, dns.TypeToString[qtype])
 			}
 		}
@@ -113,7 +119,12 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 		if err != nil {
 			return nil, err
 		}
+		secure = secure && resp.AuthenticatedData
+		if r.val != nil {
+			proofs = append(proofs, nsecProofs(resp.Ns)...)
+		}
 		chain = append(chain, recs...)
+		chain = append(chain, sigsFor(resp.Answer, recs)...)
 		if n := rrset.Count(chain, dns.TypeCNAME); n > r.cfg.MaxCNAMEChain {
 			return nil, fmt.Errorf("%w: %d CNAMEs from %s, limit %d", ErrCNAMELimit, n, qname, r.cfg.MaxCNAMEChain)
 		}
@@ -121,8 +132,11 @@ func (r *Resolver) resolve(ctx context.Context, st *state, qname string, qtype u
 			out := new(dns.Msg)
 			out.Rcode = resp.Rcode
 			out.Answer = chain
+			out.AuthenticatedData = secure
 			if !done {
 				out.Ns = resp.Ns
+			} else {
+				out.Ns = proofs // a wildcard answer shows why the name itself does not exist
 			}
 			return out, nil
 		}
@@ -184,7 +198,14 @@ const maxMinimiseSteps = 10
 // usual, NOERROR means "no cut here, one label more", and NXDOMAIN, a
 // CNAME or a failure falls back to asking the full name.
 func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype uint16) (*dns.Msg, error) {
-	d := r.closest(st, qname)
+	start := qname
+	if qtype == dns.TypeDS && qname != "." {
+		start = parent(qname) // the DS lives on the parent side of the cut
+	}
+	d := r.closest(st, start)
+	if !d.forward {
+		r.warmKeys(d.zone)
+	}
 	minimise := r.cfg.QNAMEMinimisation
 	asked := 0 // labels of the last minimised name that had no cut
 	steps := 0
@@ -238,9 +259,23 @@ func (r *Resolver) iterate(ctx context.Context, st *state, qname string, qtype u
 			}
 			r.store(st, cache.Key{Name: cut, Type: dns.TypeNS, Class: dns.ClassINET, Kind: cache.Delegation}, deleg)
 			d = nd
+			r.warmKeys(d.zone)
 			asked = 0
 		case vAnswer:
 			out := r.inBailiwick(d, qname, m)
+			if r.val != nil && !d.forward {
+				saved := st.lastScope
+				secure, err := r.validateAnswer(ctx, st, d.zone, qname, qtype, out)
+				st.lastScope = saved
+				if err != nil && !st.cd {
+					return nil, err
+				}
+				if err != nil {
+					st.bogus = err // CD: the client gets the data; it is not cached
+					return out, nil
+				}
+				out.AuthenticatedData = secure
+			}
 			// Cache only a complete answer for qname: data, NXDOMAIN or
 			// NODATA. A CNAME chain that leaves this zone is cached by the
 			// caller once the whole chain is resolved; stored here, it would
@@ -275,6 +310,7 @@ func (r *Resolver) nxdomainCut(st *state, name string) *dns.Msg {
 		}
 		resp := new(dns.Msg)
 		h.Fill(resp, now, 0)
+		resp.AuthenticatedData = h.Msg.AuthenticatedData
 		resp.Rcode = dns.RcodeNameError
 		resp.Answer = nil
 		st.note("cache: %s does not exist, so neither does %s (RFC 8020)", z, name)

@@ -31,6 +31,7 @@ type Resolver struct {
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
 
 	servers *serverSet
+	val     *validator            // nil: no DNSSEC validation (validate.go)
 	events  *events.Bus           // nil: no events (events.go)
 	knobs   atomic.Pointer[Knobs] // run-time switches (knobs.go); nil: as configured
 
@@ -79,6 +80,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option)
 		dial:    (&net.Dialer{}).DialContext,
 		flights: make(map[flightKey]*flight),
 		failed:  make(map[cache.Key]time.Time),
+	}
+	if ds, err := cfg.DNSSEC.anchor(); err != nil {
+		return nil, err
+	} else if len(ds) > 0 {
+		r.val = newValidator(ds)
 	}
 	for _, o := range opts {
 		o(r)

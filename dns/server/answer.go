@@ -97,6 +97,7 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 		if g := h.geo.Load(); g != nil && g.Manages(qname) && !z.Delegated(qname) {
 			if g.Answer(req, resp, qname, client, ropt) {
 				qi.geoAnswered(g.Geo, req, qname, q.Qtype, client)
+				signIfAsked(set, req, resp)
 				return bySelf
 			}
 		}
@@ -106,6 +107,7 @@ func (h *Handler) answer(ctx context.Context, req, resp *dns.Msg, client netip.A
 				qi.geoAnswered(g.Geo, req, t, q.Qtype, client)
 			}
 		}
+		signIfAsked(set, req, resp)
 		return bySelf
 	}
 	switch {
@@ -226,4 +228,13 @@ func echoSubnet(req *dns.Msg, ropt *dns.OPT) {
 		}
 	}
 	ropt.Option = append(ropt.Option, ecs.Reply(q, 0))
+}
+
+// signIfAsked adds the DNSSEC records to an answer from our zones (or
+// GeoDNS) when the query set DO (RFC 3225, RFC 4035 §3.1) and the zone is
+// signed. The signatures come from the signer's cache.
+func signIfAsked(set *auth.Set, req, resp *dns.Msg) {
+	if opt := req.IsEdns0(); opt != nil && opt.Do() && set.Signed() {
+		set.Sign(resp, req.Question[0])
+	}
 }

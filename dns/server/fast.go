@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -35,8 +36,8 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	c := h.packed.Load()
 	key := q.key[:q.keyN]
 	a := c.get(key)
-	if a == nil {
-		a = c.build(&q)
+	if a == nil || a.signed && !time.Now().Before(a.until) {
+		a = c.build(&q, h.geo.Load())
 		c.put(key, a)
 	}
 	rec := h.rec.Load()
@@ -84,10 +85,11 @@ func (h *Handler) queryCookie(q *wireQuery, client netip.Addr) (cc []byte, valid
 
 // PackedRecursor is a Recursor that answers a fresh cache hit in wire
 // form (resolver.AppendCached): the reply to name (lower case), qtype,
-// class IN, RD set, no EDNS option, appended to dst with the question in
-// lower case, ID 0 and no OPT record; ok false when it is not such a hit.
+// class IN, RD set, no EDNS option but DO (do), appended to dst with the
+// question in lower case, ID 0 and no OPT record; ok false when it is not
+// such a hit.
 type PackedRecursor interface {
-	AppendCached(dst []byte, name string, qtype uint16, client netip.Addr) (reply []byte, rcode int, ok bool)
+	AppendCached(dst []byte, name string, qtype uint16, client netip.Addr, do bool) (reply []byte, rcode int, ok bool)
 }
 
 // serveCachedHit answers a recursive query from the recursor's packed
@@ -100,7 +102,7 @@ func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *rec
 	if !ok || q.flags&0x0100 == 0 || q.qtype == 0 || q.qtype == dns.TypeTSIG {
 		return nil, 0, false
 	}
-	out, rcode, ok := pr.AppendCached(out[:0], name, q.qtype, client)
+	out, rcode, ok := pr.AppendCached(out[:0], name, q.qtype, client, q.do)
 	if !ok || rcode > 0xF {
 		return nil, 0, false
 	}
@@ -144,10 +146,10 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 }
 
 // build packs the answer to q from the cache's zone set, each rotation
-// variant once. An answer the packed path does not serve (a name outside
+// variant once (signed when the query set DO and the zone is signed). An answer the packed path does not serve (a name outside
 // the zones, too many variants) is kept with no variants, so that the
 // next query for it goes the full way at once.
-func (c *packedCache) build(q *wireQuery) *packedAnswer {
+func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 	name := presentation(q.key[:q.keyN-5])
 	a := &packedAnswer{name: name}
 	z := c.set.Find(name)
@@ -158,6 +160,9 @@ func (c *packedCache) build(q *wireQuery) *packedAnswer {
 	if z.Down != "" {
 		return a // SERVFAIL with its EDE, the full way (answer.go)
 	}
+	if g != nil && g.Manages(name) {
+		return a // GeoDNS answers it, the full way: nothing to pack (or sign)
+	}
 	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}
 	variants := 1
 	for v := 0; v < variants; v++ {
@@ -165,6 +170,9 @@ func (c *packedCache) build(q *wireQuery) *packedAnswer {
 		resp.Response = true
 		resp.Question = []dns.Question{question}
 		n := c.set.Variant(resp, question, name, z, uint32(v))
+		if q.do && c.set.Signed() {
+			a.sign(c.set.Sign(resp, question))
+		}
 		if v == 0 {
 			if n > maxVariants {
 				return a

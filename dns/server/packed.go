@@ -3,6 +3,7 @@ package server
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"netsim/dns/auth"
 	"netsim/dns/rrl"
@@ -55,6 +56,20 @@ type packedAnswer struct {
 	kind      rrl.Kind
 	owner     string
 	ownerHash uint64
+	// signed: the answer carries signatures (DO), to be packed anew from
+	// until on, before they near their expiry
+	signed bool
+	until  time.Time
+}
+
+// sign notes that a variant was signed, to be signed again from until.
+func (a *packedAnswer) sign(until time.Time) {
+	if until.IsZero() {
+		return
+	}
+	if !a.signed || until.Before(a.until) {
+		a.signed, a.until = true, until
+	}
 }
 
 func newPackedCache(set *auth.Set) *packedCache {
@@ -91,8 +106,8 @@ func (c *packedCache) put(key []byte, a *packedAnswer) {
 	if s.m == nil || s.bytes+size > c.maxBytes {
 		s.m, s.bytes = make(map[string]*packedAnswer), 0
 	}
-	if _, ok := s.m[string(key)]; ok {
-		return
+	if old, ok := s.m[string(key)]; ok && !old.signed {
+		return // signed answers are replaced when they are signed anew
 	}
 	s.m[string(key)] = a
 	s.bytes += size

@@ -19,9 +19,10 @@ type Fault struct {
 	Break func(ctx context.Context, e *Env, b *Broken) error
 }
 
-// Faults are the labs, in the order `break --list` shows them.
+// Faults are the labs, in the order `break --list` shows them (the
+// DNSSEC ones, dnssec.go, last).
 func Faults() []Fault {
-	return []Fault{
+	return append([]Fault{
 		{
 			Name:    "lame-delegation",
 			Teaches: "a delegation to a name server that does not serve the zone: it answers with a referral (no aa flag) and resolvers give SERVFAIL",
@@ -128,7 +129,7 @@ func Faults() []Fault {
 				return nil
 			},
 		},
-	}
+	}, dnssecFaults()...)
 }
 
 // rrsetFault changes one record set and flushes the resolver's cache, so

@@ -133,6 +133,9 @@ func (e *Env) undo(ctx context.Context, b *Broken) error {
 		case s.File != nil:
 			err = writeAtomic(s.File.Path, s.File.Content, s.File.Mode)
 			fmt.Fprintf(e.Out, "  %s put back\n", s.File.Path)
+		case s.Signer != nil:
+			err = e.patchSignerClock(ctx, s.Signer.Zone, s.Signer.ClockOffset)
+			fmt.Fprintf(e.Out, "  %s signer clock back to %s\n", s.Signer.Zone, s.Signer.ClockOffset)
 		}
 		if err != nil {
 			return err

@@ -43,6 +43,14 @@ type Step struct {
 	Part  *Part  `json:"part,omitempty"`
 	Knobs *Knobs `json:"knobs,omitempty"`
 	File  *File  `json:"file,omitempty"`
+	// Signer is a DNSSEC signer's clock offset to set back (dnssec.go).
+	Signer *SignerClock `json:"signer,omitempty"`
+}
+
+// SignerClock is a zone signer's clock offset as it was.
+type SignerClock struct {
+	Zone        string `json:"zone"`
+	ClockOffset string `json:"clock_offset"`
 }
 
 // RRset is a record set as it was; no Data: it did not exist.

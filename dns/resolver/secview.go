@@ -1,0 +1,95 @@
+package resolver
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// What a client sees of validation (RFC 4035 §3.2, RFC 6840 §5.7-5.9):
+// AD only on secure data, and only when the client asked for it (AD or DO
+// set); RRSIG and NSEC records only for clients that set DO (or asked for
+// those types).
+
+// dnssecView shapes resp for the client that sent req.
+func (r *Resolver) dnssecView(req, resp *dns.Msg) {
+	opt := req.IsEdns0()
+	do := opt != nil && opt.Do()
+	resp.AuthenticatedData = resp.AuthenticatedData && r.val != nil && (do || req.AuthenticatedData)
+	if do {
+		return
+	}
+	q := req.Question[0].Qtype
+	resp.Answer = stripDNSSEC(resp.Answer, q)
+	resp.Ns = stripDNSSEC(resp.Ns, 0)
+	resp.Extra = stripDNSSEC(resp.Extra, 0)
+}
+
+func isDNSSECType(t uint16) bool {
+	return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3
+}
+
+// stripDNSSEC removes RRSIG, NSEC and NSEC3 records but those of type
+// keep, in place (the section slices are the reply's own).
+func stripDNSSEC(rrs []dns.RR, keep uint16) []dns.RR {
+	out := rrs[:0]
+	for _, rr := range rrs {
+		if t := rr.Header().Rrtype; !isDNSSECType(t) || t == keep {
+			out = append(out, rr)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// signed reports whether a cached answer is secure or carries DNSSEC
+// records, which a client sees only as its query says.
+func signed(m *dns.Msg) bool {
+	if m.AuthenticatedData {
+		return true
+	}
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range sec {
+			if isDNSSECType(rr.Header().Rrtype) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nsecProofs returns the NSEC records of a section and their RRSIGs.
+func nsecProofs(section []dns.RR) []dns.RR {
+	var out []dns.RR
+	for _, rr := range section {
+		switch t := rr.(type) {
+		case *dns.NSEC:
+			out = append(out, rr)
+		case *dns.RRSIG:
+			if t.TypeCovered == dns.TypeNSEC {
+				out = append(out, rr)
+			}
+		}
+	}
+	return out
+}
+
+// sigsFor returns the RRSIGs in section that cover the RRsets of recs.
+func sigsFor(section, recs []dns.RR) []dns.RR {
+	var out []dns.RR
+	for _, rr := range section {
+		s, ok := rr.(*dns.RRSIG)
+		if !ok {
+			continue
+		}
+		for _, x := range recs {
+			if h := x.Header(); h.Rrtype == s.TypeCovered && strings.EqualFold(h.Name, s.Hdr.Name) {
+				out = append(out, rr)
+				break
+			}
+		}
+	}
+	return out
+}
