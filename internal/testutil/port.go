@@ -2,19 +2,48 @@ package testutil
 
 import (
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
+
+// A port found free and released for a server to bind later can be taken
+// in between: by another test's server, or by any outgoing connection,
+// which gets its local port from the kernel's ephemeral range. Ports are
+// therefore picked at random below that range (where the kernel never
+// hands out ports on its own), and the caller binds them soon after.
+func candidatePort() string {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	if lo <= 11000 {
+		return "0" // no room below the ephemeral range: let the kernel pick
+	}
+	return strconv.Itoa(10000 + rand.IntN(lo-11000))
+}
 
 // SharedPort finds a port free, TCP and UDP, on every one of hosts (e.g.
 // the demo's 127.0.x.y name servers, which share one port). The port is
 // released for the caller to bind.
 func SharedPort(t testing.TB, hosts ...string) string {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", hosts[0]+":0")
+	for range 200 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(hosts[0], candidatePort()))
 		if err != nil {
-			t.Fatalf("listen on %s: %v (Linux routes all of 127.0.0.0/8 to loopback)", hosts[0], err)
+			probe, perr := net.Listen("tcp", hosts[0]+":0")
+			if perr != nil {
+				t.Fatalf("listen on %s: %v (Linux routes all of 127.0.0.0/8 to loopback)", hosts[0], perr)
+			}
+			probe.Close()
+			continue // taken: another candidate
 		}
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		ln.Close()
@@ -52,6 +81,12 @@ func SharedPort(t testing.TB, hosts ...string) string {
 // address before it starts.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	for range 200 {
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", candidatePort())); err == nil {
+			defer ln.Close()
+			return ln.Addr().String()
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen on 127.0.0.1:0: %v", err)

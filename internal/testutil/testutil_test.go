@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +120,25 @@ func (r *recorder) Helper() {}
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// TestPortsBelowEphemeral: the ports handed out for later binding come
+// from below the kernel's ephemeral range, where no outgoing connection
+// can take them in between (a lab test lost its port that way).
+func TestPortsBelowEphemeral(t *testing.T) {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			lo, _ = strconv.Atoi(f[0])
+		}
+	}
+	for range 20 {
+		_, p, _ := net.SplitHostPort(FreeAddr(t))
+		q := SharedPort(t, "127.0.0.1", "127.0.0.2")
+		for _, s := range []string{p, q} {
+			if n, _ := strconv.Atoi(s); n >= lo || n < 10000 {
+				t.Fatalf("port %d, want one in [10000, %d)", n, lo)
+			}
+		}
+	}
 }
