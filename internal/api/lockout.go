@@ -18,7 +18,9 @@ import (
 // with a bad token get 429 and Retry-After for Duration. Requests with no
 // token still get 401 and are not counted (they guess nothing); a request
 // with the valid token always passes, even from a locked-out address.
-// MaxClients bounds the table of addresses with recent failures.
+// MaxClients bounds the table of addresses with recent failures; when it
+// is full, expired entries go first, then the one whose last failure is
+// oldest. Addresses are counted one by one (an IPv6 /64 is many).
 type LockoutConfig struct {
 	Failures   int           `mapstructure:"failures"`    // [10]; 0 turns the lock-out off
 	Window     time.Duration `mapstructure:"window"`      // [1m]
