@@ -67,12 +67,12 @@ func TestBuiltins(t *testing.T) {
 		d             time.Duration
 		check         func(t *testing.T, res *Result)
 	}{
-		{"rolling-deploy", "", 50, 8 * time.Second, func(t *testing.T, res *Result) {
+		{"rolling-deploy", "", 50, 14 * time.Second, func(t *testing.T, res *Result) {
 			if s := res.Stats(); s.Failed != 0 || s.Final != "v2" {
 				t.Errorf("failed %d, final version %q; want 0 and v2", s.Failed, s.Final)
 			}
 		}},
-		{"rolling-deploy", "no-drain", 50, 8 * time.Second, func(t *testing.T, res *Result) {
+		{"rolling-deploy", "no-drain", 50, 14 * time.Second, func(t *testing.T, res *Result) {
 			if res.Stats().Failed == 0 {
 				t.Fatal("no request failed without draining")
 			}
