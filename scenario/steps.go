@@ -337,20 +337,31 @@ func (r *runner) analyze(ctx context.Context, s Step) error {
 	from := r.since()
 	r.event(s.Label, fmt.Sprintf("analysis of %s: error rate ≤ %.0f %% for %v", a.Backend, 100*a.MaxErrors, a.For), nil)
 	deadline := time.Now().Add(a.For)
-	for time.Now().Before(deadline) {
+	// Fewer than min_samples by the end of the window is no verdict: the
+	// analysis waits for them, up to the step's timeout, and rolls back
+	// if they never come (it passed once on 9 samples, 5 of them failed).
+	limit := deadline.Add(s.Timeout)
+	rollback := func(why string) error {
+		r.event("", why+": roll back", nil)
+		if err := r.steps(ctx, a.Rollback); err != nil {
+			return err
+		}
+		return errHalted
+	}
+	for {
 		if err := tick.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 		n, failed := r.col.Since(a.Backend, from)
-		if n >= a.MinSamples && float64(failed) > a.MaxErrors*float64(n) {
-			r.event("", fmt.Sprintf("analysis failed: %s %d of %d failed (%.0f %%): roll back", a.Backend, failed, n, 100*float64(failed)/float64(n)), nil)
-			if err := r.steps(ctx, a.Rollback); err != nil {
-				return err
-			}
-			return errHalted
+		now := time.Now()
+		switch {
+		case n >= a.MinSamples && float64(failed) > a.MaxErrors*float64(n):
+			return rollback(fmt.Sprintf("analysis failed: %s %d of %d failed (%.0f %%)", a.Backend, failed, n, 100*float64(failed)/float64(n)))
+		case n >= a.MinSamples && !now.Before(deadline):
+			r.event("", fmt.Sprintf("analysis passed: %s %d of %d failed", a.Backend, failed, n), nil)
+			return nil
+		case !now.Before(limit):
+			return rollback(fmt.Sprintf("analysis inconclusive: %s answered %d requests, fewer than min_samples %d", a.Backend, n, a.MinSamples))
 		}
 	}
-	n, failed := r.col.Since(a.Backend, from)
-	r.event("", fmt.Sprintf("analysis passed: %s %d of %d failed", a.Backend, failed, n), nil)
-	return nil
 }
