@@ -18,16 +18,8 @@ bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
 finish() { echo "xfr-in e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
 
 # the tools, installed as root on Debian when missing (else: skip)
-want=()
-for c in named:bind9 nsupdate:dnsutils dig:dnsutils; do command -v "${c%%:*}" >/dev/null || want+=("${c#*:}"); done
-if [ ${#want[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing ${want[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null 2>&1; }
-fi
-for t in named nsupdate dig; do
-  command -v $t >/dev/null || { echo "skip - $t is missing (root on Debian installs it: apt-get install bind9 dnsutils)"; exit 0; }
-done
+. e2e/secondaries.sh # need_pkgs
+need_pkgs named:bind9 nsupdate:dnsutils dig:dnsutils || { echo "skip - named, nsupdate or dig is missing"; exit 0; }
 systemctl stop named >/dev/null 2>&1 || true # the Debian service, if the install started it
 
 B=127.0.61.1; D=127.0.61.2; PORT=5300
