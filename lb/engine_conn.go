@@ -255,7 +255,7 @@ func (c *fastConn) handle() {
 	if st.rt != nil && st.rt.strip {
 		c.scratch = fwd[:0]
 	}
-	p := s.pool(poolName)
+	p := st.tbl.pool(poolName)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
 		writeProxyError(c.replyWriter(), c.errRequest(), st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, poolName), nil)

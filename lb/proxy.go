@@ -40,7 +40,9 @@ func newFrontend(s *Server, fc FrontendConfig) *frontend {
 	f := &frontend{srv: s, name: fc.Name}
 	f.cfg.Store(&fc)
 	f.states = newStatePool(f)
-	f.routes.Store(s.compileRoutes(&fc, nil))
+	tbl := s.compileRoutes(&fc, nil)
+	tbl.pools = *s.pools.Load() // New applied the pools first
+	f.routes.Store(tbl)
 	if fc.engine() == EngineFast {
 		f.eng = newEngine(f)
 	}

@@ -140,7 +140,8 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	poolName := fc.Pool
 	st.method = r.Method
-	if tbl := f.routes.Load(); len(tbl.routes) > 0 || tbl.requestID != "" {
+	tbl := f.routes.Load()
+	if len(tbl.routes) > 0 || tbl.requestID != "" {
 		var fwd []byte
 		var answered bool
 		poolName, fwd, answered = f.routed(st, x, fc, []byte(r.Host), []byte(r.URL.RequestURI()), nil)
@@ -148,10 +149,11 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.rewriteTarget(st, fwd)
+		tbl = st.tbl // the table routed read
 	} else {
 		tbl.defHits.Add(1)
 	}
-	p := s.pool(poolName)
+	p := tbl.pool(poolName)
 	if p == nil {
 		st.status = http.StatusServiceUnavailable
 		writeProxyError(w, r, st.status, "no_pool", fmt.Sprintf("frontend %s routes to pool %q, which does not exist", f.name, poolName), nil)

@@ -215,7 +215,7 @@ func (p *Pending) commit() error {
 			u.Commit()
 		}
 	}
-	pools, err := s.apply(p.cfg, *s.pools.Load(), p.tlsCfgs)
+	pools, visible, err := s.apply(p.cfg, *s.pools.Load(), p.tlsCfgs)
 	if err != nil {
 		return err // policies and TLS were checked by Prepare
 	}
@@ -223,6 +223,7 @@ func (p *Pending) commit() error {
 	for i, f := range s.frontends {
 		fc := p.cfg.Frontends[i]
 		f.cfg.Store(&fc)
+		p.routes[i].pools = visible // before it is published
 		old := f.routes.Swap(p.routes[i])
 		f.swapEdge(p.edges[i], old, p.routes[i])
 		for _, r := range old.routes {

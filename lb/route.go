@@ -76,7 +76,16 @@ type routeTable struct {
 	defHits   *atomic.Uint64 // requests that matched no route
 	requestID string         // the request-ID field's name; "" off
 	drops     []string       // answer fields replaced on requests no route took
+	// pools are the pools this table's requests go to: set once, before
+	// the table is published, to the map in force when it was swapped in
+	// (a reload's new pools plus the ones it dropped), so a request that
+	// read this table finds every pool it or its frontend config names
+	// however many reloads commit meanwhile.
+	pools map[string]*pool
 }
+
+// pool is the pool named name, as this table's requests see it.
+func (t *routeTable) pool(name string) *pool { return t.pools[name] }
 
 // compileRoutes builds fc's table; old is the running one (nil at
 // start), whose counters and unchanged limiters are carried over.

@@ -581,4 +581,21 @@ func TestReloadDropsPoolAndRoute(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d requests got 503 no_pool across 200 reloads", n)
 	}
+	// The window the load above only sometimes hits, made certain: a
+	// request read the table naming xp, then the reload that drops xp
+	// committed completely before it looked the pool up.
+	if err := h.srv.Reload(with); err != nil {
+		t.Fatal(err)
+	}
+	f := h.srv.frontends[0]
+	read := f.routes.Load()
+	if err := h.srv.Reload(without); err != nil {
+		t.Fatal(err)
+	}
+	if h.srv.pool("xp") != nil {
+		t.Fatal("xp is still among the running pools after the reload that dropped it")
+	}
+	if read.pool("xp") == nil {
+		t.Fatal("a request that read the routes naming xp does not find xp once the reload dropping it has committed")
+	}
 }

@@ -120,7 +120,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 			return nil, err
 		}
 	}
-	if _, err := s.apply(&cfg, nil, nil); err != nil {
+	if _, _, err := s.apply(&cfg, nil, nil); err != nil {
 		return nil, err
 	}
 	for i, fc := range cfg.Frontends {
@@ -148,21 +148,22 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 //
 // A pool the new config drops stays findable by name (checks stopped,
 // idle connections closed) until the caller has swapped in the routes
-// that no longer name it and stores the returned map: a request that
-// read the old routes still finds its pool (no 503 no_pool mid-reload).
-func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ctls.Config) (map[string]*pool, error) {
-	pools := make(map[string]*pool, len(cfg.Pools))
+// that no longer name it and stores the returned map. The second map,
+// the new pools plus the dropped ones, is what the new route tables see;
+// an old table keeps its own, so a request that read the old routes
+// still finds its pool (no 503 no_pool mid-reload).
+func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ctls.Config) (pools, visible map[string]*pool, err error) {
+	pools = make(map[string]*pool, len(cfg.Pools))
 	for _, pc := range cfg.Pools {
 		tc, ok := tlsCfgs[pc.Name]
 		if !ok {
-			var err error
 			if tc, err = backendTLS(pc.TLS); err != nil {
-				return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+				return nil, nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 			}
 		}
 		p, err := s.buildPool(pc, old[pc.Name], tc)
 		if err != nil {
-			return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
+			return nil, nil, fmt.Errorf("pool %s: %w", pc.Name, err)
 		}
 		pools[pc.Name] = p
 	}
@@ -173,7 +174,8 @@ func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ct
 	}
 	s.configureAccessLog(cfg)
 	s.cfg.Store(cfg)
-	visible, cloned := pools, false
+	visible = pools
+	cloned := false
 	for name, op := range old {
 		if _, kept := pools[name]; !kept {
 			if !cloned {
@@ -197,7 +199,7 @@ func (s *Server) apply(cfg *Config, old map[string]*pool, tlsCfgs map[string]*ct
 			}
 		}
 	}
-	return pools, nil
+	return pools, visible, nil
 }
 
 // accessLog is the access-log setting in force; nil when off.
