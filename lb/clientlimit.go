@@ -25,8 +25,16 @@ import (
 // The cap is read from the frontend's current config at each accept, so
 // SIGHUP changes it for new connections; connections accepted while it
 // was off are not counted.
+//
+// It also holds frontends[].max_connections (fixed at listen time): while
+// that many are open, Accept waits for one to close, as net/http's
+// netutil.LimitListener does — but an accepted *net.TCPConn keeps its
+// methods (CloseWrite for a lingering close, SyscallConn for parking).
 type clientLimitListener struct {
 	net.Listener
+	slots   chan struct{} // one per open connection; nil: no cap
+	closed  chan struct{}
+	once    sync.Once
 	limit   func() int
 	refused prometheus.Counter
 	log     *zap.Logger
@@ -40,28 +48,56 @@ type clientLimitListener struct {
 // logEvery bounds the refusal log lines of one frontend.
 const logEvery = 10 * time.Second
 
-func newClientLimitListener(ln net.Listener, limit func() int, refused prometheus.Counter, log *zap.Logger) *clientLimitListener {
-	return &clientLimitListener{Listener: ln, limit: limit, refused: refused, log: log, now: time.Now}
+func newClientLimitListener(ln net.Listener, max int, limit func() int, refused prometheus.Counter, log *zap.Logger) *clientLimitListener {
+	l := &clientLimitListener{Listener: ln, limit: limit, refused: refused, log: log, now: time.Now, closed: make(chan struct{})}
+	if max > 0 {
+		l.slots = make(chan struct{}, max)
+	}
+	return l
 }
 
-// Accept returns the next connection within the cap.
+// Accept returns the next connection within the caps.
 func (l *clientLimitListener) Accept() (net.Conn, error) {
 	for {
+		if l.slots != nil {
+			select {
+			case l.slots <- struct{}{}:
+			case <-l.closed:
+				return nil, net.ErrClosed
+			}
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
+			l.freeSlot()
 			return nil, err
 		}
 		limit := l.limit()
 		if limit <= 0 {
-			return c, nil
+			if l.slots == nil {
+				return c, nil
+			}
+			return l.wrap(c, func() { l.freeSlot() }), nil
 		}
 		a := remoteAddr(c)
 		if l.open.Take(a, limit) {
-			return l.wrap(c, a), nil
+			return l.wrap(c, func() { l.open.Release(a); l.freeSlot() }), nil
 		}
 		l.refuse(a, limit) // counted before the client can see the close
 		_ = c.Close()
+		l.freeSlot()
 	}
+}
+
+func (l *clientLimitListener) freeSlot() {
+	if l.slots != nil {
+		<-l.slots
+	}
+}
+
+// Close stops the listener and any Accept waiting for a slot.
+func (l *clientLimitListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
 
 func (l *clientLimitListener) refuse(a netip.Addr, limit int) {
@@ -78,11 +114,11 @@ func (l *clientLimitListener) refuse(a netip.Addr, limit int) {
 		zap.Int64("refused_since_last_line", n))
 }
 
-// wrap returns c counted against a until its first Close. A *net.TCPConn
+// wrap returns c, which calls free at its first Close. A *net.TCPConn
 // keeps its methods (CloseWrite, ReadFrom, SyscallConn) by embedding.
-func (l *clientLimitListener) wrap(c net.Conn, a netip.Addr) net.Conn {
+func (l *clientLimitListener) wrap(c net.Conn, free func()) net.Conn {
 	var once sync.Once
-	release := func() { once.Do(func() { l.open.Release(a) }) }
+	release := func() { once.Do(free) }
 	if tc, ok := c.(*net.TCPConn); ok {
 		return &limitedTCPConn{TCPConn: tc, release: release}
 	}

@@ -22,6 +22,10 @@ import (
 type engine struct {
 	f       *frontend
 	writers sync.Pool // *bufio.Writer, lent to a connection per answer
+	readers chan *bufio.Reader // given back by parked connections; bounded
+	spares  chan *heads        // the same for message heads
+	parker  *parker            // made at the first park; under mu
+	noPark  atomic.Bool        // making the parker failed
 	open    prometheus.Gauge
 	total   prometheus.Counter
 
@@ -33,7 +37,7 @@ type engine struct {
 }
 
 func newEngine(f *frontend) *engine {
-	return &engine{f: f, conns: map[*fastConn]struct{}{}}
+	return &engine{f: f, conns: map[*fastConn]struct{}{}, readers: make(chan *bufio.Reader, spareReaders), spares: make(chan *heads, spareReaders)}
 }
 
 // serve accepts connections from ln until it is closed. Over TLS, it
@@ -84,8 +88,7 @@ func (e *engine) serve(ln net.Listener, hs serveFunc) error {
 type serveFunc func(net.Listener) error
 
 func (e *engine) start(nc net.Conn) {
-	c := &fastConn{f: e.f, eng: e, nc: nc, br: bufio.NewReaderSize(nc, 8<<10)}
-	c.req.length, c.resp.length = -1, -1
+	c := &fastConn{f: e.f, eng: e, nc: nc, br: e.getReader(nc), heads: e.getHeads()}
 	c.remote = nc.RemoteAddr().String()
 	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
 		c.client = ap.Addr().Unmap()
@@ -139,25 +142,46 @@ func (e *engine) shutdown(ctx context.Context, ln net.Listener) error {
 	_ = ln.Close()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	e.mu.Lock()
+	pk := e.parker // none is made once closing is set
+	e.mu.Unlock()
+	if pk != nil {
+		defer pk.stop()
+	}
 	for {
 		e.mu.Lock()
 		n := len(e.conns)
+		var parked []*fastConn
 		for c := range e.conns {
 			if c.state.CompareAndSwap(connIdle, connClosed) {
 				_ = c.nc.Close()
+			} else if c.state.CompareAndSwap(connParked, connClosed) {
+				parked = append(parked, c) // no goroutine: closed here
 			}
 		}
 		e.mu.Unlock()
+		for _, c := range parked {
+			pk.take(c)
+			e.done(c)
+		}
 		if n == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			e.mu.Lock()
+			parked = parked[:0]
 			for c := range e.conns {
+				if c.state.CompareAndSwap(connParked, connClosed) {
+					parked = append(parked, c)
+				}
 				_ = c.nc.Close()
 			}
 			e.mu.Unlock()
+			for _, c := range parked {
+				pk.take(c)
+				e.done(c)
+			}
 			return ctx.Err()
 		case <-t.C:
 		}

@@ -32,6 +32,9 @@ type backendConns struct {
 // http.Transport's IdleConnTimeout of the nethttp engine).
 const idleLimit = 90 * time.Second
 
+// warmIdle is how many of a backend's idle connections keep their buffers.
+const warmIdle = 8
+
 // bconn is one connection to a backend.
 type bconn struct {
 	nc     net.Conn
@@ -69,6 +72,9 @@ func (bp *backendConns) takeIdle() *bconn {
 		bp.idle[n-1] = nil
 		bp.idle = bp.idle[:n-1]
 		if bp.now().Sub(c.idleAt) < idleLimit {
+			if c.br == nil { // cold: its buffers were dropped
+				c.br, c.bw = bufio.NewReaderSize(c.nc, 16<<10), bufio.NewWriterSize(c.nc, 8<<10)
+			}
 			return c
 		}
 		_ = c.nc.Close()
@@ -134,6 +140,14 @@ func (bp *backendConns) put(c *bconn) {
 	if !bp.closed && len(bp.idle) < bp.maxIdle {
 		bp.idle = append(bp.idle, c)
 		c = nil
+		// Reuse is last-in first-out: the connections below the few on
+		// top are cold, and need no buffers while they wait (24 KiB
+		// each; HAProxy's idle server connections hold none either).
+		if n := len(bp.idle) - warmIdle - 1; n >= 0 {
+			if cold := bp.idle[n]; cold.br != nil && cold.br.Buffered() == 0 && cold.bw.Buffered() == 0 {
+				cold.br, cold.bw = nil, nil
+			}
+		}
 	}
 	bp.mu.Unlock()
 	if c != nil {

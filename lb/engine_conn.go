@@ -23,8 +23,7 @@ type fastConn struct {
 	nc           net.Conn
 	br           *bufio.Reader
 	bw           *bufio.Writer // taken from the engine's pool for each answer
-	req          head
-	resp         head
+	*heads                     // the request's and the answer's; none while parked
 	client       netip.Addr
 	clientIP     string // for X-Forwarded-For
 	remote       string
@@ -35,6 +34,8 @@ type fastConn struct {
 	secure       bool
 	state        atomic.Int32 // connIdle, connActive, connClosed
 	readDeadline bool         // a read deadline is set on nc
+	noPark       bool         // parking failed once: keep the goroutine
+	parkedAs     *parked      // the parker's entry; under its lock
 
 	// per request
 	cur       *reqState
@@ -49,11 +50,31 @@ const (
 	connIdle = iota
 	connActive
 	connClosed
+	connParked // idle with no goroutine: the engine's parker holds it
+)
+
+// What readRequest found.
+const (
+	readOK     = iota
+	readEnd    // the connection ends
+	readParked // idle for long enough: handed to the parker
 )
 
 func (c *fastConn) serve() {
-	defer c.eng.done(c)
-	for c.readRequest() {
+	parked := false
+	defer func() {
+		if !parked {
+			c.eng.done(c)
+		}
+	}()
+	for {
+		switch c.readRequest() {
+		case readParked:
+			parked = true // another goroutine may serve c by now
+			return
+		case readEnd:
+			return
+		}
 		c.handle()
 		c.releaseWriter()
 		if c.closeNext || c.eng.closing.Load() {
@@ -74,22 +95,42 @@ func (c *fastConn) serve() {
 // readRequest waits for the next request (idle_timeout), then reads its
 // head (read_header_timeout). A malformed head gets its error answer and
 // ends the connection: the stream cannot be trusted after it.
-func (c *fastConn) readRequest() bool {
+func (c *fastConn) readRequest() int {
 	fc := c.f.cfg.Load()
+	if c.br == nil { // back from the parker
+		c.br, c.heads = c.eng.getReader(c.nc), c.eng.getHeads()
+	}
 	if c.br.Buffered() == 0 {
-		switch d := fc.IdleTimeout; {
-		case d > 0:
-			c.setReadDeadline(time.Now().Add(d))
+		var limit time.Time // the idle timeout's; zero: none
+		now := time.Now()
+		if d := fc.IdleTimeout; d > 0 {
+			limit = now.Add(d)
+		}
+		park := !c.noPark && c.parkable() && (limit.IsZero() || limit.Sub(now) > parkAfter)
+		switch {
+		case park:
+			c.setReadDeadline(now.Add(parkAfter))
+		case !limit.IsZero():
+			c.setReadDeadline(limit)
 		case c.readDeadline:
 			c.setReadDeadline(time.Time{})
 		}
 		yieldBeforeRead()
 		if _, err := c.br.Peek(1); err != nil {
-			return false
+			if park && isTimeout(err) {
+				switch c.park(limit) {
+				case parkDone:
+					return readParked
+				case parkNo:
+					c.noPark = true
+					return c.readRequest() // wait on, the ordinary way
+				}
+			}
+			return readEnd
 		}
 	}
 	if !c.state.CompareAndSwap(connIdle, connActive) {
-		return false
+		return readEnd
 	}
 	c.start = c.f.srv.now()
 	// A head that is all in the buffer needs no more reads: no deadline
@@ -110,7 +151,7 @@ func (c *fastConn) readRequest() bool {
 		if d := fc.WriteTimeout; d > 0 {
 			_ = c.nc.SetWriteDeadline(c.start.Add(d))
 		}
-		return true
+		return readOK
 	}
 	var eh *errHead
 	if errors.As(err, &eh) {
@@ -121,7 +162,7 @@ func (c *fastConn) readRequest() bool {
 			c.lingerClose()
 		}
 	}
-	return false
+	return readEnd
 }
 
 // Lingering close (nginx's lingering_close, net/http's closeWriteAndWait):

@@ -118,7 +118,7 @@ func TestClientLimitLogIsBounded(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	clk := testutil.NewClock(time.Unix(1e9, 0))
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total"})
-	l := newClientLimitListener(nil, func() int { return 1 }, refused, zap.New(core))
+	l := newClientLimitListener(nil, 0, func() int { return 1 }, refused, zap.New(core))
 	l.now = clk.Now
 	a := netip.MustParseAddr("192.0.2.1")
 	for range 100 {

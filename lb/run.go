@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/net/netutil"
 
 	nstls "netsim/tls"
 )
@@ -37,9 +36,9 @@ func (s *Server) Run(ctx context.Context) error {
 		// the world under TLS, so a handshake pays its round trips
 		// a client over max_connections_per_client is closed first, so it
 		// takes none of max_connections (clientlimit.go)
-		f.ln = netutil.LimitListener(s.world.Listener(newClientLimitListener(ln,
+		f.ln = s.world.Listener(newClientLimitListener(ln, fc.MaxConnections,
 			func() int { return f.cfg.Load().MaxConnectionsPerClient }, s.met.refused.WithLabelValues(f.name, "client_limit"),
-			s.log.With(zap.String("frontend", f.name)))), fc.MaxConnections)
+			s.log.With(zap.String("frontend", f.name))))
 		f.hs = s.httpServer(f, fc)
 		if f.tlsCfg != nil {
 			// Handshakes complete (with a timeout) before Accept returns,
