@@ -21,7 +21,7 @@ import (
 // frontend's net/http server (h2 stays there); HTTP/1.1 stays here.
 type engine struct {
 	f       *frontend
-	writers sync.Pool // *bufio.Writer, lent to a connection per answer
+	writers sync.Pool          // *bufio.Writer, lent to a connection per answer
 	readers chan *bufio.Reader // given back by parked connections; bounded
 	spares  chan *heads        // the same for message heads
 	parker  *parker            // made at the first park; under mu
