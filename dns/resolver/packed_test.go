@@ -36,7 +36,7 @@ func TestPackedHitMatchesFullWay(t *testing.T) {
 	}
 	clk.Advance(7 * time.Second) // the TTLs count down on both ways
 	for _, q := range questions {
-		if _, _, ok := r.AppendCached(nil, q.name, q.qtype, loopback, false); !ok {
+		if _, _, ok := r.AppendCached(nil, q.name, q.qtype, loopback, false, false); !ok {
 			t.Errorf("%s %s: not a packed hit after the warm-up", q.name, dns.TypeToString[q.qtype])
 		}
 	}
