@@ -25,11 +25,8 @@
 # distinct question of the file (dig -f) after the warm-up and after the
 # runs, each non-ad answer counted as a failure.
 #
-# Unbound gets so-rcvbuf: 4m, as dnsd sizes its UDP receive buffer
-# (dns/server/udp_linux.go): with the system's 208 KiB default, dnsperf's
-# first burst of 500 queries overflowed it (~300 dropped a run, each holding
-# one of dnsperf's slots for its 5 s timeout), which measured the buffer,
-# not Unbound.
+# Unbound's config is bench/unbound-resolver.conf.in's (so-rcvbuf 4m as
+# dnsd's, one thread, stub zones into the hierarchy) with validation on.
 #
 # A third process, dnsd's resolver with validation off, answers the AD kind
 # as the reference: what a cache hit costs without DNSSEC (no ad there).
@@ -84,30 +81,34 @@ resolver:
 YAML
 sed -e "s/127.0.0.1:$DPORT/127.0.0.1:$NPORT/; s/127.0.0.1:$RES_ADMIN/127.0.0.1:$NOVAL_ADMIN/; s/validate: true, trust_anchor_file: .*}/validate: false}/" "$W/resolver.yaml" >"$W/noval.yaml"
 
+# on0 LOG CMD...: CMD on CPU 0, output to LOG, killed at exit; its pid in $pid
+on0() {
+	local log=$1
+	shift
+	taskset -c 0 "$@" >"$log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+}
 echo "== starting the signed hierarchy (dnsd, 127.0.{1,2,3,4}.x:$SIMPORT)"
-taskset -c 0 "$W/dnsd" --config "$W/auth.yaml" >"$W/auth.log" 2>&1 &
-pids+=($!)
+on0 "$W/auth.log" "$W/dnsd" --config "$W/auth.yaml"
 for _ in $(seq 100); do [[ -s $W/root.key ]] && curl -sf "http://127.0.0.1:$AUTH_ADMIN/healthz" >/dev/null && break; sleep 0.1; done
 [[ -s $W/root.key ]] || { echo "the hierarchy wrote no root.key:"; cat "$W/auth.log"; exit 1; }
 ds=$(grep '^#   "' "$W/root.key" | head -1 | sed 's/^#   "//; s/"$//')
 echo "   trust anchor: $ds"
 
 sed -e "s#@PORT@#$UPORT#g; s#@SIMPORT@#$SIMPORT#g; s#@DIR@#$W#g" \
-	-e 's#^    module-config: "iterator"#    module-config: "validator iterator"\n    trust-anchor: "'"$ds"'"\n    val-log-level: 1\n    so-rcvbuf: 4m#' \
+	-e 's#^    module-config: "iterator"#    module-config: "validator iterator"\n    trust-anchor: "'"$ds"'"\n    val-log-level: 1#' \
 	-e '/no DNSSEC validation/d' bench/unbound-resolver.conf.in >"$W/unbound.conf"
 grep -q 'validator iterator' "$W/unbound.conf" || { echo "unbound.conf: validation not turned on" >&2; exit 1; }
 unbound-checkconf "$W/unbound.conf" >/dev/null
 
 echo "== starting dnsd's resolver (127.0.0.1:$DPORT) and Unbound (127.0.0.1:$UPORT), both validating, and dnsd's without validation (127.0.0.1:$NPORT), on CPU 0"
-taskset -c 0 "$W/dnsd" --config "$W/resolver.yaml" >"$W/resolver.log" 2>&1 &
-pids+=($!)
-dnsd_pid=$!
-taskset -c 0 unbound -d -c "$W/unbound.conf" >"$W/unbound.out" 2>&1 &
-pids+=($!)
-unbound_pid=$!
-taskset -c 0 "$W/dnsd" --config "$W/noval.yaml" >"$W/noval.log" 2>&1 &
-pids+=($!)
-noval_pid=$!
+on0 "$W/resolver.log" "$W/dnsd" --config "$W/resolver.yaml"
+dnsd_pid=$pid
+on0 "$W/unbound.out" unbound -d -c "$W/unbound.conf"
+unbound_pid=$pid
+on0 "$W/noval.log" "$W/dnsd" --config "$W/noval.yaml"
+noval_pid=$pid
 ubc() { unbound-control -c "$W/unbound.conf" "$@"; }
 for _ in $(seq 100); do
 	curl -sf "http://127.0.0.1:$RES_ADMIN/healthz" >/dev/null && curl -sf "http://127.0.0.1:$NOVAL_ADMIN/healthz" >/dev/null && ubc status >/dev/null 2>&1 && break
@@ -120,21 +121,7 @@ ubc status >/dev/null || { echo "unbound did not start:"; cat "$W/unbound.out" "
 # ~10k questions, all secure NOERROR answers: 30% www A, 10% www AAAA, 10%
 # MX, a CNAME chain, TXT, SRV, the signed child, the apex MX, 25% wildcard
 # (1000 names, each answer with its NSEC proof for DO clients).
-awk 'BEGIN {
-	j = 0
-	for (i = 0; i < 10000; i++) {
-		k = i % 20
-		if (k < 6) print "www.example.test A"
-		else if (k < 8) print "www.example.test AAAA"
-		else if (k < 10) print "mail.example.test MX"
-		else if (k == 10) print "alias.example.test A"
-		else if (k == 11) print "info.example.test TXT"
-		else if (k == 12) print "_http._tcp.example.test SRV"
-		else if (k == 13) print "www.sub.example.test A"
-		else if (k == 14) print "example.test MX"
-		else print "h" (j++ % 1000) ".apps.example.test A"
-	}
-}' >"$W/queries.txt"
+resolver_mix "$W/queries.txt" secure
 sort -u "$W/queries.txt" >"$W/distinct.txt"
 # wire-format query files (2-byte length, then the message; dnsperf sets the ID)
 python3 - "$W/queries.txt" "$W" <<'PY'

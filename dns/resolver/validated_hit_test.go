@@ -75,23 +75,13 @@ func TestValidatedPackedHitMatchesFullWay(t *testing.T) {
 			}
 		}
 	}
-	fast := recursiveHandler(r)
-	full := recursiveHandler(r)
-	ql := server.NewQueryLog(nil)
-	ql.Set(server.QueryLogSettings{Enabled: true, Sample: 1})
-	full.SetQueryLog(ql) // describing every answer: the full way
+	fast, full := fastAndFull(r)
 	rnd := rand.New(rand.NewPCG(5, 6))
 	upstream := w.total()
 	for i := 0; i < 400; i++ {
 		q := validatedQuestions[i%len(validatedQuestions)]
-		name := []byte(q.name)
-		for j := range name {
-			if name[j] >= 'a' && name[j] <= 'z' && rnd.IntN(2) == 0 {
-				name[j] -= 'a' - 'A'
-			}
-		}
 		m := new(dns.Msg)
-		m.SetQuestion(string(name), q.qtype)
+		m.SetQuestion(mixedCase(rnd, q.name), q.qtype)
 		m.Id = uint16(rnd.Uint32())
 		m.RecursionDesired = true
 		m.CheckingDisabled = rnd.IntN(3) == 0
