@@ -76,22 +76,7 @@ ubc status >/dev/null || { echo "unbound did not start:"; cat "$work/unbound.out
 
 # ~10k queries: 30% www A, 10% www AAAA, 10% MX, CNAME chains, TXT, SRV,
 # the delegated child, 10% NXDOMAIN (500 names), 10% wildcard (1000 names).
-awk 'BEGIN {
-	for (i = 0; i < 10000; i++) {
-		k = i % 20
-		if (k < 6) print "www.example.test A"
-		else if (k < 8) print "www.example.test AAAA"
-		else if (k < 10) print "mail.example.test MX"
-		else if (k == 10) print "alias.example.test A"
-		else if (k == 11) print "info.example.test TXT"
-		else if (k == 12) print "_http._tcp.example.test SRV"
-		else if (k == 13) print "www.sub.example.test A"
-		else if (k == 14) print "ext.example.test A"
-		else if (k < 17) print "nope-" (i % 500) ".example.test A"
-		else if (k < 19) print "h" (i % 1000) ".apps.example.test A"
-		else print "example.test MX"
-	}
-}' >"$work/queries.txt"
+resolver_mix "$work/queries.txt"
 echo "www.example.test A" >"$work/cold.txt"
 
 perf() { # port file [extra dnsperf args…] → dnsperf output

@@ -14,6 +14,9 @@
 #   build_dnsd DIR                            DIR/dnsd: built from this tree, or a copy of $DNSD (another build)
 #   dnsd_conf FILE DIR ADMIN PORT [FIELDS]    dnsd config: example.test. from DIR on 127.0.0.1:PORT, admin on
 #                                             127.0.0.1:ADMIN; FIELDS (", key: value…") go into the server
+#   resolver_mix FILE [secure]               the resolver benchmarks' ~10k questions into the demo zones (dnsperf
+#                                             -d form): A, AAAA, MX, a CNAME chain, TXT, SRV, the delegated child,
+#                                             NXDOMAIN, wildcard; with secure, names with a secure NOERROR answer only
 #   web3 PORT_BASE                            sets b1 b2 b3: the addresses of webd --count 3 --base-port PORT_BASE
 #   lbd_web_conf FILE PORT GC ADMIN [FIELDS]  lbd config: HTTP frontend on 127.0.0.1:PORT, round robin over
 #                                             $b1 $b2 $b3 with HTTP checks, runtime.gc_percent GC, admin {ADMIN};
@@ -88,6 +91,27 @@ admin: {listen: 127.0.0.1:$3}
 zones: {dir: $2}
 servers: [{listen: 127.0.0.1:$4, zones: [example.test.]${5:-}}]
 YAML
+}
+
+resolver_mix() {
+	awk -v secure="${2:-}" 'BEGIN {
+		j = 0
+		for (i = 0; i < 10000; i++) {
+			k = i % 20
+			if (k < 6) print "www.example.test A"
+			else if (k < 8) print "www.example.test AAAA"
+			else if (k < 10) print "mail.example.test MX"
+			else if (k == 10) print "alias.example.test A"
+			else if (k == 11) print "info.example.test TXT"
+			else if (k == 12) print "_http._tcp.example.test SRV"
+			else if (k == 13) print "www.sub.example.test A"
+			else if (secure != "") print (k == 14) ? "example.test MX" : "h" (j++ % 1000) ".apps.example.test A"
+			else if (k == 14) print "ext.example.test A"
+			else if (k < 17) print "nope-" (i % 500) ".example.test A"
+			else if (k < 19) print "h" (i % 1000) ".apps.example.test A"
+			else print "example.test MX"
+		}
+	}' >"$1"
 }
 
 web3() {

@@ -130,6 +130,7 @@ type entry struct {
 	prefetched atomic.Bool
 	rendered   atomic.Pointer[rendering]
 	wire       atomic.Pointer[wire] // packed on the first AppendWire (wire.go)
+	plain      atomic.Pointer[wire] // without DNSSEC records, on the first plain AppendWire of a signed reply
 
 	prev, next *entry // toward head (newer) / toward tail (older)
 }

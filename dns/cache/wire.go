@@ -15,6 +15,9 @@ import (
 // record's TTL counted down to the hit, so it unpacks and packs nothing.
 type wire struct {
 	variants []wireVariant // none: the entry is served by Fill only
+	// dnssec: the reply holds records a client without DO does not see
+	// (RRSIG, NSEC, NSEC3), so it has a plain form of its own
+	dnssec bool
 }
 
 type wireVariant struct {
@@ -35,17 +38,26 @@ const maxWireVariants = 16
 
 // AppendWire appends to dst the reply Fill would give at now, packed: the
 // question is the key's (in lower case: the caller writes the client's
-// case over it), and the ID, RD, CD, RA and the OPT record are the
-// caller's to set. The answer rotates with every hit as with Fill. ok is
-// false for a stale hit and for an entry that does not pack (then Fill).
-func (h Hit) AppendWire(dst []byte, now time.Time) (reply []byte, ok bool) {
+// case over it), and the ID, RD, CD, RA, AD and the OPT record are the
+// caller's to set. The answer rotates with every hit as with Fill. With
+// plain, the reply is the one a client that did not set DO sees (RFC 4035
+// §3.2.1): no RRSIG, NSEC or NSEC3 record, but those of the question's
+// type in the answer (as StripDNSSEC leaves them). ok is false for a
+// stale hit and for an entry that does not pack (then Fill).
+func (h Hit) AppendWire(dst []byte, now time.Time, plain bool) (reply []byte, ok bool) {
 	if h.e == nil || h.Stale || h.Key.Class != dns.ClassINET || h.Key.Kind != Answer {
 		return dst, false
 	}
 	w := h.e.wire.Load()
 	if w == nil {
-		w = packWire(h.Key, h.Msg)
+		w = packWire(h.Key, h.Msg, false)
 		h.e.wire.Store(w)
+	}
+	if plain && w.dnssec {
+		if w = h.e.plain.Load(); w == nil {
+			w = packWire(h.Key, h.Msg, true)
+			h.e.plain.Store(w)
+		}
 	}
 	if len(w.variants) == 0 {
 		return dst, false
@@ -69,18 +81,24 @@ func (h Hit) AppendWire(dst []byte, now time.Time) (reply []byte, ok bool) {
 }
 
 // packWire packs every rotation of msg's answer (Fill rotates each RRset
-// by the hit count: variant i is what hit count i mod the variants gets).
-func packWire(k Key, msg *dns.Msg) *wire {
+// by the hit count: variant i is what hit count i mod the variants gets),
+// plain: without the records StripDNSSEC drops.
+func packWire(k Key, msg *dns.Msg, plain bool) *wire {
+	answer, ns, extra := msg.Answer, msg.Ns, msg.Extra
+	if plain {
+		answer, ns, extra = StripDNSSEC(answer, k.Type), StripDNSSEC(ns, 0), StripDNSSEC(extra, 0)
+	}
+	w := &wire{dnssec: !plain && (len(StripDNSSEC(answer, k.Type)) != len(answer) ||
+		len(StripDNSSEC(ns, 0)) != len(ns) || len(StripDNSSEC(extra, 0)) != len(extra))}
 	variants := 1
-	for i := 0; i < len(msg.Answer); {
+	for i := 0; i < len(answer); {
 		j := i + 1
-		for j < len(msg.Answer) && sameSet(msg.Answer[i], msg.Answer[j]) {
+		for j < len(answer) && sameSet(answer[i], answer[j]) {
 			j++
 		}
 		variants = lcm(variants, j-i)
 		i = j
 	}
-	w := &wire{}
 	if variants > maxWireVariants {
 		return w
 	}
@@ -88,20 +106,53 @@ func packWire(k Key, msg *dns.Msg) *wire {
 		m := &dns.Msg{Compress: true}
 		m.Response, m.Rcode = true, msg.Rcode
 		m.Question = []dns.Question{{Name: k.Name, Qtype: k.Type, Qclass: dns.ClassINET}}
-		m.Answer = append([]dns.RR(nil), msg.Answer...)
+		m.Answer = append([]dns.RR(nil), answer...)
 		rrset.RotateEach(m.Answer, uint32(v))
-		m.Ns, m.Extra = msg.Ns, msg.Extra
+		m.Ns, m.Extra = ns, extra
 		b, err := m.Pack()
 		if err != nil {
-			return &wire{}
+			return &wire{dnssec: w.dnssec}
 		}
 		ttls, ok := ttlOffsets(b)
 		if !ok {
-			return &wire{}
+			return &wire{dnssec: w.dnssec}
 		}
 		w.variants = append(w.variants, wireVariant{b: b, ttls: ttls})
 	}
 	return w
+}
+
+// IsDNSSECType reports whether records of type t are shown only to
+// clients that set DO (RFC 4035 §3.2.1).
+func IsDNSSECType(t uint16) bool {
+	return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3
+}
+
+// StripDNSSEC returns rrs without its RRSIG, NSEC and NSEC3 records but
+// those of type keep (the question's, in the answer; 0 elsewhere). It
+// returns rrs itself when there is nothing to drop, else a new slice (nil
+// when empty).
+func StripDNSSEC(rrs []dns.RR, keep uint16) []dns.RR {
+	i := 0
+	for i < len(rrs) {
+		if t := rrs[i].Header().Rrtype; IsDNSSECType(t) && t != keep {
+			break
+		}
+		i++
+	}
+	if i == len(rrs) {
+		return rrs
+	}
+	out := append([]dns.RR(nil), rrs[:i]...)
+	for _, rr := range rrs[i+1:] {
+		if t := rr.Header().Rrtype; !IsDNSSECType(t) || t == keep {
+			out = append(out, rr)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func sameSet(a, b dns.RR) bool {

@@ -66,32 +66,27 @@ func (r *Resolver) ResolveCached(req, resp *dns.Msg, client netip.Addr) bool {
 // AppendCached is ResolveCached for a fresh cache hit, in wire form: it
 // appends to dst the reply to a query for name (lower case, fully
 // qualified), qtype, class IN, with RD set and no EDNS option but DO
-// (do), from an allowed client, TTLs counted down to now (dns/cache
-// Hit.AppendWire). A validated answer goes this way only to a DO client
-// (with its RRSIGs and AD); others get it the full way, without them.
-// The caller sets the ID, the question's case, RD, CD and RA and adds its
-// OPT record. ok is false for anything else: a miss, a stale entry, an
-// answer that does not pack; then ResolveCached or Resolve answers.
-func (r *Resolver) AppendCached(dst []byte, name string, qtype uint16, client netip.Addr, do bool) (reply []byte, rcode int, ok bool) {
+// (do), the AD flag as ad, from an allowed client, TTLs counted down to
+// now (dns/cache Hit.AppendWire). It is what dnssecView makes of the
+// full way's reply: RRSIG, NSEC and NSEC3 records only to a DO client,
+// AD on a validated (secure) answer only when the query set DO or AD
+// (RFC 6840 §5.7, §5.8). The caller sets the ID, the question's case, RD,
+// CD and RA and adds its OPT record. ok is false for anything else: a
+// miss, a stale entry, an answer that does not pack; then ResolveCached
+// or Resolve answers. Bogus data is never cached, so never served here.
+func (r *Resolver) AppendCached(dst []byte, name string, qtype uint16, client netip.Addr, do, ad bool) (reply []byte, rcode int, ok bool) {
 	k := cache.Key{Name: name, Type: qtype, Class: dns.ClassINET}
 	now := r.now()
 	h, hit := r.cache.LookupAt(k, client, now)
 	if !hit || h.Stale {
 		return dst, 0, false
 	}
-	secure := false
-	if r.val != nil && signed(h.Msg) {
-		if !do {
-			return dst, 0, false // the DNSSEC records must be left out: the full way
-		}
-		secure = h.Msg.AuthenticatedData
-	}
 	n := len(dst)
-	if reply, ok = h.AppendWire(dst, now); !ok {
+	if reply, ok = h.AppendWire(dst, now, !do); !ok {
 		return dst, 0, false
 	}
-	if secure {
-		reply[n+3] |= 0x20 // AD, for a client that set DO
+	if h.Msg.AuthenticatedData && r.val != nil && (do || ad) {
+		reply[n+3] |= 0x20 // AD
 	}
 	r.m.cacheHits.Inc()
 	r.maybePrefetch(k, h)

@@ -256,12 +256,7 @@ func serveDirect(f *fake, req *dns.Msg) *dns.Msg {
 }
 
 func TestValidatedTTLClampedBySignatureExpiry(t *testing.T) {
-	w, anchor, _ := signedWorld(t, nil, func(s *dnstest.Signed) {
-		// a signer whose clock is behind: its signatures expire 90 s from now
-		sg := dnssec.NewSigner(s.Keys["example.test."], dnssec.SignerOptions{Validity: time.Hour, Refresh: time.Minute, Backdate: time.Hour}, nil)
-		sg.SetClockOffset(-(time.Hour - 90*time.Second))
-		s.Signers["example.test."] = sg
-	})
+	w, anchor, _ := signedWorld(t, nil, clampSigner(90*time.Second))
 	r := validating(t, w, anchor)
 	m := ask(r, "www.example.test.", dns.TypeA, true, false, false)
 	if !m.AuthenticatedData || len(m.Answer) == 0 {
@@ -271,6 +266,16 @@ func TestValidatedTTLClampedBySignatureExpiry(t *testing.T) {
 		if rr.Header().Ttl > 90 {
 			t.Fatalf("%s: TTL %d outlives its signature (90 s left)", rr, rr.Header().Ttl)
 		}
+	}
+}
+
+// clampSigner gives example.test. a signer whose clock is behind: its
+// signatures expire left from now.
+func clampSigner(left time.Duration) func(s *dnstest.Signed) {
+	return func(s *dnstest.Signed) {
+		sg := dnssec.NewSigner(s.Keys["example.test."], dnssec.SignerOptions{Validity: time.Hour, Refresh: time.Minute, Backdate: time.Hour}, nil)
+		sg.SetClockOffset(-(time.Hour - left))
+		s.Signers["example.test."] = sg
 	}
 }
 
@@ -287,77 +292,6 @@ func TestTraceShowsTheChain(t *testing.T) {
 	for _, want := range []string{"dnssec: .: DNSKEY (", "trust anchor", "dnssec: test.: DNSKEY (", "dnssec: example.test.: DNSKEY (", "dnssec: www.example.test. A: RRSIG by key", "dnssec: www.example.test. A from example.test.: secure"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("trace notes lack %q:\n%s", want, notes)
-		}
-	}
-}
-
-// BenchmarkValidatedHit: a cache hit of a validated (secure) answer
-// through dns/server, for a client without DO (the RRSIGs are left out)
-// and one with DO (they go with ad).
-func BenchmarkValidatedHit(b *testing.B) {
-	for _, do := range []bool{false, true} {
-		b.Run(map[bool]string{false: "plain", true: "DO"}[do], func(b *testing.B) {
-			w, anchor, _ := signedWorld(b, nil, nil)
-			cfg := DefaultConfig()
-			cfg.RootHints, cfg.Port = []string{"127.0.1.1"}, int(w.port)
-			r, err := New(cfg, nil, nil, WithDialer(w.dial), WithTrustAnchor(anchor))
-			if err != nil {
-				b.Fatal(err)
-			}
-			r.Start(context.Background())
-			b.Cleanup(func() { _ = r.Close() })
-			h := recursiveHandler(r)
-			m := new(dns.Msg)
-			m.SetQuestion("www.example.test.", dns.TypeA)
-			m.RecursionDesired = true
-			m.SetEdns0(1232, do)
-			pkt, _ := m.Pack()
-			out := make([]byte, 0, 1232)
-			first := new(dns.Msg)
-			if err := first.Unpack(h.ServePacket(context.Background(), pkt, loopback, server.UDP, out)); err != nil || !first.AuthenticatedData && do {
-				b.Fatalf("%v %v", err, first)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if len(h.ServePacket(context.Background(), pkt, loopback, server.UDP, out)) == 0 {
-					b.Fatal("no reply")
-				}
-			}
-		})
-	}
-}
-
-// A validated answer in the cache goes the packed way to a DO client,
-// with its RRSIGs and AD, exactly as the full way gives it; a client
-// without DO gets it the full way, without them.
-func TestValidatedPackedHit(t *testing.T) {
-	w, anchor, _ := signedWorld(t, nil, nil)
-	r := validating(t, w, anchor)
-	h := recursiveHandler(r)
-	ask(r, "www.example.test.", dns.TypeA, true, false, false) // cache it
-	if _, _, ok := r.AppendCached(nil, "www.example.test.", dns.TypeA, loopback, false); ok {
-		t.Fatal("a signed answer packed for a client without DO (its RRSIGs would go too)")
-	}
-	b, _, ok := r.AppendCached(nil, "www.example.test.", dns.TypeA, loopback, true)
-	if !ok {
-		t.Fatal("a validated hit for a DO client went the full way")
-	}
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil || !m.AuthenticatedData || !hasSig(m) {
-		t.Fatalf("packed validated hit: %v ad=%v signed=%v", err, m.AuthenticatedData, hasSig(m))
-	}
-	for _, do := range []bool{true, false} {
-		q := new(dns.Msg)
-		q.SetQuestion("www.example.test.", dns.TypeA)
-		q.RecursionDesired = true
-		q.SetEdns0(1232, do)
-		pkt, _ := q.Pack()
-		reply := new(dns.Msg)
-		if err := reply.Unpack(h.ServePacket(context.Background(), pkt, loopback, server.UDP, make([]byte, 0, 1232))); err != nil {
-			t.Fatal(err)
-		}
-		if reply.AuthenticatedData != do || hasSig(reply) != do {
-			t.Fatalf("DO=%v through the server: ad=%v signed=%v", do, reply.AuthenticatedData, hasSig(reply))
 		}
 	}
 }

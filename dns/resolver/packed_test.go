@@ -36,26 +36,16 @@ func TestPackedHitMatchesFullWay(t *testing.T) {
 	}
 	clk.Advance(7 * time.Second) // the TTLs count down on both ways
 	for _, q := range questions {
-		if _, _, ok := r.AppendCached(nil, q.name, q.qtype, loopback, false); !ok {
+		if _, _, ok := r.AppendCached(nil, q.name, q.qtype, loopback, false, false); !ok {
 			t.Errorf("%s %s: not a packed hit after the warm-up", q.name, dns.TypeToString[q.qtype])
 		}
 	}
-	fast := recursiveHandler(r)
-	full := recursiveHandler(r)
-	ql := server.NewQueryLog(nil)
-	ql.Set(server.QueryLogSettings{Enabled: true, Sample: 1})
-	full.SetQueryLog(ql) // describing every answer: the full way
+	fast, full := fastAndFull(r)
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 300; i++ {
 		q := questions[i%len(questions)]
-		name := []byte(q.name)
-		for j := range name {
-			if name[j] >= 'a' && name[j] <= 'z' && rnd.IntN(2) == 0 {
-				name[j] -= 'a' - 'A'
-			}
-		}
 		m := new(dns.Msg)
-		m.SetQuestion(string(name), q.qtype)
+		m.SetQuestion(mixedCase(rnd, q.name), q.qtype)
 		m.Id = uint16(rnd.Uint32())
 		m.RecursionDesired = rnd.IntN(8) > 0
 		m.CheckingDisabled = rnd.IntN(4) == 0
@@ -84,6 +74,28 @@ func TestPackedHitNoAllocation(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { h.ServePacket(context.Background(), pkt, loopback, server.UDP, out) }); n != 0 {
 		t.Errorf("%.0f allocations per packed cache hit, want 0", n)
 	}
+}
+
+// fastAndFull are two handlers recursing through r: fast as a listener
+// has it (packed cache hits), full describing every answer in its query
+// log, which makes it answer the full way.
+func fastAndFull(r *Resolver) (fast, full *server.Handler) {
+	fast, full = recursiveHandler(r), recursiveHandler(r)
+	ql := server.NewQueryLog(nil)
+	ql.Set(server.QueryLogSettings{Enabled: true, Sample: 1})
+	full.SetQueryLog(ql)
+	return fast, full
+}
+
+// mixedCase is name with each letter's case picked at random (0x20).
+func mixedCase(rnd *rand.Rand, name string) string {
+	b := []byte(name)
+	for j := range b {
+		if b[j] >= 'a' && b[j] <= 'z' && rnd.IntN(2) == 0 {
+			b[j] -= 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // recursiveHandler is a listener's handler with no zones, recursing

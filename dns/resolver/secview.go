@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/cache"
 )
 
 // What a client sees of validation (RFC 4035 §3.2, RFC 6840 §5.7-5.9):
@@ -20,44 +22,9 @@ func (r *Resolver) dnssecView(req, resp *dns.Msg) {
 		return
 	}
 	q := req.Question[0].Qtype
-	resp.Answer = stripDNSSEC(resp.Answer, q)
-	resp.Ns = stripDNSSEC(resp.Ns, 0)
-	resp.Extra = stripDNSSEC(resp.Extra, 0)
-}
-
-func isDNSSECType(t uint16) bool {
-	return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3
-}
-
-// stripDNSSEC removes RRSIG, NSEC and NSEC3 records but those of type
-// keep, in place (the section slices are the reply's own).
-func stripDNSSEC(rrs []dns.RR, keep uint16) []dns.RR {
-	out := rrs[:0]
-	for _, rr := range rrs {
-		if t := rr.Header().Rrtype; !isDNSSECType(t) || t == keep {
-			out = append(out, rr)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-// signed reports whether a cached answer is secure or carries DNSSEC
-// records, which a client sees only as its query says.
-func signed(m *dns.Msg) bool {
-	if m.AuthenticatedData {
-		return true
-	}
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
-		for _, rr := range sec {
-			if isDNSSECType(rr.Header().Rrtype) {
-				return true
-			}
-		}
-	}
-	return false
+	resp.Answer = cache.StripDNSSEC(resp.Answer, q)
+	resp.Ns = cache.StripDNSSEC(resp.Ns, 0)
+	resp.Extra = cache.StripDNSSEC(resp.Extra, 0)
 }
 
 // nsecProofs returns the NSEC records of a section and their RRSIGs.

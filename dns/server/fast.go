@@ -85,11 +85,11 @@ func (h *Handler) queryCookie(q *wireQuery, client netip.Addr) (cc []byte, valid
 
 // PackedRecursor is a Recursor that answers a fresh cache hit in wire
 // form (resolver.AppendCached): the reply to name (lower case), qtype,
-// class IN, RD set, no EDNS option but DO (do), appended to dst with the
-// question in lower case, ID 0 and no OPT record; ok false when it is not
-// such a hit.
+// class IN, RD set, no EDNS option but DO (do), the query's AD flag (ad),
+// appended to dst with the question in lower case, ID 0 and no OPT
+// record; ok false when it is not such a hit.
 type PackedRecursor interface {
-	AppendCached(dst []byte, name string, qtype uint16, client netip.Addr, do bool) (reply []byte, rcode int, ok bool)
+	AppendCached(dst []byte, name string, qtype uint16, client netip.Addr, do, ad bool) (reply []byte, rcode int, ok bool)
 }
 
 // serveCachedHit answers a recursive query from the recursor's packed
@@ -102,7 +102,7 @@ func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *rec
 	if !ok || q.flags&0x0100 == 0 || q.qtype == 0 || q.qtype == dns.TypeTSIG {
 		return nil, 0, false
 	}
-	out, rcode, ok := pr.AppendCached(out[:0], name, q.qtype, client, q.do)
+	out, rcode, ok := pr.AppendCached(out[:0], name, q.qtype, client, q.do, q.flags&0x0020 != 0)
 	if !ok || rcode > 0xF {
 		return nil, 0, false
 	}
