@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"netsim/zones"
 )
 
 // NSEC3 (RFC 5155) with the parameters RFC 9276 asks for: SHA-1, no
@@ -115,6 +117,19 @@ func hashStep(h string, d int) string {
 	return b32.EncodeToString(b)
 }
 
+// NSEC3Types is what the NSEC3 of node n lists: its types (NS and DS at
+// a delegation), and RRSIG where it holds a signed RRset — not at an
+// empty non-terminal, nor at an unsigned delegation.
+func NSEC3Types(n *zones.Node) []uint16 {
+	if n.Empty() {
+		return nil
+	}
+	if n.Cut && n.RRsets[dns.TypeDS] == nil {
+		return bitmap(n)
+	}
+	return bitmap(n, dns.TypeRRSIG)
+}
+
 // nsec3Chain: every owner name of the zone — empty non-terminals
 // included, glue not — gets an NSEC3 at its hash, the chain in hash
 // order, each naming the next hash and the name's types (RRSIG where
@@ -135,15 +150,7 @@ func (b *zoneBuild) nsec3Chain(p NSEC3Params) error {
 		if occluded {
 			continue
 		}
-		var types []uint16
-		if !n.Empty() {
-			types = bitmap(n)
-			if !n.Cut || n.RRsets[dns.TypeDS] != nil {
-				types = append(types, dns.TypeRRSIG)
-				slices.Sort(types)
-			}
-		}
-		chain = append(chain, link{hash: p.Hash(name), types: types})
+		chain = append(chain, link{hash: p.Hash(name), types: NSEC3Types(n)})
 	}
 	slices.SortFunc(chain, func(a, b link) int { return strings.Compare(a.hash, b.hash) })
 	b.names = len(chain)

@@ -1,0 +1,90 @@
+package resolver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netsim/dns/dnssec"
+	"netsim/dns/dnstest"
+	"netsim/zones"
+)
+
+// nsec3World is the signed demo hierarchy with every zone proving denial
+// by NSEC3 (its NSEC3PARAM published, white lies online).
+func nsec3World(t *testing.T) (*world, []*dns.DS) {
+	t.Helper()
+	w, anchor, _ := signedWorld(t, nil, func(s *dnstest.Signed) {
+		opt := dnssec.DefaultSignerOptions()
+		opt.NSEC3 = &dnssec.NSEC3Params{}
+		list := make([]*zones.Zone, 0, len(s.Zones))
+		for origin, z := range s.Zones {
+			s.Signers[origin] = dnssec.NewSigner(s.Keys[origin], opt, nil)
+			list = append(list, z)
+		}
+		pub, err := dnssec.PublishDenial(list, s.Keys, opt.NSEC3, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range pub {
+			s.Zones[z.Origin] = z
+		}
+	})
+	return w, anchor
+}
+
+// The resolver validates NSEC3 denial (RFC 5155 §8): NXDOMAIN, NODATA,
+// an empty non-terminal, wildcard answers and wildcard NODATA are
+// secure; an NXDOMAIN stripped of its NSEC3 records is bogus.
+func TestValidationNSEC3(t *testing.T) {
+	w, anchor := nsec3World(t)
+	r := validating(t, w, anchor)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"nope.example.test.", dns.TypeA, dns.RcodeNameError},
+		{"a.b.nope.example.test.", dns.TypeA, dns.RcodeNameError},
+		{"www.example.test.", dns.TypeMX, dns.RcodeSuccess},
+		{"lab.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"foo.apps.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"foo.apps.example.test.", dns.TypeMX, dns.RcodeSuccess},
+		{"www.sub.example.test.", dns.TypeA, dns.RcodeSuccess},
+		{"nope.test.", dns.TypeA, dns.RcodeNameError},
+		{"www.example.org.", dns.TypeA, dns.RcodeNameError},
+	} {
+		t.Run(tc.name+dns.TypeToString[tc.qtype], func(t *testing.T) {
+			m := ask(r, tc.name, tc.qtype, true, false, false)
+			if m.Rcode != tc.rcode || !m.AuthenticatedData {
+				code, text, _ := edeOf(m)
+				t.Fatalf("%s ad=%v (EDE %d %s), want %s with ad", dns.RcodeToString[m.Rcode], m.AuthenticatedData, code, text, dns.RcodeToString[tc.rcode])
+			}
+			if tc.rcode == dns.RcodeNameError && len(dnssec.DenialOf(m.Ns).NSEC3) == 0 {
+				t.Fatalf("no NSEC3 passed on to the client: %v", m.Ns)
+			}
+		})
+	}
+	t.Run("NXDOMAIN without its NSEC3 records is bogus", func(t *testing.T) {
+		w, anchor := nsec3World(t)
+		for _, a := range []string{"127.0.3.1", "127.0.3.2"} {
+			f := w.servers[a]
+			f.setHook(func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
+				m := serveDirect(f, req)
+				var keep []dns.RR
+				for _, rr := range m.Ns {
+					if _, ok := rr.(*dns.NSEC3); !ok {
+						keep = append(keep, rr)
+					}
+				}
+				m.Ns = keep
+				return m, false
+			})
+		}
+		m := ask(validating(t, w, anchor), "nope.example.test.", dns.TypeA, true, false, false)
+		if code, _, _ := edeOf(m); m.Rcode != dns.RcodeServerFailure || code != dns.ExtendedErrorCodeNSECMissing {
+			t.Fatalf("%s EDE %d, want SERVFAIL with EDE 12 (NSEC Missing)", dns.RcodeToString[m.Rcode], code)
+		}
+	})
+}
