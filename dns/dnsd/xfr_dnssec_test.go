@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"netsim/dns/dnssec"
 	"netsim/dns/dnstest"
+	"netsim/internal/testutil"
 )
 
 // checkTransferSigned checks a transfer of a signed zone as a secondary's
@@ -100,6 +102,13 @@ func TestTransferOfSignedZone(t *testing.T) {
 			}
 			links := checkTransferSigned(t, all, "example.test.", denial == "nsec3")
 			t.Logf("%s: AXFR of %d records, %d bytes, %d chain links", denial, len(all), size, links)
+			// the admin API says how the zone is denied and what transfers carry
+			_, body := testutil.Fetch(t, "GET", "http://"+p.d.AdminAddr()+"/api/v1/dnssec/zones/example.test.", "", "")
+			for _, want := range []string{`"denial": "` + denial + `"`, fmt.Sprintf(`"chain_links": %d`, links), fmt.Sprintf(`"records": %d`, len(all)-1)} {
+				if !strings.Contains(body, want) {
+					t.Errorf("GET /api/v1/dnssec/zones/example.test.: no %s in\n%s", want, body)
+				}
+			}
 			s0 := p.serial()
 			if r := update(t, p.addr, "udp", keyName, testKey, func(m *dns.Msg) {
 				m.Insert([]dns.RR{dnstest.RR(t, "new.example.test. 60 IN A 127.0.0.99")})

@@ -60,6 +60,13 @@ func (s *Signer) SignZone(z *zones.Zone) (sz *SignedZone, built bool, err error)
 	return c, true, nil
 }
 
+// LastSigned is the zone version signed whole last (nil: none yet).
+func (s *Signer) LastSigned() *SignedZone {
+	s.zmu.Lock()
+	defer s.zmu.Unlock()
+	return s.signed
+}
+
 // zoneBuild is one zone being signed whole.
 type zoneBuild struct {
 	s     *Signer
