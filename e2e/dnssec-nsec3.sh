@@ -1,6 +1,6 @@
 # Sourced by e2e/dnssec.sh (after its checks helpers, $WORK, $BIN, N3PIDS and
 # cleanup): NSEC3 end to end on 127.0.70.x:5300, never the demo's addresses.
-N3=127.0.70.1; N3R=127.0.70.9; N3S=127.0.70.3; N3U=127.0.70.99; N3P=5300
+N3=127.0.70.1; N3R=127.0.70.9; N3S=127.0.70.3; N3K=127.0.70.4; N3U=127.0.70.99; N3P=5300
 mkdir -p "$WORK/n3/zones"
 cp zones/data/example.test.zone "$WORK/n3/zones/"
 cat >"$WORK/n3/dnsd.yaml" <<YAML
@@ -9,7 +9,8 @@ zones: {dir: "$WORK/n3/zones"}
 servers: [{listen: "$N3:$N3P", zones: [example.test.]}]
 dnssec: {enabled: true, key_dir: "$WORK/n3/keys", denial: nsec3, nsec3_iterations: 0, nsec3_salt: ""}
 primary:
-  zones: [{name: example.test., allow_transfer: [{from: 127.0.0.0/8}]}]
+  serial: increment
+  zones: [{name: example.test., allow_transfer: [{from: 127.0.0.0/8}], notify: ["$N3S:$N3P", "$N3K:$N3P"]}]
 YAML
 "$BIN/dnsd" --config "$WORK/n3/dnsd.yaml" >"$WORK/n3/dnsd.log" 2>&1 & N3PIDS+=($!)
 for i in $(seq 100); do dig +short +time=1 +tries=1 -p $N3P @$N3 example.test SOA 2>/dev/null | grep -q . && break; sleep 0.1; done
@@ -89,15 +90,34 @@ EOC
     out=$(dnssec-verify -o example.test "$WORK/n3/example.test.axfr" 2>&1)
     check "NSEC3: dnssec-verify -o example.test on the AXFR copy: zone fully signed" has "$out" 'Zone fully signed'
   else skip "NSEC3: ldns-verify-zone / dnssec-verify (ldnsutils, bind9-utils)"; fi
-  # NSD as a secondary serves the copy: its chain validates under delv
-  if command -v nsd >/dev/null && command -v delv >/dev/null; then
+  # NSD and Knot as secondaries serve the copy: its chain validates under delv;
+  # after a change, NOTIFY, and an IXFR answered with the whole signed zone,
+  # the new name validates there too
+  if command -v nsd >/dev/null && command -v knotd >/dev/null && command -v delv >/dev/null; then
     nsd_secondary_conf "$WORK/n3/nsd" $N3S $N3P $N3 $N3P 127.0.0.0/8
+    knot_secondary_conf "$WORK/n3/knot" $N3K $N3P $N3 $N3P 127.0.0.0/8
     nsd -d -c "$WORK/n3/nsd/nsd.conf" >"$WORK/n3/nsd.out" 2>&1 & N3PIDS+=($!)
-    for i in $(seq 100); do dig +short +time=1 +tries=1 -p $N3P @$N3S example.test SOA 2>/dev/null | grep -q . && break; sleep 0.1; done
-    for q in "nope.example.test A:negative response, fully validated" "www.example.test MX:negative response, fully validated" "x.apps.example.test A:fully validated"; do
-      # shellcheck disable=SC2086
-      out=$(delv -p $N3P @$N3S -a "$WORK/n3/anchor" +root=example.test ${q%%:*} 2>&1)
-      check "NSEC3: NSD secondary (the transferred chain): delv ${q%%:*}: ${q#*:}" has "$out" "^; ${q#*:}"
+    knotd -c "$WORK/n3/knot/knot.conf" >"$WORK/n3/knot.out" 2>&1 & N3PIDS+=($!)
+    n3soa() { dig +short +norec +time=1 +tries=1 -p $N3P @"$1" example.test SOA 2>/dev/null | awk '/hostmaster/ {print $3}'; }
+    n3wait() { for i in $(seq 100); do [ "$(n3soa $N3S)" = "$1" ] && [ "$(n3soa $N3K)" = "$1" ] && return 0; sleep 0.1; done; return 1; }
+    want=$(n3soa $N3)
+    check "NSEC3: NSD and Knot loaded the signed zone by AXFR (serial $want)" n3wait "$want"
+    n3delv() { # server, then the checks: "name type:verdict"
+      local srv=$1 q out; shift
+      for q in "$@"; do
+        # shellcheck disable=SC2086
+        out=$(delv -p $N3P @"$srv" -a "$WORK/n3/anchor" +root=example.test ${q%%:*} 2>&1)
+        check "NSEC3: secondary $srv (the transferred chain): delv ${q%%:*}: ${q#*:}" has "$out" "^; ${q#*:}"
+      done
+    }
+    for srv in $N3S $N3K; do
+      n3delv $srv "nope.example.test A:negative response, fully validated" "www.example.test MX:negative response, fully validated" "x.apps.example.test A:fully validated"
     done
-  else skip "NSEC3: NSD secondary (nsd, delv)"; fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer e2e" -d '{"name":"new","type":"A","data":"127.0.0.77"}' "http://$N3:9155/api/v1/zones/example.test./records")
+    want=$(n3soa $N3)
+    check "NSEC3: a record added (HTTP $code); NSD and Knot follow by NOTIFY + IXFR (the whole signed zone) to serial $want" n3wait "$want"
+    for srv in $N3S $N3K; do
+      n3delv $srv "new.example.test A:fully validated" "new.example.test TXT:negative response, fully validated" "nope.example.test A:negative response, fully validated"
+    done
+  else skip "NSEC3: NSD and Knot secondaries (nsd, knot, delv)"; fi
 fi

@@ -17,7 +17,7 @@ WORK=$(mktemp -d)
 # what still is missing is skipped below.
 . e2e/secondaries.sh # need_pkgs
 need_pkgs dig:bind9-dnsutils delv:bind9-dnsutils drill:ldnsutils ldns-signzone:ldnsutils ldns-key2ds:ldnsutils \
-  ldns-verify-zone:ldnsutils dnssec-verify:bind9-utils kdig:knot-dnsutils unbound:unbound nsd:nsd || true
+  ldns-verify-zone:ldnsutils dnssec-verify:bind9-utils kdig:knot-dnsutils unbound:unbound nsd:nsd knotd:knot || true
 systemctl stop unbound >/dev/null 2>&1 || true
 
 command -v dig >/dev/null || { echo "dnssec: dig is missing (apt-get install bind9-dnsutils)"; exit 1; }
