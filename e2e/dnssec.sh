@@ -103,6 +103,24 @@ if command -v ldns-verify-zone >/dev/null && command -v dnssec-verify >/dev/null
   out=$(dnssec-verify -o example.test "$WORK/example.test.axfr" 2>&1)
   check "dnssec-verify -o example.test on the AXFR copy: zone fully signed" has "$out" 'Zone fully signed'
 else skip "ldns-verify-zone / dnssec-verify (ldnsutils, bind9-utils)"; fi
+# NSD as a secondary of netsim's example.test. serves the NSEC chain it got;
+# delv, anchored at example.test.'s KSK, validates its answers
+if command -v nsd >/dev/null && command -v delv >/dev/null; then
+  nsd_secondary_conf "$WORK/nsd2" 127.0.70.5 5300 127.0.3.1 1053 127.0.0.0/8
+  nsd -d -c "$WORK/nsd2/nsd.conf" >"$WORK/nsd2/nsd.out" 2>&1 &
+  NSD2=$!
+  printf 'trust-anchors {\n  example.test. static-key %s %s %s "%s";\n};\n' $(dig +short -p 1053 @127.0.3.1 example.test DNSKEY |
+    awk '$1 == 257 {k = ""; for (i = 4; i <= NF; i++) k = k $i; print $1, $2, $3, k}') >"$WORK/example.test.anchor"
+  for i in $(seq 100); do dig +short +time=1 +tries=1 -p 5300 @127.0.70.5 example.test SOA 2>/dev/null | grep -q hostmaster && break; sleep 0.1; done
+  for q in "nope.example.test A:negative response, fully validated" "www.example.test MX:negative response, fully validated" "x.apps.example.test A:fully validated"; do
+    # shellcheck disable=SC2086
+    out=$(delv -p 5300 @127.0.70.5 -a "$WORK/example.test.anchor" +root=example.test ${q%%:*} 2>&1)
+    check "NSD secondary of example.test. (the transferred NSEC chain): delv ${q%%:*}: ${q#*:}" has "$out" "^; ${q#*:}"
+  done
+  out=$(dig +norec +dnssec -p 5300 @127.0.70.5 nope.example.test A)
+  check "NSD secondary: NXDOMAIN proved by the chain's NSEC (mx2 -> ns1), not a white lie" has "$out" 'mx2\.example\.test\.\s+[0-9]+\s+IN\s+NSEC\s+ns1\.example\.test\.'
+  kill "$NSD2" 2>/dev/null; wait "$NSD2" 2>/dev/null
+else skip "NSD secondary of example.test. (nsd, delv)"; fi
 
 # --- Unbound validates dnsd's zones from the same anchor --------------------------
 if command -v unbound >/dev/null; then
