@@ -122,6 +122,11 @@ func testSignedAnswers(t *testing.T, nsec3 ...dnssec.NSEC3Params) {
 				t.Error(err)
 			}
 		}},
+		{"NXDOMAIN below an empty non-terminal", ex, "example.test.", "a.lab.example.test.", dns.TypeA, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NXDomain("a.lab.example.test."); err != nil {
+				t.Error(err)
+			}
+		}},
 		{"NODATA", ex, "example.test.", "www.example.test.", dns.TypeMX, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
 			if err := d.NoData("www.example.test.", dns.TypeMX); err != nil {
 				t.Error(err)

@@ -45,7 +45,7 @@ func TestValidationNSEC3(t *testing.T) {
 	for _, c := range []string{
 		"nope.example.test. A NXDOMAIN", "a.b.nope.example.test. A NXDOMAIN", "www.example.test. MX NOERROR",
 		"lab.example.test. A NOERROR", "foo.apps.example.test. A NOERROR", "foo.apps.example.test. MX NOERROR",
-		"www.sub.example.test. A NOERROR", "nope.test. A NXDOMAIN", "www.example.org. A NXDOMAIN",
+		"www.sub.example.test. A NOERROR", "a.lab.example.test. A NXDOMAIN", "nope.test. A NXDOMAIN", "www.example.org. A NXDOMAIN",
 	} {
 		f := strings.Fields(c)
 		qtype, rcode := dns.StringToType[f[1]], dns.StringToRcode[f[2]]
