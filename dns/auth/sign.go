@@ -165,24 +165,56 @@ func (sg *signing) denial(name string, qtype uint16) []dns.RR {
 	if sgn == nil {
 		return nil
 	}
-	ttl := z.NegSOA.Hdr.Ttl
 	res := z.Lookup(name, qtype)
 	switch res.Kind {
 	case zones.NXDomain:
 		ce := closestEncloser(z, name)
-		return append(sg.cover(z, name, ce), dnssec.CoverNSEC(dnssec.Wildcard(ce), ttl))
+		out := sg.encloser(z, ce) // NSEC3: the closest encloser's own (RFC 5155 §7.2.2)
+		out = append(out, sg.cover(z, name, ce)...)
+		return append(out, sg.coverName(z, dnssec.Wildcard(ce)))
 	case zones.NoData:
-		types := res.Node.Types()
-		if res.Node.Cut {
-			types = cutTypes(res.Node)
+		if !res.Wildcard {
+			return []dns.RR{sg.match(z, res.Node)}
 		}
-		out := []dns.RR{dnssec.MatchNSEC(res.Node.Name, types, ttl)}
-		if res.Wildcard {
-			out = append(out, sg.cover(z, name, encloserOf(res.Node.Name))...)
-		}
-		return out
+		ce := encloserOf(res.Node.Name)
+		out := sg.encloser(z, ce)
+		out = append(out, sg.cover(z, name, ce)...)
+		return append(out, sg.match(z, res.Node))
 	}
 	return nil
+}
+
+// match is the NSEC (or NSEC3) of an existing node: the types it holds.
+func (sg *signing) match(z *zones.Zone, n *zones.Node) dns.RR {
+	ttl := z.NegSOA.Hdr.Ttl
+	if p := sg.set.signers[z.Origin].NSEC3(); p != nil {
+		return p.MatchNSEC3(z.Origin, n.Name, dnssec.NSEC3Types(n), ttl)
+	}
+	types := n.Types()
+	if n.Cut {
+		types = cutTypes(n)
+	}
+	return dnssec.MatchNSEC(n.Name, types, ttl)
+}
+
+// coverName is the white lie that proves name absent: an NSEC around the
+// name, or an NSEC3 around its hash.
+func (sg *signing) coverName(z *zones.Zone, name string) dns.RR {
+	if p := sg.set.signers[z.Origin].NSEC3(); p != nil {
+		return p.CoverNSEC3(z.Origin, name, z.NegSOA.Hdr.Ttl)
+	}
+	return dnssec.CoverNSEC(name, z.NegSOA.Hdr.Ttl)
+}
+
+// encloser is, with NSEC3, the NSEC3 matching the closest encloser ce
+// (a proof needs it: hashes say nothing of ancestors); nothing with NSEC,
+// whose covering record names its neighbours.
+func (sg *signing) encloser(z *zones.Zone, ce string) []dns.RR {
+	n := z.Node(ce)
+	if sg.set.signers[z.Origin].NSEC3() == nil || n == nil {
+		return nil
+	}
+	return []dns.RR{sg.match(z, n)}
 }
 
 // cover returns the NSEC that proves name absent below its closest
@@ -193,7 +225,7 @@ func (sg *signing) cover(z *zones.Zone, name, ce string) []dns.RR {
 		_, off := firstLabelEnd(below)
 		below = below[off:]
 	}
-	return []dns.RR{dnssec.CoverNSEC(below, z.NegSOA.Hdr.Ttl)}
+	return []dns.RR{sg.coverName(z, below)}
 }
 
 func firstLabelEnd(name string) (string, int) {
@@ -249,7 +281,7 @@ func (sg *signing) referral(ns []dns.RR) []dns.RR {
 			return append([]dns.RR(nil), ds...)
 		}
 		if n := z.Node(cut); n != nil {
-			return []dns.RR{dnssec.MatchNSEC(cut, cutTypes(n), z.NegSOA.Hdr.Ttl)}
+			return []dns.RR{sg.match(z, n)}
 		}
 		return nil
 	}

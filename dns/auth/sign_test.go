@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,13 @@ import (
 
 // signedDemo returns a set per demo zone (each served alone, as the
 // demo's listeners do), signed, and the keys.
-func signedDemo(t *testing.T) (map[string]*auth.Set, map[string]*dnssec.Keys) {
+func signedDemo(t *testing.T, nsec3 ...dnssec.NSEC3Params) (map[string]*auth.Set, map[string]*dnssec.Keys) {
 	t.Helper()
-	sg := dnstest.Sign(t, dnstest.Embedded(t))
+	opt := dnssec.DefaultSignerOptions()
+	if len(nsec3) > 0 {
+		opt.NSEC3 = &nsec3[0]
+	}
+	sg := dnstest.SignWith(t, dnstest.Embedded(t), opt)
 	sets := map[string]*auth.Set{}
 	for origin, z := range sg.Zones {
 		sets[origin] = auth.NewSet([]*zones.Zone{z}).WithSigners(sg.Signers)
@@ -37,22 +42,18 @@ func ask(set *auth.Set, name string, qtype uint16) *dns.Msg {
 
 // verifySections checks every RRset of the answer and authority sections
 // that the zone signs has a signature that verifies with the zone's keys.
-func verifySections(t *testing.T, resp *dns.Msg, zone string, ks *dnssec.Keys) []*dns.NSEC {
+func verifySections(t *testing.T, resp *dns.Msg, zone string, ks *dnssec.Keys) dnssec.Denial {
 	t.Helper()
 	var keys []*dns.DNSKEY
 	for _, k := range ks.List {
 		keys = append(keys, k.DNSKEY)
 	}
-	var nsecs []*dns.NSEC
 	for _, sec := range [][]dns.RR{resp.Answer, resp.Ns} {
 		seen := map[string]bool{}
 		for _, rr := range sec {
 			h := rr.Header()
 			if h.Rrtype == dns.TypeRRSIG {
 				continue
-			}
-			if n, ok := rr.(*dns.NSEC); ok {
-				nsecs = append(nsecs, n)
 			}
 			if h.Rrtype == dns.TypeNS && !strings.EqualFold(h.Name, zone) {
 				continue // a delegation: not signed by the parent
@@ -68,11 +69,17 @@ func verifySections(t *testing.T, resp *dns.Msg, zone string, ks *dnssec.Keys) [
 			}
 		}
 	}
-	return nsecs
+	return dnssec.DenialOf(resp.Ns)
 }
 
 func TestSignedAnswers(t *testing.T) {
-	sets, keys := signedDemo(t)
+	t.Run("nsec", func(t *testing.T) { testSignedAnswers(t) })
+	t.Run("nsec3", func(t *testing.T) { testSignedAnswers(t, dnssec.NSEC3Params{}) })
+	t.Run("nsec3 salted", func(t *testing.T) { testSignedAnswers(t, dnssec.NSEC3Params{Iterations: 3, Salt: "AB12"}) })
+}
+
+func testSignedAnswers(t *testing.T, nsec3 ...dnssec.NSEC3Params) {
+	sets, keys := signedDemo(t, nsec3...)
 	ex := sets["example.test."]
 	for _, tc := range []struct {
 		name  string
@@ -80,15 +87,15 @@ func TestSignedAnswers(t *testing.T) {
 		zone  string
 		qname string
 		qtype uint16
-		check func(t *testing.T, resp *dns.Msg, nsecs []*dns.NSEC)
+		check func(t *testing.T, resp *dns.Msg, d dnssec.Denial)
 	}{
-		{"positive", ex, "example.test.", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, nsecs []*dns.NSEC) {
+		{"positive", ex, "example.test.", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, d dnssec.Denial) {
 			if len(dnssec.Sigs(resp.Answer, "www.example.test.", dns.TypeA)) != 1 {
 				t.Errorf("want one RRSIG (the ZSK's) over www A: %v", resp.Answer)
 			}
 		}},
 		{"question case kept", ex, "example.test.", "WWW.example.TEST.", dns.TypeA, nil},
-		{"DNSKEY signed by the KSK", ex, "example.test.", "example.test.", dns.TypeDNSKEY, func(t *testing.T, resp *dns.Msg, _ []*dns.NSEC) {
+		{"DNSKEY signed by the KSK", ex, "example.test.", "example.test.", dns.TypeDNSKEY, func(t *testing.T, resp *dns.Msg, _ dnssec.Denial) {
 			var ds []*dns.DS
 			for _, rr := range keys["example.test."].DS(0) {
 				ds = append(ds, rr.(*dns.DS))
@@ -97,64 +104,69 @@ func TestSignedAnswers(t *testing.T) {
 				t.Error(err)
 			}
 		}},
-		{"CNAME chain", ex, "example.test.", "alias.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ []*dns.NSEC) {
+		{"CNAME chain", ex, "example.test.", "alias.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ dnssec.Denial) {
 			if len(dnssec.Sigs(resp.Answer, "alias.example.test.", dns.TypeCNAME)) != 1 {
 				t.Errorf("the CNAME is not signed: %v", resp.Answer)
 			}
 		}},
-		{"NXDOMAIN", ex, "example.test.", "nope.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, nsecs []*dns.NSEC) {
+		{"NXDOMAIN", ex, "example.test.", "nope.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, d dnssec.Denial) {
 			if resp.Rcode != dns.RcodeNameError {
 				t.Errorf("rcode %s, want NXDOMAIN (white lies keep it)", dns.RcodeToString[resp.Rcode])
 			}
-			if err := dnssec.ProveNXDomain(nsecs, "nope.example.test."); err != nil {
+			if err := d.NXDomain("nope.example.test."); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"NXDOMAIN deep", ex, "example.test.", "a.b.c.example.test.", dns.TypeA, func(t *testing.T, _ *dns.Msg, nsecs []*dns.NSEC) {
-			if err := dnssec.ProveNXDomain(nsecs, "a.b.c.example.test."); err != nil {
+		{"NXDOMAIN deep", ex, "example.test.", "a.b.c.example.test.", dns.TypeA, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NXDomain("a.b.c.example.test."); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"NODATA", ex, "example.test.", "www.example.test.", dns.TypeMX, func(t *testing.T, _ *dns.Msg, nsecs []*dns.NSEC) {
-			if err := dnssec.ProveNoData(nsecs, "www.example.test.", dns.TypeMX); err != nil {
+		{"NXDOMAIN below an empty non-terminal", ex, "example.test.", "a.lab.example.test.", dns.TypeA, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NXDomain("a.lab.example.test."); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"NODATA at an empty non-terminal", ex, "example.test.", "lab.example.test.", dns.TypeA, func(t *testing.T, _ *dns.Msg, nsecs []*dns.NSEC) {
-			if err := dnssec.ProveNoData(nsecs, "lab.example.test.", dns.TypeA); err != nil {
+		{"NODATA", ex, "example.test.", "www.example.test.", dns.TypeMX, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NoData("www.example.test.", dns.TypeMX); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"wildcard answer", ex, "example.test.", "foo.apps.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, nsecs []*dns.NSEC) {
+		{"NODATA at an empty non-terminal", ex, "example.test.", "lab.example.test.", dns.TypeA, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NoData("lab.example.test.", dns.TypeA); err != nil {
+				t.Error(err)
+			}
+		}},
+		{"wildcard answer", ex, "example.test.", "foo.apps.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, d dnssec.Denial) {
 			sig := dnssec.Sigs(resp.Answer, "foo.apps.example.test.", dns.TypeA)
 			if len(sig) != 1 || sig[0].Labels != 3 {
 				t.Fatalf("want an RRSIG with labels 3 (the wildcard's): %v", sig)
 			}
-			if err := dnssec.ProveWildcard(nsecs, "foo.apps.example.test."); err != nil {
+			if err := d.Wildcard("foo.apps.example.test.", sig[0].Labels); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"wildcard NODATA", ex, "example.test.", "foo.apps.example.test.", dns.TypeMX, func(t *testing.T, _ *dns.Msg, nsecs []*dns.NSEC) {
-			if err := dnssec.ProveNoData(nsecs, "foo.apps.example.test.", dns.TypeMX); err != nil {
+		{"wildcard NODATA", ex, "example.test.", "foo.apps.example.test.", dns.TypeMX, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NoData("foo.apps.example.test.", dns.TypeMX); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"secure referral carries the DS", sets["test."], "test.", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ []*dns.NSEC) {
+		{"secure referral carries the DS", sets["test."], "test.", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ dnssec.Denial) {
 			if len(dnssec.RRset(resp.Ns, "example.test.", dns.TypeDS)) != 1 || len(dnssec.Sigs(resp.Ns, "example.test.", dns.TypeDS)) != 1 {
 				t.Errorf("want the DS and its RRSIG in the referral: %v", resp.Ns)
 			}
 		}},
-		{"DS asked of the parent", sets["test."], "test.", "example.test.", dns.TypeDS, func(t *testing.T, resp *dns.Msg, _ []*dns.NSEC) {
+		{"DS asked of the parent", sets["test."], "test.", "example.test.", dns.TypeDS, func(t *testing.T, resp *dns.Msg, _ dnssec.Denial) {
 			if len(dnssec.RRset(resp.Answer, "example.test.", dns.TypeDS)) != 1 {
 				t.Errorf("no DS in the answer: %v", resp.Answer)
 			}
 		}},
-		{"NXDOMAIN at the root", sets["."], ".", "www.example.org.", dns.TypeA, func(t *testing.T, _ *dns.Msg, nsecs []*dns.NSEC) {
-			if err := dnssec.ProveNXDomain(nsecs, "www.example.org."); err != nil {
+		{"NXDOMAIN at the root", sets["."], ".", "www.example.org.", dns.TypeA, func(t *testing.T, _ *dns.Msg, d dnssec.Denial) {
+			if err := d.NXDomain("www.example.org."); err != nil {
 				t.Error(err)
 			}
 		}},
-		{"root referral to test.", sets["."], ".", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ []*dns.NSEC) {
+		{"root referral to test.", sets["."], ".", "www.example.test.", dns.TypeA, func(t *testing.T, resp *dns.Msg, _ dnssec.Denial) {
 			if len(dnssec.RRset(resp.Ns, "test.", dns.TypeDS)) != 1 {
 				t.Errorf("the root holds no DS of test.: %v", resp.Ns)
 			}
@@ -162,30 +174,39 @@ func TestSignedAnswers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := ask(tc.set, tc.qname, tc.qtype)
-			nsecs := verifySections(t, resp, tc.zone, keys[tc.zone])
+			d := verifySections(t, resp, tc.zone, keys[tc.zone])
+			if len(nsec3) > 0 && len(d.NSEC) > 0 {
+				t.Errorf("an NSEC3 zone answers with NSEC: %v", d.NSEC)
+			}
 			if tc.check != nil {
-				tc.check(t, resp, nsecs)
+				tc.check(t, resp, d)
 			}
 		})
 	}
 }
 
 func TestInsecureDelegationProvesNoDS(t *testing.T) {
-	zs := dnstest.Embedded(t)
-	ks, _ := dnssec.Generate("example.test.", dnssec.KeyOptions{Algorithm: dns.ECDSAP256SHA256})
-	// sub.example.test. is not signed: no DS is placed, the referral proves it
-	pub, err := dnssec.Publish([]*zones.Zone{zs["example.test."]}, map[string]*dnssec.Keys{"example.test.": ks}, 3600, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := auth.NewSet(pub).WithSigners(map[string]*dnssec.Signer{"example.test.": dnssec.NewSigner(ks, dnssec.DefaultSignerOptions(), nil)})
-	resp := ask(set, "www.sub.example.test.", dns.TypeA)
-	nsecs := verifySections(t, resp, "example.test.", ks)
-	if err := dnssec.ProveNoDS(nsecs, "sub.example.test."); err != nil {
-		t.Fatalf("%v in %v", err, resp.Ns)
-	}
-	if len(dnssec.RRset(resp.Ns, "sub.example.test.", dns.TypeDS)) != 0 {
-		t.Fatalf("a DS for an unsigned child")
+	for _, p := range []*dnssec.NSEC3Params{nil, {}} {
+		t.Run(fmt.Sprintf("nsec3 %v", p != nil), func(t *testing.T) {
+			opt := dnssec.DefaultSignerOptions()
+			opt.NSEC3 = p
+			// sub.example.test. is not signed: no DS is placed, the referral proves it
+			sg := dnstest.SignWith(t, dnstest.Embedded(t), opt, "sub.example.test.")
+			set := auth.NewSet([]*zones.Zone{sg.Zones["example.test."]}).WithSigners(sg.Signers)
+			resp := ask(set, "www.sub.example.test.", dns.TypeA)
+			d := verifySections(t, resp, "example.test.", sg.Keys["example.test."])
+			if err := d.NoDS("sub.example.test."); err != nil {
+				t.Fatalf("%v in %v", err, resp.Ns)
+			}
+			if len(dnssec.RRset(resp.Ns, "sub.example.test.", dns.TypeDS)) != 0 {
+				t.Fatalf("a DS for an unsigned child")
+			}
+			// and a DS query at the cut: NODATA proved the same way
+			resp = ask(set, "sub.example.test.", dns.TypeDS)
+			if err := verifySections(t, resp, "example.test.", sg.Keys["example.test."]).NoData("sub.example.test.", dns.TypeDS); err != nil {
+				t.Fatalf("%v in %v", err, resp.Ns)
+			}
+		})
 	}
 }
 

@@ -95,6 +95,7 @@ func New(cfg Config, log *zap.Logger) (*Daemon, error) {
 	if d.xfr, err = xfr.New(cfg.Primary, cfg.TSIGKeys, d, log.Named("xfr"), reg); err != nil {
 		return nil, err
 	}
+	d.xfr.SignZonesWith(sign.transferRecords)
 	if zs, err = d.followed(cfg, zs); err != nil {
 		d.xfr.Close()
 		return nil, err

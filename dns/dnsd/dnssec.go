@@ -34,6 +34,11 @@ type DNSSECConfig struct {
 	Jitter    time.Duration `mapstructure:"jitter"`
 	DNSKEYTTL uint32        `mapstructure:"dnskey_ttl"`
 	DSTTL     uint32        `mapstructure:"ds_ttl"`
+	// Denial: nsec (minimally covering NSEC online, the NSEC chain in
+	// transfers) or nsec3 (RFC 5155 with NSEC3Iterations and NSEC3Salt).
+	Denial          string `mapstructure:"denial"`
+	NSEC3Iterations int    `mapstructure:"nsec3_iterations"`
+	NSEC3Salt       string `mapstructure:"nsec3_salt"`
 	// RootKey: where the trust anchor of the root zone "." is written when
 	// it is signed here ("" nowhere), in the form delv -a reads.
 	RootKey string `mapstructure:"root_key"`
@@ -41,7 +46,7 @@ type DNSSECConfig struct {
 
 func defaultDNSSEC() DNSSECConfig {
 	o := dnssec.DefaultSignerOptions()
-	return DNSSECConfig{Algorithm: "ecdsap256sha256", Validity: o.Validity, Refresh: o.Refresh, Jitter: o.Jitter, DNSKEYTTL: 3600, DSTTL: 3600}
+	return DNSSECConfig{Algorithm: "ecdsap256sha256", Denial: "nsec", Validity: o.Validity, Refresh: o.Refresh, Jitter: o.Jitter, DNSKEYTTL: 3600, DSTTL: 3600}
 }
 
 // Validate checks the dnssec section.
@@ -59,7 +64,28 @@ func (c DNSSECConfig) Validate() error {
 	if c.Jitter < 0 || c.Jitter >= c.Validity-c.Refresh {
 		errs.Add("dnssec.jitter", c.Jitter, "want 0 or more and less than signature_validity - refresh (%s)", c.Validity-c.Refresh)
 	}
+	switch strings.ToLower(c.Denial) {
+	case "nsec", "nsec3", "":
+	default:
+		errs.Add("dnssec.denial", c.Denial, "want nsec or nsec3")
+	}
+	if _, err := dnssec.ParseNSEC3Params(c.NSEC3Iterations, c.NSEC3Salt); err != nil {
+		if c.NSEC3Iterations < 0 || c.NSEC3Iterations > dnssec.MaxNSEC3Iterations {
+			errs.Add("dnssec.nsec3_iterations", c.NSEC3Iterations, "want 0 (RFC 9276), at most %d", dnssec.MaxNSEC3Iterations)
+		} else {
+			errs.Add("dnssec.nsec3_salt", c.NSEC3Salt, "want hex digits of at most 255 bytes, best \"\" for none (RFC 9276)")
+		}
+	}
 	return errs.Err()
+}
+
+// nsec3 is the NSEC3 parameters when denial is nsec3, else nil.
+func (c DNSSECConfig) nsec3() *dnssec.NSEC3Params {
+	if !strings.EqualFold(c.Denial, "nsec3") {
+		return nil
+	}
+	p, _ := dnssec.ParseNSEC3Params(c.NSEC3Iterations, c.NSEC3Salt) // checked by Validate
+	return &p
 }
 
 // signing holds the keys and signers of the signed zones; signers live as
@@ -74,6 +100,10 @@ type signing struct {
 func newSigning(cfg DNSSECConfig, log *zap.Logger) *signing {
 	if !cfg.Enabled {
 		return nil
+	}
+	if p := cfg.nsec3(); p != nil && (p.Iterations > 0 || p.Salt != "") {
+		log.Warn("NSEC3 with extra iterations or a salt: RFC 9276 asks for 0 and none; validators may treat the zones as insecure",
+			zap.Uint16("dnssec.nsec3_iterations", p.Iterations), zap.String("dnssec.nsec3_salt", p.Salt))
 	}
 	return &signing{cfg: cfg, log: log, signers: map[string]*dnssec.Signer{}}
 }
@@ -102,13 +132,16 @@ func (s *signing) prepare(zs []*zones.Zone) ([]*zones.Zone, error) {
 			if created {
 				s.log.Info("dnssec keys made", zap.String("zone", z.Origin), zap.String("dir", s.cfg.KeyDir), zap.Strings("keys", keyTags(ks)))
 			}
-			sg = dnssec.NewSigner(ks, dnssec.SignerOptions{Validity: s.cfg.Validity, Refresh: s.cfg.Refresh, Jitter: s.cfg.Jitter, Backdate: time.Hour}, nil)
+			sg = dnssec.NewSigner(ks, dnssec.SignerOptions{Validity: s.cfg.Validity, Refresh: s.cfg.Refresh, Jitter: s.cfg.Jitter, Backdate: time.Hour, NSEC3: s.cfg.nsec3()}, nil)
 			s.signers[z.Origin] = sg
 		}
 		sg.NegTTL = z.NegSOA.Hdr.Ttl
 		keys[z.Origin] = sg.Keys()
 	}
 	out, err := dnssec.Publish(zs, keys, s.cfg.DSTTL, time.Now())
+	if err == nil {
+		out, err = dnssec.PublishDenial(out, keys, s.cfg.nsec3(), time.Now())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -163,4 +196,27 @@ func (s *signing) rootAnchor() []*dns.DS {
 		out = append(out, rr.(*dns.DS))
 	}
 	return out
+}
+
+// transferRecords is what a transfer of z carries when z is signed here:
+// the zone signed whole, its chain built once per zone version.
+func (s *signing) transferRecords(z *zones.Zone) ([]dns.RR, bool, error) {
+	if s == nil {
+		return nil, false, nil
+	}
+	s.mu.Lock()
+	sg := s.signers[z.Origin]
+	s.mu.Unlock()
+	if sg == nil {
+		return nil, false, nil
+	}
+	sz, built, err := sg.SignZone(z)
+	if err != nil {
+		return nil, true, err
+	}
+	if built {
+		s.log.Info("zone signed whole for transfers", zap.String("zone", z.Origin), zap.Uint32("serial", z.SOA.Serial),
+			zap.Int("names", sz.Names), zap.Int("records", len(sz.RRs)), zap.Duration("took", sz.Took))
+	}
+	return sz.RRs, true, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"netsim/dns/dnssec"
 	"netsim/internal/testutil"
@@ -109,10 +110,34 @@ func TestDNSSECConfigErrors(t *testing.T) {
 		{"dnssec:\n  enabled: true\n  algorithm: rsasha1\n", "dnssec.algorithm"},
 		{"dnssec:\n  enabled: true\n  refresh: 400h\n", "dnssec.refresh"},
 		{"dnssec:\n  enabled: true\n  signature_validity: 1m\n", "dnssec.signature_validity"},
+		{"dnssec:\n  enabled: true\n  denial: nsec5\n", `dnssec.denial: "nsec5": want nsec or nsec3`},
+		{"dnssec:\n  enabled: true\n  denial: nsec3\n  nsec3_iterations: 51\n", "dnssec.nsec3_iterations: 51: want 0 (RFC 9276), at most 50"},
+		{"dnssec:\n  enabled: true\n  denial: nsec3\n  nsec3_iterations: -1\n", "dnssec.nsec3_iterations: -1"},
+		{"dnssec:\n  enabled: true\n  denial: nsec3\n  nsec3_salt: xyz\n", `dnssec.nsec3_salt: "xyz": want hex digits`},
 	} {
 		_, err := Load(writeFile(t, "servers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"+c.yaml), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one naming %s", c.yaml, err, c.want)
+		}
+	}
+}
+
+// NSEC3 with extra iterations or a salt starts, with a warning that names
+// the keys (RFC 9276); with the recommended parameters, no warning.
+func TestNSEC3ParametersWarn(t *testing.T) {
+	for _, c := range []struct {
+		cfg  DNSSECConfig
+		warn bool
+	}{
+		{DNSSECConfig{Enabled: true, Denial: "nsec3"}, false},
+		{DNSSECConfig{Enabled: true, Denial: "nsec3", NSEC3Iterations: 10}, true},
+		{DNSSECConfig{Enabled: true, Denial: "nsec3", NSEC3Salt: "abcd"}, true},
+		{DNSSECConfig{Enabled: true, Denial: "nsec", NSEC3Iterations: 10}, false},
+	} {
+		core, logs := observer.New(zap.WarnLevel)
+		newSigning(c.cfg, zap.New(core))
+		if got := logs.FilterMessageSnippet("RFC 9276").Len() == 1; got != c.warn {
+			t.Errorf("%+v: warned %v, want %v", c.cfg, got, c.warn)
 		}
 	}
 }

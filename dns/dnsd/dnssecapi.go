@@ -16,7 +16,9 @@ import (
 
 // The DNSSEC admin API:
 //
-//	GET   /api/v1/dnssec/zones          the signed zones: keys, DS, signatures made and cached
+//	GET   /api/v1/dnssec/zones          the signed zones: keys, DS, signatures made and cached,
+//	                                    denial (nsec, nsec3 and its parameters), the zone as
+//	                                    transfers carry it (chain links, records, build time)
 //	GET   /api/v1/dnssec/zones/{zone}   one of them
 //	PATCH /api/v1/dnssec/zones/{zone}   {"clock_offset": "-720h"}: the signer's clock is that
 //	                                    far off (a signer whose clock is wrong makes expired
@@ -36,6 +38,25 @@ type signedZoneView struct {
 	ClockOffset string    `json:"clock_offset"`
 	Made        uint64    `json:"signatures_made"`
 	Cached      uint64    `json:"signatures_from_cache"`
+	// Denial: nsec or nsec3 (then NSEC3 holds its parameters)
+	Denial string     `json:"denial"`
+	NSEC3  *nsec3View `json:"nsec3,omitempty"`
+	// Transfer: the zone as transfers carry it, signed whole (null until
+	// the first transfer)
+	Transfer *transferView `json:"transfer"`
+}
+
+type nsec3View struct {
+	Iterations uint16 `json:"iterations"`
+	Salt       string `json:"salt"`
+}
+
+type transferView struct {
+	Serial  uint32    `json:"serial"`
+	Links   int       `json:"chain_links"` // NSEC or NSEC3 records
+	Records int       `json:"records"`
+	TookMS  float64   `json:"build_ms"`
+	Refresh time.Time `json:"refresh"` // signed anew after
 }
 
 func viewSigner(s *dnssec.Signer) signedZoneView {
@@ -55,6 +76,14 @@ func viewSigner(s *dnssec.Signer) signedZoneView {
 		v.DS = append(v.DS, rr.String())
 	}
 	v.Made, v.Cached = s.Stats()
+	v.Denial = "nsec"
+	if p := s.NSEC3(); p != nil {
+		v.Denial, v.NSEC3 = "nsec3", &nsec3View{Iterations: p.Iterations, Salt: p.Salt}
+	}
+	if sz := s.LastSigned(); sz != nil {
+		v.Transfer = &transferView{Serial: sz.Zone.SOA.Serial, Links: sz.Names, Records: len(sz.RRs),
+			TookMS: float64(sz.Took.Microseconds()) / 1000, Refresh: sz.Refresh.UTC()}
+	}
 	return v
 }
 

@@ -42,6 +42,12 @@ type primary struct {
 // allowFrom, test-key may change the whole zone, limited only *.dyn.
 func startPrimary(t *testing.T, dir, allowFrom, serial string, notify ...string) *primary {
 	t.Helper()
+	return startPrimaryWith(t, dir, allowFrom, serial, "", notify...)
+}
+
+// startPrimaryWith is startPrimary with extra config text (a dnssec section).
+func startPrimaryWith(t *testing.T, dir, allowFrom, serial, extra string, notify ...string) *primary {
+	t.Helper()
 	if _, err := zones.Seed(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +72,7 @@ primary:
       update:
         - {key: %s, names: [example.test., "*.example.test."]}
         - {key: %s, names: ["*.dyn.example.test."], types: [A, TXT]}
-`, dir, keyName, testKey, limitedKN, otherKey, serial, allowFrom, strings.Join(notify, ", "), keyName, limitedKN)
+`, dir, keyName, testKey, limitedKN, otherKey, serial, allowFrom, strings.Join(notify, ", "), keyName, limitedKN) + extra
 	c, err := Load(writeFile(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)

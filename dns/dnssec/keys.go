@@ -1,8 +1,10 @@
 // Package dnssec signs and validates DNS data (RFC 4033-4035): zone keys
 // kept in BIND's key-file format, online signing with a cache of
-// signatures per RRset, minimally covering NSEC records for authenticated
-// denial (RFC 4470 "white lies"), DS records for the parent, trust-anchor
-// files, and the validator core the resolver uses.
+// signatures per RRset, minimally covering NSEC or NSEC3 records for
+// authenticated denial (RFC 4470 / RFC 5155 "white lies"), whole zones
+// signed with their full NSEC or NSEC3 chain for transfers, DS records
+// for the parent, trust-anchor files, and the validator core the
+// resolver uses (NSEC and NSEC3 proofs).
 package dnssec
 
 import (

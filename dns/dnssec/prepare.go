@@ -65,3 +65,34 @@ func sameSet(a, b []dns.RR) bool {
 	}
 	return true
 }
+
+// PublishDenial puts the NSEC3PARAM record at the apex of each zone in
+// keys when p is set (NSEC3), and takes away one left from an earlier
+// NSEC3 signing when it is not.
+func PublishDenial(zs []*zones.Zone, keys map[string]*Keys, p *NSEC3Params, now time.Time) ([]*zones.Zone, error) {
+	out := slices.Clone(zs)
+	for i, z := range out {
+		if keys[z.Origin] == nil {
+			continue
+		}
+		var want []dns.RR
+		if p != nil {
+			want = []dns.RR{p.PARAM(z.Origin)}
+		}
+		var nz *zones.Zone
+		var err error
+		switch {
+		case len(want) > 0:
+			nz, err = replaceSet(z, z.Origin, dns.TypeNSEC3PARAM, want, now)
+		case len(z.RRset(z.Origin, dns.TypeNSEC3PARAM)) > 0:
+			nz, err = z.Apply(zones.Edit{Op: zones.Remove, Name: z.Origin, Type: dns.TypeNSEC3PARAM}, now)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: publishing its NSEC3PARAM record: %w", z.Origin, err)
+		}
+		out[i] = nz
+	}
+	return out, nil
+}

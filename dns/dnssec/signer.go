@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,8 @@ type SignerOptions struct {
 	Jitter time.Duration
 	// Inception is backdated this much for clients whose clock is behind.
 	Backdate time.Duration
+	// NSEC3, when set, proves denial with NSEC3 (RFC 5155) instead of NSEC.
+	NSEC3 *NSEC3Params
 }
 
 // DefaultSignerOptions: two weeks, re-signed in the last week, expiries
@@ -47,6 +50,9 @@ type Signer struct {
 	hits   atomic.Uint64
 	// NegTTL is the TTL of NSEC records (RFC 9077: the SOA's negative TTL).
 	NegTTL uint32
+	// the zone signed whole for transfers, its last version (chain.go)
+	zmu    sync.Mutex
+	signed *SignedZone
 }
 
 // NewSigner returns a signer of origin with keys. now may be nil (time.Now).
@@ -55,7 +61,9 @@ func NewSigner(keys *Keys, opt SignerOptions, now func() time.Time) *Signer {
 		now = time.Now
 	}
 	if opt.Validity <= 0 {
+		n3 := opt.NSEC3
 		opt = DefaultSignerOptions()
+		opt.NSEC3 = n3
 	}
 	if opt.Refresh >= opt.Validity {
 		opt.Refresh = opt.Validity / 2
@@ -77,7 +85,13 @@ func (s *Signer) Keys() *Keys { return s.keys }
 func (s *Signer) SetClockOffset(d time.Duration) {
 	s.offset.Store(int64(d))
 	s.cache.reset()
+	s.zmu.Lock()
+	s.signed = nil
+	s.zmu.Unlock()
 }
+
+// NSEC3 returns the NSEC3 parameters, nil when denial is by NSEC.
+func (s *Signer) NSEC3() *NSEC3Params { return s.opt.NSEC3 }
 
 // ClockOffset is what SetClockOffset set.
 func (s *Signer) ClockOffset() time.Duration { return time.Duration(s.offset.Load()) }

@@ -23,6 +23,13 @@ type Signed struct {
 // insecure child: its parent holds no DS for it).
 func Sign(t testing.TB, zs map[string]*zones.Zone, skip ...string) *Signed {
 	t.Helper()
+	return SignWith(t, zs, dnssec.DefaultSignerOptions(), skip...)
+}
+
+// SignWith is Sign with signer options (opt.NSEC3: denial by NSEC3, its
+// NSEC3PARAM published).
+func SignWith(t testing.TB, zs map[string]*zones.Zone, opt dnssec.SignerOptions, skip ...string) *Signed {
+	t.Helper()
 	s := &Signed{Zones: map[string]*zones.Zone{}, Keys: map[string]*dnssec.Keys{}, Signers: map[string]*dnssec.Signer{}}
 	var list []*zones.Zone
 	for origin, z := range zs {
@@ -38,9 +45,12 @@ func Sign(t testing.TB, zs map[string]*zones.Zone, skip ...string) *Signed {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Keys[origin], s.Signers[origin] = ks, dnssec.NewSigner(ks, dnssec.DefaultSignerOptions(), nil)
+		s.Keys[origin], s.Signers[origin] = ks, dnssec.NewSigner(ks, opt, nil)
 	}
 	pub, err := dnssec.Publish(list, s.Keys, 3600, time.Now())
+	if err == nil {
+		pub, err = dnssec.PublishDenial(pub, s.Keys, opt.NSEC3, time.Now())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

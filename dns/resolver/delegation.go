@@ -201,7 +201,7 @@ func (r *Resolver) inBailiwick(d *delegation, qname string, m *dns.Msg) *dns.Msg
 		// signatures of those and of the SOA, from this zone
 		var keep []dns.RR
 		for _, rr := range m.Ns {
-			if t := rr.Header().Rrtype; t == dns.TypeNSEC && isSub(strings.ToLower(rr.Header().Name), d.zone) {
+			if t := rr.Header().Rrtype; (t == dns.TypeNSEC || t == dns.TypeNSEC3) && isSub(strings.ToLower(rr.Header().Name), d.zone) {
 				keep = append(keep, rr)
 			}
 		}

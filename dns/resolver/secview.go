@@ -27,15 +27,15 @@ func (r *Resolver) dnssecView(req, resp *dns.Msg) {
 	resp.Extra = cache.StripDNSSEC(resp.Extra, 0)
 }
 
-// nsecProofs returns the NSEC records of a section and their RRSIGs.
+// nsecProofs returns the NSEC and NSEC3 records of a section and their RRSIGs.
 func nsecProofs(section []dns.RR) []dns.RR {
 	var out []dns.RR
 	for _, rr := range section {
 		switch t := rr.(type) {
-		case *dns.NSEC:
+		case *dns.NSEC, *dns.NSEC3:
 			out = append(out, rr)
 		case *dns.RRSIG:
-			if t.TypeCovered == dns.TypeNSEC {
+			if t.TypeCovered == dns.TypeNSEC || t.TypeCovered == dns.TypeNSEC3 {
 				out = append(out, rr)
 			}
 		}

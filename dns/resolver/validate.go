@@ -296,12 +296,7 @@ func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname st
 		return false, nil
 	}
 	now := r.now()
-	var nsecs []*dns.NSEC
-	for _, rr := range m.Ns {
-		if n, ok := rr.(*dns.NSEC); ok {
-			nsecs = append(nsecs, n)
-		}
-	}
+	nsecs := dnssec.DenialOf(m.Ns) // NSEC or NSEC3
 	check := func(section []dns.RR, what string) error {
 		seen := map[string]bool{}
 		for _, rr := range section {
@@ -333,7 +328,7 @@ func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname st
 			}
 			st.note("dnssec: %s %s: RRSIG by key %d of %s verifies", h.Name, dns.TypeToString[h.Rrtype], ver.Sig.KeyTag, signer)
 			if expanded(ver.Sig, h.Name) {
-				if err := dnssec.ProveWildcard(nsecs, h.Name); err != nil {
+				if err := nsecs.Wildcard(h.Name, ver.Sig.Labels); err != nil {
 					return fmt.Errorf("%w: %w", ErrBogus, err)
 				}
 			}
@@ -358,9 +353,9 @@ func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname st
 		}
 		var err error
 		if m.Rcode == dns.RcodeNameError {
-			err = dnssec.ProveNXDomain(nsecs, last)
+			err = nsecs.NXDomain(last)
 		} else {
-			err = dnssec.ProveNoData(nsecs, last, qtype)
+			err = nsecs.NoData(last, qtype)
 		}
 		if err != nil {
 			st.note("dnssec: denial of %s %s: %v", last, dns.TypeToString[qtype], err)

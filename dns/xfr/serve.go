@@ -183,7 +183,15 @@ func (l *Listener) transfer(req *dns.Msg, z *zones.Zone, tcp bool, sig *Signer, 
 		}
 		return send(b)
 	}}
-	var err error
+	rrs, signed, err := s.records(z)
+	if err != nil {
+		s.log.Error("zone transfer refused: signing the zone failed", zap.String("zone", z.Origin), zap.Error(err))
+		s.metrics.transfers.WithLabelValues(what, "servfail").Inc()
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeServerFailure)
+		_ = st.send(m)
+		return
+	}
 	result := "axfr"
 	switch {
 	case q.Qtype == dns.TypeAXFR && !tcp:
@@ -201,6 +209,9 @@ func (l *Listener) transfer(req *dns.Msg, z *zones.Zone, tcp bool, sig *Signer, 
 			break
 		}
 		kind, es := ixfrPlan(z, s.journal(z.Origin), have)
+		if signed && kind == ixfrDiffs {
+			kind = ixfrFull // the journal has no signatures nor chain: the whole zone (RFC 1995 §4 allows it)
+		}
 		switch {
 		case kind == ixfrUpToDate || !tcp:
 			result = "uptodate"
@@ -214,10 +225,10 @@ func (l *Listener) transfer(req *dns.Msg, z *zones.Zone, tcp bool, sig *Signer, 
 			result = "ixfr"
 			err = ixfr(st, z, es)
 		default:
-			err = axfr(st, z)
+			err = axfr(st, z, rrs)
 		}
 	default:
-		err = axfr(st, z)
+		err = axfr(st, z, rrs)
 	}
 	s.metrics.transfers.WithLabelValues(what, result).Inc()
 	if err != nil {

@@ -40,6 +40,8 @@ type Service struct {
 	// secondary follows the zones of the secondary section (nil: none);
 	// set before the listeners start
 	secondary *Secondary
+	// signer signs zones whole for transfers (nil: sent as they are)
+	signer ZoneSigner
 
 	mu       sync.Mutex
 	journals map[string]*Journal // by origin

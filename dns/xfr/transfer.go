@@ -50,13 +50,14 @@ func (s *stream) flush() error {
 	return s.send(m)
 }
 
-// axfr streams the whole zone: the SOA, every other record, the SOA again
-// (RFC 5936 §2.2).
-func axfr(s *stream, z *zones.Zone) error {
+// axfr streams the whole zone: the SOA, every other record (rrs: the
+// zone's records, or those of the zone signed whole), the SOA again (RFC
+// 5936 §2.2).
+func axfr(s *stream, z *zones.Zone, rrs []dns.RR) error {
 	if err := s.add(z.SOA); err != nil {
 		return err
 	}
-	for _, rr := range z.Records() {
+	for _, rr := range rrs {
 		if rr.Header().Rrtype == dns.TypeSOA {
 			continue
 		}
@@ -112,4 +113,24 @@ func ixfr(s *stream, z *zones.Zone, es []Entry) error {
 		return err
 	}
 	return s.flush()
+}
+
+// ZoneSigner returns what a transfer of a zone signed here carries: its
+// records with their RRSIGs and the full NSEC (or NSEC3) chain, built
+// once per zone version (dnssec.Signer.SignZone). signed is false for a
+// zone not signed here: it goes out as it is.
+type ZoneSigner func(z *zones.Zone) (rrs []dns.RR, signed bool, err error)
+
+// SignZonesWith makes transfers carry signed zones whole; set before the
+// listeners start.
+func (s *Service) SignZonesWith(f ZoneSigner) { s.signer = f }
+
+// records is what a transfer of z carries, and whether z is signed.
+func (s *Service) records(z *zones.Zone) ([]dns.RR, bool, error) {
+	if s.signer != nil {
+		if rrs, signed, err := s.signer(z); err != nil || signed {
+			return rrs, signed, err
+		}
+	}
+	return z.Records(), false, nil
 }
