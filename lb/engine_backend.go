@@ -32,8 +32,14 @@ type backendConns struct {
 // http.Transport's IdleConnTimeout of the nethttp engine).
 const idleLimit = 90 * time.Second
 
-// warmIdle is how many of a backend's idle connections keep their buffers.
-const warmIdle = 8
+// warmIdle is how many of a backend's idle connections keep their
+// buffers; one deeper in the stack drops them once unused for coldAfter
+// (under load the stack's depth moves and a connection a little deeper
+// is taken again within milliseconds).
+const (
+	warmIdle  = 8
+	coldAfter = 50 * time.Millisecond
+)
 
 // bconn is one connection to a backend.
 type bconn struct {
@@ -135,7 +141,8 @@ func (c *bconn) alive() bool {
 // put keeps c for the next request, or closes it when the pool is full
 // or closed.
 func (bp *backendConns) put(c *bconn) {
-	c.idleAt = bp.now()
+	now := bp.now()
+	c.idleAt = now
 	bp.mu.Lock()
 	if !bp.closed && len(bp.idle) < bp.maxIdle {
 		bp.idle = append(bp.idle, c)
@@ -144,7 +151,7 @@ func (bp *backendConns) put(c *bconn) {
 		// top are cold, and need no buffers while they wait (24 KiB
 		// each; HAProxy's idle server connections hold none either).
 		if n := len(bp.idle) - warmIdle - 1; n >= 0 {
-			if cold := bp.idle[n]; cold.br != nil && cold.br.Buffered() == 0 && cold.bw.Buffered() == 0 {
+			if cold := bp.idle[n]; cold.br != nil && now.Sub(cold.idleAt) > coldAfter && cold.br.Buffered() == 0 && cold.bw.Buffered() == 0 {
 				cold.br, cold.bw = nil, nil
 			}
 		}

@@ -142,12 +142,25 @@ func run(t *testing.T, d *Daemon) string {
 func start(t *testing.T, d *Daemon) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
+	exited := false
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if !exited {
+				<-done
+			}
+		})
+	}
 	t.Cleanup(stop)
-	<-d.Ready()
+	select {
+	case <-d.Ready():
+	case err := <-done: // a Run that fails at start never gets ready
+		exited = true
+		t.Fatalf("Run ended before dnsd was ready: %v", err)
+	}
 	return stop
 }
 

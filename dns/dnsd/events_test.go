@@ -2,7 +2,6 @@ package dnsd
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -26,11 +25,7 @@ func startDaemon(t *testing.T, log *zap.Logger) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-d.Ready()
+	start(t, d)
 	return d
 }
 

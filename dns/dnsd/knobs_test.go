@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,11 +21,7 @@ func TestResolverKnobRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-d.Ready()
+	defer start(t, d)()
 	url := "http://" + d.AdminAddr() + "/api/v1/resolver"
 	do := func(method, body, token string) (int, string) {
 		st, b := testutil.Call(t, method, url, body, token)

@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -49,11 +48,7 @@ func startZoneDaemon(t *testing.T, embedded bool) *zoneDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- zd.d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-zd.d.Ready()
+	start(t, zd.d)
 	zd.dns = zd.d.Listeners()["127.0.0.1:0"]
 	zd.base = "http://" + zd.d.AdminAddr() + "/api/v1/zones/example.test./records"
 	return zd

@@ -22,7 +22,7 @@ import (
 // Zone parses zone text for origin, failing the test on error.
 func Zone(t testing.TB, origin, text string) *zones.Zone {
 	t.Helper()
-	z, err := zones.Parse(strings.NewReader(text), origin, "test:"+origin, false)
+	z, err := zones.Parse(strings.NewReader(text), origin, "embedded:test/"+origin, false) // in memory: never written
 	if err != nil {
 		t.Fatalf("zone %s: %v", origin, err)
 	}
