@@ -347,6 +347,12 @@ YAML
   "$BIN/webd" --listen 127.0.20.1:18080,127.0.30.1:18080,127.0.40.1:18080 --id na,as,other >"$WORK/geo-webd.log" 2>&1 & GWEB=$!
   "$BIN/dnsd" --config "$WORK/geo.yaml" >"$WORK/geo.log" 2>&1 & GDNS=$!
   for i in $(seq 1 50); do curl -sf 127.0.0.1:19156/healthz >/dev/null && curl -sf 127.0.10.1:18080/ >/dev/null && curl -sf 127.0.20.1:18080/healthz >/dev/null && break; sleep 0.1; done
+  # dnsd's first check may have run before the EU lbd listened (down, back
+  # up at the next check, rise 1): wait until every member is seen up
+  for i in $(seq 1 50); do
+    s=$(curl -s 127.0.0.1:19156/api/v1/geo/pools | jq -r '[.data[].members[].state] | unique | join(",")' 2>/dev/null)
+    [ "$s" = up ] && break; sleep 0.1
+  done
   if command -v dig >/dev/null; then
     G="dig +norec +short +time=2 +tries=1 -p 1053 @127.0.23.1 www.example.test A"
     for c in "81.2.69.142/32 127.0.10.1 London" "89.160.20.112/28 127.0.10.1 Linköping" "216.160.83.56/32 127.0.20.1 Milton-US" \
