@@ -90,16 +90,8 @@ func packWire(k Key, msg *dns.Msg, plain bool) *wire {
 	}
 	w := &wire{dnssec: !plain && (len(StripDNSSEC(answer, k.Type)) != len(answer) ||
 		len(StripDNSSEC(ns, 0)) != len(ns) || len(StripDNSSEC(extra, 0)) != len(extra))}
-	variants := 1
-	for i := 0; i < len(answer); {
-		j := i + 1
-		for j < len(answer) && sameSet(answer[i], answer[j]) {
-			j++
-		}
-		variants = lcm(variants, j-i)
-		i = j
-	}
-	if variants > maxWireVariants {
+	variants := wireVariants(answer)
+	if variants == 0 {
 		return w
 	}
 	for v := 0; v < variants; v++ {
@@ -120,6 +112,24 @@ func packWire(k Key, msg *dns.Msg, plain bool) *wire {
 		w.variants = append(w.variants, wireVariant{b: b, ttls: ttls})
 	}
 	return w
+}
+
+// wireVariants is how many packed replies an answer section needs (one
+// per rotation of its RRsets); 0 when over maxWireVariants (not packed).
+func wireVariants(answer []dns.RR) int {
+	variants := 1
+	for i := 0; i < len(answer); {
+		j := i + 1
+		for j < len(answer) && sameSet(answer[i], answer[j]) {
+			j++
+		}
+		variants = lcm(variants, j-i)
+		i = j
+	}
+	if variants > maxWireVariants {
+		return 0
+	}
+	return variants
 }
 
 // IsDNSSECType reports whether records of type t are shown only to
