@@ -228,17 +228,15 @@ type BackendPatch struct {
 	MaxConnections *int64  `json:"max_connections"`
 }
 
+// Empty reports that the patch sets no field.
+func (p *BackendPatch) Empty() bool {
+	return p.State == nil && p.Weight == nil && p.MaxConnections == nil
+}
+
 func (s *Server) patchBackend(w http.ResponseWriter, r *http.Request) {
-	p, m := s.findBackend(w, r)
-	if m == nil {
-		return
-	}
 	var patch BackendPatch
-	if !api.Decode(w, r, &patch) {
-		return
-	}
-	if patch.State == nil && patch.Weight == nil && patch.MaxConnections == nil {
-		api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "empty_patch", `nothing to change: send "state", "weight" and/or "max_connections"`))
+	p, m := s.findBackend(w, r)
+	if m == nil || !api.DecodePatch(w, r, &patch, `"state", "weight" and/or "max_connections"`) {
 		return
 	}
 	var st backend.State

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"netsim/internal/api"
+	hcheck "netsim/internal/health" // lb/health is "health" in this package
 	"netsim/lb/compress"
 	"netsim/lb/httpcache"
 	"netsim/lb/l4"
@@ -180,17 +181,12 @@ type StickyConfig struct {
 	MaxTable   int    `mapstructure:"max_table"` // source_ip entries
 }
 
-// HealthConfig is the active check.
+// HealthConfig is the active check: internal/health.CheckConfig's keys (type:
+// http | tcp | none, path, host, expect_status, interval, timeout, rise,
+// fall) and the load report's path.
 type HealthConfig struct {
-	Type         string        `mapstructure:"type"` // http | tcp | none
-	Path         string        `mapstructure:"path"`
-	Host         string        `mapstructure:"host"`
-	ExpectStatus int           `mapstructure:"expect_status"`
-	Interval     time.Duration `mapstructure:"interval"`
-	Timeout      time.Duration `mapstructure:"timeout"`
-	Rise         int           `mapstructure:"rise"`
-	Fall         int           `mapstructure:"fall"`
-	AgentPath    string        `mapstructure:"agent_path"`
+	hcheck.CheckConfig `mapstructure:",squash"`
+	AgentPath          string `mapstructure:"agent_path"`
 }
 
 // PassiveConfig ejects a backend after consecutive failures.

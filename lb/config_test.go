@@ -76,12 +76,32 @@ var badConfigs = []struct {
 		[]string{"pools[0].polcy: unknown key"}},
 	{"bad duration", "pools: [{name: web, health: {interval: soon}}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]",
 		[]string{`pools[0].health.interval: "soon": not a duration`}},
+	// health's keys come from internal/health.CheckConfig (squashed): errors still name the full key
+	{"unknown health key", "pools: [{name: web, health: {intervall: 1s}}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]",
+		[]string{"pools[0].health.intervall: unknown key"}},
+	{"bad health rise", "pools: [{name: web, health: {rise: lots}}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]",
+		[]string{`pools[0].health.rise: "lots": not a whole number`}},
 	{"no frontends", "pools: [{name: web}]", []string{"frontends", "at least one"}},
 	{"same listen twice", "pools: [{name: web}]\nfrontends: [{name: a, listen: '127.0.0.1:8080', pool: web}, {name: b, listen: '127.0.0.1:8080', pool: web}]",
 		[]string{"frontends[1].listen", "already used"}},
 	{"backend_load without agent", "pools: [{name: web, policy: backend_load}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]",
 		[]string{"pools[0].health.agent_path", "needs the backends' load report"}},
 	{"not yaml", "pools: [", []string{"not valid YAML"}},
+}
+
+// TestHealthKeys: every key of a pool's health block reaches the config
+// (they are squashed in from internal/health.CheckConfig).
+func TestHealthKeys(t *testing.T) {
+	cfg, err := ParseConfig([]byte("pools: [{name: web, health: {type: http, path: /up, host: h.test, expect_status: 204, interval: 3s, timeout: 2s, rise: 4, fall: 5, agent_path: /load}}]\n" +
+		"frontends: [{listen: '127.0.0.1:8080', pool: web}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Pools[0].Health
+	if h.Type != "http" || h.Path != "/up" || h.Host != "h.test" || h.ExpectStatus != 204 || h.Interval != 3*time.Second ||
+		h.Timeout != 2*time.Second || h.Rise != 4 || h.Fall != 5 || h.AgentPath != "/load" {
+		t.Fatalf("health block decoded as %+v", h)
+	}
 }
 
 func TestBadConfigs(t *testing.T) {

@@ -71,7 +71,8 @@ func startFuzzLB(f *testing.F) *fuzzLB {
 		p := &cfg.Pools[i]
 		one := 1
 		p.Backends = []BackendConfig{{ID: p.Name + "1", Address: bln.Addr().String(), Weight: &one}}
-		p.Health = HealthConfig{Type: "none"}
+		p.Health = HealthConfig{}
+		p.Health.Type = "none"
 		p.Passive = PassiveConfig{}
 		p.SlowStart = 0
 	}

@@ -33,9 +33,7 @@ func (s *Server) startMonitor(p *pool) {
 	}
 	ok := s.met.checks
 	dur := s.met.checkTime.WithLabelValues(p.name)
-	p.monitor = health.NewMonitor(health.Config{
-		Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Cooldown: p.cfg.Passive.Cooldown,
-	}, chk, agent, s.log.With(zap.String("pool", p.name)), func(b *backend.Backend, err error, took time.Duration) {
+	p.monitor = health.NewMonitor(health.Config{Config: h.Config, Cooldown: p.cfg.Passive.Cooldown}, chk, agent, s.log.With(zap.String("pool", p.name)), func(b *backend.Backend, err error, took time.Duration) {
 		r := "ok"
 		if err != nil {
 			r = "fail"

@@ -175,17 +175,15 @@ type RateLimitPatch struct {
 	Burst    *int    `json:"burst"`
 }
 
+// Empty reports that the patch sets no field.
+func (p *RateLimitPatch) Empty() bool {
+	return p.Requests == nil && p.Per == nil && p.Burst == nil
+}
+
 func (s *Server) patchRateLimit(w http.ResponseWriter, r *http.Request) {
-	f, rt := s.findLimit(w, r)
-	if rt == nil {
-		return
-	}
 	var patch RateLimitPatch
-	if !api.Decode(w, r, &patch) {
-		return
-	}
-	if patch.Requests == nil && patch.Per == nil && patch.Burst == nil {
-		api.WriteError(w, r, api.Errorf(http.StatusBadRequest, "empty_patch", `nothing to change: send "requests", "per" and/or "burst"`))
+	f, rt := s.findLimit(w, r)
+	if rt == nil || !api.DecodePatch(w, r, &patch, `"requests", "per" and/or "burst"`) {
 		return
 	}
 	l := rt.limit

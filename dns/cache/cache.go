@@ -73,14 +73,18 @@ func (k Key) String() string {
 
 // Config bounds the cache and shapes TTLs.
 type Config struct {
-	MaxEntries     int           // across all shards; > 0
-	MaxBytes       int64         // approximate memory across all shards; > 0
-	Shards         int           // power of two; 0 = 16
-	MinTTL         time.Duration // floor for positive TTLs (Unbound cache-min-ttl)
-	MaxTTL         time.Duration // cap for positive TTLs (cache-max-ttl)
-	NegativeMaxTTL time.Duration // cap for NXDOMAIN/NODATA (cache-max-negative-ttl)
-	StaleWindow    time.Duration // how long past expiry an entry is kept for serve-stale; 0 = not kept
-	Jitter         float64       // 0..0.5: stored TTL shortened by a random fraction up to this, so entries do not expire together
+	MaxEntries     int           `mapstructure:"max_entries"`      // across all shards; > 0
+	MaxBytes       int64         `mapstructure:"max_bytes"`        // approximate memory across all shards; > 0
+	Shards         int           `mapstructure:"shards"`           // power of two; 0 = 16
+	MinTTL         time.Duration `mapstructure:"min_ttl"`          // floor for positive TTLs (Unbound cache-min-ttl)
+	MaxTTL         time.Duration `mapstructure:"max_ttl"`          // cap for positive TTLs (cache-max-ttl)
+	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"` // cap for NXDOMAIN/NODATA (cache-max-negative-ttl)
+	// StaleWindow bounds serve-stale: how long past expiry an entry is
+	// kept and may still be served when upstreams fail; 0 = not kept.
+	StaleWindow time.Duration `mapstructure:"stale_window"`
+	// Jitter 0..0.5: stored TTL shortened by a random fraction up to this,
+	// so entries do not expire together.
+	Jitter float64 `mapstructure:"jitter"`
 }
 
 // DefaultConfig is a cache of 100k entries / 64 MiB with Unbound-like caps.

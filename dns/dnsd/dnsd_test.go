@@ -63,6 +63,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		// the value and what was expected, not "time: unknown unit"
 		{"bad duration", "resolver:\n  timeout: 5x\n", `resolver.timeout: "5x": not a duration such as 500ms, 2s or 1m`},
 		{"bad geo duration", "geo:\n  ttl: fast\n", `geo.ttl: "fast": not a duration`},
+		// a name's health keys come from internal/health.CheckConfig (squashed)
+		{"bad geo health duration", "geo:\n  names:\n    - name: www.example.test.\n      health: {type: tcp, port: 80, interval: soon}\n",
+			`geo.names[0].health.interval: "soon": not a duration`},
+		{"unknown geo health key", "geo:\n  names:\n    - name: www.example.test.\n      health: {type: tcp, prot: 80}\n",
+			"geo.names[0].health.prot: unknown key"},
 		{"bad number", "resolver:\n  max_referrals: many\n", `resolver.max_referrals: "many": not a whole number`},
 		{"bad bool", "admin:\n  pprof: maybe\n", `admin.pprof: "maybe": not true or false`},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/internal/cfgerr"
+	"netsim/internal/health"
 )
 
 // Config is the `geo:` section of dnsd's configuration. Lists are used
@@ -80,26 +81,17 @@ type MemberConfig struct {
 	Check string `mapstructure:"check"`
 }
 
-// HealthConfig configures the probes of a name's members.
+// HealthConfig configures the probes of a name's members:
+// health.CheckConfig's keys and the port probed on each member's address.
+// Type is "tcp" (connect), "http" (GET path, 2xx/3xx is up, default path
+// "/", Host the target) or "" (no checks: members are always available).
+// Interval between probes (default 2s), timeout of one probe (default
+// 1s), rise successes to come up (default 2), fall failures to go down
+// (default 3): a dead member leaves the answers within about
+// interval×fall.
 type HealthConfig struct {
-	// Type is "tcp" (connect), "http" (GET Path, 2xx/3xx is up) or ""
-	// (no checks: members are always available).
-	Type string `mapstructure:"type"`
-	// Port is the port probed on each member's address.
-	Port int `mapstructure:"port"`
-	// Path and Host are used by HTTP checks (default "/", the target).
-	Path string `mapstructure:"path"`
-	Host string `mapstructure:"host"`
-	// ExpectStatus, when set, is the only status an HTTP check accepts.
-	ExpectStatus int `mapstructure:"expect_status"`
-	// Interval between probes (default 2s), Timeout of one probe
-	// (default 1s), Rise successes to come up (default 2), Fall failures
-	// to go down (default 3). A dead member leaves the answers within
-	// about Interval×Fall.
-	Interval time.Duration `mapstructure:"interval"`
-	Timeout  time.Duration `mapstructure:"timeout"`
-	Rise     int           `mapstructure:"rise"`
-	Fall     int           `mapstructure:"fall"`
+	health.CheckConfig `mapstructure:",squash"`
+	Port               int `mapstructure:"port"`
 }
 
 // Defaults applied by Validate's callers through withDefaults.

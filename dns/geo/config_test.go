@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"netsim/internal/cfgerr"
+	"netsim/internal/health"
 )
 
 func baseName() NameConfig {
@@ -33,7 +34,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(c *Config) {}, "", ""},
 		{"valid with health", func(c *Config) {
-			c.Names[0].Health = HealthConfig{Type: "tcp", Port: 8080, Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3}
+			c.Names[0].Health = HealthConfig{CheckConfig: health.CheckConfig{Type: "tcp", Config: health.Config{Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 3}}, Port: 8080}
 		}, "", ""},
 		{"ttl too short", func(c *Config) { c.TTL = time.Millisecond }, "geo.ttl", "between"},
 		{"bad trust network", func(c *Config) { c.TrustECSFrom = []string{"10.0.0.0/33"} }, "geo.trust_ecs_from[0]", "CIDR"},
@@ -59,15 +60,19 @@ func TestValidate(t *testing.T) {
 		{"health type", func(c *Config) { c.Names[0].Health.Type = "icmp" }, "geo.names[0].health.type", "tcp"},
 		{"health port missing", func(c *Config) { c.Names[0].Health.Type = "tcp" }, "geo.names[0].health.port", "required"},
 		{"health timeout over interval", func(c *Config) {
-			c.Names[0].Health = HealthConfig{Type: "tcp", Port: 80, Interval: time.Second, Timeout: 2 * time.Second}
+			c.Names[0].Health = HealthConfig{CheckConfig: health.CheckConfig{Type: "tcp", Config: health.Config{Interval: time.Second, Timeout: 2 * time.Second}}, Port: 80}
 		}, "geo.names[0].health.timeout", "interval"},
-		{"health interval tiny", func(c *Config) { c.Names[0].Health = HealthConfig{Type: "tcp", Port: 80, Interval: time.Millisecond} }, "geo.names[0].health.interval", "100ms"},
+		{"health interval tiny", func(c *Config) {
+			c.Names[0].Health = HealthConfig{CheckConfig: health.CheckConfig{Type: "tcp", Config: health.Config{Interval: time.Millisecond}}, Port: 80}
+		}, "geo.names[0].health.interval", "100ms"},
 		{"check without health", func(c *Config) { c.Names[0].Pools[0].Members[0].Check = "127.0.0.1:80" }, "geo.names[0].pools[0].members[0].check", "health.type is empty"},
 		{"bad check", func(c *Config) {
-			c.Names[0].Health = HealthConfig{Type: "tcp", Port: 80}
+			c.Names[0].Health = HealthConfig{CheckConfig: health.CheckConfig{Type: "tcp"}, Port: 80}
 			c.Names[0].Pools[0].Members[0].Check = "nowhere"
 		}, "geo.names[0].pools[0].members[0].check", "address:port"},
-		{"http path", func(c *Config) { c.Names[0].Health = HealthConfig{Type: "http", Port: 80, Path: "healthz"} }, "geo.names[0].health.path", `"/"`},
+		{"http path", func(c *Config) {
+			c.Names[0].Health = HealthConfig{CheckConfig: health.CheckConfig{Type: "http", Path: "healthz"}, Port: 80}
+		}, "geo.names[0].health.path", `"/"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

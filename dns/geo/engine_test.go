@@ -308,7 +308,7 @@ func TestFailoverAndFailModes(t *testing.T) {
 				}
 				cfg := Config{Names: []NameConfig{{
 					Name: "www.example.test.", Default: "na", Fail: tt.fail, Answers: 2,
-					Health: HealthConfig{Type: "tcp", Port: 80, Interval: time.Hour, Rise: 1, Fall: 1},
+					Health: HealthConfig{CheckConfig: health.CheckConfig{Type: "tcp", Config: health.Config{Interval: time.Hour, Rise: 1, Fall: 1}}, Port: 80},
 					Pools: []PoolConfig{
 						{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1"}, {Address: "127.0.10.2", Weight: 0}}},
 						{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1"}}},
@@ -363,7 +363,7 @@ func TestHealthFailover(t *testing.T) {
 		euCheck, naCheck := "127.0.10.1:8404", "127.0.20.1:8404"
 		cfg := Config{Names: []NameConfig{{
 			Name: "www.example.test.", Default: "na",
-			Health: HealthConfig{Type: "http", Path: "/readyz", Interval: interval, Timeout: interval / 2, Rise: rise, Fall: fall},
+			Health: HealthConfig{CheckConfig: health.CheckConfig{Type: "http", Path: "/readyz", Config: health.Config{Interval: interval, Timeout: interval / 2, Rise: rise, Fall: fall}}},
 			Pools: []PoolConfig{
 				{Name: "eu", Continents: []string{"EU"}, Members: []MemberConfig{{Address: "127.0.10.1", Check: euCheck}}},
 				{Name: "na", Continents: []string{"NA"}, Members: []MemberConfig{{Address: "127.0.20.1", Check: naCheck}}},

@@ -30,9 +30,7 @@ func defaultChecker(h HealthConfig) health.Checker {
 }
 
 func (e *Engine) newMonitor(h HealthConfig, target string, me *monitorEntry) *health.Monitor {
-	return health.NewMonitor(target, e.checkerOf(h), health.Config{
-		Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall,
-	}, health.Options{
+	return health.NewMonitor(target, e.checkerOf(h), h.Config, health.Options{
 		Now:      e.now,
 		OnChange: func(c health.Change) { e.onHealthChange(me, c) },
 		OnProbe:  e.onProbe,

@@ -53,7 +53,8 @@ type Config struct {
 	// below it too, without asking (RFC 8020; Unbound harden-below-nxdomain).
 	AggressiveNXDomain bool `mapstructure:"aggressive_nxdomain"`
 
-	Cache CacheConfig `mapstructure:"cache"`
+	// Cache is the `resolver.cache:` section.
+	Cache cache.Config `mapstructure:"cache"`
 
 	// ECS: EDNS Client Subnet sent upstream (RFC 7871), so a GeoDNS
 	// server behind the resolver sees where the client is.
@@ -133,24 +134,9 @@ type ECSConfig struct {
 	ExcludeZones []string `mapstructure:"exclude_zones"`
 }
 
-// CacheConfig is the `resolver.cache:` section.
-type CacheConfig struct {
-	MaxEntries     int           `mapstructure:"max_entries"`
-	MaxBytes       int64         `mapstructure:"max_bytes"`
-	Shards         int           `mapstructure:"shards"`
-	MinTTL         time.Duration `mapstructure:"min_ttl"`
-	MaxTTL         time.Duration `mapstructure:"max_ttl"`
-	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
-	// StaleWindow bounds serve-stale: how long past expiry an entry may
-	// still be served when upstreams fail. 0 turns serve-stale off.
-	StaleWindow time.Duration `mapstructure:"stale_window"`
-	Jitter      float64       `mapstructure:"jitter"`
-}
-
 // DefaultConfig iterates the simulated hierarchy: root hints 127.0.1.1,
 // port 1053, recursion for loopback clients only.
 func DefaultConfig() Config {
-	c := cache.DefaultConfig()
 	return Config{
 		RootHints:          []string{"127.0.1.1"},
 		Port:               1053,
@@ -163,15 +149,7 @@ func DefaultConfig() Config {
 		UpstreamTimeout:    800 * time.Millisecond,
 		EDNSBufferSize:     1232,
 		AggressiveNXDomain: true,
-		Cache: CacheConfig{
-			MaxEntries:     c.MaxEntries,
-			MaxBytes:       c.MaxBytes,
-			Shards:         c.Shards,
-			MinTTL:         c.MinTTL,
-			MaxTTL:         c.MaxTTL,
-			NegativeMaxTTL: c.NegativeMaxTTL,
-			StaleWindow:    c.StaleWindow,
-		},
+		Cache:              cache.DefaultConfig(),
 		ECS: ECSConfig{
 			Enabled:    true,
 			IPv4Prefix: ecs.DefaultV4Bits,
@@ -200,19 +178,6 @@ var RealRootHints = []string{
 	"198.41.0.4", "170.247.170.2", "192.33.4.12", "199.7.91.13", "192.203.230.10",
 	"192.5.5.241", "192.112.36.4", "198.97.190.53", "192.36.148.17", "192.58.128.30",
 	"193.0.14.129", "199.7.83.42", "202.12.27.33",
-}
-
-func (c CacheConfig) cache() cache.Config {
-	return cache.Config{
-		MaxEntries:     c.MaxEntries,
-		MaxBytes:       c.MaxBytes,
-		Shards:         c.Shards,
-		MinTTL:         c.MinTTL,
-		MaxTTL:         c.MaxTTL,
-		NegativeMaxTTL: c.NegativeMaxTTL,
-		StaleWindow:    c.StaleWindow,
-		Jitter:         c.Jitter,
-	}
 }
 
 // parseServer reads "addr", "addr@port", "addr:port" or "[v6]:port".
@@ -427,7 +392,7 @@ func (c Config) compile() (compiled, error) {
 			out.ecsExclude = append(out.ecsExclude, strings.ToLower(dns.Fqdn(z)))
 		}
 	}
-	if _, err := cache.New(c.Cache.cache(), nil); err != nil {
+	if _, err := cache.New(c.Cache, nil); err != nil {
 		return out, cfgerr.Prefix("resolver.cache.", err)
 	}
 	return out, nil

@@ -41,6 +41,9 @@ type knobsPatch struct {
 	Prefetch *bool `json:"prefetch"`
 }
 
+// Empty reports that the patch sets no knob.
+func (p *knobsPatch) Empty() bool { return p.Coalesce == nil && p.Prefetch == nil }
+
 // RegisterKnobRoutes adds GET and PATCH /api/v1/resolver (the knobs) to
 // mux. Mutating calls are expected to be wrapped with api.Auth by the caller.
 func (r *Resolver) RegisterKnobRoutes(mux *http.ServeMux) {
@@ -50,11 +53,7 @@ func (r *Resolver) RegisterKnobRoutes(mux *http.ServeMux) {
 		},
 		http.MethodPatch: func(w http.ResponseWriter, req *http.Request) {
 			var p knobsPatch
-			if !api.Decode(w, req, &p) {
-				return
-			}
-			if p.Coalesce == nil && p.Prefetch == nil {
-				api.WriteError(w, req, api.Errorf(http.StatusBadRequest, "empty_patch", `nothing to change: send {"coalesce": false} and/or {"prefetch": false}`))
+			if !api.DecodePatch(w, req, &p, `{"coalesce": false} and/or {"prefetch": false}`) {
 				return
 			}
 			for {

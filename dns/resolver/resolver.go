@@ -89,7 +89,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, opts ...Option)
 	for _, o := range opts {
 		o(r)
 	}
-	r.cache, err = cache.New(cfg.Cache.cache(), r.now)
+	r.cache, err = cache.New(cfg.Cache, r.now)
 	if err != nil {
 		return nil, err
 	}

@@ -235,6 +235,27 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// A Patch is the body of a PATCH request: pointer fields, nil where the
+// request leaves a value as it is.
+type Patch interface {
+	// Empty reports that the patch changes nothing.
+	Empty() bool
+}
+
+// DecodePatch is Decode for a PATCH body that must change something: a
+// patch that sets no field is answered 400 empty_patch, which says what
+// can be sent (fields, e.g. `"state" and/or "weight"`).
+func DecodePatch(w http.ResponseWriter, r *http.Request, p Patch, fields string) bool {
+	if !Decode(w, r, p) {
+		return false
+	}
+	if p.Empty() {
+		WriteError(w, r, Errorf(http.StatusBadRequest, "empty_patch", "nothing to change: send %s", fields))
+		return false
+	}
+	return true
+}
+
 // DecodeJSON reads a JSON object into v, refusing unknown fields, trailing
 // data and bodies over 1 MiB, with a message that says what to fix.
 func DecodeJSON(r *http.Request, v any) *Problem {

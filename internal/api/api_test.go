@@ -141,3 +141,32 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("good body: %+v, wrote %q", v, w.Body)
 	}
 }
+
+type testPatch struct {
+	A *int `json:"a"`
+}
+
+func (p *testPatch) Empty() bool { return p.A == nil }
+
+func TestDecodePatch(t *testing.T) {
+	cases := []struct {
+		name, body string
+		ok         bool
+		code       int
+		want       string
+	}{
+		{"sets a", `{"a": 1}`, true, http.StatusOK, ""},
+		{"empty", `{}`, false, http.StatusBadRequest, `nothing to change: send \"a\"`},
+		{"unknown field", `{"b": 1}`, false, http.StatusBadRequest, `"b"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var p testPatch
+			r := httptest.NewRequest("PATCH", "/", strings.NewReader(c.body))
+			w := httptest.NewRecorder()
+			if ok := DecodePatch(w, r, &p, `"a"`); ok != c.ok || w.Code != c.code || !strings.Contains(w.Body.String(), c.want) {
+				t.Fatalf("DecodePatch(%s) = %v, %d %s; want %v, %d containing %s", c.body, ok, w.Code, w.Body, c.ok, c.code, c.want)
+			}
+		})
+	}
+}

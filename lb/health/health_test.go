@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"netsim/internal/health"
 	"netsim/internal/testutil"
 	"netsim/lb/backend"
 )
@@ -59,7 +60,7 @@ func TestHTTPRiseFall(t *testing.T) {
 	var results atomic.Int64
 	// The timeout is capped at the interval: 200ms leaves room for a loaded
 	// machine under the race detector (20ms made the first check time out).
-	m := NewMonitor(Config{Interval: 200 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 2, Fall: 3},
+	m := NewMonitor(Config{Config: health.Config{Interval: 200 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 2, Fall: 3}},
 		NewHTTP("/healthz", "", 200), nil, nil, func(*backend.Backend, error, time.Duration) { results.Add(1) })
 	defer m.Stop()
 	m.Add(b)
@@ -129,7 +130,7 @@ func TestTimeout(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String(), Healthy: true, Weight: 1})
-	m := NewMonitor(Config{Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2}, NewHTTP("/", "", 0), nil, nil, nil)
+	m := NewMonitor(Config{Config: health.Config{Interval: 30 * time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2}}, NewHTTP("/", "", 0), nil, nil, nil)
 	defer m.Stop()
 	m.Add(b)
 	testutil.WaitFor(t, "a hanging backend to go down", 5*time.Second, func() bool { return !b.Healthy() })
@@ -149,7 +150,7 @@ func TestPassiveCooldown(t *testing.T) {
 			defer srv.Close()
 			b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String(), Healthy: true, Weight: 1})
 			cool := 300 * time.Millisecond
-			m := NewMonitor(Config{Interval: 20 * time.Millisecond, Rise: 1, Cooldown: cool}, tt.check, nil, nil, nil)
+			m := NewMonitor(Config{Config: health.Config{Interval: 20 * time.Millisecond, Rise: 1}, Cooldown: cool}, tt.check, nil, nil, nil)
 			defer m.Stop()
 			m.Add(b)
 			for range 3 {
@@ -171,7 +172,7 @@ func TestRemoveAndStop(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
 	defer srv.Close()
 	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String()})
-	m := NewMonitor(Config{Interval: 10 * time.Millisecond}, NewHTTP("/", "", 0), nil, nil, nil)
+	m := NewMonitor(Config{Config: health.Config{Interval: 10 * time.Millisecond}}, NewHTTP("/", "", 0), nil, nil, nil)
 	m.Add(b)
 	testutil.WaitFor(t, "checks", 5*time.Second, func() bool { return n.Load() >= 3 })
 	m.Remove(b)
@@ -194,7 +195,7 @@ func TestAgent(t *testing.T) {
 	defer srv.Close()
 	b := backend.New(backend.Options{ID: "b", Address: srv.Listener.Addr().String(), Weight: 1})
 	ag := &Agent{Client: srv.Client(), Path: "/load?format=agent"}
-	m := NewMonitor(Config{Interval: 10 * time.Millisecond}, NewHTTP("/", "", 0), ag, nil, nil)
+	m := NewMonitor(Config{Config: health.Config{Interval: 10 * time.Millisecond}}, NewHTTP("/", "", 0), ag, nil, nil)
 	defer m.Stop()
 	m.Add(b)
 	testutil.WaitFor(t, "load 30", 5*time.Second, func() bool { return b.Load() == 30 })
@@ -266,7 +267,7 @@ func TestFailingChecksCountAndWording(t *testing.T) {
 			mu.Unlock()
 		})
 		b := backend.New(backend.Options{ID: "b1", Address: "192.0.2.1:80", Weight: 1, Healthy: true, Observer: obs})
-		m := NewMonitor(Config{Interval: time.Second, Rise: 2, Fall: 3, Cooldown: 10 * time.Second}, chk, nil, nil, nil)
+		m := NewMonitor(Config{Config: health.Config{Interval: time.Second, Rise: 2, Fall: 3}, Cooldown: 10 * time.Second}, chk, nil, nil, nil)
 		defer m.Stop()
 		m.Add(b)
 		for i := 1; i <= 5; i++ {

@@ -16,12 +16,9 @@ import (
 
 // Config of a Monitor. Zero fields get the defaults in brackets.
 type Config struct {
-	// Interval, Timeout, Rise and Fall as in internal/health.Config, with
-	// its defaults (2s, 1s, 2, 3).
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
+	// Interval, Timeout, Rise and Fall with internal/health's defaults
+	// (2s, 1s, 2, 3).
+	health.Config
 	// Cooldown keeps a passively ejected backend out at least this long
 	// before checks may bring it back [10s]. With no Checker, the backend
 	// is readmitted when the cooldown ends.
@@ -29,16 +26,11 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	d := health.Config{Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}.WithDefaults()
-	c.Interval, c.Timeout, c.Rise, c.Fall = d.Interval, d.Timeout, d.Rise, d.Fall
+	c.Config = c.Config.WithDefaults()
 	if c.Cooldown <= 0 {
 		c.Cooldown = 10 * time.Second
 	}
 	return c
-}
-
-func (c Config) shared() health.Config {
-	return health.Config{Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
 }
 
 // Result is reported after every check, for metrics.
@@ -193,7 +185,7 @@ func (m *Monitor) probe(ctx context.Context, b *backend.Backend, p *prober) {
 	if m.result != nil {
 		m.result(b, err, took)
 	}
-	cfg := m.cfg.shared()
+	cfg := m.cfg.Config
 	if err != nil {
 		if b.Healthy() && p.streak.Verdict(cfg, true) {
 			b.SetHealthy(false, fmt.Sprintf("active check failed %d times in a row (fall %d): %v", p.streak.Failures, cfg.Fall, err))
