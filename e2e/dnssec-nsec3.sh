@@ -27,7 +27,8 @@ else
     for q in "nope.example.test A:negative response, fully validated" "a.b.nope.example.test A:negative response, fully validated" \
              "www.example.test MX:negative response, fully validated" "lab.example.test A:negative response, fully validated" \
              "x.apps.example.test A:fully validated" "x.apps.example.test MX:negative response, fully validated" \
-             "www.example.test A:fully validated"; do
+             "www.example.test A:fully validated" "example.test NSEC3PARAM:fully validated" \
+             "example.test NSEC:negative response, fully validated" "www.example.test NSEC3:negative response, fully validated"; do
       # shellcheck disable=SC2086
       out=$(delv -p $N3P @$N3 -a "$WORK/n3/anchor" +root=example.test ${q%%:*} 2>&1)
       check "NSEC3: delv ${q%%:*}: ${q#*:}" has "$out" "^; ${q#*:}"
@@ -44,7 +45,8 @@ resolver:
 YAML
   "$BIN/dnsd" --config "$WORK/n3/resolver.yaml" >"$WORK/n3/resolver.log" 2>&1 & N3PIDS+=($!)
   for i in $(seq 100); do dig +time=1 +tries=1 -p $N3P @$N3R www.example.test A 2>/dev/null | grep -q 'status: NOERROR' && break; sleep 0.1; done
-  for q in "nope.example.test A:NXDOMAIN" "www.example.test MX:NOERROR" "lab.example.test A:NOERROR" "x.apps.example.test A:NOERROR" "x.apps.example.test MX:NOERROR"; do
+  for q in "nope.example.test A:NXDOMAIN" "www.example.test MX:NOERROR" "lab.example.test A:NOERROR" "x.apps.example.test A:NOERROR" "x.apps.example.test MX:NOERROR" \
+           "example.test NSEC3PARAM:NOERROR" "example.test RRSIG:NOERROR" "example.test NSEC3:NOERROR"; do
     # shellcheck disable=SC2086
     out=$(dig +time=3 +tries=1 +dnssec -p $N3P @$N3R ${q%%:*})
     check "NSEC3: dnsd's resolver: ${q%%:*}: ${q#*:} with ad" bash -c "grep -q \"status: \$2\" <<<\"\$1\" && grep -q 'flags: qr rd ra ad;' <<<\"\$1\"" _ "$out" "${q#*:}"

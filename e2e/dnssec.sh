@@ -55,6 +55,12 @@ check "auth: test.'s referral carries example.test.'s DS and its RRSIG" has "$ou
 out=$(dig +norec +dnssec -p 1053 @127.0.3.1 nope.example.test A)
 check "auth: NXDOMAIN stays NXDOMAIN, proved by NSEC (white lies)" has "$out" 'status: NXDOMAIN'
 check "auth: the NSEC covers only the name (next name nope\\000)" has "$out" 'NSEC\s+nope\\000\.example\.test\.'
+# questions for the DNSSEC types themselves: the NSEC the server makes for a
+# name lists RRSIG and NSEC, so both are answered (not NODATA)
+out=$(dig +norec +dnssec -p 1053 @127.0.3.1 example.test NSEC)
+check "auth: example.test. NSEC: the apex's own NSEC, signed" bash -c "grep -qE '^example\.test\.\s+[0-9]+\s+IN\s+NSEC\s.*DNSKEY' <<<\"\$1\" && grep -qE 'RRSIG\s+NSEC 13' <<<\"\$1\"" _ "$out"
+out=$(dig +norec +dnssec -p 1053 @127.0.3.1 example.test RRSIG)
+check "auth: example.test. RRSIG: the signatures at the apex (SOA, NS, DNSKEY, NSEC...)" bash -c "grep -qE 'RRSIG\s+SOA 13' <<<\"\$1\" && grep -qE 'RRSIG\s+DNSKEY 13' <<<\"\$1\" && grep -qE 'RRSIG\s+NSEC 13' <<<\"\$1\"" _ "$out"
 out=$(dig +norec +dnssec +bufsize=512 +ignore -p 1053 @127.0.3.1 nope.example.test A)
 check "auth: too big for 512 bytes: TC" has "$out" 'flags: qr aa tc|flags: qr tc aa'
 
@@ -63,7 +69,8 @@ for q in "www.example.test A" "www.example.test AAAA" "example.test MX" "mail.ex
          "ext.example.test A" "info.example.test TXT" "_http._tcp.example.test SRV" "1.ptr.example.test PTR" \
          "x.apps.example.test A" "static.apps.example.test A" "x.deep.apps.example.test A" "host.lab.example.test A" \
          "lab.example.test A" "nope.example.test A" "www.example.test MX" "canary.example.test A" \
-         "www.sub.example.test A" "sub.example.test TXT" "example.test DNSKEY" "test. DNSKEY" ". DNSKEY" "example.test DS"; do
+         "www.sub.example.test A" "sub.example.test TXT" "example.test DNSKEY" "test. DNSKEY" ". DNSKEY" "example.test DS" \
+         "example.test NSEC" "example.test RRSIG" "www.example.test NSEC" "x.apps.example.test NSEC" "lab.example.test RRSIG"; do
   # shellcheck disable=SC2086
   out=$($R $q)
   check "resolver: $q: ad" has "$out" 'flags: qr rd ra ad;'
@@ -77,8 +84,10 @@ check "resolver: no ad to a client that asks for neither AD nor DO" bash -c "! g
 
 # --- other validators agree ------------------------------------------------------
 if command -v delv >/dev/null; then
-  for n in www.example.test nope.example.test x.apps.example.test www.sub.example.test canary.example.test; do
-    out=$(delv -p 1053 @127.0.0.1 -a "$ANCHOR" "$n" 2>&1)
+  for n in www.example.test nope.example.test x.apps.example.test www.sub.example.test canary.example.test \
+           "example.test NSEC" "www.example.test NSEC"; do
+    # shellcheck disable=SC2086
+    out=$(delv -p 1053 @127.0.0.1 -a "$ANCHOR" $n 2>&1)
     check "delv -a var/root.key $n: fully validated" has "$out" 'fully validated'
   done
 else skip "delv (bind9-dnsutils)"; fi
@@ -192,7 +201,7 @@ EOC
   nsd -d -c "$WORK/nsd/nsd.conf" >"$WORK/nsd/nsd.log" 2>&1 &
   NSD=$!
   put() { curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $DNSD_TOKEN" -d "$1" 127.0.0.1:9153/api/v1/zones/test./records; }
-  ds=$(awk '{print $5, $6, $7, toupper($8)}' "$WORK/nsd/ds")   # nsd.test. TTL IN DS tag alg type digest (hex as dnsd writes it)
+  ds=$(awk '{print $5, $6, $7, $8}' "$WORK/nsd/ds")   # nsd.test. TTL IN DS tag alg type digest, in ldns-key2ds's lower case
   codes="$(put '{"name":"ns.nsd","type":"A","data":"127.0.9.1"}') $(put '{"name":"nsd","type":"NS","data":"ns.nsd.test."}') $(put "{\"name\":\"nsd\",\"type\":\"DS\",\"data\":\"$ds\"}")"
   check "test.: delegation to NSD and the DS of its ldns key placed through the record API ($codes)" test "$codes" = "200 200 200"
   for i in $(seq 1 50); do dig +time=1 +tries=1 -p 1053 @127.0.9.1 nsd.test SOA >/dev/null 2>&1 && break; sleep 0.1; done

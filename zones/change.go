@@ -144,6 +144,7 @@ func (z *Zone) ParseRecord(name string, ttl uint32, t uint16, data string) (dns.
 	if strings.TrimSpace(strings.TrimPrefix(rr.String(), rr.Header().String())) == "" {
 		return nil, invalid("%s record has no data; give it as in a zone file (e.g. %s)", typ, exampleData(t))
 	}
+	canonicalHex(rr)
 	// what is saved must load back as the same record
 	if back, err := dns.NewRR(rr.String()); err != nil || back == nil || !dns.IsDuplicate(back, rr) {
 		return nil, &InvalidError{Reason: fmt.Sprintf("%s record %q cannot be written back to a zone file as it is", typ, data), Record: text}

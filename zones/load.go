@@ -156,6 +156,7 @@ func (z *Zone) add(rr dns.RR) error {
 		return fmt.Errorf("%s %s: out of zone %s", h.Name, dns.TypeToString[h.Rrtype], z.Origin)
 	}
 	h.Name = name
+	canonicalHex(rr)
 	n := z.nodes[name]
 	if n == nil {
 		n = &Node{Name: name, RRsets: map[uint16]*RRset{}}

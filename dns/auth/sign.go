@@ -41,7 +41,11 @@ func (s *Set) Sign(resp *dns.Msg, q dns.Question) (until time.Time) {
 		return time.Time{}
 	}
 	sg := &signing{set: s}
-	resp.Answer = sg.sections(resp.Answer, true)
+	if sg.sigTypes(resp, q) {
+		resp.Answer = append(resp.Answer, sg.sections(resp.Answer, true)...)[len(resp.Answer):]
+	} else {
+		resp.Answer = sg.sections(resp.Answer, true)
+	}
 	var proofs []dns.RR
 	last := strings.ToLower(q.Name)
 	for _, rr := range resp.Answer {
