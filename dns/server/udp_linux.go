@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -157,8 +158,12 @@ func (b *rawBatch) read() (int, error) {
 		if b.s.down.Load() {
 			return 0, net.ErrClosed
 		}
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(b.s.fd), uintptr(unsafe.Pointer(&b.inHdr[0])),
-			uintptr(len(b.inHdr)), unix.MSG_WAITFORONE, 0, 0)
+		// Under load queries are waiting: take them without telling the
+		// scheduler (rawCall). Only an empty socket costs a blocking call.
+		n, e := rawCall(unix.SYS_RECVMMSG, b.s.fd, unsafe.Pointer(&b.inHdr[0]), len(b.inHdr), unix.MSG_DONTWAIT)
+		if e == unix.EAGAIN {
+			n, e = blockingCall(unix.SYS_RECVMMSG, b.s.fd, unsafe.Pointer(&b.inHdr[0]), len(b.inHdr), unix.MSG_WAITFORONE)
+		}
 		switch {
 		case e == unix.EINTR || e == unix.EAGAIN:
 			continue
@@ -167,7 +172,7 @@ func (b *rawBatch) read() (int, error) {
 		case n == 0 || b.s.down.Load(): // woken by Shutdown
 			return 0, net.ErrClosed
 		}
-		return int(n), nil
+		return n, nil
 	}
 }
 
@@ -208,8 +213,12 @@ func (b *rawBatch) queue(reply []byte, to netip.AddrPort) {
 func (b *rawBatch) flush() error {
 	defer func() { b.out = 0 }()
 	for sent := 0; sent < b.out; {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(b.s.fd), uintptr(unsafe.Pointer(&b.outHdr[sent])),
-			uintptr(b.out-sent), 0, 0, 0)
+		// the send buffer has room but when the kernel is behind: then,
+		// and only then, wait in a blocking call
+		n, e := rawCall(unix.SYS_SENDMMSG, b.s.fd, unsafe.Pointer(&b.outHdr[sent]), b.out-sent, unix.MSG_DONTWAIT)
+		if e == unix.EAGAIN {
+			n, e = blockingCall(unix.SYS_SENDMMSG, b.s.fd, unsafe.Pointer(&b.outHdr[sent]), b.out-sent, 0)
+		}
 		switch {
 		case e == unix.EINTR:
 			continue
@@ -219,7 +228,27 @@ func (b *rawBatch) flush() error {
 			sent++ // skip the datagram that failed (e.g. the client went away)
 			continue
 		}
-		sent += int(n)
+		sent += n
 	}
 	return nil
+}
+
+// rawCall makes a recvmmsg or sendmmsg that does not block (MSG_DONTWAIT)
+// without entering the scheduler's system-call state. A goroutine in a
+// system call loses its P to sysmon after 20 µs, and a sendmmsg of a
+// batch takes longer than that: every batch then cost a hand-off, a
+// spinning thread woken and parked again, and sysmon polling every 20 µs
+// on the server's CPU — measured, 0.1 context switches per answer
+// against NSD's 0.014. A call that cannot block returns within the
+// batch's time, so the P is not needed elsewhere meanwhile.
+func rawCall(trap uintptr, fd int, msgs unsafe.Pointer, n, flags int) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(trap, uintptr(fd), uintptr(msgs), uintptr(n), uintptr(flags), 0, 0)
+	return int(r), e
+}
+
+// blockingCall is rawCall for a call that may wait: the runtime hands the
+// P to other goroutines meanwhile.
+func blockingCall(trap uintptr, fd int, msgs unsafe.Pointer, n, flags int) (int, syscall.Errno) {
+	r, _, e := syscall.Syscall6(trap, uintptr(fd), uintptr(msgs), uintptr(n), uintptr(flags), 0, 0)
+	return int(r), e
 }
