@@ -60,6 +60,14 @@ func (s *rawSocket) setup(addr netip.AddrPort, family int, reusePort bool) error
 	if unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, udpSendBuffer) != nil {
 		_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, udpSendBuffer)
 	}
+	// DF on every reply, the path MTU from ICMP ignored (RFC 9715 §3.1;
+	// replies are at most 1,232 bytes): a reply is never fragmented, and
+	// a datagram with DF needs no IP ID from the kernel's shared generator
+	// (__ip_select_ident, measured ~50 ns an answer)
+	if family == unix.AF_INET6 {
+		_ = unix.SetsockoptInt(s.fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
+	}
+	_ = unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
 	if family == unix.AF_INET6 && addr.Addr().IsUnspecified() {
 		_ = unix.SetsockoptInt(s.fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) // [::] takes IPv4 too, as net does
 	}
