@@ -25,14 +25,10 @@ func TestMetricsCountEveryAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	l, err := Listen("127.0.0.1:0", NewHandler("m", auth.NewSet(zs), nil, NewMetrics(reg)), Limits{}, nil)
+	l, err := serveOn(t, "127.0.0.1:0", NewHandler("m", auth.NewSet(zs), nil, NewMetrics(reg)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	c, err := net.Dial("udp", l.Addr)
 	if err != nil {
@@ -103,6 +99,19 @@ func TestMetricsCountEveryAnswer(t *testing.T) {
 	if got := testutil.MetricValue(t, reg, "dnsd_responses_total", "proto", "tcp"); got != 1 {
 		t.Errorf("dnsd_responses_total{proto=tcp} = %v, want 1", got)
 	}
+}
+
+// serveOn serves h on addr until the test ends.
+func serveOn(t *testing.T, addr string, h *Handler) (*Listener, error) {
+	l, err := Listen(addr, h, Limits{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l, nil
 }
 
 // observeN puts n answers in the first bucket whose bound is at least

@@ -3,7 +3,6 @@
 package server
 
 import (
-	"context"
 	"os"
 	"runtime"
 	"strconv"
@@ -62,15 +61,7 @@ func serveEmbedded(t *testing.T, addr string) (*Listener, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Listen(addr, NewHandler(addr, auth.NewSet(zs), nil, NewMetrics(nil)), Limits{}, nil)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return l, nil
+	return serveOn(t, addr, NewHandler(addr, auth.NewSet(zs), nil, NewMetrics(nil)))
 }
 
 func readInt(t *testing.T, path string) int {
