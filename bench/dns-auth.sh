@@ -19,14 +19,25 @@ OUTSTANDING=${OUTSTANDING:-256}
 # the same offered load, where batching cannot favour the faster one
 RATE=${RATE:-}
 CLIENTS=${CLIENTS:-4}
-# run PORT PID → "qps lost cpu-µs-per-answer" for one timed dnsperf run
+# tree_csw PID: context switches (voluntary and not) of every thread of
+# PID's tree: a server that sleeps and wakes per batch, or whose runtime
+# hands its CPU around, shows here (dns/server/README.md)
+tree_csw() {
+  local p t=0
+  for p in $(proc_tree "$1"); do
+    # (a thread may end while it is read)
+    t=$((t + $( (cat /proc/"$p"/task/*/status 2>/dev/null || true) | awk '/ctxt_switches/ {s += $2} END {print s + 0}')))
+  done
+  echo "$t"
+}
+# run PORT PID → "qps lost cpu-µs-per-answer switches-per-answer" for one timed dnsperf run
 run() {
-  local t0 t1 out
-  t0=$(tree_ticks "$2")
+  local t0 t1 c0 c1 out
+  t0=$(tree_ticks "$2"); c0=$(tree_csw "$2")
   out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$W/queries" -l "$SECS" -q "$OUTSTANDING" -c "$CLIENTS" -T 1 ${RATE:+-Q "$RATE"} 2>&1)
-  t1=$(tree_ticks "$2")
-  awk -v dt=$((t1 - t0)) -v hz="$hz" '/Queries completed/ {n=$3} /Queries lost/ {l=$3} /Queries per second/ {q=$4}
-    END {printf "%s %s %.2f\n", q, l, dt*1e6/hz/n}' <<<"$out"
+  t1=$(tree_ticks "$2"); c1=$(tree_csw "$2")
+  awk -v dt=$((t1 - t0)) -v cs=$((c1 - c0)) -v hz="$hz" '/Queries completed/ {n=$3} /Queries lost/ {l=$3} /Queries per second/ {q=$4}
+    END {printf "%s %s %.2f %.3f\n", q, l, dt*1e6/hz/n, cs/n}' <<<"$out"
 }
 
 taskset -c 0 "$W/dnsd" --config "$W/dnsd.yaml" >"$W/dnsd.log" 2>&1 & pids+=($!); dpid=$!
@@ -34,14 +45,14 @@ taskset -c 0 nsd -d -c "$W/nsd.conf" >"$W/nsd.log" 2>&1 & pids+=($!); npid=$!
 wait_dns 15353; wait_dns 15354
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); dnsperf -c $CLIENTS -q $OUTSTANDING${RATE:+ -Q $RATE}, ${SECS}s per run"
 
-declare -a D N DL NL DC NC
+declare -a D N DL NL DC NC DS NS
 for r in $(seq 1 "$RUNS"); do
-  read -r q l c < <(run 15354 "$npid"); N+=("$q"); NL+=("$l"); NC+=("$c")
-  read -r q l c < <(run 15353 "$dpid"); D+=("$q"); DL+=("$l"); DC+=("$c")
-  echo "run $r: dnsd ${D[-1]} q/s lost ${DL[-1]} ${DC[-1]} µs/answer | nsd ${N[-1]} q/s lost ${NL[-1]} ${NC[-1]} µs/answer"
+  read -r q l c s < <(run 15354 "$npid"); N+=("$q"); NL+=("$l"); NC+=("$c"); NS+=("$s")
+  read -r q l c s < <(run 15353 "$dpid"); D+=("$q"); DL+=("$l"); DC+=("$c"); DS+=("$s")
+  echo "run $r: dnsd ${D[-1]} q/s lost ${DL[-1]} ${DC[-1]} µs/answer ${DS[-1]} switches/answer | nsd ${N[-1]} q/s lost ${NL[-1]} ${NC[-1]} µs/answer ${NS[-1]} switches/answer"
 done
 dq=$(med "${D[@]}"); nq=$(med "${N[@]}"); dc=$(med "${DC[@]}"); nc=$(med "${NC[@]}")
 echo
-echo "dnsd: $dq q/s, lost $(med "${DL[@]}"), $dc µs CPU/answer   NSD: $nq q/s, lost $(med "${NL[@]}"), $nc µs CPU/answer"
+echo "dnsd: $dq q/s, lost $(med "${DL[@]}"), $dc µs CPU/answer, $(med "${DS[@]}") context switches/answer   NSD: $nq q/s, lost $(med "${NL[@]}"), $nc µs CPU/answer, $(med "${NS[@]}") switches/answer"
 echo "(medians of $RUNS × ${SECS}s; servers on CPU 0, dnsperf on CPU 1 — near its one-core ceiling, so compare CPU/answer)"
 awk -v d="$dq" -v n="$nq" -v a="$dc" -v b="$nc" 'BEGIN {printf "ratio dnsd/NSD: %.2f q/s, %.2f CPU per answer\n", d/n, a/b}'

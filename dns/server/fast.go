@@ -35,10 +35,11 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	}
 	c := h.packed.Load()
 	key := q.key[:q.keyN]
-	a := c.get(key)
+	hash := c.hash(key)
+	a := c.get(key, hash)
 	if a == nil || a.signed && !time.Now().Before(a.until) {
 		a = c.build(&q, h.geo.Load())
-		c.put(key, a)
+		c.put(key, hash, a)
 	}
 	rec := h.rec.Load()
 	allowed := rec != nil && rec.Allowed(client)

@@ -116,7 +116,7 @@ func (h *Handler) SetGeo(g Geo) {
 // reply appended to out[:0], or nil when the packet must be dropped
 // (a response, or too short to carry a header).
 func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte) []byte {
-	reply, _ := h.servePacket(ctx, pkt, client, proto, out, true)
+	reply, _ := h.servePacket(ctx, pkt, client, proto, out, true, time.Now(), nil)
 	return reply
 }
 
@@ -124,12 +124,18 @@ func (h *Handler) ServePacket(ctx context.Context, pkt []byte, client netip.Addr
 // done is false when the query needs a resolution, and the caller then
 // calls ServePacket from a goroutine of its own.
 func (h *Handler) TryServePacket(pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte, done bool) {
-	reply, pending := h.servePacket(context.Background(), pkt, client, proto, out, false)
+	return h.tryServe(pkt, client, proto, out, time.Now(), nil)
+}
+
+// tryServe is TryServePacket for a query of a batch read at start: an
+// answer from a packed wire form is counted in t (nil: at once), for the
+// reader to observe when the batch is answered (Metrics.observeBatch).
+func (h *Handler) tryServe(pkt []byte, client netip.Addr, proto Protocol, out []byte, start time.Time, t *tally) (reply []byte, done bool) {
+	reply, pending := h.servePacket(context.Background(), pkt, client, proto, out, false, start, t)
 	return reply, !pending
 }
 
-func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte, block bool) (reply []byte, pending bool) {
-	start := time.Now()
+func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr, proto Protocol, out []byte, block bool, start time.Time, t *tally) (reply []byte, pending bool) {
 	defer func() {
 		// a defect in answering one query must not take the server down
 		if p := recover(); p != nil {
@@ -155,7 +161,7 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	qi := queryInfo{explain: h.observing()}
 	if !qi.explain && signer == nil { // a listener's events and the query log describe answers: the full way
 		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
-			if b != nil { // nil: dropped by the rate limiter
+			if b != nil && !t.add(rcode) { // nil: dropped by the rate limiter
 				h.metrics.observe(h.sm, h.Name, proto, rcode, start)
 			}
 			return b, false

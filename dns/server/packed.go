@@ -1,6 +1,7 @@
 package server
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,9 @@ type packedCache struct {
 	// maxBytes bounds each shard: past it the shard starts again empty,
 	// so a flood of distinct names (NXDOMAIN floods) cannot grow it.
 	maxBytes int
+	// seed keys the hash of the cache keys: names chosen to collide in
+	// one table cannot be computed from outside.
+	seed maphash.Seed
 }
 
 const (
@@ -35,16 +39,32 @@ const (
 	entryOverhead = 160
 )
 
+// packedShard is an open-addressed table (linear probing, at most half
+// full) that readers search without a lock: the table and each slot are
+// atomic pointers, and an answer, once in a slot, is never changed (a
+// signed one is replaced by a new answer). Writers hold mu. A Go map
+// behind a RWMutex cost two atomic read-modify-writes and a second hash
+// of the key on every answer.
 type packedShard struct {
-	mu    sync.RWMutex
-	m     map[string]*packedAnswer
+	mu    sync.Mutex
+	tab   atomic.Pointer[packedTable]
 	bytes int
 }
+
+type packedTable struct {
+	slots []atomic.Pointer[packedAnswer] // len a power of two
+	n     int                            // answers in slots (under mu)
+}
+
+// minSlots is a shard table's first size.
+const minSlots = 64
 
 // packedAnswer is one answer, packed once per rotation variant with the
 // question in lower case, ID 0, RD, CD and RA clear; when the query had
 // EDNS the reply's OPT (no options) is the last record.
 type packedAnswer struct {
+	key      string // the cache key (wireQuery.key) and its hash
+	hash     uint64
 	name     string   // the question name, lower case, presentation form
 	cname    string   // the last CNAME target in the answer, lower case ("" none): GeoDNS may own it
 	outside  bool     // the name is in none of the zones: no variants, the recursor may answer
@@ -73,44 +93,83 @@ func (a *packedAnswer) sign(until time.Time) {
 }
 
 func newPackedCache(set *auth.Set) *packedCache {
-	return &packedCache{set: set, maxBytes: packedCacheBytes / packedShards}
+	return &packedCache{set: set, maxBytes: packedCacheBytes / packedShards, seed: maphash.MakeSeed()}
 }
 
-func (c *packedCache) shard(key []byte) *packedShard {
-	// FNV-1a over the key: cheap, and the name's bytes spread well
-	h := uint32(2166136261)
-	for _, b := range key {
-		h = (h ^ uint32(b)) * 16777619
+// hash is the key's hash: the shard from its top bits, the slot from the
+// low ones.
+func (c *packedCache) hash(key []byte) uint64 { return maphash.Bytes(c.seed, key) }
+
+func (c *packedCache) shard(h uint64) *packedShard { return &c.shards[h>>60%packedShards] }
+
+// get returns the answer for key, of hash h, or nil.
+func (c *packedCache) get(key []byte, h uint64) *packedAnswer {
+	t := c.shard(h).tab.Load()
+	if t == nil {
+		return nil
 	}
-	return &c.shards[h%packedShards]
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		a := t.slots[i].Load()
+		if a == nil || a.hash == h && a.key == string(key) {
+			return a
+		}
+	}
 }
 
-// get returns the answer for key, or nil.
-func (c *packedCache) get(key []byte) *packedAnswer {
-	s := c.shard(key)
-	s.mu.RLock()
-	a := s.m[string(key)]
-	s.mu.RUnlock()
-	return a
-}
-
-// put stores a under key (a copy is made of key).
-func (c *packedCache) put(key []byte, a *packedAnswer) {
+// put stores a under key, of hash h.
+func (c *packedCache) put(key []byte, h uint64, a *packedAnswer) {
+	a.key, a.hash = string(key), h
 	size := len(key) + len(a.name) + len(a.cname) + entryOverhead
 	for _, v := range a.variants {
 		size += len(v) + 24
 	}
-	s := c.shard(key)
+	s := c.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m == nil || s.bytes+size > c.maxBytes {
-		s.m, s.bytes = make(map[string]*packedAnswer), 0
+	t := s.tab.Load()
+	if t == nil || s.bytes+size > c.maxBytes {
+		t, s.bytes = &packedTable{slots: make([]atomic.Pointer[packedAnswer], minSlots)}, 0
+		s.tab.Store(t)
 	}
-	if old, ok := s.m[string(key)]; ok && !old.signed {
-		return // signed answers are replaced when they are signed anew
+	if 2*(t.n+1) > len(t.slots) { // grown in a copy: readers go on in the old one
+		t = t.grown()
+		s.tab.Store(t)
 	}
-	s.m[string(key)] = a
-	s.bytes += size
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		old := t.slots[i].Load()
+		if old == nil {
+			t.slots[i].Store(a)
+			t.n++
+			s.bytes += size
+			return
+		}
+		if old.hash == h && old.key == a.key {
+			if old.signed { // signed answers are replaced when they are signed anew
+				t.slots[i].Store(a)
+			}
+			return
+		}
+	}
+}
+
+// grown is a copy of t with twice the slots.
+func (t *packedTable) grown() *packedTable {
+	g := &packedTable{slots: make([]atomic.Pointer[packedAnswer], 2*len(t.slots)), n: t.n}
+	mask := uint64(len(g.slots) - 1)
+	for j := range t.slots {
+		a := t.slots[j].Load()
+		if a == nil {
+			continue
+		}
+		i := a.hash & mask
+		for g.slots[i].Load() != nil {
+			i = (i + 1) & mask
+		}
+		g.slots[i].Store(a)
+	}
+	return g
 }
 
 // pick returns the variant to serve now: each in turn.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -64,6 +65,8 @@ func (l *Listener) serveUDP(ctx context.Context, udp udpSocket) {
 	for i := range replies {
 		replies[i] = make([]byte, 0, maxUDPSize)
 	}
+	var t tally
+	answered := 0
 	for {
 		n, err := b.read()
 		if err != nil {
@@ -73,6 +76,8 @@ func (l *Listener) serveUDP(ctx context.Context, udp udpSocket) {
 			l.log.Warn("udp read", zap.String("listener", l.Addr), zap.Error(err))
 			continue
 		}
+		t.start = time.Now()
+		spawned := false
 		for i := 0; i < n; i++ {
 			pkt, from := b.in(i)
 			client := from.Addr().Unmap()
@@ -80,11 +85,12 @@ func (l *Listener) serveUDP(ctx context.Context, udp udpSocket) {
 			if lost {
 				continue // the query or its reply is lost on the way
 			}
-			reply, done := l.handler.TryServePacket(pkt, client, UDP, replies[i])
+			reply, done := l.handler.tryServe(pkt, client, UDP, replies[i], t.start, &t)
 			if !done {
 				// a resolution: answered from a goroutine of its own, so
 				// cache hits behind it are not held up
 				l.resolveAsync(ctx, udp, pkt, client, from, rtt)
+				spawned = true
 				continue
 			}
 			if reply == nil {
@@ -99,8 +105,17 @@ func (l *Listener) serveUDP(ctx context.Context, udp udpSocket) {
 			}
 			b.queue(reply, from)
 		}
+		l.handler.metrics.observeBatch(l.handler.sm, l.handler.Name, UDP, &t)
 		if err := b.flush(); errors.Is(err, net.ErrClosed) {
 			return
+		}
+		// Under load the reader does not block (udp_linux.go reads and
+		// sends without the scheduler's system-call hand-off), so it
+		// lets the goroutines it woke run: a resolution it started,
+		// timers, the TCP side, at least every batch's worth of answers.
+		if answered += n; spawned || answered >= batch {
+			answered = 0
+			runtime.Gosched()
 		}
 	}
 }

@@ -3,7 +3,6 @@
 package server
 
 import (
-	"context"
 	"os"
 	"runtime"
 	"strconv"
@@ -62,15 +61,7 @@ func serveEmbedded(t *testing.T, addr string) (*Listener, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Listen(addr, NewHandler(addr, auth.NewSet(zs), nil, NewMetrics(nil)), Limits{}, nil)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return l, nil
+	return serveOn(t, addr, NewHandler(addr, auth.NewSet(zs), nil, NewMetrics(nil)))
 }
 
 func readInt(t *testing.T, path string) int {
@@ -95,5 +86,30 @@ func TestListenerIPv6(t *testing.T) {
 	m.SetQuestion("mail.example.test.", dns.TypeMX)
 	if r, _, err := (&dns.Client{Net: "udp"}).Exchange(m, l.Addr); err != nil || len(r.Answer) != 2 {
 		t.Fatalf("over %s: %v %v", l.Addr, r, err)
+	}
+}
+
+// Every UDP socket sends its replies with DF set and ignores the path MTU
+// ICMP reports (IP_PMTUDISC_PROBE, RFC 9715 §3.1): replies are never
+// fragmented, and need no IP ID from the kernel's shared generator.
+func TestUDPRepliesDontFragment(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		l, err := serveEmbedded(t, addr)
+		if err != nil {
+			if addr == "[::1]:0" {
+				continue // no IPv6 loopback
+			}
+			t.Fatal(err)
+		}
+		for i, u := range l.udp {
+			fd := u.(*rawSocket).fd
+			level, opt, want := unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE
+			if addr == "[::1]:0" {
+				level, opt, want = unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE
+			}
+			if got, err := unix.GetsockoptInt(fd, level, opt); err != nil || got != want {
+				t.Errorf("%s socket %d: MTU discovery %d (%v), want %d (probe: DF, path MTU ignored)", addr, i, got, err, want)
+			}
+		}
 	}
 }
