@@ -57,9 +57,9 @@ check "auth: NXDOMAIN stays NXDOMAIN, proved by NSEC (white lies)" has "$out" 's
 check "auth: the NSEC covers only the name (next name nope\\000)" has "$out" 'NSEC\s+nope\\000\.example\.test\.'
 # questions for the DNSSEC types themselves: the NSEC the server makes for a
 # name lists RRSIG and NSEC, so both are answered (not NODATA)
-out=$(dig +norec +dnssec -p 1053 @127.0.3.1 example.test NSEC)
-check "auth: example.test. NSEC: the apex's own NSEC, signed" bash -c "grep -qE '^example\.test\.\s+[0-9]+\s+IN\s+NSEC\s.*DNSKEY' <<<\"\$1\" && grep -qE 'RRSIG\s+NSEC 13' <<<\"\$1\"" _ "$out"
-out=$(dig +norec +dnssec -p 1053 @127.0.3.1 example.test RRSIG)
+out=$(dig +norec +dnssec +noall +answer -p 1053 @127.0.3.1 example.test NSEC)
+check "auth: example.test. NSEC: the apex's own NSEC in the answer, signed" bash -c "grep -qE '^example\.test\.\s+[0-9]+\s+IN\s+NSEC\s.*DNSKEY' <<<\"\$1\" && grep -qE 'RRSIG\s+NSEC 13' <<<\"\$1\"" _ "$out"
+out=$(dig +norec +dnssec +noall +answer -p 1053 @127.0.3.1 example.test RRSIG)
 check "auth: example.test. RRSIG: the signatures at the apex (SOA, NS, DNSKEY, NSEC...)" bash -c "grep -qE 'RRSIG\s+SOA 13' <<<\"\$1\" && grep -qE 'RRSIG\s+DNSKEY 13' <<<\"\$1\" && grep -qE 'RRSIG\s+NSEC 13' <<<\"\$1\"" _ "$out"
 out=$(dig +norec +dnssec +bufsize=512 +ignore -p 1053 @127.0.3.1 nope.example.test A)
 check "auth: too big for 512 bytes: TC" has "$out" 'flags: qr aa tc|flags: qr tc aa'

@@ -41,11 +41,8 @@ func (s *Set) Sign(resp *dns.Msg, q dns.Question) (until time.Time) {
 		return time.Time{}
 	}
 	sg := &signing{set: s}
-	if sg.sigTypes(resp, q) {
-		resp.Answer = append(resp.Answer, sg.sections(resp.Answer, true)...)[len(resp.Answer):]
-	} else {
-		resp.Answer = sg.sections(resp.Answer, true)
-	}
+	sg.sigTypes(resp, q) // a question for RRSIG or NSEC itself (sigtypes.go)
+	resp.Answer = sg.sections(resp.Answer, true)
 	var proofs []dns.RR
 	last := strings.ToLower(q.Name)
 	for _, rr := range resp.Answer {

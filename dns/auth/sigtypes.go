@@ -25,7 +25,9 @@ import (
 
 // sigTypes rewrites the NODATA reply (or the CNAME chased: these types
 // live beside a CNAME and are not chased) to a question for RRSIG or
-// NSEC at an existing name of a signed zone; it reports whether it did.
+// NSEC at an existing name of a signed zone, before the answer section
+// is signed (the RRSIGs answered are not, the NSEC is); it reports
+// whether it did.
 func (sg *signing) sigTypes(resp *dns.Msg, q dns.Question) bool {
 	if q.Qtype != dns.TypeRRSIG && q.Qtype != dns.TypeNSEC || resp.Rcode != dns.RcodeSuccess {
 		return false

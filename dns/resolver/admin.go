@@ -243,6 +243,7 @@ type Upstream struct {
 	Queries   uint64    `json:"queries"`
 	Errors    uint64    `json:"errors"`
 	SRTT      Duration  `json:"srtt"`
+	RTO       Duration  `json:"rto"` // how long a try waits for it now
 	Failing   int32     `json:"consecutive_failures"`
 	Down      bool      `json:"backed_off"`
 	DownUntil time.Time `json:"backed_off_until,omitzero"`
@@ -260,6 +261,7 @@ func (r *Resolver) Upstreams() []Upstream {
 			Queries: st.queries.Load(),
 			Errors:  st.errors.Load(),
 			SRTT:    Duration(st.srtt.Load()),
+			RTO:     Duration(st.timeout(r.cfg.UpstreamTimeout)),
 			Failing: st.fails.Load(),
 			Down:    st.down(now),
 			EDNS:    !st.noEDNS.Load(),

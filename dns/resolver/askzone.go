@@ -22,8 +22,11 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 	tried := map[netip.AddrPort]bool{}
 	var lastErr error
 	var timedOut []netip.AddrPort // asked again if every server failed: one lost packet is no reason to give up
+	patient := false              // the last rounds wait the whole upstream_timeout
 	try := func(addrs []netip.AddrPort) (*dns.Msg, verdict, string, bool, error) {
-		for _, a := range r.servers.order(addrs) {
+		ordered := r.servers.order(addrs)
+		r.probeSuspects(ordered, d.zone)
+		for _, a := range ordered {
 			if tried[a] {
 				continue
 			}
@@ -31,7 +34,7 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 			if err := ctx.Err(); err != nil {
 				return nil, 0, "", false, err
 			}
-			res, err := r.exchange(ctx, st, a, qname, qtype, d.forward)
+			res, err := r.exchange(ctx, st, a, qname, qtype, d.forward, patient)
 			hop := st.hop(a, d, qname, qtype, res)
 			if err != nil {
 				r.upstreamEvent(st, a, d.zone, qname, qtype, res, 0, "", err)
@@ -100,7 +103,10 @@ func (r *Resolver) askZone(ctx context.Context, st *state, d *delegation, qname 
 		}
 	}
 	// Servers that timed out get up to two more tries, like Unbound's
-	// outbound-msg-retry, as long as the resolution's time lasts.
+	// outbound-msg-retry, as long as the resolution's time lasts, each
+	// waited for the whole upstream_timeout (not the RTO: a server slower
+	// than it was is still an answer).
+	patient = true
 	for round := 0; round < maxRetryRounds && len(timedOut) > 0 && ctx.Err() == nil; round++ {
 		again := timedOut
 		timedOut = nil

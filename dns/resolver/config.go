@@ -44,7 +44,7 @@ type Config struct {
 	MaxUpstreamQueries int           `mapstructure:"max_upstream_queries"` // upstream queries per client query, NS lookups included
 	MaxNSLookupDepth   int           `mapstructure:"max_ns_lookup_depth"`  // nested lookups of glueless NS addresses
 	Timeout            time.Duration `mapstructure:"timeout"`              // total time for one resolution; past it: SERVFAIL
-	UpstreamTimeout    time.Duration `mapstructure:"upstream_timeout"`     // one try at one server
+	UpstreamTimeout    time.Duration `mapstructure:"upstream_timeout"`     // the longest wait for one try at one server (a measured one: its RTO, servers.go)
 	EDNSBufferSize     int           `mapstructure:"edns_buffer_size"`     // advertised upstream (1232, DNS flag day 2020)
 	// QNAMEMinimisation asks each server only for the next label below its
 	// zone (RFC 9156), so the root and TLDs do not see the full name.

@@ -179,20 +179,21 @@ func TestServerBackoff(t *testing.T) {
 	if firsts[a] < 40 || firsts[c] < 40 {
 		t.Fatalf("servers 1 ms and 20 ms apart are not shared: %v", firsts)
 	}
-	for i := 0; i < 3; i++ {
-		set.get(a).failure(clk.Now(), errTimeout)
-	}
+	set.get(a).failure(clk.Now(), errTimeout)
 	if !set.get(a).down(clk.Now()) {
-		t.Fatal("three failures did not back the server off")
+		t.Fatal("a timeout did not back the server off")
 	}
 	if got := set.order([]netip.AddrPort{a, b}); got[0] != b {
-		t.Fatalf("backed-off server not last: %v", got)
+		t.Fatalf("a server that just timed out is not last (behind one 600 ms slower): %v", got)
 	}
 	clk.Advance(1500 * time.Millisecond)
 	if set.get(a).down(clk.Now()) {
 		t.Fatal("backoff did not end after 1 s")
 	}
-	set.get(a).failure(clk.Now(), errTimeout) // 4th: 2 s
+	if got := set.order([]netip.AddrPort{a, b}); got[0] != b {
+		t.Fatalf("a suspect whose probe is due is not last: %v", got)
+	}
+	set.get(a).failure(clk.Now(), errTimeout) // 2nd: 2 s
 	clk.Advance(1500 * time.Millisecond)
 	if !set.get(a).down(clk.Now()) {
 		t.Fatal("backoff does not grow")
@@ -200,5 +201,42 @@ func TestServerBackoff(t *testing.T) {
 	set.get(a).success(time.Millisecond)
 	if set.get(a).down(clk.Now()) || set.get(a).fails.Load() != 0 {
 		t.Fatal("success did not clear the backoff")
+	}
+}
+
+// The wait for a server is its RTO (RFC 6298: srtt + 4 rttvar, at least
+// minRTO), doubled per consecutive failure, never above upstream_timeout,
+// which is also the wait for a server never measured.
+func TestServerTimeout(t *testing.T) {
+	const limit = 800 * time.Millisecond
+	st := &serverStat{}
+	for _, c := range []struct {
+		name string
+		do   func()
+		want time.Duration
+	}{
+		{"never measured", func() {}, limit},
+		{"first RTT 1 ms: minRTO", func() { st.success(time.Millisecond) }, minRTO},
+		{"steady 60 ms", func() {
+			for range 50 {
+				st.success(60 * time.Millisecond)
+			}
+		}, minRTO},
+		{"steady 150 ms", func() {
+			for range 100 {
+				st.success(150 * time.Millisecond)
+			}
+		}, 150 * time.Millisecond},
+		{"one timeout: doubled", func() { st.failure(time.Unix(0, 0), errTimeout) }, 300 * time.Millisecond},
+		{"two: doubled again", func() { st.failure(time.Unix(0, 0), errTimeout) }, 600 * time.Millisecond},
+		{"three: capped", func() { st.failure(time.Unix(0, 0), errTimeout) }, limit},
+		{"an answer: back to the RTO", func() { st.success(150 * time.Millisecond) }, 150 * time.Millisecond},
+	} {
+		c.do()
+		got := st.timeout(limit)
+		if d := got - c.want; d < -2*time.Millisecond || d > 2*time.Millisecond {
+			t.Errorf("%s: timeout %s, want %s (srtt %s, rttvar %s, fails %d)", c.name, got, c.want,
+				time.Duration(st.srtt.Load()), time.Duration(st.rttvar.Load()), st.fails.Load())
+		}
 	}
 }

@@ -7,153 +7,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
 )
-
-// serverStat is what the resolver remembers about one upstream address:
-// smoothed RTT for choosing among servers, consecutive failures for backing
-// off from dead ones (Unbound's infra cache does the same), and whether it
-// mishandles EDNS.
-type serverStat struct {
-	addr         netip.AddrPort
-	srtt         atomic.Int64 // nanoseconds; 0 = unknown
-	fails        atomic.Int32 // consecutive timeouts/errors
-	downUntil    atomic.Int64 // unix ns; skip (try last) until then
-	noEDNS       atomic.Bool
-	noECS        atomic.Bool
-	cookie       [8]byte                // our client cookie for this server (cookie.go)
-	serverCookie atomic.Pointer[[]byte] // the server cookie it last sent; nil: none yet
-	queries      atomic.Uint64
-	errors       atomic.Uint64
-	lastErr      atomic.Pointer[string]
-}
-
-type serverSet struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[netip.AddrPort]*serverStat
-}
-
-func newServerSet(now func() time.Time) *serverSet {
-	return &serverSet{now: now, m: make(map[netip.AddrPort]*serverStat)}
-}
-
-// maxServers bounds the table: addresses learnt from referrals on the
-// internet are unbounded; the oldest half is dropped past this.
-const maxServers = 10000
-
-func (s *serverSet) get(a netip.AddrPort) *serverStat {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.m[a]
-	if !ok {
-		if len(s.m) >= maxServers {
-			i := 0
-			for k := range s.m {
-				if i%2 == 0 {
-					delete(s.m, k)
-				}
-				i++
-			}
-		}
-		st = &serverStat{addr: a, cookie: newClientCookie()}
-		s.m[a] = st
-	}
-	return st
-}
-
-func (s *serverSet) all() []*serverStat {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*serverStat, 0, len(s.m))
-	for _, st := range s.m {
-		out = append(out, st)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].addr.String() < out[j].addr.String() })
-	return out
-}
-
-func (st *serverStat) success(rtt time.Duration) {
-	st.fails.Store(0)
-	st.downUntil.Store(0)
-	old := st.srtt.Load()
-	if old == 0 {
-		st.srtt.Store(int64(rtt))
-		return
-	}
-	st.srtt.Store(old + (int64(rtt)-old)/8) // RFC 6298 α = 1/8
-}
-
-func (st *serverStat) failure(now time.Time, err error) {
-	st.errors.Add(1)
-	msg := err.Error()
-	st.lastErr.Store(&msg)
-	n := st.fails.Add(1)
-	if n >= 3 {
-		// back off exponentially from 1 s up to 60 s
-		back := time.Second << min(n-3, 6)
-		if back > time.Minute {
-			back = time.Minute
-		}
-		st.downUntil.Store(now.Add(back).UnixNano())
-	}
-}
-
-func (st *serverStat) down(now time.Time) bool {
-	return now.UnixNano() < st.downUntil.Load()
-}
-
-// rttBand is Unbound's: servers whose smoothed RTT is within this of the
-// fastest are equals, chosen at random, so every server of a zone keeps
-// being tried (and a server never asked is not starved by a known one).
-const rttBand = 400 * time.Millisecond
-
-// order sorts candidates for trying: the servers not backed off whose RTT
-// is within rttBand of the fastest, shuffled; then the slower ones by RTT;
-// then the backed-off ones. Unknown servers count as a middling 50 ms.
-func (s *serverSet) order(addrs []netip.AddrPort) []netip.AddrPort {
-	out := append([]netip.AddrPort(nil), addrs...)
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	now := s.now()
-	type scored struct {
-		down  bool
-		score int64
-	}
-	sc := make(map[netip.AddrPort]scored, len(out))
-	best := int64(-1)
-	for _, a := range out {
-		st := s.get(a)
-		v := st.srtt.Load()
-		if v == 0 {
-			v = int64(50 * time.Millisecond)
-		}
-		d := st.down(now)
-		sc[a] = scored{down: d, score: v}
-		if !d && (best < 0 || v < best) {
-			best = v
-		}
-	}
-	rank := func(a scored) int64 {
-		switch {
-		case a.down:
-			return 1 << 62
-		case a.score <= best+int64(rttBand):
-			return 0 // in the band: the shuffle decides
-		default:
-			return a.score
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return rank(sc[out[i]]) < rank(sc[out[j]]) })
-	return out
-}
 
 var errTimeout = errors.New("timeout")
 
@@ -201,9 +62,15 @@ type exchangeResult struct {
 // exchange sends one question to server with a random ID from a fresh
 // socket (random source port), drops replies whose ID or question differ,
 // retries over TCP when the reply is truncated, and falls back to plain
-// DNS when the server rejects EDNS.
-func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPort, qname string, qtype uint16, rd bool) (exchangeResult, error) {
+// DNS when the server rejects EDNS. It waits for a UDP reply as long as
+// the server's RTO (servers.go), or the whole upstream_timeout when
+// patient (a last try, after every server failed).
+func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPort, qname string, qtype uint16, rd, patient bool) (exchangeResult, error) {
 	stat := r.servers.get(server)
+	wait := r.cfg.UpstreamTimeout
+	if !patient {
+		wait = stat.timeout(wait)
+	}
 	q := new(dns.Msg)
 	q.Id = uint16(rand.Uint32())
 	q.RecursionDesired = rd
@@ -229,7 +96,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 	if err := st.spend(); err != nil {
 		return res, err
 	}
-	msg, err := r.exchangeUDP(ctx, server, q)
+	msg, err := r.exchangeUDP(ctx, server, q, wait)
 	if err == nil && sent != nil && msg.Rcode == dns.RcodeFormatError && msg.IsEdns0() != nil {
 		// RFC 7871 §7.1.3: a server that rejects the option; ask again without
 		r.m.upstream.WithLabelValues("udp", "ecs_fallback").Inc()
@@ -240,7 +107,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		if err = st.spend(); err != nil {
 			return res, err
 		}
-		msg, err = r.exchangeUDP(ctx, server, q)
+		msg, err = r.exchangeUDP(ctx, server, q, wait)
 	}
 	if err == nil && edns && msg.Rcode == dns.RcodeBadCookie && stat.learnCookie(msg) {
 		// RFC 7873 §5.3: ask once more with the server cookie just given
@@ -252,7 +119,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		if err = st.spend(); err != nil {
 			return res, err
 		}
-		msg, err = r.exchangeUDP(ctx, server, q)
+		msg, err = r.exchangeUDP(ctx, server, q, wait)
 	}
 	if err == nil && edns && msg.IsEdns0() == nil &&
 		(msg.Rcode == dns.RcodeFormatError || msg.Rcode == dns.RcodeNotImplemented || msg.Rcode == dns.RcodeServerFailure) {
@@ -266,7 +133,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		if err = st.spend(); err != nil {
 			return res, err
 		}
-		msg, err = r.exchangeUDP(ctx, server, q)
+		msg, err = r.exchangeUDP(ctx, server, q, wait)
 	}
 	if err == nil && msg.Truncated {
 		r.m.upstream.WithLabelValues("udp", "truncated").Inc()
@@ -275,7 +142,7 @@ func (r *Resolver) exchange(ctx context.Context, st *state, server netip.AddrPor
 		if err = st.spend(); err != nil {
 			return res, err
 		}
-		msg, err = r.exchangeTCP(ctx, server, q)
+		msg, err = r.exchangeTCP(ctx, server, q, r.cfg.UpstreamTimeout)
 	}
 	res.rtt = time.Since(start)
 	stat.queries.Add(1)
@@ -332,8 +199,9 @@ func (r *Resolver) sendECS(server netip.AddrPort, qname string) bool {
 	return true
 }
 
-func (r *Resolver) deadline(ctx context.Context) time.Time {
-	d := time.Now().Add(r.cfg.UpstreamTimeout)
+// deadline is wait from now, or ctx's deadline if sooner.
+func (r *Resolver) deadline(ctx context.Context, wait time.Duration) time.Time {
+	d := time.Now().Add(wait)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		d = cd
 	}
@@ -342,7 +210,7 @@ func (r *Resolver) deadline(ctx context.Context) time.Time {
 
 var udpBufs = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
 
-func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dns.Msg) (*dns.Msg, error) {
+func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dns.Msg, wait time.Duration) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, err
@@ -354,7 +222,7 @@ func (r *Resolver) exchangeUDP(ctx context.Context, server netip.AddrPort, q *dn
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	_ = conn.SetDeadline(r.deadline(ctx))
+	_ = conn.SetDeadline(r.deadline(ctx, wait))
 	if _, err := conn.Write(wire); err != nil {
 		return nil, r.netErr(ctx, err)
 	}
@@ -407,8 +275,8 @@ func mismatch(q, m *dns.Msg, exactCase bool) string {
 	return ""
 }
 
-func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dns.Msg) (*dns.Msg, error) {
-	dctx, cancel := context.WithDeadline(ctx, r.deadline(ctx))
+func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dns.Msg, wait time.Duration) (*dns.Msg, error) {
+	dctx, cancel := context.WithDeadline(ctx, r.deadline(ctx, wait))
 	defer cancel()
 	conn, err := r.dial(dctx, "tcp", server.String())
 	if err != nil {
@@ -423,7 +291,7 @@ func (r *Resolver) exchangeTCP(ctx context.Context, server netip.AddrPort, q *dn
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	_ = conn.SetDeadline(r.deadline(ctx))
+	_ = conn.SetDeadline(r.deadline(ctx, wait))
 	co := &dns.Conn{Conn: conn}
 	if err := co.WriteMsg(q); err != nil {
 		return nil, r.netErr(ctx, err)

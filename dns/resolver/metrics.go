@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) (*metrics, error) {
 		coalesced:   metric.Counter("dnsd_resolver_coalesced_total", "Client queries that joined an identical resolution already in flight."),
 		prefetches:  metric.Counter("dnsd_resolver_prefetches_total", "Background refreshes of popular entries started shortly before expiry."),
 		failureHits: metric.Counter("dnsd_resolver_failure_cache_hits_total", "SERVFAIL answered at once because the same question failed within failure_ttl (RFC 9520)."),
-		upstream:    metric.Counters("dnsd_resolver_upstream_queries_total", "Queries sent to authoritative servers or forwarders, by transport and result.", "transport", "result"),
+		upstream:    metric.Counters("dnsd_resolver_upstream_queries_total", "Queries sent to authoritative servers or forwarders, by transport and result (probe_ok, probe_failed: background probes of a server that failed).", "transport", "result"),
 		upstreamDuration: metric.Histograms("dnsd_resolver_upstream_duration_seconds", "Round-trip time of upstream queries that got a reply.",
 			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}, "transport"),
 		dropped:     metric.Counters("dnsd_resolver_upstream_dropped_total", "Upstream replies dropped: wrong ID, question, source address or 0x20 case, not a response, malformed, or a bad ECS echo.", "reason"),
