@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"netsim/dns/dnstest"
 	"netsim/dns/rrl"
 	"netsim/internal/testutil"
 )
@@ -76,23 +77,13 @@ func rrlDaemon(t *testing.T, section, mode string) (*Daemon, string) {
 // (nil when none came within wait).
 func udpFrom(t *testing.T, src, server string, m *dns.Msg, wait time.Duration) *dns.Msg {
 	t.Helper()
-	conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0)), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(server)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	b, _ := m.Pack()
-	if _, err := conn.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	buf := make([]byte, 1232)
-	n, err := conn.Read(buf)
-	if err != nil {
+	reply := dnstest.RawFrom(t, src, server, b, wait)
+	if reply == nil {
 		return nil
 	}
 	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil {
+	if err := r.Unpack(reply); err != nil {
 		t.Fatalf("reply from %s does not unpack: %v", server, err)
 	}
 	return r
