@@ -297,7 +297,8 @@ func TestClientCap(t *testing.T) {
 			c.UpstreamTimeout = 500 * time.Millisecond
 		})
 		askVictim(t, r) // www.victim.test cached
-		wg := fillSlots(w, r, greedy, limit) // all four wait on the silent server
+		// all four wait on the silent server
+		wg := fillSlots(w, r, greedy, limit)
 		start := time.Now()
 		if m := r.Answer(context.Background(), query("more.evil.test", dns.TypeA), greedy); m.Rcode != dns.RcodeServerFailure || time.Since(start) != 0 {
 			t.Fatalf("one more for the greedy client: %s after %v, want SERVFAIL at once", dns.RcodeToString[m.Rcode], time.Since(start))
