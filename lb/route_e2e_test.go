@@ -76,20 +76,7 @@ func routeConfig(echoAddr, engine string) func(*Config) {
 
 func do(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
 	return resp, string(body)
 }
 
