@@ -42,7 +42,7 @@ func TestEmbeddedConfigLoads(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, text string) string {
+func writeFile(t testing.TB, text string) string {
 	p := filepath.Join(t.TempDir(), "dnsd.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -132,6 +132,25 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// newDaemon builds a Daemon, with a silent logger, from the config text
+// ("": the embedded config).
+func newDaemon(t testing.TB, text string) *Daemon {
+	t.Helper()
+	path := ""
+	if text != "" {
+		path = writeFile(t, text)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // run runs d until the test ends and returns the address of its listener

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"go.uber.org/zap"
 
 	"netsim/dns/dnstest"
 	"netsim/dns/rrl"
@@ -62,14 +61,7 @@ func rrlDaemon(t *testing.T, section, mode string) (*Daemon, string) {
 	if mode != "" {
 		text += "    rrl: " + mode + "\n"
 	}
-	c, err := Load(writeFile(t, text+"rrl:\n"+section), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDaemon(t, text+"rrl:\n"+section)
 	return d, run(t, d)
 }
 
@@ -364,15 +356,7 @@ func TestResolverCookiesExemptItFromRRL(t *testing.T) {
 	auth, authAddr := rrlDaemon(t, "  responses_per_second: 1\n  nxdomains_per_second: 1\n  slip: 0\n", "")
 	text := fmt.Sprintf("admin:\n  listen: 127.0.0.1:0\nservers:\n  - listen: 127.0.0.1:0\n    recursion: true\n"+
 		"resolver:\n  stubs: [{name: example.test., addrs: [\"%s\"]}]\n  upstream_timeout: 2s\n", strings.Replace(authAddr, ":", "@", 1))
-	c, err := Load(writeFile(t, text), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resAddr := run(t, res)
+	resAddr := run(t, newDaemon(t, text))
 	for i := 0; i < 30; i++ {
 		if r := exchange(t, resAddr, fmt.Sprintf("nx%d.example.test.", i)); r.Rcode != dns.RcodeNameError {
 			t.Fatalf("query %d through the resolver: %s, want NXDOMAIN", i, dns.RcodeToString[r.Rcode])
