@@ -138,10 +138,15 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 // ("": the embedded config).
 func newDaemon(t testing.TB, text string) *Daemon {
 	t.Helper()
-	path := ""
-	if text != "" {
-		path = writeFile(t, text)
+	if text == "" {
+		return loadDaemon(t, "")
 	}
+	return loadDaemon(t, writeFile(t, text))
+}
+
+// loadDaemon is newDaemon from the config file at path.
+func loadDaemon(t testing.TB, path string) *Daemon {
+	t.Helper()
 	c, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -204,14 +209,7 @@ func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	zone("192.0.2.10")
 	cfgText := "admin:\n  listen: 127.0.0.1:0\nzones:\n  dir: " + dir + "\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"
 	path := writeFile(t, cfgText)
-	c, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadDaemon(t, path)
 	addr := run(t, d)
 	if r := exchange(t, addr, "www.example.test."); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
 		t.Fatalf("before reload: %v", r.Answer)
