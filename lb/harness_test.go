@@ -232,25 +232,6 @@ func (h *harness) adminJSON(method, path string, body any, want int, out any) ht
 	return resp.Header
 }
 
-// run runs srv until the test ends and waits until it is ready.
-func run(t testing.TB, srv *Server) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
-}
-
 func newClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 }

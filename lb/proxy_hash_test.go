@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -74,6 +75,25 @@ func TestHashAfterRemoveAndAdd(t *testing.T) {
 func clientFrom(ip string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}}
+}
+
+// run runs srv until the test ends and waits until it is ready.
+func run(t testing.TB, srv *Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
 }
 
 // strayPolicy returns, on its first n picks, a backend that is in no
