@@ -22,6 +22,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BIN=${BIN:-bin}
+. e2e/lib.sh # wait_up, netsim_up
 MODE=long
 case "${1:-}" in
   --short) MODE=short ;;
@@ -82,12 +83,7 @@ cp configs/dnsd.yaml "$WORK/dnsd.full.yaml"
 sed '/listen: 127.0.3.1:1053/,+1d' configs/dnsd.yaml >"$WORK/dnsd.no-ns1.yaml"
 (cd "$WORK" && exec "$REPO/$BIN/netsim" --dns-config "$WORK/dnsd.yaml" >"$WORK/netsim.log" 2>&1) &
 NETSIM=$!
-for i in $(seq 1 200); do
-  curl -sf 127.0.0.1:8000/healthz >/dev/null 2>&1 && test -s "$WORK/var/netsim.env" && break
-  kill -0 $NETSIM 2>/dev/null || break
-  sleep 0.1
-done
-if ! curl -sf 127.0.0.1:8000/healthz -o /dev/null; then
+if ! wait_up $NETSIM 200 netsim_up; then
   echo "chaos: netsim did not come up; its log ends:"; tail -5 "$WORK/netsim.log"; exit 1
 fi
 # shellcheck disable=SC1091

@@ -9,11 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 WORK=$(mktemp -d)
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-has() { grep -qE -- "$2" <<<"$1"; }
+. e2e/lib.sh # ok, bad, check, has
 both() { has "$1" "$2" && has "$1" "$3"; }   # both "$out" re1 re2: the reply matches both
 
 if ! command -v dig >/dev/null; then

@@ -32,12 +32,8 @@ cleanup() {
 trap cleanup EXIT
 (cd "$WORK" && exec "$REPO/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
 NETSIM=$!
-for i in $(seq 1 100); do
-  curl -sf 127.0.0.1:9153/healthz >/dev/null 2>&1 && [ -s "$WORK/var/root.key" ] && break
-  kill -0 $NETSIM 2>/dev/null || break
-  sleep 0.1
-done
-if ! [ -s "$WORK/var/root.key" ]; then
+root_key() { curl -sf 127.0.0.1:9153/healthz >/dev/null 2>&1 && [ -s "$WORK/var/root.key" ]; }
+if ! wait_up $NETSIM 100 root_key; then
   echo "dnssec: netsim did not come up or wrote no var/root.key; its log ends:"; tail -5 "$WORK/netsim.log"; exit 1
 fi
 ANCHOR="$WORK/var/root.key"

@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BIN=${BIN:-bin}
+. e2e/lib.sh # wait_up, netsim_up
 WORK=$(mktemp -d)
 NETSIM=
 cleanup() {
@@ -30,14 +31,11 @@ for f in "$REPO"/*; do
 done
 (cd "$WORK/class" && exec "$REPO/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
 NETSIM=$!
-up=0
-for i in $(seq 1 100); do
+labs_up() {
   curl -sf 127.0.0.1:9153/healthz >/dev/null 2>&1 && curl -sf 127.0.0.1:8404/healthz >/dev/null 2>&1 \
-    && curl -sf 127.0.0.1:8000/api/v1/world >/dev/null 2>&1 && [ -f "$WORK/class/var/netsim.env" ] && { up=1; break; }
-  kill -0 $NETSIM 2>/dev/null || break
-  sleep 0.1
-done
-if [ $up = 0 ]; then
+    && curl -sf 127.0.0.1:8000/api/v1/world >/dev/null 2>&1 && netsim_up "$WORK/class"
+}
+if ! wait_up $NETSIM 100 labs_up; then
   echo "labs: netsim did not come up (another copy running?); its log ends:"; tail -5 "$WORK/netsim.log"; exit 1
 fi
 # as the guides say: source var/netsim.env

@@ -29,13 +29,7 @@ LBD=${LBD:-bin/lbd}
 WEBD=${WEBD:-bin/webd}
 TOKEN=e2e-$RANDOM$RANDOM
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "PASS $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() { # check "description" command...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
+. e2e/lib.sh # ok, bad, check
 
 for f in "$LBD" "$WEBD"; do
   [ -x "$f" ] || { echo "lbd-tls: $f not found: run make build first"; exit 1; }

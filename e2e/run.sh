@@ -25,12 +25,7 @@ check "bad zone: start-up error names file and line" has "$out" "example.test.zo
 (cd "$WORK" && exec "$OLDPWD/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
 NETSIM=$!
 trap 'kill $NETSIM 2>/dev/null; wait $NETSIM 2>/dev/null; rm -rf "$WORK"' EXIT
-for i in $(seq 1 100); do
-  curl -sf 127.0.0.1:9153/healthz >/dev/null 2>&1 && break
-  kill -0 $NETSIM 2>/dev/null || break
-  sleep 0.1
-done
-check "netsim is up (admin /healthz)" curl -sf 127.0.0.1:9153/healthz -o /dev/null
+check "netsim is up (admin /healthz)" wait_up $NETSIM 100 curl -sf 127.0.0.1:9153/healthz -o /dev/null
 if ! kill -0 $NETSIM 2>/dev/null; then
   bad "netsim exited at start (another copy running? its log follows)"; cat "$WORK/netsim.log" | tail -5
   echo "e2e: $pass passed, $fail failed"; exit 1

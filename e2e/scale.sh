@@ -16,10 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-finish() { echo "scale e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+E2E="scale e2e"; . e2e/lib.sh # ok, bad, finish
 
 RATE=${SCALE_RATE:-300}; DURATION=${SCALE_DURATION:-12s}; KILL_AFTER=4s
 [ "${1:-}" = "--short" ] && { RATE=${SCALE_RATE:-150}; DURATION=${SCALE_DURATION:-7s}; KILL_AFTER=3s; }

@@ -10,20 +10,12 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 WORK=$(mktemp -d)
 KEEP=var/e2e-scenarios
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. e2e/lib.sh # ok, bad, check
 
 (cd "$WORK" && exec "$OLDPWD/$BIN/netsim" >"$WORK/netsim.log" 2>&1) &
 NETSIM=$!
 trap 'kill $NETSIM 2>/dev/null; wait $NETSIM 2>/dev/null; rm -rf "$WORK"' EXIT
-for i in $(seq 1 150); do
-  curl -sf 127.0.0.1:8000/healthz >/dev/null 2>&1 && test -s "$WORK/var/netsim.env" && break
-  kill -0 $NETSIM 2>/dev/null || break
-  sleep 0.1
-done
-if ! curl -sf 127.0.0.1:8000/healthz -o /dev/null; then
+if ! wait_up $NETSIM 150 netsim_up; then
   bad "netsim is up (control API /healthz); its log follows"; tail -5 "$WORK/netsim.log"
   echo "e2e scenarios: $pass passed, $fail failed"; exit 1
 fi

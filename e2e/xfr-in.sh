@@ -12,10 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 N=${1:-${XFR_CHANGES:-20}}
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-finish() { echo "xfr-in e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+E2E="xfr-in e2e"; . e2e/lib.sh # ok, bad, finish
 
 # the tools, installed as root on Debian when missing (else: skip)
 . e2e/secondaries.sh # need_pkgs

@@ -10,10 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 N=${1:-${XFR_CHANGES:-20}}
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $*"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $*"; }
-finish() { echo "xfr e2e: $pass passed, $fail failed"; [ $fail -eq 0 ]; exit $?; }
+E2E="xfr e2e"; . e2e/lib.sh # ok, bad, finish
 
 . e2e/secondaries.sh
 need_pkgs knotd:knot nsd:nsd nsupdate:dnsutils dig:dnsutils || { echo "skip - Knot, NSD or dig is missing"; exit 0; }

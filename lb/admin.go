@@ -228,11 +228,6 @@ type BackendPatch struct {
 	MaxConnections *int64  `json:"max_connections"`
 }
 
-// Empty reports that the patch sets no field.
-func (p *BackendPatch) Empty() bool {
-	return p.State == nil && p.Weight == nil && p.MaxConnections == nil
-}
-
 func (s *Server) patchBackend(w http.ResponseWriter, r *http.Request) {
 	var patch BackendPatch
 	p, m := s.findBackend(w, r)

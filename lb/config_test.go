@@ -93,9 +93,13 @@ var badConfigs = []struct {
 // (they are squashed in from internal/health.CheckConfig).
 func TestHealthKeys(t *testing.T) {
 	cfg, err := ParseConfig([]byte("pools: [{name: web, health: {type: http, path: /up, host: h.test, expect_status: 204, interval: 3s, timeout: 2s, rise: 4, fall: 5, agent_path: /load}}]\n" +
-		"frontends: [{listen: '127.0.0.1:8080', pool: web}]"))
+		"frontends: [{listen: '127.0.0.1:8080', pool: web}]\n" +
+		"l4: {pools: [{name: t, backends: [{id: a, address: '127.0.0.1:1'}], health: {disabled: true, interval: 3s, rise: 4}}], frontends: [{listen: '127.0.0.1:0', pool: t}]}"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h := cfg.L4.Pools[0].Health; h.Interval != 3*time.Second || h.Rise != 4 || !h.Disabled {
+		t.Fatalf("l4 health block decoded as %+v", h)
 	}
 	h := cfg.Pools[0].Health
 	if h.Type != "http" || h.Path != "/up" || h.Host != "h.test" || h.ExpectStatus != 204 || h.Interval != 3*time.Second ||

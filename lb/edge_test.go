@@ -121,20 +121,7 @@ func newEdgeHarness(t *testing.T, engine string, mutate ...func(*Config)) (*harn
 
 func edgeGet(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, url, err)
-	}
-	return resp, body
+	return testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
 }
 
 func TestEdgeCacheAndCompress(t *testing.T) {

@@ -3,7 +3,6 @@ package lb
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -80,15 +79,7 @@ func startFuzzLB(f *testing.F) *fuzzLB {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	f.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		f.Fatalf("Run: %v", err)
-	}
+	run(f, srv)
 	fl.srv, fl.fast, fl.std = srv, srv.Addr(plain.Name).String(), srv.Addr("std").String()
 	ok := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	fl.resp.Store(&ok)

@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -132,11 +131,7 @@ func TestAccessLogSampling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-	defer func() { cancel(); <-errc }()
-	<-srv.Ready()
+	run(t, srv)
 	c := newClient()
 	for range 40 {
 		resp, err := c.Get("http://" + srv.Addr("http").String() + "/x?y=1")

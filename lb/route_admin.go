@@ -175,11 +175,6 @@ type RateLimitPatch struct {
 	Burst    *int    `json:"burst"`
 }
 
-// Empty reports that the patch sets no field.
-func (p *RateLimitPatch) Empty() bool {
-	return p.Requests == nil && p.Per == nil && p.Burst == nil
-}
-
 func (s *Server) patchRateLimit(w http.ResponseWriter, r *http.Request) {
 	var patch RateLimitPatch
 	f, rt := s.findLimit(w, r)

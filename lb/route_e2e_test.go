@@ -50,6 +50,16 @@ type echoed struct {
 
 // routeConfig adds pool "echo" (a headerEcho) and the routes the
 // end-to-end tests use to a harness's config.
+// routeHarness is a harness of n backends with routeConfig's routes (the
+// echo among them) on engine, its clock standing still until advanced.
+func routeHarness(t *testing.T, n int, engine string) (h *harness, clk *testutil.Clock, echoHits *atomic.Int64) {
+	t.Helper()
+	echoAddr, echoHits := headerEcho(t)
+	clk = testutil.NewClock(time.Unix(1_800_000_000, 0))
+	h = newHarnessWith(t, n, routeConfig(echoAddr, engine), func(s *Server) { s.now = clk.Now })
+	return h, clk, echoHits
+}
+
 func routeConfig(echoAddr, engine string) func(*Config) {
 	return func(c *Config) {
 		c.Frontends[0].Engine = engine
@@ -76,20 +86,7 @@ func routeConfig(echoAddr, engine string) func(*Config) {
 
 func do(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
 	return resp, string(body)
 }
 
@@ -225,9 +222,7 @@ func TestRoutesEndToEnd(t *testing.T) {
 func TestRateLimitEndToEnd(t *testing.T) {
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
 		t.Run(engine, func(t *testing.T) {
-			echoAddr, echoHits := headerEcho(t)
-			clk := testutil.NewClock(time.Unix(1_800_000_000, 0))
-			h := newHarnessWith(t, 1, routeConfig(echoAddr, engine), func(s *Server) { s.now = clk.Now })
+			h, clk, echoHits := routeHarness(t, 1, engine)
 			c := newClient()
 			const rate, burst = 10, 5
 			ok, limited := 0, 0
@@ -315,9 +310,7 @@ func check429(t *testing.T, resp *http.Response, body string, now time.Time) {
 func TestRoutesReloadUnderLoad(t *testing.T) {
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
 		t.Run(engine, func(t *testing.T) {
-			echoAddr, _ := headerEcho(t)
-			clk := testutil.NewClock(time.Unix(1_800_000_000, 0))
-			h := newHarnessWith(t, 2, routeConfig(echoAddr, engine), func(s *Server) { s.now = clk.Now })
+			h, _, _ := routeHarness(t, 2, engine)
 			c := newClient()
 			// empty the /limited bucket (the clock stands still)
 			for range 5 {

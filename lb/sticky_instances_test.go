@@ -2,7 +2,6 @@ package lb
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,16 +46,7 @@ func instance(t *testing.T, cfg Config) string {
 // the backend that answered and the Set-Cookie values.
 func getID(t *testing.T, c *http.Client, base string, hdr ...string) (string, []*http.Cookie) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s/: %v", base, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, http.MethodGet, base+"/", hdr...))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s/: status %d: %s", base, resp.StatusCode, body)
 	}

@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -26,15 +25,7 @@ func TestWorldDelaysFrontend(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.SetWorld(worldtest.Pair(t, "0")) // the backend (127.0.0.1) is in no place: no distance
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-errc })
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		t.Fatal(err)
-	}
+	run(t, srv)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.60.5")}}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
 	defer c.CloseIdleConnections()

@@ -143,7 +143,7 @@ func (c *config) servers() ([]webd.Options, []string, error) {
 		}
 	}
 	n := len(addrs)
-	ids := split(c.ids)
+	ids := cli.List(c.ids)
 	if len(ids) == 0 {
 		for i := range n {
 			ids = append(ids, "b"+strconv.Itoa(i+1))
@@ -152,7 +152,7 @@ func (c *config) servers() ([]webd.Options, []string, error) {
 	if len(ids) != n {
 		return nil, nil, fmt.Errorf("--id has %d ids for %d servers", len(ids), n)
 	}
-	versions := split(c.versions)
+	versions := cli.List(c.versions)
 	switch len(versions) {
 	case 0:
 		return nil, nil, errors.New("--version must not be empty")
@@ -192,14 +192,4 @@ func (c *config) servers() ([]webd.Options, []string, error) {
 		opts[i] = o
 	}
 	return opts, addrs, nil
-}
-
-func split(s string) []string {
-	var out []string
-	for p := range strings.SplitSeq(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

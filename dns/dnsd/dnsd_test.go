@@ -42,7 +42,7 @@ func TestEmbeddedConfigLoads(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, text string) string {
+func writeFile(t testing.TB, text string) string {
 	p := filepath.Join(t.TempDir(), "dnsd.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -134,6 +134,30 @@ func exchange(t *testing.T, addr, name string) *dns.Msg {
 	return r
 }
 
+// newDaemon builds a Daemon, with a silent logger, from the config text
+// ("": the embedded config).
+func newDaemon(t testing.TB, text string) *Daemon {
+	t.Helper()
+	if text == "" {
+		return loadDaemon(t, "")
+	}
+	return loadDaemon(t, writeFile(t, text))
+}
+
+// loadDaemon is newDaemon from the config file at path.
+func loadDaemon(t testing.TB, path string) *Daemon {
+	t.Helper()
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // run runs d until the test ends and returns the address of its listener
 // configured as 127.0.0.1:0.
 func run(t *testing.T, d *Daemon) string {
@@ -185,14 +209,7 @@ func TestReloadSwapsZonesAndKeepsOldOnError(t *testing.T) {
 	zone("192.0.2.10")
 	cfgText := "admin:\n  listen: 127.0.0.1:0\nzones:\n  dir: " + dir + "\nservers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"
 	path := writeFile(t, cfgText)
-	c, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadDaemon(t, path)
 	addr := run(t, d)
 	if r := exchange(t, addr, "www.example.test."); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
 		t.Fatalf("before reload: %v", r.Answer)

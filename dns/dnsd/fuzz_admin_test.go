@@ -3,8 +3,6 @@ package dnsd
 import (
 	"testing"
 
-	"go.uber.org/zap"
-
 	"netsim/internal/testutil"
 )
 
@@ -14,14 +12,7 @@ import (
 // 201 with Location whose GET finds the records. Each input starts from
 // the same zones (the change is undone after it).
 func FuzzRecordBody(f *testing.F) {
-	c, err := Load("", nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	d, err := New(c, zap.NewNop())
-	if err != nil {
-		f.Fatal(err)
-	}
+	d := newDaemon(f, "")
 	h := d.adminHandler()
 	auth := map[string]string{"Authorization": "Bearer " + d.Token(), "Content-Type": "application/json"}
 	orig := d.zones

@@ -6,21 +6,12 @@ import (
 	"testing"
 
 	"netsim/internal/testutil"
-
-	"go.uber.org/zap"
 )
 
 // TestResolverKnobRoute: dnsd with a recursive listener serves GET and
 // PATCH /api/v1/resolver, PATCH behind the token, and the resolver follows.
 func TestResolverKnobRoute(t *testing.T) {
-	c, err := Load(writeFile(t, "admin:\n  listen: 127.0.0.1:0\n  token: secret\nresolver:\n  coalesce: false\nservers:\n  - listen: 127.0.0.1:0\n    recursion: true\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDaemon(t, "admin:\n  listen: 127.0.0.1:0\n  token: secret\nresolver:\n  coalesce: false\nservers:\n  - listen: 127.0.0.1:0\n    recursion: true\n")
 	defer start(t, d)()
 	url := "http://" + d.AdminAddr() + "/api/v1/resolver"
 	do := func(method, body, token string) (int, string) {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"go.uber.org/zap"
 
+	"netsim/dns/dnstest"
 	"netsim/dns/rrl"
 	"netsim/internal/testutil"
 )
@@ -61,14 +61,7 @@ func rrlDaemon(t *testing.T, section, mode string) (*Daemon, string) {
 	if mode != "" {
 		text += "    rrl: " + mode + "\n"
 	}
-	c, err := Load(writeFile(t, text+"rrl:\n"+section), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDaemon(t, text+"rrl:\n"+section)
 	return d, run(t, d)
 }
 
@@ -76,23 +69,13 @@ func rrlDaemon(t *testing.T, section, mode string) (*Daemon, string) {
 // (nil when none came within wait).
 func udpFrom(t *testing.T, src, server string, m *dns.Msg, wait time.Duration) *dns.Msg {
 	t.Helper()
-	conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0)), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(server)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	b, _ := m.Pack()
-	if _, err := conn.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	buf := make([]byte, 1232)
-	n, err := conn.Read(buf)
-	if err != nil {
+	reply := dnstest.RawFrom(t, src, server, b, wait)
+	if reply == nil {
 		return nil
 	}
 	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil {
+	if err := r.Unpack(reply); err != nil {
 		t.Fatalf("reply from %s does not unpack: %v", server, err)
 	}
 	return r
@@ -373,15 +356,7 @@ func TestResolverCookiesExemptItFromRRL(t *testing.T) {
 	auth, authAddr := rrlDaemon(t, "  responses_per_second: 1\n  nxdomains_per_second: 1\n  slip: 0\n", "")
 	text := fmt.Sprintf("admin:\n  listen: 127.0.0.1:0\nservers:\n  - listen: 127.0.0.1:0\n    recursion: true\n"+
 		"resolver:\n  stubs: [{name: example.test., addrs: [\"%s\"]}]\n  upstream_timeout: 2s\n", strings.Replace(authAddr, ":", "@", 1))
-	c, err := Load(writeFile(t, text), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resAddr := run(t, res)
+	resAddr := run(t, newDaemon(t, text))
 	for i := 0; i < 30; i++ {
 		if r := exchange(t, resAddr, fmt.Sprintf("nx%d.example.test.", i)); r.Rcode != dns.RcodeNameError {
 			t.Fatalf("query %d through the resolver: %s, want NXDOMAIN", i, dns.RcodeToString[r.Rcode])

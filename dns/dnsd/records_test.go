@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"go.uber.org/zap"
 
 	"netsim/internal/testutil"
 	"netsim/zones"
@@ -40,14 +39,7 @@ func startZoneDaemon(t *testing.T, embedded bool) *zoneDaemon {
 		}
 		cfgText += "zones:\n  dir: " + zd.dir + "\n"
 	}
-	c, err := Load(writeFile(t, cfgText), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zd.d, err = New(c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	zd.d = newDaemon(t, cfgText)
 	start(t, zd.d)
 	zd.dns = zd.d.Listeners()["127.0.0.1:0"]
 	zd.base = "http://" + zd.d.AdminAddr() + "/api/v1/zones/example.test./records"

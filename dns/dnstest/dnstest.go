@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -98,7 +99,17 @@ func Exchange(t testing.TB, addr, network string, m *dns.Msg) *dns.Msg {
 // came within wait.
 func Raw(t testing.TB, addr string, pkt []byte, wait time.Duration) []byte {
 	t.Helper()
-	c, err := net.Dial("udp", addr)
+	return RawFrom(t, "", addr, pkt, wait)
+}
+
+// RawFrom is Raw from a socket bound to the address src ("": any).
+func RawFrom(t testing.TB, src, addr string, pkt []byte, wait time.Duration) []byte {
+	t.Helper()
+	d := net.Dialer{}
+	if src != "" {
+		d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0))
+	}
+	c, err := d.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

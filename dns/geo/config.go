@@ -230,8 +230,8 @@ func compileName(key string, nc NameConfig, defTTL uint32) (*nameSpec, error) {
 		if h.Port < 0 || h.Port > 65535 {
 			return nil, bad(key+".health.port", h.Port, "must be 1..65535")
 		}
-		if h.Interval < 0 || h.Timeout < 0 || h.Rise < 0 || h.Fall < 0 {
-			return nil, bad(key+".health", nil, "interval %s, timeout %s, rise %d, fall %d: none may be negative", h.Interval, h.Timeout, h.Rise, h.Fall)
+		if err := h.NotNegative(); err != nil {
+			return nil, bad(key+".health", nil, "%v", err)
 		}
 		if h.Interval != 0 && h.Interval < 100*time.Millisecond {
 			return nil, bad(key+".health.interval", h.Interval, "must be at least 100ms")

@@ -281,25 +281,24 @@ func (c Config) compile() (compiled, error) {
 		out.zones = append(out.zones, zoneServers{zone: z, addrs: addrs, forward: forward})
 		return nil
 	}
-	for i, z := range c.Stubs {
-		key := fmt.Sprintf("stubs[%d]", i)
-		aps, err := servers(key+".addrs", z.Addrs, true)
-		if err != nil {
-			return out, err
+	zones := func(key string, list []Zone, forward bool) error {
+		for i, z := range list {
+			k := fmt.Sprintf("%s[%d]", key, i)
+			aps, err := servers(k+".addrs", z.Addrs, true)
+			if err != nil {
+				return err
+			}
+			if err := addZone(k, z.Name, aps, forward); err != nil {
+				return err
+			}
 		}
-		if err := addZone(key, z.Name, aps, false); err != nil {
-			return out, err
-		}
+		return nil
 	}
-	for i, z := range c.ForwardZones {
-		key := fmt.Sprintf("forward_zones[%d]", i)
-		aps, err := servers(key+".addrs", z.Addrs, true)
-		if err != nil {
-			return out, err
-		}
-		if err := addZone(key, z.Name, aps, true); err != nil {
-			return out, err
-		}
+	if err := zones("stubs", c.Stubs, false); err != nil {
+		return out, err
+	}
+	if err := zones("forward_zones", c.ForwardZones, true); err != nil {
+		return out, err
 	}
 	if _, ok := seen["."]; !ok {
 		if len(c.Forwarders) > 0 {

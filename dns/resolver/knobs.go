@@ -41,9 +41,6 @@ type knobsPatch struct {
 	Prefetch *bool `json:"prefetch"`
 }
 
-// Empty reports that the patch sets no knob.
-func (p *knobsPatch) Empty() bool { return p.Coalesce == nil && p.Prefetch == nil }
-
 // RegisterKnobRoutes adds GET and PATCH /api/v1/resolver (the knobs) to
 // mux. Mutating calls are expected to be wrapped with api.Auth by the caller.
 func (r *Resolver) RegisterKnobRoutes(mux *http.ServeMux) {

@@ -297,16 +297,8 @@ func TestClientCap(t *testing.T) {
 			c.UpstreamTimeout = 500 * time.Millisecond
 		})
 		askVictim(t, r) // www.victim.test cached
-		w.servers[evilNS].setHook(func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
-		var wg sync.WaitGroup
-		for i := range limit {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.Answer(context.Background(), query("h"+string(rune('a'+i))+".evil.test", dns.TypeA), greedy)
-			}()
-		}
-		synctest.Wait() // all four wait on the silent server
+		// all four wait on the silent server
+		wg := fillSlots(w, r, greedy, limit)
 		start := time.Now()
 		if m := r.Answer(context.Background(), query("more.evil.test", dns.TypeA), greedy); m.Rcode != dns.RcodeServerFailure || time.Since(start) != 0 {
 			t.Fatalf("one more for the greedy client: %s after %v, want SERVFAIL at once", dns.RcodeToString[m.Rcode], time.Since(start))
@@ -327,6 +319,24 @@ func TestClientCap(t *testing.T) {
 	})
 }
 
+// fillSlots silences the server of evil.test and starts n resolutions of
+// names below it for client; it returns when all of them wait on the
+// server (inside a synctest bubble). They end at the resolver's timeout:
+// wait on the group returned.
+func fillSlots(w *world, r *Resolver, client netip.Addr, n int) *sync.WaitGroup {
+	w.servers[evilNS].setHook(func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Answer(context.Background(), query("h"+string(rune('a'+i))+".evil.test", dns.TypeA), client)
+		}()
+	}
+	synctest.Wait()
+	return &wg
+}
+
 // TestClientCapServesStale: a client at its cap that asks for a name
 // whose answer has expired but is within the stale window gets the stale
 // answer (RFC 8767), not SERVFAIL: the cap limits new resolutions, not
@@ -343,16 +353,7 @@ func TestClientCapServesStale(t *testing.T) {
 		})
 		askVictim(t, r)
 		time.Sleep(25 * time.Hour) // every record of it has expired
-		w.servers[evilNS].setHook(func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
-		var wg sync.WaitGroup
-		for i := range limit {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.Answer(context.Background(), query("h"+string(rune('a'+i))+".evil.test", dns.TypeA), greedy)
-			}()
-		}
-		synctest.Wait()
+		wg := fillSlots(w, r, greedy, limit)
 		m := r.Answer(context.Background(), query("www.victim.test", dns.TypeA), greedy)
 		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != truth["www.victim.test."] {
 			t.Fatalf("a stale answer for a client at its cap: %v", m)

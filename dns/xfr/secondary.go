@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -132,12 +133,7 @@ func (fw *follower) expireAt() time.Time {
 
 // Zones lists the origins followed.
 func (sec *Secondary) Zones() []string {
-	out := make([]string, 0, len(sec.zones))
-	for o := range sec.zones {
-		out = append(out, o)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(sec.zones))
 }
 
 // Initial returns what to serve before the first refresh: the copies

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"netsim/internal/cli"
+	"netsim/internal/tick"
 	"netsim/scenario"
 )
 
@@ -122,7 +124,7 @@ func run() int {
 	errs := make(chan error, 3)
 	if o.httpRate > 0 {
 		g := &scenario.Generator{
-			Load: scenario.Load{Rate: o.httpRate, Duration: o.duration, Clients: o.httpClients, Regions: split(o.httpRegions),
+			Load: scenario.Load{Rate: o.httpRate, Duration: o.duration, Clients: o.httpClients, Regions: cli.List(o.httpRegions),
 				KeepAlive: true, Method: "GET", Target: o.httpTarget, Resolver: o.httpResolver, Timeout: o.httpTimeout},
 			Target: o.httpTarget,
 			Sink: func(r scenario.Record) {
@@ -136,7 +138,7 @@ func run() int {
 	}
 	if o.dnsRate > 0 {
 		l := &dnsLoad{Resolver: o.dnsResolver, Rate: o.dnsRate, Duration: o.duration, Timeout: o.dnsTimeout,
-			Names: split(o.dnsNames), Random: o.dnsRandom, From: from, StaleTTL: uint32(o.staleTTL / time.Second),
+			Names: cli.List(o.dnsNames), Random: o.dnsRandom, From: from, StaleTTL: uint32(o.staleTTL / time.Second),
 			Sink: func(s sample) {
 				mu.Lock()
 				dnsS = append(dnsS, s)
@@ -229,16 +231,7 @@ func timeline(ctx context.Context, o options, start time.Time) (fault, heal time
 	return fault, time.Since(start), nil
 }
 
-func sleepUntil(ctx context.Context, t time.Time) error {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func sleepUntil(ctx context.Context, t time.Time) error { return tick.Sleep(ctx, time.Until(t)) }
 
 // shell runs cmd with bash, its output on ours.
 func shell(ctx context.Context, what, cmd string) error {
@@ -250,19 +243,9 @@ func shell(ctx context.Context, what, cmd string) error {
 	return nil
 }
 
-func split(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func addrs(s string) ([]netip.Addr, error) {
 	var out []netip.Addr
-	for _, f := range split(s) {
+	for _, f := range cli.List(s) {
 		a, err := netip.ParseAddr(f)
 		if err != nil {
 			return nil, fmt.Errorf("%q is not an IP address", f)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -235,21 +236,15 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// A Patch is the body of a PATCH request: pointer fields, nil where the
-// request leaves a value as it is.
-type Patch interface {
-	// Empty reports that the patch changes nothing.
-	Empty() bool
-}
-
-// DecodePatch is Decode for a PATCH body that must change something: a
-// patch that sets no field is answered 400 empty_patch, which says what
-// can be sent (fields, e.g. `"state" and/or "weight"`).
-func DecodePatch(w http.ResponseWriter, r *http.Request, p Patch, fields string) bool {
+// DecodePatch is Decode for a PATCH body that must change something: p
+// points to a struct of pointer fields (nil: left as it is), and a body
+// that sets none is answered 400 empty_patch, which says what can be sent
+// (fields, e.g. `"state" and/or "weight"`).
+func DecodePatch(w http.ResponseWriter, r *http.Request, p any, fields string) bool {
 	if !Decode(w, r, p) {
 		return false
 	}
-	if p.Empty() {
+	if reflect.ValueOf(p).Elem().IsZero() {
 		WriteError(w, r, Errorf(http.StatusBadRequest, "empty_patch", "nothing to change: send %s", fields))
 		return false
 	}

@@ -146,8 +146,6 @@ type testPatch struct {
 	A *int `json:"a"`
 }
 
-func (p *testPatch) Empty() bool { return p.A == nil }
-
 func TestDecodePatch(t *testing.T) {
 	cases := []struct {
 		name, body string

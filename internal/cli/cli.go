@@ -45,6 +45,18 @@ func Dashes(root *cobra.Command) {
 	})
 }
 
+// List splits a comma-separated flag value, trims the spaces around each
+// item and drops the empty ones ("a, b,," is [a b]).
+func List(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // LogFlags adds --log-format (console) and --log-level (info) for commands
 // without a config file's log section.
 func LogFlags(fs *pflag.FlagSet, format, level *string) {

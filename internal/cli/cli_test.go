@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -63,4 +64,19 @@ func TestReloadOnHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, "one reload", 10*time.Second, func() bool { return n.Load() == 1 })
+}
+
+func TestList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"a", []string{"a"}},
+		{" a, b ,,c, ", []string{"a", "b", "c"}},
+	} {
+		if got := List(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("List(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }

@@ -1,14 +1,26 @@
 package health
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is the timing of checks. Zero fields get the defaults in
 // brackets (WithDefaults).
 type Config struct {
-	Interval time.Duration `mapstructure:"interval"` // between checks [2s]
-	Timeout  time.Duration `mapstructure:"timeout"`  // per check [1s, never more than the interval]
-	Rise     int           `mapstructure:"rise"`     // consecutive successes to come back [2]
-	Fall     int           `mapstructure:"fall"`     // consecutive failures to go down [3]
+	Interval time.Duration `mapstructure:"interval" json:"interval"` // between checks [2s]
+	Timeout  time.Duration `mapstructure:"timeout" json:"timeout"`   // per check [1s, never more than the interval]
+	Rise     int           `mapstructure:"rise" json:"rise"`         // consecutive successes to come back [2]
+	Fall     int           `mapstructure:"fall" json:"fall"`         // consecutive failures to go down [3]
+}
+
+// NotNegative is nil, or an error that names all four values when one of
+// them is negative (zero is allowed: it gets the default).
+func (c Config) NotNegative() error {
+	if c.Interval < 0 || c.Timeout < 0 || c.Rise < 0 || c.Fall < 0 {
+		return fmt.Errorf("interval %v, timeout %v, rise %d, fall %d: none may be negative", c.Interval, c.Timeout, c.Rise, c.Fall)
+	}
+	return nil
 }
 
 // WithDefaults fills zero fields.

@@ -3,8 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -93,12 +93,7 @@ func (s *Supervisor) get(name string) (*part, error) {
 }
 
 func (s *Supervisor) namesLocked() []string {
-	names := make([]string, 0, len(s.parts))
-	for n := range s.parts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.parts))
 }
 
 // ErrUnknown names a part that is not registered, and the ones that are.

@@ -31,16 +31,45 @@ func Fetch(t testing.TB, method, url, body, token string) (*http.Response, strin
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, b := Send(t, nil, req)
+	return resp, string(b)
+}
+
+// NewRequest is a request without a body and with the header fields hdr
+// (name, value, name, value, …); a "Host" field sets the request's Host.
+func NewRequest(t testing.TB, method, url string, hdr ...string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if http.CanonicalHeaderKey(hdr[i]) == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return req
+}
+
+// Send does req with c (nil: http.DefaultClient) and returns the response
+// with its whole body, read and closed. A request that fails fails the test.
+func Send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
 	}
-	return resp, string(b)
+	return resp, b
 }
 
 // Contains fails the test for each of wants that got lacks; what names got

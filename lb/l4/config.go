@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"netsim/internal/cfgerr"
+	hcheck "netsim/internal/health"
 	"netsim/lb/policy"
 )
 
@@ -89,11 +90,9 @@ type Backend struct {
 
 // Health configures TCP connect checks.
 type Health struct {
-	Disabled bool          `mapstructure:"disabled" json:"disabled"`
-	Interval time.Duration `mapstructure:"interval" json:"interval"` // [2s]
-	Timeout  time.Duration `mapstructure:"timeout" json:"timeout"`   // [1s]
-	Rise     int           `mapstructure:"rise" json:"rise"`         // [2]
-	Fall     int           `mapstructure:"fall" json:"fall"`         // [3]
+	Disabled bool `mapstructure:"disabled" json:"disabled"`
+	// Interval [2s], Timeout [1s], Rise [2] and Fall [3].
+	hcheck.Config `mapstructure:",squash"`
 }
 
 // l4Policies are the policy names that make sense per connection.
@@ -168,9 +167,8 @@ func (c *Config) Validate() error {
 				bad(bk+".max_conns", b.MaxConns, "must not be negative")
 			}
 		}
-		h := &p.Health
-		if h.Interval < 0 || h.Timeout < 0 || h.Rise < 0 || h.Fall < 0 {
-			bad(k+".health", nil, "interval %v, timeout %v, rise %d, fall %d: none may be negative", h.Interval, h.Timeout, h.Rise, h.Fall)
+		if err := p.Health.NotNegative(); err != nil {
+			bad(k+".health", nil, "%v", err)
 		}
 	}
 	names := map[string]bool{}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"netsim/internal/cfgerr"
+	hcheck "netsim/internal/health"
 	"netsim/internal/testutil"
 	"netsim/lb/backend"
 )
@@ -150,7 +151,7 @@ func roundTrip(t *testing.T, c net.Conn, line string) string {
 }
 
 func mkPool(name, policyName string, sendProxy ProxyVersion, es ...*echoServer) Pool {
-	p := Pool{Name: name, Policy: policyName, SendProxy: sendProxy, Health: Health{Interval: 100 * time.Millisecond, Timeout: time.Second}}
+	p := Pool{Name: name, Policy: policyName, SendProxy: sendProxy, Health: Health{Config: hcheck.Config{Interval: 100 * time.Millisecond, Timeout: time.Second}}}
 	for _, e := range es {
 		p.Backends = append(p.Backends, Backend{ID: e.id, Address: e.addr()})
 	}
@@ -547,6 +548,7 @@ func TestValidate(t *testing.T) {
 		{"sni name", func(c *Config) { c.Frontends[0].SNI = []SNIRoute{{Name: "a.*.test", Pool: "p"}} }, "l4.frontends[0].sni[0].name"},
 		{"trusted", func(c *Config) { c.Frontends[0].AcceptProxy = []string{"10.0.0.0/33"} }, "l4.frontends[0].accept_proxy[0]"},
 		{"no backends", func(c *Config) { c.Pools[0].Backends = nil }, "l4.pools[0].backends"},
+		{"negative health", func(c *Config) { c.Pools[0].Health.Rise = -1 }, "l4.pools[0].health"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good()
@@ -575,7 +577,7 @@ func TestProxyHeaderServerSpeaksFirst(t *testing.T) {
 		fmt.Fprint(c, "220 greeter ready\r\n")
 		_, _ = io.Copy(io.Discard, c)
 	})
-	p := Pool{Name: "greet", Backends: []Backend{{ID: "g1", Address: ln.Addr().String()}}, Health: Health{Interval: 100 * time.Millisecond, Timeout: time.Second}}
+	p := Pool{Name: "greet", Backends: []Backend{{ID: "g1", Address: ln.Addr().String()}}, Health: Health{Config: hcheck.Config{Interval: 100 * time.Millisecond, Timeout: time.Second}}}
 	_, addrs, _, _ := run(t, Config{Pools: []Pool{p}, Frontends: []Frontend{
 		// a hello_timeout the stall would run into: the connection is then closed unanswered
 		{Name: "tcp", Listen: "127.0.0.1:0", Pool: "greet", AcceptProxy: []string{"127.0.0.0/8"}, HelloTimeout: 3 * time.Second},

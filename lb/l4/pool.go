@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	hcheck "netsim/internal/health"
 	"netsim/lb/backend"
 	"netsim/lb/health"
 	"netsim/lb/policy"
@@ -62,8 +61,7 @@ func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
 	if !pc.Health.Disabled {
 		check = &health.TCP{}
 	}
-	p.monitor = health.NewMonitor(health.Config{Config: hcheck.Config{Interval: pc.Health.Interval,
-		Timeout: pc.Health.Timeout, Rise: pc.Health.Rise, Fall: pc.Health.Fall}}, check, nil, s.log, nil)
+	p.monitor = health.NewMonitor(health.Config{Config: pc.Health.Config}, check, nil, s.log, nil)
 	return p, nil
 }
 

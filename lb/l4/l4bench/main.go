@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"netsim/internal/benchtool"
+	"netsim/internal/health"
 	"netsim/lb/l4"
 )
 
@@ -49,7 +50,7 @@ func main() {
 }
 
 func proxy(ctx context.Context, listen, backends, policy string) error {
-	p := l4.Pool{Name: "bench", Policy: policy, Health: l4.Health{Interval: 2 * time.Second}}
+	p := l4.Pool{Name: "bench", Policy: policy, Health: l4.Health{Config: health.Config{Interval: 2 * time.Second}}}
 	for i, a := range strings.Split(backends, ",") {
 		p.Backends = append(p.Backends, l4.Backend{ID: fmt.Sprintf("b%d", i+1), Address: strings.TrimSpace(a)})
 	}
