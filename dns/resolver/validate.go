@@ -295,6 +295,12 @@ func (r *Resolver) validateAnswer(ctx context.Context, st *state, zone, qname st
 	if !zk.secure {
 		return false, nil
 	}
+	if qtype == dns.TypeRRSIG && len(m.Answer) > 0 {
+		// Signatures without the RRsets they cover cannot be checked:
+		// served, but never called secure (no ad).
+		st.note("dnssec: an answer of RRSIG records cannot be verified (the RRsets they sign are not in it): not secure")
+		return false, nil
+	}
 	now := r.now()
 	nsecs := dnssec.DenialOf(m.Ns) // NSEC or NSEC3
 	check := func(section []dns.RR, what string) error {
