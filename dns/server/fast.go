@@ -49,7 +49,7 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	}
 	switch {
 	case a.outside:
-		if lim != nil {
+		if lim != nil || q.subnet != nil { // the recursor's answer to a Client Subnet: the full way
 			return nil, 0, false // counted the full way, by the kind of its answer
 		}
 		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out, cc)
@@ -59,7 +59,9 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	if g := h.geo.Load(); g != nil && (g.Manages(a.name) || a.cname != "" && g.Manages(a.cname)) {
 		return nil, 0, false
 	}
-	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc); out == nil {
+	// an answer from the zones holds for every client: a Client Subnet
+	// comes back with scope 0 (RFC 7871 §7.2.1, answer.go's echoSubnet)
+	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc, 0); out == nil {
 		return nil, 0, false
 	}
 	if lim != nil {
@@ -114,17 +116,22 @@ func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *rec
 		}
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
-	if out = h.finish(out, pkt, q, true, client, proto, cc); out == nil {
+	if out = h.finish(out, pkt, q, true, client, proto, cc, noSubnet); out == nil {
 		return nil, 0, false
 	}
 	return out, rcode, true
 }
 
+// noSubnet: finish echoes no Client Subnet option.
+const noSubnet = -1
+
 // finish patches a packed reply for the query at hand: the ID, RD, CD and
-// RA, the question as asked (0x20), the client's cookie cc (nil: none) in
-// the OPT that ends the reply. It returns nil when the reply would not fit
-// the client's UDP size: truncation is decided the full way.
-func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol, cc []byte) []byte {
+// RA, the question as asked (0x20), the client's cookie cc (nil: none) and
+// the query's Client Subnet with the given scope (noSubnet: none) in the
+// OPT that ends the reply, in the order the full way adds them. It returns
+// nil when the reply would not fit the client's UDP size: truncation is
+// decided the full way.
+func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol, cc []byte, scope int) []byte {
 	binary.BigEndian.PutUint16(out, q.id)
 	out[2] |= byte(q.flags>>8) & 0x01 // RD
 	out[3] |= byte(q.flags) & 0x10    // CD
@@ -132,7 +139,11 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 		out[3] |= 0x80
 	}
 	copy(out[headerLen:q.qnameEnd], pkt[headerLen:q.qnameEnd])
+	rdlen := len(out) - 2 // the OPT's, when the query had EDNS: the packed reply ends with it, empty
 	out = h.appendCookieOption(out, cc, client)
+	if scope != noSubnet {
+		out = appendSubnetOption(out, rdlen, q.subnet, uint8(scope))
+	}
 	limit := dns.MaxMsgSize
 	if proto == UDP {
 		limit = dns.MinMsgSize
