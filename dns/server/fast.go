@@ -53,6 +53,8 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 			return nil, 0, false // counted the full way, by the kind of its answer
 		}
 		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out, cc)
+	case a.geo:
+		return h.serveGeo(c, pkt, &q, a.name, allowed, client, proto, out, cc, cookieOK, lim)
 	case a.variants == nil:
 		return nil, 0, false
 	}
@@ -64,12 +66,18 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc, 0); out == nil {
 		return nil, 0, false
 	}
+	return h.limit(out, pkt, &q, a, allowed, client, cc, cookieOK, lim)
+}
+
+// limit applies the rate limiter lim (nil: none) to the reply out of the
+// packed answer a.
+func (h *Handler) limit(out, pkt []byte, q *wireQuery, a *packedAnswer, allowed bool, client netip.Addr, cc []byte, cookieOK bool, lim *rrl.Limiter) ([]byte, int, bool) {
 	if lim != nil {
 		switch act, _ := lim.Check(client, a.kind, a.owner, a.ownerHash, q.qtype, cookieOK); act {
 		case rrl.Drop:
 			return nil, a.rcode, true
 		case rrl.Slip:
-			return h.slipWire(out, pkt, &q, allowed, cc, client), a.rcode, true
+			return h.slipWire(out, pkt, q, allowed, cc, client), a.rcode, true
 		}
 	}
 	return out, a.rcode, true
@@ -173,7 +181,11 @@ func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 		return a // SERVFAIL with its EDE, the full way (answer.go)
 	}
 	if g != nil && g.Manages(name) {
-		return a // GeoDNS answers it, the full way: nothing to pack (or sign)
+		// GeoDNS answers it: packed per variant (serveGeo) when it can
+		// name its variants, where the zone is authoritative for the name
+		_, variants := g.Geo.(GeoVariants)
+		a.geo = variants && !z.Delegated(name) && (q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA)
+		return a
 	}
 	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}
 	variants := 1
@@ -194,13 +206,7 @@ func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 			a.kind, a.owner = classify(resp)
 			a.ownerHash = rrl.Hash(a.owner)
 		}
-		if q.edns {
-			opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-			opt.SetUDPSize(advertisedUDPSize)
-			opt.SetDo(q.do)
-			resp.Extra = append(resp.Extra, opt)
-		}
-		b, err := resp.Pack()
+		b, err := packWithOPT(resp, q)
 		if err != nil {
 			a.variants = nil
 			return a
@@ -208,6 +214,18 @@ func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 		a.variants = append(a.variants, b)
 	}
 	return a
+}
+
+// packWithOPT packs resp, ending with the server's OPT (no options) when
+// the query had EDNS.
+func packWithOPT(resp *dns.Msg, q *wireQuery) ([]byte, error) {
+	if q.edns {
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(advertisedUDPSize)
+		opt.SetDo(q.do)
+		resp.Extra = append(resp.Extra, opt)
+	}
+	return resp.Pack()
 }
 
 // presentation turns a lower-case wire-form name (parseQuery admits no

@@ -11,8 +11,8 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/auth"
-	"netsim/dns/ecs"
 	"netsim/dns/dnstest/wiretext"
+	"netsim/dns/ecs"
 	"netsim/zones"
 )
 
