@@ -356,3 +356,44 @@ func BenchmarkPackedGeo(b *testing.B) {
 		h.ServePacket(context.Background(), pkt, client, UDP, out)
 	}
 }
+
+// Whatever the bytes, a geo query the packed path serves gets the answer
+// the full way gives (the draws are fixed: the same on both).
+func FuzzPackedGeoMatchesFullWay(f *testing.F) {
+	for _, q := range []string{"www.example.test.", "Canary.Example.test."} {
+		m := new(dns.Msg)
+		m.SetQuestion(q, dns.TypeA)
+		b, _ := m.Pack()
+		f.Add(b)
+		m.SetEdns0(1232, true)
+		for _, sub := range testSubnets[:4] {
+			m.IsEdns0().Option = []dns.EDNS0{sub, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}
+			b, _ = m.Pack()
+			f.Add(b)
+		}
+	}
+	var fast, full *Handler
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if fast == nil {
+			fast, full = packedHandlers(t, nil)
+			loc := demoDB(t)
+			fixed := geo.WithRand(func(n uint64) uint64 { return n * 9 / 10 })
+			for _, h := range []*Handler{fast, full} {
+				e, err := geo.New(geoConfig(), loc, nil, nil, fixed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.SetGeo(geo.NewHook(e))
+			}
+		}
+		client := netip.MustParseAddr("127.0.20.1")
+		got, _, ok := fast.serveCached(pkt, client, UDP, nil)
+		if !ok {
+			return
+		}
+		want := full.ServePacket(context.Background(), pkt, client, UDP, nil)
+		if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
+			t.Fatalf("packed:\n%s\nfull way:\n%s", g, w)
+		}
+	})
+}
