@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -55,6 +56,28 @@ func demoDB(t testing.TB) *geo.MaxMind {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// sharedGeoIP holds MaxMind's test databases, beside the repository (as
+// in dns/geo's tests).
+const sharedGeoIP = "../../../shared/geoip"
+
+// locators are the demo geography and, when present, MaxMind's City test
+// database.
+func locators(t testing.TB) map[string]geo.Locator {
+	t.Helper()
+	out := map[string]geo.Locator{"demo": demoDB(t)}
+	p := filepath.Join(sharedGeoIP, "GeoIP2-City-Test.mmdb")
+	if _, err := os.Stat(p); err != nil {
+		t.Logf("%s not present: the demo database only", p)
+		return out
+	}
+	m, err := geo.OpenMaxMind(p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["maxmind-test"] = m
+	return out
 }
 
 // signedSet is the embedded zones with example.test. signed.
@@ -124,8 +147,9 @@ func geoQuery(t testing.TB, r *rand.Rand, name string, qtype uint16, subnets []*
 // signed and not. Both handlers draw from equally seeded sources, so the
 // packed path must draw exactly as the full way does.
 func TestPackedGeoMatchesFullWay(t *testing.T) {
-	loc := demoDB(t)
 	subnets := []*dns.EDNS0_SUBNET{
+		ecs.Option(netip.MustParsePrefix("175.16.199.0/24")), ecs.Option(netip.MustParsePrefix("89.160.20.112/28")),
+		ecs.Option(netip.MustParsePrefix("2001:218::/48")), ecs.Option(netip.MustParsePrefix("2.125.160.216/29")),
 		ecs.Option(netip.MustParsePrefix("81.2.69.142/32")), ecs.Option(netip.MustParsePrefix("127.0.20.0/24")),
 		ecs.Option(netip.MustParsePrefix("127.0.30.7/32")), ecs.Option(netip.MustParsePrefix("127.0.10.0/24")),
 		ecs.Option(netip.MustParsePrefix("216.160.83.56/29")), ecs.Option(netip.MustParsePrefix("2001:db8::/56")),
@@ -133,39 +157,46 @@ func TestPackedGeoMatchesFullWay(t *testing.T) {
 	}
 	clients := []string{"127.0.10.5", "127.0.10.130", "127.0.20.9", "127.0.30.3", "192.0.2.1", "::1"}
 	names := []string{"www.example.test.", "canary.example.test."}
-	for _, signed := range []bool{false, true} {
-		fast, full := packedHandlers(t, nil)
-		if signed {
-			set := signedSet(t)
-			fast.SetZones(set)
-			full.SetZones(set) // one signature cache: the signatures are the same
+	for db, loc := range locators(t) {
+		for _, signed := range []bool{false, true} {
+			testPackedGeo(t, db, loc, signed, subnets, clients, names)
 		}
-		fast.SetGeo(geo.NewHook(seededEngine(t, geoConfig(), loc, 7)))
-		full.SetGeo(geo.NewHook(seededEngine(t, geoConfig(), loc, 7)))
-		r := rand.New(rand.NewPCG(3, 4))
-		served := 0
-		for i := 0; i < 1500; i++ {
-			qtype := dns.TypeA
-			if i%7 == 0 {
-				qtype = dns.TypeAAAA
-			}
-			pkt := geoQuery(t, r, names[i%len(names)], qtype, subnets)
-			client := netip.MustParseAddr(clients[r.IntN(len(clients))])
-			proto := Protocol(r.IntN(2))
-			got, _, ok := fast.serveCached(pkt, client, proto, nil)
-			if ok {
-				served++
-			} else {
-				got = fast.ServePacket(context.Background(), pkt, client, proto, nil)
-			}
-			want := full.ServePacket(context.Background(), pkt, client, proto, nil)
-			if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
-				t.Fatalf("signed %v, query %d from %s (%s), packed %v:\npacked:\n%s\nfull way:\n%s", signed, i, client, proto, ok, g, w)
-			}
+	}
+}
+
+// testPackedGeo is one run of TestPackedGeoMatchesFullWay.
+func testPackedGeo(t *testing.T, db string, loc geo.Locator, signed bool, subnets []*dns.EDNS0_SUBNET, clients, names []string) {
+	fast, full := packedHandlers(t, nil)
+	if signed {
+		set := signedSet(t)
+		fast.SetZones(set)
+		full.SetZones(set) // one signature cache: the signatures are the same
+	}
+	fast.SetGeo(geo.NewHook(seededEngine(t, geoConfig(), loc, 7)))
+	full.SetGeo(geo.NewHook(seededEngine(t, geoConfig(), loc, 7)))
+	r := rand.New(rand.NewPCG(3, 4))
+	served := 0
+	for i := 0; i < 1500; i++ {
+		qtype := dns.TypeA
+		if i%7 == 0 {
+			qtype = dns.TypeAAAA
 		}
-		if served < 1000 {
-			t.Errorf("signed %v: the packed path served %d of 1500 geo queries, want most", signed, served)
+		pkt := geoQuery(t, r, names[i%len(names)], qtype, subnets)
+		client := netip.MustParseAddr(clients[r.IntN(len(clients))])
+		proto := Protocol(r.IntN(2))
+		got, _, ok := fast.serveCached(pkt, client, proto, nil)
+		if ok {
+			served++
+		} else {
+			got = fast.ServePacket(context.Background(), pkt, client, proto, nil)
 		}
+		want := full.ServePacket(context.Background(), pkt, client, proto, nil)
+		if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
+			t.Fatalf("database %s, signed %v, query %d from %s (%s), packed %v:\npacked:\n%s\nfull way:\n%s", db, signed, i, client, proto, ok, g, w)
+		}
+	}
+	if served < 1000 {
+		t.Errorf("database %s, signed %v: the packed path served %d of 1500 geo queries, want most", db, signed, served)
 	}
 }
 
