@@ -165,6 +165,22 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 	return out
 }
 
+// appendSubnetOption adds the reply's Client Subnet option to the OPT
+// record that ends out, whose RDLENGTH is at rdlen: the query's FAMILY,
+// SOURCE PREFIX-LENGTH and ADDRESS (data, as parseOPT checked it) with
+// scope; nothing when data is nil.
+func appendSubnetOption(out []byte, rdlen int, data []byte, scope uint8) []byte {
+	if data == nil {
+		return out
+	}
+	n := len(out)
+	out = append(out, 0, dns.EDNS0SUBNET, byte(len(data)>>8), byte(len(data)))
+	out = append(out, data...)
+	out[n+4+3] = scope
+	binary.BigEndian.PutUint16(out[rdlen:], binary.BigEndian.Uint16(out[rdlen:])+uint16(len(out)-n))
+	return out
+}
+
 // build packs the answer to q from the cache's zone set, each rotation
 // variant once (signed when the query set DO and the zone is signed). An answer the packed path does not serve (a name outside
 // the zones, too many variants) is kept with no variants, so that the

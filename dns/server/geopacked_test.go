@@ -428,3 +428,25 @@ func FuzzPackedGeoMatchesFullWay(f *testing.F) {
 		}
 	})
 }
+
+// Every packed geo answer is counted in dnsd_geo_answers_total, once, as
+// on the full way.
+func TestPackedGeoCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e, err := geo.New(geoConfig(), demoDB(t), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := packedHandlers(t, nil)
+	h.SetGeo(geo.NewHook(e))
+	for range 5 {
+		askGeo(t, h, "www.example.test.", netip.MustParseAddr("127.0.20.9"), nil)
+		askGeo(t, h, "www.example.test.", netip.MustParseAddr("192.0.2.1"), ecs.Option(netip.MustParsePrefix("81.2.69.142/32")))
+	}
+	if v := testutil.MetricValue(t, reg, "dnsd_geo_answers_total", "name", "www.example.test.", "pool", "na", "decision", "matched"); v != 5 {
+		t.Errorf("answers of the na pool counted %v, want 5", v)
+	}
+	if v := testutil.MetricValue(t, reg, "dnsd_geo_answers_total", "name", "www.example.test.", "pool", "eu", "decision", "matched"); v != 5 {
+		t.Errorf("answers of the eu pool counted %v, want 5", v)
+	}
+}

@@ -118,19 +118,3 @@ func (h *Handler) appendCookieOption(out, cc []byte, client netip.Addr) []byte {
 	binary.BigEndian.PutUint16(out[n-2:], binary.BigEndian.Uint16(out[n-2:])+uint16(len(out)-n))
 	return out
 }
-
-// appendSubnetOption adds the reply's Client Subnet option to the OPT
-// record that ends out, whose RDLENGTH is at rdlen: the query's FAMILY,
-// SOURCE PREFIX-LENGTH and ADDRESS (data, as parseOPT checked it) with
-// scope; nothing when data is nil.
-func appendSubnetOption(out []byte, rdlen int, data []byte, scope uint8) []byte {
-	if data == nil {
-		return out
-	}
-	n := len(out)
-	out = append(out, 0, dns.EDNS0SUBNET, byte(len(data)>>8), byte(len(data)))
-	out = append(out, data...)
-	out[n+4+3] = scope
-	binary.BigEndian.PutUint16(out[rdlen:], binary.BigEndian.Uint16(out[rdlen:])+uint16(len(out)-n))
-	return out
-}
