@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,22 +229,14 @@ func askGeo(t testing.TB, h *Handler, name string, client netip.Addr, subnet *dn
 	return out
 }
 
-// fakeChecks fails the checks of the targets set down.
-type fakeChecks struct {
-	mu   sync.Mutex
-	down map[string]bool
+// oneDown fails the check of target while down is set.
+type oneDown struct {
+	target string
+	down   atomic.Bool
 }
 
-func (f *fakeChecks) set(target string, down bool) {
-	f.mu.Lock()
-	f.down[target] = down
-	f.mu.Unlock()
-}
-
-func (f *fakeChecks) Check(_ context.Context, target string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down[target] {
+func (o *oneDown) Check(_ context.Context, target string) error {
+	if target == o.target && o.down.Load() {
 		return errors.New("connection refused")
 	}
 	return nil
@@ -259,7 +252,7 @@ func TestPackedGeoHealthChange(t *testing.T) {
 		Health: geo.HealthConfig{Port: 80, CheckConfig: health.CheckConfig{Type: "tcp", Config: health.Config{Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond, Rise: 1, Fall: 1}}},
 		Pools:  []geo.PoolConfig{{Name: "all", Members: []geo.MemberConfig{{Address: "127.0.10.1"}, {Address: "127.0.20.1"}, {Address: "127.0.30.1"}}}},
 	}}}
-	fc := &fakeChecks{down: map[string]bool{}}
+	fc := &oneDown{target: "127.0.10.1:80"}
 	e, err := geo.New(cfg, nil, nil, prometheus.NewRegistry(), geo.WithChecker(func(geo.HealthConfig) health.Checker { return fc }))
 	if err != nil {
 		t.Fatal(err)
@@ -280,14 +273,14 @@ func TestPackedGeoHealthChange(t *testing.T) {
 		return s
 	}
 	testutil.WaitFor(t, "every member answered", 5*time.Second, func() bool { return len(seen()) == 3 })
-	fc.set("127.0.10.1:80", true)
+	fc.down.Store(true)
 	testutil.WaitFor(t, "127.0.10.1 left out", 5*time.Second, func() bool { return !seen()["127.0.10.1"] })
 	for range 5 { // and stays out: no packed answer of the old view is served
 		if s := seen(); s["127.0.10.1"] || len(s) != 2 {
 			t.Fatalf("answers %v after 127.0.10.1 went down, want the two others", s)
 		}
 	}
-	fc.set("127.0.10.1:80", false)
+	fc.down.Store(false)
 	testutil.WaitFor(t, "127.0.10.1 back", 5*time.Second, func() bool { return seen()["127.0.10.1"] })
 }
 
