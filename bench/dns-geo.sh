@@ -28,13 +28,24 @@ for i in $(seq 1 100); do dig +short +time=1 +tries=1 -p 15363 @127.0.0.1 web.ex
 ECS=8:000120005102458e   # option 8: family 1, source /32, scope 0, 81.2.69.142
 got=$(dig +short -p 15363 @127.0.0.1 www.example.test +subnet=81.2.69.142/32)
 [ "$got" = 127.0.10.1 ] || { echo "geo answer is $got, want 127.0.10.1"; exit 1; }
-perf() { taskset -c 1 dnsperf -s 127.0.0.1 -p 15363 -d "$1" -l "$SECS" -q 500 -c 4 -e -E "$ECS" 2>&1 | awk '/Queries per second/ {print $4}'; }
-declare -a G P
+dpid=${pids[-1]}
+# one dnsperf run: "q/s µs-of-dnsd-CPU-per-answer"
+perf() {
+  local t0 t1 out
+  t0=$(cpu_ticks "$dpid")
+  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p 15363 -d "$1" -l "$SECS" -q 500 -c 4 -e -E "$ECS" 2>&1)
+  t1=$(cpu_ticks "$dpid")
+  awk -v dt=$((t1 - t0)) -v hz="$hz" '/Queries completed/ {n=$3} /Queries per second/ {q=$4}
+    END {printf "%s %.2f\n", q, dt*1e6/hz/n}' <<<"$out"
+}
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -a G P GC PC
 for r in $(seq 1 "$RUNS"); do
-  P+=("$(perf "$W/plain.q")"); G+=("$(perf "$W/geo.q")")
-  echo "run $r: geo ${G[-1]} q/s, plain ${P[-1]} q/s"
+  read -r q c < <(perf "$W/plain.q"); P+=("$q"); PC+=("$c")
+  read -r q c < <(perf "$W/geo.q"); G+=("$q"); GC+=("$c")
+  echo "run $r: geo ${G[-1]} q/s ${GC[-1]} µs CPU/answer, plain ${P[-1]} q/s ${PC[-1]} µs CPU/answer"
 done
-g=$(med "${G[@]}"); p=$(med "${P[@]}")
+g=$(med "${G[@]}"); p=$(med "${P[@]}"); gc=$(med "${GC[@]}"); pc=$(med "${PC[@]}")
 echo
-echo "geo (www, ECS): $g q/s   plain (web): $p q/s   (median of $RUNS × ${SECS}s; dnsd on CPU 0, dnsperf on CPU 1)"
-awk -v g="$g" -v p="$p" 'BEGIN {printf "ratio geo/plain: %.2f (target >= 0.80)\n", g/p}'
+echo "geo (www, ECS): $g q/s, $gc µs dnsd CPU/answer   plain (web, ECS): $p q/s, $pc µs   (median of $RUNS × ${SECS}s; dnsd on CPU 0, dnsperf on CPU 1)"
+awk -v g="$g" -v p="$p" -v gc="$gc" -v pc="$pc" 'BEGIN {printf "ratio geo/plain: %.2f q/s (target >= 0.80), CPU per answer geo/plain: %.2f\n", g/p, gc/pc}'

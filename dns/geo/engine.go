@@ -310,106 +310,29 @@ func (e *Engine) Explain(qname string, qtype uint16, client netip.Addr, opt *dns
 }
 
 func (e *Engine) answer(n *name, qtype uint16, client netip.Addr, opt *dns.EDNS0_SUBNET, count bool) Result {
-	client = client.Unmap()
 	r := Result{TTL: n.ttl}
-	x := &r.Explanation
-	x.Name = n.name
-	x.Client = client
-
-	// 1. Where is the client?
-	var subnet ecs.Subnet
-	useECS := false
+	var sub *ecs.Subnet
 	if opt != nil {
 		s, err := ecs.Parse(opt)
 		if err != nil {
+			x := &r.Explanation
+			x.Name, x.Client = n.name, client.Unmap()
 			r.Rcode = dns.RcodeFormatError
 			x.Source = "ecs"
 			x.ECSIgnored = "malformed: FORMERR"
 			return r
 		}
-		x.ECS = s.Prefix
-		switch {
-		case e.ignoreECS:
-			x.ECSIgnored = ecsIgnoredConfig
-		case !e.trusted(client):
-			x.ECSIgnored = ecsIgnoredUntrusted
-		default:
-			useECS, subnet = true, s
-		}
+		sub = &s
 	}
-	var addr netip.Addr
-	switch {
-	case useECS && subnet.OptOut():
-		x.Source = "ecs-opt-out"
-	case useECS:
-		x.Source = "ecs"
-		addr = subnet.Addr()
-	default:
-		x.Source = "client"
-		addr = client
-	}
-	x.Located = addr
-
-	// 2. Which pool, and for which network does that choice hold?
-	target, network := e.choose(n, addr, x)
-	p := target.pool
-	x.Rule = target.label
-	x.Pool = p.name
-	x.Network = network
-	if useECS {
-		r.Scope = ecs.Scope(subnet, network)
-		r.ECS = ecs.Reply(opt, r.Scope)
-	}
-
-	var f int
-	switch qtype {
-	case dns.TypeA:
-		f = 0
-	case dns.TypeAAAA:
-		f = 1
-	default:
-		return r // NODATA: the name exists, with A/AAAA only
-	}
-
-	// 3. Which members?
-	v := p.view.Load()
-	x.LeftOut = v.leftOut
-	fv := &v.fam[f]
-	dec := decMatched
-	if target.label == "default" {
-		dec = decDefault
-	}
-	if len(fv.all) == 0 {
-		return r // NODATA: this pool has no address of the family
-	}
-	members, total := fv.avail, fv.availTotal
-	if len(members) == 0 {
-		if d := n.def; d != p {
-			dv := d.view.Load()
-			if df := &dv.fam[f]; len(df.avail) > 0 {
-				p, members, total = d, df.avail, df.availTotal
-				dec = decFailover
-				x.Failover = failoverDefault
-				x.Pool = d.name
-			}
-		}
-	}
-	if len(members) == 0 {
-		if !n.failOpen {
-			r.Rcode = dns.RcodeServerFailure
-			x.Failover = failClosedAll
-			if count {
-				p.answers[decFailClosed].Inc()
-			}
-			return r
-		}
-		members, total = fv.all, fv.allTotal
-		dec = decFailOpen
-		x.Failover = failOpenAll
-	}
-	r.Answer = e.pick(members, total, n.answers)
+	d := e.decide(n, qtype, client, sub, &r.Explanation)
 	if count {
-		p.answers[dec].Inc()
+		d.count()
 	}
+	r.Rcode = d.rcode
+	if d.useECS {
+		r.Scope = d.scope
+		r.ECS = ecs.Reply(opt, d.scope)
+	}
+	r.Answer = d.records()
 	return r
 }

@@ -48,6 +48,18 @@ type mmdb struct {
 	stamp    filewatch.Stamp
 	loadedAt time.Time
 	cache    [cacheSlots]atomic.Pointer[cacheEntry]
+	nets     [netSlots]atomic.Pointer[netEntry]
+}
+
+// netSlots is the size of the direct-mapped network cache, in front of the
+// tree walk: slot by the address's /24 (IPv4) or /48 (IPv6), a hit when
+// the cached network holds the address (the database's networks do not
+// overlap, so every address in one has the same answer).
+const netSlots = 1 << 14
+
+type netEntry struct {
+	loc   Location // Network set
+	found bool
 }
 
 // cacheSlots is the size of the direct-mapped record cache. A database has
@@ -159,38 +171,66 @@ func (m *MaxMind) Locate(a netip.Addr) (Location, bool) {
 
 func (db *mmdb) locate(a netip.Addr) (Location, bool) {
 	a = a.Unmap().WithZone("")
+	slot := &db.nets[netSlot(a)]
+	if e := slot.Load(); e != nil && e.loc.Network.Contains(a) {
+		return e.loc, e.found
+	}
+	loc, found, ok := db.lookup(a)
+	if ok {
+		slot.Store(&netEntry{loc: loc, found: found})
+	}
+	return loc, found
+}
+
+// netSlot is a's slot in the network cache.
+func netSlot(a netip.Addr) uint64 {
+	var k uint64
+	if a.Is4() {
+		b := a.As4()
+		k = uint64(b[0])<<16 | uint64(b[1])<<8 | uint64(b[2])
+	} else {
+		b := a.As16()
+		k = 1<<63 | uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
+	}
+	return (k * 0x9E3779B97F4A7C15) >> (64 - 14)
+}
+
+// lookup walks the database's tree for a (unmapped, no zone), the record
+// decoded through the record cache; ok is false when the answer is not to
+// be cached (a record that did not decode).
+func (db *mmdb) lookup(a netip.Addr) (loc Location, found, ok bool) {
 	res := db.reader.Lookup(a)
 	if err := res.Err(); err != nil {
 		// An IPv6 address in an IPv4-only database, say.
-		return Location{Network: hostPrefix(a)}, false
+		return Location{Network: hostPrefix(a)}, false, true
 	}
 	network := res.Prefix()
 	if !network.IsValid() || !network.Contains(a) {
 		network = hostPrefix(a)
 	}
 	if !res.Found() {
-		return Location{Network: network}, false
+		return Location{Network: network}, false, true
 	}
 	off := res.Offset()
 	slot := &db.cache[(uint64(off)*0x9E3779B97F4A7C15)>>(64-14)]
 	if e := slot.Load(); e != nil && e.offset == off {
 		loc := e.loc
 		loc.Network = network
-		return loc, e.found
+		return loc, e.found, true
 	}
 	var rec geoip2.Country
 	if err := res.Decode(&rec); err != nil {
 		// Verified databases decode; keep serving the default pool if not.
-		return Location{Network: network}, false
+		return Location{Network: network}, false, false
 	}
-	loc := Location{Country: rec.Country.ISOCode, Continent: rec.Continent.Code}
+	loc = Location{Country: rec.Country.ISOCode, Continent: rec.Continent.Code}
 	if loc.Country == "" {
 		loc.Country = rec.RegisteredCountry.ISOCode
 	}
-	found := loc.Country != "" || loc.Continent != ""
+	found = loc.Country != "" || loc.Continent != ""
 	slot.Store(&cacheEntry{offset: off, found: found, loc: loc})
 	loc.Network = network
-	return loc, found
+	return loc, found, true
 }
 
 // Reload re-reads the file if its size or modification time changed. It

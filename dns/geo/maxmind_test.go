@@ -2,6 +2,7 @@ package geo
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -279,5 +280,29 @@ func BenchmarkMaxMindLocate(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		m.Locate(addrs[i%len(addrs)])
+	}
+}
+
+// The network cache answers as the tree walk does, for neighbours in one
+// /24 (or /48) that lie in different networks of the database, in any
+// order: a hit needs the cached network to hold the address.
+func TestLocateNetworkCache(t *testing.T) {
+	m := demoLocator(t)
+	var addrs []netip.Addr
+	for _, s := range []string{"81.2.69.0", "81.2.69.141", "81.2.69.142", "81.2.69.143", "81.2.69.144", "81.2.69.160",
+		"81.2.69.170", "81.2.69.191", "81.2.69.192", "127.0.10.5", "127.0.10.200", "127.0.20.1", "8.8.8.8",
+		"2001:218::1", "2001:218:0:ffff::1", "2001:db8::1", "::ffff:81.2.69.142", "216.160.83.56", "216.160.83.63", "216.160.83.64"} {
+		addrs = append(addrs, netip.MustParseAddr(s))
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20 {
+		r.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+		for _, a := range addrs {
+			got, gotFound := m.Locate(a)
+			want, wantFound, _ := m.cur.Load().lookup(a.Unmap())
+			if got != want || gotFound != wantFound {
+				t.Fatalf("%s: cached %+v %v, the tree walk %+v %v", a, got, gotFound, want, wantFound)
+			}
+		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
-
-	"netsim/dns/rrset"
 )
 
 // The records of members, and weighted draws of them for an answer.
@@ -27,26 +25,30 @@ func famOf(a netip.Addr) int {
 	return 1
 }
 
-// pick draws k members by weight without replacement. For k == 1 (the
-// default) it returns the member's shared one-record slice.
-func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
+// pick draws k members of ms by weight without replacement into d: the
+// one member, k == 1 (the default) by weight, every member of an
+// equal-weight pool turned in turn (round-robin), or k draws by weight.
+func (e *Engine) pick(d *draw, ms []*member, total uint64, k int) {
+	d.ms = ms
 	if len(ms) == 1 {
-		return ms[0].one
+		d.n = 1
+		return
 	}
 	if k == 1 {
-		return pickOne(ms, e.rand(total)).one
+		i := pickOne(ms, e.rand(total))
+		if i > 0xFF {
+			d.wide = ms[i].one
+			return
+		}
+		d.n, d.idx[0] = 1, uint8(i)
+		return
 	}
 	k = min(k, len(ms))
 	if k == len(ms) && equalWeights(ms) {
 		// every member goes out: rotate the order instead of drawing it
-		out := make([]dns.RR, k)
-		for i := range out {
-			out[i] = ms[i].rr
-		}
-		rrset.Rotate(out, e.rot.Add(1)-1)
-		return out
+		d.rotate, d.rot = true, (e.rot.Add(1)-1)%uint32(k)
+		return
 	}
-	out := make([]dns.RR, 0, k)
 	var usedSmall [16]bool
 	var used []bool
 	if len(ms) <= len(usedSmall) {
@@ -54,8 +56,12 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 	} else {
 		used = make([]bool, len(ms))
 	}
+	var wide []dns.RR
+	if len(ms) > 0x100 {
+		wide = make([]dns.RR, 0, k)
+	}
 	left := total
-	for len(out) < k {
+	for n := 0; n < k; n++ {
 		r := e.rand(left)
 		for i, m := range ms {
 			if used[i] {
@@ -64,13 +70,20 @@ func (e *Engine) pick(ms []*member, total uint64, k int) []dns.RR {
 			if r < m.weight {
 				used[i] = true
 				left -= m.weight
-				out = append(out, m.rr)
+				if wide != nil {
+					wide = append(wide, m.rr)
+				} else {
+					d.idx[n] = uint8(i)
+				}
 				break
 			}
 			r -= m.weight
 		}
 	}
-	return out
+	d.wide, d.n = wide, uint8(k)
+	if wide != nil {
+		d.n = 0
+	}
 }
 
 func equalWeights(ms []*member) bool {
@@ -82,13 +95,14 @@ func equalWeights(ms []*member) bool {
 	return true
 }
 
-// pickOne returns the member whose cumulative weight range holds r.
-func pickOne(ms []*member, r uint64) *member {
-	for _, m := range ms {
+// pickOne returns the place of the member whose cumulative weight range
+// holds r.
+func pickOne(ms []*member, r uint64) int {
+	for i, m := range ms {
 		if r < m.weight {
-			return m
+			return i
 		}
 		r -= m.weight
 	}
-	return ms[len(ms)-1]
+	return len(ms) - 1
 }

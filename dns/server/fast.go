@@ -49,25 +49,35 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	}
 	switch {
 	case a.outside:
-		if lim != nil {
+		if lim != nil || q.subnet != nil { // the recursor's answer to a Client Subnet: the full way
 			return nil, 0, false // counted the full way, by the kind of its answer
 		}
 		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out, cc)
+	case a.geo:
+		return h.serveGeo(c, pkt, &q, a.name, allowed, client, proto, out, cc, cookieOK, lim)
 	case a.variants == nil:
 		return nil, 0, false
 	}
 	if g := h.geo.Load(); g != nil && (g.Manages(a.name) || a.cname != "" && g.Manages(a.cname)) {
 		return nil, 0, false
 	}
-	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc); out == nil {
+	// an answer from the zones holds for every client: a Client Subnet
+	// comes back with scope 0 (RFC 7871 §7.2.1, answer.go's echoSubnet)
+	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc, 0); out == nil {
 		return nil, 0, false
 	}
+	return h.limit(out, pkt, &q, a, allowed, client, cc, cookieOK, lim)
+}
+
+// limit applies the rate limiter lim (nil: none) to the reply out of the
+// packed answer a.
+func (h *Handler) limit(out, pkt []byte, q *wireQuery, a *packedAnswer, allowed bool, client netip.Addr, cc []byte, cookieOK bool, lim *rrl.Limiter) ([]byte, int, bool) {
 	if lim != nil {
 		switch act, _ := lim.Check(client, a.kind, a.owner, a.ownerHash, q.qtype, cookieOK); act {
 		case rrl.Drop:
 			return nil, a.rcode, true
 		case rrl.Slip:
-			return h.slipWire(out, pkt, &q, allowed, cc, client), a.rcode, true
+			return h.slipWire(out, pkt, q, allowed, cc, client), a.rcode, true
 		}
 	}
 	return out, a.rcode, true
@@ -114,17 +124,22 @@ func (h *Handler) serveCachedHit(pkt []byte, q *wireQuery, name string, rec *rec
 		}
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
-	if out = h.finish(out, pkt, q, true, client, proto, cc); out == nil {
+	if out = h.finish(out, pkt, q, true, client, proto, cc, noSubnet); out == nil {
 		return nil, 0, false
 	}
 	return out, rcode, true
 }
 
+// noSubnet: finish echoes no Client Subnet option.
+const noSubnet = -1
+
 // finish patches a packed reply for the query at hand: the ID, RD, CD and
-// RA, the question as asked (0x20), the client's cookie cc (nil: none) in
-// the OPT that ends the reply. It returns nil when the reply would not fit
-// the client's UDP size: truncation is decided the full way.
-func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol, cc []byte) []byte {
+// RA, the question as asked (0x20), the client's cookie cc (nil: none) and
+// the query's Client Subnet with the given scope (noSubnet: none) in the
+// OPT that ends the reply, in the order the full way adds them. It returns
+// nil when the reply would not fit the client's UDP size: truncation is
+// decided the full way.
+func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Addr, proto Protocol, cc []byte, scope int) []byte {
 	binary.BigEndian.PutUint16(out, q.id)
 	out[2] |= byte(q.flags>>8) & 0x01 // RD
 	out[3] |= byte(q.flags) & 0x10    // CD
@@ -132,7 +147,11 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 		out[3] |= 0x80
 	}
 	copy(out[headerLen:q.qnameEnd], pkt[headerLen:q.qnameEnd])
+	rdlen := len(out) - 2 // the OPT's, when the query had EDNS: the packed reply ends with it, empty
 	out = h.appendCookieOption(out, cc, client)
+	if scope != noSubnet {
+		out = appendSubnetOption(out, rdlen, q.subnet, uint8(scope))
+	}
 	limit := dns.MaxMsgSize
 	if proto == UDP {
 		limit = dns.MinMsgSize
@@ -143,6 +162,22 @@ func (h *Handler) finish(out, pkt []byte, q *wireQuery, ra bool, client netip.Ad
 	if len(out) > limit {
 		return nil
 	}
+	return out
+}
+
+// appendSubnetOption adds the reply's Client Subnet option to the OPT
+// record that ends out, whose RDLENGTH is at rdlen: the query's FAMILY,
+// SOURCE PREFIX-LENGTH and ADDRESS (data, as parseOPT checked it) with
+// scope; nothing when data is nil.
+func appendSubnetOption(out []byte, rdlen int, data []byte, scope uint8) []byte {
+	if data == nil {
+		return out
+	}
+	n := len(out)
+	out = append(out, 0, dns.EDNS0SUBNET, byte(len(data)>>8), byte(len(data)))
+	out = append(out, data...)
+	out[n+4+3] = scope
+	binary.BigEndian.PutUint16(out[rdlen:], binary.BigEndian.Uint16(out[rdlen:])+uint16(len(out)-n))
 	return out
 }
 
@@ -162,7 +197,11 @@ func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 		return a // SERVFAIL with its EDE, the full way (answer.go)
 	}
 	if g != nil && g.Manages(name) {
-		return a // GeoDNS answers it, the full way: nothing to pack (or sign)
+		// GeoDNS answers it: packed per variant (serveGeo) when it can
+		// name its variants, where the zone is authoritative for the name
+		_, variants := g.Geo.(GeoVariants)
+		a.geo = variants && !z.Delegated(name) && (q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA)
+		return a
 	}
 	question := dns.Question{Name: name, Qtype: q.qtype, Qclass: q.qclass}
 	variants := 1
@@ -183,13 +222,7 @@ func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 			a.kind, a.owner = classify(resp)
 			a.ownerHash = rrl.Hash(a.owner)
 		}
-		if q.edns {
-			opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-			opt.SetUDPSize(advertisedUDPSize)
-			opt.SetDo(q.do)
-			resp.Extra = append(resp.Extra, opt)
-		}
-		b, err := resp.Pack()
+		b, err := packWithOPT(resp, q)
 		if err != nil {
 			a.variants = nil
 			return a
@@ -197,6 +230,18 @@ func (c *packedCache) build(q *wireQuery, g *geoBox) *packedAnswer {
 		a.variants = append(a.variants, b)
 	}
 	return a
+}
+
+// packWithOPT packs resp, ending with the server's OPT (no options) when
+// the query had EDNS.
+func packWithOPT(resp *dns.Msg, q *wireQuery) ([]byte, error) {
+	if q.edns {
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(advertisedUDPSize)
+		opt.SetDo(q.do)
+		resp.Extra = append(resp.Extra, opt)
+	}
+	return resp.Pack()
 }
 
 // presentation turns a lower-case wire-form name (parseQuery admits no

@@ -12,6 +12,7 @@ import (
 
 	"netsim/dns/auth"
 	"netsim/dns/dnstest/wiretext"
+	"netsim/dns/ecs"
 	"netsim/zones"
 )
 
@@ -64,7 +65,7 @@ func mixCase(r *rand.Rand, s string) string {
 // of query the packed path serves: names of every kind (records, CNAME
 // chains, wildcards, NXDOMAIN, NODATA, a delegation, ANY), mixed case,
 // RD and CD, with and without EDNS, DO, small and large UDP sizes,
-// cookies, UDP and TCP, clients allowed to recurse or not, and GeoDNS
+// cookies, Client Subnets, UDP and TCP, clients allowed to recurse or not, and GeoDNS
 // owning a name or a CNAME's target.
 func TestPackedMatchesFullWay(t *testing.T) {
 	questions := []struct {
@@ -98,6 +99,10 @@ func TestPackedMatchesFullWay(t *testing.T) {
 						opt := m.IsEdns0()
 						opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
 					}
+					if r.IntN(3) == 0 {
+						opt := m.IsEdns0()
+						opt.Option = append(opt.Option, testSubnets[r.IntN(len(testSubnets))])
+					}
 				}
 				pkt, err := m.Pack()
 				if err != nil {
@@ -118,6 +123,45 @@ func TestPackedMatchesFullWay(t *testing.T) {
 			if served < 300 {
 				t.Errorf("geo %v allow %v: the packed path served %d of 600 queries, want most", geo, allow, served)
 			}
+		}
+	}
+}
+
+// testSubnets are Client Subnet options of every family and length.
+var testSubnets = []*dns.EDNS0_SUBNET{
+	ecs.Option(netip.MustParsePrefix("81.2.69.142/32")), ecs.Option(netip.MustParsePrefix("127.0.20.0/24")),
+	ecs.Option(netip.MustParsePrefix("10.0.0.0/7")), ecs.Option(netip.MustParsePrefix("2001:db8::/56")),
+	ecs.Option(netip.MustParsePrefix("2001:db8::1/128")), ecs.Option(netip.MustParsePrefix("0.0.0.0/0")),
+	{Code: dns.EDNS0SUBNET, Family: 0}, // dig's opt-out
+}
+
+// A query with a Client Subnet for a name the zones answer takes the
+// packed path and gets the option back with scope 0, as the full way
+// gives it: the answer holds for every subnet (RFC 7871 §7.2.1).
+func TestPackedServesClientSubnet(t *testing.T) {
+	fast, full := packedHandlers(t, allowRecursor{false})
+	client := netip.MustParseAddr("192.0.2.1")
+	for _, sub := range testSubnets {
+		m := new(dns.Msg)
+		m.SetQuestion("Mail.example.test.", dns.TypeMX)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = []dns.EDNS0{sub}
+		pkt, _ := m.Pack()
+		got, _, ok := fast.serveCached(pkt, client, UDP, nil)
+		if !ok {
+			t.Errorf("%v: the packed path did not serve it", sub)
+			continue
+		}
+		want := full.ServePacket(context.Background(), pkt, client, UDP, nil)
+		if g, w := wiretext.Reply(t, got), wiretext.Reply(t, want); g != w {
+			t.Errorf("%v:\npacked:\n%s\nfull way:\n%s", sub, g, w)
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(got); err != nil {
+			t.Fatal(err)
+		}
+		if o := ecs.Find(r); o == nil || o.SourceScope != 0 || o.SourceNetmask != sub.SourceNetmask {
+			t.Errorf("%v: reply's option %v, want the query's with scope 0", sub, o)
 		}
 	}
 }
@@ -175,7 +219,7 @@ func TestPackedInvalidatedBySetZones(t *testing.T) {
 	}
 }
 
-// A packed answer costs no allocation, cookie or not.
+// A packed answer costs no allocation, cookie and Client Subnet or not.
 func TestPackedNoAllocation(t *testing.T) {
 	h, _ := packedHandlers(t, allowRecursor{true})
 	client := netip.MustParseAddr("192.0.2.1")
@@ -184,8 +228,9 @@ func TestPackedNoAllocation(t *testing.T) {
 		m := new(dns.Msg)
 		m.SetQuestion("mail.example.test.", dns.TypeMX)
 		m.SetEdns0(1232, true)
+		m.IsEdns0().Option = []dns.EDNS0{testSubnets[0]}
 		if cookie {
-			m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
 		}
 		pkt, _ := m.Pack()
 		h.ServePacket(context.Background(), pkt, client, UDP, out) // packs it
@@ -210,6 +255,11 @@ func FuzzPackedMatchesFullWay(f *testing.F) {
 		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}
 		b, _ = m.Pack()
 		f.Add(b)
+		for _, sub := range testSubnets[:4] {
+			m.IsEdns0().Option = []dns.EDNS0{sub}
+			b, _ = m.Pack()
+			f.Add(b)
+		}
 	}
 	var fast, full *Handler
 	f.Fuzz(func(t *testing.T, pkt []byte) {

@@ -68,6 +68,8 @@ type packedAnswer struct {
 	name     string   // the question name, lower case, presentation form
 	cname    string   // the last CNAME target in the answer, lower case ("" none): GeoDNS may own it
 	outside  bool     // the name is in none of the zones: no variants, the recursor may answer
+	geo      bool     // GeoDNS answers it: no variants here, an answer per geo variant (serveGeo)
+	keep     any      // what the key names (geo.Variant.Keep), held as long as the answer
 	variants [][]byte // by rotation; served in turn
 	next     atomic.Uint32
 	rcode    int

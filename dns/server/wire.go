@@ -4,14 +4,16 @@ import (
 	"encoding/binary"
 
 	"github.com/miekg/dns"
+
+	"netsim/dns/ecs"
 )
 
 // wireQuery is what the packed-answer path reads from a query without
 // unpacking it: the header fields a reply copies, the question, and the
 // EDNS record. parseQuery fills it only for the plain shape of query
 // (one question, at most an OPT in the additional section, no option
-// but one COOKIE); anything else goes the full
-// way, where it is validated and answered as before.
+// but one COOKIE and one well-formed Client Subnet); anything else goes
+// the full way, where it is validated and answered as before.
 type wireQuery struct {
 	id       uint16
 	flags    uint16 // as sent; RD and CD are copied to the reply
@@ -22,6 +24,7 @@ type wireQuery struct {
 	do       bool
 	udpSize  uint16
 	cookie   []byte // the COOKIE option's data, nil when none (a slice of the packet)
+	subnet   []byte // the Client Subnet option's data, nil when none (a slice of the packet)
 	// key is the lower-case question name in wire form followed by the
 	// type, the class and the EDNS flags: the packed-answer cache's key.
 	key  [maxNameWire + 5]byte
@@ -83,7 +86,7 @@ func parseQuery(pkt []byte, q *wireQuery) bool {
 	q.qtype = binary.BigEndian.Uint16(pkt[off:])
 	q.qclass = binary.BigEndian.Uint16(pkt[off+2:])
 	off += 4
-	q.edns, q.do, q.udpSize, q.cookie = false, false, 0, nil
+	q.edns, q.do, q.udpSize, q.cookie, q.subnet = false, false, 0, nil, nil
 	if binary.BigEndian.Uint16(pkt[10:]) == 1 && !parseOPT(pkt[off:], q) {
 		return false
 	} else if binary.BigEndian.Uint16(pkt[10:]) == 0 && off != len(pkt) {
@@ -128,12 +131,22 @@ func parseOPT(b []byte, q *wireQuery) bool {
 		if 4+l > len(opts) {
 			return false
 		}
-		if code != dns.EDNS0COOKIE || q.cookie != nil {
+		data := opts[4 : 4+l : 4+l]
+		switch {
+		case code == dns.EDNS0COOKIE && q.cookie == nil:
+			q.cookie = data
+		case code == dns.EDNS0SUBNET && q.subnet == nil:
+			// held to the octet count too (ParseWire): a looser option
+			// goes the full way, which echoes it as miekg/dns reads it
+			if _, err := ecs.ParseWire(data); err != nil {
+				return false
+			}
+			q.subnet = data
+		default:
 			// other options may change the reply or fail to parse (FORMERR),
-			// and two cookies are FORMERR: the full way decides
+			// and two cookies or two subnets: the full way decides
 			return false
 		}
-		q.cookie = opts[4 : 4+l : 4+l]
 		opts = opts[4+l:]
 	}
 	return true
