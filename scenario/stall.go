@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"netsim/internal/tick"
 )
 
 // Stall is a stretch of the run when the load generator's process got no
@@ -36,18 +38,7 @@ func newStallClock(start time.Time, now func() time.Time) *stallClock {
 }
 
 // run beats until ctx ends.
-func (c *stallClock) run(ctx context.Context) {
-	t := time.NewTicker(c.period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.beat()
-		}
-	}
-}
+func (c *stallClock) run(ctx context.Context) { tick.Every(ctx, c.period, c.beat) }
 
 func (c *stallClock) beat() {
 	now := c.now()
