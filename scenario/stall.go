@@ -16,12 +16,13 @@ type Stall struct {
 }
 
 // stallClock notices when its own process is starved: a heartbeat ticks
-// every period, and a gap much longer than that is time the whole process
+// every period, and a gap longer than slack (a little over the period),
+// less the period, is time the process
 // (the client and, with --standalone, the stack too) stood still. A
 // request's timeout does not run while the client stands still.
 type stallClock struct {
 	period time.Duration // heartbeat
-	slack  time.Duration // gaps up to this long are ordinary scheduling
+	slack  time.Duration // gaps up to this long are ordinary timer jitter
 	report time.Duration // stalls at least this long are listed
 	start  time.Time     // the load's start, for Stall.From
 	now    func() time.Time
@@ -33,7 +34,7 @@ type stallClock struct {
 }
 
 func newStallClock(start time.Time, now func() time.Time) *stallClock {
-	return &stallClock{period: 50 * time.Millisecond, slack: 200 * time.Millisecond, report: time.Second,
+	return &stallClock{period: 50 * time.Millisecond, slack: 75 * time.Millisecond, report: time.Second,
 		start: start, now: now, last: now()}
 }
 
