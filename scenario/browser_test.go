@@ -35,7 +35,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	}
 	for _, c := range []struct{ variant, file string }{{"", "rolling-deploy"}, {"no-drain", "rolling-deploy-no-drain"}} {
 		t.Run(c.file, func(t *testing.T) {
-			res := runBuiltin(t, "rolling-deploy", c.variant, 100, 12*time.Second)
+			res := runBuiltin(t, "rolling-deploy", c.variant, 100, 12*time.Second, nil)
 			page := filepath.Join(out, c.file+".html")
 			if err := os.WriteFile(page, TimelinePage(res, Timeline(res)), 0o644); err != nil {
 				t.Fatal(err)

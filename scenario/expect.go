@@ -2,12 +2,17 @@ package scenario
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
-// Marks are the moments of a run that expectations may name: the start of
-// every labelled step, since the load started.
+// Marks are the moments of a run that expectations may name, since the
+// load started: "<label>" when a labelled step started, "<label> done" when
+// it finished (a weight set, a wait over, a rollout complete).
 type Marks map[string]time.Duration
+
+// DoneSuffix turns a step's label into the mark of its end: `from: "5% done"`.
+const DoneSuffix = " done"
 
 // Outcome is one checked expectation.
 type Outcome struct {
@@ -43,6 +48,9 @@ func resolveBound(b Bound, marks Marks, def time.Duration) (time.Duration, error
 	}
 	t, ok := marks[b.Label]
 	if !ok {
+		if strings.HasSuffix(b.Label, DoneSuffix) {
+			return 0, fmt.Errorf("step %q never finished", strings.TrimSuffix(b.Label, DoneSuffix))
+		}
 		return 0, fmt.Errorf("step %q never ran", b.Label)
 	}
 	return t, nil

@@ -78,3 +78,23 @@ func TestShareCountsWholeRequests(t *testing.T) {
 		t.Errorf("a v2 answer before the switch passed: %s", o.Detail)
 	}
 }
+
+// TestWindowFromStepDone: a step scheduled at 100 ms that took effect only
+// at 500 ms (a loaded machine): the window from "<label> done" sees the
+// new weight's answers only; the one from the label's start sees old ones.
+func TestWindowFromStepDone(t *testing.T) {
+	marks := Marks{"5%": 100 * time.Millisecond, "5%" + DoneSuffix: 500 * time.Millisecond}
+	e := Expect{Kind: "share", Version: "v2", Share: 0.5, Within: 0, From: Bound{Label: "5%" + DoneSuffix, Set: true}}
+	rs := recs("111111212")
+	if o := Check([]Expect{e}, rs, marks, 0)[0]; !o.Pass {
+		t.Errorf("from the step's end: %s", o.Detail)
+	}
+	e.From.Label = "5%"
+	if o := Check([]Expect{e}, rs, marks, 0)[0]; o.Pass {
+		t.Errorf("from the step's start passed, but it saw answers from before the step took effect: %s", o.Detail)
+	}
+	e.From.Label = "late" + DoneSuffix
+	if o := Check([]Expect{e}, rs, marks, 0)[0]; o.Pass || o.Detail != `step "late" never finished` {
+		t.Errorf("a step that never finished: %v %q", o.Pass, o.Detail)
+	}
+}

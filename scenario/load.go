@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,12 +19,42 @@ import (
 // Generator is the built-in load: an open loop that sends request i at
 // start + i/rate whatever happened to the ones before (no coordinated
 // omission: latency counts from that intended time), from Clients clients
-// standing in the load's regions. It stops by itself after Duration.
+// standing in the load's regions. It stops by itself after Duration, or,
+// when End is set, goes on at the same rate past Duration until the end
+// End gives once it knows it (at most Extra longer).
 type Generator struct {
 	Load   Load
 	Target string // URL; from Load.Target or the stack's frontend
 	Sink   func(Record)
 	Now    func() time.Time // nil: time.Now
+	// End is when the load may stop, once known (ok false: not yet);
+	// nil: at Duration. Requests meant for before it are sent.
+	End   func() (end time.Time, ok bool)
+	Extra time.Duration // the most the load goes on past Duration waiting for End
+
+	stalls *stallClock
+}
+
+// Stalls are the moments the generator's process got no CPU for a second
+// or more (a starved machine), once Run has returned.
+func (g *Generator) Stalls() []Stall {
+	if g.stalls == nil {
+		return nil
+	}
+	return g.stalls.Stalls()
+}
+
+// more reports whether request i, meant for intended, is part of the
+// load: before Duration always, after it while End has not passed.
+func (g *Generator) more(i, total int, intended time.Time, start time.Time) bool {
+	if i < total {
+		return true
+	}
+	if g.End == nil || intended.Sub(start) >= g.Load.Duration+g.Extra {
+		return false
+	}
+	end, ok := g.End()
+	return !ok || intended.Before(end)
 }
 
 // client is one simulated browser: a source address, its own connections
@@ -151,12 +182,22 @@ func (g *Generator) Run(ctx context.Context, start time.Time) error {
 	if g.Load.Concurrency > 0 {
 		sem = make(chan struct{}, g.Load.Concurrency)
 	}
+	g.stalls = newStallClock(start, g.now)
+	stallCtx, stopStalls := context.WithCancel(context.Background())
+	var beat sync.WaitGroup
+	beat.Add(1)
+	go func() { defer beat.Done(); g.stalls.run(stallCtx) }()
+	defer beat.Wait()
+	defer stopStalls()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for i := 0; i < total; i++ {
+	for i := 0; ; i++ {
 		intended := start.Add(time.Duration(float64(i) / g.Load.Rate * float64(time.Second)))
+		if i >= total && (g.End == nil || intended.Sub(start) >= g.Load.Duration+g.Extra) {
+			return nil
+		}
 		if d := intended.Sub(g.now()); d > 0 {
 			timer.Reset(d)
 			select {
@@ -164,6 +205,9 @@ func (g *Generator) Run(ctx context.Context, start time.Time) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if !g.more(i, total, intended, start) {
+			return nil
 		}
 		if sem != nil {
 			select {
@@ -184,14 +228,21 @@ func (g *Generator) Run(ctx context.Context, start time.Time) error {
 			}
 		}(i, cs[i%len(cs)])
 	}
-	return nil
 }
+
+// errNoAnswer cancels a request whose timeout ran out.
+var errNoAnswer = errors.New("no answer within the load's timeout")
 
 // one sends request i and records what happened.
 func (g *Generator) one(ctx context.Context, c *client, i int, start, intended time.Time) Record {
 	rec := Record{Seq: i, T: intended.Sub(start).Seconds(), Intended: intended, Started: g.now(), Client: c.name, Region: c.region}
-	ctx, cancel := context.WithTimeout(ctx, g.Load.Timeout)
-	defer cancel()
+	// The timeout counts time the client could run: a starved process
+	// (see stallClock) gets its stall back, so a request is not charged
+	// to the stack for the seconds nobody read its answer.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop, extended := g.stalls.deadline(g.Load.Timeout, func() { cancel(errNoAnswer) })
+	defer stop()
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if a := info.Conn.RemoteAddr(); a != nil {
 			rec.Frontend = a.String()
@@ -210,6 +261,11 @@ func (g *Generator) one(ctx context.Context, c *client, i int, start, intended t
 		resp.Body.Close()
 	}
 	rec.LatencyMS = float64(g.now().Sub(intended).Microseconds()) / 1000
+	stop()
+	rec.StalledMS = float64(extended().Microseconds()) / 1000
+	if err != nil && errors.Is(context.Cause(ctx), errNoAnswer) {
+		err = fmt.Errorf("no answer within %v (%w): %w", g.Load.Timeout, context.DeadlineExceeded, err)
+	}
 	if resp != nil {
 		rec.Status = resp.StatusCode
 		rec.Backend = resp.Header.Get("X-Backend-Id")

@@ -231,6 +231,7 @@ func (d *dec) check(sc *Scenario) {
 		for _, s := range steps {
 			if s.Label != "" {
 				labels[s.Label] = true
+				labels[s.Label+DoneSuffix] = true
 			}
 			if s.Analyze != nil {
 				walk(s.Analyze.Rollback)

@@ -21,6 +21,9 @@ type Record struct {
 	Version   string    `json:"version,omitempty"`
 	Status    int       `json:"status"`
 	LatencyMS float64   `json:"latency_ms"` // from the intended send time
+	// StalledMS is how long the client's own process stood still while
+	// this request waited (its timeout was moved by as much).
+	StalledMS float64 `json:"stalled_ms,omitempty"`
 	// Cause of a failure: refused, reset, timeout, dns, backend_5xx,
 	// lbd_502, lbd_503, lbd_504, other. Empty: the request succeeded.
 	Cause string `json:"cause,omitempty"`

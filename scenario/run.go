@@ -51,7 +51,24 @@ type Result struct {
 	Marks     Marks
 	FirstStep time.Duration
 	Outcomes  []Outcome
-	StepErr   error // a step failed or did not finish while the load ran
+	StepErr   error         // a step failed or did not finish while the load ran
+	Stalls    []Stall       // the load generator's process got no CPU (a starved machine)
+	Extended  time.Duration // how much longer than its duration the load ran, waiting for the steps
+}
+
+// extension is how far past its duration the load sent requests.
+func extension(recs []Record, load Load) time.Duration {
+	if len(recs) == 0 {
+		return 0
+	}
+	next := recs[len(recs)-1].At() + time.Duration(float64(time.Second)/load.Rate)
+	return max(next-load.Duration, 0)
+}
+
+// loadTail is how long the load goes on after the last step ended when the
+// steps outran the duration, and the most it goes on past the duration.
+func loadTail(d time.Duration) (tail, overrun time.Duration) {
+	return max(d/10, time.Second), max(d, time.Minute)
 }
 
 // Passed reports whether every step ran and every expectation held.
@@ -129,6 +146,18 @@ func (r *runner) event(label, text string, err error) {
 	r.out.line(e)
 }
 
+// done marks when a labelled step finished (took effect): "<label> done".
+func (r *runner) done(label string) {
+	if label == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.marks[label+DoneSuffix]; !dup {
+		r.marks[label+DoneSuffix] = r.since()
+	}
+}
+
 // Run runs the scenario against st: the load, the steps alongside it, then
 // the expectations. It returns an error only when the run could not start;
 // a failed step is in Result.StepErr.
@@ -167,7 +196,18 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	if ds, ok := st.(DNSStack); ok && w.resolver == "" {
 		w.resolver = ds.ResolverAddr()
 	}
-	gen := &Generator{Load: load, Target: target, Sink: r.col.Add}
+	// The load lasts load.Duration, and longer while steps still run
+	// (a loaded machine runs them late): until they end plus a tail, so
+	// what the last step did is seen, at most overrun past the duration.
+	tail, overrun := loadTail(load.Duration)
+	var endMu sync.Mutex
+	var loadEnd time.Time
+	setEnd := func(t time.Time) { endMu.Lock(); loadEnd = t; endMu.Unlock() }
+	gen := &Generator{Load: load, Target: target, Sink: r.col.Add, Extra: overrun, End: func() (time.Time, bool) {
+		endMu.Lock()
+		defer endMu.Unlock()
+		return loadEnd, !loadEnd.IsZero()
+	}}
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -202,7 +242,17 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	stepCtx, stopSteps := context.WithCancel(ctx)
 	defer stopSteps()
 	stepsDone := make(chan error, 1)
-	go func() { stepsDone <- r.steps(stepCtx, sc.Steps) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := r.steps(stepCtx, sc.Steps)
+		end := time.Now()
+		if (err == nil || errors.Is(err, errHalted)) && end.After(r.start.Add(load.Duration)) {
+			end = end.Add(tail) // the steps outran the duration
+		}
+		setEnd(end)
+		stepsDone <- err
+	}()
 
 	var stepErr error
 	lerr := <-loadDone
@@ -211,7 +261,7 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	default:
 		stopSteps()
 		if err := <-stepsDone; err != nil {
-			stepErr = fmt.Errorf("the load ended (%v) before the steps did; give the scenario a longer --duration: %w", load.Duration, err)
+			stepErr = fmt.Errorf("the steps did not end within %v of load (the duration %v, then up to %v more while steps ran); give the scenario a longer --duration: %w", load.Duration+overrun, load.Duration, overrun, err)
 		}
 	}
 	end := r.since()
@@ -226,7 +276,8 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 	}
 	sc.Load = load
 	res := &Result{Scenario: sc, Target: target, Start: r.start, End: end.Seconds(), Records: r.col.Records(),
-		Events: r.events, Samples: samples, DNS: w.samples, Measures: r.measures, Marks: r.marks, FirstStep: r.first, StepErr: stepErr}
+		Events: r.events, Samples: samples, DNS: w.samples, Measures: r.measures, Marks: r.marks, FirstStep: r.first, StepErr: stepErr,
+		Stalls: gen.Stalls(), Extended: extension(r.col.Records(), load)}
 	res.Outcomes = Check(sc.Expect, res.Records, r.marks, r.first)
 	for i, o := range res.Outcomes {
 		switch o.Expect.Kind {

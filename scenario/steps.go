@@ -30,6 +30,7 @@ func (r *runner) steps(ctx context.Context, steps []Step) error {
 			r.event(s.Label, fmt.Sprintf("%s failed", s.Action), err)
 			return fmt.Errorf("step at line %d (%s): %w", s.Line, s.Action, err)
 		}
+		r.done(s.Label)
 	}
 	return nil
 }

@@ -61,7 +61,11 @@ func (r *Result) Summary(w io.Writer) {
 	s := r.Stats()
 	l := r.Scenario.Load
 	fmt.Fprintf(w, "\n%s: %d requests at %g/s for %v against %s\n", r.Scenario.Name, s.Sent, l.Rate, l.Duration, r.Target)
+	if r.Extended > 0 {
+		fmt.Fprintf(w, "  the steps ran past %v: the load went on %.1fs longer, until they ended (and a tail)\n", l.Duration, r.Extended.Seconds())
+	}
 	fmt.Fprintf(w, "  ok %d, failed %d\n", s.OK, s.Failed)
+	r.stallSummary(w)
 	if s.Failed > 0 {
 		var parts []string
 		for _, c := range sortedKeys(s.ByCause) {
@@ -100,4 +104,30 @@ func (r *Result) Summary(w io.Writer) {
 		verdict = "FAILED"
 	}
 	fmt.Fprintf(w, "  %s\n", verdict)
+}
+
+// stallSummary reports when the load generator's own process got no CPU:
+// those seconds are the machine's, not the stack's (requests meant for them
+// went out late, their latency counts from the intended send, and their
+// timeouts were moved by the time the client stood still).
+func (r *Result) stallSummary(w io.Writer) {
+	if len(r.Stalls) == 0 {
+		return
+	}
+	var total float64
+	longest := r.Stalls[0]
+	for _, st := range r.Stalls {
+		total += st.For
+		if st.For > longest.For {
+			longest = st
+		}
+	}
+	moved := 0
+	for i := range r.Records {
+		if r.Records[i].StalledMS > 0 {
+			moved++
+		}
+	}
+	fmt.Fprintf(w, "  load generator starved (the machine, not the stack): %d stall(s) of 1s or more, %.1fs in all, longest %.1fs at %.1fs; %d request(s) had their timeout moved by the time the client stood still\n",
+		len(r.Stalls), total, longest.For, longest.From, moved)
 }

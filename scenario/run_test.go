@@ -1,0 +1,74 @@
+package scenario
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// oneBackend is a stack of one backend that always answers; its actions
+// do nothing.
+type oneBackend struct{ url string }
+
+func (s oneBackend) Frontend() string { return s.url }
+func (s oneBackend) Backends(context.Context) ([]BackendStatus, error) {
+	return []BackendStatus{{ID: "b1", State: "up", Healthy: true, Running: true, Version: "v1"}}, nil
+}
+func (oneBackend) SetState(context.Context, string, string) error        { return nil }
+func (oneBackend) SetWeight(context.Context, string, int) error          { return nil }
+func (oneBackend) AddBackend(context.Context, string, string, int) error { return nil }
+func (oneBackend) RemoveBackend(context.Context, string) error           { return nil }
+func (oneBackend) StopBackend(context.Context, string) error             { return nil }
+func (oneBackend) KillBackend(context.Context, string) error             { return nil }
+func (oneBackend) StartBackend(context.Context, string, string) error    { return nil }
+func (oneBackend) SetKnobs(context.Context, string, Knobs) error         { return nil }
+func (oneBackend) StopRegion(context.Context, string) error              { return nil }
+func (oneBackend) StartRegion(context.Context, string) error             { return nil }
+func (oneBackend) SetRecord(context.Context, RecordChange) error         { return nil }
+func (oneBackend) FlushCache(context.Context, string) error              { return nil }
+func (oneBackend) Close(context.Context) error                           { return nil }
+
+// TestLoadOutlastsLateSteps: a step that ends after the load's duration (a
+// loaded machine runs steps late) does not end the run in error; the load
+// goes on until it ends plus a tail, and a window from its end has answers.
+func TestLoadOutlastsLateSteps(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend-Id", "b1")
+		w.Header().Set("X-Backend-Version", "v1")
+	}))
+	defer srv.Close()
+	sc, err := Parse("outrun.yaml", []byte(`name: outrun
+load: {rate: 20, duration: 500ms, clients: 2}
+steps:
+  - at: 100ms
+    label: long
+    sleep: 1500ms
+expect:
+  - failed: {is: 0, from: "long done"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StepErr != nil {
+		t.Fatalf("a step that outran the load's duration: %v", res.StepErr)
+	}
+	done, ok := res.Marks["long done"]
+	if !ok {
+		t.Fatalf("no mark of the step's end: %v", res.Marks)
+	}
+	last := res.Records[len(res.Records)-1].At()
+	if tail, _ := loadTail(sc.Load.Duration); last < done+tail-100*time.Millisecond {
+		t.Errorf("the last request was meant for %v; the step ended at %v, want the load to go on %v after it", last, done, tail)
+	}
+	if !res.Passed() {
+		t.Errorf("run failed: %+v", res.Outcomes)
+	}
+}
