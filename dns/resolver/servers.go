@@ -103,7 +103,7 @@ func abs(v int64) int64 {
 
 // failure records a timeout or an error (a closed port's ICMP refusal
 // too): the server is a suspect from the first one, and is not probed
-// again before a backoff of 1 s, doubling with each failure up to 60 s.
+// again before a backoff of 1 s, doubling with each failure up to maxBackoff.
 func (st *serverStat) failure(now time.Time, err error) {
 	st.errors.Add(1)
 	msg := err.Error()
@@ -113,8 +113,12 @@ func (st *serverStat) failure(now time.Time, err error) {
 }
 
 func backoff(fails int32) time.Duration {
-	return min(time.Second<<min(max(fails-1, 0), 6), time.Minute)
+	return min(time.Second<<min(max(fails-1, 0), 4), maxBackoff)
 }
+
+// maxBackoff bounds how long a failed server goes unprobed: a server that
+// came back is in use again within it (the caching lab waits for that).
+const maxBackoff = 16 * time.Second
 
 // down reports whether the server failed and its next probe is not due.
 func (st *serverStat) down(now time.Time) bool {
