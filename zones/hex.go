@@ -13,28 +13,36 @@ import (
 // written back as miekg/dns writes it, and be found a duplicate of the
 // same DS in upper case.
 func canonicalHex(rr dns.RR) {
+	if f := hexField(rr); f != nil {
+		*f = strings.ToUpper(*f)
+	}
+}
+
+// hexField is rr's hex field; nil for a type without one.
+func hexField(rr dns.RR) *string {
 	switch r := rr.(type) {
 	case *dns.DS:
-		r.Digest = strings.ToUpper(r.Digest)
+		return &r.Digest
 	case *dns.CDS:
-		r.Digest = strings.ToUpper(r.Digest)
+		return &r.Digest
 	case *dns.DLV:
-		r.Digest = strings.ToUpper(r.Digest)
+		return &r.Digest
 	case *dns.TA:
-		r.Digest = strings.ToUpper(r.Digest)
+		return &r.Digest
 	case *dns.SSHFP:
-		r.FingerPrint = strings.ToUpper(r.FingerPrint)
+		return &r.FingerPrint
 	case *dns.TLSA:
-		r.Certificate = strings.ToUpper(r.Certificate)
+		return &r.Certificate
 	case *dns.SMIMEA:
-		r.Certificate = strings.ToUpper(r.Certificate)
+		return &r.Certificate
 	case *dns.ZONEMD:
-		r.Digest = strings.ToUpper(r.Digest)
+		return &r.Digest
 	case *dns.NSEC3:
-		r.Salt = strings.ToUpper(r.Salt)
+		return &r.Salt
 	case *dns.NSEC3PARAM:
-		r.Salt = strings.ToUpper(r.Salt)
+		return &r.Salt
 	case *dns.HIP:
-		r.Hit = strings.ToUpper(r.Hit)
+		return &r.Hit
 	}
+	return nil
 }
