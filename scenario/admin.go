@@ -76,12 +76,13 @@ func (l *LBD) do(ctx context.Context, method, url, token string, body any, out a
 }
 
 type backendView struct {
-	ID       string `json:"id"`
-	Address  string `json:"address"`
-	State    string `json:"state"`
-	Healthy  bool   `json:"healthy"`
-	Weight   int    `json:"weight"`
-	InFlight int64  `json:"in_flight"`
+	ID       string  `json:"id"`
+	Address  string  `json:"address"`
+	State    string  `json:"state"`
+	Healthy  bool    `json:"healthy"`
+	Weight   int     `json:"weight"`
+	InFlight int64   `json:"in_flight"`
+	Ejected  *string `json:"ejected_at"` // when passive checks took it out; null while they do not
 }
 
 func (l *LBD) backendsURL() string { return l.Admin + "/api/v1/pools/" + l.Pool + "/backends" }
@@ -94,7 +95,7 @@ func (l *LBD) Backends(ctx context.Context) ([]BackendStatus, error) {
 	}
 	out := make([]BackendStatus, 0, len(env.Data))
 	for _, v := range env.Data {
-		st := BackendStatus{ID: v.ID, Address: v.Address, State: v.State, Healthy: v.Healthy, InFlight: v.InFlight, Weight: v.Weight}
+		st := BackendStatus{ID: v.ID, Address: v.Address, State: v.State, Healthy: v.Healthy, Ejected: v.Ejected != nil, InFlight: v.InFlight, Weight: v.Weight}
 		var cfg struct{ Data struct{ Version string } }
 		if err := l.do(ctx, http.MethodGet, "http://"+v.Address+"/admin/config", "", nil, &cfg); err == nil {
 			st.Version, st.Running = cfg.Data.Version, true

@@ -131,7 +131,8 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 			variant = flag
 		}
 	}
-	if _, err := sc.WithVariant(variant); err != nil {
+	vsc, err := sc.WithVariant(variant) // what runs: its name and description head the output
+	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -140,8 +141,8 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 
 	var st Stack
 	if f.standalone {
-		if need := needsRunningStack(sc); need != "" {
-			return fmt.Errorf("scenario %s %s, which --standalone does not run: start the stack (make run) and run it without --standalone", sc.Name, need)
+		if need := needsRunningStack(vsc); need != "" {
+			return fmt.Errorf("scenario %s %s, which --standalone does not run: start the stack (make run) and run it without --standalone", vsc.Name, need)
 		}
 		s, err := StartStandalone(ctx, sc.Stack, nil)
 		if err != nil {
@@ -176,11 +177,17 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
+		interrupted := ctx.Err() != nil && !f.standalone
+		if interrupted {
+			fmt.Fprintln(w, "interrupted: putting the stack back as it was found…")
+		}
 		if err := st.Close(cctx); err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), "scenario:", err)
+		} else if interrupted {
+			fmt.Fprintln(w, "the stack is back as it was found")
 		}
 	}()
-	fmt.Fprintf(w, "%s: %s\n", sc.Name, sc.Description)
+	fmt.Fprintf(w, "%s: %s\n", vsc.Name, vsc.Description)
 	res, err := Run(ctx, sc, st, Options{Variant: variant, Rate: f.rate, Duration: f.duration,
 		MaxUnavailable: f.maxUnavailable, MaxSurge: f.maxSurge, Progress: w, TTY: isTTY(w)})
 	if err != nil {

@@ -74,3 +74,23 @@ func TestCommandRunFailsOnExpectation(t *testing.T) {
 		t.Errorf("summary:\n%s", out)
 	}
 }
+
+// TestCommandRunNamesVariant: a variant's run is headed by its own name and
+// description (--no-drain said "each backend is drained first, so no
+// request fails", the base scenario's).
+func TestCommandRunNamesVariant(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "lab.yaml")
+	lab := "name: lab\ndescription: the right way.\nload: {rate: 20, duration: 500ms}\nsteps:\n  - sleep: 100ms\n" +
+		"variants:\n  wrong:\n    description: the wrong way.\n"
+	if err := os.WriteFile(f, []byte(lab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "run", f, "--standalone", "--variant", "wrong", "--out", dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "lab --wrong: the wrong way.") || strings.Contains(out, "the right way") {
+		t.Errorf("the run is not headed by its variant:\n%s", out)
+	}
+}

@@ -22,7 +22,7 @@ body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; margin: 24px; col
 h1 { font-size: 34px; margin: 0 0 8px; }
 p.desc { font-size: 22px; max-width: 70em; }
 .timeline svg { width: 100%%; height: auto; border: 1px solid #ccc; }
-pre { font-size: 18px; background: #f4f4f4; padding: 12px; overflow-x: auto; }
+pre { font-size: 18px; background: #f4f4f4; padding: 12px; white-space: pre-wrap; }
 table { border-collapse: collapse; font-size: 18px; }
 td, th { border: 1px solid #bbb; padding: 4px 10px; text-align: left; }
 th { background: #eee; }

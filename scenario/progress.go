@@ -18,14 +18,17 @@ type progress struct {
 	w     io.Writer
 	tty   bool
 	col   *Collector
-	start time.Time
-	load  Load
-	mu    sync.Mutex
-	open  bool // a status line is on screen (TTY)
+	since func() time.Duration // since the load started (after the setup)
+	// horizon is how long the load runs: its duration, or longer when the
+	// steps outran it (late: the end is not known until they end).
+	horizon func() (d time.Duration, late bool)
+	mu      sync.Mutex
+	open    bool // a status line is on screen (TTY)
 }
 
-func newProgress(w io.Writer, tty bool, col *Collector, start time.Time, load Load) *progress {
-	return &progress{w: w, tty: tty, col: col, start: start, load: load}
+// newProgress: set horizon before run.
+func newProgress(w io.Writer, tty bool, col *Collector, since func() time.Duration) *progress {
+	return &progress{w: w, tty: tty, col: col, since: since}
 }
 
 func (p *progress) clear() {
@@ -54,7 +57,7 @@ func (p *progress) line(e Event) {
 
 func (p *progress) status() string {
 	done, failed, versions := p.col.Counts()
-	el := time.Since(p.start)
+	el := p.since()
 	ok := done - failed
 	var parts []string
 	for _, v := range sortedKeys(versions) {
@@ -63,8 +66,18 @@ func (p *progress) status() string {
 		}
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("%6.1fs / %v  sent %d  ok %d  failed %d  %.0f req/s  %s", el.Seconds(), p.load.Duration, done, ok, failed,
+	return fmt.Sprintf("%6.1fs / %s  sent %d  ok %d  failed %d  %.0f req/s  %s", el.Seconds(), p.total(el), done, ok, failed,
 		float64(done)/max(el.Seconds(), 0.001), strings.Join(parts, "  "))
+}
+
+// total is what the status line shows after the slash: the load's
+// duration, or how long it runs once the steps outran it.
+func (p *progress) total(el time.Duration) string {
+	d, late := p.horizon()
+	if late {
+		return d.String() + " + until the steps end"
+	}
+	return d.Round(100 * time.Millisecond).String()
 }
 
 func orDash(s string) string {

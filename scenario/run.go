@@ -54,6 +54,19 @@ type Result struct {
 	StepErr   error         // a step failed or did not finish while the load ran
 	Stalls    []Stall       // the load generator's process got no CPU (a starved machine)
 	Extended  time.Duration // how much longer than its duration the load ran, waiting for the steps
+	Cut       int           // requests in flight when the run was interrupted: ended by the run, not by the stack; not in Records
+}
+
+// dropCut leaves out the requests the run's own interruption ended
+// (Ctrl-C): they say nothing about the stack.
+func dropCut(recs []Record) ([]Record, int) {
+	out := recs[:0]
+	for _, r := range recs {
+		if r.Cause != CauseCancelled {
+			out = append(out, r)
+		}
+	}
+	return out, len(recs) - len(out)
 }
 
 // extension is how far past its duration the load sent requests.
@@ -188,7 +201,7 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 		poll = 100 * time.Millisecond
 	}
 	r := &runner{st: st, opt: opt, col: &Collector{}, marks: Marks{}, start: time.Now(), measures: map[string]float64{}}
-	r.out = newProgress(opt.Progress, opt.TTY, r.col, r.start, load)
+	r.out = newProgress(opt.Progress, opt.TTY, r.col, r.since)
 	if err := r.setup(ctx, sc.Setup); err != nil {
 		return nil, err
 	}
@@ -208,6 +221,13 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 		defer endMu.Unlock()
 		return loadEnd, !loadEnd.IsZero()
 	}}
+
+	r.out.horizon = func() (time.Duration, bool) {
+		if end, ok := gen.End(); ok {
+			return min(max(end.Sub(r.start), load.Duration), load.Duration+overrun), false
+		}
+		return load.Duration, r.since() > load.Duration
+	}
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -275,9 +295,13 @@ func Run(ctx context.Context, sc *Scenario, st Stack, opt Options) (*Result, err
 		stepErr = errors.Join(stepErr, fmt.Errorf("interrupted: %w", ctx.Err()))
 	}
 	sc.Load = load
-	res := &Result{Scenario: sc, Target: target, Start: r.start, End: end.Seconds(), Records: r.col.Records(),
+	recs, cut := r.col.Records(), 0
+	if ctx.Err() != nil {
+		recs, cut = dropCut(recs)
+	}
+	res := &Result{Scenario: sc, Target: target, Start: r.start, End: end.Seconds(), Records: recs,
 		Events: r.events, Samples: samples, DNS: w.samples, Measures: r.measures, Marks: r.marks, FirstStep: r.first, StepErr: stepErr,
-		Stalls: gen.Stalls(), Extended: extension(r.col.Records(), load)}
+		Stalls: gen.Stalls(), Extended: extension(recs, load), Cut: cut}
 	res.Outcomes = Check(sc.Expect, res.Records, r.marks, r.first)
 	for i, o := range res.Outcomes {
 		switch o.Expect.Kind {

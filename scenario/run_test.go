@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -70,5 +71,53 @@ expect:
 	}
 	if !res.Passed() {
 		t.Errorf("run failed: %+v", res.Outcomes)
+	}
+}
+
+// TestInterruptNotCounted: the requests in flight when the run is
+// interrupted (Ctrl-C) are ended by the run itself: they are not failures
+// of the stack (they were counted as 16 "cancelled" failures and failed
+// `failed: 0`).
+func TestInterruptNotCounted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 5 { // from the sixth request on, hang and interrupt the run
+			cancel()
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("X-Backend-Id", "b1")
+		w.Header().Set("X-Backend-Version", "v1")
+	}))
+	defer srv.Close()
+	sc, err := Parse("cut.yaml", []byte(`name: cut
+load: {rate: 50, duration: 20s, clients: 4}
+steps:
+  - sleep: 20s
+expect:
+  - failed: 0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cut == 0 {
+		t.Error("no request counted as cut by the interrupt")
+	}
+	for _, r := range res.Records {
+		if r.Cause == CauseCancelled {
+			t.Errorf("a request the interrupt ended is among the records: %+v", r)
+		}
+	}
+	if len(res.Records) < 5 || res.Stats().Failed != 0 {
+		t.Errorf("%d records, %d failed; want the 5 answered, none failed", len(res.Records), res.Stats().Failed)
+	}
+	if res.StepErr == nil {
+		t.Error("an interrupted run passed")
 	}
 }

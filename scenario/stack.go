@@ -37,6 +37,7 @@ type BackendStatus struct {
 	Address  string
 	State    string // lbd's: up, down, draining, maintenance
 	Healthy  bool
+	Ejected  bool // lbd took it out after failures in a row (passive ejection) and keeps it out for a cooldown
 	InFlight int64
 	Weight   int
 	Version  string // what the process reports; "" when it does not answer
@@ -44,7 +45,8 @@ type BackendStatus struct {
 	Starting bool   // the process is booting and does not listen yet
 }
 
-// Lane is the state a timeline draws: up, starting, draining, down, maintenance.
+// Lane is the state a timeline draws: up, starting, draining, down,
+// maintenance, or ejected (running, but lbd keeps it out after failures).
 func (b BackendStatus) Lane() string {
 	switch {
 	case !b.Running && b.Starting:
@@ -53,6 +55,8 @@ func (b BackendStatus) Lane() string {
 		return "down"
 	case b.State == "maintenance":
 		return "maintenance"
+	case !b.Healthy && b.Ejected:
+		return "ejected"
 	case !b.Healthy || b.State == "down":
 		return "down"
 	case b.State == "draining":

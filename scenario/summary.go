@@ -65,6 +65,9 @@ func (r *Result) Summary(w io.Writer) {
 		fmt.Fprintf(w, "  the steps ran past %v: the load went on %.1fs longer, until they ended (and a tail)\n", l.Duration, r.Extended.Seconds())
 	}
 	fmt.Fprintf(w, "  ok %d, failed %d\n", s.OK, s.Failed)
+	if r.Cut > 0 {
+		fmt.Fprintf(w, "  interrupted: %d requests in flight were ended by the interrupt itself and are not counted\n", r.Cut)
+	}
 	r.stallSummary(w)
 	if s.Failed > 0 {
 		var parts []string
@@ -87,7 +90,7 @@ func (r *Result) Summary(w io.Writer) {
 		}
 		fmt.Fprintf(w, "    %-8s %s\n", b, strings.Join(parts, "  "))
 	}
-	if s.Final != "" && len(r.Marks) >= 0 && r.FirstStep > 0 {
+	if s.Final != "" && r.FirstStep > 0 && len(r.Versions()) > 1 { // one version throughout: nothing converged
 		fmt.Fprintf(w, "  converged: every answer is %s from %.1fs on (%.1fs after the first step)\n", s.Final, s.Converged.Seconds(), max(s.Converged-r.FirstStep, 0).Seconds())
 	}
 	if r.StepErr != nil {

@@ -42,9 +42,16 @@ var bandStyles = map[string]bandStyle{
 	"draining":    {"#ffd9a8", "url(#p-draining)", "#7a3d00"},
 	"down":        {"#8a8a8a", "url(#p-down)", "#ffffff"},
 	"maintenance": {"#d9c8f0", "url(#p-maintenance)", "#3d2466"},
+	"ejected":     {"#f2b8a6", "url(#p-ejected)", "#6b1d00"},
 }
 
-var bandOrder = []string{"up", "starting", "draining", "down", "maintenance"}
+var bandOrder = []string{"up", "starting", "draining", "down", "ejected", "maintenance"}
+
+// bandTips say what a state means, in a band's tooltip.
+var bandTips = map[string]string{
+	"ejected": " (running, but lbd keeps it out after failures in a row: passive ejection, until its cooldown ends and checks pass)",
+	"down":    " (not running, or failing lbd's health checks)",
+}
 
 type timeline struct {
 	b        bytes.Buffer
@@ -56,6 +63,9 @@ type timeline struct {
 	top      float64
 	height   float64
 	versions map[string]versionStyle
+	// laneLabels are the in-lane step labels, drawn over the dots and
+	// failure marks so that a burst of failures does not hide its "kill".
+	laneLabels []string
 }
 
 func (t *timeline) x(sec float64) float64 {
@@ -94,6 +104,7 @@ func Timeline(res *Result) []byte {
 	t.axis(lanesEnd)
 	t.steps(rows, lanesEnd)
 	t.dots()
+	t.f("<g class=\"step-labels\">%s</g>\n", strings.Join(t.laneLabels, ""))
 	t.legend(lanesEnd + 70)
 	t.f("</svg>\n")
 	return t.b.Bytes()
@@ -131,6 +142,7 @@ func (t *timeline) defs() {
 <pattern id="p-draining" width="16" height="16" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="16" height="16" fill="#ffd9a8"/><rect width="5" height="16" fill="#f0b060"/></pattern>
 <pattern id="p-down" width="14" height="14" patternUnits="userSpaceOnUse"><rect width="14" height="14" fill="#8a8a8a"/><path d="M0 0L14 14M14 0L0 14" stroke="#6a6a6a" stroke-width="2"/></pattern>
 <pattern id="p-maintenance" width="12" height="12" patternUnits="userSpaceOnUse"><rect width="12" height="12" fill="#d9c8f0"/><rect y="5" width="12" height="2" fill="#a98bd6"/></pattern>
+<pattern id="p-ejected" width="16" height="16" patternUnits="userSpaceOnUse"><rect width="16" height="16" fill="#f2b8a6"/><path d="M3 8h10M8 3v10" stroke="#d9785a" stroke-width="2"/></pattern>
 </defs>
 `)
 }
@@ -162,8 +174,8 @@ func (t *timeline) bands() {
 				fill = st.pattern
 			}
 			x0, x1 := t.x(from), t.x(to)
-			t.f(`<rect class="band band-%s" data-state="%s" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s %s from %.1fs to %.1fs</title></rect>`+"\n",
-				cur, cur, x0, y, math.Max(x1-x0, 1), tlLaneH, fill, html.EscapeString(id), cur, from, to)
+			t.f(`<rect class="band band-%s" data-state="%s" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s %s%s from %.1fs to %.1fs</title></rect>`+"\n",
+				cur, cur, x0, y, math.Max(x1-x0, 1), tlLaneH, fill, html.EscapeString(id), cur, bandTips[cur], from, to)
 			if cur != "up" && x1-x0 > float64(len(cur))*13+10 {
 				t.f(`<text x="%.1f" y="%.1f" font-size="22" font-weight="bold" fill="%s" text-anchor="middle" paint-order="stroke" stroke="%s" stroke-width="4">%s</text>`+"\n",
 					(x0+x1)/2, y+tlLaneH-12, st.text, st.fill, cur)
@@ -249,9 +261,9 @@ func laneVerb(text, id string) string {
 		return ""
 	}
 	if w[0] == id && len(w) > 1 {
-		return w[1]
+		return strings.TrimRight(w[1], ":")
 	}
-	return w[0]
+	return strings.TrimRight(w[0], ":")
 }
 
 // eventLane finds the lane of an unlabelled event about one backend
@@ -289,7 +301,7 @@ func (t *timeline) steps(rows []int, bottom float64) {
 			y := t.laneY(lane)
 			t.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333" stroke-width="2" stroke-dasharray="4 4"/>`, x, y, x, y+tlLaneH)
 			if verb := laneVerb(e.Text, t.lanes[lane]); verb != "" && x > laneEnd[lane] {
-				t.f(`<text x="%.1f" y="%.1f" font-size="18" fill="#111" paint-order="stroke" stroke="#fff" stroke-width="4">%s</text>`, x+3, y+18, html.EscapeString(verb))
+				t.laneLabels = append(t.laneLabels, fmt.Sprintf(`<text x="%.1f" y="%.1f" font-size="18" fill="#111" paint-order="stroke" stroke="#fff" stroke-width="4">%s</text>`, x+3, y+18, html.EscapeString(verb)))
 				laneEnd[lane] = x + float64(len(verb))*11 + 8
 			}
 			t.f("</g>\n")

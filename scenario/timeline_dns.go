@@ -48,8 +48,15 @@ func (t *timeline) dnsLanes(y float64) {
 		}
 		t.f(`<g class="dns-lane" data-name="%s">`+"\n", html.EscapeString(key))
 		t.f(`<rect x="%d" y="%.1f" width="%.1f" height="%d" fill="#fafafa" stroke="#999"/>`+"\n", tlLeft, y0, t.plotW, tlDNSH)
-		t.f(`<text x="%d" y="%.1f" font-size="%d" font-weight="bold" text-anchor="end" fill="#111">DNS</text>`+"\n", tlLeft-14, y0+40, tlFont+2)
-		t.f(`<text x="%d" y="%.1f" font-size="16" text-anchor="end" fill="#333">answer, TTL</text>`+"\n", tlLeft-14, y0+66)
+		// Which lane is which, on the left: "DNS eu" over the name asked,
+		// then what the line is (several lanes may be drawn).
+		head := "DNS"
+		if ss[0].Region != "" {
+			head += " " + ss[0].Region
+		}
+		t.f(`<text class="dns-head" x="%d" y="%.1f" font-size="%d" font-weight="bold" text-anchor="end" fill="#111">%s</text>`+"\n", tlLeft-14, y0+32, tlFont+2, html.EscapeString(head))
+		t.f(`<text class="dns-name" x="%d" y="%.1f" font-size="16" text-anchor="end" fill="#111">%s</text>`+"\n", tlLeft-14, y0+58, html.EscapeString(shortName(ss[0].Name, 16)))
+		t.f(`<text x="%d" y="%.1f" font-size="16" text-anchor="end" fill="#0072B2">TTL line, top %d s</text>`+"\n", tlLeft-14, y0+82, maxTTL)
 		for j := 0; j < len(ss); {
 			k := j
 			for k+1 < len(ss) && ss[k+1].Answer == ss[j].Answer && ss[k+1].Err == ss[j].Err {
@@ -85,7 +92,16 @@ func (t *timeline) dnsLanes(y float64) {
 		}
 		t.f(`<polyline class="ttl" points="%s" fill="none" stroke="#0072B2" stroke-width="3"><title>%s: the TTL left in the resolver's cache (top: %d s)</title></polyline>`+"\n",
 			strings.Join(pts, " "), html.EscapeString(key), maxTTL)
-		t.f(`<text x="%.1f" y="%.1f" font-size="16" fill="#0072B2" text-anchor="end">TTL ↘ (max %d s)</text>`+"\n", float64(tlLeft)+t.plotW-6, y0+26, maxTTL)
 		t.f("</g>\n")
 	}
+}
+
+// shortName fits a DNS name in n characters for a lane's label: without
+// its final dot, cut on the right ("popular.exampl…") when still too long.
+func shortName(name string, n int) string {
+	r := []rune(strings.TrimSuffix(name, "."))
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n-1]) + "…"
 }
