@@ -3,8 +3,6 @@ package scenario
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,22 +18,15 @@ var statusLine = regexp.MustCompile(`^\s*([0-9.]+)s / (\S+)( \+ until the steps 
 // 500ms while the load ran for 3 s); its clock starts with the load, after
 // the setup (it counted the setup's second too).
 func TestProgressShowsExtendedLoad(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Backend-Id", "b1")
-		w.Header().Set("X-Backend-Version", "v1")
-	}))
-	defer srv.Close()
-	sc, err := Parse("late.yaml", []byte(`name: late
+	srv := b1Server(t)
+	sc := mustParse(t, "late.yaml", `name: late
 load: {rate: 20, duration: 500ms, clients: 2}
 setup:
   - sleep: 1s
 steps:
   - at: 100ms
     sleep: 2s
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer

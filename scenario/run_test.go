@@ -31,16 +31,34 @@ func (oneBackend) SetRecord(context.Context, RecordChange) error         { retur
 func (oneBackend) FlushCache(context.Context, string) error              { return nil }
 func (oneBackend) Close(context.Context) error                           { return nil }
 
+// answerAsB1 answers as backend b1 on v1.
+func answerAsB1(w http.ResponseWriter) {
+	w.Header().Set("X-Backend-Id", "b1")
+	w.Header().Set("X-Backend-Version", "v1")
+}
+
+// b1Server is backend b1 on v1, always answering; closed with the test.
+func b1Server(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answerAsB1(w) }))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func mustParse(t *testing.T, file, text string) *Scenario {
+	t.Helper()
+	sc, err := Parse(file, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 // TestLoadOutlastsLateSteps: a step that ends after the load's duration (a
 // loaded machine runs steps late) does not end the run in error; the load
 // goes on until it ends plus a tail, and a window from its end has answers.
 func TestLoadOutlastsLateSteps(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Backend-Id", "b1")
-		w.Header().Set("X-Backend-Version", "v1")
-	}))
-	defer srv.Close()
-	sc, err := Parse("outrun.yaml", []byte(`name: outrun
+	srv := b1Server(t)
+	sc := mustParse(t, "outrun.yaml", `name: outrun
 load: {rate: 20, duration: 500ms, clients: 2}
 steps:
   - at: 100ms
@@ -48,10 +66,7 @@ steps:
     sleep: 1500ms
 expect:
   - failed: {is: 0, from: "long done"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1})
@@ -88,20 +103,16 @@ func TestInterruptNotCounted(t *testing.T) {
 			<-r.Context().Done()
 			return
 		}
-		w.Header().Set("X-Backend-Id", "b1")
-		w.Header().Set("X-Backend-Version", "v1")
+		answerAsB1(w)
 	}))
 	defer srv.Close()
-	sc, err := Parse("cut.yaml", []byte(`name: cut
+	sc := mustParse(t, "cut.yaml", `name: cut
 load: {rate: 50, duration: 20s, clients: 4}
 steps:
   - sleep: 20s
 expect:
   - failed: 0
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -162,6 +162,11 @@ func (t *timeline) bands() {
 			size = tlFont - 4
 		}
 		t.f(`<text x="%d" y="%.1f" font-size="%d" font-weight="bold" text-anchor="end" fill="#111">%s</text>`+"\n", tlLeft-14, y+tlLaneH/2+10, size, html.EscapeString(name))
+		if id == "" { // what these requests met instead: "refused 400"
+			for k, c := range t.orphanCauses() {
+				t.f(`<text class="lane-causes" x="%d" y="%.1f" font-size="18" text-anchor="end" fill="#333">%s</text>`+"\n", tlLeft-14, y+tlLaneH/2+34+float64(k)*20, html.EscapeString(c))
+			}
+		}
 		var cur string
 		var from float64
 		flush := func(to float64) {
@@ -196,6 +201,24 @@ func (t *timeline) bands() {
 		flush(t.end)
 		t.f("</g>\n")
 	}
+}
+
+// orphanCauses counts the causes of the failures no backend is blamed
+// for, most frequent first, at most three: "refused 400".
+func (t *timeline) orphanCauses() []string {
+	n := map[string]int{}
+	for i := range t.res.Records {
+		if r := &t.res.Records[i]; r.Backend == "" && !r.OK() {
+			n[r.Cause]++
+		}
+	}
+	causes := sortedKeys(n)
+	sort.SliceStable(causes, func(i, j int) bool { return n[causes[i]] > n[causes[j]] })
+	out := make([]string, 0, 3)
+	for _, c := range causes[:min(len(causes), 3)] {
+		out = append(out, fmt.Sprintf("%s %d", c, n[c]))
+	}
+	return out
 }
 
 func (t *timeline) axis(bottom float64) {

@@ -19,6 +19,7 @@ func TestTimelineLegible(t *testing.T) {
 		Records: []Record{
 			{Seq: 0, T: 1, Backend: "b1", Version: "v1", Status: 200},
 			{Seq: 1, T: 1.98, Backend: "b1", Status: 502, Cause: "lbd_502", Code: "backend_error", Error: "reset"},
+			{Seq: 2, T: 3, Cause: "refused", Error: "connect: connection refused"},
 		},
 		DNS: []DNSSample{
 			{T: 0, Name: "www.example.test", Region: "eu", Answer: "127.0.10.1", TTL: 20},
@@ -30,6 +31,7 @@ func TestTimelineLegible(t *testing.T) {
 		`data-state="ejected"`, `url(#p-ejected)`, // the band and its pattern
 		`>DNS eu</text>`, `>DNS na</text>`, `>www.example.test</text>`,
 		`>slow</text>`,
+		`>no backend</text>`, `>refused 1</text>`, // the lane of failures no backend is blamed for, and what they met
 	} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("timeline has no %s", want)
