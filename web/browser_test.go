@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,13 +127,8 @@ func TestLivePage(t *testing.T) {
 	}
 
 	t.Run("query appears in the log", func(t *testing.T) {
-		m := new(dns.Msg)
-		m.SetQuestion("mail.example.test.", dns.TypeMX)
 		sent := time.Now()
-		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, st.resolver)
-		if err != nil || r.Rcode != dns.RcodeSuccess {
-			t.Fatalf("query to the resolver %s: %v %v", st.resolver, r, err)
-		}
+		r := askAsStudent(t, st.resolver, "mail.example.test.", dns.TypeMX)
 		if st.fake != nil {
 			var answers []string
 			for _, rr := range r.Answer {
@@ -221,6 +217,36 @@ func TestLivePage(t *testing.T) {
 		waitJS(t, ctx, "b3 up again", `document.querySelector('#backend-b3').dataset.state === 'up'`, 10*time.Second)
 	})
 
+	t.Run("cache entries read plainly", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetQuestion("nothing-here.example.test.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, st.resolver)
+		if err != nil || r.Rcode != dns.RcodeNameError {
+			t.Fatalf("query for a name that does not exist: %v %v, want NXDOMAIN", r, err)
+		}
+		waitJS(t, ctx, "the NXDOMAIN in the cache", `document.querySelector('#cache tr[data-name="nothing-here.example.test."]')`, 10*time.Second)
+		// what a class reads off a projector: a type, whole (not "DNS…",
+		// not "None" for a name-wide NXDOMAIN), and the answer column
+		// saying NXDOMAIN rather than the SOA's data alone
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#cache tbody tr')].flatMap(tr => {
+			const [name, type, , answer] = tr.cells, p = [];
+			if (/None/.test(type.textContent)) p.push(name.textContent + ': type ' + JSON.stringify(type.textContent));
+			if (type.scrollWidth > type.clientWidth) p.push(name.textContent + ': type cut off: ' + JSON.stringify(type.textContent));
+			if (tr.dataset.name === 'nothing-here.example.test.' && !answer.textContent.startsWith('NXDOMAIN')) p.push(name.textContent + ': answer ' + JSON.stringify(answer.textContent));
+			return p;
+		})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if none, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll('#log li[data-type="dns.cache"]')].some(li => / None\b/.test(li.textContent))`)); err != nil || none {
+			problems = append(problems, fmt.Sprintf("the event log says a cache entry's type is None (%v)", err))
+		}
+		if len(problems) > 0 {
+			t.Errorf("the cache table reads unclearly:\n%s", strings.Join(problems, "\n"))
+		}
+		screenshot(t, ctx, "liveview-cache")
+	})
+
 	t.Run("stand in Europe", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#ask-regions button[data-region="eu"]`))); err != nil {
 			t.Fatal(err)
@@ -246,6 +272,29 @@ func TestLivePage(t *testing.T) {
 	if e := errs.list(); len(e) > 0 {
 		t.Errorf("the page logged %d console errors:\n%s", len(e), strings.Join(e, "\n"))
 	}
+}
+
+// askAsStudent asks the resolver as the issue's student does, with dig
+// when it is installed (dnsutils), else with a Go client; it fails the
+// test unless the answer is NOERROR.
+func askAsStudent(t *testing.T, resolver, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	if dig, err := exec.LookPath("dig"); err == nil {
+		host, port, _ := net.SplitHostPort(resolver)
+		out, err := exec.Command(dig, "@"+host, "-p", port, "+time=5", "+tries=1", name, dns.TypeToString[qtype]).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "status: NOERROR") {
+			t.Fatalf("dig @%s -p %s %s %s: %v\n%s", host, port, name, dns.TypeToString[qtype], err, out)
+		}
+		t.Logf("asked with %s", dig)
+	}
+	// the answer itself (for the fake stream), asked again: a cache hit
+	r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, resolver)
+	if err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("query to the resolver %s: %v %v", resolver, r, err)
+	}
+	return r
 }
 
 // everyLBDSays checks that every lbd of st reports backend id in state

@@ -84,7 +84,7 @@ export function describe(ev) {
   case 'dns.upstream':
     return `#${ev.id} ${ev.server} (zone ${ev.zone}) ${n(ev.name)} ${ev.qtype} → ${ev.outcome}${ev.rcode ? ' ' + ev.rcode : ''}${ev.rtt_us !== undefined ? ' · ' + us(ev.rtt_us) : ''}`;
   case 'dns.cache':
-    return `${ev.op} ${n(ev.name)} ${ev.qtype || ''}${ev.ttl !== undefined ? ' ttl ' + ev.ttl + ' s' : ''}`;
+    return `${ev.op} ${n(ev.name)} ${ev.qtype === 'None' ? 'any type (NXDOMAIN)' : ev.qtype || ''}${ev.ttl !== undefined ? ' ttl ' + ev.ttl + ' s' : ''}`;
   case 'lb.request':
     return `${ev.lbd || ev.src} ${ev.method} ${ev.path} → ${ev.backend || '—'} ${ev.status || ''}${ev.error ? ' ' + ev.error : ''}` +
       ` (${ev.reason || ev.policy || ''}${ev.attempts > 1 ? ', ' + ev.attempts + ' tries' : ''}) from ${ev.client}`;
