@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -265,6 +266,30 @@ func TestLivePage(t *testing.T) {
 		}
 		if !strings.Contains(result, "referral") || strings.Contains(result, "null") || strings.Contains(result, "undefined") {
 			t.Errorf("the answer for Europe reads %q: want the path (referrals) and no null/undefined", result)
+		}
+		// nothing in the answer (a signature's base64, say) widens the page
+		// past the window: a projector shows the window, not the scroll
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + ' px wide in a ' + window.innerWidth + ' px window' : ''`))
+		if err != nil || wide != "" {
+			t.Errorf("standing in Europe, the page is %s (%v): %q", wide, err, result)
+		}
+		// the explanations linked from the page: dnsd's resolution, lbd's decision
+		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ask-explain a')?.href || ''`))
+		if err != nil || !strings.HasPrefix(href, st.page+"/dns/api/v1/resolutions?") {
+			t.Fatalf("the answer links dnsd's resolution at %q (%v), want %s/dns/api/v1/resolutions?…", href, err, st.page)
+		}
+		resp, err := http.Get(href)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "referral") {
+			t.Errorf("GET %s: %s %.300s, want the resolution with its referrals", href, resp.Status, body)
+		}
+		hint, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#lb-explain")))
+		if err != nil || !strings.Contains(hint, "X-LB-Explain: 1") {
+			t.Errorf("the backends section says %q (%v), want how to ask lbd for its decision (X-LB-Explain: 1)", hint, err)
 		}
 		screenshot(t, ctx, "liveview-europe")
 	})
