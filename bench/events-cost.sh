@@ -7,6 +7,7 @@
 #
 #   bash bench/events-cost.sh                       # BASE defaults to the commit before the streams landed
 #   RUNS=1 SECS=5 BASE=<rev> bash bench/events-cost.sh
+#   BASE=stub bash bench/events-cost.sh                   # against this tree's HEAD with the bus compiled out
 #   BASE=95033fe^1 NOW=95033fe bash bench/events-cost.sh   # the merge that added the streams against its parent:
 #                                                          # the change alone, without what main gained since
 . "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
@@ -16,7 +17,17 @@ SECS=${SECS:-10}
 BASE=${BASE:-95033fe^1}
 
 echo "== building dnsd, lbd, webd at $BASE and at this tree (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-git worktree add -q --detach "$work/base-src" "$BASE"
+if [[ $BASE == stub ]]; then
+	# this tree's last commit with the bus compiled out (Active, Wants false; Publish
+	# returns): today's code without the streams, where no revision before them has it
+	git worktree add -q --detach "$work/base-src" HEAD
+	sed -i -e 's/return b != nil \&\& b.subs.Load() != nil/return false/' \
+		-e 's/^func (b \*Bus) Wants(typ string) bool {$/&\n\tif true {\n\t\treturn false\n\t}/' \
+		-e 's/^func (b \*Bus) Publish(e Event) {$/&\n\tif true {\n\t\treturn\n\t}/' "$work/base-src/internal/events/bus.go"
+	grep -c 'if true' "$work/base-src/internal/events/bus.go" | grep -qx 2 || { echo "events-cost: the stub did not apply to internal/events/bus.go"; exit 1; }
+else
+	git worktree add -q --detach "$work/base-src" "$BASE"
+fi
 (cd "$work/base-src" && go build -o "$work/base/" ./cmd/dnsd ./cmd/lbd)
 git worktree remove --force "$work/base-src"
 if [[ -n ${NOW:-} ]]; then
@@ -30,7 +41,11 @@ fi
 cp zones/data/example.test.zone "$work/"
 # BASE predates rate limiting (and would refuse the key); this tree's dnsd
 # turns it off, as one client flooding is not a rate-limiting test.
-dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373
+if [[ $BASE == stub ]]; then
+	dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373 ", rrl: off"
+else
+	dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373
+fi
 if [[ -n ${NOW:-} ]] && ! git grep -qi rrl "$NOW" -- dns/dnsd; then
 	cp "$work/dnsd-base.yaml" "$work/dnsd-head.yaml" # NOW predates rate limiting too
 else
