@@ -166,6 +166,22 @@ func TestLivePage(t *testing.T) {
 		waitJS(t, ctx, "the request in the event log", `[...document.querySelectorAll('#log li[data-type="lb.request"]')].some(li => li.textContent.includes('/hello-from-the-test'))`, 5*time.Second)
 	})
 
+	t.Run("passing health checks hidden until asked for", func(t *testing.T) {
+		// every lbd checks every backend every interval: shown, they bury the queries
+		waitJS(t, ctx, "a passing health check received", `netsim.log.events.some(x => x.ev.type === 'lb.health' && x.ev.ok)`, 10*time.Second)
+		shown := `[...document.querySelectorAll('#log li[data-type="lb.health"]')].some(li => !li.classList.contains('err'))`
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](shown)); err != nil || ok {
+			t.Fatalf("passing health checks are in the log by default (%v)", err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#lt-lb-health"))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "passing health checks shown once ticked", shown, 5*time.Second)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#lt-lb-health"))); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("drain b2 on every lbd", func(t *testing.T) {
 		if err := chromedp.Do(ctx,
 			chromedp.SendKeys(chromedp.CSS("#token"), st.token),
