@@ -7,6 +7,9 @@
 #
 #   bash bench/events-cost.sh                       # BASE defaults to the commit before the streams landed
 #   RUNS=1 SECS=5 BASE=<rev> bash bench/events-cost.sh
+#   BASE=stub bash bench/events-cost.sh                   # against this tree's HEAD with the bus compiled out
+#   BASE=95033fe^1 NOW=95033fe bash bench/events-cost.sh   # the merge that added the streams against its parent:
+#                                                          # the change alone, without what main gained since
 . "$(dirname "$0")/lib.sh" # strict mode, the repo root, RUNS (default 3)
 bench_need dnsperf wrk dig curl taskset -- dnsperf wrk dnsutils curl util-linux
 bench_workdir events-cost
@@ -14,19 +17,50 @@ SECS=${SECS:-10}
 BASE=${BASE:-95033fe^1}
 
 echo "== building dnsd, lbd, webd at $BASE and at this tree (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-git worktree add -q --detach "$work/base-src" "$BASE"
+if [[ $BASE == stub ]]; then
+	# this tree's last commit with the bus compiled out (Active, Wants false; Publish
+	# returns): today's code without the streams, where no revision before them has it
+	git worktree add -q --detach "$work/base-src" HEAD
+	sed -i -e 's/return b != nil \&\& b.subs.Load() != nil/return false/' \
+		-e 's/^func (b \*Bus) Wants(typ string) bool {$/&\n\tif true {\n\t\treturn false\n\t}/' \
+		-e 's/^func (b \*Bus) Publish(e Event) {$/&\n\tif true {\n\t\treturn\n\t}/' "$work/base-src/internal/events/bus.go"
+	grep -c 'if true' "$work/base-src/internal/events/bus.go" | grep -qx 2 || { echo "events-cost: the stub did not apply to internal/events/bus.go"; exit 1; }
+else
+	git worktree add -q --detach "$work/base-src" "$BASE"
+fi
 (cd "$work/base-src" && go build -o "$work/base/" ./cmd/dnsd ./cmd/lbd)
 git worktree remove --force "$work/base-src"
-go build -o "$work/head/" ./cmd/dnsd ./cmd/lbd ./cmd/webd
+if [[ -n ${NOW:-} ]]; then
+	git worktree add -q --detach "$work/now-src" "$NOW"
+	(cd "$work/now-src" && go build -o "$work/head/" ./cmd/dnsd ./cmd/lbd ./cmd/webd)
+	git worktree remove --force "$work/now-src"
+else
+	go build -o "$work/head/" ./cmd/dnsd ./cmd/lbd ./cmd/webd
+fi
 
 cp zones/data/example.test.zone "$work/"
 # BASE predates rate limiting (and would refuse the key); this tree's dnsd
 # turns it off, as one client flooding is not a rate-limiting test.
-dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373
-dnsd_conf "$work/dnsd-head.yaml" "$work" 19273 15373 ", rrl: off"
+if [[ $BASE == stub ]]; then
+	dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373 ", rrl: off"
+else
+	dnsd_conf "$work/dnsd-base.yaml" "$work" 19273 15373
+fi
+if [[ -n ${NOW:-} ]] && ! git grep -qi rrl "$NOW" -- dns/dnsd; then
+	cp "$work/dnsd-base.yaml" "$work/dnsd-head.yaml" # NOW predates rate limiting too
+else
+	dnsd_conf "$work/dnsd-head.yaml" "$work" 19273 15373 ", rrl: off"
+fi
 awk 'BEGIN { for (i = 0; i < 10000; i++) { k = i % 10
 	if (k < 4) print "www.example.test A"; else if (k < 6) print "mail.example.test MX"
 	else if (k < 8) print "alias.example.test A"; else print "nope" i ".example.test A" } }' >"$work/queries"
+
+# drops ADMIN NS: the subscriber's events published and dropped (NS_events_*_total),
+# appended to $work/drops: dropped events are counted and shown, not hidden
+drops() {
+	curl -s "127.0.0.1:$1/metrics" | awk -v ns="$2" '$1 == ns "_events_published_total" {p=$2} $1 == ns "_events_dropped_total" {d=$2}
+		END {printf "%s published %d dropped %d (%.1f %%)\n", ns, p, d, p ? 100*d/p : 0}' >>"$work/drops"
+}
 
 # dns VARIANT BIN SUB → "qps us_per_query"
 dns() {
@@ -39,7 +73,7 @@ dns() {
 	t0=$(cpu_ticks "$pid")
 	out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p 15373 -d "$work/queries" -l "$SECS" -c 4 -q 256 2>&1)
 	t1=$(cpu_ticks "$pid")
-	[[ -n $spid ]] && kill "$spid" 2>/dev/null
+	[[ -n $spid ]] && { drops 19273 dnsd; kill "$spid" 2>/dev/null; }
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	n=$(awk '/Queries completed:/ {print $3}' <<<"$out")
 	echo "$(awk '/Queries per second/ {print $4}' <<<"$out") $(per_op $((t1 - t0)) "$n")"
@@ -68,7 +102,7 @@ http() {
 	t0=$(cpu_ticks "$pid")
 	out=$(taskset -c 1 wrk -t2 -c64 -d"${SECS}s" http://127.0.0.1:18090/)
 	t1=$(cpu_ticks "$pid")
-	[[ -n $spid ]] && kill "$spid" 2>/dev/null
+	[[ -n $spid ]] && { drops 19474 lbd; kill "$spid" 2>/dev/null; }
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
 	echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(per_op $((t1 - t0)) "$n")"
@@ -91,6 +125,8 @@ for what in dns http; do
 		printf '%-6s %-26s %12s %12s\n' "$what" "$name" "$(col "${R[$what,$v]}" 1)" "$(col "${R[$what,$v]}" 2)"
 	done
 	b=$(col "${R[$what,base:0]}" 1); n=$(col "${R[$what,head:0]}" 1); s=$(col "${R[$what,head:1]}" 1)
-	awk -v b="$b" -v n="$n" -v s="$s" -v w="$what" 'BEGIN {printf "%s: no subscriber %.1f %% of before (target ≥ 97 %%), one subscriber %.1f %% (target ≥ 85 %%)\n", w, 100*n/b, 100*s/b}'
+	awk -v b="$b" -v n="$n" -v s="$s" -v w="$what" 'BEGIN {printf "%s: no subscriber %.1f %% of before (target ≥ 97 %%), one subscriber %.1f %% (target ≥ 85 %%); one subscriber against no subscriber, same tree: %.1f %%\n", w, 100*n/b, 100*s/b, 100*s/n}'
 done
+echo "the subscriber's events, each run (published while it listened; dropped by its full buffer):"
+cat "$work/drops"
 echo "(medians of $RUNS runs of ${SECS}s; servers on CPU 0, load on CPU 1)"

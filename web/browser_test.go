@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,13 +128,8 @@ func TestLivePage(t *testing.T) {
 	}
 
 	t.Run("query appears in the log", func(t *testing.T) {
-		m := new(dns.Msg)
-		m.SetQuestion("mail.example.test.", dns.TypeMX)
 		sent := time.Now()
-		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, st.resolver)
-		if err != nil || r.Rcode != dns.RcodeSuccess {
-			t.Fatalf("query to the resolver %s: %v %v", st.resolver, r, err)
-		}
+		r := askAsStudent(t, st.resolver, "mail.example.test.", dns.TypeMX)
 		if st.fake != nil {
 			var answers []string
 			for _, rr := range r.Answer {
@@ -167,6 +164,22 @@ func TestLivePage(t *testing.T) {
 		}
 		resp.Body.Close()
 		waitJS(t, ctx, "the request in the event log", `[...document.querySelectorAll('#log li[data-type="lb.request"]')].some(li => li.textContent.includes('/hello-from-the-test'))`, 5*time.Second)
+	})
+
+	t.Run("passing health checks hidden until asked for", func(t *testing.T) {
+		// every lbd checks every backend every interval: shown, they bury the queries
+		waitJS(t, ctx, "a passing health check received", `netsim.log.events.some(x => x.ev.type === 'lb.health' && x.ev.ok)`, 10*time.Second)
+		shown := `[...document.querySelectorAll('#log li[data-type="lb.health"]')].some(li => !li.classList.contains('err'))`
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](shown)); err != nil || ok {
+			t.Fatalf("passing health checks are in the log by default (%v)", err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#lt-lb-health"))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "passing health checks shown once ticked", shown, 5*time.Second)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#lt-lb-health"))); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("drain b2 on every lbd", func(t *testing.T) {
@@ -221,6 +234,36 @@ func TestLivePage(t *testing.T) {
 		waitJS(t, ctx, "b3 up again", `document.querySelector('#backend-b3').dataset.state === 'up'`, 10*time.Second)
 	})
 
+	t.Run("cache entries read plainly", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetQuestion("nothing-here.example.test.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, st.resolver)
+		if err != nil || r.Rcode != dns.RcodeNameError {
+			t.Fatalf("query for a name that does not exist: %v %v, want NXDOMAIN", r, err)
+		}
+		waitJS(t, ctx, "the NXDOMAIN in the cache", `document.querySelector('#cache tr[data-name="nothing-here.example.test."]')`, 10*time.Second)
+		// what a class reads off a projector: a type, whole (not "DNS…",
+		// not "None" for a name-wide NXDOMAIN), and the answer column
+		// saying NXDOMAIN rather than the SOA's data alone
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#cache tbody tr')].flatMap(tr => {
+			const [name, type, , answer] = tr.cells, p = [];
+			if (/None/.test(type.textContent)) p.push(name.textContent + ': type ' + JSON.stringify(type.textContent));
+			if (type.scrollWidth > type.clientWidth) p.push(name.textContent + ': type cut off: ' + JSON.stringify(type.textContent));
+			if (tr.dataset.name === 'nothing-here.example.test.' && !answer.textContent.startsWith('NXDOMAIN')) p.push(name.textContent + ': answer ' + JSON.stringify(answer.textContent));
+			return p;
+		})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if none, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll('#log li[data-type="dns.cache"]')].some(li => / None\b/.test(li.textContent))`)); err != nil || none {
+			problems = append(problems, fmt.Sprintf("the event log says a cache entry's type is None (%v)", err))
+		}
+		if len(problems) > 0 {
+			t.Errorf("the cache table reads unclearly:\n%s", strings.Join(problems, "\n"))
+		}
+		screenshot(t, ctx, "liveview-cache")
+	})
+
 	t.Run("stand in Europe", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#ask-regions button[data-region="eu"]`))); err != nil {
 			t.Fatal(err)
@@ -240,12 +283,59 @@ func TestLivePage(t *testing.T) {
 		if !strings.Contains(result, "referral") || strings.Contains(result, "null") || strings.Contains(result, "undefined") {
 			t.Errorf("the answer for Europe reads %q: want the path (referrals) and no null/undefined", result)
 		}
+		// nothing in the answer (a signature's base64, say) widens the page
+		// past the window: a projector shows the window, not the scroll
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth > window.innerWidth ? document.documentElement.scrollWidth + ' px wide in a ' + window.innerWidth + ' px window' : ''`))
+		if err != nil || wide != "" {
+			t.Errorf("standing in Europe, the page is %s (%v): %q", wide, err, result)
+		}
+		// the explanations linked from the page: dnsd's resolution, lbd's decision
+		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ask-explain a')?.href || ''`))
+		if err != nil || !strings.HasPrefix(href, st.page+"/dns/api/v1/resolutions?") {
+			t.Fatalf("the answer links dnsd's resolution at %q (%v), want %s/dns/api/v1/resolutions?…", href, err, st.page)
+		}
+		resp, err := http.Get(href)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "referral") {
+			t.Errorf("GET %s: %s %.300s, want the resolution with its referrals", href, resp.Status, body)
+		}
+		hint, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#lb-explain")))
+		if err != nil || !strings.Contains(hint, "X-LB-Explain: 1") {
+			t.Errorf("the backends section says %q (%v), want how to ask lbd for its decision (X-LB-Explain: 1)", hint, err)
+		}
 		screenshot(t, ctx, "liveview-europe")
 	})
 
 	if e := errs.list(); len(e) > 0 {
 		t.Errorf("the page logged %d console errors:\n%s", len(e), strings.Join(e, "\n"))
 	}
+}
+
+// askAsStudent asks the resolver as the issue's student does, with dig
+// when it is installed (dnsutils), else with a Go client; it fails the
+// test unless the answer is NOERROR.
+func askAsStudent(t *testing.T, resolver, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	if dig, err := exec.LookPath("dig"); err == nil {
+		host, port, _ := net.SplitHostPort(resolver)
+		out, err := exec.Command(dig, "@"+host, "-p", port, "+time=5", "+tries=1", name, dns.TypeToString[qtype]).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "status: NOERROR") {
+			t.Fatalf("dig @%s -p %s %s %s: %v\n%s", host, port, name, dns.TypeToString[qtype], err, out)
+		}
+		t.Logf("asked with %s", dig)
+	}
+	// the answer itself (for the fake stream), asked again: a cache hit
+	r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, resolver)
+	if err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("query to the resolver %s: %v %v", resolver, r, err)
+	}
+	return r
 }
 
 // everyLBDSays checks that every lbd of st reports backend id in state

@@ -30,11 +30,14 @@ export class Ask {
     const hops = (a.path && a.path.hops) || [];
     this.out.replaceChildren(
       h('p', {}, `From ${r.label} (${r.subnet}): `, h('span', {class: 'answer', id: 'ask-answer'}, said),
-        ` ${a.rcode !== 'NOERROR' ? a.rcode : ''}${a.ttl !== undefined ? ` · TTL ${a.ttl} s` : ''} · ${a.rtt}`,
+        ` ${a.rcode !== 'NOERROR' ? a.rcode : ''}${a.ttl !== undefined ? ` · TTL ${a.ttl} s` : ''} · ${short(a.rtt)}`,
         region ? h('span', {}, ` → the ${region.label} load balancer`) : null),
       hops.length ? h('ol', {class: 'path', 'aria-label': 'the path of a fresh resolution'},
-        hops.filter((x) => x.depth === 0).map((x) => h('li', {}, `${x.server} (${x.zone}): ${x.kind}${x.referral ? ' → ' + x.referral.zone : ''}${x.answer ? ' ' + x.answer.map(last).join(' ') : ''} · ${x.duration}`))) : '',
-      a.path_error ? h('p', {class: 'hint'}, 'path: ' + a.path_error) : '');
+        hops.filter((x) => x.depth === 0).map((x) => h('li', {}, `${x.server} (${x.zone}): ${x.kind}${x.referral ? ' → ' + x.referral.zone : ''}${x.answer ? ' ' + x.answer.filter((rr) => !/\sRRSIG\s/.test(rr)).map(last).join(' ') : ''} · ${short(x.duration)}`))) : '',
+      a.path_error ? h('p', {class: 'hint'}, 'path: ' + a.path_error) : '',
+      h('p', {class: 'hint', id: 'ask-explain'}, 'Explained by dnsd: ',
+        h('a', {href: `/dns/api/v1/resolutions?name=${encodeURIComponent(name)}&type=${encodeURIComponent(type)}&client=${encodeURIComponent(r.subnet.split('/')[0])}`, target: '_blank'}, 'this resolution, step by step (JSON)'),
+        ' · in a terminal: ', h('code', {}, `go run ./cmd/dnsd trace ${name} ${type}`)));
     this.topo.playPath(a.path, `${r.name.toUpperCase()} asks`);
     if (region && region.lb) this.topo.highlight('lb:' + region.lb);
   }
@@ -44,6 +47,12 @@ export class Ask {
     if (!addr) return null;
     return this.cfg.regions.find((r) => inPrefix(addr, r.subnet)) || null;
   }
+}
+
+// short rounds a Go duration for reading ("6.856977ms" → "6.86 ms").
+function short(d) {
+  const m = /^([\d.]+)(ns|µs|us|ms|s)$/.exec(d || '');
+  return m ? `${Number(Number(m[1]).toPrecision(3))} ${m[2]}` : d;
 }
 
 function last(rr) { const f = rr.split(/\s+/); return f[f.length - 1]; }

@@ -31,9 +31,10 @@ export class Cache {
       const ttl = h('span', {class: 'ttl'}, h('b'), h('span', {class: 'bar', 'aria-hidden': 'true'}, h('i')));
       const tr = h('tr', {'data-name': e.name, 'data-type': e.type},
         h('td', {}, e.name.replace(/\.$/, '') || '.', e.kind === 'delegation' ? h('small', {}, ' (delegation)') : null, e.scope ? h('small', {}, ' ' + e.scope) : null),
-        h('td', {}, e.negative ? `${e.type} ${e.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : 'no data'}` : e.type),
+        h('td', {}, typeName(e.type)),
         h('td', {}, ttl),
-        h('td', {class: 'rr', title: e.records.join('\n')}, rdata(e.records)),
+        e.negative ? h('td', {class: 'rr neg', title: e.records.join('\n')}, h('b', {}, e.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : 'no data'), ' ' + rdata(e.records))
+          : h('td', {class: 'rr', title: e.records.join('\n')}, rdata(e.records)),
         h('td', {}, h('button', {type: 'button', 'aria-label': `flush ${e.name} ${e.type}`, onclick: () => this.flush(e.name, e.type)}, 'flush')));
       return {tr, ttl, e, until: now + e.remaining_ttl * 1000};
     });
@@ -62,6 +63,12 @@ export class Cache {
     }
     this.poller.kick();
   }
+}
+
+// typeName is the record type of an entry; a name-wide NXDOMAIN (RFC 8020:
+// no type exists there) is cached with type 0, which the API calls None.
+function typeName(t) {
+  return t === 'None' ? 'any' : t;
 }
 
 // rdata is the data of the first records ("127.0.10.1, 127.0.20.1 +1").

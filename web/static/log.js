@@ -6,8 +6,10 @@ const KEEP = 500;  // events kept
 const SHOW = 150;  // rows shown
 const TYPES = [
   ['dns.query', 'DNS queries'], ['dns.upstream', 'upstream'], ['dns.cache', 'cache'],
-  ['lb.request', 'HTTP requests'], ['lb.backend', 'backend states'], ['lb.health', 'health checks'], ['other', 'other'],
+  ['lb.request', 'HTTP requests'], ['lb.backend', 'backend states'], ['lb.health', 'passing health checks', 'off'], ['other', 'other'],
 ];
+// Four lbds check every backend every few seconds: passing checks would
+// bury the queries, so they start hidden; a failing check always shows.
 const GLYPHS = {'dns.query': '●', 'dns.upstream': '↳', 'dns.cache': '◷', 'lb.request': '■', 'lb.backend': '◐', 'lb.health': '♥', source: '⇄', dropped: '⚠'};
 
 export class Log {
@@ -17,12 +19,12 @@ export class Log {
     this.events = [];
     this.total = 0;
     this.paused = false;
-    this.on = new Set(TYPES.map((t) => t[0]));
+    this.on = new Set(TYPES.filter((t) => t[2] !== 'off').map((t) => t[0]));
     this.filter = '';
     const fs = tools.querySelector('#log-types');
     for (const [t, label] of TYPES) {
       const id = 'lt-' + t.replace('.', '-');
-      fs.append(h('span', {}, h('input', {type: 'checkbox', id, checked: true, onchange: (e) => {
+      fs.append(h('span', {}, h('input', {type: 'checkbox', id, checked: this.on.has(t), onchange: (e) => {
         if (e.target.checked) this.on.add(t); else this.on.delete(t);
         this.render();
       }}), ' ', h('label', {for: id}, label)));
@@ -54,7 +56,7 @@ export class Log {
     for (let i = this.events.length - 1; i >= 0 && rows.length < SHOW; i--) {
       const {ev, text, bad} = this.events[i];
       const t = TYPES.some((x) => x[0] === ev.type) ? ev.type : 'other';
-      if (!this.on.has(t)) continue;
+      if (!this.on.has(t) && !(t === 'lb.health' && bad)) continue;
       if (this.filter && !(ev.type + ' ' + (ev.src || '') + ' ' + text).toLowerCase().includes(this.filter)) continue;
       rows.push(h('li', {class: bad ? 'err' : null, 'data-type': ev.type},
         h('time', {datetime: ev.time}, fmtTime(ev.time)),
@@ -84,7 +86,7 @@ export function describe(ev) {
   case 'dns.upstream':
     return `#${ev.id} ${ev.server} (zone ${ev.zone}) ${n(ev.name)} ${ev.qtype} → ${ev.outcome}${ev.rcode ? ' ' + ev.rcode : ''}${ev.rtt_us !== undefined ? ' · ' + us(ev.rtt_us) : ''}`;
   case 'dns.cache':
-    return `${ev.op} ${n(ev.name)} ${ev.qtype || ''}${ev.ttl !== undefined ? ' ttl ' + ev.ttl + ' s' : ''}`;
+    return `${ev.op} ${n(ev.name)} ${ev.qtype === 'None' ? 'any type (NXDOMAIN)' : ev.qtype || ''}${ev.ttl !== undefined ? ' ttl ' + ev.ttl + ' s' : ''}`;
   case 'lb.request':
     return `${ev.lbd || ev.src} ${ev.method} ${ev.path} → ${ev.backend || '—'} ${ev.status || ''}${ev.error ? ' ' + ev.error : ''}` +
       ` (${ev.reason || ev.policy || ''}${ev.attempts > 1 ? ', ' + ev.attempts + ' tries' : ''}) from ${ev.client}`;

@@ -144,7 +144,8 @@ export class Topo {
   }
 
   // flash puts a short label by a node, one at a time: above it, or
-  // beside it in the HTTP columns (stacked nodes), below it at the top.
+  // beside it in the HTTP columns (stacked nodes; on the left when the
+  // right has no room), below it at the top.
   flash(id, label, err) {
     const n = this.nodes.get(id);
     if (!n || !label) return;
@@ -154,7 +155,10 @@ export class Topo {
     const t = text(g, 0, 7, '', label.length > 24 ? label.slice(0, 23) + '…' : label);
     const w = Math.max(40, t.getComputedTextLength() + 14);
     let x = n.x, y = n.y - H / 2 - 18;
-    if (id.startsWith('lb:') || id.startsWith('be:')) { x = n.x + n.w / 2 + w / 2 + 6; y = n.y; }
+    if (id.startsWith('lb:') || id.startsWith('be:')) {
+      x = n.x + n.w / 2 + w / 2 + 6; y = n.y;
+      if (x + w / 2 > 996) x = n.x - n.w / 2 - w / 2 - 6; // no room on the right: on the left, not over the node
+    }
     else if (y < 18) y = n.y + H / 2 + 18;
     x = Math.min(Math.max(x, w / 2 + 4), 996 - w / 2); // inside the picture
     g.setAttribute('transform', `translate(${x},${y})`);
