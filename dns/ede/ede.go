@@ -26,12 +26,21 @@ const (
 // a reply past a client's UDP size by itself.
 const maxText = 200
 
-// Set attaches an Extended DNS Error to m (in an OPT record at the end of
-// its additional section, created when m has none).
-func Set(m *dns.Msg, code uint16, text string) {
-	if len(text) > maxText {
-		text = text[:maxText-3] + "..."
+// Shorten bounds text to maxText bytes. A longer one keeps its start (the
+// zone and server asked first) and its end (a wrapped error's root cause,
+// such as "referral loop: ..."), joined by "...".
+func Shorten(text string) string {
+	if len(text) <= maxText {
+		return text
 	}
+	const head = (maxText - 3) / 2
+	return text[:head] + "..." + text[len(text)-(maxText-3-head):]
+}
+
+// Set attaches an Extended DNS Error to m (in an OPT record at the end of
+// its additional section, created when m has none); text is Shorten'ed.
+func Set(m *dns.Msg, code uint16, text string) {
+	text = Shorten(text)
 	e := &dns.EDNS0_EDE{InfoCode: code, ExtraText: text}
 	if opt := m.IsEdns0(); opt != nil {
 		opt.Option = append(opt.Option, e)

@@ -32,6 +32,8 @@ func failureCode(err error) uint16 {
 		return b.Code // DNSSEC Bogus, Signature Expired, DNSKEY Missing...
 	}
 	switch {
+	case errors.Is(err, ErrCNAMELoop), errors.Is(err, ErrReferralLoop):
+		return dns.ExtendedErrorCodeOther // a loop is no server's fault, though every server of the zone was tried
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return ede.NoReachableAuthority
 	case errors.As(err, &op), errors.As(err, &errno):

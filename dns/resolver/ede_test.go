@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -66,6 +67,9 @@ func TestFailureCode(t *testing.T) {
 		{errTimeout, ede.NoReachableAuthority},
 		{ErrCNAMELoop, dns.ExtendedErrorCodeOther},
 		{ErrQueryLimit, dns.ExtendedErrorCodeOther},
+		// a referral loop at every server of the zone is still a loop
+		{fmt.Errorf("%w evil.test.: 127.0.102.4:53: %w: to evil.test.", ErrNoServers, ErrReferralLoop), dns.ExtendedErrorCodeOther},
+		{fmt.Errorf("%w evil.test.: %w", ErrNoServers, errTimeout), ede.NoReachableAuthority},
 	} {
 		if got := failureCode(tc.err); got != tc.want {
 			t.Errorf("failureCode(%v) = %d, want %d", tc.err, got, tc.want)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/ede"
 	"netsim/internal/testutil"
 )
 
@@ -298,6 +299,10 @@ func TestLoopsEndInSERVFAIL(t *testing.T) {
 				m := r.Answer(context.Background(), query(qname, dns.TypeA), loopback)
 				if took := time.Since(start); m.Rcode != dns.RcodeServerFailure || took >= r.cfg.UpstreamTimeout {
 					t.Fatalf("%s after %v (an upstream timeout is %v): %v", dns.RcodeToString[m.Rcode], took, r.cfg.UpstreamTimeout, m)
+				}
+				// the SERVFAIL says why (RFC 8914): EDE 0 Other, naming the loop
+				if e := ede.Find(m); e == nil || e.InfoCode != dns.ExtendedErrorCodeOther || !strings.Contains(e.ExtraText, tc.want.Error()) {
+					t.Fatalf("SERVFAIL with EDE %v, want code 0 (Other) with a text naming %q", e, tc.want)
 				}
 				_, err := r.resolve(context.Background(), r.newState(nil), qname, dns.TypeA)
 				if !errors.Is(err, tc.want) {
