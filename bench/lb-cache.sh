@@ -39,8 +39,12 @@ bench_workdir lb-cache
 go build -o "$work/lbd" ./cmd/lbd
 mkdir -p "$work/www/static" "$work/www/api" "$work/ngx" "$work/origin" "$work/cache"
 # Text that compresses as real CSS and JSON do (about 5:1 with gzip -1).
-awk 'BEGIN { for (i = 0; i < 700; i++) printf ".c%d { color: #%06x; margin: %dpx %dpx; }\n", i, i*2654435 % 16777216, i % 17, i % 9 }' | head -c 24576 >"$work/www/static/app.css"
-awk 'BEGIN { printf "["; for (i = 0; i < 400; i++) printf "%s{\"id\": %d, \"sku\": \"SKU-%05d\", \"qty\": %d, \"price\": %d.%02d}", (i ? ", " : ""), i, i*7919 % 100000, i % 13, i % 97, i % 100; print "]" }' | head -c 16384 >"$work/www/api/data.json"
+# Written whole, then cut: `awk | head -c` lost awk to SIGPIPE now and then, and
+# pipefail made the script exit there without a word.
+awk 'BEGIN { for (i = 0; i < 700; i++) printf ".c%d { color: #%06x; margin: %dpx %dpx; }\n", i, i*2654435 % 16777216, i % 17, i % 9 }' >"$work/www/static/app.css"
+awk 'BEGIN { printf "["; for (i = 0; i < 400; i++) printf "%s{\"id\": %d, \"sku\": \"SKU-%05d\", \"qty\": %d, \"price\": %d.%02d}", (i ? ", " : ""), i, i*7919 % 100000, i % 13, i % 97, i % 100; print "]" }' >"$work/www/api/data.json"
+truncate -s 24576 "$work/www/static/app.css"
+truncate -s 16384 "$work/www/api/data.json"
 
 ngx_common="worker_processes 1; daemon off; user root; error_log $work/ngx/error.log warn;"
 ngx_temps="client_body_temp_path $work/ngx/body; proxy_temp_path $work/ngx/proxy; fastcgi_temp_path $work/ngx/fcgi; uwsgi_temp_path $work/ngx/uwsgi; scgi_temp_path $work/ngx/scgi;"
@@ -148,6 +152,11 @@ echo "lbd   gzip:     $(check "http://127.0.0.1:$((LBD_PORT+1))$json" gzip)"
 echo "nginx gzip:     $(check "http://127.0.0.1:$((NGX_PORT+1))$json" gzip)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# lbd's errors and retries so far (503 no_backend while the readiness loop above
+# ran before the origin's first health checks passed): the table counts those after.
+lbd_errors() { curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^lbd_(proxy_errors|retries)_total/ {s += $2} END {print s + 0}'; }
+errs_before=$(lbd_errors)
+
 cases=("hit $css identity 0" "hit-gzip $json gzip 0" "gzip $json gzip 1")
 for c in "${cases[@]}"; do : >"$work/lbd-${c%% *}.txt"; : >"$work/ngx-${c%% *}.txt"; done
 for i in $(seq "$RUNS"); do
@@ -169,8 +178,8 @@ for c in "${cases[@]}"; do
   nr=$(col "$work/ngx-$name.txt" 1); nc=$(col "$work/ngx-$name.txt" 2); no=$(col "$work/ngx-$name.txt" 3)
   printf "%-9s %12s %12s %8s %12s %12s %8s %10s\n" "$name" "$lr" "$lc" "$lo" "$nr" "$nc" "$no" "$(awk -v a="$lr" -v b="$nr" 'BEGIN {printf "%.2f", a/b}')"
 done
-echo "lbd's own errors and retries during the whole script:"
-curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^lbd_(proxy_errors|retries)_total' || echo "  none"
+echo "lbd's own errors and retries during the runs: $(($(lbd_errors) - errs_before)) (before them, while the origin came up: $errs_before)"
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^lbd_(proxy_errors|retries)_total' | sed 's/^/  /' || true
 for log in "$work/origin/error.log" "$work/ngx/error.log"; do
   [ -s "$log" ] && { echo "nginx errors ($log):"; tail -5 "$log"; }
 done

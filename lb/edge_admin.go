@@ -22,13 +22,24 @@ func (s *Server) edgeRoutes(mux *http.ServeMux) {
 type CacheView struct {
 	Frontend string           `json:"frontend"`
 	Route    string           `json:"route"` // "default": the frontend's own
-	Config   httpcache.Config `json:"config"`
+	Config   CacheConfigView  `json:"config"`
 	Compress *compress.Config `json:"compress,omitempty"`
 	Stats    httpcache.Stats  `json:"stats"`
 }
 
+// CacheConfigView is a cache's configuration in force, defaults filled
+// in, durations as in the config file ("5s").
+type CacheConfigView struct {
+	MaxBytes        int64  `json:"max_bytes"`
+	MaxObjectBytes  int64  `json:"max_object_bytes"`
+	HeuristicMax    string `json:"heuristic_max"`
+	CollapseTimeout string `json:"collapse_timeout"`
+}
+
 func (e *edge) view() CacheView {
-	v := CacheView{Frontend: e.frontend, Route: e.route, Config: e.cache.Config(), Stats: e.cache.Stats()}
+	cfg := e.cache.Config()
+	v := CacheView{Frontend: e.frontend, Route: e.route, Stats: e.cache.Stats(), Config: CacheConfigView{MaxBytes: cfg.MaxBytes,
+		MaxObjectBytes: cfg.MaxObjectBytes, HeuristicMax: cfg.HeuristicMax.String(), CollapseTimeout: cfg.CollapseTimeout.String()}}
 	if v.Route == "" {
 		v.Route = "default"
 	}

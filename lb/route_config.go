@@ -47,11 +47,11 @@ type RouteMatch struct {
 	Host string `mapstructure:"host" json:"host,omitempty"`
 	// PathPrefix matches at segment boundaries: /api matches /api and
 	// /api/x, not /apiary. Path is an exact path. One of the two.
-	PathPrefix string   `mapstructure:"path_prefix"`
-	Path       string   `mapstructure:"path"`
-	Methods    []string `mapstructure:"methods"`
+	PathPrefix string   `mapstructure:"path_prefix" json:"path_prefix,omitempty"`
+	Path       string   `mapstructure:"path" json:"path,omitempty"`
+	Methods    []string `mapstructure:"methods" json:"methods,omitempty"`
 	// Headers: field name → value it must have ("*": present with any value).
-	Headers map[string]string `mapstructure:"headers"`
+	Headers map[string]string `mapstructure:"headers" json:"headers,omitempty"`
 }
 
 // RedirectConfig answers with a redirect (HAProxy's "http-request

@@ -135,8 +135,16 @@ type Result struct {
 
 // Stats are the cache's counters since it was built.
 type Stats struct {
-	Hits, Misses, Collapsed, Stale, Revalidated, Stores, Evictions, Purged int64
-	Bytes, Objects                                                         int64
+	Hits        int64 `json:"hits"`
+	Misses      int64 `json:"misses"`
+	Collapsed   int64 `json:"collapsed"` // requests that waited for another's fetch
+	Stale       int64 `json:"stale"`
+	Revalidated int64 `json:"revalidated"`
+	Stores      int64 `json:"stores"`
+	Evictions   int64 `json:"evictions"`
+	Purged      int64 `json:"purged"`
+	Bytes       int64 `json:"bytes"`
+	Objects     int64 `json:"objects"`
 }
 
 // Cache is one route's cache.
