@@ -178,6 +178,7 @@ func (r *report) print(w io.Writer) bool {
 		}
 	}
 	fmt.Fprintf(w, "load: %d requests sent, %d failed %v; by instance before the kill %v, after %v\n", len(r.bulk), failed, causes, before, after)
+	r.failures(w, r.bulk)
 	if failed > 0 || len(r.bulk) == 0 {
 		ok = false
 	}
@@ -230,4 +231,21 @@ func (r *report) print(w io.Writer) bool {
 		fmt.Fprintf(w, "ok   - no request of the load lost (%d sent)\n", len(r.bulk))
 	}
 	return ok
+}
+
+// failures writes the first few failed requests: when each started
+// relative to the kill, the instance it reached, and the error.
+func (r *report) failures(w io.Writer, recs []scenario.Record) {
+	n := 0
+	for _, rec := range recs {
+		if rec.OK() {
+			continue
+		}
+		if n++; n > 5 {
+			fmt.Fprintln(w, "  …")
+			return
+		}
+		fmt.Fprintf(w, "  failed: started %+dms from the kill, instance %q, %s: %s\n",
+			rec.Started.Sub(r.killAt).Milliseconds(), host(rec.Frontend), rec.Cause, rec.Error)
+	}
 }
