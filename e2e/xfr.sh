@@ -37,7 +37,7 @@ primary:
   serial: increment
   zones:
     - name: example.test.
-      allow_transfer: [{key: e2e-knot}, {from: 127.0.0.0/8}]
+      allow_transfer: [{key: e2e-knot}, {from: 127.0.60.0/24}]   # 127.0.0.1 is refused
       notify: ["$K:$PORT", "$S:$PORT"]
       update: [{key: e2e-update, names: ["*.dyn.example.test."], types: [A, TXT]}]
 YAML
@@ -88,7 +88,7 @@ ixfrs=$(xfrs IXFR ixfr); ixfr_axfr=$(xfrs IXFR axfr); axfrs=$(xfrs AXFR axfr)
 (( ${ixfrs:-0} >= N )) && ok "the secondaries followed by IXFR: ${ixfrs} IXFRs answered with the changes, ${ixfr_axfr:-0} with the whole zone, ${axfrs:-0} AXFRs" ||
   bad "IXFRs answered with changes: '${ixfrs}' for $N changes to two secondaries (IXFR as AXFR: '${ixfr_axfr}', AXFR: '${axfrs}')"
 
-axfr() { dig +nocmd +nostats +nocomments +noquestion +onesoa @"$1" -p $PORT example.test AXFR | grep -v '^;' | grep -v '^$' | awk '{$1=tolower($1); print}' | sort; }
+axfr() { dig -b $P +nocmd +nostats +nocomments +noquestion +onesoa @"$1" -p $PORT example.test AXFR | grep -v '^;' | grep -v '^$' | awk '{$1=tolower($1); print}' | sort; }
 axfr $P >"$WORK/p.axfr"; axfr $K >"$WORK/k.axfr"; axfr $S >"$WORK/s.axfr"
 lines=$(wc -l <"$WORK/p.axfr")
 cmp -s "$WORK/p.axfr" "$WORK/k.axfr" && ok "Knot's AXFR equals dnsd's ($lines records)" || { bad "Knot's AXFR differs"; diff "$WORK/p.axfr" "$WORK/k.axfr" | head; }
@@ -97,8 +97,8 @@ cmp -s "$WORK/p.axfr" "$WORK/s.axfr" && ok "NSD's AXFR equals dnsd's ($lines rec
 # one more change; its IXFR carries only it
 prev=$(soa $P)
 printf 'server %s %s\nupdate add one.dyn.example.test. 60 A 127.0.61.1\nsend\n' "$P" "$PORT" | nsupdate -y "hmac-sha256:e2e-update:$KEY"
-ix=$(dig +norec @$P -p $PORT example.test IXFR=$prev)
-ax=$(dig +norec @$P -p $PORT example.test AXFR)
+ix=$(dig -b $P +norec @$P -p $PORT example.test IXFR=$prev)
+ax=$(dig -b $P +norec @$P -p $PORT example.test AXFR)
 ixn=$(grep -cE '^[^;].*IN' <<<"$ix"); axn=$(grep -cE '^[^;].*IN' <<<"$ax")
 ixs=$(grep -oE 'bytes [0-9]+' <<<"$ix" | awk '{print $2}'); axs=$(grep -oE 'bytes [0-9]+' <<<"$ax" | awk '{print $2}')
 if [ "$ixn" -eq 5 ] && grep -qE '^one\.dyn\.example\.test\.' <<<"$ix"; then
@@ -111,6 +111,17 @@ out=$(printf 'server %s %s\nupdate add x.dyn.example.test. 60 A 127.0.0.1\nsend\
 grep -qi "BADSIG\|tsig verify failure\|NOTAUTH" <<<"$out" && ok "an update with a bad TSIG is refused (${out//$'\n'/ })" || bad "update with a bad key: $out"
 out=$(printf 'server %s %s\nupdate add www.example.test. 60 A 127.0.0.1\nsend\n' "$P" "$PORT" | nsupdate -y "hmac-sha256:e2e-update:$KEY" 2>&1)
 grep -q "REFUSED" <<<"$out" && ok "an update outside the key's policy is REFUSED" || bad "update outside the policy: $out"
+# transfers: from a prefix no rule allows; signed with a wrong secret; with an unknown key
+refusals() { grep -c "$1" "$WORK/dnsd.log"; }
+r0=$(refusals "zone transfer refused"); out=$(dig -b 127.0.0.1 @$P -p $PORT example.test AXFR 2>&1)
+grep -q "Transfer failed" <<<"$out" && ! grep -q "IN.SOA" <<<"$out" && (( $(refusals "zone transfer refused") == r0 + 1 )) &&
+  ok "an AXFR from 127.0.0.1 (allowed: 127.0.60.0/24 or key e2e-knot) is REFUSED and logged" || bad "AXFR from a prefix not allowed: $out"
+for k in "e2e-knot:$KEY BADSIG" "nokey:$KEY BADKEY"; do
+  t0=$(refusals "TSIG check failed"); out=$(dig -b $P -y "hmac-sha256:${k% *}" @$P -p $PORT example.test AXFR 2>&1)
+  grep -q "TSIG.*${k#* }" <<<"$out" && grep -q "Transfer failed" <<<"$out" && (( $(refusals "TSIG check failed") == t0 + 1 )) &&
+    ok "an AXFR signed with ${k%%:*} (${k#* }) gets NOTAUTH/${k#* }, no records, logged" || bad "AXFR with ${k%%:*}: $out"
+done
+(( $(soa $P) == prev + 1 )) && ok "nothing changed: serial $(soa $P)" || bad "serial $(soa $P) after the refusals, want $((prev + 1))"
 
 # dnsd killed (SIGKILL) and stopped (SIGTERM) during a stream of updates:
 # every update nsupdate saw acknowledged is served after the restart, and
