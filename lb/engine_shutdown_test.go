@@ -1,3 +1,5 @@
+//go:build linux
+
 package lb
 
 import (
@@ -26,28 +28,8 @@ import (
 // net/http's drain has begun once its listener refuses connections.
 func TestShutdownServesNewConnection(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
-		backend := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-			for {
-				if _, ok := readHead(br); !ok {
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}
-		})
-		cfg := testConfig(backend)
-		cfg.Pools[0].Health.Type = "none"
-		cfg.Pools[0].Sticky.Mode = "none"
-		cfg.Frontends[0].Engine = engine
-		cfg.Frontends[0].IdleTimeout = time.Hour
-		srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
+		srv, cancel, done := stoppableLB(t, engine)
 		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- srv.Run(ctx) }()
-		<-srv.Ready()
 		addr := srv.Addr("http").String()
 		idle, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -99,4 +81,33 @@ func TestShutdownServesNewConnection(t *testing.T) {
 			t.Fatal("the drain did not end once the new connection was served")
 		}
 	})
+}
+
+// stoppableLB runs lbd (health checks and stickiness off, idle_timeout an
+// hour) in front of a backend that answers "ok" to each request; cancel
+// begins its drain, done gives Run's error.
+func stoppableLB(t *testing.T, engine string) (*Server, context.CancelFunc, <-chan error) {
+	t.Helper()
+	backend := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, ok := readHead(br); !ok {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	cfg := testConfig(backend)
+	cfg.Pools[0].Health.Type = "none"
+	cfg.Pools[0].Sticky.Mode = "none"
+	cfg.Frontends[0].Engine = engine
+	cfg.Frontends[0].IdleTimeout = time.Hour
+	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	<-srv.Ready()
+	return srv, cancel, done
 }
