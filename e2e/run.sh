@@ -74,6 +74,21 @@ if command -v dig >/dev/null; then
   check "ANY answered with one RRset (RFC 8482)" has "$out" "ANSWER: 3"
   out=$($D @127.0.3.1 +edns=1 +noednsneg www.example.test A 2>&1)
   check "EDNS version 1: BADVERS" has "$out" "status: BADVERS"
+  # issue 16's "what a user does": nsupdate with the demo key the banner prints (and var/ holds), dig, AXFR
+  if command -v nsupdate >/dev/null && wait_up $NETSIM 100 grep -q 'nsupdate -y hmac-sha256:netsim-demo:' "$WORK/netsim.log"; then
+    key=$(sed -n 's/.*nsupdate -y hmac-sha256:netsim-demo:\([^ ]*\).*/\1/p' "$WORK/netsim.log" | head -1)
+    check "the demo key printed at start is the one in var/netsim-demo.key" grep -qF "secret \"$key\"" "$WORK/var/netsim-demo.key"
+    s0=$($D +short @127.0.3.1 example.test SOA | awk '{print $3}')
+    out=$(printf 'server 127.0.3.1 1053\nupdate add new.example.test. 60 A 127.0.0.99\nsend\n' | nsupdate -y "hmac-sha256:netsim-demo:$key" 2>&1)
+    check "nsupdate with the demo key is accepted ($out)" test -z "$out"
+    check "the new record is served at once" has "$($D @127.0.3.1 new.example.test A)" $'^new\.example\.test\.\s+60\s+IN\s+A\s+127\.0\.0\.99'
+    s1=$($D +short @127.0.3.1 example.test SOA | awk '{print $3}')
+    check "the serial bumped ($s0 -> $s1)" test "$s1" -gt "$s0"
+    out=$(dig -p 1053 @127.0.3.1 example.test AXFR)
+    check "AXFR from loopback carries the new record and the new serial" bash -c "grep -qE '^new\.example\.test\.\s+60\s+IN\s+A\s+127\.0\.0\.99' <<<'$out' && grep -qE 'SOA.* $s1 ' <<<'$out'"
+  else
+    skip "nsupdate with the demo key (nsupdate missing, or no key in the banner)"
+  fi
 else
   skip "dig checks (dig missing)"
 fi

@@ -11,7 +11,9 @@
 # take the dead instance out. The drawing: README.md, "Past one machine".
 #
 # Usage: bash e2e/scale.sh [--short]   (root; --short is the form make e2e runs)
-# Env: SCALE_SIGNAL=KILL (default TERM: lbd drains), SCALE_KEEP=1 keeps
+# Env: SCALE_SIGNAL=KILL (a crash: requests connected to the killed
+# instance when it died are lost, and counted apart; the default TERM
+# drains it, and then none may be lost), SCALE_KEEP=1 keeps
 # var/scale-demo and leaves nothing running, SCALE_RATE, SCALE_DURATION.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -53,7 +53,8 @@ CONF
 }
 
 # nsd_secondary_conf DIR LISTEN PORT PRIMARY PRIMARY_PORT ACL_PREFIX writes DIR/nsd.conf:
-# example.test. from PRIMARY, NOTIFY and transfers allowed from ACL_PREFIX.
+# example.test. from PRIMARY (asked from LISTEN: the primary's ACL is by
+# prefix), NOTIFY and transfers allowed from ACL_PREFIX.
 nsd_secondary_conf() {
   local dir=$1 listen=$2 port=$3 primary=$4 pport=$5 acl=$6
   mkdir -p "$dir"
@@ -77,6 +78,7 @@ zone:
     zonefile: "example.test.zone"
     allow-notify: $acl NOKEY
     request-xfr: $primary@$pport NOKEY
+    outgoing-interface: $listen
     provide-xfr: $acl NOKEY
 CONF
   chown -R nsd: "$dir" 2>/dev/null || true

@@ -101,6 +101,7 @@ func (e *engine) start(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
+	c.state.Store(connNew)
 	e.conns[c] = struct{}{}
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -134,12 +135,18 @@ func (e *engine) putWriter(bw *bufio.Writer) {
 	e.writers.Put(bw)
 }
 
+// newConnGrace is how long a drain lets a connection accepted before it
+// began send its first request (net/http gives a StateNew connection 5 s).
+const newConnGrace = 2 * time.Second
+
 // shutdown stops accepting (it closes ln), closes idle connections, and
-// waits for those in the middle of a request to finish it, until ctx
+// waits for those in the middle of a request to finish it, and for those
+// accepted without a request yet to send it (newConnGrace), until ctx
 // ends: then the rest are closed and ctx's error returned.
 func (e *engine) shutdown(ctx context.Context, ln net.Listener) error {
 	e.closing.Store(true)
 	_ = ln.Close()
+	graceEnd := time.Now().Add(newConnGrace)
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	e.mu.Lock()
@@ -149,11 +156,12 @@ func (e *engine) shutdown(ctx context.Context, ln net.Listener) error {
 		defer pk.stop()
 	}
 	for {
+		late := time.Now().After(graceEnd)
 		e.mu.Lock()
 		n := len(e.conns)
 		var parked []*fastConn
 		for c := range e.conns {
-			if c.state.CompareAndSwap(connIdle, connClosed) {
+			if c.state.CompareAndSwap(connIdle, connClosed) || late && c.state.CompareAndSwap(connNew, connClosed) {
 				_ = c.nc.Close()
 			} else if c.state.CompareAndSwap(connParked, connClosed) {
 				parked = append(parked, c) // no goroutine: closed here

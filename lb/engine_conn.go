@@ -32,7 +32,7 @@ type fastConn struct {
 	scratch      []byte   // room for a rewritten target
 	num          [24]byte // scratch for numbers
 	secure       bool
-	state        atomic.Int32 // connIdle, connActive, connClosed
+	state        atomic.Int32 // connNew, connIdle, connActive, connClosed, connParked
 	readDeadline bool         // a read deadline is set on nc
 	noPark       bool         // parking failed once: keep the goroutine
 	parkedAs     *parked      // the parker's entry; under its lock
@@ -51,6 +51,10 @@ const (
 	connActive
 	connClosed
 	connParked // idle with no goroutine: the engine's parker holds it
+	// connNew: accepted, its first request not begun. A drain does not
+	// close it at once (its client connected before the listener closed
+	// and is sending), only after newConnGrace; it does not park.
+	connNew
 )
 
 // What readRequest found.
@@ -106,7 +110,7 @@ func (c *fastConn) readRequest() int {
 		if d := fc.IdleTimeout; d > 0 {
 			limit = now.Add(d)
 		}
-		park := !c.noPark && c.parkable() && (limit.IsZero() || limit.Sub(now) > parkAfter)
+		park := !c.noPark && c.parkable() && (limit.IsZero() || limit.Sub(now) > parkAfter) && c.state.Load() != connNew
 		switch {
 		case park:
 			c.setReadDeadline(now.Add(parkAfter))
@@ -129,7 +133,7 @@ func (c *fastConn) readRequest() int {
 			return readEnd
 		}
 	}
-	if !c.state.CompareAndSwap(connIdle, connActive) {
+	if !c.state.CompareAndSwap(connIdle, connActive) && !c.state.CompareAndSwap(connNew, connActive) {
 		return readEnd
 	}
 	c.start = c.f.srv.now()

@@ -4,16 +4,11 @@ package lb
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"netsim/internal/testutil"
 )
@@ -93,26 +88,8 @@ func TestIdleConnectionParks(t *testing.T) {
 // goroutine of their own) closes them and returns; nothing waits for
 // their idle timeout.
 func TestShutdownClosesParked(t *testing.T) {
-	backend := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, ok := readHead(br); !ok {
-				return
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	cfg := testConfig(backend)
-	cfg.Pools[0].Health.Type = "none"
-	cfg.Pools[0].Sticky.Mode = "none"
-	cfg.Frontends[0].IdleTimeout = time.Hour
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	<-srv.Ready()
+	srv, cancel, done := stoppableLB(t, EngineFast)
+	defer cancel()
 	f := srv.frontends[0]
 	var conns []net.Conn
 	for range 3 {

@@ -28,6 +28,7 @@ type frontend struct {
 	hs     *http.Server // the nethttp engine, and HTTP/2 by ALPN on the fast one
 	eng    *engine      // the fast engine; nil on nethttp
 	ln     net.Listener
+	fresh  freshConns // nethttp: connections not answered yet (drain_fresh.go)
 	routes atomic.Pointer[routeTable]
 	edge   atomic.Pointer[edge] // cache and compression (edge.go); nil: none
 

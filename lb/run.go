@@ -112,7 +112,8 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	serve := func(hs *http.Server, ln net.Listener) {
 		defer wg.Done()
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// the drain may close ln before Shutdown (drain_fresh.go)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			errc <- err
 		}
 	}
@@ -198,7 +199,8 @@ func (s *Server) httpServer(f *frontend, fc *FrontendConfig) *http.Server {
 	}
 	open := s.met.conns.WithLabelValues(f.name)
 	total := s.met.connsTotal.WithLabelValues(f.name)
-	hs.ConnState = func(_ net.Conn, cs http.ConnState) {
+	hs.ConnState = func(c net.Conn, cs http.ConnState) {
+		f.fresh.state(c, cs)
 		switch cs {
 		case http.StateNew:
 			open.Inc()
@@ -230,6 +232,10 @@ func (s *Server) shutdown() {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			start := time.Now()
+			if f.eng == nil {
+				_ = f.ln.Close()
+				f.fresh.wait(ctx, newConnGrace)
+			}
 			err := f.hs.Shutdown(ctx)
 			if f.eng != nil {
 				if eerr := f.eng.shutdown(ctx, f.ln); err == nil {

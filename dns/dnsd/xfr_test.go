@@ -302,6 +302,49 @@ func TestRefusals(t *testing.T) {
 			t.Fatal("AXFR signed with the wrong secret succeeded")
 		}
 	})
+	// The TSIG error of each bad signature, on a transfer (from a prefix
+	// the rules do not allow, so a pass would be a REFUSED) and on an
+	// update; a request signed an hour ago is BADTIME (fudge 300 s).
+	for _, c := range []struct {
+		name, key, secret string
+		signed            time.Time
+		tsigErr           uint16
+	}{
+		{"bad signature", keyName, otherKey, time.Now(), dns.RcodeBadSig},
+		{"unknown key", "nokey.", testKey, time.Now(), dns.RcodeBadKey},
+		{"signed an hour ago", keyName, testKey, time.Now().Add(-time.Hour), dns.RcodeBadTime},
+	} {
+		for _, op := range []string{"AXFR", "UPDATE"} {
+			t.Run(op+" "+c.name, func(t *testing.T) {
+				m := new(dns.Msg)
+				if op == "AXFR" {
+					m.SetAxfr("example.test.")
+				} else {
+					m.SetUpdate("example.test.")
+					m.Insert([]dns.RR{dnstest.RR(t, "x.example.test. 60 IN A 127.0.0.7")})
+				}
+				m.SetTsig(c.key, dns.HmacSHA256, 300, c.signed.Unix())
+				before := p.logs.FilterMessageSnippet("TSIG check failed").Len()
+				cl := &dns.Client{Net: "tcp", Timeout: 10 * time.Second, TsigSecret: map[string]string{c.key: c.secret}}
+				r, _, err := cl.Exchange(m, p.addr)
+				if r == nil {
+					t.Fatalf("%s: no reply: %v", op, err)
+				}
+				if ts := r.IsTsig(); r.Rcode != dns.RcodeNotAuth || ts == nil || ts.Error != c.tsigErr {
+					t.Errorf("%s: rcode %s, TSIG %v; want NOTAUTH with TSIG error %s", op, dns.RcodeToString[r.Rcode], ts, dns.RcodeToString[int(c.tsigErr)])
+				}
+				if len(r.Answer) > 0 {
+					t.Errorf("%s: %d records sent with a bad TSIG", op, len(r.Answer))
+				}
+				if got := p.serial(); got != s0 {
+					t.Errorf("serial %d, want %d: something changed", got, s0)
+				}
+				if p.logs.FilterMessageSnippet("TSIG check failed").Len() != before+1 {
+					t.Error("the TSIG failure was not logged")
+				}
+			})
+		}
+	}
 }
 
 // TestConcurrentUpdaters: two updaters, one over UDP and one over TCP,
