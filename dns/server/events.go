@@ -43,6 +43,22 @@ func (e *QueryEvent) Answers() []string {
 
 // AppendFields encodes the event's fields (events.FieldAppender).
 func (e *QueryEvent) AppendFields(dst []byte) []byte {
+	dst = e.appendHead(dst)
+	if len(e.answers) > 0 {
+		dst = append(events.AppendKey(dst, "answers"), '[')
+		for i, rr := range e.answers {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendAnswer(dst, rr)
+		}
+		dst = append(dst, ']')
+	}
+	return e.appendTail(dst)
+}
+
+// appendHead encodes the fields before the answers.
+func (e *QueryEvent) appendHead(dst []byte) []byte {
 	dst = events.AppendStringField(dst, "server", e.Server)
 	if e.Client.IsValid() {
 		dst = append(events.AppendKey(dst, "client"), '"')
@@ -55,24 +71,24 @@ func (e *QueryEvent) AppendFields(dst []byte) []byte {
 		dst = events.AppendStringFields(dst, "pool", g.Pool, "region", g.Region, "reason", g.Reason)
 		dst = append(dst, '}')
 	}
-	if len(e.answers) > 0 {
-		dst = append(events.AppendKey(dst, "answers"), '[')
-		for i, rr := range e.answers {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			n := len(dst)
-			dst = appendRdata(dst, rr)
-			if s := string(dst[n:]); needsEscape(s) { // rare: TXT and the like
-				dst = events.AppendString(dst[:n], s)
-			} else {
-				dst = append(append(append(dst[:n], '"'), s...), '"')
-			}
-		}
-		dst = append(dst, ']')
-	}
+	return dst
+}
+
+// appendTail encodes the fields after the answers.
+func (e *QueryEvent) appendTail(dst []byte) []byte {
 	dst = events.AppendIntField(dst, "size", int64(e.Size))
 	return events.AppendIntField(dst, "duration_us", e.Duration.Microseconds())
+}
+
+// appendAnswer appends the data of rr as a JSON string.
+func appendAnswer(dst []byte, rr dns.RR) []byte {
+	n := len(dst)
+	dst = appendRdata(dst, rr)
+	s := string(dst[n:])
+	if needsEscape(s) { // rare: TXT and the like
+		return events.AppendString(dst[:n], s)
+	}
+	return append(append(append(dst[:n], '"'), s...), '"')
 }
 
 // MarshalJSON encodes the event's fields as an object.

@@ -69,7 +69,7 @@ func TestQueryEvent(t *testing.T) {
 			if len(sub.C()) != 1 {
 				t.Fatalf("%d events after one query, want 1", len(sub.C()))
 			}
-			e := (<-sub.C()).Event.(*server.QueryEvent)
+			e := queryEvent(t, <-sub.C())
 			if e.Server != "127.0.3.1:1053" || e.Client.String() != "127.0.0.9" || e.Name != c.name || e.QType != dns.TypeToString[c.qtype] ||
 				e.RCode != c.rcode || e.Proto != "tcp" || e.Source != c.source || e.Size == 0 {
 				t.Fatalf("event %+v", e)
@@ -81,9 +81,23 @@ func TestQueryEvent(t *testing.T) {
 	}
 	// a malformed query is reported too, as an error
 	h.ServePacket(context.Background(), []byte{0, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 1}, client, server.UDP, nil)
-	if e := (<-sub.C()).Event.(*server.QueryEvent); e.Source != "error" || e.RCode != "FORMERR" {
+	if e := queryEvent(t, <-sub.C()); e.Source != "error" || e.RCode != "FORMERR" {
 		t.Fatalf("malformed query: %+v", e)
 	}
+}
+
+// queryEvent is the dns.query event of m, decoded when the packed path
+// published it.
+func queryEvent(t *testing.T, m events.Message) *server.QueryEvent {
+	t.Helper()
+	switch e := m.Event.(type) {
+	case *server.QueryEvent:
+		return e
+	case *server.PackedQueryEvent:
+		return e.Query()
+	}
+	t.Fatalf("event %T, want a dns.query", m.Event)
+	return nil
 }
 
 // With a bus but nobody subscribed, the query path allocates what it

@@ -19,19 +19,21 @@ import (
 // nothing. It reports false when the query must go the full way
 // (handler.go): a shape parseQuery does not serve, a name GeoDNS answers,
 // a reply that would not fit the client's UDP size, an answer with too
-// many rotations to keep, a recursive query that is not a fresh hit.
-func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out []byte) (reply []byte, rcode int, ok bool) {
+// many rotations to keep, a recursive query that is not a fresh hit, a
+// GeoDNS answer when explain asks for its choice. src says whose answer it
+// is: the zones' (srcAuth) or the recursor's cache (srcResolver).
+func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out []byte, explain bool) (reply []byte, rcode int, src source, ok bool) {
 	var q wireQuery
 	if !parseQuery(pkt, &q) || q.qclass != dns.ClassINET {
-		return nil, 0, false
+		return nil, 0, srcAuth, false
 	}
 	switch q.qtype {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeOPT:
-		return nil, 0, false
+		return nil, 0, srcAuth, false
 	}
 	cc, cookieOK, ok := h.queryCookie(&q, client)
 	if !ok {
-		return nil, 0, false // malformed: FORMERR, the full way
+		return nil, 0, srcAuth, false // malformed: FORMERR, the full way
 	}
 	c := h.packed.Load()
 	key := q.key[:q.keyN]
@@ -50,23 +52,29 @@ func (h *Handler) serveCached(pkt []byte, client netip.Addr, proto Protocol, out
 	switch {
 	case a.outside:
 		if lim != nil || q.subnet != nil { // the recursor's answer to a Client Subnet: the full way
-			return nil, 0, false // counted the full way, by the kind of its answer
+			return nil, 0, srcResolver, false // counted the full way, by the kind of its answer
 		}
-		return h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out, cc)
+		reply, rcode, ok = h.serveCachedHit(pkt, &q, a.name, rec, allowed, client, proto, out, cc)
+		return reply, rcode, srcResolver, ok
 	case a.geo:
-		return h.serveGeo(c, pkt, &q, a.name, allowed, client, proto, out, cc, cookieOK, lim)
+		if explain { // the event says why GeoDNS chose: the full way asks it
+			return nil, 0, srcGeo, false
+		}
+		reply, rcode, ok = h.serveGeo(c, pkt, &q, a.name, allowed, client, proto, out, cc, cookieOK, lim)
+		return reply, rcode, srcGeo, ok
 	case a.variants == nil:
-		return nil, 0, false
+		return nil, 0, srcAuth, false
 	}
 	if g := h.geo.Load(); g != nil && (g.Manages(a.name) || a.cname != "" && g.Manages(a.cname)) {
-		return nil, 0, false
+		return nil, 0, srcAuth, false
 	}
 	// an answer from the zones holds for every client: a Client Subnet
 	// comes back with scope 0 (RFC 7871 §7.2.1, answer.go's echoSubnet)
 	if out = h.finish(append(out[:0], a.pick()...), pkt, &q, allowed, client, proto, cc, 0); out == nil {
-		return nil, 0, false
+		return nil, 0, srcAuth, false
 	}
-	return h.limit(out, pkt, &q, a, allowed, client, cc, cookieOK, lim)
+	reply, rcode, ok = h.limit(out, pkt, &q, a, allowed, client, cc, cookieOK, lim)
+	return reply, rcode, srcAuth, ok
 }
 
 // limit applies the rate limiter lim (nil: none) to the reply out of the

@@ -110,7 +110,7 @@ func TestPackedMatchesFullWay(t *testing.T) {
 				}
 				proto := Protocol(r.IntN(2))
 				client := netip.MustParseAddr("192.0.2.1")
-				if _, _, ok := fast.serveCached(pkt, client, proto, nil); ok {
+				if _, _, _, ok := fast.serveCached(pkt, client, proto, nil, false); ok {
 					served++
 				}
 				got := fast.ServePacket(context.Background(), pkt, client, proto, nil)
@@ -147,7 +147,7 @@ func TestPackedServesClientSubnet(t *testing.T) {
 		m.SetEdns0(1232, false)
 		m.IsEdns0().Option = []dns.EDNS0{sub}
 		pkt, _ := m.Pack()
-		got, _, ok := fast.serveCached(pkt, client, UDP, nil)
+		got, _, _, ok := fast.serveCached(pkt, client, UDP, nil, false)
 		if !ok {
 			t.Errorf("%v: the packed path did not serve it", sub)
 			continue
@@ -267,7 +267,7 @@ func FuzzPackedMatchesFullWay(f *testing.F) {
 			fast, full = packedHandlers(t, allowRecursor{true})
 		}
 		client := netip.MustParseAddr("192.0.2.1")
-		if _, _, ok := fast.serveCached(pkt, client, UDP, nil); !ok {
+		if _, _, _, ok := fast.serveCached(pkt, client, UDP, nil, false); !ok {
 			return
 		}
 		got := fast.ServePacket(context.Background(), pkt, client, UDP, nil)

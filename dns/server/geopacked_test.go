@@ -185,7 +185,7 @@ func testPackedGeo(t *testing.T, db string, loc geo.Locator, signed bool, subnet
 		pkt := geoQuery(t, r, names[i%len(names)], qtype, subnets)
 		client := netip.MustParseAddr(clients[r.IntN(len(clients))])
 		proto := Protocol(r.IntN(2))
-		got, _, ok := fast.serveCached(pkt, client, proto, nil)
+		got, _, _, ok := fast.serveCached(pkt, client, proto, nil, false)
 		if ok {
 			served++
 		} else {
@@ -212,7 +212,7 @@ func askGeo(t testing.TB, h *Handler, name string, client netip.Addr, subnet *dn
 		m.IsEdns0().Option = []dns.EDNS0{subnet}
 	}
 	pkt, _ := m.Pack()
-	b, _, ok := h.serveCached(pkt, client, UDP, nil)
+	b, _, _, ok := h.serveCached(pkt, client, UDP, nil, false)
 	if !ok {
 		t.Fatalf("%s from %s: the packed path did not serve it", name, client)
 	}
@@ -356,7 +356,7 @@ func TestPackedGeoNoAllocation(t *testing.T) {
 		for range 20 { // every variant packed
 			h.ServePacket(context.Background(), pkt, client, UDP, out)
 		}
-		if _, _, ok := h.serveCached(pkt, client, UDP, out); !ok {
+		if _, _, _, ok := h.serveCached(pkt, client, UDP, out, false); !ok {
 			t.Fatalf("%s from %s: not served packed", c.name, c.client)
 		}
 		if n := testing.AllocsPerRun(100, func() { h.ServePacket(context.Background(), pkt, client, UDP, out) }); n != 0 {
@@ -411,7 +411,7 @@ func FuzzPackedGeoMatchesFullWay(f *testing.F) {
 			}
 		}
 		client := netip.MustParseAddr("127.0.20.1")
-		got, _, ok := fast.serveCached(pkt, client, UDP, nil)
+		got, _, _, ok := fast.serveCached(pkt, client, UDP, nil, false)
 		if !ok {
 			return
 		}

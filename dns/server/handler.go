@@ -159,10 +159,17 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 	}
 	signer := h.signer(pkt) // a query signed with TSIG: the full way, the reply signed
 	qi := queryInfo{explain: h.observing()}
-	if !qi.explain && signer == nil { // a listener's events and the query log describe answers: the full way
-		if b, rcode, ok := h.serveCached(pkt, client, proto, out); ok {
-			if b != nil && !t.add(rcode) { // nil: dropped by the rate limiter
-				h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+	// the query log describes answers the full way; events alone keep the
+	// packed one, each described by its reply's bytes (events_packed.go)
+	if signer == nil && !h.qlog.On() {
+		if b, rcode, src, ok := h.serveCached(pkt, client, proto, out, qi.explain); ok {
+			if b != nil { // nil: dropped by the rate limiter
+				if !t.add(rcode) {
+					h.metrics.observe(h.sm, h.Name, proto, rcode, start)
+				}
+				if qi.explain {
+					h.reportPacked(b, client, proto, src, start)
+				}
 			}
 			return b, false
 		}
