@@ -181,12 +181,6 @@ func (h *Handler) SetEvents(b *events.Bus) { h.events = b }
 // it before the listener serves; ql is switched on and off at run time.
 func (h *Handler) SetQueryLog(ql *QueryLog) { h.qlog = ql }
 
-// observing reports whether this query is to be described: one atomic
-// load for the bus and one for the query log.
-func (h *Handler) observing() bool {
-	return h.events.Active() || h.qlog.On()
-}
-
 // report publishes the dns.query event and writes the query log line.
 func (h *Handler) report(qi *queryInfo, resp *dns.Msg, client netip.Addr, proto Protocol, start time.Time, size int) {
 	logged := h.qlog.Sampled()

@@ -108,18 +108,23 @@ func (p *PackedQueryEvent) AppendFields(dst []byte) []byte {
 	off, n := p.head(&e)
 	dst = e.appendHead(dst)
 	if n > 0 {
+		mark, read := len(dst), 0
 		dst = append(events.AppendKey(dst, "answers"), '[')
-		for i := 0; i < n && off < len(p.wire); i++ {
-			if i > 0 {
+		for ; read < n && off < len(p.wire); read++ {
+			if read > 0 {
 				dst = append(dst, ',')
 			}
 			var ok bool
 			if dst, off, ok = appendWireAnswer(dst, p.wire, off); !ok {
-				dst = dst[:len(dst)-min(1, i)] // no comma after the last one read
+				dst = dst[:len(dst)-min(1, read)] // no comma after the last one read
 				break
 			}
 		}
-		dst = append(dst, ']')
+		if read == 0 {
+			dst = dst[:mark] // none read: no key, as QueryEvent has none
+		} else {
+			dst = append(dst, ']')
+		}
 	}
 	return e.appendTail(dst)
 }

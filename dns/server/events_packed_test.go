@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -171,4 +172,41 @@ func TestPackedEventAllocations(t *testing.T) {
 	if _, ok := (<-sub.C()).Event.(*PackedQueryEvent); !ok {
 		t.Fatal("the event is not the packed path's")
 	}
+}
+
+// Whatever bytes a packed event holds, its stream encoding does not
+// panic and is JSON; for a message miekg/dns unpacks, it shows the
+// answers miekg/dns reads (the wire reader's own A, AAAA, CNAME and MX
+// against miekg's).
+func FuzzPackedEventMatchesUnpacked(f *testing.F) {
+	fast, _ := packedHandlers(f, nil)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"www.example.test.", dns.TypeA}, {"WwW.example.test.", dns.TypeAAAA}, {"mail.example.test.", dns.TypeMX},
+		{"alias.example.test.", dns.TypeA}, {"info.example.test.", dns.TypeTXT}, {"nope.example.test.", dns.TypeA}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		pkt, _ := m.Pack()
+		if reply, _ := fast.TryServePacket(pkt, netip.MustParseAddr("192.0.2.1"), UDP, nil); reply != nil {
+			f.Add(reply)
+		}
+	}
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		e := fast.newPackedQueryEvent(reply, netip.MustParseAddr("192.0.2.1"), UDP, srcAuth, time.Now())
+		var got map[string]any
+		if err := json.Unmarshal(events.Object(e), &got); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, events.Object(e))
+		}
+		want := map[string]any{}
+		if err := json.Unmarshal(events.Object(e.Query()), &want); err != nil {
+			t.Fatal(err)
+		}
+		if new(dns.Msg).Unpack(reply) != nil {
+			return
+		}
+		if !reflect.DeepEqual(got["answers"], want["answers"]) {
+			t.Fatalf("answers %v read from the wire, %v unpacked", got["answers"], want["answers"])
+		}
+	})
 }

@@ -158,10 +158,12 @@ func (h *Handler) servePacket(ctx context.Context, pkt []byte, client netip.Addr
 		return h.serveExtOne(ctx, x, pkt, client, proto, out), false
 	}
 	signer := h.signer(pkt) // a query signed with TSIG: the full way, the reply signed
-	qi := queryInfo{explain: h.observing()}
-	// the query log describes answers the full way; events alone keep the
-	// packed one, each described by its reply's bytes (events_packed.go)
-	if signer == nil && !h.qlog.On() {
+	// Is this query to be described? One atomic load for the query log and
+	// one for the bus. The query log describes answers the full way; events
+	// alone keep the packed one, each told by its reply's bytes (events_packed.go).
+	logging := h.qlog.On()
+	qi := queryInfo{explain: logging || h.events.Active()}
+	if signer == nil && !logging {
 		if b, rcode, src, ok := h.serveCached(pkt, client, proto, out, qi.explain); ok {
 			if b != nil { // nil: dropped by the rate limiter
 				if !t.add(rcode) {
