@@ -134,7 +134,7 @@ func (p *PackedQueryEvent) AppendFields(dst []byte) []byte {
 // the offset of the next record; ok is false when msg holds no record there.
 func appendWireAnswer(dst, msg []byte, off int) (_ []byte, next int, ok bool) {
 	at := off
-	if off = skipWireName(msg, off); off < 0 || off+10 > len(msg) {
+	if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
 		return dst, 0, false
 	}
 	typ := binary.BigEndian.Uint16(msg[off:])
@@ -164,23 +164,6 @@ func appendWireAnswer(dst, msg []byte, off int) (_ []byte, next int, ok bool) {
 		return appendAnswer(dst[:n], rr), end, true
 	}
 	return append(dst, '"'), next, true
-}
-
-// skipWireName returns the offset after the name at off (-1: malformed).
-func skipWireName(msg []byte, off int) int {
-	for off < len(msg) {
-		switch l := int(msg[off]); {
-		case l == 0:
-			return off + 1
-		case l&0xC0 == 0xC0:
-			return off + 2
-		case l&0xC0 != 0:
-			return -1
-		default:
-			off += 1 + l
-		}
-	}
-	return -1
 }
 
 // appendPlainName appends the name at off in msg (compression followed)
