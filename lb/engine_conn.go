@@ -21,6 +21,7 @@ type fastConn struct {
 	f            *frontend
 	eng          *engine
 	nc           net.Conn
+	sock         *sockIO // nc's reads and writes, for br and bw
 	br           *bufio.Reader
 	bw           *bufio.Writer // taken from the engine's pool for each answer
 	*heads                     // the request's and the answer's; none while parked
@@ -102,7 +103,7 @@ func (c *fastConn) serve() {
 func (c *fastConn) readRequest() int {
 	fc := c.f.cfg.Load()
 	if c.br == nil { // back from the parker
-		c.br, c.heads = c.eng.getReader(c.nc), c.eng.getHeads()
+		c.br, c.heads = c.eng.getReader(c.sock), c.eng.getHeads()
 	}
 	if c.br.Buffered() == 0 {
 		var limit time.Time // the idle timeout's; zero: none
@@ -208,7 +209,7 @@ func (c *fastConn) plainError(status int, msg string) {
 
 func (c *fastConn) writer() *bufio.Writer {
 	if c.bw == nil {
-		c.bw = c.eng.getWriter(c.nc)
+		c.bw = c.eng.getWriter(c.sock)
 	}
 	return c.bw
 }
