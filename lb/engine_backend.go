@@ -48,9 +48,9 @@ type bconn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
-	// readDeadline: a read deadline is set (response_timeout of the
-	// last request, left when its body was already buffered).
-	readDeadline bool
+	// rdl: the read deadline (response_timeout of the last request,
+	// left when its body was already buffered).
+	rdl readDeadline
 }
 
 func newBackendConns(addr string, pc PoolConfig, tc *ctls.Config, now func() time.Time) *backendConns {
