@@ -3,6 +3,7 @@
 #
 #   bash bench/lb-tls.sh                # 3 runs each, medians
 #   RUNS=1 DURATION=5s bash bench/lb-tls.sh
+#   HANDSHAKES=false bash bench/lb-tls.sh   # keep-alive figures only
 #
 # Both proxies terminate TLS with the same ECDSA P-256 certificate (demo
 # PKI) and proxy to the same webd backend (one server, on CPU 1 with the
@@ -28,6 +29,7 @@ GO_PORT=${GO_PORT:-18443}
 HAP_PORT=${HAP_PORT:-18444}
 WEB_PORT=${WEB_PORT:-18480}
 ADMIN_PORT=${ADMIN_PORT:-18404}
+HANDSHAKES=${HANDSHAKES:-true}
 
 bench_need go haproxy wrk taskset -- haproxy wrk util-linux
 bench_workdir lb-tls
@@ -125,9 +127,10 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-start_go fast;    measure lbd     $GO_PORT;  stop_server
+hs=; [ "$HANDSHAKES" = true ] || hs=keepalive
+start_go fast;    measure lbd     $GO_PORT $hs; stop_server
 start_go nethttp; measure lbd-net $GO_PORT keepalive; stop_server
-start_haproxy;    measure haproxy $HAP_PORT; stop_server
+start_haproxy;    measure haproxy $HAP_PORT $hs; stop_server
 
 printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req"
 for p in lbd lbd-net haproxy; do

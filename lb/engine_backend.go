@@ -98,7 +98,7 @@ func (bp *backendConns) dial(ctx context.Context) (*bconn, error) {
 		return nil, err
 	}
 	if bp.tlsCfg != nil {
-		tc := ctls.Client(nc, bp.tlsCfg)
+		tc := ctls.Client(newSockConn(nc), bp.tlsCfg)
 		hctx, cancel := context.WithTimeout(ctx, bp.timeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()

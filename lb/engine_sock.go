@@ -91,3 +91,47 @@ func (s *sockIO) WriteTo(w io.Writer) (int64, error) {
 func (s *sockIO) opError(op, call string, errno syscall.Errno) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError(call, errno)}
 }
+
+// sockConn is a net.Conn whose reads and writes go through sockIO, for
+// crypto/tls to sit on (HTTPS frontends on the fast engine, re-encrypted
+// backends): TLS records then take the same raw system calls.
+type sockConn struct {
+	net.Conn // Close, addresses and deadlines: the connection's own
+	sock     *sockIO
+}
+
+// newSockConn wraps nc when sockIO takes the raw path for it; otherwise
+// it returns nc.
+func newSockConn(nc net.Conn) net.Conn {
+	s := newSockIO(nc)
+	if s.rc == nil {
+		return nc
+	}
+	return &sockConn{Conn: nc, sock: s}
+}
+
+func (c *sockConn) Read(p []byte) (int, error)  { return c.sock.Read(p) }
+func (c *sockConn) Write(p []byte) (int, error) { return c.sock.Write(p) }
+
+// CloseWrite and SyscallConn are the wrapped connection's (a TCP
+// connection has both).
+func (c *sockConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return c.sock.rc, nil }
+
+// sockListener wraps the connections it accepts in sockConn (under the
+// TLS listener of a fast-engine frontend).
+type sockListener struct{ net.Listener }
+
+func (l sockListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newSockConn(c), nil
+}
