@@ -137,6 +137,7 @@ for p in lbd lbd-net haproxy; do
   printf '%-8s %10s %10s %10s %10s %10s %8s %10s\n' "$p" "${R[$p,hs13]:--}" "${R[$p,us13]:--}" "${R[$p,hs12]:--}" "${R[$p,us12]:--}" "${R[$p,rps]}" "${R[$p,p99]}" "${R[$p,usreq]}"
 done
 echo "(lbd: fast engine; lbd-net: engine nethttp, keep-alive only)"
-awk -v a="${R[lbd,hs13]}" -v b="${R[haproxy,hs13]}" -v c="${R[lbd,rps]}" -v d="${R[haproxy,rps]}" -v e="${R[lbd,usreq]}" -v f="${R[haproxy,usreq]}" \
-  'BEGIN{printf "\nlbd/haproxy: full handshakes/s %.2fx (target >= 1.2x), keep-alive req/s %.2fx (target >= 0.95x), CPU per keep-alive request %.2fx\n", a/b, c/d, e/f}'
+awk -v a="${R[lbd,hs13]:-0}" -v b="${R[haproxy,hs13]:-0}" -v c="${R[lbd,rps]}" -v d="${R[haproxy,rps]}" -v e="${R[lbd,usreq]}" -v f="${R[haproxy,usreq]}" \
+  'BEGIN{printf "\nlbd/haproxy: "; if (b > 0) printf "full handshakes/s %.2fx (target >= 1.2x), ", a/b
+    printf "keep-alive req/s %.2fx (target >= 0.95x), CPU per keep-alive request %.2fx\n", c/d, e/f}'
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

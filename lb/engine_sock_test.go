@@ -146,3 +146,34 @@ func TestSockIOTunnelWriteTo(t *testing.T) {
 		t.Fatalf("copied %q, %v; want \"head-tail\", nil", got, err)
 	}
 }
+
+// TestSockConn: a TCP connection is wrapped (on Linux), keeping
+// CloseWrite and SyscallConn; any other net.Conn is returned as it is.
+func TestSockConn(t *testing.T) {
+	a, b := tcpPair(t)
+	c := newSockConn(a)
+	if runtime.GOOS != "linux" {
+		t.Skip("raw syscalls are Linux-only")
+	}
+	if _, ok := c.(*sockConn); !ok {
+		t.Fatalf("newSockConn(%T) = %T; want *sockConn", a, c)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(b); err != nil || string(got) != "x" {
+		t.Fatalf("the peer read %q, %v; want \"x\" then EOF", got, err)
+	}
+	if _, err := c.(syscall.Conn).SyscallConn(); err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := net.Pipe()
+	defer p1.Close()
+	defer p2.Close()
+	if got := newSockConn(p1); got != p1 {
+		t.Fatalf("newSockConn(a pipe) = %T; want the pipe itself", got)
+	}
+}
