@@ -3,6 +3,7 @@
 #
 #   bash bench/lb-tls.sh                # 3 runs each, medians
 #   RUNS=1 DURATION=5s bash bench/lb-tls.sh
+#   HANDSHAKES=false bash bench/lb-tls.sh   # keep-alive figures only
 #
 # Both proxies terminate TLS with the same ECDSA P-256 certificate (demo
 # PKI) and proxy to the same webd backend (one server, on CPU 1 with the
@@ -28,6 +29,7 @@ GO_PORT=${GO_PORT:-18443}
 HAP_PORT=${HAP_PORT:-18444}
 WEB_PORT=${WEB_PORT:-18480}
 ADMIN_PORT=${ADMIN_PORT:-18404}
+HANDSHAKES=${HANDSHAKES:-true}
 
 bench_need go haproxy wrk taskset -- haproxy wrk util-linux
 bench_workdir lb-tls
@@ -125,15 +127,17 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-start_go fast;    measure lbd     $GO_PORT;  stop_server
+hs=; [ "$HANDSHAKES" = true ] || hs=keepalive
+start_go fast;    measure lbd     $GO_PORT $hs; stop_server
 start_go nethttp; measure lbd-net $GO_PORT keepalive; stop_server
-start_haproxy;    measure haproxy $HAP_PORT; stop_server
+start_haproxy;    measure haproxy $HAP_PORT $hs; stop_server
 
 printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req"
 for p in lbd lbd-net haproxy; do
   printf '%-8s %10s %10s %10s %10s %10s %8s %10s\n' "$p" "${R[$p,hs13]:--}" "${R[$p,us13]:--}" "${R[$p,hs12]:--}" "${R[$p,us12]:--}" "${R[$p,rps]}" "${R[$p,p99]}" "${R[$p,usreq]}"
 done
 echo "(lbd: fast engine; lbd-net: engine nethttp, keep-alive only)"
-awk -v a="${R[lbd,hs13]}" -v b="${R[haproxy,hs13]}" -v c="${R[lbd,rps]}" -v d="${R[haproxy,rps]}" -v e="${R[lbd,usreq]}" -v f="${R[haproxy,usreq]}" \
-  'BEGIN{printf "\nlbd/haproxy: full handshakes/s %.2fx (target >= 1.2x), keep-alive req/s %.2fx (target >= 0.95x), CPU per keep-alive request %.2fx\n", a/b, c/d, e/f}'
+awk -v a="${R[lbd,hs13]:-0}" -v b="${R[haproxy,hs13]:-0}" -v c="${R[lbd,rps]}" -v d="${R[haproxy,rps]}" -v e="${R[lbd,usreq]}" -v f="${R[haproxy,usreq]}" \
+  'BEGIN{printf "\nlbd/haproxy: "; if (b > 0) printf "full handshakes/s %.2fx (target >= 1.2x), ", a/b
+    printf "keep-alive req/s %.2fx (target >= 0.95x), CPU per keep-alive request %.2fx\n", c/d, e/f}'
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

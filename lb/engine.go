@@ -88,7 +88,8 @@ func (e *engine) serve(ln net.Listener, hs serveFunc) error {
 type serveFunc func(net.Listener) error
 
 func (e *engine) start(nc net.Conn) {
-	c := &fastConn{f: e.f, eng: e, nc: nc, br: e.getReader(nc), heads: e.getHeads()}
+	sock := newSockIO(nc)
+	c := &fastConn{f: e.f, eng: e, nc: nc, sock: sock, br: e.getReader(sock), heads: e.getHeads()}
 	c.remote = nc.RemoteAddr().String()
 	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
 		c.client = ap.Addr().Unmap()

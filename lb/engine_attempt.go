@@ -208,11 +208,9 @@ func listItem(w *bufio.Writer, started bool, name string) {
 func (c *fastConn) readResponseHead(st *reqState, bc *bconn) error {
 	d := st.pool.cfg.ResponseTimeout
 	if d > 0 {
-		_ = bc.nc.SetReadDeadline(time.Now().Add(d))
-		bc.readDeadline = true
-	} else if bc.readDeadline {
-		_ = bc.nc.SetReadDeadline(time.Time{})
-		bc.readDeadline = false
+		bc.rdl.about(bc.nc, time.Now().Add(d), d/8) // up to an eighth late
+	} else {
+		bc.rdl.clear(bc.nc)
 	}
 	for {
 		if bc.br.Buffered() == 0 {
@@ -245,9 +243,8 @@ func (c *fastConn) readResponseHead(st *reqState, bc *bconn) error {
 	r := &c.resp
 	inBuffer := st.method == http.MethodHead || r.status == http.StatusNoContent || r.status == http.StatusNotModified ||
 		(!r.chunked && r.length >= 0 && int64(bc.br.Buffered()) >= r.length)
-	if bc.readDeadline && !inBuffer {
-		_ = bc.nc.SetReadDeadline(time.Time{})
-		bc.readDeadline = false
+	if !inBuffer {
+		bc.rdl.clear(bc.nc)
 	}
 	return nil
 }

@@ -44,12 +44,13 @@ const (
 // bconn is one connection to a backend.
 type bconn struct {
 	nc     net.Conn
+	sock   *sockIO // nc's reads and writes, for br and bw
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
-	// readDeadline: a read deadline is set (response_timeout of the
-	// last request, left when its body was already buffered).
-	readDeadline bool
+	// rdl: the read deadline (response_timeout of the last request,
+	// left when its body was already buffered).
+	rdl readDeadline
 }
 
 func newBackendConns(addr string, pc PoolConfig, tc *ctls.Config, now func() time.Time) *backendConns {
@@ -79,7 +80,7 @@ func (bp *backendConns) takeIdle() *bconn {
 		bp.idle = bp.idle[:n-1]
 		if bp.now().Sub(c.idleAt) < idleLimit {
 			if c.br == nil { // cold: its buffers were dropped
-				c.br, c.bw = bufio.NewReaderSize(c.nc, 16<<10), bufio.NewWriterSize(c.nc, 8<<10)
+				c.br, c.bw = bufio.NewReaderSize(c.sock, 16<<10), bufio.NewWriterSize(c.sock, 8<<10)
 			}
 			return c
 		}
@@ -97,7 +98,7 @@ func (bp *backendConns) dial(ctx context.Context) (*bconn, error) {
 		return nil, err
 	}
 	if bp.tlsCfg != nil {
-		tc := ctls.Client(nc, bp.tlsCfg)
+		tc := ctls.Client(newSockConn(nc), bp.tlsCfg)
 		hctx, cancel := context.WithTimeout(ctx, bp.timeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
@@ -107,7 +108,8 @@ func (bp *backendConns) dial(ctx context.Context) (*bconn, error) {
 		}
 		nc = tc
 	}
-	return &bconn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, nil
+	sock := newSockIO(nc)
+	return &bconn{nc: nc, sock: sock, br: bufio.NewReaderSize(sock, 16<<10), bw: bufio.NewWriterSize(sock, 8<<10)}, nil
 }
 
 // alive reports whether the backend has not closed or reset c while it

@@ -163,6 +163,15 @@ func (w *bridgeWriter) WriteHeader(code int) {
 	}
 	c := w.c
 	bw := c.writer()
+	if code < 100 || code > 999 {
+		// http.Transport takes a backend's status 000 as 0, and
+		// ReverseProxy passes it on (net/http's own ResponseWriter
+		// panics on it): the client gets a 502 with none of the
+		// backend's fields or body, and the connection closes.
+		code, w.noBody, c.closeNext = http.StatusBadGateway, true, true
+		w.h = http.Header{"Content-Length": {"0"}}
+		w.st.reason = "bad_status"
+	}
 	if code >= 100 && code < 200 {
 		writeStatusLine(bw, code)
 		_ = w.h.Write(bw)

@@ -18,24 +18,25 @@ import (
 // reads a request, runs it through the frontend's loop (selection,
 // retries, errors) and writes the answer, then reads the next.
 type fastConn struct {
-	f            *frontend
-	eng          *engine
-	nc           net.Conn
-	br           *bufio.Reader
-	bw           *bufio.Writer // taken from the engine's pool for each answer
-	*heads                     // the request's and the answer's; none while parked
-	client       netip.Addr
-	clientIP     string // for X-Forwarded-For
-	remote       string
-	host         string   // the last Host, as a string
-	fwd          []byte   // the target as forwarded (a route may strip a prefix)
-	scratch      []byte   // room for a rewritten target
-	num          [24]byte // scratch for numbers
-	secure       bool
-	state        atomic.Int32 // connNew, connIdle, connActive, connClosed, connParked
-	readDeadline bool         // a read deadline is set on nc
-	noPark       bool         // parking failed once: keep the goroutine
-	parkedAs     *parked      // the parker's entry; under its lock
+	f        *frontend
+	eng      *engine
+	nc       net.Conn
+	sock     *sockIO // nc's reads and writes, for br and bw
+	br       *bufio.Reader
+	bw       *bufio.Writer // taken from the engine's pool for each answer
+	*heads                 // the request's and the answer's; none while parked
+	client   netip.Addr
+	clientIP string // for X-Forwarded-For
+	remote   string
+	host     string   // the last Host, as a string
+	fwd      []byte   // the target as forwarded (a route may strip a prefix)
+	scratch  []byte   // room for a rewritten target
+	num      [24]byte // scratch for numbers
+	secure   bool
+	state    atomic.Int32 // connNew, connIdle, connActive, connClosed, connParked
+	rdl      readDeadline // nc's
+	noPark   bool         // parking failed once: keep the goroutine
+	parkedAs *parked      // the parker's entry; under its lock
 
 	// per request
 	cur       *reqState
@@ -102,7 +103,7 @@ func (c *fastConn) serve() {
 func (c *fastConn) readRequest() int {
 	fc := c.f.cfg.Load()
 	if c.br == nil { // back from the parker
-		c.br, c.heads = c.eng.getReader(c.nc), c.eng.getHeads()
+		c.br, c.heads = c.eng.getReader(c.sock), c.eng.getHeads()
 	}
 	if c.br.Buffered() == 0 {
 		var limit time.Time // the idle timeout's; zero: none
@@ -111,13 +112,16 @@ func (c *fastConn) readRequest() int {
 			limit = now.Add(d)
 		}
 		park := !c.noPark && c.parkable() && (limit.IsZero() || limit.Sub(now) > parkAfter) && c.state.Load() != connNew
+		// Either deadline may fire a little late (readDeadline): a
+		// connection parks after 20-40 ms idle, and idle_timeout is
+		// kept to within an eighth.
 		switch {
 		case park:
-			c.setReadDeadline(now.Add(parkAfter))
+			c.rdl.about(c.nc, now.Add(parkAfter), parkAfter)
 		case !limit.IsZero():
-			c.setReadDeadline(limit)
-		case c.readDeadline:
-			c.setReadDeadline(time.Time{})
+			c.rdl.about(c.nc, limit, fc.IdleTimeout/8)
+		default:
+			c.rdl.clear(c.nc)
 		}
 		yieldBeforeRead()
 		if _, err := c.br.Peek(1); err != nil {
@@ -148,8 +152,8 @@ func (c *fastConn) readRequest() int {
 		if c.req.length > 0 || c.req.chunked { // the body is read next
 			if d := fc.ReadTimeout; d > 0 {
 				c.setReadDeadline(c.start.Add(d))
-			} else if c.readDeadline {
-				c.setReadDeadline(time.Time{})
+			} else {
+				c.rdl.clear(c.nc)
 			}
 		}
 		if d := fc.WriteTimeout; d > 0 {
@@ -185,10 +189,7 @@ func (c *fastConn) lingerClose() {
 	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
-func (c *fastConn) setReadDeadline(t time.Time) {
-	_ = c.nc.SetReadDeadline(t)
-	c.readDeadline = !t.IsZero()
-}
+func (c *fastConn) setReadDeadline(t time.Time) { c.rdl.set(c.nc, t) }
 
 // headBuffered reports whether br holds a whole message head.
 func headBuffered(br *bufio.Reader) bool {
@@ -208,7 +209,7 @@ func (c *fastConn) plainError(status int, msg string) {
 
 func (c *fastConn) writer() *bufio.Writer {
 	if c.bw == nil {
-		c.bw = c.eng.getWriter(c.nc)
+		c.bw = c.eng.getWriter(c.sock)
 	}
 	return c.bw
 }

@@ -3,7 +3,7 @@ package lb
 import (
 	"bufio"
 	"container/heap"
-	"net"
+	"io"
 	"syscall"
 	"time"
 
@@ -104,7 +104,7 @@ func (c *fastConn) expire() {
 // until the GC runs twice, and an idle lbd rarely collects.
 const spareReaders = 128
 
-func (e *engine) getReader(nc net.Conn) *bufio.Reader {
+func (e *engine) getReader(nc io.Reader) *bufio.Reader {
 	select {
 	case br := <-e.readers:
 		br.Reset(nc)

@@ -43,6 +43,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if f.tlsCfg != nil {
 			// Handshakes complete (with a timeout) before Accept returns,
 			// so net/http sees *tls.Conn: r.TLS is set and ALPN h2 works.
+			if f.eng != nil {
+				f.ln = sockListener{f.ln} // TLS records by raw syscalls (engine_sock.go)
+			}
 			f.ln = nstls.NewListener(f.ln, f.tlsCfg, nstls.ListenerOptions{
 				HandshakeTimeout: fc.TLS.HandshakeTimeout, Metrics: s.tlsMet, Log: s.log.With(zap.String("frontend", f.name)),
 			})
