@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // lbd's own splice loop. io.Copy between two *net.TCPConn splices too
@@ -17,6 +17,12 @@ import (
 // raw system call, and the goroutine parks in the netpoller only on
 // EAGAIN. A direction takes a pipe from the server's pool only while bytes
 // are moving, so an idle connection holds none.
+//
+// Small messages do not go through a pipe: a direction starts each chunk
+// reading into a 16 KiB user-space buffer (read + write, HAProxy's
+// splice-auto way) and turns to splice only when a read fills the buffer,
+// that is when a bulk transfer is under way. Moving a few bytes costs two
+// splices and a pipe's page bookkeeping against one read and one write.
 
 const (
 	fSetPipeSz      = 1031 // F_SETPIPE_SZ
@@ -27,84 +33,15 @@ const (
 	pipeSize = 1 << 20
 	// maxIdlePipes bounds the pool; more are closed when returned.
 	maxIdlePipes = 64
+	// smallBuf is a direction's user-space buffer: a read that fills it
+	// turns the direction to splice; a splice round that finds less than
+	// this turns it back.
+	smallBuf = 16 << 10
 )
 
 // errNoPipe says spliceCopy could not make a pipe (descriptors or pipe
 // memory exhausted); nothing was lost, the caller may copy in user space.
 var errNoPipe = errors.New("no splice pipe")
-
-// spipe is one kernel pipe used as the splice buffer; data is how many
-// bytes sit in it.
-type spipe struct {
-	r, w int
-	size int
-	data int
-}
-
-// pipePool keeps pipes between connections (two syscalls and two
-// descriptors each to make).
-type pipePool struct {
-	mu     sync.Mutex
-	free   []*spipe
-	closed bool
-}
-
-func (pp *pipePool) get() (*spipe, error) {
-	pp.mu.Lock()
-	if n := len(pp.free); n > 0 {
-		p := pp.free[n-1]
-		pp.free = pp.free[:n-1]
-		pp.mu.Unlock()
-		return p, nil
-	}
-	pp.mu.Unlock()
-	var fds [2]int
-	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		return nil, err
-	}
-	p := &spipe{r: fds[0], w: fds[1], size: 64 << 10}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.r), fSetPipeSz, pipeSize); e == 0 {
-		p.size = pipeSize
-	} else if sz, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.r), fGetPipeSz, 0); e == 0 {
-		p.size = int(sz)
-	}
-	return p, nil
-}
-
-// put returns p; a pipe with bytes still in it is closed instead.
-func (pp *pipePool) put(p *spipe) {
-	if p == nil {
-		return
-	}
-	pp.mu.Lock()
-	if p.data == 0 && !pp.closed && len(pp.free) < maxIdlePipes {
-		pp.free = append(pp.free, p)
-		p = nil
-	}
-	pp.mu.Unlock()
-	if p != nil {
-		p.close()
-	}
-}
-
-// close closes the idle pipes; later puts close theirs.
-func (pp *pipePool) close() {
-	if pp == nil {
-		return
-	}
-	pp.mu.Lock()
-	free := pp.free
-	pp.free, pp.closed = nil, true
-	pp.mu.Unlock()
-	for _, p := range free {
-		p.close()
-	}
-}
-
-func (p *spipe) close() {
-	_ = syscall.Close(p.r)
-	_ = syscall.Close(p.w)
-}
 
 // rawSplice is splice(2) without the runtime's blocking-syscall hand-off
 // (see above: every call here is non-blocking).
@@ -113,13 +50,26 @@ func rawSplice(in, out, n int) (int, syscall.Errno) {
 	return int(r), e
 }
 
-// spliceCopy moves up to limit bytes from src to dst through a pipe from
-// pp. Like io.Copy over an io.LimitedReader: it returns fewer than limit
-// bytes with a nil error only at src's EOF. A read deadline on src ends it
-// with os.ErrDeadlineExceeded, as io.Copy's would.
+// rawRead and rawWrite are read(2) and write(2) on a non-blocking socket,
+// likewise raw.
+func rawRead(fd int, b []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(r), e
+}
+
+func rawWrite(fd int, b []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(r), e
+}
+
+// spliceCopy moves up to limit bytes from src to dst, through a small
+// buffer or a pipe from pp. Like io.Copy over an io.LimitedReader: it
+// returns fewer than limit bytes with a nil error only at src's EOF. A
+// read deadline on src ends it with os.ErrDeadlineExceeded, as io.Copy's
+// would.
 //
-// One wait for src serves many splices: bytes are pumped to dst from
-// inside the read callback, and src is waited for again only on EAGAIN.
+// One wait for src serves many reads: bytes are pumped to dst from inside
+// the read callback, and src is waited for again only on EAGAIN.
 func spliceCopy(pp *pipePool, dst, src *net.TCPConn, limit int64) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
@@ -130,7 +80,7 @@ func spliceCopy(pp *pipePool, dst, src *net.TCPConn, limit int64) (int64, error)
 		return 0, err
 	}
 	c := &splicer{pp: pp, limit: limit}
-	defer func() { pp.put(c.p) }()
+	defer c.release()
 	for c.written < limit && !c.eof {
 		err := rc.Read(func(sfd uintptr) bool { return c.fill(int(sfd), wc) })
 		if err == nil {
@@ -152,23 +102,77 @@ func spliceCopy(pp *pipePool, dst, src *net.TCPConn, limit int64) (int64, error)
 
 // splicer is one spliceCopy's state.
 type splicer struct {
-	pp      *pipePool
-	p       *spipe // nil while src is quiet
-	limit   int64
-	written int64
-	eof     bool
-	blocked bool // dst said EAGAIN with bytes left in the pipe
-	err     error
+	pp       *pipePool
+	splicing bool            // through p, after a read filled buf
+	p        *spipe          // nil while src is quiet or not splicing
+	buf      *[smallBuf]byte // nil while src is quiet or splicing
+	bufOff   int             // buf[bufOff:bufEnd] waits for dst
+	bufEnd   int
+	limit    int64
+	written  int64
+	eof      bool
+	blocked  bool // dst said EAGAIN with bytes left in the pipe or buffer
+	err      error
 }
 
-// fill is the read callback: splice src into the pipe until src says
-// EAGAIN or the pipe is full, then pump the pipe into dst, and again,
-// until src is drained (false: wait for src) or something else ends the
-// round (true: EOF, limit, dst full, error). Filling the pipe before
-// pumping hands dst the bytes in as few writes as they came in reads
-// (HAProxy's way): pumping after every read gave the receiver many small
-// sends to wake for.
+// release gives back what the copy holds; a pipe with bytes in it is
+// closed by the pool.
+func (c *splicer) release() {
+	c.pp.put(c.p)
+	c.p = nil
+	if c.buf != nil {
+		c.pp.putBuf(c.buf)
+		c.buf = nil
+	}
+}
+
+// fill is the read callback: read or splice src until it says EAGAIN,
+// pumping to dst on the way. False: wait for src. True: the round ended
+// (EOF, limit, dst full, error, or a switch between buffer and pipe).
 func (c *splicer) fill(sfd int, wc syscall.RawConn) bool {
+	if c.splicing {
+		return c.splice(sfd, wc)
+	}
+	return c.read(sfd, wc)
+}
+
+// read moves src to dst through the small buffer until src is drained.
+// A read that fills the buffer turns the copy to splice.
+func (c *splicer) read(sfd int, wc syscall.RawConn) bool {
+	for {
+		if c.buf == nil {
+			c.buf = c.pp.getBuf()
+		}
+		n, e := rawRead(sfd, c.buf[:min(int64(smallBuf), c.limit-c.written)])
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			c.release() // quiet: hold nothing while waiting
+			return false
+		case e != 0:
+			c.err = e
+			return true
+		case n == 0:
+			c.eof = true
+			return true
+		}
+		c.bufOff, c.bufEnd = 0, n
+		c.splicing = n == smallBuf
+		if !c.pumpWith(wc) || c.splicing || c.written >= c.limit {
+			return true
+		}
+	}
+}
+
+// splice fills the pipe from src until src is drained or the pipe is
+// full, then pumps it into dst, and again, until src is drained (false:
+// wait for src) or something else ends the round (true). Filling the pipe
+// before pumping hands dst the bytes in as few writes as they came in
+// reads (HAProxy's way): pumping after every read gave the receiver many
+// small sends to wake for.
+func (c *splicer) splice(sfd int, wc syscall.RawConn) bool {
+	round := 0 // bytes since src was last drained
 	for {
 		if c.p == nil {
 			p, err := c.pp.get()
@@ -197,24 +201,31 @@ func (c *splicer) fill(sfd int, wc syscall.RawConn) bool {
 				break
 			}
 			c.p.data += n
+			round += n
 		}
 		if drained && c.p.data == 0 {
-			return c.quiet()
+			return c.quiet(round)
 		}
-		var pumped bool
-		if err := wc.Control(func(dfd uintptr) { pumped = c.pump(int(dfd)) }); err != nil {
-			c.err = err
-			return true
-		}
-		c.blocked = !pumped
-		if c.err != nil || c.blocked || c.eof || c.written >= c.limit {
+		if !c.pumpWith(wc) || c.eof || c.written >= c.limit {
 			return true
 		}
 		if drained {
-			return c.quiet() // the pipe is empty: wait for src
+			return c.quiet(round) // the pipe is empty: wait for src
 		}
 		// The pipe was full (or a short splice): ask src again.
 	}
+}
+
+// pumpWith pumps to dst from inside src's callback; false when the round
+// must end (dst full or an error).
+func (c *splicer) pumpWith(wc syscall.RawConn) bool {
+	var pumped bool
+	if err := wc.Control(func(dfd uintptr) { pumped = c.pump(int(dfd)) }); err != nil {
+		c.err = err
+		return false
+	}
+	c.blocked = !pumped
+	return pumped && c.err == nil
 }
 
 // room is how many bytes the next splice into the pipe may bring.
@@ -222,19 +233,39 @@ func (c *splicer) room() int {
 	return int(min(int64(c.p.size-c.p.data), c.limit-c.written-int64(c.p.data)))
 }
 
-// quiet gives the (empty) pipe back while src has nothing, and waits.
-func (c *splicer) quiet() bool {
+// quiet gives the (empty) pipe back while src has nothing, and waits; a
+// round that found less than a small buffer's worth turns the copy back
+// to reading for the next round.
+func (c *splicer) quiet(round int) bool {
 	if c.p.data > 0 {
 		return true
 	}
 	c.pp.put(c.p)
 	c.p = nil
+	if round < smallBuf {
+		c.splicing = false
+	}
 	return false
 }
 
-// pump moves the pipe's bytes to dst; false when dst is full first.
+// pump moves the buffer's or the pipe's bytes to dst; false when dst is
+// full first.
 func (c *splicer) pump(dfd int) bool {
-	for c.p.data > 0 {
+	for c.bufOff < c.bufEnd {
+		n, e := rawWrite(dfd, c.buf[c.bufOff:c.bufEnd])
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return false
+		case e != 0:
+			c.err = e
+			return true
+		}
+		c.bufOff += n
+		c.written += int64(n)
+	}
+	for c.p != nil && c.p.data > 0 {
 		n, e := rawSplice(c.p.r, dfd, c.p.data)
 		switch {
 		case e == syscall.EINTR:
