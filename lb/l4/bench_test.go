@@ -64,3 +64,47 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConnection is the accept and dial path: per iteration a client
+// connects through the proxy to an echo backend, sends one byte, reads it
+// back and resets the connection (l4bench connrate's loop, one client).
+// allocs/op counts the proxy's allocations and the client's and backend's
+// (about 15 of them: dial, accept, the echo goroutine); profile with
+// -cpuprofile/-memprofile and focus on netsim/lb/l4.
+func BenchmarkConnection(b *testing.B) {
+	echo := testutil.Listen(b)
+	testutil.Serve(b, echo, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	cfg := Config{
+		Pools:     []Pool{{Name: "echo", Backends: []Backend{{ID: "e", Address: echo.Addr().String()}}, Health: Health{Disabled: true}}},
+		Frontends: []Frontend{{Name: "tcp", Listen: "127.0.0.1:0", Pool: "echo"}},
+	}
+	s, err := New(cfg, Options{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, func(_ string, a net.Addr) { addrc <- a.String() }) }()
+	addr := <-addrc
+	buf := []byte{'x'}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).SetLinger(0)
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+}

@@ -66,43 +66,26 @@ func rawWrite(fd int, b []byte) (int, syscall.Errno) {
 // buffer or a pipe from pp. Like io.Copy over an io.LimitedReader: it
 // returns fewer than limit bytes with a nil error only at src's EOF. A
 // read deadline on src ends it with os.ErrDeadlineExceeded, as io.Copy's
-// would.
-//
-// One wait for src serves many reads: bytes are pumped to dst from inside
-// the read callback, and src is waited for again only on EAGAIN.
+// would. A direction makes its splicer once and copies chunk after chunk
+// with it; this is the one-chunk form.
 func spliceCopy(pp *pipePool, dst, src *net.TCPConn, limit int64) (int64, error) {
-	rc, err := src.SyscallConn()
-	if err != nil {
+	var c splicer
+	if err := c.init(pp, dst, src); err != nil {
 		return 0, err
 	}
-	wc, err := dst.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	c := &splicer{pp: pp, limit: limit}
-	defer c.release()
-	for c.written < limit && !c.eof {
-		err := rc.Read(func(sfd uintptr) bool { return c.fill(int(sfd), wc) })
-		if err == nil {
-			err = c.err
-		}
-		if err == nil && c.blocked {
-			// dst is full: wait for room and pump the rest.
-			err = wc.Write(func(dfd uintptr) bool { return c.pump(int(dfd)) })
-			if err == nil {
-				err = c.err
-			}
-		}
-		if err != nil {
-			return c.written, err
-		}
-	}
-	return c.written, nil
+	return c.copy(limit)
 }
 
-// splicer is one spliceCopy's state.
+// splicer is one direction's copy state, kept between chunks so that a
+// chunk allocates nothing: the sockets' raw handles and the callbacks
+// handed to them are made once.
 type splicer struct {
 	pp       *pipePool
+	rc, wc   syscall.RawConn
+	ioFn     func(fd uintptr) bool // rc.Read's callback (c.fill) and wc.Write's (c.pump, when waiting)
+	waiting  bool                  // for dst: ioFn pumps
+	pumpCtl  func(fd uintptr)      // wc.Control's: c.pump into pumped
+	pumped   bool
 	splicing bool            // through p, after a read filled buf
 	p        *spipe          // nil while src is quiet or not splicing
 	buf      *[smallBuf]byte // nil while src is quiet or splicing
@@ -113,6 +96,53 @@ type splicer struct {
 	eof      bool
 	blocked  bool // dst said EAGAIN with bytes left in the pipe or buffer
 	err      error
+}
+
+func (c *splicer) init(pp *pipePool, dst, src *net.TCPConn) error {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return err
+	}
+	wc, err := dst.SyscallConn()
+	if err != nil {
+		return err
+	}
+	*c = splicer{pp: pp, rc: rc, wc: wc}
+	c.ioFn = func(fd uintptr) bool {
+		if c.waiting {
+			return c.pump(int(fd))
+		}
+		return c.fill(int(fd))
+	}
+	c.pumpCtl = func(fd uintptr) { c.pumped = c.pump(int(fd)) }
+	return nil
+}
+
+// copy is one chunk (see spliceCopy). One wait for src serves many reads:
+// bytes are pumped to dst from inside the read callback, and src is
+// waited for again only on EAGAIN.
+func (c *splicer) copy(limit int64) (int64, error) {
+	c.limit, c.written, c.eof, c.blocked, c.err = limit, 0, false, false, nil
+	defer c.release()
+	for c.written < limit && !c.eof {
+		err := c.rc.Read(c.ioFn)
+		if err == nil {
+			err = c.err
+		}
+		if err == nil && c.blocked {
+			// dst is full: wait for room and pump the rest.
+			c.waiting = true
+			err = c.wc.Write(c.ioFn)
+			c.waiting = false
+			if err == nil {
+				err = c.err
+			}
+		}
+		if err != nil {
+			return c.written, err
+		}
+	}
+	return c.written, nil
 }
 
 // release gives back what the copy holds; a pipe with bytes in it is
@@ -129,16 +159,16 @@ func (c *splicer) release() {
 // fill is the read callback: read or splice src until it says EAGAIN,
 // pumping to dst on the way. False: wait for src. True: the round ended
 // (EOF, limit, dst full, error, or a switch between buffer and pipe).
-func (c *splicer) fill(sfd int, wc syscall.RawConn) bool {
+func (c *splicer) fill(sfd int) bool {
 	if c.splicing {
-		return c.splice(sfd, wc)
+		return c.splice(sfd)
 	}
-	return c.read(sfd, wc)
+	return c.read(sfd)
 }
 
 // read moves src to dst through the small buffer until src is drained.
 // A read that fills the buffer turns the copy to splice.
-func (c *splicer) read(sfd int, wc syscall.RawConn) bool {
+func (c *splicer) read(sfd int) bool {
 	for {
 		if c.buf == nil {
 			c.buf = c.pp.getBuf()
@@ -159,7 +189,7 @@ func (c *splicer) read(sfd int, wc syscall.RawConn) bool {
 		}
 		c.bufOff, c.bufEnd = 0, n
 		c.splicing = n == smallBuf
-		if !c.pumpWith(wc) || c.splicing || c.written >= c.limit {
+		if !c.pumpWith() || c.splicing || c.written >= c.limit {
 			return true
 		}
 	}
@@ -171,7 +201,7 @@ func (c *splicer) read(sfd int, wc syscall.RawConn) bool {
 // before pumping hands dst the bytes in as few writes as they came in
 // reads (HAProxy's way): pumping after every read gave the receiver many
 // small sends to wake for.
-func (c *splicer) splice(sfd int, wc syscall.RawConn) bool {
+func (c *splicer) splice(sfd int) bool {
 	round := 0 // bytes since src was last drained
 	for {
 		if c.p == nil {
@@ -206,7 +236,7 @@ func (c *splicer) splice(sfd int, wc syscall.RawConn) bool {
 		if drained && c.p.data == 0 {
 			return c.quiet(round)
 		}
-		if !c.pumpWith(wc) || c.eof || c.written >= c.limit {
+		if !c.pumpWith() || c.eof || c.written >= c.limit {
 			return true
 		}
 		if drained {
@@ -218,14 +248,13 @@ func (c *splicer) splice(sfd int, wc syscall.RawConn) bool {
 
 // pumpWith pumps to dst from inside src's callback; false when the round
 // must end (dst full or an error).
-func (c *splicer) pumpWith(wc syscall.RawConn) bool {
-	var pumped bool
-	if err := wc.Control(func(dfd uintptr) { pumped = c.pump(int(dfd)) }); err != nil {
+func (c *splicer) pumpWith() bool {
+	if err := c.wc.Control(c.pumpCtl); err != nil {
 		c.err = err
 		return false
 	}
-	c.blocked = !pumped
-	return pumped && c.err == nil
+	c.blocked = !c.pumped
+	return c.pumped && c.err == nil
 }
 
 // room is how many bytes the next splice into the pipe may bring.
