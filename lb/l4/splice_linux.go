@@ -135,10 +135,15 @@ func (c *splicer) copy(limit int64) (int64, error) {
 			err = c.err
 		}
 		if err == nil && c.blocked {
-			// dst is full: wait for room and pump the rest.
+			// dst is full: wait for room and pump the rest, src muted
+			// meanwhile (see mute).
+			muted := c.splicing && c.mute(lowatMax)
 			c.waiting = true
 			err = c.wc.Write(c.ioFn)
 			c.waiting = false
+			if muted {
+				c.mute(1)
+			}
 			if err == nil {
 				err = c.err
 			}
@@ -148,6 +153,30 @@ func (c *splicer) copy(limit int64) (int64, error) {
 		}
 	}
 	return c.written, nil
+}
+
+// lowatMax asks for the largest SO_RCVLOWAT; Linux caps it at half of
+// tcp_rmem's maximum (or of a set SO_RCVBUF).
+const lowatMax = 1 << 30
+
+// mute sets src's SO_RCVLOWAT to n: false when it could not. Go's poller
+// is edge-triggered and keeps read interest on every socket, so while a
+// bulk copy waits for dst to drain, each segment arriving on src would
+// wake the poller for nothing (measured: 5.3 epoll_pwait per MiB against
+// HAProxy's 0.3; HAProxy drops read interest instead). With the mark
+// above what src can queue, the kernel reports src readable only when its
+// receive window is nearly shut, under memory pressure, or at its end;
+// back at 1, what is queued is reported at once. (A mark of a pipe's
+// size did not help: a fast sender queues that much within a segment or
+// two.)
+func (c *splicer) mute(n int) bool {
+	var err error
+	if cerr := c.rc.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
+	}); cerr != nil {
+		return false
+	}
+	return err == nil
 }
 
 // release gives back what the copy holds; a pipe with bytes in it is

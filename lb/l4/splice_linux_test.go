@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,5 +207,48 @@ func TestPipePoolBounds(t *testing.T) {
 	pp.put(q)
 	if pp.idle() != 0 {
 		t.Fatal("a closed pool took a pipe back")
+	}
+}
+
+func rcvlowat(t *testing.T, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT) }); err != nil || gerr != nil {
+		t.Fatalf("SO_RCVLOWAT: %v, %v", err, gerr)
+	}
+	return v
+}
+
+// While a bulk copy waits for a full dst, src is muted (SO_RCVLOWAT
+// raised: no wake-up per arriving segment); once dst drains, the mark is
+// back at 1 and a small message that follows is passed on at once.
+func TestSpliceCopyMutesSourceWhileBlocked(t *testing.T) {
+	client, srcEnd := tcpPair(t)
+	dstEnd, sink := tcpPair(t)
+	_ = dstEnd.SetWriteBuffer(64 << 10) // dst fills quickly while sink does not read
+	_ = sink.SetReadBuffer(64 << 10)
+	pp := &pipePool{}
+	defer pp.close()
+	go func() { _, _ = spliceCopy(pp, dstEnd, srcEnd, 1<<30) }()
+	bulk := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
+	go func() { _, _ = client.Write(bulk) }()
+	testutil.WaitFor(t, "src muted while dst is full", 10*time.Second, func() bool { return rcvlowat(t, srcEnd) > 1 })
+	got := make([]byte, len(bulk))
+	_ = sink.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(sink, got); err != nil || !bytes.Equal(got, bulk) {
+		t.Fatalf("sink read %v; want the 8 MiB sent, in order", err)
+	}
+	testutil.WaitFor(t, "src unmuted once dst drained", 10*time.Second, func() bool { return rcvlowat(t, srcEnd) == 1 })
+	if _, err := client.Write([]byte("tail")); err != nil {
+		t.Fatal(err)
+	}
+	tail := make([]byte, 4)
+	if _, err := io.ReadFull(sink, tail); err != nil || string(tail) != "tail" {
+		t.Fatalf("after the bulk, sink read %q, %v; want tail", tail, err)
 	}
 }
