@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -109,7 +110,15 @@ func (s *session) copyHalf(d, other *direction, idle time.Duration, pipes *pipeP
 			other.poked.Store(true)
 			_ = other.src.SetReadDeadline(time.Now())
 			deadline = time.Now().Add(idle)
-		default: // idle both ways, reset, or aborted
+		case errors.Is(err, syscall.ECONNRESET):
+			// src reset: so is dst (HAProxy's way), which spares both
+			// ends the FIN exchange and this side its TIME_WAIT.
+			if tc, ok := d.dst.(interface{ SetLinger(int) error }); ok {
+				_ = tc.SetLinger(0)
+			}
+			s.abort()
+			return total
+		default: // idle both ways, or aborted
 			s.abort()
 			return total
 		}

@@ -252,3 +252,33 @@ func TestSpliceCopyMutesSourceWhileBlocked(t *testing.T) {
 		t.Fatalf("after the bulk, sink read %q, %v; want tail", tail, err)
 	}
 }
+
+// A client that resets its connection has the backend connection reset
+// too, both ways the bytes may go (buffer or pipe), rather than closed
+// with a FIN (HAProxy's way: no FIN exchange, no TIME_WAIT on lbd's side).
+func TestResetPassedOn(t *testing.T) {
+	for _, size := range []int{1, 256 << 10} {
+		client, clientEnd := tcpPair(t)
+		backendEnd, backend := tcpPair(t)
+		s := &session{client: clientEnd, backend: backendEnd}
+		pp := &pipePool{}
+		defer pp.close()
+		done := make(chan struct{})
+		go func() { defer close(done); s.pipe(time.Minute, pp) }()
+		msg := bytes.Repeat([]byte{'x'}, size)
+		if _, err := client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		_ = backend.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(backend, make([]byte, size)); err != nil {
+			t.Fatalf("%d bytes: backend read %v", size, err)
+		}
+		_ = client.SetLinger(0)
+		_ = client.Close() // RST
+		<-done
+		_, err := backend.Read(make([]byte, 1))
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("after %d bytes and a client reset, the backend read %v; want a reset", size, err)
+		}
+	}
+}
