@@ -314,34 +314,35 @@ func (c *splicer) quiet(round int) bool {
 // pump moves the buffer's or the pipe's bytes to dst; false when dst is
 // full first.
 func (c *splicer) pump(dfd int) bool {
-	for c.bufOff < c.bufEnd {
-		n, e := rawWrite(dfd, c.buf[c.bufOff:c.bufEnd])
-		switch {
-		case e == syscall.EINTR:
-			continue
-		case e == syscall.EAGAIN:
-			return false
-		case e != 0:
-			c.err = e
-			return true
-		}
-		c.bufOff += n
-		c.written += int64(n)
+	rem := c.bufEnd - c.bufOff
+	ok := c.drain(&rem, func(n int) (int, syscall.Errno) { return rawWrite(dfd, c.buf[c.bufEnd-n:c.bufEnd]) })
+	c.bufOff = c.bufEnd - rem
+	if ok && c.err == nil && c.p != nil {
+		ok = c.drain(&c.p.data, func(n int) (int, syscall.Errno) { return rawSplice(c.p.r, dfd, n) })
 	}
-	for c.p != nil && c.p.data > 0 {
-		n, e := rawSplice(c.p.r, dfd, c.p.data)
-		switch {
-		case e == syscall.EINTR:
-			continue
-		case e == syscall.EAGAIN:
-			return false
-		case e != 0:
-			c.err = e
-			return true
-		}
-		c.p.data -= n
-		c.written += int64(n)
+	if !ok || c.err != nil {
+		return ok
 	}
 	c.blocked = false
+	return true
+}
+
+// drain calls move with the bytes *left until none are, counting what it
+// moves; false on EAGAIN, true with c.err set on another error.
+func (c *splicer) drain(left *int, move func(n int) (int, syscall.Errno)) bool {
+	for *left > 0 {
+		n, e := move(*left)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return false
+		case e != 0:
+			c.err = e
+			return true
+		}
+		*left -= n
+		c.written += int64(n)
+	}
 	return true
 }
