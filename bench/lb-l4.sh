@@ -5,6 +5,8 @@
 #   RUNS=1 BYTES=268435456 bash bench/lb-l4.sh
 #   ONLY=bulk bash bench/lb-l4.sh       # bulk (1 and STREAMS streams) or conns
 #   LBD_BIN=/tmp/lbd-old bash bench/lb-l4.sh   # another lbd build (before/after)
+#   STRACE=1 bash bench/lb-l4.sh        # and one more run of each under strace -c:
+#                                       # system calls per MiB and per connection
 #
 # Three figures per proxy: bulk throughput of BYTES (default 1 GiB) through
 # the proxy to a sink over one stream and over STREAMS (default 4) at once,
@@ -33,6 +35,7 @@ ADMIN_PORT=${ADMIN_PORT:-19404}
 HAP_PORT=${HAP_PORT:-19091}
 
 bench_need go haproxy taskset -- haproxy util-linux
+[[ -z ${STRACE:-} ]] || bench_need strace -- strace
 bench_workdir lb-l4
 
 go build -o "$work/l4bench" ./lb/l4/l4bench
@@ -79,6 +82,23 @@ start_haproxy() { # $@ = backends
 stop_proxy() { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
 
 declare -A R
+# syscalls NAME WHAT DIVISOR CMD...: the proxy's system calls during one
+# more run of CMD, per DIVISOR (empty: per connection that CMD reports),
+# all of them and the five most frequent (failed calls in brackets).
+syscalls() {
+  local name=$1 what=$2 div=$3 sp out; shift 3
+  strace -c -S calls -f -p "$proxy_pid" -o "$work/strace" 2>/dev/null & sp=$!
+  sleep 0.5 # attached
+  out=$("$@")
+  kill -INT "$sp"; wait "$sp" 2>/dev/null || true
+  [[ -n $div ]] || div=$(awk '{print $2}' <<<"$out")
+  awk -v n="$name" -v w="$what" -v d="$div" '
+    $NF == "total" { tot = $4 }
+    $1 ~ /^[0-9.]+$/ && $NF != "total" { e = (NF == 6) ? $5 : 0
+      line[++k] = sprintf("%s %.2f", $NF, $4 / d) (e ? sprintf(" [%.2f]", e / d) : "") }
+    END { printf "syscalls %s %s: %.2f (", n, w, tot / d
+          for (i = 1; i <= 5 && i <= k; i++) printf "%s%s", (i > 1 ? ", " : ""), line[i]; print ")" }' "$work/strace"
+}
 measure() { # $1 name, $2 port, $3 streams
   local name=$1 port=$2 streams=$3 t0 t1 out
   local tp=() cpuB=()
@@ -89,6 +109,8 @@ measure() { # $1 name, $2 port, $3 streams
     tp+=("$(awk '{print $6}' <<<"$out")")
     cpuB+=("$(awk -v d=$((t1-t0)) -v hz="$hz" -v b="$BYTES" 'BEGIN{printf "%.3f", d/hz/(b/1073741824)}')")
   done
+  [[ -z ${STRACE:-} ]] || syscalls "$name" "$streams stream(s), per MiB" $((BYTES >> 20)) \
+    taskset -c 1 "$B" send -addr 127.0.0.1:$port -bytes "$BYTES" -streams "$streams"
   R[$name,mibs$streams]=$(med "${tp[@]}")
   R[$name,cpu_gib$streams]=$(med "${cpuB[@]}")
 }
@@ -103,6 +125,8 @@ measure_conns() { # $1 name, $2 port
     cr+=("$(awk '{print $6}' <<<"$out")")
     cpuC+=("$(per_op $((t1-t0)) "$n")")
   done
+  [[ -z ${STRACE:-} ]] || syscalls "$name" "per connection" "" \
+    taskset -c 1 "$B" connrate -addr 127.0.0.1:$port -c "$CONC" -d "$DURATION"
   R[$name,cps]=$(med "${cr[@]}")
   R[$name,us_conn]=$(med "${cpuC[@]}")
 }

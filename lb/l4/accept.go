@@ -18,6 +18,7 @@ import (
 type frontend struct {
 	s   *Server
 	cfg Frontend
+	met frontMetrics
 	rt  atomic.Pointer[routes]
 	ln  net.Listener
 	sem chan struct{}

@@ -35,7 +35,7 @@ func (s *Server) track(b *backend.Backend, sess *session) bool {
 		s.sessions[b] = m
 	}
 	m[sess] = struct{}{}
-	s.met.backendActive.WithLabelValues(sess.pool, b.ID()).Inc()
+	sess.met.active.Inc()
 	return true
 }
 
@@ -47,7 +47,7 @@ func (s *Server) untrack(b *backend.Backend, sess *session) {
 		if len(s.sessions[b]) == 0 {
 			delete(s.sessions, b)
 		}
-		s.met.backendActive.WithLabelValues(sess.pool, b.ID()).Dec()
+		sess.met.active.Dec()
 	}
 }
 

@@ -30,8 +30,8 @@ func (f *frontend) handle(c net.Conn) {
 	clientAP := netip.AddrPortFrom(client, addrPort(c.RemoteAddr()).Port())
 	localAP := addrPort(c.LocalAddr())
 	rt := f.rt.Load()
-	f.s.met.frontActive.WithLabelValues(f.cfg.Name).Inc()
-	defer f.s.met.frontActive.WithLabelValues(f.cfg.Name).Dec()
+	f.met.active.Inc()
+	defer f.met.active.Dec()
 	fail := func(result string, err error) {
 		f.s.met.conns.WithLabelValues(f.cfg.Name, result).Inc()
 		if ce := f.s.log.Check(zap.DebugLevel, "tcp connection refused"); ce != nil {
@@ -95,12 +95,13 @@ func (f *frontend) handle(c net.Conn) {
 		return
 	}
 	defer b.Release()
-	f.s.met.conns.WithLabelValues(f.cfg.Name, resultOK).Inc()
+	f.met.ok.Inc()
 
 	if p.cfg.SendProxy != ProxyNone {
 		prefix = append(AppendProxyHeader(nil, p.cfg.SendProxy, clientAP, localAP), prefix...)
 	}
-	sess := &session{client: c, backend: bc, pool: p.cfg.Name}
+	bm := p.met[b]
+	sess := &session{client: c, backend: bc, met: bm}
 	if !f.s.track(b, sess) {
 		sess.abort() // the backend went to maintenance while we dialled
 		return
@@ -121,7 +122,7 @@ func (f *frontend) handle(c net.Conn) {
 	}
 	in, out := sess.pipe(rt.cfg.IdleTimeout, f.s.pipes)
 	in += int64(len(prefix))
-	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "in").Add(float64(in))
-	f.s.met.bytes.WithLabelValues(p.cfg.Name, b.ID(), "out").Add(float64(out))
-	f.s.met.duration.WithLabelValues(f.cfg.Name).Observe(time.Since(start).Seconds())
+	bm.in.Add(float64(in))
+	bm.out.Add(float64(out))
+	f.met.duration.Observe(time.Since(start).Seconds())
 }

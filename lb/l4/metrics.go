@@ -40,3 +40,33 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// frontMetrics are one frontend's series, looked up once rather than by
+// label values on every connection.
+type frontMetrics struct {
+	active   prometheus.Gauge
+	ok       prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *metrics) front(name string) frontMetrics {
+	return frontMetrics{
+		active:   m.frontActive.WithLabelValues(name),
+		ok:       m.conns.WithLabelValues(name, resultOK),
+		duration: m.duration.WithLabelValues(name),
+	}
+}
+
+// backendMetrics are one backend's series in one pool.
+type backendMetrics struct {
+	active  prometheus.Gauge
+	in, out prometheus.Counter
+}
+
+func (m *metrics) backend(pool, id string) *backendMetrics {
+	return &backendMetrics{
+		active: m.backendActive.WithLabelValues(pool, id),
+		in:     m.bytes.WithLabelValues(pool, id, "in"),
+		out:    m.bytes.WithLabelValues(pool, id, "out"),
+	}
+}

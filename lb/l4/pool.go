@@ -25,6 +25,7 @@ type pool struct {
 	policy   policy.Policy
 	backends []*backend.Backend
 	byID     map[string]*backend.Backend
+	met      map[*backend.Backend]*backendMetrics
 	monitor  *health.Monitor
 	// kept are the running backends this pool carries over, with the
 	// settings Commit applies to them.
@@ -36,7 +37,7 @@ func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pool{s: s, cfg: pc, policy: pol, byID: map[string]*backend.Backend{}}
+	p := &pool{s: s, cfg: pc, policy: pol, byID: map[string]*backend.Backend{}, met: map[*backend.Backend]*backendMetrics{}}
 	obs := backend.ObserverFunc(func(b *backend.Backend, from, to backend.State, reason string) {
 		s.log.Info("tcp backend state", zap.String("pool", pc.Name), zap.String("backend", b.ID()),
 			zap.Stringer("from", from), zap.Stringer("to", to), zap.String("reason", reason))
@@ -56,6 +57,7 @@ func newPool(pc Pool, s *Server, prev *pool) (*pool, error) {
 		}
 		p.backends = append(p.backends, b)
 		p.byID[bc.ID] = b
+		p.met[b] = s.met.backend(pc.Name, bc.ID)
 	}
 	var check health.Checker
 	if !pc.Health.Disabled {

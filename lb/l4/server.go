@@ -93,7 +93,7 @@ func New(cfg Config, o Options) (*Server, error) {
 	}
 	s.gen.Store(g)
 	for _, fc := range cfg.Frontends {
-		f := &frontend{s: s, cfg: fc, sem: make(chan struct{}, fc.MaxConns)}
+		f := &frontend{s: s, cfg: fc, met: met.front(fc.Name), sem: make(chan struct{}, fc.MaxConns)}
 		f.rt.Store(newRoutes(fc, g))
 		s.fes = append(s.fes, f)
 	}

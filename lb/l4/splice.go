@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -14,8 +15,10 @@ import (
 // that copyChunk splices; any net.Conn in tests).
 type session struct {
 	client, backend net.Conn
-	pool            string // metrics label
+	met             *backendMetrics
 	once            sync.Once
+	last            atomic.Int64 // unix nanos of the last report of bytes moved
+	up, down        direction
 }
 
 // abort closes both sides at once.
@@ -38,22 +41,30 @@ type direction struct {
 	dst, src net.Conn
 	poked    atomic.Bool // the other direction asked for a report
 	ended    atomic.Bool // src reached EOF: nothing more will come this way
+	sp       splicer     // set up by the first chunk between two TCP connections
+	spState  uint8       // spUnset, spReady or spNone
 }
+
+const (
+	spUnset = iota // no chunk yet
+	spReady        // sp splices
+	spNone         // not two TCP connections, or no pipe pool: io.Copy
+)
 
 // pipe copies both ways until both directions end (EOF is passed on as a
 // half-close) or nothing moves either way for idle, then closes both.
 func (s *session) pipe(idle time.Duration, pipes *pipePool) (in, out int64) {
-	var last atomic.Int64 // unix nanos of the last report of bytes moved
-	last.Store(time.Now().UnixNano())
-	up := &direction{dst: s.backend, src: s.client}
-	down := &direction{dst: s.client, src: s.backend}
-	done := make(chan struct{})
+	s.last.Store(time.Now().UnixNano())
+	s.up = direction{dst: s.backend, src: s.client}
+	s.down = direction{dst: s.client, src: s.backend}
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(done)
-		out = copyHalf(down, up, &last, idle, s.abort, pipes)
+		defer wg.Done()
+		out = s.copyHalf(&s.down, &s.up, idle, pipes)
 	}()
-	in = copyHalf(up, down, &last, idle, s.abort, pipes)
-	<-done
+	in = s.copyHalf(&s.up, &s.down, idle, pipes)
+	wg.Wait()
 	s.abort()
 	return in, out
 }
@@ -63,9 +74,9 @@ func (s *session) pipe(idle time.Duration, pipes *pipePool) (in, out int64) {
 // byte this way and none reported the other way for idle, the other
 // direction is asked to report; the session is idle when that report (or
 // the other direction's own end) shows nothing moved either.
-func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort func(), pipes *pipePool) int64 {
+func (s *session) copyHalf(d, other *direction, idle time.Duration, pipes *pipePool) int64 {
 	var total int64
-	deadline := time.Unix(0, last.Load()).Add(idle)
+	deadline := time.Unix(0, s.last.Load()).Add(idle)
 	for {
 		_ = d.src.SetReadDeadline(deadline)
 		if d.poked.Load() {
@@ -75,13 +86,13 @@ func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort
 			// this load sees the poke or its deadline lands after ours.)
 			_ = d.src.SetReadDeadline(time.Now())
 		}
-		n, err := copyChunk(pipes, d.dst, d.src, chunk)
+		n, err := copyChunk(pipes, d, chunk)
 		total += n
 		poked := d.poked.Swap(false)
 		if n > 0 {
-			last.Store(time.Now().UnixNano())
+			s.last.Store(time.Now().UnixNano())
 		}
-		lastAt := time.Unix(0, last.Load())
+		lastAt := time.Unix(0, s.last.Load())
 		switch {
 		case err == nil && n < chunk: // EOF from src: pass the half-close on
 			d.ended.Store(true)
@@ -99,29 +110,43 @@ func copyHalf(d, other *direction, last *atomic.Int64, idle time.Duration, abort
 			other.poked.Store(true)
 			_ = other.src.SetReadDeadline(time.Now())
 			deadline = time.Now().Add(idle)
-		default: // idle both ways, reset, or aborted
-			abort()
+		case errors.Is(err, syscall.ECONNRESET):
+			// src reset: so is dst (HAProxy's way), which spares both
+			// ends the FIN exchange and this side its TIME_WAIT.
+			if tc, ok := d.dst.(interface{ SetLinger(int) error }); ok {
+				_ = tc.SetLinger(0)
+			}
+			s.abort()
+			return total
+		default: // idle both ways, or aborted
+			s.abort()
 			return total
 		}
 	}
 }
 
-// copyChunk moves up to limit bytes from src to dst: spliceCopy between
-// two TCP connections, io.Copy through a 32 KiB buffer otherwise, when
-// no pipe can be made, or when pipes is nil (the benchmarks' user-space
-// comparison). Fewer than limit
-// bytes with a nil error means src's EOF.
-func copyChunk(pipes *pipePool, dst, src net.Conn, limit int64) (int64, error) {
-	dt, ok1 := dst.(*net.TCPConn)
-	st, ok2 := src.(*net.TCPConn)
+// copyChunk moves up to limit bytes from d.src to d.dst: through d's
+// splicer between two TCP connections, io.Copy through a 32 KiB buffer
+// otherwise, when no pipe can be made, or when pipes is nil (the
+// benchmarks' user-space comparison). Fewer than limit bytes with a nil
+// error means src's EOF.
+func copyChunk(pipes *pipePool, d *direction, limit int64) (int64, error) {
+	if d.spState == spUnset {
+		d.spState = spNone
+		dt, ok1 := d.dst.(*net.TCPConn)
+		st, ok2 := d.src.(*net.TCPConn)
+		if ok1 && ok2 && pipes != nil && d.sp.init(pipes, dt, st) == nil {
+			d.spState = spReady
+		}
+	}
 	var n int64
-	if ok1 && ok2 && pipes != nil {
+	if d.spState == spReady {
 		var err error
-		if n, err = spliceCopy(pipes, dt, st, limit); !errors.Is(err, errNoPipe) {
+		if n, err = d.sp.copy(limit); !errors.Is(err, errNoPipe) {
 			return n, err
 		}
 	}
 	// Hide dst's ReadFrom: io.Copy would splice on its own.
-	m, err := io.Copy(struct{ io.Writer }{dst}, &io.LimitedReader{R: src, N: limit - n})
+	m, err := io.Copy(struct{ io.Writer }{d.dst}, &io.LimitedReader{R: d.src, N: limit - n})
 	return n + m, err
 }
