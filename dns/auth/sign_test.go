@@ -44,10 +44,7 @@ func ask(set *auth.Set, name string, qtype uint16) *dns.Msg {
 // that the zone signs has a signature that verifies with the zone's keys.
 func verifySections(t *testing.T, resp *dns.Msg, zone string, ks *dnssec.Keys) dnssec.Denial {
 	t.Helper()
-	var keys []*dns.DNSKEY
-	for _, k := range ks.List {
-		keys = append(keys, k.DNSKEY)
-	}
+	keys := ks.Public()
 	for _, sec := range [][]dns.RR{resp.Answer, resp.Ns} {
 		seen := map[string]bool{}
 		for _, rr := range sec {

@@ -68,7 +68,7 @@ func checkSigned(t *testing.T, sz *SignedZone, z *zones.Zone, ks *Keys, p *NSEC3
 			}
 			continue
 		}
-		if _, err := VerifyRRset(rrs, sigs[k], dnskeys(ks), z.Origin, now); err != nil {
+		if _, err := VerifyRRset(rrs, sigs[k], ks.Public(), z.Origin, now); err != nil {
 			t.Errorf("%s %s: %v", k.name, k.typ, err)
 		}
 	}

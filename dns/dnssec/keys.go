@@ -95,6 +95,16 @@ func (ks *Keys) DNSKEYs() []dns.RR {
 	return out
 }
 
+// Public returns the keys' DNSKEY records themselves (not copies): what
+// the zone's signatures are checked with.
+func (ks *Keys) Public() []*dns.DNSKEY {
+	out := make([]*dns.DNSKEY, len(ks.List))
+	for i, k := range ks.List {
+		out[i] = k.DNSKEY
+	}
+	return out
+}
+
 // DS returns the SHA-256 DS records of the zone's key-signing keys, for
 // the parent zone, with the given TTL.
 func (ks *Keys) DS(ttl uint32) []dns.RR {

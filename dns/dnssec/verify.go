@@ -86,23 +86,18 @@ func VerifyRRset(rrs []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer str
 		return Verified{}, bogus(dns.ExtendedErrorCodeRRSIGsMissing, "%s has no RRSIG", what)
 	}
 	var last *BogusError
+	checks := 0
 	for _, s := range sigs {
 		if !strings.EqualFold(s.SignerName, signer) {
 			last = bogus(dns.ExtendedErrorCodeDNSBogus, "%s: RRSIG by %s, want a signature of zone %s", what, s.SignerName, signer)
 			continue
 		}
-		var key *dns.DNSKEY
-		for _, k := range keys {
-			if k.KeyTag() == s.KeyTag && k.Algorithm == s.Algorithm {
-				key = k
-				break
-			}
-		}
-		if key == nil {
+		cands, named := keysOf(s, keys)
+		if !named {
 			last = bogus(dns.ExtendedErrorCodeDNSKEYMissing, "%s: RRSIG by key %d (algorithm %d) of %s, which is not in its DNSKEY set", what, s.KeyTag, s.Algorithm, signer)
 			continue
 		}
-		if key.Flags&dns.ZONE == 0 {
+		if len(cands) == 0 {
 			last = bogus(dns.ExtendedErrorCodeNoZoneKeyBitSet, "%s: key %d of %s has no zone key bit", what, s.KeyTag, signer)
 			continue
 		}
@@ -115,13 +110,41 @@ func VerifyRRset(rrs []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer str
 			}
 			continue
 		}
-		if err := s.Verify(key, rrs); err != nil {
-			last = bogus(dns.ExtendedErrorCodeDNSBogus, "%s: RRSIG by key %d does not verify: %v", what, s.KeyTag, err)
-			continue
+		for _, key := range cands {
+			if checks == maxSignatureChecks {
+				return Verified{}, bogus(dns.ExtendedErrorCodeDNSBogus, "%s: no signature verified in %d checks, the most one RRset gets", what, checks)
+			}
+			checks++
+			if err := s.Verify(key, rrs); err != nil {
+				last = bogus(dns.ExtendedErrorCodeDNSBogus, "%s: RRSIG by key %d does not verify: %v", what, s.KeyTag, err)
+				continue
+			}
+			return Verified{Sig: s, Expires: sigTime(s.Expiration, now)}, nil
 		}
-		return Verified{Sig: s, Expires: sigTime(s.Expiration, now)}, nil
 	}
 	return Verified{}, last
+}
+
+// maxSignatureChecks bounds the signature checks one RRset costs: a zone
+// can publish many keys with one key tag and many RRSIGs (KeyTrap,
+// CVE-2023-50387); an honest zone needs two or three.
+const maxSignatureChecks = 8
+
+// keysOf returns the zone keys that may have made s: every key with its
+// key tag and algorithm, since a key tag is a checksum, not a name (RFC
+// 4034 Appendix B: two keys of a zone can share one, and a validator must
+// try each). named says whether any key had the tag, zone key or not.
+func keysOf(s *dns.RRSIG, keys []*dns.DNSKEY) (zoneKeys []*dns.DNSKEY, named bool) {
+	for _, k := range keys {
+		if k.KeyTag() != s.KeyTag || k.Algorithm != s.Algorithm {
+			continue
+		}
+		named = true
+		if k.Flags&dns.ZONE != 0 {
+			zoneKeys = append(zoneKeys, k)
+		}
+	}
+	return zoneKeys, named
 }
 
 // sigTime turns an RRSIG time (seconds, serial arithmetic, RFC 4034
