@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -298,19 +299,12 @@ func hasType(rrs []dns.RR, t uint16) bool {
 	return false
 }
 
-// dedupeOwners drops repeated records (two proofs may need the same NSEC)
-// and orders them so that each RRset is contiguous.
+// dedupeOwners drops repeated records (two proofs may need the same
+// NSEC), keeping the first of each in place.
 func dedupeOwners(rrs []dns.RR) []dns.RR {
 	var out []dns.RR
 	for _, rr := range rrs {
-		dup := false
-		for _, o := range out {
-			if dns.IsDuplicate(o, rr) {
-				dup = true
-				break
-			}
-		}
-		if !dup {
+		if !slices.ContainsFunc(out, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
 			out = append(out, rr)
 		}
 	}

@@ -1,4 +1,4 @@
-package dnssec
+package dnssec_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/dnssec"
+	"netsim/dns/dnstest"
 	"netsim/zones"
 )
 
@@ -14,23 +16,8 @@ import (
 // record change) and read again is published as it is: its serial does
 // not move (netsim fix waits for the serial of the file it puts back).
 func TestPublishIsStableAcrossAZoneFile(t *testing.T) {
-	zs, err := zones.LoadEmbedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := map[string]*Keys{}
-	for _, z := range zs {
-		ks, err := Generate(z.Origin, KeyOptions{Algorithm: dns.ECDSAP256SHA256})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[z.Origin] = ks
-	}
-	pub, err := Publish(zs, keys, 3600, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, z := range pub {
+	sg := dnstest.SignWith(t, dnstest.Embedded(t), dnssec.DefaultSignerOptions()) // every zone's keys, published
+	for _, z := range sg.Zones {
 		var b bytes.Buffer
 		if err := z.WriteText(&b); err != nil {
 			t.Fatal(err)
@@ -39,7 +26,7 @@ func TestPublishIsStableAcrossAZoneFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", z.Origin, err, b.String())
 		}
-		repub, err := Publish([]*zones.Zone{again}, keys, 3600, time.Now())
+		repub, err := dnssec.Publish([]*zones.Zone{again}, sg.Keys, 3600, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
