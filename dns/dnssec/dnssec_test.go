@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/binary"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -190,25 +191,27 @@ func TestVerifyRRsetSaysWhy(t *testing.T) {
 	}
 }
 
-// collidingKeys are a KSK and a ZSK of example.test. with one key tag:
-// Ed25519 keys made from fixed seeds, found by trying seeds in turn (a key
-// tag is a 16-bit checksum: a zone's two random keys share one about once
-// in 65536 zones, which made signed-answer tests fail now and then).
+// edKey is an Ed25519 key of example.test. made from a fixed seed.
+func edKey(flags uint16, seed uint32) *Key {
+	b := make([]byte, ed25519.SeedSize)
+	binary.BigEndian.PutUint32(b, seed)
+	priv := ed25519.NewKeyFromSeed(b)
+	pub := priv.Public().(ed25519.PublicKey)
+	rr := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags: flags, Protocol: 3, Algorithm: dns.ED25519, PublicKey: base64.StdEncoding.EncodeToString(pub)}
+	return &Key{DNSKEY: rr, Signer: priv}
+}
+
+// Seeds of a KSK and a ZSK with one key tag, found by trying seeds in turn
+// (a key tag is a 16-bit checksum: a zone's two random keys share one
+// about once in 65536 zones, which made signed-answer tests fail now and
+// then).
+const collidingKSKSeed, collidingZSKSeed = 348, 467
+
+// collidingKeys are a KSK and a ZSK of example.test. with one key tag.
 func collidingKeys(t *testing.T) *Keys {
 	t.Helper()
-	ks := &Keys{Origin: "example.test."}
-	for _, k := range []struct {
-		flags uint16
-		seed  uint32
-	}{{dns.ZONE | dns.SEP, 348}, {dns.ZONE, 467}} {
-		seed := make([]byte, ed25519.SeedSize)
-		binary.BigEndian.PutUint32(seed, k.seed)
-		priv := ed25519.NewKeyFromSeed(seed)
-		pub := priv.Public().(ed25519.PublicKey)
-		rr := &dns.DNSKEY{Hdr: dns.RR_Header{Name: ks.Origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-			Flags: k.flags, Protocol: 3, Algorithm: dns.ED25519, PublicKey: base64.StdEncoding.EncodeToString(pub)}
-		ks.List = append(ks.List, &Key{DNSKEY: rr, Signer: priv})
-	}
+	ks := &Keys{Origin: "example.test.", List: []*Key{edKey(dns.ZONE|dns.SEP, collidingKSKSeed), edKey(dns.ZONE, collidingZSKSeed)}}
 	if a, b := ks.List[0].DNSKEY.KeyTag(), ks.List[1].DNSKEY.KeyTag(); a != b {
 		t.Fatalf("the KSK's key tag is %d, the ZSK's %d: want one tag", a, b)
 	}
@@ -282,6 +285,32 @@ func TestKeysSaveAndLoad(t *testing.T) {
 	}
 	if _, err := VerifyRRset(set, Sigs(sigs, ".", dns.TypeNS), ks.Public(), ".", time.Now()); err != nil {
 		t.Fatalf("a loaded key's signature does not verify with the saved public key: %v", err)
+	}
+}
+
+// A zone's keys each have their own key tag (it names their files): a
+// new key whose tag an earlier key has is made again, and keys that share
+// one are not saved over each other.
+func TestKeysHaveTheirOwnTags(t *testing.T) {
+	seeds := []uint32{collidingKSKSeed, collidingZSKSeed, 1}
+	made := 0
+	ks, err := generate("example.test.", KeyOptions{Algorithm: dns.ED25519}, func(_ string, flags uint16, _ KeyOptions) (*Key, error) {
+		made++
+		return edKey(flags, seeds[made-1]), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := ks.List[0].DNSKEY.KeyTag(), ks.List[1].DNSKEY.KeyTag(); a == b || made != 3 {
+		t.Errorf("key tags %d and %d after %d keys made; want the ZSK whose tag the KSK has made again", a, b, made)
+	}
+	dir := t.TempDir()
+	if err := collidingKeys(t).Save(dir); err == nil {
+		loaded, err := Load(dir, "example.test.", dns.ED25519)
+		t.Fatalf("two keys with one tag saved (loaded again: %v, %v); want an error", loaded, err)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Errorf("%d files written for keys that were not saved", len(files))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -50,8 +51,15 @@ func AlgorithmByName(s string) (uint8, bool) {
 	return 0, false
 }
 
-// Generate makes new keys for origin.
+// Generate makes new keys for origin, each with its own key tag.
 func Generate(origin string, o KeyOptions) (*Keys, error) {
+	return generate(origin, o, newKey)
+}
+
+// generate makes the keys with newKey. A key whose tag an earlier key
+// has is made again, as BIND's dnssec-keygen does: the tag names the
+// key's files (fileBase), and validators pick keys by it.
+func generate(origin string, o KeyOptions, newKey func(string, uint16, KeyOptions) (*Key, error)) (*Keys, error) {
 	ks := &Keys{Origin: dns.CanonicalName(origin)}
 	flags := []uint16{dns.ZONE | dns.SEP, dns.ZONE}
 	if o.CSK {
@@ -59,12 +67,19 @@ func Generate(origin string, o KeyOptions) (*Keys, error) {
 	}
 	for _, f := range flags {
 		k, err := newKey(ks.Origin, f, o)
+		for err == nil && ks.hasTag(k.DNSKEY.KeyTag()) {
+			k, err = newKey(ks.Origin, f, o)
+		}
 		if err != nil {
 			return nil, err
 		}
 		ks.List = append(ks.List, k)
 	}
 	return ks, nil
+}
+
+func (ks *Keys) hasTag(tag uint16) bool {
+	return slices.ContainsFunc(ks.List, func(k *Key) bool { return k.DNSKEY.KeyTag() == tag })
 }
 
 func newKey(origin string, flags uint16, o KeyOptions) (*Key, error) {
@@ -231,6 +246,14 @@ func keyLine(s string) string {
 func (ks *Keys) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("key directory %s: %w", dir, err)
+	}
+	files := map[string]bool{}
+	for _, k := range ks.List {
+		b := fileBase(k.DNSKEY)
+		if files[b] {
+			return fmt.Errorf("keys of %s: two keys of algorithm %d have key tag %d and would both be saved as %s in %s; want one tag a key", ks.Origin, k.DNSKEY.Algorithm, k.DNSKEY.KeyTag(), b, dir)
+		}
+		files[b] = true
 	}
 	for _, k := range ks.List {
 		base := filepath.Join(dir, fileBase(k.DNSKEY))
