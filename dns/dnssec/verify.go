@@ -74,8 +74,10 @@ type Verified struct {
 }
 
 // VerifyRRset checks that one of sigs, made by one of keys for the zone
-// signer, verifies rrs at now. The error says why none did: no
-// signature, no matching key, expired, not yet valid, or a bad signature.
+// signer, verifies rrs at now, trying every key with a signature's key
+// tag. The error says why none did: no signature, no matching key,
+// expired, not yet valid, a bad signature, or more checks than
+// maxSignatureChecks.
 func VerifyRRset(rrs []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer string, now time.Time) (Verified, error) {
 	if len(rrs) == 0 {
 		return Verified{}, errors.New("no records to verify")
