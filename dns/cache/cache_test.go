@@ -41,13 +41,19 @@ func answer(t testing.TB, rcode int, ans, ns []string) *dns.Msg {
 
 const soa = "example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 %d"
 
-func newCache(t testing.TB, cfg Config, clk *testutil.Clock) *Cache {
+// newCache is a cache on DefaultConfig changed by mod (may be nil), with
+// a manual clock.
+func newCache(t testing.TB, mod func(*Config)) (*Cache, *testutil.Clock) {
 	t.Helper()
+	cfg, clk := DefaultConfig(), newClock()
+	if mod != nil {
+		mod(&cfg)
+	}
 	c, err := New(cfg, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, clk
 }
 
 func key(name string, typ uint16) Key {
@@ -84,11 +90,7 @@ func TestTTLAndNegative(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			if tc.cfg != nil {
-				tc.cfg(&cfg)
-			}
-			c := newCache(t, cfg, newClock())
+			c, _ := newCache(t, tc.cfg)
 			ttl, neg, ok := c.TTL(tc.kind, tc.msg)
 			if ttl != tc.wantTTL && ok || neg != tc.wantNeg || ok != tc.wantOK {
 				t.Fatalf("TTL = %d neg=%v ok=%v, want %d %v %v", ttl, neg, ok, tc.wantTTL, tc.wantNeg, tc.wantOK)
@@ -120,10 +122,7 @@ func TestTTLAndNegative(t *testing.T) {
 }
 
 func TestCountdownAndStale(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.StaleWindow = time.Minute
-	c := newCache(t, cfg, clk)
+	c, clk := newCache(t, func(cfg *Config) { cfg.StaleWindow = time.Minute })
 	k := key("www.example.test.", dns.TypeA)
 	if _, err := c.Set(k, answer(t, 0, []string{"www.example.test. 300 IN A 192.0.2.1", "www.example.test. 300 IN A 192.0.2.2"}, nil)); err != nil {
 		t.Fatal(err)
@@ -174,10 +173,7 @@ func TestCountdownAndStale(t *testing.T) {
 }
 
 func TestNoStaleWindow(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.StaleWindow = 0
-	c := newCache(t, cfg, clk)
+	c, clk := newCache(t, func(cfg *Config) { cfg.StaleWindow = 0 })
 	k := key("a.test.", dns.TypeA)
 	c.Set(k, answer(t, 0, []string{"a.test. 5 IN A 192.0.2.1"}, nil))
 	clk.Advance(5 * time.Second)
@@ -187,11 +183,7 @@ func TestNoStaleWindow(t *testing.T) {
 }
 
 func TestEvictionKeepsVisited(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.Shards = 1
-	cfg.MaxEntries = 10
-	c := newCache(t, cfg, clk)
+	c, _ := newCache(t, func(cfg *Config) { cfg.Shards, cfg.MaxEntries = 1, 10 })
 	name := func(i int) string { return fmt.Sprintf("n%d.test.", i) }
 	for i := 0; i < 10; i++ {
 		c.Set(key(name(i), dns.TypeA), answer(t, 0, []string{name(i) + " 300 IN A 192.0.2.1"}, nil))
@@ -224,16 +216,13 @@ func TestEvictionKeepsVisited(t *testing.T) {
 }
 
 func TestByteBound(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.Shards = 2
-	cfg.MaxBytes = 2 * 8192
-	c := newCache(t, cfg, clk)
+	const bound = 2 * 8192
+	c, _ := newCache(t, func(cfg *Config) { cfg.Shards, cfg.MaxBytes = 2, bound })
 	for i := 0; i < 500; i++ {
 		n := fmt.Sprintf("host%d.example.test.", i)
 		c.Set(key(n, dns.TypeTXT), answer(t, 0, []string{n + ` 300 IN TXT "` + strings.Repeat("x", 200) + `"`}, nil))
-		if c.Bytes() > cfg.MaxBytes {
-			t.Fatalf("after %d inserts bytes %d > bound %d", i+1, c.Bytes(), cfg.MaxBytes)
+		if c.Bytes() > bound {
+			t.Fatalf("after %d inserts bytes %d > bound %d", i+1, c.Bytes(), bound)
 		}
 	}
 	if c.Len() == 0 || c.Len() >= 500 || c.Evictions() == 0 {
@@ -249,8 +238,7 @@ func TestByteBound(t *testing.T) {
 }
 
 func TestScopedLookup(t *testing.T) {
-	clk := newClock()
-	c := newCache(t, DefaultConfig(), clk)
+	c, _ := newCache(t, nil)
 	base := key("www.example.test.", dns.TypeA)
 	eu, na := base, base
 	eu.Scope = netip.MustParsePrefix("127.0.10.0/24")
@@ -297,10 +285,7 @@ func TestScopedLookup(t *testing.T) {
 }
 
 func TestDeleteFlushSweep(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.StaleWindow = 10 * time.Second
-	c := newCache(t, cfg, clk)
+	c, clk := newCache(t, func(cfg *Config) { cfg.StaleWindow = 10 * time.Second })
 	for i := 0; i < 100; i++ {
 		n := fmt.Sprintf("h%d.test.", i)
 		ttl := 10
@@ -354,9 +339,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestJitter(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Jitter = 0.2
-	c := newCache(t, cfg, newClock())
+	c, _ := newCache(t, func(cfg *Config) { cfg.Jitter = 0.2 })
 	seen := map[time.Duration]bool{}
 	for i := 0; i < 50; i++ {
 		d, err := c.Set(key("j.test.", dns.TypeA), answer(t, 0, []string{"j.test. 1000 IN A 192.0.2.1"}, nil))
@@ -371,10 +354,7 @@ func TestJitter(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.MaxEntries = 256
-	clk := newClock()
-	c := newCache(t, cfg, clk)
+	c, clk := newCache(t, func(cfg *Config) { cfg.MaxEntries = 256 })
 	msgs := make([]*dns.Msg, 64)
 	for i := range msgs {
 		msgs[i] = answer(t, 0, []string{fmt.Sprintf("c%d.test. 60 IN A 192.0.2.1", i)}, nil)
@@ -409,14 +389,13 @@ func TestConcurrent(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
-	if c.Len() > cfg.MaxEntries {
+	if c.Len() > c.Config().MaxEntries {
 		t.Fatalf("len %d over bound", c.Len())
 	}
 }
 
 func BenchmarkGetFill(b *testing.B) {
-	clk := newClock()
-	c := newCache(b, DefaultConfig(), clk)
+	c, clk := newCache(b, nil)
 	k := key("www.example.test.", dns.TypeA)
 	c.Set(k, answer(b, 0, []string{"www.example.test. 300 IN A 127.0.3.10", "www.example.test. 300 IN A 127.0.3.11", "www.example.test. 300 IN A 127.0.3.12"}, nil))
 	b.ReportAllocs()
@@ -433,8 +412,7 @@ func BenchmarkGetFill(b *testing.B) {
 }
 
 func TestFillRotatesRRsets(t *testing.T) {
-	clk := newClock()
-	c := newCache(t, DefaultConfig(), clk)
+	c, clk := newCache(t, nil)
 	k := key("alias.example.test.", dns.TypeA)
 	c.Set(k, answer(t, 0, []string{
 		"alias.example.test. 300 IN CNAME www.example.test.",
@@ -479,10 +457,8 @@ func FuzzSetFill(f *testing.F) {
 		}
 		f.Add(b, uint8(0), uint16(10))
 	}
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.MaxEntries, cfg.MaxBytes, cfg.Shards = 64, 64*4096, 4
-	c := newCache(f, cfg, clk)
+	c, clk := newCache(f, func(cfg *Config) { cfg.MaxEntries, cfg.MaxBytes, cfg.Shards = 64, 64*4096, 4 })
+	cfg := c.Config()
 	f.Fuzz(func(t *testing.T, pkt []byte, kind uint8, advance uint16) {
 		m := new(dns.Msg)
 		if m.Unpack(pkt) != nil {

@@ -11,12 +11,7 @@ import (
 // The observer sees every change with the right op: set (with the TTL),
 // evict, expire, flush of one entry, of a name and of everything.
 func TestObserver(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.Shards = 1
-	cfg.MaxEntries = 2
-	cfg.StaleWindow = 0
-	c := newCache(t, cfg, clk)
+	c, clk := newCache(t, func(cfg *Config) { cfg.Shards, cfg.MaxEntries, cfg.StaleWindow = 1, 2, 0 })
 	var got []string
 	c.SetObserver(func(op Op, k Key, ttl uint32) { got = append(got, fmt.Sprintf("%s %s %d", op, k.Name, ttl)) })
 	set := func(name string, ttl int) {

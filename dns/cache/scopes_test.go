@@ -42,12 +42,9 @@ func heapInUse() uint64 {
 // holds stays under max_bytes (issue 9, defect 4: the index kept a key per
 // name ever stored).
 func TestScopeIndexFollowsEviction(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.MaxEntries = 1024
-	cfg.MaxBytes = 4 << 20
 	before := heapInUse()
-	c := newCache(t, cfg, clk)
+	c, _ := newCache(t, func(cfg *Config) { cfg.MaxEntries, cfg.MaxBytes = 1024, 4<<20 })
+	cfg := c.Config()
 	msg := answer(t, 0, []string{"x.test. 300 IN A 192.0.2.1"}, nil)
 	for i := 0; i < 200_000; i++ {
 		k := key(fmt.Sprintf("h%d.scoped.test.", i), dns.TypeA)
@@ -69,10 +66,7 @@ func TestScopeIndexFollowsEviction(t *testing.T) {
 // entry's length out of the index when it was the last of its kind, and a
 // lookup still finds the entries that remain.
 func TestScopeIndexFollowsRemoval(t *testing.T) {
-	clk := newClock()
-	cfg := DefaultConfig()
-	cfg.StaleWindow = 0
-	c := newCache(t, cfg, clk)
+	c, clk := newCache(t, func(cfg *Config) { cfg.StaleWindow = 0 })
 	base := key("www.example.test.", dns.TypeA)
 	set := func(prefix string, ttl int) Key {
 		k := base

@@ -51,8 +51,7 @@ func TestAppendWirePlain(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newClock()
-			c := newCache(t, DefaultConfig(), clk)
+			c, clk := newCache(t, nil)
 			if _, err := c.Set(tc.k, tc.msg); err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 
 	"netsim/dns/resolver"
 	"netsim/internal/cfgerr"
+	"netsim/internal/testutil"
 )
 
 func TestEmbeddedConfigLoads(t *testing.T) {
@@ -74,9 +75,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(writeFile(t, c.yaml), nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want one naming %q", err, c.want)
-			}
+			testutil.WantErr(t, "Load", err, c.want)
 		})
 	}
 	t.Run("zone not loaded", func(t *testing.T) {
@@ -84,9 +83,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := New(c, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "servers[0].zones") {
-			t.Fatalf("error %v", err)
-		}
+		_, err = New(c, zap.NewNop())
+		testutil.WantErr(t, "New", err, "servers[0].zones")
 	})
 }
 

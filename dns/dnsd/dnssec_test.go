@@ -116,9 +116,7 @@ func TestDNSSECConfigErrors(t *testing.T) {
 		{"dnssec:\n  enabled: true\n  denial: nsec3\n  nsec3_salt: xyz\n", `dnssec.nsec3_salt: "xyz": want hex digits`},
 	} {
 		_, err := Load(writeFile(t, "servers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"+c.yaml), nil)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: error %v, want one naming %s", c.yaml, err, c.want)
-		}
+		testutil.WantErr(t, "Load "+c.yaml, err, c.want)
 	}
 }
 

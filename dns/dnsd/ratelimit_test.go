@@ -30,9 +30,7 @@ func TestRRLConfig(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(writeFile(t, c.yaml), nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want one naming %q", err, c.want)
-			}
+			testutil.WantErr(t, "Load", err, c.want)
 		})
 	}
 	c, err := Load(writeFile(t, "servers:\n  - listen: 127.0.0.1:0\n    zones: [example.test.]\n"), nil)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -507,13 +506,9 @@ func TestRestartReplaysJournal(t *testing.T) {
 // TestNotifyOnChange: every change sends the zone's secondary a NOTIFY
 // with the new SOA.
 func TestNotifyOnChange(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var got []uint32
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+	secondary := testutil.ServeDNS(t, dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
 		if m.Opcode == dns.OpcodeNotify && len(m.Answer) == 1 {
 			mu.Lock()
 			got = append(got, m.Answer[0].(*dns.SOA).Serial)
@@ -522,10 +517,8 @@ func TestNotifyOnChange(t *testing.T) {
 		r := new(dns.Msg)
 		r.SetReply(m)
 		_ = w.WriteMsg(r)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	p := startPrimary(t, filepath.Join(t.TempDir(), "zones"), "127.0.0.0/8", "increment", pc.LocalAddr().String())
+	}))
+	p := startPrimary(t, filepath.Join(t.TempDir(), "zones"), "127.0.0.0/8", "increment", secondary)
 	s0 := p.serial()
 	for i := range 3 {
 		update(t, p.addr, "udp", keyName, testKey, func(m *dns.Msg) {

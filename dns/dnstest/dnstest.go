@@ -66,11 +66,24 @@ type Server struct {
 // 127.0.0.x address); the server stops when the test ends.
 func Start(t testing.TB, addr string, zs []*zones.Zone, rec server.Recursor) *Server {
 	t.Helper()
+	return Serve(t, Listen(t, addr, zs, rec, server.Limits{}))
+}
+
+// Listen is a listener on addr for zones (and rec, may be nil) with
+// limits, not serving yet: Start without the start, for a test that sets
+// the listener up first.
+func Listen(t testing.TB, addr string, zs []*zones.Zone, rec server.Recursor, limits server.Limits) *server.Listener {
+	t.Helper()
 	h := server.NewHandler(addr, auth.NewSet(zs), rec, server.NewMetrics(nil))
-	l, err := server.Listen(addr, h, server.Limits{}, nil)
+	l, err := server.Listen(addr, h, limits, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// Serve serves l until the test ends.
+func Serve(t testing.TB, l *server.Listener) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Addr: l.Addr, Listener: l, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(s.done); l.Serve(ctx) }()

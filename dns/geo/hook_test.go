@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"netsim/dns/ecs"
+	"netsim/internal/testutil"
 )
 
 // miniServer is the smallest authoritative server that wires a Hook the
@@ -52,23 +53,10 @@ func (s *miniServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 func startMini(t *testing.T, h *Hook) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ms := &miniServer{hook: h, zone: map[string][]dns.RR{}}
 	rr, _ := dns.NewRR("plain.example.test. 300 IN A 127.0.0.9")
 	ms.zone["plain.example.test."] = []dns.RR{rr}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: ms, NotifyStartedFunc: func() { close(started) }}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	select {
-	case <-started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return pc.LocalAddr().String()
+	return testutil.ServeDNS(t, ms)
 }
 
 func TestHookOverTheWire(t *testing.T) {

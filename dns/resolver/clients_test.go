@@ -1,13 +1,11 @@
 package resolver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"netsim/dns/auth"
+	"netsim/dns/dnstest"
 	"netsim/dns/server"
 	"netsim/internal/testutil"
 )
@@ -41,11 +40,8 @@ func TestClientCapKeepsListenerSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); l.Serve(ctx) }()
-	t.Cleanup(func() { _ = r.Close(); cancel(); wg.Wait() })
+	dnstest.Serve(t, l)
+	t.Cleanup(func() { _ = r.Close() }) // before the listener stops: the hanging resolutions end
 
 	flood := dial(t, "127.0.0.1", l.Addr)
 	for i := range 10 {

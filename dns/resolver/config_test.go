@@ -4,11 +4,12 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"netsim/internal/testutil"
 )
 
 func TestValidate(t *testing.T) {
@@ -51,16 +52,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			err := c.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("rejected: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want it to contain %q", err, tc.want)
-			}
+			testutil.WantErr(t, "Validate", c.Validate(), tc.want)
 		})
 	}
 }

@@ -236,6 +236,12 @@ func newTestResolver(t *testing.T, w *world, root string, mod func(*Config), opt
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
+// question is a name and type a test asks for.
+type question struct {
+	name  string
+	qtype uint16
+}
+
 func query(name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)

@@ -14,26 +14,8 @@ import (
 	"netsim/internal/testutil"
 )
 
-// rootZone is a root zone served at rootIP that delegates test. to a
-// server at tldIP.
-func rootZone(rootIP, tldIP string) string {
-	return `$ORIGIN .
-$TTL 86400
-@ IN SOA a.root. h.root. 1 1800 900 604800 86400
-@ IN NS a.root.
-a.root. IN A ` + rootIP + `
-test. IN NS a.nic.test.
-a.nic.test. IN A ` + tldIP + `
-`
-}
-
-const (
-	fTLD = `$ORIGIN test.
-$TTL 86400
-@ IN SOA a.nic h 1 1800 900 604800 3600
-@ IN NS a.nic
-a.nic IN A 127.0.101.2
-good IN NS ns.good
+var (
+	fTLD = tldZone("127.0.101.2", `good IN NS ns.good
 ns.good IN A 127.0.101.3
 bad IN NS ns1.bad
 bad IN NS ns2.bad
@@ -41,12 +23,8 @@ ns1.bad IN A 127.0.101.4
 ns2.bad IN A 127.0.101.5
 glueless IN NS ns.good.test.
 fwd IN NS ns.good.test.
-`
-	fGood = `$ORIGIN good.test.
-$TTL 300
-@ IN SOA ns h 1 7200 3600 1209600 60
-@ IN NS ns
-ns IN A 127.0.101.3
+`)
+	fGood = leafZone("good.test.", "ns", `ns IN A 127.0.101.3
 www IN A 192.0.2.1
 loop1 IN CNAME loop2
 loop2 IN CNAME loop1
@@ -55,33 +33,20 @@ long1 IN CNAME long2
 long2 IN CNAME long3
 long3 IN CNAME long4
 long4 IN CNAME www
-`
-	fBad = `$ORIGIN bad.test.
-$TTL 300
-@ IN SOA ns1 h 1 7200 3600 1209600 60
-@ IN NS ns1
-@ IN NS ns2
+`)
+	fBad = leafZone("bad.test.", "ns1", `@ IN NS ns2
 ns1 IN A 127.0.101.4
 ns2 IN A 127.0.101.5
 www IN A 192.0.2.2
 x IN CNAME cross.good.test.
-big IN TXT "` + "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" + `"
-`
-	fGlueless = `$ORIGIN glueless.test.
-$TTL 300
-@ IN SOA ns.good.test. h 1 7200 3600 1209600 60
-@ IN NS ns.good.test.
-www IN A 192.0.2.3
-`
-	fFwd = `$ORIGIN fwd.test.
-$TTL 300
-@ IN SOA ns.good.test. h 1 7200 3600 1209600 60
-@ IN NS ns.good.test.
-a IN A 192.0.2.10
+big IN TXT "`+"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"+`"
+`)
+	fGlueless = leafZone("glueless.test.", "ns.good.test.", "www IN A 192.0.2.3\n")
+	fFwd      = leafZone("fwd.test.", "ns.good.test.", `a IN A 192.0.2.10
 b IN A 192.0.2.11
 c IN A 192.0.2.12
 d IN A 192.0.2.13
-`
+`)
 )
 
 var faultSpec = map[string]map[string]string{
@@ -127,29 +92,15 @@ func TestFaults(t *testing.T) {
 		{name: "resolution limit before upstream timeout", why: "timeout", hook: func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true },
 			mod: func(c *Config) { c.Timeout = 200 * time.Millisecond }},
 		{name: "wrong id", why: "timeout", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := new(dns.Msg)
-			m.SetReply(req)
+			m := forged(req, dns.RcodeSuccess, []string{"www.bad.test. 300 IN A 198.51.100.66"}, nil, nil)
 			m.Id++
-			m.Authoritative = true
-			m.Answer = []dns.RR{mustRR("www.bad.test. 300 IN A 198.51.100.66")}
 			return m, false
-		}, check: func(t *testing.T, r *Resolver, _ *dns.Msg) {
-			if testutil.Value(t, r.m.dropped.WithLabelValues("id")) == 0 {
-				t.Error("wrong-ID replies not counted as dropped")
-			}
-		}},
+		}, check: droppedAs("id")},
 		{name: "wrong question", why: "timeout", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := new(dns.Msg)
-			m.SetReply(req)
+			m := forged(req, dns.RcodeSuccess, []string{"evil.bad.test. 300 IN A 198.51.100.66"}, nil, nil)
 			m.Question[0].Name = "evil.bad.test."
-			m.Authoritative = true
-			m.Answer = []dns.RR{mustRR("evil.bad.test. 300 IN A 198.51.100.66")}
 			return m, false
-		}, check: func(t *testing.T, r *Resolver, _ *dns.Msg) {
-			if testutil.Value(t, r.m.dropped.WithLabelValues("question")) == 0 {
-				t.Error("wrong-question replies not counted as dropped")
-			}
-		}},
+		}, check: droppedAs("question")},
 		{name: "refused (lame)", why: "REFUSED", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
 			m := new(dns.Msg)
 			m.SetRcode(req, dns.RcodeRefused)
@@ -162,18 +113,10 @@ func TestFaults(t *testing.T) {
 			return m, false
 		}},
 		{name: "referral upward (loop)", why: "does not lead below bad.test.", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := new(dns.Msg)
-			m.SetReply(req)
-			m.Ns = []dns.RR{mustRR("test. 300 IN NS a.nic.test.")}
-			m.Extra = []dns.RR{mustRR("a.nic.test. 300 IN A 127.0.101.2")}
-			return m, false
+			return referral(req, []string{"test. 300 IN NS a.nic.test."}, []string{"a.nic.test. 300 IN A 127.0.101.2"}), false
 		}},
 		{name: "referral to itself (loop)", why: "does not lead below bad.test.", hook: func(req *dns.Msg, _ bool) (*dns.Msg, bool) {
-			m := new(dns.Msg)
-			m.SetReply(req)
-			m.Ns = []dns.RR{mustRR("bad.test. 300 IN NS ns1.bad.test.")}
-			m.Extra = []dns.RR{mustRR("ns1.bad.test. 300 IN A 127.0.101.4")}
-			return m, false
+			return referral(req, []string{"bad.test. 300 IN NS ns1.bad.test."}, []string{"ns1.bad.test. 300 IN A 127.0.101.4"}), false
 		}},
 		{name: "endless deeper referrals", why: "referral limit", qname: "a.b.c.d.e.f.g.h.i.j.www.bad.test", mod: func(c *Config) { c.MaxReferrals = 4 },
 			fresh: deeperReferrals},
@@ -291,20 +234,30 @@ func deeperReferrals() hook {
 		k := int(n.Add(1))
 		idx := max(0, len(labels)-2-k)
 		cut := strings.Join(labels[idx:], ".") + "."
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Ns = []dns.RR{mustRR(cut + " 300 IN NS ns." + cut)}
-		m.Extra = []dns.RR{mustRR("ns." + cut + " 300 IN A 127.0.101.4")}
-		return m, false
+		return referral(req, []string{cut + " 300 IN NS ns." + cut}, []string{"ns." + cut + " 300 IN A 127.0.101.4"}), false
 	}
 }
 
-func mustRR(s string) dns.RR {
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		panic(fmt.Sprintf("%s: %v", s, err))
+// droppedAs is a TestFaults check: replies were dropped for why.
+func droppedAs(why string) func(*testing.T, *Resolver, *dns.Msg) {
+	return func(t *testing.T, r *Resolver, _ *dns.Msg) {
+		if testutil.Value(t, r.m.dropped.WithLabelValues(why)) == 0 {
+			t.Errorf("replies with the wrong %s not counted as dropped", why)
+		}
 	}
-	return rr
+}
+
+// silentBad is a resolver over faultSpec in memory whose bad.test.
+// servers swallow every query.
+func silentBad(t *testing.T, mod func(*Config), opts ...Option) (*world, *Resolver) {
+	w := faultMemWorld(t)
+	badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
+	return w, newMemResolver(t, w, "127.0.101.1", mod, opts...)
+}
+
+// badQueries is how many queries bad.test.'s servers were sent.
+func badQueries(w *world) int64 {
+	return w.servers["127.0.101.4"].queries.Load() + w.servers["127.0.101.5"].queries.Load()
 }
 
 // TestHangDoesNotBlockOthers: while one zone's servers swallow queries, a
@@ -312,9 +265,7 @@ func mustRR(s string) dns.RR {
 // within the limit (on the bubble's clock).
 func TestHangDoesNotBlockOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := faultMemWorld(t)
-		badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
-		r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
+		w, r := silentBad(t, func(c *Config) {
 			c.Timeout = 2500 * time.Millisecond
 			c.UpstreamTimeout = time.Second
 		})
@@ -322,7 +273,7 @@ func TestHangDoesNotBlockOthers(t *testing.T) {
 		start := time.Now()
 		go func() { stuck <- r.Answer(context.Background(), query("www.bad.test", dns.TypeA), loopback) }()
 		synctest.Wait() // the stuck resolution waits on a silent server
-		if w.servers["127.0.101.4"].queries.Load()+w.servers["127.0.101.5"].queries.Load() == 0 {
+		if badQueries(w) == 0 {
 			t.Fatal("the stuck resolution did not reach the silent servers")
 		}
 		t0 := time.Now()
@@ -344,14 +295,11 @@ func TestHangDoesNotBlockOthers(t *testing.T) {
 // then it is tried again. A flush forgets the failure.
 func TestFailureCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := faultMemWorld(t)
-		badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
 		clk := newTestClock()
-		r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
+		w, r := silentBad(t, func(c *Config) {
 			c.UpstreamTimeout = 400 * time.Millisecond
 			c.FailureTTL = 5 * time.Second
 		}, WithClock(clk.Now))
-		bad := func() int64 { return w.servers["127.0.101.4"].queries.Load() + w.servers["127.0.101.5"].queries.Load() }
 		ask := func() (*dns.Msg, time.Duration) {
 			start := time.Now()
 			m := r.Answer(context.Background(), query("www.bad.test", dns.TypeA), loopback)
@@ -360,24 +308,24 @@ func TestFailureCache(t *testing.T) {
 		if m, _ := ask(); m.Rcode != dns.RcodeServerFailure {
 			t.Fatalf("first: %v", m)
 		}
-		n := bad()
+		n := badQueries(w)
 		if n == 0 {
 			t.Fatal("the dead servers were not asked")
 		}
 		m, took := ask()
-		if m.Rcode != dns.RcodeServerFailure || bad() != n || took != 0 { // no upstream timeout waited for
-			t.Fatalf("within failure_ttl: %s after %v, %d new upstream queries", dns.RcodeToString[m.Rcode], took, bad()-n)
+		if m.Rcode != dns.RcodeServerFailure || badQueries(w) != n || took != 0 { // no upstream timeout waited for
+			t.Fatalf("within failure_ttl: %s after %v, %d new upstream queries", dns.RcodeToString[m.Rcode], took, badQueries(w)-n)
 		}
 		if testutil.Value(t, r.m.failureHits) != 1 {
 			t.Fatal("failure-cache answer not counted")
 		}
 		clk.Advance(6 * time.Second)
-		if ask(); bad() == n {
+		if ask(); badQueries(w) == n {
 			t.Fatal("not retried after failure_ttl")
 		}
-		n = bad()
+		n = badQueries(w)
 		r.forgetFailures("www.bad.test.")
-		if ask(); bad() == n {
+		if ask(); badQueries(w) == n {
 			t.Fatal("not retried after the failure was forgotten")
 		}
 	})
@@ -388,16 +336,14 @@ func TestFailureCache(t *testing.T) {
 // SERVFAIL, and later queries do not start new work.
 func TestCloseStopsResolutions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := faultMemWorld(t)
-		badHook(w, func(*dns.Msg, bool) (*dns.Msg, bool) { return nil, true })
-		r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
+		w, r := silentBad(t, func(c *Config) {
 			c.Timeout = 10 * time.Second
 			c.UpstreamTimeout = 5 * time.Second
 		})
 		got := make(chan *dns.Msg, 1)
 		go func() { got <- r.Answer(context.Background(), query("www.bad.test", dns.TypeA), loopback) }()
 		synctest.Wait()
-		if w.servers["127.0.101.4"].queries.Load()+w.servers["127.0.101.5"].queries.Load() == 0 {
+		if badQueries(w) == 0 {
 			t.Fatal("the query did not reach the silent servers")
 		}
 		start := time.Now()
@@ -418,4 +364,29 @@ func TestCloseStopsResolutions(t *testing.T) {
 			t.Fatalf("after Close: %v", m)
 		}
 	})
+}
+
+// One lost packet is no reason for SERVFAIL: the zone's only server drops
+// the first query for a name and answers the retry.
+func TestLostPacketRetried(t *testing.T) { synctest.Test(t, testLostPacketRetried) }
+
+func testLostPacketRetried(t *testing.T) {
+	w := faultMemWorld(t)
+	var drops atomic.Int32
+	w.servers["127.0.101.3"].setHook(func(req *dns.Msg, tcp bool) (*dns.Msg, bool) {
+		if strings.EqualFold(req.Question[0].Name, "www.good.test.") && drops.Add(1) == 1 {
+			return nil, true // lost
+		}
+		return nil, false
+	})
+	r := newMemResolver(t, w, "127.0.101.1", func(c *Config) {
+		c.UpstreamTimeout = 300 * time.Millisecond
+	})
+	m := r.Answer(context.Background(), query("www.good.test", dns.TypeA), loopback)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+		t.Fatalf("after one lost packet: rcode %s, answer %v", dns.RcodeToString[m.Rcode], m.Answer)
+	}
+	if n := drops.Load(); n < 2 {
+		t.Fatalf("server asked %d times, want a retry", n)
+	}
 }

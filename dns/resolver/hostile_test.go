@@ -23,31 +23,6 @@ import (
 // "poison", so a clean cache is one where no entry mentions either.
 
 const (
-	hTLD = `$ORIGIN test.
-$TTL 86400
-@ IN SOA a.nic h 1 1800 900 604800 3600
-@ IN NS a.nic
-a.nic IN A 127.0.102.2
-victim IN NS ns.victim
-ns.victim IN A 127.0.102.3
-evil IN NS ns.evil
-ns.evil IN A 127.0.102.4
-`
-	hVictim = `$ORIGIN victim.test.
-$TTL 300
-@ IN SOA ns h 1 7200 3600 1209600 60
-@ IN NS ns
-ns IN A 127.0.102.3
-www IN A 192.0.2.10
-mail IN A 192.0.2.11
-`
-	hEvil = `$ORIGIN evil.test.
-$TTL 300
-@ IN SOA ns h 1 7200 3600 1209600 60
-@ IN NS ns
-ns IN A 127.0.102.4
-www IN A 192.0.2.20
-`
 	victimNS = "127.0.102.3"
 	evilNS   = "127.0.102.4"
 	tldNS    = "127.0.102.2"
@@ -55,9 +30,18 @@ www IN A 192.0.2.20
 
 var hostileSpec = map[string]map[string]string{
 	"127.0.102.1": {".": rootZone("127.0.102.1", tldNS)},
-	tldNS:         {"test.": hTLD},
-	victimNS:      {"victim.test.": hVictim},
-	evilNS:        {"evil.test.": hEvil},
+	tldNS: {"test.": tldZone(tldNS, `victim IN NS ns.victim
+ns.victim IN A 127.0.102.3
+evil IN NS ns.evil
+ns.evil IN A 127.0.102.4
+`)},
+	victimNS: {"victim.test.": leafZone("victim.test.", "ns", `ns IN A 127.0.102.3
+www IN A 192.0.2.10
+mail IN A 192.0.2.11
+`)},
+	evilNS: {"evil.test.": leafZone("evil.test.", "ns", `ns IN A 127.0.102.4
+www IN A 192.0.2.20
+`)},
 }
 
 // truth is what victim.test. really holds.
@@ -74,30 +58,6 @@ func hostileResolver(t *testing.T, mod func(*Config), opts ...Option) (*world, *
 		}
 	}, opts...)
 	return w, r
-}
-
-// forged builds an authoritative reply to req with the given sections.
-func forged(req *dns.Msg, rcode int, answer, ns, extra []string) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetRcode(req, rcode)
-	m.Authoritative = true
-	for _, s := range answer {
-		m.Answer = append(m.Answer, mustRR(s))
-	}
-	for _, s := range ns {
-		m.Ns = append(m.Ns, mustRR(s))
-	}
-	for _, s := range extra {
-		m.Extra = append(m.Extra, mustRR(s))
-	}
-	return m
-}
-
-// referral builds a referral (no AA, no answer) to req.
-func referral(req *dns.Msg, ns, extra []string) *dns.Msg {
-	m := forged(req, dns.RcodeSuccess, nil, ns, extra)
-	m.Authoritative = false
-	return m
 }
 
 // assertClean checks every cache entry, through the cache API, for the

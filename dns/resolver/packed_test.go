@@ -21,10 +21,7 @@ func TestPackedHitMatchesFullWay(t *testing.T) {
 	w := memEmbeddedWorld(t)
 	clk := newTestClock()
 	r := newMemResolver(t, w, "127.0.1.1", nil, WithClock(clk.Now))
-	questions := []struct {
-		name  string
-		qtype uint16
-	}{
+	questions := []question{
 		{"www.example.test.", dns.TypeA}, {"www.example.test.", dns.TypeAAAA}, {"mail.example.test.", dns.TypeMX},
 		{"alias.example.test.", dns.TypeA}, {"nope.example.test.", dns.TypeA}, {"info.example.test.", dns.TypeTXT},
 		{"www.sub.example.test.", dns.TypeA}, {"example.test.", dns.TypeNS}, {"www.example.test.", dns.TypeTXT},
@@ -44,14 +41,7 @@ func TestPackedHitMatchesFullWay(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 300; i++ {
 		q := questions[i%len(questions)]
-		m := new(dns.Msg)
-		m.SetQuestion(mixedCase(rnd, q.name), q.qtype)
-		m.Id = uint16(rnd.Uint32())
-		m.RecursionDesired = rnd.IntN(8) > 0
-		m.CheckingDisabled = rnd.IntN(4) == 0
-		if rnd.IntN(4) > 0 {
-			m.SetEdns0([]uint16{512, 1232, 4096}[rnd.IntN(3)], rnd.IntN(2) == 0)
-		}
+		m := wiretext.Query(rnd, q.name, q.qtype)
 		pkt, _ := m.Pack()
 		proto := server.Protocol(rnd.IntN(2))
 		got := fast.ServePacket(context.Background(), pkt, loopback, proto, nil)
@@ -85,17 +75,6 @@ func fastAndFull(r *Resolver) (fast, full *server.Handler) {
 	ql.Set(server.QueryLogSettings{Enabled: true, Sample: 1})
 	full.SetQueryLog(ql)
 	return fast, full
-}
-
-// mixedCase is name with each letter's case picked at random (0x20).
-func mixedCase(rnd *rand.Rand, name string) string {
-	b := []byte(name)
-	for j := range b {
-		if b[j] >= 'a' && b[j] <= 'z' && rnd.IntN(2) == 0 {
-			b[j] -= 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // recursiveHandler is a listener's handler with no zones, recursing

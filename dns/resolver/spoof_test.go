@@ -190,10 +190,7 @@ func TestUnwantedReplyThreshold(t *testing.T) {
 // is dropped: the
 // demo's servers all echo the question's case.
 func TestCaseRandomisationWithDemoServers(t *testing.T) {
-	names := []struct {
-		name  string
-		qtype uint16
-	}{
+	names := []question{
 		{"www.example.test", dns.TypeA}, {"mail.example.test", dns.TypeA}, {"example.test", dns.TypeMX},
 		{"example.test", dns.TypeNS}, {"example.test", dns.TypeSOA}, {"nosuch.example.test", dns.TypeA},
 		{"www.example.test", dns.TypeTXT}, {"www.sub.example.test", dns.TypeA}, {"test", dns.TypeNS},

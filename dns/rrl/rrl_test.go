@@ -3,7 +3,6 @@ package rrl
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -231,13 +230,9 @@ func TestValidate(t *testing.T) {
 	bad.ResponsesPerSecond, bad.Window, bad.Slip, bad.IPv4PrefixLength, bad.Exempt = -1, 0, 11, 33, []string{"nope"}
 	err := bad.Validate()
 	for _, want := range []string{"responses_per_second: -1", "window: 0s", "slip: 11", "ipv4_prefix_length: 33", `exempt[0]: "nope"`} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate() = %v, want it to name %q", err, want)
-		}
+		testutil.WantErr(t, "Validate", err, want)
 	}
-	if err := DefaultConfig().Validate(); err != nil {
-		t.Errorf("defaults refused: %v", err)
-	}
+	testutil.WantErr(t, "Validate of the defaults", DefaultConfig().Validate(), "")
 	if CheckMode("servers[0].rrl", "maybe") == nil {
 		t.Error("mode maybe accepted")
 	}

@@ -101,21 +101,7 @@ func TestPackedEventsMatchFullWay(t *testing.T) {
 	packed, bySource := 0, map[string]int{}
 	for i := 0; i < 400; i++ {
 		q := questions[i%len(questions)]
-		m := new(dns.Msg)
-		m.SetQuestion(mixCase(r, q.name), q.qtype)
-		m.Id = uint16(r.Uint32())
-		m.RecursionDesired = r.IntN(4) > 0
-		if r.IntN(4) > 0 {
-			m.SetEdns0(1232, r.IntN(2) == 0)
-			if r.IntN(3) == 0 {
-				opt := m.IsEdns0()
-				opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
-			}
-		}
-		pkt, err := m.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, pkt := packedQuery(t, r, q.name, q.qtype, nil)
 		proto := Protocol(r.IntN(2))
 		client := netip.MustParseAddr("192.0.2.1")
 		got, _ := fast.TryServePacket(pkt, client, proto, nil)

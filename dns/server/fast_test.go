@@ -51,14 +51,25 @@ func packedHandlers(t testing.TB, rec Recursor) (fast, full *Handler) {
 	return fast, full
 }
 
-func mixCase(r *rand.Rand, s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' && r.IntN(2) == 0 {
-			b[i] = c - 'a' + 'A'
+// packedQuery is wiretext.Query for name and qtype with, in its OPT if
+// it has one, a client cookie (one in three) and one of subnets (one in
+// two; none when subnets is empty), packed.
+func packedQuery(t testing.TB, r *rand.Rand, name string, qtype uint16, subnets []*dns.EDNS0_SUBNET) (*dns.Msg, []byte) {
+	t.Helper()
+	m := wiretext.Query(r, name, qtype)
+	if opt := m.IsEdns0(); opt != nil {
+		if r.IntN(3) == 0 {
+			opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+		}
+		if len(subnets) > 0 && r.IntN(2) == 0 {
+			opt.Option = append(opt.Option, subnets[r.IntN(len(subnets))])
 		}
 	}
-	return string(b)
+	pkt, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, pkt
 }
 
 type testQuestion struct {
@@ -95,26 +106,7 @@ func TestPackedMatchesFullWay(t *testing.T) {
 			served := 0
 			for i := 0; i < 600; i++ {
 				q := questions[i%len(questions)]
-				m := new(dns.Msg)
-				m.SetQuestion(mixCase(r, q.name), q.qtype)
-				m.Id = uint16(r.Uint32())
-				m.RecursionDesired = r.IntN(2) == 0
-				m.CheckingDisabled = r.IntN(4) == 0
-				if r.IntN(4) > 0 {
-					m.SetEdns0([]uint16{512, 1232, 4096}[r.IntN(3)], r.IntN(2) == 0)
-					if r.IntN(3) == 0 {
-						opt := m.IsEdns0()
-						opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
-					}
-					if r.IntN(3) == 0 {
-						opt := m.IsEdns0()
-						opt.Option = append(opt.Option, testSubnets[r.IntN(len(testSubnets))])
-					}
-				}
-				pkt, err := m.Pack()
-				if err != nil {
-					t.Fatal(err)
-				}
+				m, pkt := packedQuery(t, r, q.name, q.qtype, testSubnets)
 				proto := Protocol(r.IntN(2))
 				client := netip.MustParseAddr("192.0.2.1")
 				if _, _, _, ok := fast.serveCached(pkt, client, proto, nil, false); ok {

@@ -117,30 +117,6 @@ func seededEngine(t testing.TB, cfg geo.Config, loc geo.Locator, seed uint64, op
 	return e
 }
 
-// geoQuery is a query for name, with EDNS, DO, a cookie and a subnet as r
-// draws them.
-func geoQuery(t testing.TB, r *rand.Rand, name string, qtype uint16, subnets []*dns.EDNS0_SUBNET) []byte {
-	m := new(dns.Msg)
-	m.SetQuestion(mixCase(r, name), qtype)
-	m.Id = uint16(r.Uint32())
-	m.RecursionDesired = r.IntN(2) == 0
-	if r.IntN(5) > 0 {
-		m.SetEdns0([]uint16{512, 1232, 4096}[r.IntN(3)], r.IntN(2) == 0)
-		opt := m.IsEdns0()
-		if r.IntN(3) == 0 {
-			opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
-		}
-		if r.IntN(4) > 0 {
-			opt.Option = append(opt.Option, subnets[r.IntN(len(subnets))])
-		}
-	}
-	pkt, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pkt
-}
-
 // Geo answers from the packed path are the full way's, byte for byte:
 // clients of each region by source address and by Client Subnet (the
 // demo database's networks and MaxMind's test networks, opt-out, IPv6),
@@ -182,7 +158,7 @@ func testPackedGeo(t *testing.T, db string, loc geo.Locator, signed bool, subnet
 		if i%7 == 0 {
 			qtype = dns.TypeAAAA
 		}
-		pkt := geoQuery(t, r, names[i%len(names)], qtype, subnets)
+		_, pkt := packedQuery(t, r, names[i%len(names)], qtype, subnets)
 		client := netip.MustParseAddr(clients[r.IntN(len(clients))])
 		proto := Protocol(r.IntN(2))
 		got, _, _, ok := fast.serveCached(pkt, client, proto, nil, false)

@@ -41,10 +41,7 @@ func TestMaxResolutions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); l.Serve(ctx) }()
-	defer func() { cancel(); <-served }()
+	dnstest.Serve(t, l)
 
 	q := func(name string) *dns.Msg {
 		m := new(dns.Msg)

@@ -1,12 +1,12 @@
 package server_test
 
 import (
-	"context"
 	"net"
 	"testing"
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/dnstest"
 	"netsim/dns/server"
 )
 
@@ -19,10 +19,7 @@ func BenchmarkListenerUDP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	dnstest.Serve(b, l)
 	c, err := net.Dial("udp", l.Addr)
 	if err != nil {
 		b.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/auth"
 	"netsim/dns/dnstest"
 	"netsim/dns/server"
 	"netsim/zones"
@@ -19,17 +18,7 @@ import (
 // tcpServer serves example.test. (and rec, may be nil) with limits.
 func tcpServer(t *testing.T, limits server.Limits, rec server.Recursor) string {
 	t.Helper()
-	zs := dnstest.Embedded(t)
-	h := server.NewHandler("t", auth.NewSet([]*zones.Zone{zs["example.test."]}), rec, nil)
-	l, err := server.Listen("127.0.0.1:0", h, limits, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return l.Addr
+	return dnstest.Serve(t, dnstest.Listen(t, "127.0.0.1:0", []*zones.Zone{dnstest.Embedded(t)["example.test."]}, rec, limits)).Addr
 }
 
 // dialFrom opens a DNS-over-TCP connection from source address src.

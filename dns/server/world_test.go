@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"netsim/dns/auth"
 	"netsim/dns/dnstest"
 	"netsim/dns/server"
 	"netsim/internal/world"
@@ -21,18 +19,9 @@ const oneWay = worldtest.OneWay
 // worldServer serves example.test. on 127.0.61.1 in w.
 func worldServer(t *testing.T, w *world.World) string {
 	t.Helper()
-	zs := dnstest.Embedded(t)
-	h := server.NewHandler("t", auth.NewSet([]*zones.Zone{zs["example.test."]}), nil, nil)
-	l, err := server.Listen("127.0.61.1:0", h, server.Limits{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := dnstest.Listen(t, "127.0.61.1:0", []*zones.Zone{dnstest.Embedded(t)["example.test."]}, nil, server.Limits{})
 	l.SetWorld(w)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { l.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return l.Addr
+	return dnstest.Serve(t, l).Addr
 }
 
 // udpFromWorld is a UDP client on 127.0.60.5 (a place of worldtest.Pair)
