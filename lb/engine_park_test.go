@@ -46,15 +46,7 @@ func getOn(t *testing.T, c net.Conn, br *bufio.Reader) {
 // gives up its goroutine and buffer to the parker, is served again when
 // its next request comes, and is closed by the parker at idle_timeout.
 func TestIdleConnectionParks(t *testing.T) {
-	backend := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, ok := readHead(br); !ok {
-				return
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	srv, addr := engineLB(t, EngineFast, backend, func(c *Config) { c.Frontends[0].IdleTimeout = 2 * time.Second })
+	srv, addr := engineLB(t, EngineFast, okBackend(t, nil), func(c *Config) { c.Frontends[0].IdleTimeout = 2 * time.Second })
 	f := srv.frontends[0]
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -88,8 +80,8 @@ func TestIdleConnectionParks(t *testing.T) {
 // goroutine of their own) closes them and returns; nothing waits for
 // their idle timeout.
 func TestShutdownClosesParked(t *testing.T) {
-	srv, cancel, done := stoppableLB(t, EngineFast)
-	defer cancel()
+	lbd := stoppableLB(t, EngineFast)
+	srv := lbd.srv
 	f := srv.frontends[0]
 	var conns []net.Conn
 	for range 3 {
@@ -102,14 +94,9 @@ func TestShutdownClosesParked(t *testing.T) {
 		conns = append(conns, c)
 	}
 	testutil.WaitFor(t, "three connections park", 5*time.Second, func() bool { return parkedConns(f) == 3 })
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("shutdown did not return with three connections parked")
+	lbd.cancel()
+	if err := lbd.wait(); err != nil {
+		t.Fatalf("shutdown with three connections parked: %v", err)
 	}
 	for i, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -4,16 +4,11 @@ package lb
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"netsim/internal/testutil"
 )
@@ -28,8 +23,8 @@ import (
 // net/http's drain has begun once its listener refuses connections.
 func TestShutdownServesNewConnection(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
-		srv, cancel, done := stoppableLB(t, engine)
-		defer cancel()
+		lbd := stoppableLB(t, engine)
+		srv := lbd.srv
 		addr := srv.Addr("http").String()
 		idle, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -45,7 +40,7 @@ func TestShutdownServesNewConnection(t *testing.T) {
 		open := srv.met.conns.WithLabelValues("http")
 		testutil.WaitFor(t, "both connections accepted", 5*time.Second, func() bool { return testutil.Value(t, open) == 2 })
 
-		cancel() // SIGTERM
+		lbd.cancel() // SIGTERM
 		testutil.WaitFor(t, "the listener closed", 10*time.Second, func() bool {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
@@ -72,42 +67,16 @@ func TestShutdownServesNewConnection(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d, want 200", resp.StatusCode)
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the drain did not end once the new connection was served")
+		if err := lbd.wait(); err != nil {
+			t.Fatalf("the drain once the new connection was served: %v", err)
 		}
 	})
 }
 
-// stoppableLB runs lbd (health checks and stickiness off, idle_timeout an
-// hour) in front of a backend that answers "ok" to each request; cancel
-// begins its drain, done gives Run's error.
-func stoppableLB(t *testing.T, engine string) (*Server, context.CancelFunc, <-chan error) {
+// stoppableLB runs the engineConfig (idle_timeout an hour) in front of
+// an okBackend; the test may begin its drain with cancel.
+func stoppableLB(t *testing.T, engine string) *running {
 	t.Helper()
-	backend := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, ok := readHead(br); !ok {
-				return
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	cfg := testConfig(backend)
-	cfg.Pools[0].Health.Type = "none"
-	cfg.Pools[0].Sticky.Mode = "none"
-	cfg.Frontends[0].Engine = engine
-	cfg.Frontends[0].IdleTimeout = time.Hour
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	<-srv.Ready()
-	return srv, cancel, done
+	cfg := engineConfig(engine, okBackend(t, nil), func(c *Config) { c.Frontends[0].IdleTimeout = time.Hour })
+	return run(t, newServer(t, cfg))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,13 +73,89 @@ func (w *webdProc) restart(version string) {
 type harness struct {
 	t     *testing.T
 	srv   *Server
-	reg   *prometheus.Registry
+	lbd   *running
+	reg   prometheus.Gatherer
 	cfg   Config
 	base  string
 	admin string
 	webds []*webdProc
-	errc  chan error
-	stop  context.CancelFunc
+}
+
+// newServer is New(cfg) with its own registry and, in a test, a logger
+// that writes warnings and errors to t. A fuzz target's function may not
+// log on f, and a benchmark would print the lines with its figures: they
+// get no logger. An invalid cfg fails t.
+func newServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	var log *zap.Logger
+	if tt, ok := t.(*testing.T); ok {
+		log = zaptest.NewLogger(tt, zaptest.Level(zap.WarnLevel))
+	}
+	srv, err := New(cfg, log, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return srv
+}
+
+// running is a Server a test runs: cancel begins its drain (SIGTERM),
+// wait gives Run's result.
+type running struct {
+	srv    *Server
+	cancel context.CancelFunc
+	done   chan struct{} // closed once Run has returned err
+	err    error
+}
+
+// run runs srv and waits until it is ready; when the test ends it
+// cancels srv and waits for Run, which must return nil (a test may stop
+// srv before, with cancel and wait). Run failing first, or srv not ready
+// in 20 s, fails t.
+func run(t testing.TB, srv *Server) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{srv: srv, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = srv.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		r.cancel()
+		if err := r.wait(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case <-r.done:
+		t.Fatalf("Run returned before lbd was ready: %v", r.err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("lbd not ready within 20 s")
+	}
+	return r
+}
+
+// wait waits for Run to return, 20 s at most, and gives its error.
+func (r *running) wait() error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(20 * time.Second):
+		return errors.New("Run did not return within 20 s")
+	}
+}
+
+// waitBackends waits until every backend of srv's pool web is in state.
+func waitBackends(t testing.TB, srv *Server, state string) {
+	t.Helper()
+	testutil.WaitFor(t, "all backends "+state, 10*time.Second, func() bool {
+		for _, m := range srv.pool("web").snap.Load().order {
+			if m.b.State().String() != state {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // setTestEngine puts every frontend of cfg without an explicit engine on
@@ -145,40 +222,14 @@ func newHarnessWith(t *testing.T, n int, mutate func(*Config), before func(*Serv
 		mutate(&h.cfg)
 	}
 	setTestEngine(&h.cfg)
-	h.reg = prometheus.NewRegistry()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	srv, err := New(h.cfg, log, h.reg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	h.srv = newServer(t, h.cfg)
+	h.reg = h.srv.gather
 	if before != nil {
-		before(srv)
+		before(h.srv)
 	}
-	h.srv = srv
-	ctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
-	h.errc = make(chan error, 1)
-	go func() { h.errc <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-h.errc:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("lbd not ready")
-	}
-	h.base = "http://" + srv.Addr("http").String()
-	h.admin = "http://" + srv.AdminAddr().String()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-h.errc:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return")
-		}
-	})
+	h.lbd = run(t, h.srv)
+	h.base = "http://" + h.srv.Addr("http").String()
+	h.admin = "http://" + h.srv.AdminAddr().String()
 	h.waitAll("up")
 	return h
 }
@@ -191,14 +242,7 @@ func (h *harness) backendState(id string) BackendView {
 
 func (h *harness) waitAll(state string) {
 	h.t.Helper()
-	testutil.WaitFor(h.t, "all backends "+state, 10*time.Second, func() bool {
-		for _, m := range h.srv.pool("web").snap.Load().order {
-			if m.b.State().String() != state {
-				return false
-			}
-		}
-		return true
-	})
+	waitBackends(h.t, h.srv, state)
 }
 
 // adminJSON calls the admin API with the token and decodes data into out.

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"netsim/internal/world/worldtest"
 )
 
@@ -20,10 +18,7 @@ func TestWorldDelaysFrontend(t *testing.T) {
 	be := startWebd(t, "b1", "v1", "127.0.0.1:0")
 	cfg := testConfig(be.addr)
 	cfg.Frontends[0].Listen = "127.0.61.1:0"
-	srv, err := New(cfg, nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServer(t, cfg)
 	srv.SetWorld(worldtest.Pair(t, "0")) // the backend (127.0.0.1) is in no place: no distance
 	run(t, srv)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.60.5")}}
