@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,53 @@ func (r *running) wait() error {
 		return r.err
 	case <-time.After(20 * time.Second):
 		return errors.New("Run did not return within 20 s")
+	}
+}
+
+// fatalTB records what run reports instead of failing the test, and
+// keeps the cleanups it registers for the test to run.
+type fatalTB struct {
+	testing.TB
+	msg      string
+	cleanups []func()
+}
+
+func (f *fatalTB) Helper()                           {}
+func (f *fatalTB) Cleanup(fn func())                 { f.cleanups = append(f.cleanups, fn) }
+func (f *fatalTB) Errorf(format string, args ...any) { f.msg += fmt.Sprintf(format, args...) }
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg += fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestRunFailingBeforeReady: a Server whose Run fails before it is ready
+// (its frontend's address is taken) fails the test with Run's error, and
+// the cleanup returns; it once waited for a result run had already taken.
+func TestRunFailingBeforeReady(t *testing.T) {
+	taken := testutil.Listen(t)
+	cfg := testConfig("127.0.0.1:1")
+	cfg.Frontends[0].Listen = taken.Addr().String()
+	ft := &fatalTB{TB: t}
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		run(ft, newServer(t, cfg))
+	}()
+	<-ran
+	if !strings.Contains(ft.msg, "address already in use") {
+		t.Fatalf("run reported %q, want Run's error (address already in use)", ft.msg)
+	}
+	cleaned := make(chan struct{})
+	go func() {
+		defer close(cleaned)
+		for _, fn := range ft.cleanups {
+			fn()
+		}
+	}()
+	select {
+	case <-cleaned:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cleanup still waits for Run after 30 s")
 	}
 }
 
