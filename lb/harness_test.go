@@ -324,6 +324,14 @@ func (h *harness) adminJSON(method, path string, body any, want int, out any) ht
 	return resp.Header
 }
 
+// do sends method url with the header fields hdr (name, value, …) and
+// returns the response with its whole body; a failed request fails t.
+func do(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
+	return resp, string(body)
+}
+
 func newClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 }
