@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -336,6 +337,14 @@ func newClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 }
 
+// clientFrom is an HTTP client whose connections come from the local
+// address ip (any of 127.0.0.0/8 on Linux), so source_ip_hash sees
+// different clients.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}}
+}
+
 // get fetches path and returns the backend id that answered ("" on error).
 // answer GETs url as JSON and decodes webd's answer.
 func answer(t *testing.T, c *http.Client, url string) (webd.Answer, *http.Response) {
@@ -357,11 +366,20 @@ func answer(t *testing.T, c *http.Client, url string) (webd.Answer, *http.Respon
 // backendOf sends GET / with c and returns the backend that answered.
 func (h *harness) backendOf(t *testing.T, c *http.Client) string {
 	t.Helper()
-	id, _, err := h.get(c, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := getID(t, c, h.base)
 	return id
+}
+
+// getID sends GET / to base with the given headers and returns the id of
+// the backend that answered and the Set-Cookie values.
+func getID(t *testing.T, c *http.Client, base string, hdr ...string) (string, []*http.Cookie) {
+	t.Helper()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, http.MethodGet, base+"/", hdr...))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/: status %d: %s", base, resp.StatusCode, body)
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
+	return id, resp.Cookies()
 }
 
 // stays sends n GET / with c and fails the test unless backend id answers

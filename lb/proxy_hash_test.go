@@ -3,11 +3,9 @@ package lb
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"netsim/lb/backend"
 	"netsim/lb/policy"
@@ -71,14 +69,6 @@ func hashPolicies(t *testing.T, f func(t *testing.T, pol string, hashed func(*Co
 			})
 		})
 	}
-}
-
-// clientFrom is an HTTP client whose connections come from the local
-// address ip (any of 127.0.0.0/8 on Linux), so source_ip_hash sees
-// different clients.
-func clientFrom(ip string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}}
 }
 
 // strayPolicy returns, on its first n picks, a backend that is in no

@@ -2,7 +2,6 @@ package lb
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"netsim/internal/cfgerr"
-	"netsim/internal/testutil"
 )
 
 // instance starts another lbd on cfg (fresh listeners on 127.0.0.1:0, its
@@ -26,18 +24,6 @@ func instance(t *testing.T, cfg Config) string {
 	run(t, srv)
 	waitBackends(t, srv, "up")
 	return "http://" + srv.Addr("http").String()
-}
-
-// getID sends GET / to base with the given headers and returns the id of
-// the backend that answered and the Set-Cookie values.
-func getID(t *testing.T, c *http.Client, base string, hdr ...string) (string, []*http.Cookie) {
-	t.Helper()
-	resp, body := testutil.Send(t, c, testutil.NewRequest(t, http.MethodGet, base+"/", hdr...))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s/: status %d: %s", base, resp.StatusCode, body)
-	}
-	id, _, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
-	return id, resp.Cookies()
 }
 
 // TestStickyCookieAcrossInstances: two lbd instances that share nothing but
