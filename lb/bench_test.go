@@ -1,15 +1,12 @@
 package lb
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"netsim/internal/events"
 )
@@ -26,7 +23,7 @@ func BenchmarkProxy(b *testing.B) {
 	defer be.Close()
 	u, _ := url.Parse(be.URL)
 
-	run := func(b *testing.B, target string) {
+	drive := func(b *testing.B, target string) {
 		c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
 		b.ReportAllocs()
 		b.ResetTimer()      // server start is not the proxy path
@@ -47,27 +44,19 @@ func BenchmarkProxy(b *testing.B) {
 		rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }}
 		fe := httptest.NewServer(rp)
 		defer fe.Close()
-		run(b, fe.URL+"/")
+		drive(b, fe.URL+"/")
 	})
 	lbd := func(b *testing.B, subscribe bool) {
 		cfg := testConfig(u.Host)
 		cfg.Pools[0].Health.Type = "none"
 		cfg.Frontends[0].BackendHeader = false
-		srv, err := New(cfg, nil, prometheus.NewRegistry())
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- srv.Run(ctx) }()
-		<-srv.Ready()
+		srv := newServer(b, cfg)
+		run(b, srv)
 		if subscribe {
 			defer events.ReadAll(b, srv.Events())()
 		}
-		run(b, "http://"+srv.Addr("http").String()+"/")
+		drive(b, "http://"+srv.Addr("http").String()+"/")
 		b.ReportMetric(float64(srv.Events().Dropped()), "dropped")
-		cancel()
-		<-done
 	}
 	// lbd with nobody on its event stream, and with one subscriber that
 	// reads every event (as netsim's page does)

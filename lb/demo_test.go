@@ -115,12 +115,7 @@ func TestDemoHTTPSAndRedirect(t *testing.T) {
 	}}
 	seen := map[string]bool{}
 	for range 6 {
-		resp, err := c.Get(fmt.Sprintf("https://%s/", httpsAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, _ := testutil.Send(t, c, testutil.NewRequest(t, http.MethodGet, fmt.Sprintf("https://%s/", httpsAddr)))
 		if resp.ProtoMajor != 2 {
 			t.Fatalf("spoke %s, want HTTP/2 by ALPN", resp.Proto)
 		}

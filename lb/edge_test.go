@@ -119,11 +119,6 @@ func newEdgeHarness(t *testing.T, engine string, mutate ...func(*Config)) (*harn
 	return h, o
 }
 
-func edgeGet(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, []byte) {
-	t.Helper()
-	return testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
-}
-
 func TestEdgeCacheAndCompress(t *testing.T) {
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
 		t.Run(engine, func(t *testing.T) {
@@ -137,19 +132,19 @@ func TestEdgeCacheAndCompress(t *testing.T) {
 					t.Fatalf("%s: status %d, X-Cache %q; want %d, %q", what, resp.StatusCode, resp.Header.Get("X-Cache"), status, xcache)
 				}
 			}
-			resp, body := edgeGet(t, c, "GET", css)
+			resp, body := do(t, c, "GET", css)
 			expect("first GET", resp, 200, "MISS")
-			resp, body2 := edgeGet(t, c, "GET", css)
+			resp, body2 := do(t, c, "GET", css)
 			expect("second GET", resp, 200, "HIT")
 			if _, err := strconv.Atoi(resp.Header.Get("Age")); string(body2) != string(body) || err != nil {
 				t.Fatalf("hit: body %q (first %q), Age %q; want the same body and an Age in seconds", body2, body, resp.Header.Get("Age"))
 			}
-			resp, body = edgeGet(t, c, "GET", css, "If-None-Match", `"css1"`)
+			resp, body = do(t, c, "GET", css, "If-None-Match", `"css1"`)
 			expect("conditional GET", resp, 304, "HIT")
 			if len(body) != 0 || resp.Header.Get("Etag") != `"css1"` {
 				t.Fatalf("304: body %q, ETag %q", body, resp.Header.Get("Etag"))
 			}
-			resp, body = edgeGet(t, c, "HEAD", css)
+			resp, body = do(t, c, "HEAD", css)
 			expect("HEAD", resp, 200, "HIT")
 			if len(body) != 0 || resp.Header.Get("Content-Length") != "19" {
 				t.Fatalf("HEAD: body %q, Content-Length %q; want none and 19", body, resp.Header.Get("Content-Length"))
@@ -164,7 +159,7 @@ func TestEdgeCacheAndCompress(t *testing.T) {
 				{"br, gzip", "br", "MISS"}, {"gzip, br", "br", "HIT"}, {"gzip", "gzip", "MISS"},
 				{"x-gzip", "gzip", "HIT"}, {"", "", "MISS"}, {"", "", "HIT"}, {"zstd", "zstd", "MISS"},
 			} {
-				resp, body := edgeGet(t, c, "GET", api, "Accept-Encoding", step.ae)
+				resp, body := do(t, c, "GET", api, "Accept-Encoding", step.ae)
 				what := "GET /api/data with Accept-Encoding " + strconv.Quote(step.ae)
 				expect(what, resp, 200, step.xcache)
 				if got := resp.Header.Get("Content-Encoding"); got != step.coding || !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
@@ -173,7 +168,7 @@ func TestEdgeCacheAndCompress(t *testing.T) {
 				if step.coding != "" && resp.Header.Get("Etag") != `W/"d1"` {
 					t.Fatalf("%s: ETag %q, want W/\"d1\"", what, resp.Header.Get("Etag"))
 				}
-				r, err := compress.NewReader(step.coding, bytes.NewReader(body))
+				r, err := compress.NewReader(step.coding, strings.NewReader(body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -187,7 +182,7 @@ func TestEdgeCacheAndCompress(t *testing.T) {
 			}
 			// Private: compressed, never stored.
 			for range 2 {
-				resp, _ := edgeGet(t, c, "GET", h.base+"/api/private", "Accept-Encoding", "gzip")
+				resp, _ := do(t, c, "GET", h.base+"/api/private", "Accept-Encoding", "gzip")
 				expect("private", resp, 200, "MISS")
 			}
 			if n := o.count("/api/private"); n != 2 {
@@ -198,7 +193,7 @@ func TestEdgeCacheAndCompress(t *testing.T) {
 			if err := h.srv.Reload(h.cfg); err != nil {
 				t.Fatal(err)
 			}
-			resp, _ = edgeGet(t, c, "GET", css)
+			resp, _ = do(t, c, "GET", css)
 			expect("after a reload", resp, 200, "HIT")
 
 			// Purge by prefix through the admin API.
@@ -207,7 +202,7 @@ func TestEdgeCacheAndCompress(t *testing.T) {
 			if out.Purged != 1 {
 				t.Fatalf("purge /static/: %d purged, want 1", out.Purged)
 			}
-			resp, _ = edgeGet(t, c, "GET", css)
+			resp, _ = do(t, c, "GET", css)
 			expect("after the purge", resp, 200, "MISS")
 			if v := testutil.MetricValue(t, h.reg, "lbd_cache_hits_total", "frontend", "http"); v != 7 {
 				t.Fatalf("lbd_cache_hits_total = %v, want 7", v)
@@ -271,12 +266,12 @@ func TestEdgeStale(t *testing.T) {
 			h, o := newEdgeHarness(t, engine)
 			c := newClient()
 			for _, p := range []string{"/swr", "/sie"} {
-				if resp, _ := edgeGet(t, c, "GET", h.base+p); resp.Header.Get("X-Cache") != "MISS" {
+				if resp, _ := do(t, c, "GET", h.base+p); resp.Header.Get("X-Cache") != "MISS" {
 					t.Fatalf("first GET %s: X-Cache %q, want MISS", p, resp.Header.Get("X-Cache"))
 				}
 			}
 			testutil.WaitFor(t, "a stale answer to /swr", 10*time.Second, func() bool {
-				resp, body := edgeGet(t, c, "GET", h.base+"/swr")
+				resp, body := do(t, c, "GET", h.base+"/swr")
 				if x := resp.Header.Get("X-Cache"); resp.StatusCode != 200 || string(body) != "kept" || (x != "HIT" && x != "STALE") {
 					t.Fatalf("GET /swr: %d %q, X-Cache %q; want 200 kept, HIT or STALE", resp.StatusCode, body, x)
 				}
@@ -290,7 +285,7 @@ func TestEdgeStale(t *testing.T) {
 			}
 			o.fail.Store(true)
 			testutil.WaitFor(t, "a stale answer to /sie while the backend fails", 10*time.Second, func() bool {
-				resp, body := edgeGet(t, c, "GET", h.base+"/sie")
+				resp, body := do(t, c, "GET", h.base+"/sie")
 				if resp.StatusCode != 200 || string(body) != "kept" {
 					t.Fatalf("GET /sie: %d %q, X-Cache %q; want 200 kept", resp.StatusCode, body, resp.Header.Get("X-Cache"))
 				}
@@ -341,7 +336,7 @@ func TestEdgeRoutes(t *testing.T) {
 			var ids []string
 			remaining := ""
 			for i, want := range []string{"MISS", "HIT", "HIT"} {
-				resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css", "Origin", "http://page.example.test")
+				resp, _ := do(t, c, "GET", h.base+"/static/app.css", "Origin", "http://page.example.test")
 				hd := resp.Header
 				if hd.Get("X-Cache") != want || hd.Get("X-Content-Type-Options") != "nosniff" || hd.Get("Access-Control-Allow-Origin") != "*" ||
 					len(hd.Values("X-Route")) != 1 || hd.Get("X-Ratelimit-Remaining") == "" || hd.Get("X-Ratelimit-Remaining") == remaining {
@@ -363,11 +358,11 @@ func TestEdgeRoutes(t *testing.T) {
 			if err := h.srv.Reload(cfg); err != nil {
 				t.Fatal(err)
 			}
-			if resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "HIT" {
+			if resp, _ := do(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "HIT" {
 				t.Fatalf("after a reload that changed route plain: X-Cache %q, want HIT", resp.Header.Get("X-Cache"))
 			}
 			for i, want := range []string{"MISS", "HIT"} {
-				resp, body := edgeGet(t, c, "GET", h.base+"/v2/static/app.css")
+				resp, body := do(t, c, "GET", h.base+"/v2/static/app.css")
 				if resp.Header.Get("X-Cache") != want || string(body) != "body { color: red }" {
 					t.Fatalf("/v2 request %d: X-Cache %q, body %q; want %s and the CSS", i, resp.Header.Get("X-Cache"), body, want)
 				}
@@ -377,11 +372,11 @@ func TestEdgeRoutes(t *testing.T) {
 			if out.Purged != 1 {
 				t.Fatalf("purge /v2/ on route v2: %d purged, want 1", out.Purged)
 			}
-			if resp, _ := edgeGet(t, c, "GET", h.base+"/v2/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
+			if resp, _ := do(t, c, "GET", h.base+"/v2/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
 				t.Fatalf("/v2 after the purge: X-Cache %q, want MISS", resp.Header.Get("X-Cache"))
 			}
 			for range 2 {
-				if resp, _ := edgeGet(t, c, "GET", h.base+"/api/private"); resp.Header.Get("X-Cache") != "" {
+				if resp, _ := do(t, c, "GET", h.base+"/api/private"); resp.Header.Get("X-Cache") != "" {
 					t.Fatalf("a route without cache: answered with X-Cache %q", resp.Header.Get("X-Cache"))
 				}
 			}
@@ -398,7 +393,7 @@ func TestEdgeRoutes(t *testing.T) {
 func TestEdgeHitWithUnreadBody(t *testing.T) {
 	h, _ := newEdgeHarness(t, EngineFast)
 	c := newClient()
-	if resp, _ := edgeGet(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
+	if resp, _ := do(t, c, "GET", h.base+"/static/app.css"); resp.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("fill: X-Cache %q", resp.Header.Get("X-Cache"))
 	}
 	addr := strings.TrimPrefix(h.base, "http://")
@@ -440,8 +435,8 @@ func TestEdgeBodyRelayed(t *testing.T) {
 			t.Fatalf("POST %d: %d, Content-Encoding %q, %d bytes; want 200, identity, the JSON", i, resp.StatusCode, resp.Header.Get("Content-Encoding"), len(got))
 		}
 	}
-	edgeGet(t, c, "GET", h.base+"/api/data")
-	if resp, _ := edgeGet(t, c, "GET", h.base+"/api/data"); resp.Header.Get("X-Cache") != "HIT" {
+	do(t, c, "GET", h.base+"/api/data")
+	if resp, _ := do(t, c, "GET", h.base+"/api/data"); resp.Header.Get("X-Cache") != "HIT" {
 		t.Fatalf("before the POST: X-Cache %q, want HIT", resp.Header.Get("X-Cache"))
 	}
 	req, _ := http.NewRequest("POST", h.base+"/api/data", strings.NewReader("change"))
@@ -451,7 +446,7 @@ func TestEdgeBodyRelayed(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	if resp, _ := edgeGet(t, c, "GET", h.base+"/api/data"); resp.Header.Get("X-Cache") != "MISS" {
+	if resp, _ := do(t, c, "GET", h.base+"/api/data"); resp.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("after a POST to it: X-Cache %q, want MISS", resp.Header.Get("X-Cache"))
 	}
 	if n := o.count("/api/upload"); n != 3 {

@@ -2,13 +2,14 @@ package lb
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"netsim/internal/testutil"
+	"netsim/lb/httpcache"
 )
 
 // rawBackend answers every request head it reads with a fixed response,
@@ -53,27 +54,39 @@ func BenchmarkEngine(b *testing.B) {
 	for _, engine := range []string{EngineFast, EngineNetHTTP} {
 		for _, variant := range []string{"", "-routed", "-limited"} {
 			b.Run(engine+variant, func(b *testing.B) {
-				cfg := testConfig(be.Addr().String())
-				cfg.Pools[0].Health.Type = "none"
-				cfg.Frontends[0].BackendHeader = false
-				cfg.Frontends[0].Engine = engine
-				cfg.Frontends[0].Routes = routes[variant]
-				cfg.Pools[0].Sticky.Mode = "none" // a new client's cookie costs an HMAC: not the proxy path
-				srv, err := New(cfg, nil, prometheus.NewRegistry())
-				if err != nil {
-					b.Fatal(err)
-				}
-				run(b, srv)
-				benchKeepAlive(b, srv.Addr("http").String(), "/bench")
-				b.StopTimer()
+				benchKeepAlive(b, engine, be.Addr().String(), "/bench", func(c *Config) { c.Frontends[0].Routes = routes[variant] })
 			})
 		}
 	}
 }
 
-// benchKeepAlive sends keep-alive GETs for path to addr over raw
-// connections, in parallel, each answered with the body "b1 v1\n".
-func benchKeepAlive(b *testing.B, addr, path string) {
+// BenchmarkEngineCacheHit: keep-alive GETs answered from the cache, on
+// each engine (the backend is asked once); allocs/op is lbd's per hit.
+//
+//	go test -run '^$' -bench EngineCacheHit -benchmem ./lb/
+func BenchmarkEngineCacheHit(b *testing.B) {
+	ln := testutil.Listen(b)
+	origin := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Type", "text/css")
+		_, _ = io.WriteString(w, "b1 v1\n")
+	})}
+	go func() { _ = origin.Serve(ln) }()
+	defer origin.Close()
+	for _, engine := range []string{EngineFast, EngineNetHTTP} {
+		b.Run(engine, func(b *testing.B) {
+			benchKeepAlive(b, engine, ln.Addr().String(), "/app.css", func(c *Config) { c.Frontends[0].Cache = &httpcache.Config{} })
+		})
+	}
+}
+
+// benchKeepAlive runs the engineConfig (no X-LB-Backend field either;
+// mod changes it further) in front of backend and sends it keep-alive
+// GETs for path over raw connections, in parallel, each answered with
+// the body "b1 v1\n". A new client's sticky cookie would cost an HMAC:
+// not the proxy path.
+func benchKeepAlive(b *testing.B, engine, backend, path string, mod func(*Config)) {
+	_, addr := engineLB(b, engine, backend, func(c *Config) { c.Frontends[0].BackendHeader = false }, mod)
 	req := []byte("GET " + path + " HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -101,4 +114,5 @@ func benchKeepAlive(b *testing.B, addr, path string) {
 			}
 		}
 	})
+	b.StopTimer() // the server's shutdown is not the proxy path
 }

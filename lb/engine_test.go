@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"netsim/internal/testutil"
 )
 
@@ -45,10 +41,25 @@ func readHead(br *bufio.Reader) (lines []string, ok bool) {
 	}
 }
 
-// engineLB runs lbd on engine in front of the backend at addr, without
-// health checks or sticky cookies, and returns its frontend's address.
-func engineLB(t *testing.T, engine, addr string, mods ...func(*Config)) (*Server, string) {
-	t.Helper()
+// okBackend is a rawServer that answers "ok" to every request head it
+// reads, counting them in seen when not nil.
+func okBackend(t *testing.T, seen *atomic.Int32) string {
+	return rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, ok := readHead(br); !ok {
+				return
+			}
+			if seen != nil {
+				seen.Add(1)
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+}
+
+// engineConfig is lbd on engine in front of the backend at addr, without
+// health checks or sticky cookies; mods change it further.
+func engineConfig(engine, addr string, mods ...func(*Config)) Config {
 	cfg := testConfig(addr)
 	cfg.Pools[0].Health.Type = "none"
 	cfg.Pools[0].Sticky.Mode = "none"
@@ -56,10 +67,14 @@ func engineLB(t *testing.T, engine, addr string, mods ...func(*Config)) (*Server
 	for _, m := range mods {
 		m(&cfg)
 	}
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	return cfg
+}
+
+// engineLB runs the engineConfig until the test ends and returns its
+// frontend's address.
+func engineLB(t testing.TB, engine, addr string, mods ...func(*Config)) (*Server, string) {
+	t.Helper()
+	srv := newServer(t, engineConfig(engine, addr, mods...))
 	run(t, srv)
 	return srv, srv.Addr("http").String()
 }
@@ -271,16 +286,7 @@ func hexLen(s string) string { return strconv.FormatInt(int64(len(s)), 16) }
 // trust (RFC 9112), without a backend seeing anything.
 func TestEngineMalformedHeads(t *testing.T) {
 	var seen atomic.Int32
-	addr := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, ok := readHead(br); !ok {
-				return
-			}
-			seen.Add(1)
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	_, lb := engineLB(t, EngineFast, addr)
+	_, lb := engineLB(t, EngineFast, okBackend(t, &seen))
 	cases := []struct {
 		name, raw string
 		status    int

@@ -15,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	nstls "netsim/tls"
 )
 
@@ -86,16 +82,9 @@ func TestHTTPSAnswerOneRecord(t *testing.T) {
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 12288\r\n\r\n"+body)
 		}
 	})
-	cfg := testConfig(addr)
-	cfg.Pools[0].Health.Type = "none"
-	cfg.Pools[0].Sticky.Mode = "none"
-	cfg.Frontends[0].Engine = EngineFast
-	cfg.Frontends[0].TLS = &FrontendTLS{Certs: []nstls.Pair{{Cert: pki.Cert, Key: pki.Key}}}
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, srv)
+	srv, _ := engineLB(t, EngineFast, addr, func(c *Config) {
+		c.Frontends[0].TLS = &FrontendTLS{Certs: []nstls.Pair{{Cert: pki.Cert, Key: pki.Key}}}
+	})
 	caPEM, err := os.ReadFile(pki.CACert)
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-
 	"netsim/internal/testutil"
 )
 
@@ -17,10 +14,7 @@ import (
 // within its bounds; a created backend is found at its Location and
 // deleted again, a patched one set back, so each input starts alike.
 func FuzzBackendBody(f *testing.F) {
-	srv, err := New(testConfig("127.0.0.1:1", "127.0.0.1:2"), zap.NewNop(), prometheus.NewRegistry())
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv := newServer(f, testConfig("127.0.0.1:1", "127.0.0.1:2"))
 	h := srv.adminHandler()
 	auth := map[string]string{"Authorization": "Bearer " + srv.AdminToken(), "Content-Type": "application/json"}
 	const b1 = "/api/v1/pools/web/backends/b1"

@@ -2,12 +2,11 @@ package lb
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,13 +14,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"netsim/internal/listen"
 	"netsim/internal/testutil"
 	"netsim/internal/webd"
-	"netsim/lb/l4"
 )
 
 // webdProc is one in-process webd backend that can be stopped and started
@@ -72,54 +68,12 @@ func (w *webdProc) restart(version string) {
 type harness struct {
 	t     *testing.T
 	srv   *Server
-	reg   *prometheus.Registry
+	lbd   *running
+	reg   prometheus.Gatherer
 	cfg   Config
 	base  string
 	admin string
 	webds []*webdProc
-	errc  chan error
-	stop  context.CancelFunc
-}
-
-// setTestEngine puts every frontend of cfg without an explicit engine on
-// the one LB_TEST_ENGINE names (fast or nethttp), so that the whole suite
-// runs on either: LB_TEST_ENGINE=nethttp go test ./lb/
-func setTestEngine(cfg *Config) {
-	e := os.Getenv("LB_TEST_ENGINE")
-	if e == EngineFast {
-		return // the default; h2c frontends stay on nethttp
-	}
-	for i := range cfg.Frontends {
-		if f := &cfg.Frontends[i]; e != "" && f.Engine == "" && !f.H2C {
-			f.Engine = e
-		}
-	}
-}
-
-// testConfig is a pool "web" over the given backends with fast checks.
-func testConfig(addrs ...string) Config {
-	cfg := DefaultConfig()
-	cfg.Admin.Listen = "127.0.0.1:0"
-	// The plain frontend only: tests that want HTTPS or TCP add their own.
-	cfg.Frontends = cfg.Frontends[:1]
-	cfg.Frontends[0].Routes = nil // the demo's routes and pools: route*_test.go
-	cfg.Pools = cfg.Pools[:1]
-	cfg.L4 = l4.Config{}
-	cfg.Frontends[0].Listen = "127.0.0.1:0"
-	cfg.Frontends[0].ShutdownTimeout = 5 * time.Second
-	p := &cfg.Pools[0]
-	// Fast checks, but a timeout generous enough for a loaded 2-core
-	// machine under the race detector.
-	p.Health.Interval = 300 * time.Millisecond
-	p.Health.Timeout = 300 * time.Millisecond
-	p.SlowStart = 0
-	p.Backends = nil
-	for i, a := range addrs {
-		one := 1
-		p.Backends = append(p.Backends, BackendConfig{ID: fmt.Sprintf("b%d", i+1), Address: a, Weight: &one})
-	}
-	setTestEngine(&cfg)
-	return cfg
 }
 
 // newHarness starts n webd backends and an lbd in front of them; mutate
@@ -145,40 +99,14 @@ func newHarnessWith(t *testing.T, n int, mutate func(*Config), before func(*Serv
 		mutate(&h.cfg)
 	}
 	setTestEngine(&h.cfg)
-	h.reg = prometheus.NewRegistry()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	srv, err := New(h.cfg, log, h.reg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	h.srv = newServer(t, h.cfg)
+	h.reg = h.srv.gather
 	if before != nil {
-		before(srv)
+		before(h.srv)
 	}
-	h.srv = srv
-	ctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
-	h.errc = make(chan error, 1)
-	go func() { h.errc <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-h.errc:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("lbd not ready")
-	}
-	h.base = "http://" + srv.Addr("http").String()
-	h.admin = "http://" + srv.AdminAddr().String()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-h.errc:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return")
-		}
-	})
+	h.lbd = run(t, h.srv)
+	h.base = "http://" + h.srv.Addr("http").String()
+	h.admin = "http://" + h.srv.AdminAddr().String()
 	h.waitAll("up")
 	return h
 }
@@ -191,14 +119,7 @@ func (h *harness) backendState(id string) BackendView {
 
 func (h *harness) waitAll(state string) {
 	h.t.Helper()
-	testutil.WaitFor(h.t, "all backends "+state, 10*time.Second, func() bool {
-		for _, m := range h.srv.pool("web").snap.Load().order {
-			if m.b.State().String() != state {
-				return false
-			}
-		}
-		return true
-	})
+	waitBackends(h.t, h.srv, state)
 }
 
 // adminJSON calls the admin API with the token and decodes data into out.
@@ -232,8 +153,24 @@ func (h *harness) adminJSON(method, path string, body any, want int, out any) ht
 	return resp.Header
 }
 
+// do sends method url with the header fields hdr (name, value, …) and
+// returns the response with its whole body; a failed request fails t.
+func do(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
+	return resp, string(body)
+}
+
 func newClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
+}
+
+// clientFrom is an HTTP client whose connections come from the local
+// address ip (any of 127.0.0.0/8 on Linux), so source_ip_hash sees
+// different clients.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}}
 }
 
 // get fetches path and returns the backend id that answered ("" on error).
@@ -257,11 +194,20 @@ func answer(t *testing.T, c *http.Client, url string) (webd.Answer, *http.Respon
 // backendOf sends GET / with c and returns the backend that answered.
 func (h *harness) backendOf(t *testing.T, c *http.Client) string {
 	t.Helper()
-	id, _, err := h.get(c, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := getID(t, c, h.base)
 	return id
+}
+
+// getID sends GET / to base with the given headers and returns the id of
+// the backend that answered and the Set-Cookie values.
+func getID(t *testing.T, c *http.Client, base string, hdr ...string) (string, []*http.Cookie) {
+	t.Helper()
+	resp, body := testutil.Send(t, c, testutil.NewRequest(t, http.MethodGet, base+"/", hdr...))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/: status %d: %s", base, resp.StatusCode, body)
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
+	return id, resp.Cookies()
 }
 
 // stays sends n GET / with c and fails the test unless backend id answers

@@ -100,18 +100,12 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		done <- err
 	}()
 	testutil.WaitFor(t, "request in flight", 5*time.Second, func() bool { return h.srv.pool("web").snap.Load().byID["b1"].b.InFlight() == 1 })
-	h.stop()
+	h.lbd.cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("in-flight request failed during shutdown: %v", err)
 	}
-	select {
-	case err := <-h.errc:
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.errc <- nil // for the cleanup
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := h.lbd.wait(); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := net.DialTimeout("tcp", h.srv.Addr("http").String(), time.Second); err == nil {
 		t.Fatal("frontend still accepting after shutdown")

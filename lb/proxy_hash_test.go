@@ -1,20 +1,12 @@
 package lb
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"netsim/internal/testutil"
 	"netsim/lb/backend"
 	"netsim/lb/policy"
 )
@@ -25,74 +17,57 @@ import (
 // cached on the set's shape kept b2, and the proxy crashed on its missing
 // member (an empty reply).
 func TestHashAfterRemoveAndAdd(t *testing.T) {
-	for _, pol := range []string{"header_hash", "source_ip_hash"} {
-		t.Run(pol, func(t *testing.T) {
-			h := newHarness(t, 3, func(c *Config) {
-				c.Pools[0].Policy = pol
-				c.Pools[0].HashKey = "X-User"
-				c.Pools[0].Health.Type = "none"
-				c.Frontends[0].BackendHeader = true
-			})
-			w4 := startWebd(t, "b4", "v1", "127.0.0.1:0")
-			clients := make([]*http.Client, 20)
-			for i := range clients {
-				clients[i] = clientFrom(fmt.Sprintf("127.0.0.%d", 2+i))
-			}
-			send := func(i int) (string, error) {
-				id, _, err := h.get(clients[i%len(clients)], "/", "X-User", fmt.Sprint("user-", i))
-				return id, err
-			}
-			for i := range 40 { // the policy sees the old set
-				if _, err := send(i); err != nil {
-					t.Fatalf("before the change: %v", err)
-				}
-			}
-			h.adminJSON(http.MethodDelete, "/api/v1/pools/web/backends/b2", nil, http.StatusNoContent, nil)
-			h.adminJSON(http.MethodPost, "/api/v1/pools/web/backends", map[string]any{"id": "b4", "address": w4.addr}, http.StatusCreated, nil)
-			by := map[string]int{}
-			failed := 0
-			for i := range 200 {
-				id, err := send(i)
-				if err != nil {
-					failed++
-					if failed < 4 {
-						t.Errorf("request %d: %v", i, err)
-					}
-					continue
-				}
-				by[id]++
-			}
-			if failed > 0 || by["b2"] > 0 || by["b4"] == 0 {
-				t.Fatalf("after DELETE b2 and POST b4: %d failed, by backend %v; want 0 failed, none on b2, some on b4", failed, by)
-			}
+	hashPolicies(t, func(t *testing.T, pol string, hashed func(*Config)) {
+		h := newHarness(t, 3, func(c *Config) {
+			hashed(c)
+			c.Pools[0].Health.Type = "none"
+			c.Frontends[0].BackendHeader = true
 		})
-	}
-}
-
-// clientFrom is an HTTP client whose connections come from the local
-// address ip (any of 127.0.0.0/8 on Linux), so source_ip_hash sees
-// different clients.
-func clientFrom(ip string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}}
-}
-
-// run runs srv until the test ends and waits until it is ready.
-func run(t testing.TB, srv *Server) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		w4 := startWebd(t, "b4", "v1", "127.0.0.1:0")
+		clients := make([]*http.Client, 20)
+		for i := range clients {
+			clients[i] = clientFrom(fmt.Sprintf("127.0.0.%d", 2+i))
+		}
+		send := func(i int) (string, error) {
+			id, _, err := h.get(clients[i%len(clients)], "/", "X-User", fmt.Sprint("user-", i))
+			return id, err
+		}
+		for i := range 40 { // the policy sees the old set
+			if _, err := send(i); err != nil {
+				t.Fatalf("before the change: %v", err)
+			}
+		}
+		h.adminJSON(http.MethodDelete, "/api/v1/pools/web/backends/b2", nil, http.StatusNoContent, nil)
+		h.adminJSON(http.MethodPost, "/api/v1/pools/web/backends", map[string]any{"id": "b4", "address": w4.addr}, http.StatusCreated, nil)
+		by := map[string]int{}
+		failed := 0
+		for i := range 200 {
+			id, err := send(i)
+			if err != nil {
+				failed++
+				if failed < 4 {
+					t.Errorf("request %d: %v", i, err)
+				}
+				continue
+			}
+			by[id]++
+		}
+		if failed > 0 || by["b2"] > 0 || by["b4"] == 0 {
+			t.Fatalf("after DELETE b2 and POST b4: %d failed, by backend %v; want 0 failed, none on b2, some on b4", failed, by)
 		}
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
+}
+
+// hashPolicies runs f for each hashing policy, header_hash (on the
+// header X-User) and source_ip_hash; hashed sets it on pool web.
+func hashPolicies(t *testing.T, f func(t *testing.T, pol string, hashed func(*Config))) {
+	for _, pol := range []string{"header_hash", "source_ip_hash"} {
+		t.Run(pol, func(t *testing.T) {
+			f(t, pol, func(c *Config) {
+				c.Pools[0].Policy = pol
+				c.Pools[0].HashKey = "X-User"
+			})
+		})
 	}
 }
 
@@ -122,10 +97,7 @@ func TestPickOutsideSnapshotIsRetried(t *testing.T) {
 	cfg.Pools[0].Health.Type = "none"
 	zero := 0
 	cfg.Pools[0].Retries = &zero // a failed pick is not a retry
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServer(t, cfg)
 	const strays = 5
 	sp := &strayPolicy{
 		stray: backend.New(backend.Options{ID: "gone", Address: "127.0.0.1:1", Weight: 1, Healthy: true}),
@@ -137,7 +109,7 @@ func TestPickOutsideSnapshotIsRetried(t *testing.T) {
 	}
 	srv.pool("web").pol = sp // before Run: no request has started yet
 	run(t, srv)
-	testutil.WaitFor(t, "b1 up", 10*time.Second, func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
+	waitBackends(t, srv, "up")
 	c := newClient()
 	for i := range strays + 2 {
 		resp, err := c.Get("http://" + srv.Addr("http").String() + "/")

@@ -10,12 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"netsim/internal/testutil"
 )
 
 // pathRecorder is a backend that records the paths it was asked for.
@@ -54,12 +48,9 @@ func recordedLB(t *testing.T, mutate func(*Config)) (*pathRecorder, string) {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServer(t, cfg)
 	run(t, srv)
-	testutil.WaitFor(t, "b1 up", 10*time.Second, func() bool { return srv.pool("web").snap.Load().byID["b1"].b.Available() })
+	waitBackends(t, srv, "up")
 	return rec, srv.Addr("http").String()
 }
 

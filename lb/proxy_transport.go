@@ -3,6 +3,7 @@ package lb
 import (
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -115,14 +116,7 @@ func (st *reqState) stickyCookie() string {
 // stripCookie removes the cookie called name from the Cookie headers of h.
 func stripCookie(h http.Header, name string) {
 	vals := h["Cookie"]
-	found := false
-	for _, v := range vals {
-		if strings.Contains(v, name) {
-			found = true
-			break
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(vals, func(v string) bool { return strings.Contains(v, name) }) {
 		return
 	}
 	var out []string

@@ -84,12 +84,6 @@ func routeConfig(echoAddr, engine string) func(*Config) {
 	}
 }
 
-func do(t *testing.T, c *http.Client, method, url string, hdr ...string) (*http.Response, string) {
-	t.Helper()
-	resp, body := testutil.Send(t, c, testutil.NewRequest(t, method, url, hdr...))
-	return resp, string(body)
-}
-
 var hexID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // TestRoutesEndToEnd runs the routes on both engines: pools by path and

@@ -25,11 +25,7 @@ func testRoutes(t *testing.T, routes []RouteConfig) *routeTable {
 	cfg.Pools = append(cfg.Pools, PoolConfig{Name: "api", Backends: []BackendConfig{{ID: "a1", Address: "127.0.0.1:2"}}},
 		PoolConfig{Name: "static", Backends: []BackendConfig{{ID: "s1", Address: "127.0.0.1:3"}}})
 	cfg.Frontends[0].Routes = routes
-	s, err := New(cfg, nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.frontends[0].routes.Load()
+	return newServer(t, cfg).frontends[0].routes.Load()
 }
 
 // TestRoutePrecedence: the first route whose every condition holds wins;

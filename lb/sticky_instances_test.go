@@ -2,7 +2,6 @@ package lb
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,12 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"netsim/internal/cfgerr"
-	"netsim/internal/testutil"
 )
 
 // instance starts another lbd on cfg (fresh listeners on 127.0.0.1:0, its
@@ -26,32 +20,10 @@ func instance(t *testing.T, cfg Config) string {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Frontends = slices.Clone(cfg.Frontends)
 	cfg.Frontends[0].Listen = "127.0.0.1:0"
-	srv, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("New (second instance): %v", err)
-	}
+	srv := newServer(t, cfg)
 	run(t, srv)
-	testutil.WaitFor(t, "the second instance's backends up", 10*time.Second, func() bool {
-		for _, m := range srv.pool("web").snap.Load().order {
-			if m.b.State().String() != "up" {
-				return false
-			}
-		}
-		return true
-	})
+	waitBackends(t, srv, "up")
 	return "http://" + srv.Addr("http").String()
-}
-
-// getID sends GET / to base with the given headers and returns the id of
-// the backend that answered and the Set-Cookie values.
-func getID(t *testing.T, c *http.Client, base string, hdr ...string) (string, []*http.Cookie) {
-	t.Helper()
-	resp, body := testutil.Send(t, c, testutil.NewRequest(t, http.MethodGet, base+"/", hdr...))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s/: status %d: %s", base, resp.StatusCode, body)
-	}
-	id, _, _ := strings.Cut(strings.TrimSpace(string(body)), " ")
-	return id, resp.Cookies()
 }
 
 // TestStickyCookieAcrossInstances: two lbd instances that share nothing but
@@ -100,35 +72,30 @@ func TestStickyCookieAcrossInstances(t *testing.T) {
 // backends in another order (rendezvous hashing over the backends' ids,
 // seeded by nothing of the process).
 func TestHashAcrossInstances(t *testing.T) {
-	for _, pol := range []string{"header_hash", "source_ip_hash"} {
-		t.Run(pol, func(t *testing.T) {
-			a := newHarness(t, 4, func(c *Config) {
-				c.Pools[0].Policy = pol
-				c.Pools[0].HashKey = "X-User"
-			})
-			cfg := a.cfg
-			cfg.Pools = slices.Clone(cfg.Pools)
-			cfg.Pools[0].Backends = slices.Clone(cfg.Pools[0].Backends)
-			slices.Reverse(cfg.Pools[0].Backends)
-			b := instance(t, cfg)
-			seen := map[string]bool{}
-			for i := range 40 {
-				c, user := clientFrom("127.0.0.1"), fmt.Sprint("user-", i)
-				if pol == "source_ip_hash" {
-					c, user = clientFrom(fmt.Sprintf("127.0.%d.%d", 1+i/200, 2+i%200)), ""
-				}
-				onA, _ := getID(t, c, a.base, "X-User", user)
-				onB, _ := getID(t, c, b, "X-User", user)
-				if onA != onB {
-					t.Fatalf("key %d: A picked %s, B picked %s", i, onA, onB)
-				}
-				seen[onA] = true
+	hashPolicies(t, func(t *testing.T, pol string, hashed func(*Config)) {
+		a := newHarness(t, 4, hashed)
+		cfg := a.cfg
+		cfg.Pools = slices.Clone(cfg.Pools)
+		cfg.Pools[0].Backends = slices.Clone(cfg.Pools[0].Backends)
+		slices.Reverse(cfg.Pools[0].Backends)
+		b := instance(t, cfg)
+		seen := map[string]bool{}
+		for i := range 40 {
+			c, user := clientFrom("127.0.0.1"), fmt.Sprint("user-", i)
+			if pol == "source_ip_hash" {
+				c, user = clientFrom(fmt.Sprintf("127.0.%d.%d", 1+i/200, 2+i%200)), ""
 			}
-			if len(seen) < 3 {
-				t.Fatalf("40 keys went to %d backends (%v): the test does not exercise the hash", len(seen), seen)
+			onA, _ := getID(t, c, a.base, "X-User", user)
+			onB, _ := getID(t, c, b, "X-User", user)
+			if onA != onB {
+				t.Fatalf("key %d: A picked %s, B picked %s", i, onA, onB)
 			}
-		})
-	}
+			seen[onA] = true
+		}
+		if len(seen) < 3 {
+			t.Fatalf("40 keys went to %d backends (%v): the test does not exercise the hash", len(seen), seen)
+		}
+	})
 }
 
 func TestStickySecretFile(t *testing.T) {

@@ -1,13 +1,9 @@
 package lb
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"netsim/internal/world/worldtest"
 )
@@ -20,24 +16,15 @@ func TestWorldDelaysFrontend(t *testing.T) {
 	be := startWebd(t, "b1", "v1", "127.0.0.1:0")
 	cfg := testConfig(be.addr)
 	cfg.Frontends[0].Listen = "127.0.61.1:0"
-	srv, err := New(cfg, nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServer(t, cfg)
 	srv.SetWorld(worldtest.Pair(t, "0")) // the backend (127.0.0.1) is in no place: no distance
 	run(t, srv)
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.60.5")}}
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	c := clientFrom("127.0.60.5")
 	defer c.CloseIdleConnections()
 	url := "http://" + srv.Addr("http").String() + "/"
 	for i, want := range []time.Duration{2 * rtt, rtt} {
 		start := time.Now()
-		resp, err := c.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, _ := do(t, c, http.MethodGet, url)
 		if took := time.Since(start); resp.StatusCode != http.StatusOK || took < want {
 			t.Errorf("request %d: %s after %v, want 200 after at least %v", i+1, resp.Status, took, want)
 		}
