@@ -7,7 +7,8 @@
 #   bash bench/lb-http.sh            # 3 runs of 15 s each per proxy, medians
 #   RUNS=1 DURATION=5s bash bench/lb-http.sh
 #   HAP_FORWARD=true bash bench/lb-http.sh   # HAProxy adds the X-Forwarded-* fields too
-#   WRK_OUT=1 bash bench/lb-http.sh          # also print wrk's output and one response per proxy
+#   WRK_OUT=1 bash bench/lb-http.sh          # also wrk's output, one response and TCP segments per request
+#   (segments are counted per network namespace: run it under `unshare -n` to count only its own)
 #
 # The proxy under test is pinned to CPU 0; wrk and the backends share CPU 1
 # (BENCHMARKING.md). requests/s is therefore a whole-machine figure; the fair
@@ -70,15 +71,16 @@ wait_http "http://127.0.0.1:$HAP_PORT/"
 
 # run NAME PID PORT -> "rps p99_ms cpu_us_per_req"
 run() {
-  local name=$1 pid=$2 port=$3 before after out reqs rps p99 wb wa cb ca
+  local name=$1 pid=$2 port=$3 before after out reqs rps p99 wb wa cb ca sb sa
   taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null   # warm-up
-  wb=$(cpu_ticks "$webd_pid"); cb=$(core_busy_ticks 1)
+  wb=$(cpu_ticks "$webd_pid"); cb=$(core_busy_ticks 1); sb=$(tcp_out_segs)
   before=$(cpu_ticks "$pid")
   out=$(taskset -c 1 wrk -t2 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/")
   [ -n "$WRK_OUT" ] && echo "$out" >&2
   [ -n "$WRK_OUT" ] && curl -si "http://127.0.0.1:$port/" >&2
   after=$(cpu_ticks "$pid")
-  wa=$(cpu_ticks "$webd_pid"); ca=$(core_busy_ticks 1)
+  wa=$(cpu_ticks "$webd_pid"); ca=$(core_busy_ticks 1); sa=$(tcp_out_segs)
+  [ -n "$WRK_OUT" ] && awk -v n="$((sa-sb))" -v r="$(awk '/requests in/ {print $1}' <<<"$out")" 'BEGIN {printf "TCP segments per request: %.2f\n", n/r}' >&2
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; print v}' <<<"$out")
