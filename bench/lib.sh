@@ -62,6 +62,10 @@ hz=$(getconf CLK_TCK)
 # The fields after comm, which is in parentheses and may hold spaces
 # ("haproxy -f x" does not, but a thread name can): split after the last ')'.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
+# core_busy_ticks N: ticks CPU N spent on anything but idle and iowait (/proc/stat).
+core_busy_ticks() { awk -v c="cpu$1" '$1==c {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# tcp_out_segs: TCP segments sent in this network namespace so far.
+tcp_out_segs() { awk '/^Tcp:/ {n++; if (n==1) for (i=1;i<=NF;i++) if ($i=="OutSegs") c=i; if (n==2) print $c}' /proc/net/snmp; }
 per_op() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN {printf "%.1f", t*1e6/hz/n}'; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
