@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -78,5 +79,55 @@ func TestList(t *testing.T) {
 		if got := List(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("List(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestRootCheckNoArgs: a root and its check subcommand refuse stray
+// arguments (a root with subcommands as an unknown command), check prints
+// "config OK" only when its check passes, and the root runs its function.
+func TestRootCheckNoArgs(t *testing.T) {
+	var ran bool
+	var bad error
+	newRoot := func(withCheck bool) *cobra.Command {
+		root := Root("demo", "a demo", func(*cobra.Command) error { ran = true; return nil })
+		if withCheck {
+			root.AddCommand(Check("check the demo", func(*cobra.Command) error { return bad }))
+		}
+		return root
+	}
+	for _, tc := range []struct {
+		name      string
+		withCheck bool
+		args      []string
+		bad       error
+		out, err  string // "" err: success
+		ran       bool
+	}{
+		{"root runs", true, nil, nil, "", "", true},
+		{"stray argument to a root with subcommands", true, []string{"serve"}, nil, "", `unknown command "serve"`, false},
+		{"stray argument to a root without", false, []string{"serve"}, nil, "", `unexpected argument "serve"`, false},
+		{"stray argument to a subcommand", true, []string{"check", "x"}, nil, "", `check: unexpected argument "x"`, false},
+		{"check passes", true, []string{"check"}, nil, "config OK\n", "", false},
+		{"check fails", true, []string{"check"}, errors.New("bad key"), "", "bad key", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran, bad = false, tc.bad
+			root := newRoot(tc.withCheck)
+			var out bytes.Buffer
+			root.SetOut(&out)
+			root.SetErr(&out)
+			root.SetArgs(tc.args)
+			err := root.Execute()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("demo %q = %v", tc.args, err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("demo %q = %v, want an error containing %q", tc.args, err, tc.err)
+			case out.String() != tc.out:
+				t.Fatalf("demo %q printed %q, want %q", tc.args, out.String(), tc.out)
+			case ran != tc.ran:
+				t.Fatalf("demo %q: root ran %v, want %v", tc.args, ran, tc.ran)
+			}
+		})
 	}
 }

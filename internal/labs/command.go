@@ -44,11 +44,10 @@ func Commands() []*cobra.Command {
 				}
 				return w.Flush()
 			}
-			e, err := DefaultEnv()
+			e, err := commandEnv(cmd)
 			if err != nil {
 				return err
 			}
-			e.Out = cmd.OutOrStdout()
 			return Break(cmd.Context(), e, args[0])
 		},
 	}
@@ -58,15 +57,24 @@ func Commands() []*cobra.Command {
 		Short: "undo every fault `netsim break` made, newest first, and flush the resolver cache where they left answers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := DefaultEnv()
+			e, err := commandEnv(cmd)
 			if err != nil {
 				return err
 			}
-			e.Out = cmd.OutOrStdout()
 			return Fix(cmd.Context(), e)
 		},
 	}
 	return []*cobra.Command{brk, fix}
+}
+
+// commandEnv is DefaultEnv printing to cmd's output.
+func commandEnv(cmd *cobra.Command) (*Env, error) {
+	e, err := DefaultEnv()
+	if err != nil {
+		return nil, err
+	}
+	e.Out = cmd.OutOrStdout()
+	return e, nil
 }
 
 // DefaultEnv is the netsim of `make run` in this directory: the default
