@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -86,48 +86,33 @@ func TestList(t *testing.T) {
 // arguments (a root with subcommands as an unknown command), check prints
 // "config OK" only when its check passes, and the root runs its function.
 func TestRootCheckNoArgs(t *testing.T) {
-	var ran bool
-	var bad error
-	newRoot := func(withCheck bool) *cobra.Command {
-		root := Root("demo", "a demo", func(*cobra.Command) error { ran = true; return nil })
-		if withCheck {
-			root.AddCommand(Check("check the demo", func(*cobra.Command) error { return bad }))
-		}
-		return root
-	}
-	for _, tc := range []struct {
-		name      string
-		withCheck bool
-		args      []string
-		bad       error
-		out, err  string // "" err: success
-		ran       bool
-	}{
-		{"root runs", true, nil, nil, "", "", true},
-		{"stray argument to a root with subcommands", true, []string{"serve"}, nil, "", `unknown command "serve"`, false},
-		{"stray argument to a root without", false, []string{"serve"}, nil, "", `unexpected argument "serve"`, false},
-		{"stray argument to a subcommand", true, []string{"check", "x"}, nil, "", `check: unexpected argument "x"`, false},
-		{"check passes", true, []string{"check"}, nil, "config OK\n", "", false},
-		{"check fails", true, []string{"check"}, errors.New("bad key"), "", "bad key", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ran, bad = false, tc.bad
-			root := newRoot(tc.withCheck)
-			var out bytes.Buffer
-			root.SetOut(&out)
-			root.SetErr(&out)
-			root.SetArgs(tc.args)
-			err := root.Execute()
-			switch {
-			case tc.err == "" && err != nil:
-				t.Fatalf("demo %q = %v", tc.args, err)
-			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-				t.Fatalf("demo %q = %v, want an error containing %q", tc.args, err, tc.err)
-			case out.String() != tc.out:
-				t.Fatalf("demo %q printed %q, want %q", tc.args, out.String(), tc.out)
-			case ran != tc.ran:
-				t.Fatalf("demo %q: root ran %v, want %v", tc.args, ran, tc.ran)
+	newRoot := func(check func(*cobra.Command) error) func() *cobra.Command {
+		return func() *cobra.Command {
+			root := Root("demo", "a demo", func(cmd *cobra.Command) error {
+				_, err := io.WriteString(cmd.OutOrStdout(), "demo ran\n")
+				return err
+			})
+			if check != nil {
+				root.AddCommand(Check("check the demo", check))
 			}
-		})
+			return root
+		}
+	}
+	pass := func(*cobra.Command) error { return nil }
+	testutil.Commands(t, newRoot(pass), []testutil.CommandCase{
+		{Name: "root runs", Out: "demo ran"},
+		{Name: "stray argument to a root with subcommands", Args: []string{"serve"}, Err: `unknown command "serve"`},
+		{Name: "stray argument to a subcommand", Args: []string{"check", "x"}, Err: `check: unexpected argument "x"`},
+		{Name: "check passes", Args: []string{"check"}, Out: "config OK"},
+	})
+	testutil.Commands(t, newRoot(nil), []testutil.CommandCase{
+		{Name: "stray argument to a root without subcommands", Args: []string{"serve"}, Err: `unexpected argument "serve"`},
+	})
+	root := newRoot(func(*cobra.Command) error { return errors.New("bad key") })()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"check"})
+	if err := root.Execute(); err == nil || err.Error() != "bad key" || out.Len() != 0 {
+		t.Fatalf("a failing check: error %v, printed %q; want bad key and nothing printed", err, out.String())
 	}
 }
