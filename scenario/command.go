@@ -159,9 +159,10 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 			return err
 		}
 		defer unlock()
+		tok := tokens(f.envFile)
 		token := f.token
 		if token == "" {
-			token = Token(f.envFile)
+			token = tok.LBD
 		}
 		peers := make([]string, len(f.peers))
 		for i, p := range f.peers {
@@ -169,8 +170,8 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 		}
 		st = &Netsim{
 			LBD:     &LBD{Admin: trimURL(f.admin), Token: token, Pool: f.pool, Front: f.front},
-			Control: trimURL(f.control), ControlToken: tokenFrom(f.envFile, "NETSIM_CONTROL_TOKEN"),
-			DNSAdmin: trimURL(f.dnsAdmin), DNSToken: tokenFrom(f.envFile, "DNSD_TOKEN"),
+			Control: trimURL(f.control), ControlToken: tok.Control,
+			DNSAdmin: trimURL(f.dnsAdmin), DNSToken: tok.DNSD,
 			Peers: peers, Resolver: f.resolver,
 		}
 	}

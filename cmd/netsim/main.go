@@ -16,6 +16,7 @@ import (
 
 	"netsim/dns/dnsd"
 	"netsim/internal/cli"
+	"netsim/internal/instance"
 	"netsim/internal/labs"
 	"netsim/internal/sim"
 	"netsim/internal/world"
@@ -33,7 +34,7 @@ func newRoot() *cobra.Command {
 	root := cli.Root("netsim", "the whole simulated internet on loopback: DNS hierarchy, resolver, load balancers, web servers (Ctrl-C stops it)",
 		func(*cobra.Command) error {
 			return cli.WithLogger(logFormat, logLevel, func(log *zap.Logger) error {
-				lock, err := lockInstance(varDir)
+				lock, err := instance.TakeLock(varDir)
 				if err != nil {
 					return err
 				}
@@ -151,7 +152,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 		if err != nil {
 			log.Warn("root hints file not written", zap.Error(err))
 		}
-		env, err := writeEnv(varDir, top.DNS().Token(), top.LB().AdminToken(), top.ControlToken())
+		env, err := instance.WriteEnv(varDir, instance.Tokens{DNSD: top.DNS().Token(), LBD: top.LB().AdminToken(), Control: top.ControlToken()})
 		if err != nil {
 			log.Warn("token file not written", zap.Error(err))
 		} else {
