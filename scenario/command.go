@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"netsim/internal/cli"
 )
 
 // Command is `netsim scenario`: list the built-in scenarios and run one
@@ -31,7 +33,7 @@ func listCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the built-in scenarios, one line each",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scs, err := Builtins()
 			if err != nil {

@@ -86,3 +86,15 @@ func TestHelpListsCheck(t *testing.T) {
 	}
 	testutil.Contains(t, "--help", out.String(), "check", "--log-level", "--dns-config", "--lb-config", "NETSIM_TOKEN")
 }
+
+// TestSubcommandArgs: the subcommands that take no argument say which one
+// they did not expect (before they touch a running netsim).
+func TestSubcommandArgs(t *testing.T) {
+	testutil.Commands(t, newRoot, []testutil.CommandCase{
+		{Name: "fix", Args: []string{"fix", "extra"}, Err: `fix: unexpected argument "extra"`},
+		{Name: "break --list", Args: []string{"break", "--list", "cname-loop"}, Err: `break: unexpected argument "cname-loop"`},
+		{Name: "break needs a fault", Args: []string{"break"}, Err: "accepts 1 arg"},
+		{Name: "scenario list", Args: []string{"scenario", "list", "extra"}, Err: `list: unexpected argument "extra"`},
+		{Name: "check", Args: []string{"check", "extra"}, Err: `check: unexpected argument "extra"`},
+	})
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netsim/internal/cli"
 	"netsim/internal/instance"
 	"netsim/internal/sim"
 	nstls "netsim/tls"
@@ -24,7 +25,7 @@ func Commands() []*cobra.Command {
 			"and records it in var/break.json. `netsim fix` undoes every fault made.",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if list {
-				return cobra.NoArgs(cmd, args)
+				return cli.NoArgs(cmd, args)
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
@@ -47,7 +48,7 @@ func Commands() []*cobra.Command {
 	fix := &cobra.Command{
 		Use:   "fix",
 		Short: "undo every fault `netsim break` made, newest first, and flush the resolver cache where they left answers",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			e, err := commandEnv(cmd)
 			if err != nil {
