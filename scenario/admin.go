@@ -1,16 +1,15 @@
 package scenario
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"netsim/internal/api"
+	"netsim/internal/instance"
 )
 
 // LBD drives a running lbd through its admin REST API (/api/v1/pools/…)
@@ -35,29 +34,14 @@ type LBD struct {
 var _ Stack = (*LBD)(nil)
 
 // Token finds lbd's admin token: env LBD_TOKEN, then LBD_TOKEN= in envFile
-// (var/netsim.env, written by netsim).
-func Token(envFile string) string { return tokenFrom(envFile, "LBD_TOKEN") }
+// (var/netsim.env, written by netsim); "" when neither has it.
+func Token(envFile string) string { return tokens(envFile).LBD }
 
-// tokenFrom finds key in the environment, then as key= in envFile (one
-// `export A=x B=y` line or one assignment per line).
-func tokenFrom(envFile, key string) string {
-	if t := os.Getenv(key); t != "" {
-		return t
-	}
-	f, err := os.Open(envFile)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")) {
-			if k, v, ok := strings.Cut(f, "="); ok && k == key {
-				return strings.Trim(v, `"'`)
-			}
-		}
-	}
-	return ""
+// tokens are the running netsim's admin tokens (instance.ReadTokens): a
+// missing or unreadable env file leaves "" where the environment has none.
+func tokens(envFile string) instance.Tokens {
+	t, _ := instance.ReadTokens(envFile)
+	return t
 }
 
 func (l *LBD) client() *http.Client {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"netsim/internal/cli"
 )
 
 // Command is `netsim scenario`: list the built-in scenarios and run one
@@ -31,7 +33,7 @@ func listCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the built-in scenarios, one line each",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scs, err := Builtins()
 			if err != nil {
@@ -159,9 +161,10 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 			return err
 		}
 		defer unlock()
+		tok := tokens(f.envFile)
 		token := f.token
 		if token == "" {
-			token = Token(f.envFile)
+			token = tok.LBD
 		}
 		peers := make([]string, len(f.peers))
 		for i, p := range f.peers {
@@ -169,8 +172,8 @@ func (f *runFlags) run(cmd *cobra.Command, name string) error {
 		}
 		st = &Netsim{
 			LBD:     &LBD{Admin: trimURL(f.admin), Token: token, Pool: f.pool, Front: f.front},
-			Control: trimURL(f.control), ControlToken: tokenFrom(f.envFile, "NETSIM_CONTROL_TOKEN"),
-			DNSAdmin: trimURL(f.dnsAdmin), DNSToken: tokenFrom(f.envFile, "DNSD_TOKEN"),
+			Control: trimURL(f.control), ControlToken: tok.Control,
+			DNSAdmin: trimURL(f.dnsAdmin), DNSToken: tok.DNSD,
 			Peers: peers, Resolver: f.resolver,
 		}
 	}

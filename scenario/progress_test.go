@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"bytes"
-	"context"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,22 +17,15 @@ var statusLine = regexp.MustCompile(`^\s*([0-9.]+)s / (\S+)( \+ until the steps 
 // 500ms while the load ran for 3 s); its clock starts with the load, after
 // the setup (it counted the setup's second too).
 func TestProgressShowsExtendedLoad(t *testing.T) {
-	srv := b1Server(t)
-	sc := mustParse(t, "late.yaml", `name: late
+	var out bytes.Buffer
+	_, res := runOnB1(t, "late.yaml", `name: late
 load: {rate: 20, duration: 500ms, clients: 2}
 setup:
   - sleep: 1s
 steps:
   - at: 100ms
     sleep: 2s
-`)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1, Progress: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, &out)
 	lines := 0
 	for _, l := range strings.Split(out.String(), "\n") {
 		m := statusLine.FindStringSubmatch(l)

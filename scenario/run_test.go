@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -53,12 +54,27 @@ func mustParse(t *testing.T, file, text string) *Scenario {
 	return sc
 }
 
+// runOnB1 parses the scenario text and runs it against b1Server, with the
+// rollout limits the scenario's and the live lines written to progress
+// (nil: none).
+func runOnB1(t *testing.T, file, text string, progress io.Writer) (*Scenario, *Result) {
+	t.Helper()
+	srv := b1Server(t)
+	sc := mustParse(t, file, text)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1, Progress: progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc, res
+}
+
 // TestLoadOutlastsLateSteps: a step that ends after the load's duration (a
 // loaded machine runs steps late) does not end the run in error; the load
 // goes on until it ends plus a tail, and a window from its end has answers.
 func TestLoadOutlastsLateSteps(t *testing.T) {
-	srv := b1Server(t)
-	sc := mustParse(t, "outrun.yaml", `name: outrun
+	sc, res := runOnB1(t, "outrun.yaml", `name: outrun
 load: {rate: 20, duration: 500ms, clients: 2}
 steps:
   - at: 100ms
@@ -66,13 +82,7 @@ steps:
     sleep: 1500ms
 expect:
   - failed: {is: 0, from: "long done"}
-`)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := Run(ctx, sc, oneBackend{srv.URL}, Options{MaxUnavailable: -1, MaxSurge: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, nil)
 	if res.StepErr != nil {
 		t.Fatalf("a step that outran the load's duration: %v", res.StepErr)
 	}

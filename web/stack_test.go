@@ -43,7 +43,8 @@ type stack struct {
 	dnsPort  string // the port of the root, TLD and authoritative servers
 	dns      *dnsd.Daemon
 	lbs      map[string]*lb.Server
-	fake     *feed // dnsd's event stream when dnsd has none of its own, else nil
+	regs     map[string]*prometheus.Registry // each daemon's metrics: "dnsd", "lbd", "lbd-eu"
+	fake     *feed                           // dnsd's event stream when dnsd has none of its own, else nil
 }
 
 const (
@@ -54,7 +55,7 @@ const (
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	st := &stack{token: controlToken, lbs: map[string]*lb.Server{}}
+	st := &stack{token: controlToken, lbs: map[string]*lb.Server{}, regs: map[string]*prometheus.Registry{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -85,6 +86,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.regs["dnsd"] = st.dns.Registry()
 	wg.Go(func() { _ = st.dns.Run(ctx) })
 	waitClosed(t, "dnsd ready", st.dns.Ready())
 	st.resolver = st.dns.Listeners()["127.0.0.1:0"]
@@ -119,7 +121,8 @@ func newStack(t *testing.T) *stack {
 		for i, a := range addrs {
 			pool.Backends = append(pool.Backends, lb.BackendConfig{ID: fmt.Sprintf("b%d", i+1), Address: a})
 		}
-		s, err := lb.New(cfg, zap.NewNop(), nil)
+		st.regs[name] = prometheus.NewRegistry()
+		s, err := lb.New(cfg, zap.NewNop(), st.regs[name])
 		if err != nil {
 			t.Fatal(err)
 		}

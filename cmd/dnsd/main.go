@@ -21,46 +21,32 @@ func main() { cli.Main(newRoot()) }
 
 // newRoot is the dnsd command: serve by default, check and trace.
 func newRoot() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "dnsd",
-		Short:         "authoritative and recursive DNS server (SIGHUP reloads, SIGTERM stops)",
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		RunE:          serve,
-	}
+	root := cli.Root("dnsd", "authoritative and recursive DNS server (SIGHUP reloads, SIGTERM stops)", serve)
 	bindFlags(root)
-	root.AddCommand(&cobra.Command{
-		Use:   "check",
-		Short: "load the config and every zone, report problems, and exit",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := dnsd.Load(configPath(cmd), cmd.Flags())
-			if err != nil {
-				return err
+	root.AddCommand(cli.Check("load the config and every zone, report problems, and exit", func(cmd *cobra.Command) error {
+		cfg, err := dnsd.Load(configPath(cmd), cmd.Flags())
+		if err != nil {
+			return err
+		}
+		zs, err := cfg.LoadZones()
+		if err != nil {
+			return err
+		}
+		for _, z := range zs {
+			fmt.Fprintf(cmd.OutOrStdout(), "zone %s: %d records, serial %d (%s)\n", z.Origin, z.Len(), z.SOA.Serial, z.File)
+			for _, w := range z.Warnings {
+				fmt.Fprintf(cmd.OutOrStdout(), "  warning: %s\n", w)
 			}
-			zs, err := cfg.LoadZones()
-			if err != nil {
-				return err
-			}
-			for _, z := range zs {
-				fmt.Fprintf(cmd.OutOrStdout(), "zone %s: %d records, serial %d (%s)\n", z.Origin, z.Len(), z.SOA.Serial, z.File)
-				for _, w := range z.Warnings {
-					fmt.Fprintf(cmd.OutOrStdout(), "  warning: %s\n", w)
-				}
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "config OK")
-			return nil
-		},
-	})
+		}
+		return nil
+	}))
 	addTrace(root)
-	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
 }
 
 // bindFlags adds dnsd's flags (dnsd.BindFlags) to every command, with -c
-// for --config as in lbd; "." and "_" in a flag name read as "-", so
-// --log.level is --log-level.
+// for --config as in lbd; cli.Root reads "." and "_" in a flag name as
+// "-", so --log.level is --log-level.
 func bindFlags(root *cobra.Command) {
 	fs := pflag.NewFlagSet("dnsd", pflag.ContinueOnError)
 	dnsd.BindFlags(fs)
@@ -70,7 +56,6 @@ func bindFlags(root *cobra.Command) {
 		}
 		root.PersistentFlags().AddFlag(f)
 	})
-	cli.Dashes(root)
 }
 
 func configPath(cmd *cobra.Command) string {
@@ -78,7 +63,7 @@ func configPath(cmd *cobra.Command) string {
 	return p
 }
 
-func serve(cmd *cobra.Command, _ []string) error {
+func serve(cmd *cobra.Command) error {
 	path := configPath(cmd)
 	cfg, err := dnsd.Load(path, cmd.Flags())
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netsim/internal/cli"
 	nstls "netsim/tls"
 )
 
@@ -20,13 +21,8 @@ func certCommand(out io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cert",
 		Short: "make (or reuse) the demo CA and certificates and print how to trust them",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("cert: unexpected argument %q", args[0])
-			}
-			return nil
-		},
-		RunE: func(*cobra.Command, []string) error { return cert(dir, names, out) },
+		Args:  cli.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return cert(dir, names, out) },
 	}
 	cmd.Flags().StringVar(&dir, "dir", nstls.DefaultPKIDir, "directory for ca.pem, server.pem, client.pem and their keys")
 	cmd.Flags().StringSliceVar(&names, "names", nstls.DefaultDemoNames, "names and IP addresses of the server certificate")

@@ -31,25 +31,22 @@ func main() { cli.Main(newRoot(os.Stdout)) }
 // newRoot is the lbd command and its subcommands; out is where check and
 // cert print.
 func newRoot(out io.Writer) *cobra.Command {
-	var check bool
-	root := &cobra.Command{
-		Use:   "lbd",
-		Short: "L4/L7 load balancer (SIGHUP reloads the config, SIGTERM drains and exits)",
-		Long: "lbd is the L4/L7 load balancer. Without a subcommand it serves; flags override\n" +
-			"the config file's keys, which override the embedded default (LBD_* env in between).",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if check {
-				return checkConfig(cmd, out)
-			}
-			return serve(cmd)
-		},
-	}
+	var checkFlag bool
+	check := cli.Check("load and validate the config, print problems, and exit", func(cmd *cobra.Command) error {
+		_, err := lb.LoadConfigFlags(configPath(cmd), cmd.Flags())
+		return err
+	})
+	root := cli.Root("lbd", "L4/L7 load balancer (SIGHUP reloads the config, SIGTERM drains and exits)", func(cmd *cobra.Command) error {
+		if checkFlag {
+			return check.RunE(cmd, nil)
+		}
+		return serve(cmd)
+	})
+	root.Long = "lbd is the L4/L7 load balancer. Without a subcommand it serves; flags override\n" +
+		"the config file's keys, which override the embedded default (LBD_* env in between)."
+	root.SetOut(out)
 	// --log-level and --log.level are one flag (and lb looks keys up as
-	// "log.level"): "." and "_" in a flag name read as "-".
-	cli.Dashes(root)
+	// "log.level"): cli.Root reads "." and "_" in a flag name as "-".
 	pf := root.PersistentFlags()
 	pf.StringP("config", "c", "", "YAML config file (default: the embedded default config)")
 	pf.String("log-level", "", "debug, info, warn or error (log.level)")
@@ -61,30 +58,15 @@ func newRoot(out io.Writer) *cobra.Command {
 	pf.Float64("access-log-sample-rate", 0, "fraction of requests logged, e.g. 0.01 (access_log.sample_rate)")
 	pf.Int("runtime-gc-percent", 0, "GOGC for the process (runtime.gc_percent)")
 	pf.String("runtime-memory-limit", "", "GOMEMLIMIT for the process, e.g. 512MiB (runtime.memory_limit)")
-	root.Flags().BoolVar(&check, "check", false, "validate the config and exit")
+	root.Flags().BoolVar(&checkFlag, "check", false, "validate the config and exit")
 	_ = root.Flags().MarkDeprecated("check", "use `lbd check`")
-	root.AddCommand(&cobra.Command{
-		Use:   "check",
-		Short: "load and validate the config, print problems, and exit",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return checkConfig(cmd, out) },
-	})
-	root.AddCommand(certCommand(out))
-	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(check, certCommand(out))
 	return root
 }
 
 func configPath(cmd *cobra.Command) string {
 	p, _ := cmd.Flags().GetString("config")
 	return p
-}
-
-func checkConfig(cmd *cobra.Command, out io.Writer) error {
-	if _, err := lb.LoadConfigFlags(configPath(cmd), cmd.Flags()); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "config OK")
-	return nil
 }
 
 func serve(cmd *cobra.Command) error {

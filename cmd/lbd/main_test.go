@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"netsim/internal/testutil"
 )
 
@@ -16,38 +18,21 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("pools: [{name: web, policy: fastest}]\nfrontends: [{listen: '127.0.0.1:8080', pool: web}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		args []string
-		want string // error substring; "" = success
-	}{
-		{"embedded default", []string{"check"}, ""},
-		{"old --check flag", []string{"--check"}, ""},
-		{"example config", []string{"check", "-c", "../../configs/lbd.yaml"}, ""},
-		{"example config, old order", []string{"-c", "../../configs/lbd.yaml", "--check"}, ""},
-		{"long config flag", []string{"check", "--config", "../../configs/lbd.yaml"}, ""},
-		{"bad policy", []string{"check", "-c", bad}, `pools[0].policy: "fastest"`},
-		{"missing file", []string{"check", "-c", filepath.Join(dir, "nope.yaml")}, "no such file"},
-		{"bad flag value", []string{"check", "--log-level", "loud"}, "loud"},
-		{"old flag name still works", []string{"--check", "--log.level", "loud"}, "loud"},
-		{"old underscore flag name", []string{"check", "--access_log.sample_rate", "2"}, "sample_rate"},
-		{"new underscore flag name", []string{"check", "--access-log-sample-rate", "2"}, "sample_rate"},
-		{"unknown flag", []string{"--frobnicate"}, "unknown flag"},
-		{"stray argument", []string{"serve"}, "unknown command"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			root := newRoot(io.Discard)
-			root.SetArgs(tt.args)
-			err := root.Execute()
-			if tt.want == "" && err != nil {
-				t.Fatalf("lbd %q = %v", tt.args, err)
-			}
-			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("lbd %q = %v, want an error containing %q", tt.args, err, tt.want)
-			}
-		})
-	}
+	testutil.Commands(t, func() *cobra.Command { return newRoot(io.Discard) }, []testutil.CommandCase{
+		{Name: "embedded default", Args: []string{"check"}, Out: "config OK"},
+		{Name: "old --check flag", Args: []string{"--check"}, Out: "config OK"},
+		{Name: "example config", Args: []string{"check", "-c", "../../configs/lbd.yaml"}, Out: "config OK"},
+		{Name: "example config, old order", Args: []string{"-c", "../../configs/lbd.yaml", "--check"}, Out: "config OK"},
+		{Name: "long config flag", Args: []string{"check", "--config", "../../configs/lbd.yaml"}, Out: "config OK"},
+		{Name: "bad policy", Args: []string{"check", "-c", bad}, Err: `pools[0].policy: "fastest"`},
+		{Name: "missing file", Args: []string{"check", "-c", filepath.Join(dir, "nope.yaml")}, Err: "no such file"},
+		{Name: "bad flag value", Args: []string{"check", "--log-level", "loud"}, Err: "loud"},
+		{Name: "old flag name still works", Args: []string{"--check", "--log.level", "loud"}, Err: "loud"},
+		{Name: "old underscore flag name", Args: []string{"check", "--access_log.sample_rate", "2"}, Err: "sample_rate"},
+		{Name: "new underscore flag name", Args: []string{"check", "--access-log-sample-rate", "2"}, Err: "sample_rate"},
+		{Name: "unknown flag", Args: []string{"--frobnicate"}, Err: "unknown flag"},
+		{Name: "stray argument", Args: []string{"serve"}, Err: "unknown command"},
+	})
 }
 
 func TestCert(t *testing.T) {

@@ -3,11 +3,11 @@ package main
 import (
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"netsim/internal/instance"
 	"netsim/internal/testutil"
 )
 
@@ -18,7 +18,7 @@ import (
 func TestSecondInstanceTouchesNothing(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	first, err := lockInstance(varDir)
+	first, err := instance.TakeLock(varDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,12 +32,7 @@ func TestSecondInstanceTouchesNothing(t *testing.T) {
 	if len(ents) != 1 || ents[0].Name() != "netsim.lock" {
 		t.Errorf("second netsim wrote to var/: %v", ents)
 	}
-	first.Unlock()
-	again, err := lockInstance(varDir)
-	if err != nil {
-		t.Fatalf("after Unlock: %v", err)
-	}
-	again.Unlock()
+	first.Unlock() // the lock itself (taken again after Unlock): internal/instance's TestLock
 }
 
 func TestProbeBusy(t *testing.T) {
@@ -56,38 +51,6 @@ func TestProbeBusy(t *testing.T) {
 	err = probeBusy([]endpoint{{"x", freeAddr}, {"lbd admin", busy}})
 	if err == nil || !strings.Contains(err.Error(), busy+" (lbd admin) already accepts connections") {
 		t.Errorf("busy address: %v", err)
-	}
-}
-
-func TestWriteEnv(t *testing.T) {
-	dir := t.TempDir()
-	p, err := writeEnv(dir, "d0", "it's", "c0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p != filepath.Join(dir, "netsim.env") {
-		t.Errorf("path %s", p)
-	}
-	st, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", st.Mode().Perm())
-	}
-	b, _ := os.ReadFile(p)
-	if !strings.Contains(string(b), `export DNSD_TOKEN=d0 LBD_TOKEN='it'\''s' NETSIM_CONTROL_TOKEN=c0`+"\n") {
-		t.Errorf("env file:\n%s", b)
-	}
-	// a second write replaces the file and keeps the mode
-	if _, err := writeEnv(dir, "d1", "l1", "c1"); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(p); !strings.Contains(string(b), "DNSD_TOKEN=d1 LBD_TOKEN=l1") {
-		t.Errorf("rewritten env file:\n%s", b)
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("temp files left: %v", ents)
 	}
 }
 
@@ -117,4 +80,16 @@ func TestHelpListsCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Contains(t, "--help", out.String(), "check", "--log-level", "--dns-config", "--lb-config", "NETSIM_TOKEN")
+}
+
+// TestSubcommandArgs: the subcommands that take no argument say which one
+// they did not expect (before they touch a running netsim).
+func TestSubcommandArgs(t *testing.T) {
+	testutil.Commands(t, newRoot, []testutil.CommandCase{
+		{Name: "fix", Args: []string{"fix", "extra"}, Err: `fix: unexpected argument "extra"`},
+		{Name: "break --list", Args: []string{"break", "--list", "cname-loop"}, Err: `break: unexpected argument "cname-loop"`},
+		{Name: "break needs a fault", Args: []string{"break"}, Err: "accepts 1 arg"},
+		{Name: "scenario list", Args: []string{"scenario", "list", "extra"}, Err: `list: unexpected argument "extra"`},
+		{Name: "check", Args: []string{"check", "extra"}, Err: `check: unexpected argument "extra"`},
+	})
 }

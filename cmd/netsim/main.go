@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"netsim/dns/dnsd"
 	"netsim/internal/cli"
+	"netsim/internal/instance"
 	"netsim/internal/labs"
 	"netsim/internal/sim"
 	"netsim/internal/world"
@@ -31,19 +31,10 @@ func main() { cli.Main(newRoot()) }
 func newRoot() *cobra.Command {
 	var logFormat, logLevel, dnsConfig, lbConfig, worldFile string
 	var flat bool
-	root := &cobra.Command{
-		Use:   "netsim",
-		Short: "the whole simulated internet on loopback: DNS hierarchy, resolver, load balancers, web servers (Ctrl-C stops it)",
-		Long: "netsim runs root, TLD and authoritative name servers, a caching resolver, the load\n" +
-			"balancer and its regional copies, and sample web servers, in one process on loopback.\n" +
-			"It writes var/netsim.env (the admin tokens: source it) and var/root.hints.\n" +
-			"NETSIM_TOKEN, when set, is the admin token of dnsd and of every lbd.",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+	root := cli.Root("netsim", "the whole simulated internet on loopback: DNS hierarchy, resolver, load balancers, web servers (Ctrl-C stops it)",
+		func(*cobra.Command) error {
 			return cli.WithLogger(logFormat, logLevel, func(log *zap.Logger) error {
-				lock, err := lockInstance(varDir)
+				lock, err := instance.TakeLock(varDir)
 				if err != nil {
 					return err
 				}
@@ -54,10 +45,11 @@ func newRoot() *cobra.Command {
 				}
 				return run(log, dnsConfig, lbConfig, w)
 			})
-		},
-	}
-	cli.Dashes(root)
-	root.CompletionOptions.HiddenDefaultCmd = true
+		})
+	root.Long = "netsim runs root, TLD and authoritative name servers, a caching resolver, the load\n" +
+		"balancer and its regional copies, and sample web servers, in one process on loopback.\n" +
+		"It writes var/netsim.env (the admin tokens: source it) and var/root.hints.\n" +
+		"NETSIM_TOKEN, when set, is the admin token of dnsd and of every lbd."
 	pf := root.PersistentFlags()
 	cli.LogFlags(pf, &logFormat, &logLevel)
 	pf.StringVar(&dnsConfig, "dns-config", "", "dnsd config file (default: embedded configs/dnsd.yaml)")
@@ -66,28 +58,20 @@ func newRoot() *cobra.Command {
 	root.Flags().BoolVar(&flat, "flat", false, "no distance: every server answers at loopback speed")
 	root.AddCommand(scenario.Command())
 	root.AddCommand(labs.Commands()...)
-	root.AddCommand(&cobra.Command{
-		Use:   "check",
-		Short: "load and validate the dnsd and lbd configs (and the zones), and exit",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := dnsd.Load(dnsConfig, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := cfg.LoadZones(); err != nil {
-				return err
-			}
-			if _, err := lb.LoadConfig(lbConfig); err != nil {
-				return err
-			}
-			if _, err := newWorld(worldFile, false, zap.NewNop()); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "config OK")
-			return nil
-		},
-	})
+	root.AddCommand(cli.Check("load and validate the dnsd and lbd configs (and the zones), and exit", func(*cobra.Command) error {
+		cfg, err := dnsd.Load(dnsConfig, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := cfg.LoadZones(); err != nil {
+			return err
+		}
+		if _, err := lb.LoadConfig(lbConfig); err != nil {
+			return err
+		}
+		_, err = newWorld(worldFile, false, zap.NewNop())
+		return err
+	}))
 	return root
 }
 
@@ -168,7 +152,7 @@ func run(log *zap.Logger, dnsConfig, lbConfig string, w *world.World) error {
 		if err != nil {
 			log.Warn("root hints file not written", zap.Error(err))
 		}
-		env, err := writeEnv(varDir, top.DNS().Token(), top.LB().AdminToken(), top.ControlToken())
+		env, err := instance.WriteEnv(varDir, instance.Tokens{DNSD: top.DNS().Token(), LBD: top.LB().AdminToken(), Control: top.ControlToken()})
 		if err != nil {
 			log.Warn("token file not written", zap.Error(err))
 		} else {

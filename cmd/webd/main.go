@@ -54,22 +54,10 @@ func main() { cli.Main(newRoot()) }
 // newRoot is the webd command: its flags describe the servers to start.
 func newRoot() *cobra.Command {
 	var c config
-	root := &cobra.Command{
-		Use:   "webd",
-		Short: "sample web servers with latency, error and health knobs (SIGTERM drains and exits)",
-		Example: "  webd --listen 127.0.0.1:9001,127.0.0.1:9002 --id b1,b2 --version v1\n" +
-			"  webd --count 3 --base-port 9001 --latency 20ms --jitter 10ms",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("unexpected argument %q", args[0])
-			}
-			return nil
-		},
-		RunE: func(*cobra.Command, []string) error { return run(c) },
-	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	root := cli.Root("webd", "sample web servers with latency, error and health knobs (SIGTERM drains and exits)",
+		func(*cobra.Command) error { return run(c) })
+	root.Example = "  webd --listen 127.0.0.1:9001,127.0.0.1:9002 --id b1,b2 --version v1\n" +
+		"  webd --count 3 --base-port 9001 --latency 20ms --jitter 10ms"
 	fs := root.Flags()
 	fs.StringVar(&c.listen, "listen", "", "comma-separated listen addresses, one server each (overrides --count/--base-port)")
 	fs.StringVar(&c.ids, "id", "", "comma-separated server ids (default b1, b2, …)")

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"netsim/internal/testutil"
 )
 
 func TestServers(t *testing.T) {
@@ -53,26 +55,11 @@ func TestServers(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		err  string
-	}{
-		{[]string{"--count", "0"}, "--count must be 1..1000"},
-		{[]string{"stray"}, `unexpected argument "stray"`},
-		{[]string{"--frobnicate"}, "unknown flag"},
-		{[]string{"--listen", "127.0.0.1:1", "--id", "a,b"}, "--id has 2 ids for 1"},
-	} {
-		root := newRoot()
-		root.SetArgs(c.args)
-		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), c.err) {
-			t.Errorf("webd %q = %v, want %q", c.args, err, c.err)
-		}
-	}
-	var out strings.Builder
-	root := newRoot()
-	root.SetOut(&out)
-	root.SetArgs([]string{"--help"})
-	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "--log-level") {
-		t.Errorf("webd --help = %v:\n%s", err, out.String())
-	}
+	testutil.Commands(t, newRoot, []testutil.CommandCase{
+		{Name: "count 0", Args: []string{"--count", "0"}, Err: "--count must be 1..1000"},
+		{Name: "stray argument", Args: []string{"stray"}, Err: `unexpected argument "stray"`},
+		{Name: "unknown flag", Args: []string{"--frobnicate"}, Err: "unknown flag"},
+		{Name: "ids for servers", Args: []string{"--listen", "127.0.0.1:1", "--id", "a,b"}, Err: "--id has 2 ids for 1"},
+		{Name: "help", Args: []string{"--help"}, Out: "--log-level"},
+	})
 }

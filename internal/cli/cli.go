@@ -37,6 +37,58 @@ func Run(root *cobra.Command, stderr io.Writer) error {
 	return err
 }
 
+// Root is a command's root as every netsim command has it: no positional
+// argument (NoArgs), no usage and no error printed by cobra on a failure
+// (Main prints "name: error" once), "." and "_" in flag names read as "-"
+// (Dashes), and no completion command listed. run is what it does.
+func Root(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
+	root := &cobra.Command{
+		Use:           use,
+		Short:         short,
+		Args:          NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return run(cmd) },
+	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	Dashes(root)
+	return root
+}
+
+// NoArgs refuses positional arguments: a command with subcommands says
+// "unknown command" (a misspelt subcommand, likely), one without says
+// which argument it did not expect.
+func NoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if cmd.HasSubCommands() {
+		return cobra.NoArgs(cmd, args)
+	}
+	if cmd.HasParent() {
+		return fmt.Errorf("%s: unexpected argument %q", cmd.Name(), args[0])
+	}
+	return fmt.Errorf("unexpected argument %q", args[0])
+}
+
+// Check is the `check` subcommand of a daemon: check loads and validates
+// the configuration (and may print what it found); "config OK" follows
+// when it passes.
+func Check(short string, check func(cmd *cobra.Command) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: short,
+		Args:  NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := check(cmd); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "config OK")
+			return nil
+		},
+	}
+}
+
 // Dashes makes "." and "_" in a flag name read as "-" on root and all its
 // subcommands, so --log.level and --log_level are --log-level.
 func Dashes(root *cobra.Command) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -78,5 +79,40 @@ func TestList(t *testing.T) {
 		if got := List(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("List(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestRootCheckNoArgs: a root and its check subcommand refuse stray
+// arguments (a root with subcommands as an unknown command), check prints
+// "config OK" only when its check passes, and the root runs its function.
+func TestRootCheckNoArgs(t *testing.T) {
+	newRoot := func(check func(*cobra.Command) error) func() *cobra.Command {
+		return func() *cobra.Command {
+			root := Root("demo", "a demo", func(cmd *cobra.Command) error {
+				_, err := io.WriteString(cmd.OutOrStdout(), "demo ran\n")
+				return err
+			})
+			if check != nil {
+				root.AddCommand(Check("check the demo", check))
+			}
+			return root
+		}
+	}
+	pass := func(*cobra.Command) error { return nil }
+	testutil.Commands(t, newRoot(pass), []testutil.CommandCase{
+		{Name: "root runs", Out: "demo ran"},
+		{Name: "stray argument to a root with subcommands", Args: []string{"serve"}, Err: `unknown command "serve"`},
+		{Name: "stray argument to a subcommand", Args: []string{"check", "x"}, Err: `check: unexpected argument "x"`},
+		{Name: "check passes", Args: []string{"check"}, Out: "config OK"},
+	})
+	testutil.Commands(t, newRoot(nil), []testutil.CommandCase{
+		{Name: "stray argument to a root without subcommands", Args: []string{"serve"}, Err: `unexpected argument "serve"`},
+	})
+	root := newRoot(func(*cobra.Command) error { return errors.New("bad key") })()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"check"})
+	if err := root.Execute(); err == nil || err.Error() != "bad key" || out.Len() != 0 {
+		t.Fatalf("a failing check: error %v, printed %q; want bad key and nothing printed", err, out.String())
 	}
 }

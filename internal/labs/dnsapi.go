@@ -65,6 +65,16 @@ func (e *Env) rrset(ctx context.Context, zone, name, typ string) (RRset, error) 
 	return rs, nil
 }
 
+// neededRRset is a record set a fault starts from: absent, it is an
+// error that says the set is missing and what the fault needs (need).
+func (e *Env) neededRRset(ctx context.Context, zone, name, typ, need string) (RRset, error) {
+	rs, err := e.rrset(ctx, zone, name, typ)
+	if err == nil && len(rs.Data) == 0 {
+		err = fmt.Errorf("%s holds no %s %s record: %s", zone, name, typ, need)
+	}
+	return rs, err
+}
+
 // putRRset makes the set what rs says: replaced, or removed when rs has no
 // data (a set already gone is fine).
 func (e *Env) putRRset(ctx context.Context, rs RRset) error {
