@@ -46,19 +46,13 @@ func (s *sockIO) Read(p []byte) (int, error) {
 	if s.rc == nil {
 		return s.nc.Read(p)
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	s.r.p, s.r.n, s.r.errno = p, 0, 0
-	err := s.rc.Read(s.r.fn) // a deadline or a close ends the wait
-	n, errno := s.r.n, s.r.errno
-	s.r.p = nil
+	n, errno, err := s.call(&s.r, p, false)
 	switch {
 	case err != nil:
 		return 0, err
 	case errno != 0:
 		return 0, s.opError("read", "recvfrom", errno)
-	case n == 0:
+	case n == 0 && len(p) > 0:
 		return 0, io.EOF
 	}
 	return n, nil
@@ -68,17 +62,29 @@ func (s *sockIO) Write(p []byte) (int, error) {
 	if s.rc == nil {
 		return s.nc.Write(p)
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	s.w.p, s.w.n, s.w.errno = p, 0, 0
-	err := s.rc.Write(s.w.fn)
-	n, errno := s.w.n, s.w.errno
-	s.w.p = nil
+	n, errno, err := s.call(&s.w, p, true)
 	if err == nil && errno != 0 {
 		err = s.opError("write", "sendto", errno)
 	}
 	return n, err
+}
+
+// call runs one raw recvfrom (o is s.r) or sendto (o is s.w) on p, waiting
+// in the netpoller while the socket has nothing to read or no room; a
+// deadline or a close ends the wait (err).
+func (s *sockIO) call(o *sockOp, p []byte, write bool) (n int, errno syscall.Errno, err error) {
+	if len(p) == 0 {
+		return 0, 0, nil
+	}
+	o.p, o.n, o.errno = p, 0, 0
+	if write {
+		err = s.rc.Write(o.fn)
+	} else {
+		err = s.rc.Read(o.fn)
+	}
+	n, errno = o.n, o.errno
+	o.p = nil
+	return n, errno, err
 }
 
 // WriteTo lets io.Copy from a bufio.Reader on s (the WebSocket tunnel)

@@ -15,28 +15,8 @@ import (
 
 // tcpPair is a connected pair of loopback TCP connections.
 func tcpPair(t *testing.T) (a, b net.Conn) {
-	t.Helper()
-	ln := testutil.Listen(t)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
+	c, s := testutil.TCPPair(t)
+	return c, s
 }
 
 // TestSockIO: reads and writes through sockIO behave as net.Conn's own:

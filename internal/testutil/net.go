@@ -22,6 +22,33 @@ func Listen(t testing.TB) net.Listener {
 	return ln
 }
 
+// TCPPair is the two ends of one loopback TCP connection (the dialling
+// end first), both closed when the test ends.
+func TCPPair(t testing.TB) (client, server *net.TCPConn) {
+	t.Helper()
+	ln := Listen(t)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
 // Dial connects to addr over TCP and writes send (when not empty); the
 // connection is closed when the test ends.
 func Dial(t testing.TB, addr, send string) net.Conn {

@@ -14,29 +14,7 @@ import (
 )
 
 // tcpPair is two ends of one loopback TCP connection.
-func tcpPair(t *testing.T) (a, b *net.TCPConn) {
-	t.Helper()
-	ln := testutil.Listen(t)
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(acc)
-			return
-		}
-		acc <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, ok := <-acc
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+func tcpPair(t *testing.T) (a, b *net.TCPConn) { return testutil.TCPPair(t) }
 
 func (pp *pipePool) idle() int {
 	pp.mu.Lock()
