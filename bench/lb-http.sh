@@ -34,6 +34,7 @@ PPROF=${PPROF:-false}            # true: admin.pprof on (/debug/pprof on the adm
 # HAP_FORWARD=true gives HAProxy the same work (option forwardfor and two
 # set-header rules); the default keeps the figures comparable with earlier runs.
 HAP_FORWARD=${HAP_FORWARD:-false}
+WRK_OUT=${WRK_OUT:-}
 
 bench_need go wrk haproxy taskset -- wrk haproxy util-linux
 bench_workdir lb-http
