@@ -255,8 +255,11 @@ func (r *Resolver) resolveForClient(ctx context.Context, req, resp *dns.Msg, cli
 	defer r.clients.release(client, limit)
 	f, joined := r.join(k, true, sub, req.CheckingDisabled)
 	how := "miss"
-	if joined {
+	switch {
+	case joined:
 		how = "coalesced"
+	case f.cached:
+		how = "hit"
 	}
 	select {
 	case <-f.done:

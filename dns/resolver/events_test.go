@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netsim/dns/cache"
 	"netsim/internal/events"
 )
 
@@ -98,5 +99,40 @@ func testExplainCoalesced(t *testing.T) {
 	}
 	if count["miss"]+count["coalesced"]+count["hit"] != 5 || count["miss"] != 1 {
 		t.Fatalf("outcomes %v, want one miss and the rest coalesced (or hit)", count)
+	}
+}
+
+// A client that missed the cache just before a resolution of its name
+// stored the answer, and reaches join just after that resolution left
+// r.flights, must not start a second one: join looks in the cache again
+// under the lock the flight leaves by. (TestExplainCoalesced saw two
+// misses for one burst under load: this is that interleaving, made
+// certain by calling join after the first resolution has finished.)
+func TestJoinAfterFlightFinished(t *testing.T) { synctest.Test(t, testJoinAfterFlightFinished) }
+
+func testJoinAfterFlightFinished(t *testing.T) {
+	w := memEmbeddedWorld(t)
+	r := newMemResolver(t, w, "127.0.1.1", nil)
+	auth := func() int {
+		return w.servers["127.0.3.1"].count("www.example.test.", dns.TypeA) + w.servers["127.0.3.2"].count("www.example.test.", dns.TypeA)
+	}
+	req := query("www.example.test.", dns.TypeA)
+	if how := r.ResolveExplained(context.Background(), req, reply(req, dns.RcodeSuccess), loopback); how != "miss" {
+		t.Fatalf("first question: %s, want miss", how)
+	}
+	asked := auth()
+	k := cache.Key{Name: "www.example.test.", Type: dns.TypeA, Class: dns.ClassINET}
+	sub, err := r.subnet(req, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, joined := r.join(k, true, sub, false)
+	<-f.done
+	synctest.Wait()
+	if joined || !f.cached || f.msg == nil || f.err != nil {
+		t.Errorf("join after the flight: joined %v, cached %v, msg %v, err %v; want the cached answer", joined, f.cached, f.msg != nil, f.err)
+	}
+	if n := auth(); n != asked {
+		t.Errorf("join started a second resolution: %d questions to the authority, want %d", n, asked)
 	}
 }

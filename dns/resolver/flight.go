@@ -48,6 +48,9 @@ type flight struct {
 	done chan struct{}
 	msg  *dns.Msg
 	err  error
+	// cached: no resolution was started, because the cache held a fresh
+	// answer when join looked under r.mu (msg is that answer).
+	cached bool
 }
 
 // join attaches to the resolution of k in flight (joined) or starts one.
@@ -65,6 +68,18 @@ func (r *Resolver) join(k cache.Key, counted bool, sub subnet, cd bool) (f *flig
 		return f, true
 	}
 	f = &flight{done: make(chan struct{})}
+	if counted && coalesce {
+		// A flight stores its answer before it leaves r.flights, so a
+		// client that found neither the answer (resolveForClient's look)
+		// nor the flight (just now) may have looked in between: look
+		// again, or the name is resolved twice for one burst of clients.
+		if h, ok := r.cache.Lookup(k, sub.at); ok && !h.Stale {
+			r.mu.Unlock()
+			f.msg, f.cached = h.Msg, true
+			close(f.done)
+			return f, false
+		}
+	}
 	if r.closed {
 		r.mu.Unlock()
 		f.err = errClosed
