@@ -6,7 +6,7 @@
 #
 #   bash bench/lb-http.sh            # 3 runs of 15 s each per proxy, medians
 #   RUNS=1 DURATION=5s bash bench/lb-http.sh
-#   HAP_FORWARD=true bash bench/lb-http.sh   # HAProxy adds the X-Forwarded-* fields too
+#   HAP_FORWARD=false bash bench/lb-http.sh  # HAProxy without the X-Forwarded-* fields lbd sends
 #   WRK_OUT=1 bash bench/lb-http.sh          # also wrk's output, one response and TCP segments per request
 #   (segments are counted per network namespace: run it under `unshare -n` to count only its own)
 #
@@ -31,9 +31,12 @@ PPROF=${PPROF:-false}            # true: admin.pprof on (/debug/pprof on the adm
 # lbd always sends X-Forwarded-For, -Host and -Proto to the backend; HAProxy
 # by default none, so webd (on the load generator's CPU, which is the
 # bottleneck of req/s) parses three fields fewer per request behind it.
-# HAP_FORWARD=true gives HAProxy the same work (option forwardfor and two
-# set-header rules); the default keeps the figures comparable with earlier runs.
-HAP_FORWARD=${HAP_FORWARD:-false}
+# So HAProxy does the same work by default (option forwardfor and two
+# set-header rules): requests/s is decided on CPU 1 (the "CPU 1 µs/req"
+# column is its busy time per request, 1/req/s when it is saturated), and
+# webd's extra parsing behind lbd was a third of the gap. HAP_FORWARD=false
+# gives the figures of the runs before 2026-12-01 (HAProxy forwarding none).
+HAP_FORWARD=${HAP_FORWARD:-true}
 WRK_OUT=${WRK_OUT:-}
 
 bench_need go wrk haproxy taskset -- wrk haproxy util-linux
