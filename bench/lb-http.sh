@@ -34,7 +34,7 @@ PPROF=${PPROF:-false}            # true: admin.pprof on (/debug/pprof on the adm
 # So HAProxy does the same work by default (option forwardfor and two
 # set-header rules): requests/s is decided on CPU 1 (the "CPU 1 µs/req"
 # column is its busy time per request, 1/req/s when it is saturated), and
-# webd's extra parsing behind lbd was a third of the gap. HAP_FORWARD=false
+# webd's extra parsing behind lbd was part of the gap. HAP_FORWARD=false
 # gives the figures of the runs before 2026-12-01 (HAProxy forwarding none).
 HAP_FORWARD=${HAP_FORWARD:-true}
 WRK_OUT=${WRK_OUT:-}
