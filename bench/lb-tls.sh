@@ -30,6 +30,10 @@ HAP_PORT=${HAP_PORT:-18444}
 WEB_PORT=${WEB_PORT:-18480}
 ADMIN_PORT=${ADMIN_PORT:-18404}
 HANDSHAKES=${HANDSHAKES:-true}
+# lbd sends X-Forwarded-For, -Host and -Proto to the backend; HAProxy does
+# too unless HAP_FORWARD=false (equal work for webd, which shares CPU 1 with
+# wrk: that core decides requests/s; see bench/lb-http.sh).
+HAP_FORWARD=${HAP_FORWARD:-true}
 
 bench_need go haproxy wrk taskset -- haproxy wrk util-linux
 bench_workdir lb-tls
@@ -85,6 +89,7 @@ defaults
 frontend f
     bind 127.0.0.1:$HAP_PORT ssl crt $work/haproxy.pem alpn h2,http/1.1
     default_backend b
+$(if [ "$HAP_FORWARD" = true ]; then printf '    option forwardfor\n    http-request set-header X-Forwarded-Host %%[req.hdr(host)]\n    http-request set-header X-Forwarded-Proto https\n'; fi)
 backend b
     server b1 127.0.0.1:$WEB_PORT
 CFG
@@ -111,12 +116,15 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
     R[$name,hs$v]=$(med "${hs[@]}")
     R[$name,us$v]=$(med "${cpu[@]}")
   done
-  local rps=() p99=() cpu=()
+  local rps=() p99=() cpu=() core=() c0 c1
   for _ in $(seq "$RUNS"); do
+    c0=$(core_busy_ticks 1)
     t0=$(cpu_ticks "$server_pid")
     out=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" --latency "https://127.0.0.1:$port/" 2>&1)
     t1=$(cpu_ticks "$server_pid")
+    c1=$(core_busy_ticks 1)
     n=$(awk '/requests in/ {print $1}' <<<"$out")
+    core+=("$(per_op $((c1-c0)) "$n")")
     rps+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
     p99+=("$(awk '$1=="99%" {print $2}' <<<"$out")")
     cpu+=("$(per_op $((t1-t0)) "$n")")
@@ -124,6 +132,7 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
   R[$name,rps]=$(med "${rps[@]}")
   R[$name,p99]=$(printf '%s\n' "${p99[@]}" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   R[$name,usreq]=$(med "${cpu[@]}")
+  R[$name,core1]=$(med "${core[@]}")
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -132,11 +141,11 @@ start_go fast;    measure lbd     $GO_PORT $hs; stop_server
 start_go nethttp; measure lbd-net $GO_PORT keepalive; stop_server
 start_haproxy;    measure haproxy $HAP_PORT $hs; stop_server
 
-printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req"
+printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s %12s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req" "CPU 1 us/req"
 for p in lbd lbd-net haproxy; do
-  printf '%-8s %10s %10s %10s %10s %10s %8s %10s\n' "$p" "${R[$p,hs13]:--}" "${R[$p,us13]:--}" "${R[$p,hs12]:--}" "${R[$p,us12]:--}" "${R[$p,rps]}" "${R[$p,p99]}" "${R[$p,usreq]}"
+  printf '%-8s %10s %10s %10s %10s %10s %8s %10s %12s\n' "$p" "${R[$p,hs13]:--}" "${R[$p,us13]:--}" "${R[$p,hs12]:--}" "${R[$p,us12]:--}" "${R[$p,rps]}" "${R[$p,p99]}" "${R[$p,usreq]}" "${R[$p,core1]}"
 done
-echo "(lbd: fast engine; lbd-net: engine nethttp, keep-alive only)"
+echo "(lbd: fast engine; lbd-net: engine nethttp, keep-alive only; CPU 1 us/req: the load core's busy time per request; HAProxy adds X-Forwarded-*: $HAP_FORWARD)"
 awk -v a="${R[lbd,hs13]:-0}" -v b="${R[haproxy,hs13]:-0}" -v c="${R[lbd,rps]}" -v d="${R[haproxy,rps]}" -v e="${R[lbd,usreq]}" -v f="${R[haproxy,usreq]}" \
   'BEGIN{printf "\nlbd/haproxy: "; if (b > 0) printf "full handshakes/s %.2fx (target >= 1.2x), ", a/b
     printf "keep-alive req/s %.2fx (target >= 0.95x), CPU per keep-alive request %.2fx\n", c/d, e/f}'
