@@ -4,6 +4,7 @@
 #   bash bench/lb-tls.sh                # 3 runs each, medians
 #   RUNS=1 DURATION=5s bash bench/lb-tls.sh
 #   HANDSHAKES=false bash bench/lb-tls.sh   # keep-alive figures only
+# Keep-alive runs of lbd (fast engine) and HAProxy alternate, both running.
 #
 # Both proxies terminate TLS with the same ECDSA P-256 certificate (demo
 # PKI) and proxy to the same webd backend (one server, on CPU 1 with the
@@ -99,10 +100,9 @@ CFG
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
 
 declare -A R
-measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
-  local name=$1 port=$2 t0 t1 out n
+handshakes() { # $1 name, $2 port: full handshakes/s and CPU per handshake, TLS 1.3 and 1.2
+  local name=$1 port=$2 t0 t1 out n v
   for v in 13 12; do
-    [ "${3:-}" = keepalive ] && break
     local hs=() cpu=()
     local flag=true; [ "$v" = 12 ] && flag=false
     for _ in $(seq "$RUNS"); do
@@ -116,30 +116,45 @@ measure() { # $1 name, $2 port, $3 "keepalive" to skip the handshake figures
     R[$name,hs$v]=$(med "${hs[@]}")
     R[$name,us$v]=$(med "${cpu[@]}")
   done
-  local rps=() p99=() cpu=() core=() c0 c1
-  for _ in $(seq "$RUNS"); do
-    c0=$(core_busy_ticks 1)
-    t0=$(cpu_ticks "$server_pid")
-    out=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" --latency "https://127.0.0.1:$port/" 2>&1)
-    t1=$(cpu_ticks "$server_pid")
-    c1=$(core_busy_ticks 1)
-    n=$(awk '/requests in/ {print $1}' <<<"$out")
-    core+=("$(per_op $((c1-c0)) "$n")")
-    rps+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
-    p99+=("$(awk '$1=="99%" {print $2}' <<<"$out")")
-    cpu+=("$(per_op $((t1-t0)) "$n")")
-  done
-  R[$name,rps]=$(med "${rps[@]}")
-  R[$name,p99]=$(printf '%s\n' "${p99[@]}" | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  R[$name,usreq]=$(med "${cpu[@]}")
-  R[$name,core1]=$(med "${core[@]}")
+}
+# keepalive NAME PID PORT: one wrk run, appended to NAME's lists
+declare -A KA
+keepalive() {
+  local name=$1 pid=$2 port=$3 t0 t1 c0 c1 out n
+  c0=$(core_busy_ticks 1); t0=$(cpu_ticks "$pid")
+  out=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" --latency "https://127.0.0.1:$port/" 2>&1)
+  t1=$(cpu_ticks "$pid"); c1=$(core_busy_ticks 1)
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  KA[$name,rps]+="$(awk '/Requests\/sec/ {print $2}' <<<"$out") "
+  KA[$name,p99]+="$(awk '$1=="99%" {print $2}' <<<"$out") "
+  KA[$name,us]+="$(per_op $((t1-t0)) "$n") "
+  KA[$name,core]+="$(per_op $((c1-c0)) "$n") "
+}
+summarize() { # $1 name: medians of its keep-alive runs
+  R[$1,rps]=$(med ${KA[$1,rps]})
+  R[$1,p99]=$(printf '%s\n' ${KA[$1,p99]} | sort -V | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  R[$1,usreq]=$(med ${KA[$1,us]})
+  R[$1,core1]=$(med ${KA[$1,core]})
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-hs=; [ "$HANDSHAKES" = true ] || hs=keepalive
-start_go fast;    measure lbd     $GO_PORT $hs; stop_server
-start_go nethttp; measure lbd-net $GO_PORT keepalive; stop_server
-start_haproxy;    measure haproxy $HAP_PORT $hs; stop_server
+if [ "$HANDSHAKES" = true ]; then
+  start_go fast;  handshakes lbd $GO_PORT;      stop_server
+  start_haproxy;  handshakes haproxy $HAP_PORT; stop_server
+fi
+# Keep-alive: lbd and HAProxy run side by side and their runs alternate,
+# so that both see the same moments of a shared machine.
+start_go fast;  lbd_pid=$server_pid
+start_haproxy;  hap_pid=$server_pid
+for _ in $(seq "$RUNS"); do
+  keepalive lbd "$lbd_pid" $GO_PORT
+  keepalive haproxy "$hap_pid" $HAP_PORT
+done
+kill "$lbd_pid" "$hap_pid" 2>/dev/null || true; wait "$lbd_pid" "$hap_pid" 2>/dev/null || true
+start_go nethttp
+for _ in $(seq "$RUNS"); do keepalive lbd-net "$server_pid" $GO_PORT; done
+stop_server
+for p in lbd lbd-net haproxy; do summarize $p; done
 
 printf '\n%-8s %10s %10s %10s %10s %10s %8s %10s %12s\n' server "hs/s 1.3" "us/hs" "hs/s 1.2" "us/hs" "ka req/s" "p99" "us/req" "CPU 1 us/req"
 for p in lbd lbd-net haproxy; do
