@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,9 +253,10 @@ func TestRRLFloodOverSockets(t *testing.T) {
 	side.Add(2)
 	go askUntil("127.0.60.1", func() *dns.Msg { q := new(dns.Msg); q.SetQuestion("www.example.test.", dns.TypeA); return q }, &other)
 
+	dropped0 := udpRcvbufErrors(t)
 	start := time.Now()
 	tick := time.NewTicker(time.Millisecond)
-	sent := 0
+	sent, tries := 0, 0
 	cookieStarted := false
 	fetchTries, fetchReplies := 0, 0 // the cookie holder's first queries, counted in the flooded account
 	for {
@@ -261,8 +264,10 @@ func TestRRLFloodOverSockets(t *testing.T) {
 		if el >= secs*time.Second {
 			break
 		}
-		for due := int(el.Seconds() * qps); sent < due; sent++ {
-			_, _ = conns[sent%sources].Write(query)
+		for due := int(el.Seconds() * qps); tries < due; tries++ {
+			if _, err := conns[tries%sources].Write(query); err == nil {
+				sent++
+			}
 		}
 		if !cookieStarted && el > 200*time.Millisecond { // the prefix is limited by now
 			cookieStarted = true
@@ -299,14 +304,24 @@ func TestRRLFloodOverSockets(t *testing.T) {
 		}
 		return 0, 0
 	}
+	// Every query sent, less what the kernel dropped from full socket
+	// buffers (a burst of the 1 ms ticks on a busy machine; the counter is
+	// the namespace's, so it also holds other tests' drops: a bound).
+	var lost int64
 	testutil.WaitFor(t, "the server to count every flood query", 20*time.Second, func() bool {
 		c, _ := account()
-		return c == int64(sent+fetchTries)
+		lost = udpRcvbufErrors(t) - dropped0
+		return c == int64(sent+fetchTries) || (lost > 0 && c >= int64(sent+fetchTries)-lost)
 	})
 	testutil.WaitFor(t, "every reply to the flood", 20*time.Second, func() bool {
 		_, r := account()
-		return f.answers.Load()+f.slips.Load() == r-int64(fetchReplies)
+		got, want := f.answers.Load()+f.slips.Load(), r-int64(fetchReplies)
+		lost = udpRcvbufErrors(t) - dropped0 // the readers' buffers too
+		return got == want || (lost > 0 && got >= want-lost)
 	})
+	if lost > 0 {
+		t.Logf("%d datagrams dropped by the kernel's receive buffers while the flood ran", lost)
+	}
 	for _, c := range conns {
 		c.Close()
 	}
@@ -365,4 +380,32 @@ func TestResolverCookiesExemptItFromRRL(t *testing.T) {
 	if exempt < 29 || limited != 0 {
 		t.Errorf("the authority exempted %.0f of the resolver's queries by cookie and dropped %.0f; want all but the first exempt, none dropped", exempt, limited)
 	}
+}
+
+// udpRcvbufErrors is the kernel's count of UDP datagrams dropped because a
+// socket's receive buffer was full (/proc/net/snmp, this network namespace).
+func udpRcvbufErrors(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0 // not Linux: no drops to allow for
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
 }
