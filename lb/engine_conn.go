@@ -103,6 +103,9 @@ func (c *fastConn) serve() {
 func (c *fastConn) readRequest() int {
 	fc := c.f.cfg.Load()
 	if c.br == nil { // back from the parker
+		if c.sock == nil {
+			c.sock = newSockIO(c.nc)
+		}
 		c.br, c.heads = c.eng.getReader(c.sock), c.eng.getHeads()
 	}
 	if c.br.Buffered() == 0 {

@@ -72,6 +72,7 @@ func (c *fastConn) park(deadline time.Time) int {
 	c.eng.putHeads(c.heads)
 	c.br, c.heads = nil, nil
 	c.fwd, c.scratch = nil, nil
+	c.sock = nil // made again on waking: ~180 B less per parked connection
 	if !c.state.CompareAndSwap(connIdle, connParked) {
 		return parkClosed
 	}
