@@ -94,6 +94,9 @@ pids+=($lbd_pid)
 admin=http://127.0.0.1:$ADMIN_PORT
 wait_for "lbd /readyz" 20 curl -sf "$admin/readyz" || { fail=$((fail + 1)); echo "$pass passed, $fail failed"; exit 1; }
 wait_for "e1..e3 up" 20 bash -c "curl -sf $admin/api/v1/l4/pools/echo | jq -e '[.data.backends[] | select(.state == \"up\")] | length == 3'"
+# /readyz needs one web backend up; the spread check below needs all three
+# (a loaded machine brought b3 up 0.1 s after the first requests went out)
+wait_for "b1..b3 up" 20 bash -c "curl -sf $admin/api/v1/pools/web/backends | jq -e '[.data[] | select(.state == \"up\")] | length == 3'"
 check "lbd prints how to trust the demo CA" grep -q "Demo CA: $work/pki/ca.pem" "$work/lbd.log"
 
 # --- HTTPS: h2 by ALPN with the demo CA, spread over b1..b3
