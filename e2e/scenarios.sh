@@ -68,8 +68,11 @@ out=$("$BIN/netsim" scenario run rolling-deploy --duration 2s --env-file "$WORK/
 check "scenario refused during a break (rc=$rc)" bash -c "test $rc -ne 0 && grep -q 'break.json' <<<'$out'"
 rm -f "$WORK/var/break.json"
 
-# one scenario at a time; Ctrl-C in the middle of a deploy puts the stack back
-"$BIN/netsim" scenario run rolling-deploy --duration 12s --env-file "$WORK/var/netsim.env" --out "$WORK/out" >"$WORK/ctrlc.out" 2>&1 &
+# one scenario at a time; Ctrl-C in the middle of a deploy puts the stack back.
+# The run is long (60 s) so that the Ctrl-C lands inside it even on a slow
+# machine (a 12 s run could end by itself first; one CI run failed both
+# Ctrl-C checks and its output was not kept: it is printed now on failure).
+"$BIN/netsim" scenario run rolling-deploy --duration 60s --env-file "$WORK/var/netsim.env" --out "$WORK/out" >"$WORK/ctrlc.out" 2>&1 &
 SCEN=$!
 v2() { # a backend answers as v2 (not a pipe into grep -q: pipefail would fail it)
   local vs="" a
@@ -82,7 +85,9 @@ wait_up $SCEN 200 v2 # b1 restarted on v2: the deploy is under way
 out=$("$BIN/netsim" scenario run canary --duration 2s --env-file "$WORK/var/netsim.env" --out "$WORK/out" 2>&1); rc=$?
 check "a second scenario refused while one runs (rc=$rc)" bash -c "test $rc -ne 0 && grep -q 'another scenario' <<<'$out'"
 kill -INT $SCEN; wait $SCEN
+check "Ctrl-C: the run was interrupted" grep -q "interrupted: putting the stack back" "$WORK/ctrlc.out"
 check "Ctrl-C: the run says the stack is back" grep -q "the stack is back as it was found" "$WORK/ctrlc.out"
+grep -q "the stack is back as it was found" "$WORK/ctrlc.out" || { echo "--- the interrupted run's last lines:"; tail -n 15 "$WORK/ctrlc.out"; }
 check "Ctrl-C: no request counted as failed by the interrupt" bash -c "! grep -q 'cancelled' '$WORK/ctrlc.out'"
 check "Ctrl-C: every backend back on v1 with no added latency, up, weight 1" bash -c '
   curl -s 127.0.0.1:8404/api/v1/pools/web/backends | jq -e "[.data[] | select(.state == \"up\" and .weight == 1)] | length == 3" >/dev/null &&

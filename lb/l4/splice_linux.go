@@ -169,14 +169,21 @@ const lowatMax = 1 << 30
 // back at 1, what is queued is reported at once. (A mark of a pipe's
 // size did not help: a fast sender queues that much within a segment or
 // two.)
+//
+// The setsockopt is a raw system call like the splices (it cannot block):
+// made the ordinary way, each one entered Go's system-call state, which
+// wakes sysmon from its idle sleep into polling every 20 µs; in a bulk
+// copy, muting twice per full dst kept sysmon at 9 % of lbd's CPU (perf).
 func (c *splicer) mute(n int) bool {
-	var err error
+	var errno syscall.Errno
 	if cerr := c.rc.Control(func(fd uintptr) {
-		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
+		v := int32(n)
+		_, _, errno = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT,
+			uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0)
 	}); cerr != nil {
 		return false
 	}
-	return err == nil
+	return errno == 0
 }
 
 // release gives back what the copy holds; a pipe with bytes in it is
