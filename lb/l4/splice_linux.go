@@ -62,6 +62,15 @@ func rawWrite(fd int, b []byte) (int, syscall.Errno) {
 	return int(r), e
 }
 
+// rawSetsockoptInt is setsockopt(2) with an int value, likewise raw (the
+// options set here do not block).
+func rawSetsockoptInt(fd, level, opt, value int) syscall.Errno {
+	v := int32(value)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+		uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0)
+	return e
+}
+
 // spliceCopy moves up to limit bytes from src to dst, through a small
 // buffer or a pipe from pp. Like io.Copy over an io.LimitedReader: it
 // returns fewer than limit bytes with a nil error only at src's EOF. A
@@ -177,9 +186,7 @@ const lowatMax = 1 << 30
 func (c *splicer) mute(n int) bool {
 	var errno syscall.Errno
 	if cerr := c.rc.Control(func(fd uintptr) {
-		v := int32(n)
-		_, _, errno = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT,
-			uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0)
+		errno = rawSetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
 	}); cerr != nil {
 		return false
 	}
